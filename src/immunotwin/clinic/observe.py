@@ -1,0 +1,115 @@
+"""Observation model: hidden states -> what a clinic measures, and CTCAE v5.0 grades.
+
+Tumour: the sum of target-lesion diameters scales with the cube root of burden (lesions
+shrink and grow as spheres), SLD = SLD_0 (T/T_0)^(1/3), split evenly over the patient's
+target lesions; a lesion below the CT detection limit reads 0 mm (RECIST 1.1 records an
+absent lesion as 0). Measurement error is multiplicative, log-normal.
+
+Organ damage D (0-1) and remaining endocrine function F map to the laboratory values and
+signs a clinician grades. The maps are monotone and their scales are assumptions
+(``OBSERVATION_SCALES``); the grade thresholds are CTCAE v5.0 (NCI 2017) as quoted in
+data/clinical_rules.md section 3.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..model.organs import INDEX
+
+DETECTION_MM = 3.0  # assumed: lesions below ~3 mm are not seen on 5-mm CT slices
+SLD_NOISE_SD = 0.06  # assumed: log-SD of repeat SLD measurement (within the ±10-15% repeat
+# variability reported for CT lesion sums; Zhao et al., Radiology 2009;252:263)
+
+OBSERVATION_SCALES = {
+    "rash_bsa": "100 D (% body surface area)",
+    "stool_over_baseline": "12 D (stools/day over baseline)",
+    "alt_uln": "0.6 + 25 D (x ULN)",
+    "bilirubin_uln": "0.5 + 6 D (x ULN)",
+    "spo2": "97 - 15 D (%)",
+    "tsh": "2 / F_thyroid^2 (mIU/L; 2 if replaced)",
+    "creatinine_uln": "0.8 + 5 D (x ULN)",
+    "troponin_uln": "0.5 + 50 D (x ULN)",
+    "weakness": "10 D (0-10 score)",
+    "glucose_mmol": "5.5 / F_islet^0.7 (mmol/L; 7 if on insulin)",
+    "platelets_lln": "2 (1 - D)^2 (x LLN, LLN = 150e9/L)",
+}
+
+
+def sld(tumour: np.ndarray, tumour0: np.ndarray, sld0: np.ndarray, n_lesions: np.ndarray,
+        noise: np.ndarray) -> np.ndarray:
+    """Observed sum of target diameters (mm) with noise (standard-normal ``noise``)."""
+    per = sld0 / n_lesions * np.cbrt(np.maximum(tumour, 0.0) / tumour0)
+    per = np.where(per < DETECTION_MM, 0.0, per * np.exp(SLD_NOISE_SD * noise))
+    return per * n_lesions
+
+
+def labs(damage: np.ndarray, function: np.ndarray, replaced: np.ndarray) -> dict[str, np.ndarray]:
+    """Laboratory values and signs from damage (N, 12), function (N, 12) and hormone
+    replacement flags (N, 3: thyroid, adrenal/pituitary, insulin)."""
+    d = lambda k: damage[:, INDEX[k]]  # noqa: E731
+    f = lambda k: np.clip(function[:, INDEX[k]], 1e-3, 1.0)  # noqa: E731
+    tsh = np.where(replaced[:, 0], 2.0, 2.0 / f("thyroiditis") ** 2)
+    glucose = np.where(replaced[:, 2], 7.0, 5.5 / f("diabetes") ** 0.7)
+    return {
+        "rash_bsa": 100.0 * d("dermatitis"),
+        "stool_over_baseline": 12.0 * d("colitis"),
+        "alt_uln": 0.6 + 25.0 * d("hepatitis"),
+        "bilirubin_uln": 0.5 + 6.0 * d("hepatitis"),
+        "spo2": 97.0 - 15.0 * d("pneumonitis"),
+        "tsh": tsh,
+        "creatinine_uln": 0.8 + 5.0 * d("nephritis"),
+        "troponin_uln": 0.5 + 50.0 * d("myocarditis"),
+        "weakness": 10.0 * d("neurologic"),
+        "glucose_mmol": glucose,
+        "platelets_lln": 2.0 * (1.0 - d("hematologic")) ** 2,
+    }
+
+
+def _cut(x: np.ndarray, edges: tuple[float, ...], descending: bool = False) -> np.ndarray:
+    """Grade 0..len(edges) by thresholds (grade g when x > edges[g-1])."""
+    x = -x if descending else x
+    e = tuple(-v for v in edges) if descending else edges
+    g = np.zeros(x.shape, dtype=np.int8)
+    for k, edge in enumerate(e, start=1):
+        g = np.where(x > edge, k, g)
+    return g
+
+
+def grades(lab: dict[str, np.ndarray], damage: np.ndarray, function: np.ndarray) -> np.ndarray:
+    """CTCAE v5.0 grade (0-4) of each irAE (N, 12), in IRAES order."""
+    n = damage.shape[0]
+    g = np.zeros((n, 12), dtype=np.int8)
+    fx = lambda k: function[:, INDEX[k]]  # noqa: E731
+    dx = lambda k: damage[:, INDEX[k]]  # noqa: E731
+    # Rash maculo-papular: G1 <10% BSA, G2 10-30%, G3 >30%; G4 (bullous/SJS-like) assumed >=90%.
+    g[:, INDEX["dermatitis"]] = _cut(lab["rash_bsa"], (1.0, 10.0, 30.0, 90.0))
+    # Diarrhoea: G1 <4 stools/day over baseline, G2 4-6, G3 >=7, G4 life-threatening (assumed >=11).
+    g[:, INDEX["colitis"]] = _cut(lab["stool_over_baseline"], (0.5, 3.5, 6.5, 10.5))
+    # ALT: G1 >ULN-3, G2 >3-5, G3 >5-20, G4 >20 x ULN (baseline normal).
+    g[:, INDEX["hepatitis"]] = _cut(lab["alt_uln"], (1.0, 3.0, 5.0, 20.0))
+    # Pneumonitis: G1 radiographic only, G2 symptomatic, G3 O2 indicated (SpO2 <92%), G4 life-threatening.
+    g[:, INDEX["pneumonitis"]] = _cut(lab["spo2"], (96.0, 94.5, 92.0, 86.0), descending=True)
+    # Hypothyroidism: G1 TSH above 4.5 (asymptomatic), G2 replacement indicated (TSH >10),
+    # G3 severe (assumed F < 0.05); thyrotoxic phase from active damage: G1 D>0.05, G2 D>0.3.
+    hypo = _cut(2.0 / np.clip(fx("thyroiditis"), 1e-3, 1) ** 2, (4.5, 10.0, 800.0))
+    hyper = _cut(dx("thyroiditis"), (0.05, 0.3))
+    g[:, INDEX["thyroiditis"]] = np.maximum(hypo, hyper)
+    # Hypophysitis: G1 mild (D > 0.05), G2 replacement indicated (function < 0.6),
+    # G3 severe (function < 0.25 or D > 0.5), G4 adrenal crisis (function < 0.05, unreplaced).
+    hypo_p = _cut(1.0 - fx("hypophysitis"), (0.2, 0.4, 0.75, 0.95))
+    g[:, INDEX["hypophysitis"]] = np.maximum(hypo_p, _cut(dx("hypophysitis"), (0.05, 0.2, 0.5)))
+    # Acute kidney injury by creatinine: G1 >ULN-1.5, G2 >1.5-3, G3 >3-6, G4 >6 x ULN.
+    g[:, INDEX["nephritis"]] = _cut(lab["creatinine_uln"], (1.0, 1.5, 3.0, 6.0))
+    # Myocarditis: G1 troponin rise, G2 symptoms with moderate activity, G3 severe, G4 life-threatening.
+    g[:, INDEX["myocarditis"]] = _cut(lab["troponin_uln"], (1.5, 4.5, 10.5, 20.5))
+    # Myasthenia gravis / neuropathy: mild, moderate (limits instrumental ADL), severe, respiratory.
+    g[:, INDEX["neurologic"]] = _cut(lab["weakness"], (0.5, 1.5, 3.5, 6.0))
+    # Diabetes (hyperglycaemia): G1 above baseline, G2 oral agent/management change, G3 insulin
+    # initiated, G4 ketoacidosis (F < 0.05 assumed); scored on remaining islet function.
+    g[:, INDEX["diabetes"]] = _cut(1.0 - fx("diabetes"), (0.2, 0.5, 0.7, 0.95))
+    # Arthritis: G1 mild pain, G2 moderate, G3 severe (scored on joint damage).
+    g[:, INDEX["arthritis"]] = _cut(dx("arthritis"), (0.05, 0.15, 0.35))
+    # Platelet count: G1 <LLN, G2 <75e9/L, G3 <50e9/L, G4 <25e9/L.
+    g[:, INDEX["hematologic"]] = _cut(lab["platelets_lln"], (1.0, 0.5, 1.0 / 3.0, 1.0 / 6.0), descending=True)
+    return g

@@ -1,0 +1,109 @@
+"""Per-patient outcomes from what the clinic observed: response, PFS, OS, irAEs, exposure.
+
+Only observed data enter here (scans, visit grades, event dates): RECIST 1.1 / iRECIST
+categories and best overall response (:mod:`.recist`), progression-free survival
+(progression or death; censored at the last scan, FDA 2018 guidance), overall survival
+(censored at the end of follow-up), duration of response, hyperprogression (:mod:`.hpd`).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from ..model.organs import IRAES
+from ..units import DAYS_PER_MONTH
+from . import hpd, recist
+from .run import ClinicResult
+
+
+def patient_rows(res: ClinicResult, covariates: pd.DataFrame, *, criteria: str, confirm: bool,
+                 hpd_definition: str) -> pd.DataFrame:
+    n = len(covariates)
+    rows: dict[str, list] = {k: [] for k in (
+        "status", "status_reason", "bor", "criteria", "best_pct_change", "dor_months", "dor_event",
+        "pfs_months", "pfs_event", "os_months", "os_event", "death_cause", "hpd", "tgr_ref", "tgr_exp")}
+    for i in range(n):
+        failed = bool(res.failed_reason[i])
+        scans = res.scans[i]
+        days = np.array([s[0] for s in scans if s[0] > 0])
+        sld = np.array([s[1] for s in scans if s[0] > 0])
+        new = np.array([s[2] for s in scans if s[0] > 0])
+        base = next((s for s in scans if s[0] == 0), None)
+        pre = next((s for s in scans if s[0] < 0), None)
+        if base is not None:
+            new = new - base[2]
+        b = base[1] if base is not None else np.nan
+        if criteria == "irecist":
+            cats = recist.irecist_timepoints(sld, new, b, days) if len(days) else []
+            bor = recist.irecist_best_response(days, cats, confirm=confirm) if len(days) else "NE"
+            bor_plain = bor[1:] if bor.startswith("i") else bor
+            bor_plain = {"UPD": "PD", "CPD": "PD"}.get(bor_plain, bor_plain)
+        else:
+            cats = recist.timepoint_response(sld, new, b) if len(days) else []
+            bor_plain = recist.best_overall_response(days, cats, confirm=confirm) if len(days) else "NE"
+        pday = recist.progression_day(days, cats) if len(days) else None
+        pday = None if pday is None or (isinstance(pday, float) and np.isnan(pday)) else float(pday)
+        dd = res.death_day[i]
+        last_scan = float(days[-1]) if len(days) else 0.0
+        end = res.end_day
+        if pday is not None and (np.isnan(dd) or pday <= dd):
+            pfs, pfs_e = pday, True
+        elif not np.isnan(dd):
+            pfs, pfs_e = dd, True
+        else:
+            pfs, pfs_e = last_scan, False
+        os_t, os_e = (dd, True) if not np.isnan(dd) else (end, False)
+        onset, dur = recist.response_onset_and_duration(days, cats, pday) if len(days) else (None, None)
+        if onset is not None and dur is None:
+            if not np.isnan(dd):
+                dor, dor_e = dd - onset, True
+            else:
+                dor, dor_e = last_scan - onset, False
+        elif onset is not None:
+            dor, dor_e = float(dur), True  # type: ignore[arg-type]
+        else:
+            dor, dor_e = np.nan, False
+        best = float(np.nanmin((sld - b) / b * 100.0)) if len(days) and b > 0 and np.isfinite(sld).any() else np.nan
+        if pre is not None and base is not None and len(days):
+            first_pd = bool(cats and cats[0] in ("PD", "iUPD", "iCPD"))
+            h, tr, te = hpd.hyperprogression(pre[1], pre[0], base[1], base[0], float(sld[0]), float(days[0]),
+                                              first_pd, hpd_definition)
+        else:
+            h, tr, te = "NE", np.nan, np.nan
+        rows["status"].append("failed" if failed else "ok")
+        rows["status_reason"].append(res.failed_reason[i])
+        rows["bor"].append("NE" if failed else bor_plain)
+        rows["criteria"].append(criteria)
+        rows["best_pct_change"].append(best)
+        rows["dor_months"].append(dor / DAYS_PER_MONTH)
+        rows["dor_event"].append(bool(dor_e))
+        rows["pfs_months"].append(np.nan if failed else pfs / DAYS_PER_MONTH)
+        rows["pfs_event"].append(bool(pfs_e) and not failed)
+        rows["os_months"].append(np.nan if failed else os_t / DAYS_PER_MONTH)
+        rows["os_event"].append(bool(os_e) and not failed)
+        rows["death_cause"].append(res.death_cause[i])
+        rows["hpd"].append(h)
+        rows["tgr_ref"].append(tr)
+        rows["tgr_exp"].append(te)
+    out = pd.DataFrame(rows)
+    for j, name in enumerate(IRAES):
+        worst = res.grade_worst[:, j].astype(int)
+        out[f"irae_{name}_grade"] = worst
+        out[f"irae_{name}_onset_weeks"] = res.onset1[:, j] / 7.0
+        out[f"irae_{name}_onset3_weeks"] = res.onset3[:, j] / 7.0
+        out[f"irae_{name}_resolved"] = (worst >= 1) & (res.last_grade[:, j] <= (worst >= 2).astype(int))
+    out["any_irae_grade"] = res.grade_worst.max(axis=1).astype(int)
+    m = res.management
+    out["steroids"] = ~np.isnan(m.steroid_start_day)
+    out["steroid_start_weeks"] = m.steroid_start_day / 7.0
+    out["second_line"] = m.second_line_ever
+    died_on = (res.stop_reason == "") & ~np.isnan(res.death_day) & (res.dosing.given.sum(axis=1) > 0)
+    out["discontinued"] = np.where(died_on, "death", res.stop_reason)
+    out["discontinued_weeks"] = np.where(died_on, res.death_day, res.stop_day) / 7.0
+    out["rechallenged"] = m.rechallenged
+    for s, slot in ((0, "pd1"), (1, "ctla4")):
+        used = (res.dosing.slot == s).any()
+        out[f"cavg_{slot}"] = res.cavg[:, s] if used else np.nan
+        out[f"cmin_{slot}"] = res.cmin[:, s] if used else np.nan
+    return pd.concat([covariates.reset_index(drop=True), out], axis=1)

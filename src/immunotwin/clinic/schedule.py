@@ -1,0 +1,94 @@
+"""Dosing schedules as the clinic runs them: due doses, holds that shift later doses, stops.
+
+A held dose moves that drug's next dose to the next visit after the hold ends, shifting
+every later dose (issue 3); a permanent stop for toxicity stops every checkpoint
+inhibitor of the arm; progression ends drugs given "until progression" unless the spec
+treats beyond progression.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..drugs.catalogue import CATALOGUE
+from ..model.pk import SLOTS
+from ..spec import DrugSchedule
+from ..units import bsa_m2, dose_amount
+
+
+@dataclass
+class Dosing:
+    entries: tuple[DrugSchedule, ...]
+    next_due: np.ndarray  # (N, E) day
+    given: np.ndarray  # (N, E) count
+    active: np.ndarray  # (N, E) bool: entry in force for this patient
+    offset: np.ndarray  # (N, E) clock origin (0, or the progression day for next-line drugs)
+    amount: np.ndarray  # (N, E) mg per dose
+    slot: np.ndarray  # (E,) PK slot index
+    first_dose: np.ndarray  # (N, 3) day of each slot's first dose (1e9 if none)
+
+    @classmethod
+    def create(cls, arm: Sequence[DrugSchedule], post: Sequence[DrugSchedule], weight_kg: np.ndarray,
+               height_cm: np.ndarray) -> Dosing:
+        entries = tuple(arm) + tuple(post)
+        n, e = len(weight_kg), len(entries)
+        bsa = bsa_m2(weight_kg, height_cm)
+        amount = np.zeros((n, e))
+        slot = np.zeros(e, dtype=np.int64)
+        for j, d in enumerate(entries):
+            amount[:, j] = dose_amount(d.dose, weight_kg, bsa)
+            slot[j] = SLOTS.index(CATALOGUE[d.name].slot)
+        active = np.zeros((n, e), dtype=bool)
+        active[:, : len(arm)] = True
+        next_due = np.array([[d.start_days for d in entries]] * n, dtype=float).reshape(n, e)
+        return cls(entries, next_due, np.zeros((n, e), dtype=np.int64), active, np.zeros((n, e)), amount,
+                   slot, np.full((n, 3), 1e9))
+
+    def start_post(self, mask: np.ndarray, day: float, n_arm: int) -> None:
+        """Start next-line drugs (entries after the arm's) for ``mask`` patients from ``day``."""
+        for j in range(n_arm, len(self.entries)):
+            self.active[mask, j] = True
+            self.offset[mask, j] = day
+            self.next_due[mask, j] = day + self.entries[j].start_days
+
+    def due(self, day: float, eligible: np.ndarray, held: np.ndarray, ctla4_stopped: np.ndarray,
+            progressed: np.ndarray, beyond: bool, n_arm: int, step: float) -> np.ndarray:
+        """Doses given at ``day`` (N, E) as amounts (mg); updates counters and shifts held doses."""
+        out = np.zeros_like(self.amount)
+        for j, d in enumerate(self.entries):
+            go = self.active[:, j] & eligible & (self.next_due[:, j] <= day + 1e-6)
+            if d.doses is not None:
+                go &= self.given[:, j] < d.doses
+            if d.until_days is not None:
+                go &= day <= self.offset[:, j] + d.until_days + 1e-6
+            if d.until_progression and not beyond and j < n_arm:
+                go &= ~progressed
+            if self.slot[j] == SLOTS.index("ctla4"):
+                go &= ~ctla4_stopped
+            shifted = go & held
+            self.next_due[shifted, j] = day + step
+            give = go & ~held
+            out[give, j] = self.amount[give, j]
+            self.given[give, j] += 1
+            interval = d.every_days if d.every_days > 0 else np.inf
+            self.next_due[give, j] = self.next_due[give, j] + interval
+            s = self.slot[j]
+            self.first_dose[give, s] = np.minimum(self.first_dose[give, s], day)
+        return out
+
+    def remaining(self, day: float, progressed: np.ndarray, beyond: bool, n_arm: int) -> np.ndarray:
+        """Whether any arm drug still has doses to come (N,)."""
+        left = np.zeros(self.amount.shape[0], dtype=bool)
+        for j, d in enumerate(self.entries[:n_arm]):
+            more = self.active[:, j].copy()
+            if d.doses is not None:
+                more &= self.given[:, j] < d.doses
+            if d.until_days is not None:
+                more &= day <= self.offset[:, j] + d.until_days
+            if d.until_progression and not beyond:
+                more &= ~progressed
+            left |= more
+        return left

@@ -1,0 +1,131 @@
+"""The model: the composition of its subsystems into one vector field.
+
+``vector_field(t, y, args)`` is one pure function of time (days), the flat state vector of
+one patient, and ``args = (params, inputs)``; the engine vectorises it over patients. The
+same function serves every drug and regimen: drugs differ by parameters (:mod:`.pk` slots),
+not by code paths.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import jax.numpy as jnp
+import numpy as np
+
+from . import cytokines, pk, tcells, tolerance, tregs, tumour
+from .base import Ctx, Subsystem
+from .params import Param
+
+SUBSYSTEMS: tuple[Subsystem, ...] = (
+    pk.SUBSYSTEM, cytokines.SUBSYSTEM, tumour.SUBSYSTEM, tregs.SUBSYSTEM, tcells.SUBSYSTEM,
+    tolerance.SUBSYSTEM,
+)
+
+#: Inputs held constant over an integration step: steroid dose rate (prednisone-equivalent
+#: mg/day), second-line immunosuppressant on (1) or off (0), the day of each PK slot's first
+#: dose (for time-varying clearance) and ``freeze`` (1 holds the tumour fixed: burn-in).
+INPUTS: dict[str, int] = {"steroid": 1, "second_line": 1, "tfd": 3, "freeze": 1}
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Where each state lives in the flat state vector."""
+
+    slices: Mapping[str, slice]
+    size: int
+
+    def unpack(self, y):  # type: ignore[no-untyped-def]
+        return {name: (y[sl] if sl.stop - sl.start > 1 or name in _VECTOR_STATES else y[sl.start])
+                for name, sl in self.slices.items()}
+
+    def get(self, y: np.ndarray, name: str) -> np.ndarray:
+        """A state from a (..., size) array: shape (...,) for scalars, (..., n) for vectors."""
+        sl = self.slices[name]
+        out = y[..., sl]
+        return out if (sl.stop - sl.start > 1 or name in _VECTOR_STATES) else out[..., 0]
+
+
+_VECTOR_STATES = {name for sub in SUBSYSTEMS for name, n in sub.states if n > 1}
+
+
+def _layout() -> Layout:
+    slices: dict[str, slice] = {}
+    i = 0
+    for sub in SUBSYSTEMS:
+        for name, n in sub.states:
+            slices[name] = slice(i, i + n)
+            i += n
+    return Layout(slices, i)
+
+
+LAYOUT = _layout()
+STATE_NAMES: tuple[str, ...] = tuple(LAYOUT.slices)
+
+
+def all_params() -> tuple[Param, ...]:
+    out: list[Param] = []
+    seen: set[str] = set()
+    for sub in SUBSYSTEMS:
+        for prm in sub.params:
+            if prm.name in seen:
+                raise ValueError(f"parameter {prm.name} declared twice")
+            seen.add(prm.name)
+            out.append(prm)
+    return tuple(out)
+
+
+PARAMS: tuple[Param, ...] = all_params()
+PARAM_INDEX: dict[str, Param] = {prm.name: prm for prm in PARAMS}
+
+
+def default_params() -> dict[str, np.ndarray]:
+    return {prm.name: prm.value.copy() for prm in PARAMS}
+
+
+def signals(t, y, params, inputs) -> dict:  # type: ignore[no-untyped-def]
+    ctx = Ctx(t=t, s=LAYOUT.unpack(y), p=params, u=inputs)
+    for sub in SUBSYSTEMS:
+        ctx.sig.update(sub.signals(ctx))
+    return ctx.sig
+
+
+def vector_field(t, y, args):  # type: ignore[no-untyped-def]
+    """dy/dt for one patient. ``args = (params, inputs)``, both dicts of arrays."""
+    params, inputs = args
+    ctx = Ctx(t=t, s=LAYOUT.unpack(y), p=params, u=inputs)
+    for sub in SUBSYSTEMS:
+        ctx.sig.update(sub.signals(ctx))
+    d: dict = {}
+    for sub in SUBSYSTEMS:
+        d.update(sub.derivatives(ctx))
+    hold = 1.0 - inputs["freeze"]
+    d["log_sensitive"] = d["log_sensitive"] * hold
+    d["log_resistant"] = d["log_resistant"] * hold
+    d["new_lesion_hazard"] = d["new_lesion_hazard"] * hold
+    return jnp.concatenate([jnp.atleast_1d(d[name]) for name in STATE_NAMES])
+
+
+def initial_state(params: Mapping[str, np.ndarray], tumour_cells: np.ndarray) -> np.ndarray:
+    """Initial states (N, size) before burn-in: tumour of ``tumour_cells`` (1e9 cells) split
+    into sensitive and resistant clones by ``resistant_fraction``, immune
+    pools at rough untreated levels; the engine's burn-in relaxes them to quasi-equilibrium."""
+    tumour_cells = np.asarray(tumour_cells, dtype=np.float64)
+    n = tumour_cells.shape[0]
+    y = np.zeros((n, LAYOUT.size))
+
+    def put(name: str, value: np.ndarray | float) -> None:
+        y[:, LAYOUT.slices[name]] = np.reshape(value, (n, -1)) if np.ndim(value) else value
+
+    fr = np.clip(np.asarray(params["resistant_fraction"], dtype=np.float64), 1e-12, 0.95)
+    put("log_sensitive", np.log(tumour_cells * (1.0 - fr)))
+    put("log_resistant", np.log(tumour_cells * fr))
+    put("effector", 0.02 * tumour_cells)
+    put("exhausted", 0.02 * tumour_cells)
+    put("memory", 0.0)
+    put("treg_tumour", 0.5)
+    put("treg_systemic", 1.0)
+    put("autoreactive", np.ones((n, 12)))
+    put("function", np.ones((n, 12)))
+    return y

@@ -1,0 +1,117 @@
+"""Self-tolerance organ by organ, tissue damage and repair, endocrine loss, autoantibodies.
+
+One autoreactive T-cell pool per organ o (``autoreactive``, 1 = tolerised level) is held
+down by systemic Tregs, tissue PD-L1 and CTLA-4 at priming. Its activation gain
+
+    G_o = susc_o m_o (1 + w_CTLA4,o b_CTLA4)(1 + w_PD,o b_PD)
+          (1 + x_o P (1 + act_T) + f_D D_o/(D_o + 0.1)) (1 - I) / R_s^c
+
+collects the patient's susceptibility (genetic predisposition, pre-existing disease),
+the organ's tolerance margin m_o < 1, how much that organ's tolerance rests on CTLA-4 and
+on PD-1 (organ weights w: pituitary expresses CTLA-4, Iwama et al., Sci Transl Med
+2014;6:230ra45; PD-1 loss gives myocarditis, Nishimura et al., Science 2001;291:319, and
+CTLA-4 loss multi-organ colitis-dominant autoimmunity, Tivol et al., Immunity 1995;3:541),
+cross-reactivity x_o with tumour antigen where tumour and organ share antigens (melanoma
+and melanocytes, thymoma and the acetylcholine receptor, lung cancer and lung: Berner et
+al., JAMA Oncol 2019;5:1043), and damage-driven epitope spreading. Pools grow when G > 1:
+
+    dA_o/dt = k_h (1 - A_o) + r_A A_o (G_o - 1)/(1 + A_o/A_max)
+    dD_o/dt = (k_d,o h(A_o) + k_ab,o B_o/(B_o+1)) (1 - D_o)(1 - I) - k_rep,o D_o
+    dF_o/dt = -k_loss,o D_o F_o                      (thyroid, pituitary, islets: no recovery)
+    dB_o/dt = k_B,o (h(A_o) + x_o P) - d_B B_o        (autoantibodies; IgG half-life 21 days)
+
+with h(A) = A/(A + A50). D_o in [0, 1] is the damaged fraction; F_o the remaining function.
+"""
+
+from __future__ import annotations
+
+import jax.numpy as jnp
+
+from .base import Ctx, Subsystem, hill, pos
+from .organs import organ_vector
+from .params import assumed, sourced
+
+_TUNED = ("hand-set so that the organ mix of irAEs under ipilimumab and nivolumab follows "
+          "class-level incidence (Wang DY et al., JAMA Oncol 2018; Larkin 2015); replaced by "
+          "calibration (issue 4)")
+
+PARAMS = (
+    assumed("tolerance_margin", "1", organ_vector(
+        dermatitis=0.46, colitis=0.38, hepatitis=0.34, pneumonitis=0.38, thyroiditis=0.45,
+        hypophysitis=0.32, nephritis=0.29, myocarditis=0.27, neurologic=0.29, diabetes=0.28,
+        arthritis=0.38, hematologic=0.30), "baseline activation gain of each organ's pool; " + _TUNED),
+    assumed("weight_ctla4", "1", organ_vector(
+        dermatitis=0.9, colitis=1.6, hepatitis=1.0, pneumonitis=0.3, thyroiditis=0.3,
+        hypophysitis=1.8, nephritis=0.3, myocarditis=0.4, neurologic=0.5, diabetes=0.2,
+        arthritis=0.3, hematologic=0.4), "dependence of each organ's tolerance on CTLA-4; " + _TUNED),
+    assumed("weight_pd", "1", organ_vector(
+        dermatitis=0.45, colitis=0.3, hepatitis=0.3, pneumonitis=0.5, thyroiditis=0.6,
+        hypophysitis=0.1, nephritis=0.35, myocarditis=0.55, neurologic=0.4, diabetes=0.55,
+        arthritis=0.4, hematologic=0.3), "dependence of each organ's tolerance on PD-1/PD-L1; " + _TUNED),
+    assumed("susceptibility", "1", organ_vector(**{k: 1.0 for k in (
+        "dermatitis", "colitis", "hepatitis", "pneumonitis", "thyroiditis", "hypophysitis", "nephritis",
+        "myocarditis", "neurologic", "diabetes", "arthritis", "hematologic")}),
+        "patient-level predisposition per organ; raised by pre-existing autoimmune disease "
+        "(population module)", iiv=0.3),
+    assumed("cross_reactivity", "1", organ_vector(**{k: 0.0 for k in (
+        "dermatitis", "colitis", "hepatitis", "pneumonitis", "thyroiditis", "hypophysitis", "nephritis",
+        "myocarditis", "neurologic", "diabetes", "arthritis", "hematologic")}),
+        "tumour-organ shared antigen; set per cancer in the catalogue", iiv=0.5),
+    assumed("epitope_spreading", "1", 0.3, "damage-driven rise of organ gain"),
+    assumed("treg_control", "1", 1.0, "exponent of systemic Treg control of autoreactive gain"),
+    assumed("auto_homeostasis", "1/day", 0.05, "return of an autoreactive pool to its tolerised level"),
+    assumed("auto_expansion", "1/day", 0.25, "expansion of a released autoreactive pool per unit "
+            "excess gain; sets onset in weeks (Weber 2017: 5-15 weeks under nivolumab)"),
+    assumed("auto_max", "1", 1000.0, "fold expansion at which a pool halves its growth"),
+    assumed("damage_rate", "1/day", organ_vector(
+        dermatitis=0.25, colitis=0.35, hepatitis=0.3, pneumonitis=0.2, thyroiditis=0.2,
+        hypophysitis=0.2, nephritis=0.15, myocarditis=0.15, neurologic=0.12, diabetes=0.2,
+        arthritis=0.1, hematologic=0.2), "tissue injury at full autoreactive activity; " + _TUNED),
+    assumed("repair_rate", "1/day", organ_vector(
+        dermatitis=0.1, colitis=0.12, hepatitis=0.1, pneumonitis=0.05, thyroiditis=0.05,
+        hypophysitis=0.05, nephritis=0.05, myocarditis=0.03, neurologic=0.03, diabetes=0.05,
+        arthritis=0.03, hematologic=0.15), "tissue repair; epithelia and blood turn over in days, "
+        "heart and nerve in weeks"),
+    assumed("function_loss", "1/day", organ_vector(
+        dermatitis=0.0, colitis=0.0, hepatitis=0.0, pneumonitis=0.0, thyroiditis=0.08,
+        hypophysitis=0.08, nephritis=0.0, myocarditis=0.0, neurologic=0.0, diabetes=0.1,
+        arthritis=0.0, hematologic=0.0), "irreversible loss of endocrine cells while damaged "
+        "(thyroid, pituitary, islets rarely recover: ASCO 2021)"),
+    assumed("antibody_production", "1/day", organ_vector(
+        dermatitis=0.0, colitis=0.0, hepatitis=0.0, pneumonitis=0.0, thyroiditis=0.05,
+        hypophysitis=0.0, nephritis=0.0, myocarditis=0.0, neurologic=0.1, diabetes=0.02,
+        arthritis=0.02, hematologic=0.1), "organs where autoantibodies drive disease: AChR "
+        "(myasthenia), red cells/platelets (cytopenias), thyroid peroxidase"),
+    assumed("antibody_damage", "1/day", organ_vector(
+        dermatitis=0.0, colitis=0.0, hepatitis=0.0, pneumonitis=0.0, thyroiditis=0.05,
+        hypophysitis=0.0, nephritis=0.0, myocarditis=0.0, neurologic=0.3, diabetes=0.0,
+        arthritis=0.05, hematologic=0.3), "antibody-mediated tissue injury"),
+    sourced("antibody_decay", "1/day", 0.033, "IgG half-life about 21 days (Morell, Terry & "
+            "Waldmann, J Clin Invest 1970;49:673)"),
+)
+
+
+def _derivatives(ctx: Ctx) -> dict:
+    p, s, sig = ctx.p, ctx.s, ctx.sig
+    a, d, f, b = s["autoreactive"], s["damage"], s["function"], s["autoantibody"]
+    isup = sig["immsup"]
+    checkpoint = (1.0 + p["weight_ctla4"] * sig["block_ctla4"]) * (1.0 + p["weight_pd"] * sig["block_pd"])
+    drive = 1.0 + p["cross_reactivity"] * sig["antigen"] * (1.0 + sig["act_tumour"]) \
+        + p["epitope_spreading"] * d / (d + 0.1)
+    gain = p["susceptibility"] * p["tolerance_margin"] * checkpoint * drive * (1.0 - isup) \
+        / pos(s["treg_systemic"]) ** p["treg_control"]
+    da = p["auto_homeostasis"] * (1.0 - a) + p["auto_expansion"] * a * (gain - 1.0) / (1.0 + a / p["auto_max"])
+    act = hill(a, p["a50"], 2.0)
+    injury = (p["damage_rate"] * act + p["antibody_damage"] * b / (b + 1.0)) * (1.0 - d) * (1.0 - isup)
+    dd = injury - p["repair_rate"] * d
+    df = -p["function_loss"] * d * f
+    db = p["antibody_production"] * (act + p["cross_reactivity"] * sig["antigen"]) - p["antibody_decay"] * b
+    return {"autoreactive": da, "damage": dd, "function": df, "autoantibody": db}
+
+
+SUBSYSTEM = Subsystem(
+    "tolerance", (("autoreactive", 12), ("damage", 12), ("function", 12), ("autoantibody", 12)),
+    PARAMS, derivatives=_derivatives, doc=__doc__ or "",
+)
+
+__all__ = ["SUBSYSTEM", "PARAMS", "jnp"]

@@ -1,0 +1,110 @@
+"""Tumour: growth, antigenicity, PD-L1, antigen release and new lesions.
+
+Two clones: ``log_sensitive`` = ln(T_s) and ``log_resistant`` = ln(T_r), cells in units of
+1e9 (about 1 cm^3; Del Monte, Cell Cycle 2009;8:505), T = T_s + T_r. The resistant clone
+(antigen loss, B2M or JAK1/2 loss: Zaretsky et al., N Engl J Med 2016;375:819; Sharma et
+al., Cell 2017;168:707) is a patient-level fraction f_r of the baseline burden, killed at a
+fraction rho of the sensitive clone's rate. Growth is logistic per cell with IL-6
+promotion; killing per sensitive cell comes from :mod:`.tcells`:
+
+    d lnT_s/dt = r_g (1 - T/K) (1 + c_p (IL6 - 1)/(IL6 + 1)) - kill
+    d lnT_r/dt = r_g (1 - T/K) (1 + c_p (IL6 - 1)/(IL6 + 1)) - rho kill
+
+Partial responses, relapse after response (acquired resistance) and complete responses
+(f_r below the detection limit) follow from f_r.
+
+(logistic growth as in Kuznetsov et al., Bull Math Biol 1994;56:295; IL-6/STAT3 promotion:
+Grivennikov et al., Cell 2010). Below one cell (T < 1e-9) a clone is eradicated.
+
+Antigen presented to T cells saturates with tumour antigen, which rises with killing
+(antigen release from dying cells):
+
+    Ag = (T_s + rho T_r)(1 + tau_ag kill),   P = imm Ag/(Ag + K_ag)
+
+``imm`` is the patient's immunogenicity, scaled by tumour mutational burden
+(neoantigen load; Samstein et al., Nat Genet 2019;51:202). Tumour PD-L1 is constitutive
+(from the patient's tumour proportion score) plus IFN-γ-induced (Garcia-Diaz 2017):
+
+    L = L_0 + L_ifn (IFN - 1)/(IFN - 1 + K_ifn),  inh = L (1-b_PD)/(L (1-b_PD) + K_L)
+
+New metastatic lesions arise with the colonisation rate of Iwata, Kawasaki & Shigesada
+(J Theor Biol 2000;203:177), beta(T) = m T^alpha; the state ``new_lesion_hazard`` is its
+integral, and the clinic compares it with the patient's exponential draws.
+"""
+
+from __future__ import annotations
+
+import jax.numpy as jnp
+
+from .base import Ctx, Subsystem
+from .params import assumed, sourced
+
+LN_MIN = -20.7  # ln(1e-9): one cell, in units of 1e9 cells
+
+PARAMS = (
+    assumed("growth_rate", "1/day", 0.012,
+            "intrinsic per-cell growth before immune killing; net untreated volume doubling of about "
+            "2-3 months in metastatic melanoma; set per cancer in the catalogue", iiv=0.5),
+    assumed("carrying_capacity", "1e9 cells", 5000.0, "5e12 cells, above the lethal burden, so growth "
+            "is near exponential at clinical sizes"),
+    assumed("il6_promotion", "1", 0.2, "modest tumour promotion by systemic inflammation"),
+    assumed("immunogenicity", "1", 0.4,
+            "scale of antigen-driven T-cell stimulation at the reference TMB; hand-set so that "
+            "untreated tumours escape and checkpoint blockade controls a minority, pending "
+            "calibration (issue 4)", iiv=1.2),
+    assumed("tmb_exponent", "1", 0.5, "immunogenicity rises with TMB (Samstein 2019) sub-linearly"),
+    assumed("tmb_ref", "mut/Mb", 10.0, "reference TMB (near the melanoma median)"),
+    assumed("k_antigen", "1e9 cells", 5.0, "tumour antigen of half-maximal presentation"),
+    assumed("tau_antigen", "day", 10.0, "persistence of antigen released by killed cells"),
+    assumed("pdl1_constitutive", "1", 0.3, "set from the patient's PD-L1 tumour proportion score"),
+    assumed("pdl1_ifn", "1", 0.7, "maximal IFN-γ-induced PD-L1 (adaptive resistance)"),
+    assumed("k_ifn", "1", 1.0, "IFN-γ rise of half-maximal PD-L1 induction"),
+    assumed("k_pdl1", "1", 0.15, "PD-L1 level of half-maximal PD-1 inhibition"),
+    assumed("resistant_fraction", "1", 0.005, "median fraction of the baseline burden in immune-"
+            "resistant clones; wide variability gives complete and partial responses", iiv=2.0),
+    assumed("resistant_kill", "1", 0.25, "relative killing of the resistant clone (residual antigen)"),
+    sourced("metastasis_alpha", "1", 0.663,
+            "Iwata, Kawasaki & Shigesada, J Theor Biol 2000;203:177 (fractal dimension of tumour "
+            "vasculature)"),
+    assumed("metastasis_rate", "1/day/(1e9 cells)^alpha", 3e-4,
+            "Iwata 2000 form; value set so that an untreated 100e9-cell burden seeds a visible new "
+            "lesion in about 6 months", iiv=0.5),
+)
+
+
+def _signals(ctx: Ctx) -> dict:
+    p, s, sig = ctx.p, ctx.s, ctx.sig
+    ts, tr = jnp.exp(s["log_sensitive"]), jnp.exp(s["log_resistant"])
+    tum = ts + tr
+    ifn_x = sig["ifn"] - 1.0
+    pdl1 = p["pdl1_constitutive"] + p["pdl1_ifn"] * ifn_x / (ifn_x + p["k_ifn"])
+    free = pdl1 * (1.0 - sig["block_pd"])
+    inh = free / (free + p["k_pdl1"])
+    return {"tumour": tum, "sensitive": ts, "resistant": tr, "pdl1": pdl1, "pd1_inhibition": inh}
+
+
+def antigen(ctx: Ctx, kill: jnp.ndarray) -> jnp.ndarray:
+    """Antigen presentation P (0 to imm) from tumour size and killing (per day)."""
+    p = ctx.p
+    ag = (ctx.sig["sensitive"] + p["resistant_kill"] * ctx.sig["resistant"]) * (1.0 + p["tau_antigen"] * kill)
+    return p["immunogenicity"] * ag / (ag + p["k_antigen"])
+
+
+def _derivatives(ctx: Ctx) -> dict:
+    p, s, sig = ctx.p, ctx.s, ctx.sig
+    tum = sig["tumour"]
+    il6x = sig["il6"] - 1.0
+    growth = p["growth_rate"] * (1.0 - tum / p["carrying_capacity"]) * (1.0 + p["il6_promotion"] * il6x / (il6x + 1.0))
+    d_s = jnp.where(s["log_sensitive"] > LN_MIN, growth - sig["kill"], 0.0)
+    d_r = jnp.where(s["log_resistant"] > LN_MIN, growth - p["resistant_kill"] * sig["kill"], 0.0)
+    return {
+        "log_sensitive": d_s,
+        "log_resistant": d_r,
+        "new_lesion_hazard": p["metastasis_rate"] * tum ** p["metastasis_alpha"],
+    }
+
+
+SUBSYSTEM = Subsystem(
+    "tumour", (("log_sensitive", 1), ("log_resistant", 1), ("new_lesion_hazard", 1)), PARAMS,
+    derivatives=_derivatives, signals=_signals, doc=__doc__ or "",
+)

@@ -1,0 +1,189 @@
+"""Virtual populations: covariates and inter-individual variability -> parameter arrays.
+
+Every patient's random numbers come from a generator seeded by (seed, arm key, patient
+index) alone (:func:`patient_streams`), so a patient is the same whatever the chunking or
+the number of workers. In a twin design every arm uses arm key 0: the same patients.
+
+Covariate effects on model parameters (all assumed, with the direction from the cited
+observation):
+- TMB raises immunogenicity as (TMB/TMB_ref)^0.5 (Samstein et al., Nat Genet 2019;51:202).
+- PD-L1 tumour proportion score sets constitutive tumour PD-L1: 0.05 + 0.6 TPS.
+- Liver metastases lower immunogenicity by 30% (Tumeh et al., Cancer Immunol Res 2017;5:417:
+  fewer CD8 cells and responses with liver metastases).
+- Age above 60 lowers priming by 1%/year (immunosenescence) and raises the PD-1+ Treg
+  expansion gain by 3%/year (hyperprogression more frequent at >= 65: Champiat et al.,
+  Clin Cancer Res 2017;23:1920).
+- Prior chemotherapy lowers priming by 20% and doubles the PD-1+ Treg gain (assumed:
+  lymphodepletion and Treg rebound).
+- LDH (x ULN) raises growth as LDH^0.5 (LDH tracks burden and glycolytic growth;
+  assumed magnitude); ECOG >= 1 lowers the lethal burden by 30% per point (assumed).
+- Sex: men 1.6x hypophysitis susceptibility (Min et al., Clin Cancer Res 2015;21:749:
+  16.1% vs 8.7%); women 1.15x for other organs (assumed, higher autoimmunity in women).
+- Pre-existing autoimmune disease multiplies that organ's susceptibility by 1.8 (assumed,
+  tuned later against Menzies et al., Ann Oncol 2017).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from .cancers import CANCERS
+from .model.core import PARAMS, default_params
+from .model.organs import INDEX, IRAES
+
+N_NORMAL = 64
+N_UNIFORM = 32
+LETHAL_BURDEN = 1000.0  # 1e9 cells: about 1 kg, 1e12 cells (Del Monte 2009; textbook figure, verify)
+LETHAL_SIGMA = 0.5  # assumed
+TARGET_SHARE = 0.5  # assumed: target lesions hold half of the measurable burden
+ELLIPSOID = 0.36  # assumed: lesions are ellipsoids with short axes 0.6 x the longest diameter
+PREEXISTING_FACTOR = 1.8
+_IIV = [prm for prm in PARAMS if prm.iiv > 0]
+_PREEXISTING_ORGANS = ("arthritis", "dermatitis", "colitis", "thyroiditis", "neurologic", "hepatitis")
+_PREEXISTING_WEIGHTS = (0.35, 0.25, 0.15, 0.15, 0.05, 0.05)  # RA, psoriasis, IBD, thyroid, neuro, liver (Menzies 2017 mix, approx.)
+
+
+def patient_streams(seed: int, arm_key: int, indices: Sequence[int]) -> list[np.random.Generator]:
+    """One generator per patient from (seed, arm key, patient index)."""
+    return [np.random.default_rng(np.random.SeedSequence([int(seed), int(arm_key), int(i)])) for i in indices]
+
+
+@dataclass(frozen=True)
+class Cohort:
+    """A chunk of virtual patients: covariates, model parameters and clinic randomness."""
+
+    index: np.ndarray
+    covariates: pd.DataFrame
+    params: Mapping[str, np.ndarray]
+    tumour0: np.ndarray
+    n_lesions: np.ndarray
+    lethal: np.ndarray
+    pk_eta: np.ndarray
+    uniforms: np.ndarray  # (N, n_steps, 4): death draws, post-progression, spare
+    scan_noise: np.ndarray  # (N, n_steps)
+    lesion_thresholds: np.ndarray  # (N, 16) cumulative exponential draws
+
+    @property
+    def n(self) -> int:
+        return len(self.index)
+
+
+def _value(ov: object, z: np.ndarray, u: np.ndarray) -> np.ndarray:
+    """A covariate override: a number, or a Distribution drawn by inverse transform."""
+    if isinstance(ov, int | float):
+        return np.full(z.shape, float(ov))
+    dist, p = ov.dist, ov.params  # type: ignore[attr-defined]
+    if dist == "normal":
+        x = p["mean"] + p["sd"] * z
+    elif dist == "lognormal":
+        x = p["median"] * np.exp(p["sigma"] * z)
+    elif dist == "uniform":
+        x = p["min"] + (p["max"] - p["min"]) * u
+    else:
+        x = (u < p["p"]).astype(float)
+    return np.clip(x, p.get("min", -np.inf), p.get("max", np.inf))
+
+
+def sample_cohort(cancer: str, overrides: Mapping[str, object], seed: int, arm_key: int,
+                  indices: Sequence[int], n_steps: int, fixed: Mapping[str, object] | None = None) -> Cohort:
+    """Sample patients ``indices`` of one arm. ``fixed`` pins covariates (one patient's values)."""
+    c = CANCERS[cancer]
+    idx = np.asarray(indices, dtype=np.int64)
+    gens = patient_streams(seed, arm_key, idx)
+    z = np.stack([g.standard_normal(N_NORMAL) for g in gens]) if len(gens) else np.zeros((0, N_NORMAL))
+    u = np.stack([g.random(N_UNIFORM) for g in gens]) if len(gens) else np.zeros((0, N_UNIFORM))
+    uniforms = np.stack([g.random((n_steps, 4)) for g in gens]) if len(gens) else np.zeros((0, n_steps, 4))
+    noise = np.stack([g.standard_normal(n_steps) for g in gens]) if len(gens) else np.zeros((0, n_steps))
+    thresholds = np.cumsum(np.stack([g.exponential(size=16) for g in gens]), axis=1) if len(gens) \
+        else np.zeros((0, 16))
+    ov = dict(overrides)
+    frac = lambda key, default: float(ov.get(key, default))  # noqa: E731
+    cov: dict[str, np.ndarray] = {}
+    cov["age"] = np.clip(_value(ov.get("age", {"dist": "normal"}) if "age" in ov else c.age_mean, z[:, 0], u[:, 0])
+                         if "age" in ov else c.age_mean + c.age_sd * z[:, 0], 18, 95)
+    cov["sex"] = np.where(u[:, 1] < frac("female_fraction", c.female), "F", "M")
+    female = cov["sex"] == "F"
+    # Body size: adult US means by sex (CDC NHANES 2015-2018 anthropometric reference, assumed SDs).
+    cov["weight_kg"] = np.clip(np.where(female, 75.0, 88.0) + 16.0 * z[:, 1], 40, 180)
+    cov["height_cm"] = np.clip(np.where(female, 162.0, 175.5) + 7.0 * z[:, 2], 140, 205)
+    for key in ("weight_kg", "height_cm"):
+        if key in ov:
+            cov[key] = _value(ov[key], z[:, 1 if key == "weight_kg" else 2], u[:, 2])
+    cov["ecog"] = np.where(u[:, 3] < frac("ecog0_fraction", c.ecog0), 0, 1).astype(np.int64)
+    high = u[:, 4] < frac("ldh_high_fraction", c.ldh_high)
+    cov["ldh_uln"] = np.where(high, 1.0 + np.abs(0.8 * z[:, 3]), 0.55 + 0.4 * np.clip(0.5 + 0.25 * z[:, 3], 0, 1))
+    pos = u[:, 5] < frac("pdl1_positive_fraction", c.pdl1_positive)
+    cut = c.pdl1_cutoff
+    cov["pdl1_tps"] = np.where(pos, cut + (1 - cut) * u[:, 6] ** 2, cut * u[:, 6])
+    cov["tmb"] = c.tmb_median * np.exp(c.tmb_sigma * z[:, 4])
+    cov["sld0_mm"] = np.clip(c.sld_median_mm * np.exp(c.sld_sigma * z[:, 5]), 10.0, 600.0)
+    cov["n_met_sites"] = 1 + np.floor(-np.log(np.maximum(u[:, 7], 1e-12)) * (c.sites_mean - 1)).astype(np.int64)
+    cov["brain_mets"] = u[:, 8] < frac("brain_mets_fraction", c.brain)
+    cov["liver_mets"] = u[:, 9] < frac("liver_mets_fraction", c.liver)
+    cum = np.cumsum(c.m_stage)
+    cov["m_stage"] = np.array(["M0", "M1a", "M1b", "M1c"])[np.searchsorted(cum, u[:, 10] * cum[-1])]
+    cov["m_stage"] = np.where(cov["brain_mets"] | cov["liver_mets"], "M1c", cov["m_stage"])
+    cov["prior_chemo"] = u[:, 11] < frac("prior_chemotherapy_fraction", c.prior_chemo)
+    has_ai = u[:, 12] < frac("preexisting_autoimmune_fraction", c.preexisting_ai)
+    which = np.searchsorted(np.cumsum(_PREEXISTING_WEIGHTS), u[:, 13] * sum(_PREEXISTING_WEIGHTS))
+    cov["preexisting_ai"] = np.where(has_ai, np.array(_PREEXISTING_ORGANS)[np.minimum(which, 5)], "")
+    for key in ("ldh_uln", "pdl1_tps", "tmb", "sld0_mm", "n_met_sites"):
+        if key in ov:
+            cov[key] = _value(ov[key], z[:, {"ldh_uln": 3, "pdl1_tps": 6, "tmb": 4, "sld0_mm": 5,
+                                               "n_met_sites": 7}[key]], u[:, 14])
+    if fixed:
+        n = len(idx)
+        for key, val in fixed.items():
+            if key != "cancer":
+                cov[key] = np.full(n, val)
+    cov["n_met_sites"] = np.asarray(cov["n_met_sites"]).astype(np.int64)
+    cov["ecog"] = np.asarray(cov["ecog"]).astype(np.int64)
+    frame = pd.DataFrame(cov)
+
+    params, extras = _params(c, frame, z)
+    return Cohort(index=idx, covariates=frame, params=params, pk_eta=z[:, 16:18], uniforms=uniforms,
+                  scan_noise=noise, lesion_thresholds=thresholds, **extras)
+
+
+def _params(c, cov: pd.DataFrame, z: np.ndarray) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:  # type: ignore[no-untyped-def]
+    n = len(cov)
+    base = default_params()
+    p = {k: np.broadcast_to(v, (n, *v.shape)).astype(np.float64).copy() for k, v in base.items()}
+    col = 20
+    factor: dict[str, np.ndarray] = {}
+    for prm in _IIV:
+        size = int(np.prod(prm.value.shape)) if prm.value.shape else 1
+        factor[prm.name] = np.exp(prm.iiv * z[:, col:col + size].reshape(p[prm.name].shape))
+        p[prm.name] = p[prm.name] * factor[prm.name]
+        col += size
+    age = cov["age"].to_numpy(float)
+    old = np.maximum(age - 60.0, 0.0)
+    chemo = cov["prior_chemo"].to_numpy(bool)
+    p["growth_rate"] *= c.growth_rate / base["growth_rate"] * np.sqrt(cov["ldh_uln"].to_numpy(float))
+    imm = c.immunogenicity * (cov["tmb"].to_numpy(float) / base["tmb_ref"]) ** base["tmb_exponent"]
+    imm = imm * np.where(cov["liver_mets"].to_numpy(bool), 0.7, 1.0)
+    p["immunogenicity"] *= imm
+    p["prime_rate"] *= np.clip(1.0 - 0.01 * old, 0.5, 1.0) * np.where(chemo, 0.8, 1.0)
+    p["treg_pd1_fraction"] *= np.exp(0.03 * old) * np.where(chemo, 2.0, 1.0)
+    p["pdl1_constitutive"] = 0.05 + 0.6 * cov["pdl1_tps"].to_numpy(float)
+    cross = np.asarray(c.cross_vector())
+    p["cross_reactivity"] = cross[None, :] * factor["cross_reactivity"]
+    susc = p["susceptibility"]
+    male = (cov["sex"] == "M").to_numpy()
+    susc[:, INDEX["hypophysitis"]] *= np.where(male, 1.6, 1.0)
+    others = [i for i, k in enumerate(IRAES) if k != "hypophysitis"]
+    susc[:, others] *= np.where(male, 1.0, 1.15)[:, None]
+    pre = cov["preexisting_ai"].to_numpy(str)
+    for organ in set(pre) - {""}:
+        susc[pre == organ, INDEX[organ]] *= PREEXISTING_FACTOR
+    sld0 = cov["sld0_mm"].to_numpy(float)
+    n_les = np.clip(2 * cov["n_met_sites"].to_numpy(np.int64), 1, 5)  # RECIST: <= 5, <= 2 per organ
+    d_cm = sld0 / n_les / 10.0
+    tumour0 = n_les * np.pi / 6.0 * d_cm**3 * ELLIPSOID / TARGET_SHARE
+    lethal = LETHAL_BURDEN * np.exp(LETHAL_SIGMA * z[:, 18]) * 0.7 ** cov["ecog"].to_numpy(float)
+    lethal = np.maximum(lethal, 3.0 * tumour0)
+    return p, {"tumour0": tumour0, "n_lesions": n_les.astype(float), "lethal": lethal}
