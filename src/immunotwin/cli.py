@@ -1,0 +1,219 @@
+"""Command line: each command validates its input, then calls one public function.
+
+Bad input prints one message per problem, naming the field, and exits with code 2 before
+anything is written.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from .spec import CANCERS, SpecError
+
+
+def _fail(errors: list[str] | str) -> int:
+    for e in [errors] if isinstance(errors, str) else errors:
+        print(f"error: {e}", file=sys.stderr)
+    return 2
+
+
+def cmd_simulate(a: argparse.Namespace) -> int:
+    from .spec import parse_patient, parse_regimen
+
+    errors: list[str] = []
+    if a.cancer not in CANCERS:
+        errors.append(f"--cancer: unknown cancer {a.cancer!r}; known: {', '.join(CANCERS)}")
+    regimen = ()
+    try:
+        regimen = parse_regimen(a.regimen or "")
+    except SpecError as e:
+        errors.extend(e.errors)
+    patient = None
+    if a.patient:
+        try:
+            patient = parse_patient(Path(a.patient).read_text())
+        except OSError as e:
+            errors.append(f"--patient: cannot read {a.patient}: {e.strerror}")
+        except SpecError as e:
+            errors.extend(f"--patient {msg}" for msg in e.errors)
+    from .drugs.catalogue import CATALOGUE
+
+    for i, d in enumerate(regimen):
+        if d.name not in CATALOGUE:
+            errors.append(f"regimen[{i}].name: {d.name!r} is catalogued but not yet modelled")
+    if not (0 < a.days <= 50 * 365.25):
+        errors.append(f"--days: must be between 1 and 18262, got {a.days}")
+    if a.seed < 0:
+        errors.append(f"--seed: must be >= 0, got {a.seed}")
+    if a.guideline not in ("asco2021", "none"):
+        errors.append(f"--guideline: unknown guideline {a.guideline!r}; known: asco2021, none")
+    if errors:
+        return _fail(errors)
+    from .simulate import simulate_patient, write_patient
+
+    cancer = str(patient.get("cancer", a.cancer)) if patient else a.cancer
+    run = simulate_patient(cancer=cancer, regimen=regimen, patient=patient, days=float(a.days), seed=a.seed,
+                           guideline=a.guideline)
+    write_patient(run, Path(a.out))
+    ev = run.events
+    print(f"{cancer}, {len(regimen)} drug(s), {a.days:g} days: best response {ev['response']['best_overall_response']}, "
+          f"{len(ev['iraes'])} irAE(s), status {ev['status']}; wrote {a.out}/visits.parquet, events.json, patient.png")
+    return 0
+
+
+def cmd_params(a: argparse.Namespace) -> int:
+    from .model.core import PARAMS
+
+    rows = [p for p in PARAMS if p.assumed or not a.assumed]
+    if a.json:
+        print(json.dumps([{"name": p.name, "unit": p.unit, "default": p.value.tolist(), "iiv": p.iiv,
+                           "assumed": p.assumed, "source": p.source} for p in rows], indent=1))
+        return 0
+    from .drugs.catalogue import CATALOGUE
+
+    for p in rows:
+        val = p.value
+        shown = f"{float(val):g}" if val.ndim == 0 else "[" + ", ".join(f"{v:g}" for v in val) + "]"
+        print(f"{p.name} = {shown} {p.unit}  (IIV {p.iiv:g}){'  ASSUMED' if p.assumed else ''}\n    {p.source}")
+    if not a.assumed:
+        for d in CATALOGUE.values():
+            print(f"drug {d.name} ({d.target}): CL {d.cl_l_day:.4g} L/day, Vc {d.vc_l:g} L, Q {d.q_l_day:.4g} L/day, "
+                  f"Vp {d.vp_l:g} L, EC50 {d.ec50_mg_l:g} mg/L\n    PK: {d.source}\n    EC50: {d.ec50_source}")
+    return 0
+
+
+def _load(path: str, patients: int | None = None, seed: int | None = None):  # type: ignore[no-untyped-def]
+    from .spec import load_spec, with_overrides
+    from .trial import check_modelled
+
+    spec = load_spec(path)
+    if patients is not None or seed is not None:
+        spec = with_overrides(spec, size_per_arm=patients, seed=seed)
+    check_modelled(spec)
+    return spec
+
+
+def cmd_check(a: argparse.Namespace) -> int:
+    try:
+        spec = _load(a.spec)
+    except SpecError as e:
+        return _fail(e.errors)
+    print(f"{a.spec}: OK — {spec.name}: {len(spec.arms)} arm(s) x {spec.population.size_per_arm} "
+          f"{spec.population.cancer} patients, {spec.follow_up_days / 30.4375:g} months")
+    return 0
+
+
+def cmd_trial(a: argparse.Namespace) -> int:
+    from .trial import RunDirError, run_trial
+
+    errors = []
+    if a.chunk_size is not None and not (1 <= a.chunk_size <= 100_000):
+        errors.append(f"--chunk-size: must be between 1 and 100000, got {a.chunk_size}")
+    if a.patients_per_arm is not None and not (1 <= a.patients_per_arm <= 10_000_000):
+        errors.append(f"--patients-per-arm: must be between 1 and 10000000, got {a.patients_per_arm}")
+    if a.seed is not None and a.seed < 0:
+        errors.append(f"--seed: must be >= 0, got {a.seed}")
+    try:
+        spec = _load(a.spec, a.patients_per_arm, a.seed)
+    except SpecError as e:
+        errors.extend(e.errors)
+    if errors:
+        return _fail(errors)
+    out = Path(a.out)
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn, TimeRemainingColumn
+
+    with Progress("[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(), "patients",
+                  TimeElapsedColumn(), TimeRemainingColumn(), disable=a.quiet, transient=False) as bar:
+        task = bar.add_task(spec.name, total=len(spec.arms) * spec.population.size_per_arm)
+
+        def tick(done: int, total: int) -> None:
+            bar.update(task, completed=done)
+
+        try:
+            summary = run_trial(spec, out, chunk_size=a.chunk_size or 512, visits=a.visits == "all", progress=tick)
+        except RunDirError as e:
+            return _fail(str(e))
+    for arm, s in summary["arms"].items():
+        mp = s["median_pfs_months"]
+        print(f"{arm:28s} n={s['n']:6d}  ORR {s['orr']:.1%}  CR {s['cr_rate']:.1%}  "
+              f"mPFS {'NR' if mp is None else f'{mp:.1f}'} mo  G3+ irAE {s['irae']['grade3plus']:.1%}")
+    print(f"wrote {out}/patients.parquet, visits.parquet, summary.json, report.html")
+    return 0
+
+
+def cmd_query(a: argparse.Namespace) -> int:
+    from .results import query
+
+    try:
+        df = query(Path(a.dir), a.sql)
+    except FileNotFoundError as e:
+        return _fail(str(e))
+    except Exception as e:  # duckdb raises its own error types for bad SQL
+        return _fail(f"SQL: {e}")
+    print(df.to_string(index=False, max_rows=200))
+    return 0
+
+
+def cmd_export(a: argparse.Namespace) -> int:
+    from .results import export_adam
+
+    try:
+        files = export_adam(Path(a.dir), Path(a.out) if a.out else None)
+    except FileNotFoundError as e:
+        return _fail(str(e))
+    print("wrote " + ", ".join(str(f) for f in files))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="immunotwin", description="Virtual patients and virtual trials of cancer "
+                                "immunotherapy (research and education only; not for patient care).")
+    sub = p.add_subparsers(dest="command", required=True)
+    s = sub.add_parser("simulate", help="simulate one patient and write visits, events and a figure")
+    s.add_argument("--cancer", default="melanoma")
+    s.add_argument("--regimen", default="nivolumab 3 mg/kg q2w",
+                   help='e.g. "nivolumab 1 mg/kg q3w x4 + ipilimumab 3 mg/kg q3w x4"; "none" for no drug')
+    s.add_argument("--patient", help="TOML file with one patient's covariates")
+    s.add_argument("--days", type=float, default=365.0)
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--guideline", default="asco2021")
+    s.add_argument("--out", required=True)
+    s.set_defaults(fn=cmd_simulate)
+    s = sub.add_parser("params", help="print every model parameter with unit, default, variability, source")
+    s.add_argument("--assumed", action="store_true", help="only parameters assumed rather than sourced")
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(fn=cmd_params)
+    s = sub.add_parser("check", help="validate a trial spec and list every error")
+    s.add_argument("spec")
+    s.set_defaults(fn=cmd_check)
+    s = sub.add_parser("trial", help="run a virtual trial")
+    s.add_argument("spec")
+    s.add_argument("--out", required=True)
+    s.add_argument("--patients-per-arm", type=int)
+    s.add_argument("--seed", type=int)
+    s.add_argument("--chunk-size", type=int)
+    s.add_argument("--visits", choices=("all", "none"), default="all")
+    s.add_argument("--quiet", action="store_true")
+    s.set_defaults(fn=cmd_trial)
+    s = sub.add_parser("query", help="SQL over a run's patients and visits (DuckDB)")
+    s.add_argument("dir")
+    s.add_argument("sql")
+    s.set_defaults(fn=cmd_query)
+    s = sub.add_parser("export", help="export a run as CDISC ADaM-style tables")
+    s.add_argument("dir")
+    s.add_argument("--format", choices=("adam",), default="adam")
+    s.add_argument("--out", help="folder (default DIR/adam)")
+    s.set_defaults(fn=cmd_export)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return int(args.fn(args))
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

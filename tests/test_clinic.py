@@ -1,0 +1,108 @@
+"""Clinic: CTCAE grading from observations, ASCO 2021 management, dose holds and stops."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from immunotwin.clinic import observe
+from immunotwin.clinic.policy import Management, manage
+from immunotwin.clinic.schedule import Dosing
+from immunotwin.model.organs import INDEX
+from immunotwin.spec import parse_regimen
+
+
+def _grades_for(organ: str, damage: float, function: float = 1.0) -> int:
+    d = np.zeros((1, 12))
+    f = np.ones((1, 12))
+    d[0, INDEX[organ]] = damage
+    f[0, INDEX[organ]] = function
+    lab = observe.labs(d, f, np.zeros((1, 3), dtype=bool))
+    return int(observe.grades(lab, d, f)[0, INDEX[organ]])
+
+
+def test_ctcae_alt_thresholds() -> None:
+    # CTCAE v5 ALT increase: G1 >ULN-3, G2 >3-5, G3 >5-20, G4 >20 x ULN; ALT = 0.6 + 25 D.
+    for alt, grade in ((0.9, 0), (2.0, 1), (4.0, 2), (10.0, 3), (21.0, 4)):
+        assert _grades_for("hepatitis", (alt - 0.6) / 25.0) == grade
+
+
+def test_ctcae_diarrhoea_and_platelets() -> None:
+    assert _grades_for("colitis", 2.0 / 12) == 1  # 2 stools over baseline
+    assert _grades_for("colitis", 5.0 / 12) == 2  # 4-6
+    assert _grades_for("colitis", 8.0 / 12) == 3  # >= 7
+    # platelets = 2 (1-D)^2 x LLN; G3 below 50e9/L = 1/3 LLN
+    d = 1 - np.sqrt(0.3 / 2)
+    assert _grades_for("hematologic", d) == 3
+
+
+def test_endocrine_loss_persists_after_damage_heals() -> None:
+    assert _grades_for("thyroiditis", 0.0, function=0.3) == 2  # TSH 22 > 10: replacement indicated
+    assert _grades_for("diabetes", 0.0, function=0.25) == 3  # insulin
+
+
+def test_sld_detection_limit_and_scaling() -> None:
+    s = observe.sld(np.array([8.0, 1e-6]), np.array([1.0, 1.0]), np.array([50.0, 50.0]), np.array([2.0, 2.0]),
+                    np.zeros(2))
+    np.testing.assert_allclose(s[0], 100.0)  # 8x volume = 2x diameter
+    assert s[1] == 0.0
+
+
+def _g(organ: str, grade: int, n: int = 1) -> np.ndarray:
+    g = np.zeros((n, 12), dtype=int)
+    g[:, INDEX[organ]] = grade
+    return g
+
+
+def test_grade3_colitis_stops_ctla4_holds_and_starts_steroids() -> None:
+    m = Management(1)
+    manage(m, _g("colitis", 3), np.array([80.0]), 14.0, np.array([True]), "asco2021")
+    assert m.ctla4_stopped[0] and m.held[0] and not m.stopped[0]
+    assert m.steroid_mg[0] == 1.5 * 80.0
+    # steroid-refractory after a week at grade 3: second line
+    manage(m, _g("colitis", 3), np.array([80.0]), 21.0, np.array([True]), "asco2021")
+    assert m.second_line_ever[0]
+    # resolves: taper over 6 weeks after a grade-3 event; resume only once <= 10 mg/day
+    days = 28.0
+    while m.steroid_mg[0] > 10.0:
+        assert m.held[0]
+        manage(m, _g("colitis", 1), np.array([80.0]), days, np.array([True]), "asco2021")
+        days += 7
+    manage(m, _g("colitis", 0), np.array([80.0]), days, np.array([True]), "asco2021")
+    assert not m.held[0] and m.rechallenged[0]
+    assert 28 + 7 * 4 <= days <= 28 + 7 * 7
+
+
+def test_grade4_stops_everything_and_none_policy_does_nothing() -> None:
+    m = Management(2)
+    manage(m, _g("myocarditis", 2, 2), np.array([70.0, 70.0]), 7.0, np.array([True, False]), "asco2021")
+    assert m.stopped.tolist() == [True, False]
+    m2 = Management(1)
+    manage(m2, _g("pneumonitis", 4), np.array([70.0]), 7.0, np.array([True]), "none")
+    assert not m2.stopped[0] and m2.steroid_mg[0] == 0
+
+
+def test_endocrine_gets_replacement_not_steroids() -> None:
+    m = Management(1)
+    manage(m, _g("thyroiditis", 2), np.array([70.0]), 7.0, np.array([True]), "asco2021")
+    assert m.replaced[0, 0] and m.steroid_mg[0] == 0 and not m.held[0]
+
+
+def test_held_dose_shifts_later_doses() -> None:
+    reg = parse_regimen("nivolumab 240 mg q2w x4")
+    d = Dosing.create(reg, (), np.array([80.0]), np.array([175.0]))
+    given = []
+    for day in range(0, 120, 7):
+        held = np.array([day == 14])
+        out = d.due(float(day), np.array([True]), held, np.array([False]), np.array([False]), False, 1, 7.0)
+        if out[0, 0] > 0:
+            given.append(day)
+    assert given == [0, 21, 35, 49]
+
+
+def test_progression_stops_drug_given_until_progression() -> None:
+    reg = parse_regimen("nivolumab 240 mg q2w")
+    d = Dosing.create(reg, (), np.array([80.0]), np.array([175.0]))
+    out = d.due(0.0, np.array([True]), np.array([False]), np.array([False]), np.array([True]), False, 1, 7.0)
+    assert out.sum() == 0
+    out = d.due(0.0, np.array([True]), np.array([False]), np.array([False]), np.array([True]), True, 1, 7.0)
+    assert out[0, 0] == 240.0

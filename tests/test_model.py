@@ -1,0 +1,109 @@
+"""Model oracles (known limits) and the direction of effects."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from conftest import integrate, params
+
+from immunotwin.clinic.run import run_clinic
+from immunotwin.model import core
+from immunotwin.model.core import LAYOUT, PARAMS
+from immunotwin.model.organs import INDEX, IRAES
+from immunotwin.population import sample_cohort
+from immunotwin.spec import DEFAULT_IMAGING, Assessment, parse_regimen
+
+
+def tumour(ys: np.ndarray) -> np.ndarray:
+    return np.exp(LAYOUT.get(ys, "log_sensitive")) + np.exp(LAYOUT.get(ys, "log_resistant"))
+
+
+def test_every_parameter_has_unit_and_source() -> None:
+    for p in PARAMS:
+        assert p.unit and p.source, p.name
+        assert p.assumed == p.source.startswith("assumed"), p.name
+    assert len(core.STATE_NAMES) == len(set(core.STATE_NAMES))
+
+
+def test_untreated_growth_without_killing_is_logistic() -> None:
+    p = params(kill_max=0.0, il6_promotion=0.0)
+    days, ys = integrate(p, 20, tumour0=50.0, burn=False)
+    r, k = p["growth_rate"][0], p["carrying_capacity"][0]
+    exact = k / (1.0 + (k / 50.0 - 1.0) * np.exp(-r * days))
+    np.testing.assert_allclose(tumour(ys[0]), exact, rtol=1e-6)
+
+
+def test_untreated_tumour_grows() -> None:
+    _, ys = integrate(params(), 26, tumour0=50.0)
+    t = tumour(ys[0])
+    assert t[-1] > 2 * 50.0 and np.all(np.diff(t) > 0)
+
+
+def test_no_blockade_keeps_autoreactive_pools_tolerised() -> None:
+    _, ys = integrate(params(), 52)
+    assert LAYOUT.get(ys[0], "autoreactive").max() <= 1.0
+    assert LAYOUT.get(ys[0], "damage").max() < 0.01
+
+
+def _nivo(k: int) -> list[tuple[str, float]]:
+    return [("pd1", 240.0)] if k % 2 == 0 else []
+
+
+def test_pd1_blockade_shrinks_immunogenic_tumour_more() -> None:
+    p = params(2, drugs=("nivolumab",))
+    p["immunogenicity"] = np.array([1.5, 0.1])
+    _, ys = integrate(p, 24, doses=_nivo)
+    ratio = tumour(ys[:, -1]) / 50.0
+    assert ratio[0] < 0.5 * ratio[1]
+    _, ys0 = integrate(params(2, immunogenicity=[1.5, 0.1]), 24)
+    assert tumour(ys[:, -1])[0] < tumour(ys0[:, -1])[0]
+
+
+def test_steroids_lower_damage_and_killing() -> None:
+    base = dict(susceptibility=[2.0] * 12)
+    doses = lambda k: [("pd1", 240.0), ("ctla4", 240.0)] if k % 3 == 0 and k < 12 else []  # noqa: E731
+    _, ys0 = integrate(params(1, drugs=("nivolumab", "ipilimumab"), immunogenicity=1.0, **base), 16, doses=doses)
+    _, ys1 = integrate(params(1, drugs=("nivolumab", "ipilimumab"), immunogenicity=1.0, **base), 16, doses=doses,
+                       steroid=80.0)
+    assert LAYOUT.get(ys1[0], "damage").max() < 0.5 * LAYOUT.get(ys0[0], "damage").max()
+    assert tumour(ys1[0])[-1] > 1.5 * tumour(ys0[0])[-1]
+
+
+def test_cross_reactive_antigen_breaks_tolerance_without_drug() -> None:
+    cross = np.zeros(12)
+    cross[INDEX["neurologic"]] = 3.0
+    _, ys0 = integrate(params(1, immunogenicity=1.0), 52)
+    _, ys1 = integrate(params(1, immunogenicity=1.0, cross_reactivity=cross), 52)
+    j = INDEX["neurologic"]
+    assert LAYOUT.get(ys1[0], "damage")[-1, j] > 0.05 > LAYOUT.get(ys0[0], "damage")[-1, j]
+    assert LAYOUT.get(ys1[0], "autoantibody")[-1, j] > 10 * LAYOUT.get(ys0[0], "autoantibody")[-1, j]
+
+
+def _cohort_grades(regimen: str, n: int = 64, fixed: dict | None = None, weeks: int = 30) -> np.ndarray:
+    cohort = sample_cohort("melanoma", {}, 11, 1, range(n), weeks + 10, fixed=fixed)
+    res = run_clinic(cohort, parse_regimen(regimen), assessment=Assessment(imaging=DEFAULT_IMAGING["melanoma"]),
+                     guideline="none", treat_beyond_progression=True, post=None, follow_up_days=7.0 * weeks,
+                     record_visits=False)
+    return res.grade_worst
+
+
+def test_ctla4_blockade_raises_colitis_and_hypophysitis_more_than_pd1() -> None:
+    ipi = _cohort_grades("ipilimumab 3 mg/kg q3w x4")
+    nivo = _cohort_grades("nivolumab 3 mg/kg q2w")
+    for organ in ("colitis", "hypophysitis"):
+        j = INDEX[organ]
+        assert (ipi[:, j] >= 2).mean() > (nivo[:, j] >= 2).mean() + 0.05, organ
+
+
+def test_preexisting_autoimmunity_raises_flare_risk() -> None:
+    j = INDEX["arthritis"]
+    with_ai = _cohort_grades("nivolumab 3 mg/kg q2w", fixed={"preexisting_ai": "arthritis"})
+    without = _cohort_grades("nivolumab 3 mg/kg q2w", fixed={"preexisting_ai": ""})
+    assert (with_ai[:, j] >= 1).mean() > (without[:, j] >= 1).mean() + 0.1
+
+
+@pytest.mark.parametrize("name", IRAES)
+def test_irae_names_map_to_organs(name: str) -> None:
+    from immunotwin.model.organs import ORGAN_OF
+
+    assert ORGAN_OF[name]
