@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import integrate, params
 
+from conftest import integrate, params
 from immunotwin.clinic.run import run_clinic
 from immunotwin.model import core
 from immunotwin.model.core import LAYOUT, PARAMS

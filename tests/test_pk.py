@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import numpy as np
-from conftest import integrate, params
 
+from conftest import integrate, params
 from immunotwin.drugs.catalogue import CATALOGUE
 from immunotwin.model.core import LAYOUT
 from immunotwin.model.pk import SLOTS

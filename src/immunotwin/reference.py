@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from functools import lru_cache
+from functools import cache
 from importlib import resources
 from typing import TYPE_CHECKING, Any
 
@@ -13,7 +13,7 @@ if TYPE_CHECKING:
 FILES = ("checkmate067", "irae", "phenomena", "pk")
 
 
-@lru_cache(maxsize=None)
+@cache
 def load(name: str) -> dict[str, Any]:
     """A reference file by name (``checkmate067``, ``irae``, ``phenomena``, ``pk``)."""
     if name not in FILES:

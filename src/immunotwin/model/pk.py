@@ -24,19 +24,21 @@ from __future__ import annotations
 import jax.numpy as jnp
 
 from .base import Ctx, Subsystem, pos
-from .params import assumed
+from .params import assumed, sourced
 
 SLOTS: tuple[str, ...] = ("pd1", "ctla4", "pdl1")
 
+_CAT = "per drug and patient from the drug catalogue (immunotwin.drugs; sources there)"
+
 PARAMS = (
-    assumed("pk_cl", "L/day", (0.0, 0.0, 0.0), "filled per drug and patient from the drug catalogue"),
-    assumed("pk_vc", "L", (3.0, 3.0, 3.0), "filled per drug and patient from the drug catalogue"),
-    assumed("pk_q", "L/day", (0.0, 0.0, 0.0), "filled per drug and patient from the drug catalogue"),
-    assumed("pk_vp", "L", (3.0, 3.0, 3.0), "filled per drug and patient from the drug catalogue"),
-    assumed("pk_emax", "1", (0.0, 0.0, 0.0), "time-varying clearance; filled from the drug catalogue"),
-    assumed("pk_t50", "h", (1.0, 1.0, 1.0), "time-varying clearance; filled from the drug catalogue"),
-    assumed("pk_gamma", "1", (1.0, 1.0, 1.0), "time-varying clearance; filled from the drug catalogue"),
-    assumed("pk_ec50", "mg/L", (1.0, 1.0, 1.0), "receptor occupancy EC50; filled from the drug catalogue"),
+    sourced("pk_cl", "L/day", (0.0, 0.0, 0.0), _CAT),
+    sourced("pk_vc", "L", (3.0, 3.0, 3.0), _CAT),
+    sourced("pk_q", "L/day", (0.0, 0.0, 0.0), _CAT),
+    sourced("pk_vp", "L", (3.0, 3.0, 3.0), _CAT),
+    sourced("pk_emax", "1", (0.0, 0.0, 0.0), _CAT),
+    sourced("pk_t50", "h", (1.0, 1.0, 1.0), _CAT),
+    sourced("pk_gamma", "1", (1.0, 1.0, 1.0), _CAT),
+    sourced("pk_ec50", "mg/L", (1.0, 1.0, 1.0), _CAT),
     assumed("steroid_ke", "1/day", 1.0,
             "prednisolone half-life is 2-4 h but its genomic anti-inflammatory effect lasts about a "
             "day; a one-day effect delay is the simplest description"),
