@@ -50,7 +50,7 @@ CANCERS: dict[str, Cancer] = {
         "melanoma", "advanced melanoma", age_mean=61.0, age_sd=13.0, female=0.38, ecog0=0.65,
         ldh_high=0.36, pdl1_positive=0.24, pdl1_cutoff=0.05, tmb_median=12.0, tmb_sigma=1.0,
         sld_median_mm=80.5, sld_sigma=0.7, sites_mean=2.5, brain=0.05, liver=0.19, prior_chemo=0.0,
-        preexisting_ai=0.0, m_stage=(0.05, 0.10, 0.20, 0.65), growth_rate=0.012, immunogenicity=1.0,
+        preexisting_ai=0.0, m_stage=(0.05, 0.10, 0.20, 0.65), growth_rate=0.006, immunogenicity=1.0,
         cross={"dermatitis": 0.6},
         source="pooled KEYNOTE-001/002/006 non-mucosal melanoma (Br J Cancer 2018, Table 1): median age 61, "
                "women 38%, ECOG 1 35%, LDH raised 36%, liver metastases 19%, M1c 74%, median baseline "
@@ -62,7 +62,7 @@ CANCERS: dict[str, Cancer] = {
         "nsclc", "advanced non-small-cell lung cancer", age_mean=64.0, age_sd=9.0, female=0.33, ecog0=0.38,
         ldh_high=0.35, pdl1_positive=0.30, pdl1_cutoff=0.5, tmb_median=9.0, tmb_sigma=0.9,
         sld_median_mm=75.0, sld_sigma=0.6, sites_mean=2.5, brain=0.15, liver=0.18, prior_chemo=0.3,
-        preexisting_ai=0.0, m_stage=(0.0, 0.3, 0.2, 0.5), growth_rate=0.015, immunogenicity=0.7,
+        preexisting_ai=0.0, m_stage=(0.0, 0.3, 0.2, 0.5), growth_rate=0.008, immunogenicity=0.7,
         cross={"pneumonitis": 0.4},
         source="pooled pembrolizumab NSCLC trials (Cancer 2020, PMC7692929, Table 1): median age 64, male "
                "66-71%, ECOG 1 62%, brain metastases 14-17%, liver metastases 15-23%; PD-L1 TPS >=50% in "
@@ -71,7 +71,7 @@ CANCERS: dict[str, Cancer] = {
         "rcc", "advanced renal cell carcinoma", age_mean=62.0, age_sd=10.0, female=0.26, ecog0=0.6,
         ldh_high=0.1, pdl1_positive=0.25, pdl1_cutoff=0.01, tmb_median=1.5, tmb_sigma=0.6,
         sld_median_mm=80.0, sld_sigma=0.6, sites_mean=2.5, brain=0.03, liver=0.2, prior_chemo=0.0,
-        preexisting_ai=0.0, m_stage=(0.0, 0.3, 0.3, 0.4), growth_rate=0.006, immunogenicity=2.2,
+        preexisting_ai=0.0, m_stage=(0.0, 0.3, 0.3, 0.4), growth_rate=0.004, immunogenicity=2.2,
         cross={"nephritis": 0.2},
         source="CheckMate 214 (Motzer 2018; age recalled, verify); RCC is immunogenic despite low TMB "
                "(endogenous retroviral antigens), hence a high immunogenicity scale. " + _AUTO),
@@ -79,14 +79,14 @@ CANCERS: dict[str, Cancer] = {
         "hodgkin", "relapsed classical Hodgkin lymphoma", age_mean=39.0, age_sd=13.0, female=0.42,
         ecog0=0.47, ldh_high=0.3, pdl1_positive=0.95, pdl1_cutoff=0.01, tmb_median=5.0, tmb_sigma=0.6,
         sld_median_mm=60.0, sld_sigma=0.6, sites_mean=2.0, brain=0.0, liver=0.05, prior_chemo=1.0,
-        preexisting_ai=0.0, m_stage=(0.0, 0.3, 0.3, 0.4), growth_rate=0.01, immunogenicity=3.0,
+        preexisting_ai=0.0, m_stage=(0.0, 0.3, 0.3, 0.4), growth_rate=0.006, immunogenicity=3.0,
         source="KEYNOTE-087 subset (median age 39, male 58%, ECOG 1 53%); 9p24.1 amplification makes PD-L1 "
                "near universal in Reed-Sternberg cells (Roemer et al., J Clin Oncol 2016). " + _AUTO),
     "crc_msih": Cancer(
         "crc_msih", "MSI-high/dMMR metastatic colorectal cancer", age_mean=62.0, age_sd=13.0, female=0.5,
         ecog0=0.5, ldh_high=0.3, pdl1_positive=0.3, pdl1_cutoff=0.01, tmb_median=45.0, tmb_sigma=0.5,
         sld_median_mm=70.0, sld_sigma=0.6, sites_mean=2.0, brain=0.01, liver=0.35, prior_chemo=0.5,
-        preexisting_ai=0.0, m_stage=(0.0, 0.4, 0.3, 0.3), growth_rate=0.012, immunogenicity=0.6,
+        preexisting_ai=0.0, m_stage=(0.0, 0.4, 0.3, 0.3), growth_rate=0.006, immunogenicity=0.6,
         cross={"colitis": 0.3},
         source="KEYNOTE-177 (Andre 2020; age recalled, verify); MSI-H tumours carry tens of mutations per Mb "
                "(Le et al., Science 2017;357:409). " + _AUTO),
@@ -94,7 +94,7 @@ CANCERS: dict[str, Cancer] = {
         "thymoma", "thymoma / thymic epithelial tumour", age_mean=55.0, age_sd=13.0, female=0.5, ecog0=0.7,
         ldh_high=0.1, pdl1_positive=0.5, pdl1_cutoff=0.5, tmb_median=0.5, tmb_sigma=0.5,
         sld_median_mm=60.0, sld_sigma=0.5, sites_mean=1.0, brain=0.0, liver=0.05, prior_chemo=0.3,
-        preexisting_ai=0.0, m_stage=(0.5, 0.3, 0.1, 0.1), growth_rate=0.003, immunogenicity=0.5,
+        preexisting_ai=0.0, m_stage=(0.5, 0.3, 0.1, 0.1), growth_rate=0.002, immunogenicity=0.5,
         cross={"neurologic": 1.2, "hematologic": 0.1},
         source="ITMIG database (Weis et al., J Thorac Oncol 2015): median age about 55-64, no sex difference; "
                "thymomas export autoreactive T cells against the acetylcholine receptor (Marx et al., "
@@ -103,7 +103,7 @@ CANCERS: dict[str, Cancer] = {
         "cll", "chronic lymphocytic leukaemia", age_mean=70.0, age_sd=10.0, female=0.35, ecog0=0.6,
         ldh_high=0.2, pdl1_positive=0.2, pdl1_cutoff=0.01, tmb_median=0.6, tmb_sigma=0.5,
         sld_median_mm=60.0, sld_sigma=0.6, sites_mean=2.0, brain=0.0, liver=0.05, prior_chemo=0.3,
-        preexisting_ai=0.0, m_stage=(0.0, 0.3, 0.3, 0.4), growth_rate=0.002, immunogenicity=0.1,
+        preexisting_ai=0.0, m_stage=(0.0, 0.3, 0.3, 0.4), growth_rate=0.0015, immunogenicity=0.1,
         cross={"hematologic": 0.5},
         source="CLL: median age about 70 (recalled, verify); autoimmune cytopenia in 5-10% (Hodgson et al., "
                "Br J Haematol 2011;154:14; 7% of 960 in Moreno et al., Blood 2010;116:4771); CLL cells "
@@ -112,7 +112,7 @@ CANCERS: dict[str, Cancer] = {
         "aml", "acute myeloid leukaemia", age_mean=66.0, age_sd=12.0, female=0.45, ecog0=0.4,
         ldh_high=0.6, pdl1_positive=0.2, pdl1_cutoff=0.01, tmb_median=0.4, tmb_sigma=0.5,
         sld_median_mm=60.0, sld_sigma=0.5, sites_mean=1.0, brain=0.0, liver=0.05, prior_chemo=0.2,
-        preexisting_ai=0.0, m_stage=(0.0, 0.3, 0.3, 0.4), growth_rate=0.04, immunogenicity=0.05,
+        preexisting_ai=0.0, m_stage=(0.0, 0.3, 0.3, 0.4), growth_rate=0.03, immunogenicity=0.05,
         source="AML: among the lowest mutational burdens of any cancer (Alexandrov et al., Nature 2013); "
                "fast kinetics. " + _AUTO),
 }

@@ -106,6 +106,35 @@ def zero_inputs(n: int) -> dict[str, np.ndarray]:
     return out
 
 
+@cache
+def _compiled_signals():  # type: ignore[no-untyped-def]
+    import jax
+
+    from .model.core import signals
+
+    return jax.jit(jax.vmap(lambda y, p, u: signals(0.0, y, p, u)))
+
+
+def signals_batch(y: np.ndarray, params: Mapping[str, np.ndarray], inputs: Mapping[str, np.ndarray]) -> dict:
+    """Derived signals (kill, occupancy, cytokines...) for N patients at states ``y``."""
+    n = y.shape[0]
+    size = padded_size(n)
+    out = _compiled_signals()(_pad(y, size), {k: _pad(v, size) for k, v in params.items()},
+                              {k: _pad(v, size) for k, v in inputs.items()})
+    return {k: np.array(v[:n]) for k, v in out.items()}
+
+
+def enrol(y: np.ndarray, params: dict[str, np.ndarray]) -> None:
+    """Set each patient's intrinsic growth so that the sensitive clone grows at its observed
+    net rate at enrolment (``net_growth_rate``) given its baseline immune killing: trials enrol
+    progressing disease. Modifies ``params['growth_rate']`` in place."""
+    sig = signals_batch(y, params, zero_inputs(y.shape[0]))
+    tum = sig["tumour"]
+    il6x = sig["il6"] - 1.0
+    shape = (1.0 - tum / params["carrying_capacity"]) * (1.0 + params["il6_promotion"] * il6x / (il6x + 1.0))
+    params["growth_rate"] = (params["net_growth_rate"] + sig["kill"]) / np.maximum(shape, 1e-3)
+
+
 def burn_in(y0: np.ndarray, params: Mapping[str, np.ndarray], days: int = 84) -> np.ndarray:
     """Relax immune states to quasi-equilibrium with the tumour held fixed."""
     n = y0.shape[0]

@@ -163,7 +163,7 @@ def _params(c, cov: pd.DataFrame, z: np.ndarray) -> tuple[dict[str, np.ndarray],
     age = cov["age"].to_numpy(float)
     old = np.maximum(age - 60.0, 0.0)
     chemo = cov["prior_chemo"].to_numpy(bool)
-    p["growth_rate"] *= c.growth_rate / base["growth_rate"] * np.sqrt(cov["ldh_uln"].to_numpy(float))
+    p["net_growth_rate"] *= c.growth_rate / base["net_growth_rate"] * np.sqrt(cov["ldh_uln"].to_numpy(float))
     imm = c.immunogenicity * (cov["tmb"].to_numpy(float) / base["tmb_ref"]) ** base["tmb_exponent"]
     imm = imm * np.where(cov["liver_mets"].to_numpy(bool), 0.7, 1.0)
     p["immunogenicity"] *= imm

@@ -57,7 +57,9 @@ def wilson(k: int, n: int, z: float = _Z95) -> tuple[float | None, float | None]
     denom = 1.0 + z * z / n
     centre = (p + z * z / (2.0 * n)) / denom
     half = z * math.sqrt(p * (1.0 - p) / n + z * z / (4.0 * n * n)) / denom
-    return max(0.0, centre - half), min(1.0, centre + half)
+    lo = 0.0 if k <= 0 else max(0.0, centre - half)  # exact limits at k = 0 and k = n (rounding)
+    hi = 1.0 if k >= n else min(1.0, centre + half)
+    return lo, hi
 
 
 def _ok(df: pd.DataFrame) -> pd.DataFrame:
@@ -73,6 +75,14 @@ def _bool(s: pd.Series) -> np.ndarray:
 
 def _frac(k: int, n: int) -> float | None:
     return k / n if n > 0 else None
+
+
+def _hr(ta: np.ndarray, ea: np.ndarray, tc: np.ndarray, ec: np.ndarray) -> tuple[float, float, float]:
+    """:func:`survival.hazard_ratio`, NaN where the fit diverges (exp of a huge CI limit overflows)."""
+    try:
+        return hazard_ratio(ta, ea, tc, ec)
+    except OverflowError:
+        return float("nan"), float("nan"), float("nan")
 
 
 def _landmark_key(t: float) -> str:
@@ -181,7 +191,7 @@ def _compare(a: pd.DataFrame, c: pd.DataFrame) -> dict[str, Any]:
     for ep in ("os", "pfs"):
         ta, ea = a[f"{ep}_months"].to_numpy(dtype=float), _bool(a[f"{ep}_event"])
         tc, ec = c[f"{ep}_months"].to_numpy(dtype=float), _bool(c[f"{ep}_event"])
-        hr, lo, hi = hazard_ratio(ta, ea, tc, ec)
+        hr, lo, hi = _hr(ta, ea, tc, ec)
         out[f"hr_{ep}"] = _num(hr)
         out[f"hr_{ep}_ci"] = _pair(lo, hi)
         out[f"p_logrank_{ep}"] = _num(logrank(ta, ea, tc, ec))
@@ -281,7 +291,7 @@ def subgroups(patients: pd.DataFrame, control: str, arm_order: list[str]) -> pd.
         for sub, level, mask in masks:
             a = ok[(arm_col == arm) & mask]
             c = ok[(arm_col == control) & mask]
-            hr, lo, hi = hazard_ratio(a["os_months"].to_numpy(dtype=float), _bool(a["os_event"]),
+            hr, lo, hi = _hr(a["os_months"].to_numpy(dtype=float), _bool(a["os_event"]),
                                       c["os_months"].to_numpy(dtype=float), _bool(c["os_event"]))
             rows.append({"subgroup": sub, "level": level, "arm": arm, "n": len(a) + len(c),
                          "hr_os": hr, "lo": lo, "hi": hi})

@@ -87,6 +87,7 @@ def run_clinic(cohort: Cohort, arm: Sequence[DrugSchedule], *, assessment: Asses
     params = dict(cohort.params)
     params.update(slot_params(names, weight, cohort.pk_eta, cov["ldh_uln"].to_numpy(float) * 250.0))
     y = engine.burn_in(initial_state(params, cohort.tumour0), params)
+    engine.enrol(y, params)
     dosing = Dosing.create(arm, post_drugs, weight, height)
     n_arm = len(arm)
     m = Management(n)

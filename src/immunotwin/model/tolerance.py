@@ -37,17 +37,17 @@ _TUNED = ("hand-set so that the organ mix of irAEs under ipilimumab and nivoluma
 
 PARAMS = (
     assumed("tolerance_margin", "1", organ_vector(
-        dermatitis=0.46, colitis=0.38, hepatitis=0.34, pneumonitis=0.38, thyroiditis=0.45,
-        hypophysitis=0.32, nephritis=0.29, myocarditis=0.27, neurologic=0.29, diabetes=0.28,
-        arthritis=0.38, hematologic=0.30), "baseline activation gain of each organ's pool; " + _TUNED),
+        dermatitis=0.423, colitis=0.35, hepatitis=0.368, pneumonitis=0.35, thyroiditis=0.414,
+        hypophysitis=0.294, nephritis=0.267, myocarditis=0.248, neurologic=0.267, diabetes=0.258,
+        arthritis=0.35, hematologic=0.276), "baseline activation gain of each organ's pool; " + _TUNED),
     assumed("weight_ctla4", "1", organ_vector(
-        dermatitis=0.9, colitis=1.6, hepatitis=1.0, pneumonitis=0.3, thyroiditis=0.3,
-        hypophysitis=1.8, nephritis=0.3, myocarditis=0.4, neurologic=0.5, diabetes=0.2,
+        dermatitis=0.9, colitis=1.6, hepatitis=1.5, pneumonitis=0.3, thyroiditis=0.3,
+        hypophysitis=1.2, nephritis=0.3, myocarditis=0.4, neurologic=0.5, diabetes=0.2,
         arthritis=0.3, hematologic=0.4), "dependence of each organ's tolerance on CTLA-4; " + _TUNED),
     assumed("weight_pd", "1", organ_vector(
-        dermatitis=0.45, colitis=0.3, hepatitis=0.3, pneumonitis=0.5, thyroiditis=0.6,
-        hypophysitis=0.1, nephritis=0.35, myocarditis=0.55, neurologic=0.4, diabetes=0.55,
-        arthritis=0.4, hematologic=0.3), "dependence of each organ's tolerance on PD-1/PD-L1; " + _TUNED),
+        dermatitis=0.765, colitis=0.51, hepatitis=0.51, pneumonitis=0.85, thyroiditis=1.02,
+        hypophysitis=0.17, nephritis=0.595, myocarditis=0.935, neurologic=0.68, diabetes=0.935,
+        arthritis=0.68, hematologic=0.51), "dependence of each organ's tolerance on PD-1/PD-L1; " + _TUNED),
     assumed("susceptibility", "1", organ_vector(**{k: 1.0 for k in (
         "dermatitis", "colitis", "hepatitis", "pneumonitis", "thyroiditis", "hypophysitis", "nephritis",
         "myocarditis", "neurologic", "diabetes", "arthritis", "hematologic")}),
@@ -64,11 +64,11 @@ PARAMS = (
             "excess gain; sets onset in weeks (Weber 2017: 5-15 weeks under nivolumab)"),
     assumed("auto_max", "1", 1000.0, "fold expansion at which a pool halves its growth"),
     assumed("damage_rate", "1/day", organ_vector(
-        dermatitis=0.25, colitis=0.35, hepatitis=0.3, pneumonitis=0.2, thyroiditis=0.2,
+        dermatitis=0.1, colitis=0.35, hepatitis=0.3, pneumonitis=0.2, thyroiditis=0.2,
         hypophysitis=0.2, nephritis=0.15, myocarditis=0.15, neurologic=0.12, diabetes=0.2,
         arthritis=0.1, hematologic=0.2), "tissue injury at full autoreactive activity; " + _TUNED),
     assumed("repair_rate", "1/day", organ_vector(
-        dermatitis=0.1, colitis=0.12, hepatitis=0.1, pneumonitis=0.05, thyroiditis=0.05,
+        dermatitis=0.15, colitis=0.12, hepatitis=0.1, pneumonitis=0.05, thyroiditis=0.05,
         hypophysitis=0.05, nephritis=0.05, myocarditis=0.03, neurologic=0.03, diabetes=0.05,
         arthritis=0.03, hematologic=0.15), "tissue repair; epithelia and blood turn over in days, "
         "heart and nerve in weeks"),

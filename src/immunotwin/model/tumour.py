@@ -19,7 +19,7 @@ Grivennikov et al., Cell 2010). Below one cell (T < 1e-9) a clone is eradicated.
 Antigen presented to T cells saturates with tumour antigen, which rises with killing
 (antigen release from dying cells):
 
-    Ag = (T_s + rho T_r)(1 + tau_ag kill),   P = imm Ag/(Ag + K_ag)
+    Ag = (T_s + rho T_r)(1 + tau_ag kill),   P = imm (1 + c_b b_CTLA4) Ag/(Ag + K_ag)
 
 ``imm`` is the patient's immunogenicity, scaled by tumour mutational burden
 (neoantigen load; Samstein et al., Nat Genet 2019;51:202). Tumour PD-L1 is constitutive
@@ -43,8 +43,13 @@ LN_MIN = -20.7  # ln(1e-9): one cell, in units of 1e9 cells
 
 PARAMS = (
     assumed("growth_rate", "1/day", 0.012,
-            "intrinsic per-cell growth before immune killing; net untreated volume doubling of about "
-            "2-3 months in metastatic melanoma; set per cancer in the catalogue", iiv=0.5),
+            "intrinsic per-cell growth before immune killing; in virtual patients it is derived at "
+            "enrolment as net_growth_rate + baseline killing (see net_growth_rate)"),
+    sourced("net_growth_rate", "1/day", 0.006,
+            "observed (net) untreated growth of the sensitive clone at enrolment; melanoma growth "
+            "scenarios 0.0017-0.0088/day in Lindauer et al., CPT:PSP 2017;6:11, Table S3 (read in a "
+            "transcription); value per cancer in the catalogue. Trials enrol progressing disease, so "
+            "the intrinsic rate is this plus the patient's baseline immune killing", iiv=0.6),
     assumed("carrying_capacity", "1e9 cells", 5000.0, "5e12 cells, above the lethal burden, so growth "
             "is near exponential at clinical sizes"),
     assumed("il6_promotion", "1", 0.2, "modest tumour promotion by systemic inflammation"),
@@ -52,6 +57,9 @@ PARAMS = (
             "scale of antigen-driven T-cell stimulation at the reference TMB; hand-set so that "
             "untreated tumours escape and checkpoint blockade controls a minority, pending "
             "calibration (issue 4)", iiv=1.2),
+    assumed("ctla4_breadth", "1", 0.6, "CTLA-4 blockade broadens the tumour-reactive T-cell "
+            "repertoire (Kvistborg et al., Sci Transl Med 2014;6:254ra128): more antigens recognised, "
+            "taken as a rise of antigen presentation at full occupancy; magnitude assumed"),
     assumed("tmb_exponent", "1", 0.5, "immunogenicity rises with TMB (Samstein 2019) sub-linearly"),
     assumed("tmb_ref", "mut/Mb", 10.0, "reference TMB (near the melanoma median)"),
     assumed("k_antigen", "1e9 cells", 5.0, "tumour antigen of half-maximal presentation"),
@@ -59,10 +67,10 @@ PARAMS = (
     assumed("pdl1_constitutive", "1", 0.3, "set from the patient's PD-L1 tumour proportion score"),
     assumed("pdl1_ifn", "1", 0.7, "maximal IFN-γ-induced PD-L1 (adaptive resistance)"),
     assumed("k_ifn", "1", 1.0, "IFN-γ rise of half-maximal PD-L1 induction"),
-    assumed("k_pdl1", "1", 0.15, "PD-L1 level of half-maximal PD-1 inhibition"),
-    assumed("resistant_fraction", "1", 0.005, "median fraction of the baseline burden in immune-"
+    assumed("k_pdl1", "1", 0.05, "PD-L1 level of half-maximal PD-1 inhibition"),
+    assumed("resistant_fraction", "1", 0.03, "median fraction of the baseline burden in immune-"
             "resistant clones; wide variability gives complete and partial responses", iiv=2.0),
-    assumed("resistant_kill", "1", 0.25, "relative killing of the resistant clone (residual antigen)"),
+    assumed("resistant_kill", "1", 0.15, "relative killing of the resistant clone (residual antigen)"),
     sourced("metastasis_alpha", "1", 0.663,
             "Iwata, Kawasaki & Shigesada, J Theor Biol 2000;203:177 (fractal dimension of tumour "
             "vasculature)"),
@@ -87,7 +95,8 @@ def antigen(ctx: Ctx, kill: jnp.ndarray) -> jnp.ndarray:
     """Antigen presentation P (0 to imm) from tumour size and killing (per day)."""
     p = ctx.p
     ag = (ctx.sig["sensitive"] + p["resistant_kill"] * ctx.sig["resistant"]) * (1.0 + p["tau_antigen"] * kill)
-    return p["immunogenicity"] * ag / (ag + p["k_antigen"])
+    breadth = 1.0 + p["ctla4_breadth"] * ctx.sig["block_ctla4"]
+    return p["immunogenicity"] * breadth * ag / (ag + p["k_antigen"])
 
 
 def _derivatives(ctx: Ctx) -> dict:

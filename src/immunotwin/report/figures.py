@@ -14,13 +14,14 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from matplotlib.artist import Artist
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 
 from ..model.organs import IRAES
-from ..survival import km_curve, numbers_at_risk
+from ..survival import km_curve, km_median, numbers_at_risk
 from ..units import DAYS_PER_MONTH
 
 __all__ = [
@@ -86,7 +87,9 @@ def km_figure(patients: pd.DataFrame, arms: list[str], endpoint: str) -> FigOrNo
         ut, s = km_curve(t, e)
         xs = np.concatenate([[0.0], ut, [t.max()]])
         ys = np.concatenate([[1.0], s, [s[-1] if s.size else 1.0]])
-        ax.step(xs, ys, where="post", color=colours[arm], lw=1.8, label=arm)
+        med = km_median(t, e)
+        lab = f"{arm} (median {'not reached' if med is None else f'{med:.1f} mo'})"
+        ax.step(xs, ys, where="post", color=colours[arm], lw=1.8, label=lab)
         cens = np.unique(t[~e])
         if cens.size > 300:
             cens = cens[np.linspace(0, cens.size - 1, 300).astype(int)]
@@ -113,7 +116,7 @@ def km_figure(patients: pd.DataFrame, arms: list[str], endpoint: str) -> FigOrNo
     risk.set_title("numbers at risk", fontsize=9, loc="left")
     for side in ("top", "right", "bottom", "left"):
         risk.spines[side].set_visible(False)
-    risk.tick_params(left=False)
+    risk.tick_params(left=False, pad=16)
     return fig
 
 
@@ -133,10 +136,10 @@ def waterfall_figure(patients: pd.DataFrame, arms: list[str]) -> FigOrNote:
     for ax, (arm, v, bor) in zip(axes, panels, strict=True):
         order = np.argsort(-v, kind="stable")
         v, bor = v[order], bor[order]
-        note = ""
+        note, n_scan = "", v.size
         if v.size > _MAX_BARS:
             pick = np.linspace(0, v.size - 1, _MAX_BARS).astype(int)
-            note = f"; every {v.size / _MAX_BARS:.1f}th of {v.size} patients shown"
+            note = f"; {_MAX_BARS} evenly spaced in rank shown"
             v, bor = v[pick], bor[pick]
         shown = np.clip(v, -100.0, 100.0)
         ax.bar(np.arange(v.size), shown, width=1.0, color=[BOR_COLOURS.get(b, "#9a9a9a") for b in bor])
@@ -147,12 +150,12 @@ def waterfall_figure(patients: pd.DataFrame, arms: list[str]) -> FigOrNote:
         ax.set_ylim(-105, 105)
         ax.set_xticks([])
         ax.set_ylabel("best change in SLD (%)")
-        ax.set_title(f"{arm} (n = {v.size if not note else len(order)} with a scan{note})", fontsize=10)
+        ax.set_title(f"{arm} (n = {n_scan} with a scan{note})", fontsize=10)
     axes[-1].set_xlabel("patients, sorted by best change (bars capped at ±100%)")
-    handles = [Patch(color=c, label=b) for b, c in BOR_COLOURS.items()]
+    handles: list[Artist] = [Patch(color=c, label=b) for b, c in BOR_COLOURS.items()]
     handles += [Line2D([], [], color="#d1432f", ls="--", label="+20% (PD threshold)"),
                 Line2D([], [], color="#1a7f37", ls="--", label="−30% (PR threshold)")]
-    axes[0].legend(handles=handles, fontsize=8, ncol=4, loc="upper right")
+    fig.legend(handles=handles, fontsize=8, ncol=7, loc="outside lower center")
     fig.suptitle("Waterfall plot: best percentage change in sum of target-lesion diameters, by BOR")
     return fig
 
@@ -199,7 +202,8 @@ def spider_figure(visits: pd.DataFrame | None, patients: pd.DataFrame, arms: lis
         ax.set_xlabel("months since first dose")
         ax.grid(alpha=0.3)
     axes[0].set_ylabel("change in SLD from baseline (%, capped at +200)")
-    axes[0].legend(handles=[Patch(color=c, label=b) for b, c in BOR_COLOURS.items()], fontsize=8, title="BOR")
+    fig.legend(handles=[Patch(color=c, label=f"BOR {b}") for b, c in BOR_COLOURS.items()], fontsize=8, ncol=5,
+               loc="outside lower center")
     fig.suptitle("Spider plot: tumour burden over time (colour = best overall response)")
     return fig
 
@@ -228,7 +232,7 @@ def swimmer_figure(patients: pd.DataFrame, arms: list[str], max_per_arm: int = 3
         prog = d["pfs_event"].fillna(False).astype(bool).to_numpy() & ~(dead & np.isclose(pfs_t, os_t))
         ax.plot(pfs_t[prog], y[prog], "D", color="white", mec="black", ms=5, ls="none")
         ax.plot(os_t[dead], y[dead], "X", color="black", ms=7, ls="none")
-        ax.plot(os_t[~dead], y[~dead], ">", color="grey", ms=5, ls="none")
+        ax.plot(os_t[~dead], y[~dead], ">", color="black", ms=5, ls="none")
         for col in onset3:
             w = _floats(d[col]) * _WEEKS_TO_MONTHS
             ax.plot(w, y, "*", color="#c2185b", ms=9, ls="none")
@@ -243,10 +247,10 @@ def swimmer_figure(patients: pd.DataFrame, arms: list[str], max_per_arm: int = 3
     handles = [Patch(color=c, label=f"BOR {b}") for b, c in BOR_COLOURS.items()] + [
         Line2D([], [], marker="D", color="white", mec="black", ls="none", label="progression"),
         Line2D([], [], marker="X", color="black", ls="none", label="death"),
-        Line2D([], [], marker=">", color="grey", ls="none", label="alive at data cut-off"),
+        Line2D([], [], marker=">", color="black", ls="none", label="alive at data cut-off"),
         Line2D([], [], marker="*", color="#c2185b", ms=9, ls="none", label="grade ≥3 irAE onset"),
         Line2D([], [], marker="^", color="#6a1b9a", ls="none", label="steroids started")]
-    fig.legend(handles=handles, loc="outside upper center", ncol=6, fontsize=8)
+    fig.legend(handles=handles, loc="outside lower center", ncol=6, fontsize=8)
     fig.suptitle("Swimmer plot: time on study of individual patients")
     return fig
 
@@ -385,6 +389,7 @@ def exposure_response_figure(patients: pd.DataFrame, arms: list[str]) -> FigOrNo
             ax.set_xlabel(f"Cavg anti-{drug} over weeks 0–12 (µg/mL), median of quartile")
             ax.set_ylabel(what)
             ax.set_title(f"{what.split(' (')[0]} by anti-{drug} exposure quartile", fontsize=10)
+            ax.set_ylim(-3, 103)
             ax.grid(alpha=0.3)
             if ax.get_legend_handles_labels()[0]:
                 ax.legend(fontsize=8)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import html
 import math
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -90,6 +91,14 @@ def _control(summary: dict[str, Any], arms: list[str]) -> str | None:
     return None
 
 
+def _rate_cell(s: dict[str, Any], *, which: str, key: str) -> str:
+    return _pct(s[which].get(key)) + _ci(s["ci95"][which].get(key), _pct)
+
+
+def _irae_cell(s: dict[str, Any], *, key: str) -> str:
+    return _pct(s["irae"][key]) + _ci(s["ci95"].get(f"irae_{key}"), _pct)
+
+
 def _arm_table(summary: dict[str, Any], arms: list[str], control: str | None) -> str:
     A = summary["arms"]
     get: list[tuple[str, Callable[[dict[str, Any]], str]]] = [
@@ -104,14 +113,13 @@ def _arm_table(summary: dict[str, Any], arms: list[str], control: str | None) ->
          lambda s: _mo(s["median_dor_months"]) + _ci(s["ci95"]["median_dor_months"], _mo)),
     ]
     first = A[arms[0]] if arms else {}
-    for k in first.get("pfs_rate", {}):
-        get.append((f"PFS rate at {k} months", lambda s, k=k: _pct(s["pfs_rate"][k]) + _ci(s["ci95"]["pfs_rate"][k], _pct)))
-    for k in first.get("os_rate", {}):
-        get.append((f"OS rate at {k} months", lambda s, k=k: _pct(s["os_rate"][k]) + _ci(s["ci95"]["os_rate"][k], _pct)))
+    for which, lab in (("pfs_rate", "PFS"), ("os_rate", "OS")):
+        for k in first.get(which, {}):
+            get.append((f"{lab} rate at {k} months", partial(_rate_cell, which=which, key=k)))
     get.append(("hyperprogression (of evaluable)", lambda s: _pct(s["hpd_rate"]) + _ci(s["ci95"]["hpd_rate"], _pct)))
     for key, lab in (("any_grade", "irAE, any grade"), ("grade3plus", "irAE, grade ≥3"), ("fatal", "fatal irAE"),
                      ("discontinued", "discontinued for toxicity"), ("steroids", "systemic corticosteroids")):
-        get.append((lab, lambda s, key=key: _pct(s["irae"][key]) + _ci(s["ci95"].get(f"irae_{key}"), _pct)))
+        get.append((lab, partial(_irae_cell, key=key)))
     rows = [[_esc(lab)] + [_esc(f(A[a])) for a in arms] for lab, f in get]
     if control is not None:
         comps = summary["comparisons"]
@@ -267,7 +275,7 @@ def write_trial_report(path: Path, *, spec_text: str, summary: dict[str, Any], p
                 + _arm_table(summary, arms, control) + "<h3>irAE by organ</h3>" + _organ_table(summary, arms)))
     if reference is not None:
         sec.append(("reference", "Simulated vs published", _reference_table(summary, reference)))
-    km = "".join(_figure(lambda ep=ep: F.km_figure(ok, arms, ep), f"Kaplan-Meier {ep.upper()}",
+    km = "".join(_figure(partial(F.km_figure, ok, arms, ep), f"Kaplan-Meier {ep.upper()}",
                          f"Kaplan–Meier curves of {ep.upper()} per arm; numbers at risk below the time axis.")
                  for ep in ("pfs", "os"))
     sec.append(("survival", "Survival", km))
@@ -294,7 +302,7 @@ def write_trial_report(path: Path, *, spec_text: str, summary: dict[str, Any], p
         "ORR and grade ≥3 irAE rate by quartile of average concentration over the first 12 weeks.")))
     if design == "twin":
         sec.append(("twin", "Counterfactuals (twin design)", _twin_table(patients, arms)))
-    nav = "".join(f"<a href='#{a}'>{_esc(t)}</a>" for a, t in sec)
+    nav = "".join(f"<a href='#{a}'>{_esc(t)}</a>" for a, t, _ in sec)
     body = "".join(f"<section id='{a}'><h2>{_esc(t)}</h2>{b}</section>" for a, t, b in sec)
     meta = (f"seed {_esc(summary.get('seed', ''))} · immunotwin {_esc(summary.get('version', ''))} · "
             f"design {_esc(design)} · control {_esc(control or '—')} · spec sha256 {_esc(summary.get('spec_sha256', ''))}")

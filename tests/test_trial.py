@@ -1,0 +1,157 @@
+"""Virtual trials: resume after SIGKILL, chunk-size invariance, twin design, bad specs, query/export."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from immunotwin.cli import main
+
+SPEC = """
+name = "small test trial"
+seed = 5
+follow_up = "9 months"
+design = "{design}"
+control = "ipilimumab"
+
+[population]
+cancer = "melanoma"
+size_per_arm = {n}
+
+[[arm]]
+name = "nivolumab"
+  [[arm.drug]]
+  name = "nivolumab"
+  dose = "3 mg/kg"
+  every = "2 weeks"
+
+[[arm]]
+name = "ipilimumab"
+  [[arm.drug]]
+  name = "ipilimumab"
+  dose = "3 mg/kg"
+  every = "3 weeks"
+  doses = 4
+"""
+
+
+def write_spec(tmp: Path, n: int = 24, design: str = "parallel", name: str = "spec.toml") -> Path:
+    f = tmp / name
+    f.write_text(SPEC.format(n=n, design=design))
+    return f
+
+
+@pytest.fixture(scope="module")
+def reference_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    tmp = tmp_path_factory.mktemp("trial")
+    spec = write_spec(tmp)
+    assert main(["trial", str(spec), "--out", str(tmp / "ref"), "--chunk-size", "24", "--quiet"]) == 0
+    return tmp / "ref"
+
+
+def test_outputs_and_summary(reference_run: Path) -> None:
+    s = json.loads((reference_run / "summary.json").read_text())
+    assert set(s["arms"]) == {"nivolumab", "ipilimumab"} and s["seed"] == 5
+    assert s["arms"]["nivolumab"]["n"] == 24
+    assert "nivolumab vs ipilimumab" in s["comparisons"]
+    p = pd.read_parquet(reference_run / "patients.parquet")
+    assert len(p) == 48 and p.groupby("arm").size().tolist() == [24, 24]
+    html = (reference_run / "report.html").read_text()
+    assert "small test trial" in html and "<img" in html
+    v = pd.read_parquet(reference_run / "visits.parquet")
+    assert set(v["patient"]) == set(range(24))
+
+
+def test_same_seed_any_chunk_size(reference_run: Path, tmp_path: Path) -> None:
+    spec = write_spec(tmp_path)
+    assert main(["trial", str(spec), "--out", str(tmp_path / "c7"), "--chunk-size", "7", "--quiet"]) == 0
+    pd.testing.assert_frame_equal(pd.read_parquet(reference_run / "patients.parquet"),
+                                  pd.read_parquet(tmp_path / "c7/patients.parquet"))
+
+
+def test_resume_after_sigkill(reference_run: Path, tmp_path: Path) -> None:
+    spec = write_spec(tmp_path)
+    out = tmp_path / "killed"
+    cmd = [sys.executable, "-m", "immunotwin", "trial", str(spec), "--out", str(out), "--chunk-size", "4", "--quiet"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 300
+    while time.time() < deadline:
+        man = out / "manifest.json"
+        if man.exists() and len(json.loads(man.read_text())["done"]) >= 1:
+            break
+        time.sleep(0.05)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    done = json.loads((out / "manifest.json").read_text())["done"]
+    assert 1 <= len(done) < 12, "kill came after the run finished; the test needs a partial run"
+    assert not (out / "patients.parquet").exists()
+    assert subprocess.run(cmd, capture_output=True).returncode == 0
+    pd.testing.assert_frame_equal(pd.read_parquet(reference_run / "patients.parquet"),
+                                  pd.read_parquet(out / "patients.parquet"))
+
+
+def test_other_spec_on_existing_dir_refused(reference_run: Path, tmp_path: Path,
+                                             capsys: pytest.CaptureFixture[str]) -> None:
+    other = write_spec(tmp_path, n=10)
+    assert main(["trial", str(other), "--out", str(reference_run), "--quiet"]) == 2
+    assert "another spec" in capsys.readouterr().err
+
+
+def test_twin_arms_share_patients(tmp_path: Path) -> None:
+    spec = write_spec(tmp_path, n=8, design="twin")
+    assert main(["trial", str(spec), "--out", str(tmp_path / "twin"), "--quiet", "--visits", "none"]) == 0
+    p = pd.read_parquet(tmp_path / "twin/patients.parquet")
+    a, b = (p[p["arm"] == arm].reset_index(drop=True) for arm in ("nivolumab", "ipilimumab"))
+    for col in ("age", "sex", "weight_kg", "sld0_mm", "tmb", "pdl1_tps"):
+        pd.testing.assert_series_equal(a[col], b[col])
+    assert not (tmp_path / "twin/visits.parquet").exists()
+
+
+BAD = {
+    "unknown key": ("seedd = 3\n", "seedd"),
+    "unknown drug": ('  name = "nivolumab"\n  dose', '  name = "nivolumabb"\n  dose'),
+    "negative dose": ('dose = "3 mg/kg"', 'dose = "-3 mg/kg"'),
+    "unknown unit": ('dose = "3 mg/kg"', 'dose = "3 mg/kgg"'),
+    "size beyond limits": ("size_per_arm = 24", "size_per_arm = 100000000"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD))
+def test_malformed_specs_exit_2_no_output(case: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    text = SPEC.format(n=24, design="parallel")
+    old, new = BAD[case]
+    text = (new + text) if case == "unknown key" else text.replace(old, new, 1)
+    f = tmp_path / "bad.toml"
+    f.write_text(text)
+    out = tmp_path / "out"
+    assert main(["trial", str(f), "--out", str(out), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert "error:" in err
+    assert not out.exists()
+    assert main(["check", str(f)]) == 2
+
+
+def test_missing_arm(tmp_path: Path) -> None:
+    text = SPEC.format(n=24, design="parallel").split("[[arm]]")[0].replace('control = "ipilimumab"\n', "")
+    f = tmp_path / "noarm.toml"
+    f.write_text(text)
+    assert main(["trial", str(f), "--out", str(tmp_path / "o"), "--quiet"]) == 2
+    assert not (tmp_path / "o").exists()
+
+
+def test_query_and_adam_export(reference_run: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["query", str(reference_run), "SELECT arm, count(*) AS n FROM patients GROUP BY arm ORDER BY arm"]) == 0
+    assert "ipilimumab" in capsys.readouterr().out
+    assert main(["export", str(reference_run), "--format", "adam"]) == 0
+    adtte = pd.read_csv(reference_run / "adam/adtte.csv")
+    assert set(adtte["PARAMCD"]) >= {"OS", "PFS"} and set(adtte["CNSR"]) <= {0, 1}
+    adsl = pd.read_csv(reference_run / "adam/adsl.csv")
+    assert len(adsl) == 48 and adsl["USUBJID"].is_unique
