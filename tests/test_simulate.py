@@ -62,3 +62,10 @@ def test_params_lists_units_sources_and_assumed(capsys: pytest.CaptureFixture[st
     assert main(["params", "--assumed"]) == 0
     assumed = capsys.readouterr().out
     assert "ASSUMED" in assumed and "metastasis_alpha" not in assumed
+
+
+def test_model_document_is_current() -> None:
+    from immunotwin.modeldoc import render
+
+    doc = Path(__file__).resolve().parents[1] / "docs" / "model.md"
+    assert doc.read_text() == render(), "docs/model.md is stale: run python -m immunotwin.modeldoc"
