@@ -114,3 +114,15 @@ def test_irae_names_map_to_organs(name: str) -> None:
     from immunotwin.model.organs import ORGAN_OF
 
     assert ORGAN_OF[name]
+
+
+def test_failed_patient_gets_status_not_exception() -> None:
+    p = params(3)
+    p["growth_rate"][1] = np.nan
+    y = core.initial_state(p, np.full(3, 50.0))
+    ys, ok = engine.step(y, p, engine.zero_inputs(3), 0.0)
+    assert ok.tolist() == [True, False, True]
+    assert np.isfinite(ys[[0, 2]]).all()
+    # the others are bit-identical to a batch without the failing patient
+    ys2, _ = engine.step(y[[0, 2]], {k: v[[0, 2]] for k, v in p.items()}, engine.zero_inputs(2), 0.0)
+    np.testing.assert_array_equal(ys[[0, 2]], ys2)
