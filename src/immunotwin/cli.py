@@ -168,6 +168,51 @@ def cmd_export(a: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_calibrate(a: argparse.Namespace) -> int:
+    import json as _json
+
+    errors = []
+    try:
+        spec = _load(a.spec)
+    except SpecError as e:
+        errors.extend(e.errors)
+    tpath = Path(a.targets)
+    try:
+        targets = _json.loads(tpath.read_text())
+        if not isinstance(targets.get("endpoints"), dict):
+            errors.append(f"--targets: {a.targets} has no 'endpoints' table (endpoint -> arm -> value)")
+    except OSError as e:
+        errors.append(f"--targets: cannot read {a.targets}: {e.strerror}")
+    except ValueError as e:
+        errors.append(f"--targets: {a.targets} is not valid JSON: {e}")
+    if a.patients < 50:
+        errors.append(f"--patients: at least 50 plausible patients per arm, got {a.patients}")
+    if errors:
+        return _fail(errors)
+    from .calibrate import run_calibration
+
+    doc = run_calibration(spec, tpath, Path(a.out), n=a.patients, max_evals=a.max_evals, reps=a.bootstrap,
+                          seed=a.seed, install=a.install,
+                          progress=None if a.quiet else lambda d, t: print(f"plausible population {d}/{t}", flush=True))
+    print(f"loss {doc['provenance']['loss']:.3g} after {doc['provenance']['evaluations']} evaluations; "
+          f"wrote {a.out}/calibration.json and {a.out}/fit.html" + (" (installed as default)" if a.install else ""))
+    return 0
+
+
+def cmd_serve(a: argparse.Namespace) -> int:
+    from .web import ConfigError, load_config, serve
+
+    try:
+        config = load_config(Path(a.config) if a.config else None).replace(
+            host=a.host, port=a.port, data_dir=Path(a.data_dir).resolve() if a.data_dir else None,
+            max_patients_per_trial=a.max_patients, max_concurrent_jobs=a.max_jobs, job_time_limit_s=a.job_timeout,
+            warm_up=False if a.no_warm_up else None)
+    except ConfigError as e:
+        return _fail(str(e).splitlines())
+    serve(config, log_level=a.log_level)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="immunotwin", description="Virtual patients and virtual trials of cancer "
                                 "immunotherapy (research and education only; not for patient care).")
@@ -198,6 +243,28 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--visits", choices=("all", "none"), default="all")
     s.add_argument("--quiet", action="store_true")
     s.set_defaults(fn=cmd_trial)
+    s = sub.add_parser("calibrate", help="fit population parameters to a published trial table")
+    s.add_argument("spec")
+    s.add_argument("--targets", required=True, help="JSON shaped like data/checkmate067.json")
+    s.add_argument("--out", required=True)
+    s.add_argument("--patients", type=int, default=1536, help="plausible patients per arm")
+    s.add_argument("--max-evals", type=int, default=3000)
+    s.add_argument("--bootstrap", type=int, default=8)
+    s.add_argument("--seed", type=int, default=1)
+    s.add_argument("--install", action="store_true", help="make the fit the package's default parameters")
+    s.add_argument("--quiet", action="store_true")
+    s.set_defaults(fn=cmd_calibrate)
+    s = sub.add_parser("serve", help="start the web explorer (page and HTTP API) on 127.0.0.1")
+    s.add_argument("--host", help="address to bind (default 127.0.0.1: this machine only)")
+    s.add_argument("--port", type=int, help="port (default 8000)")
+    s.add_argument("--data-dir", help="where runs and their catalogue are kept (default ./immunotwin-runs)")
+    s.add_argument("--config", help="server configuration file (TOML: data_dir, host, port, [limits])")
+    s.add_argument("--max-patients", type=int, help="most patients (all arms) in one trial request")
+    s.add_argument("--max-jobs", type=int, help="most trial jobs at once")
+    s.add_argument("--job-timeout", type=float, help="seconds a trial job may run")
+    s.add_argument("--no-warm-up", action="store_true", help="do not compile the model at start-up")
+    s.add_argument("--log-level", default="info", choices=("critical", "error", "warning", "info", "debug"))
+    s.set_defaults(fn=cmd_serve)
     s = sub.add_parser("query", help="SQL over a run's patients and visits (DuckDB)")
     s.add_argument("dir")
     s.add_argument("sql")

@@ -133,6 +133,7 @@ def enrol(y: np.ndarray, params: dict[str, np.ndarray]) -> None:
     il6x = sig["il6"] - 1.0
     shape = (1.0 - tum / params["carrying_capacity"]) * (1.0 + params["il6_promotion"] * il6x / (il6x + 1.0))
     params["growth_rate"] = (params["net_growth_rate"] + sig["kill"]) / np.maximum(shape, 1e-3)
+    params["baseline_kill"] = sig["kill"].copy()
 
 
 def burn_in(y0: np.ndarray, params: Mapping[str, np.ndarray], days: int = 84) -> np.ndarray:

@@ -37,8 +37,6 @@ from .model.organs import INDEX, IRAES
 
 N_NORMAL = 64
 N_UNIFORM = 32
-LETHAL_BURDEN = 1000.0  # 1e9 cells: about 1 kg, 1e12 cells (Del Monte 2009; textbook figure, verify)
-LETHAL_SIGMA = 0.5  # assumed
 TARGET_SHARE = 0.5  # assumed: target lesions hold half of the measurable burden
 ELLIPSOID = 0.36  # assumed: lesions are ellipsoids with short axes 0.6 x the longest diameter
 PREEXISTING_FACTOR = 1.8
@@ -65,6 +63,7 @@ class Cohort:
     pk_eta: np.ndarray
     uniforms: np.ndarray  # (N, n_steps, 4): death draws, post-progression, spare
     scan_noise: np.ndarray  # (N, n_steps)
+    effects: Mapping[str, np.ndarray]  # log-scale random effect of each IIV parameter (N, ...)
     lesion_thresholds: np.ndarray  # (N, 16) cumulative exponential draws
 
     @property
@@ -89,8 +88,10 @@ def _value(ov: object, z: np.ndarray, u: np.ndarray) -> np.ndarray:
 
 
 def sample_cohort(cancer: str, overrides: Mapping[str, object], seed: int, arm_key: int,
-                  indices: Sequence[int], n_steps: int, fixed: Mapping[str, object] | None = None) -> Cohort:
-    """Sample patients ``indices`` of one arm. ``fixed`` pins covariates (one patient's values)."""
+                  indices: Sequence[int], n_steps: int, fixed: Mapping[str, object] | None = None,
+                  iiv_scale: Mapping[str, float] | None = None) -> Cohort:
+    """Sample patients ``indices`` of one arm. ``fixed`` pins covariates (one patient's values);
+    ``iiv_scale`` widens the variability of named parameters (a calibration's plausible population)."""
     c = CANCERS[cancer]
     idx = np.asarray(indices, dtype=np.int64)
     gens = patient_streams(seed, arm_key, idx)
@@ -144,20 +145,22 @@ def sample_cohort(cancer: str, overrides: Mapping[str, object], seed: int, arm_k
     cov["ecog"] = np.asarray(cov["ecog"]).astype(np.int64)
     frame = pd.DataFrame(cov)
 
-    params, extras = _params(c, frame, z)
+    params, extras, effects = _params(c, frame, z, iiv_scale or {})
     return Cohort(index=idx, covariates=frame, params=params, pk_eta=z[:, 16:18], uniforms=uniforms,
-                  scan_noise=noise, lesion_thresholds=thresholds, **extras)
+                  scan_noise=noise, lesion_thresholds=thresholds, effects=effects, **extras)
 
 
-def _params(c, cov: pd.DataFrame, z: np.ndarray) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:  # type: ignore[no-untyped-def]
+def _params(c, cov: pd.DataFrame, z: np.ndarray, iiv_scale: Mapping[str, float]):  # type: ignore[no-untyped-def]
     n = len(cov)
     base = default_params()
     p = {k: np.broadcast_to(v, (n, *v.shape)).astype(np.float64).copy() for k, v in base.items()}
     col = 20
     factor: dict[str, np.ndarray] = {}
+    effects: dict[str, np.ndarray] = {}
     for prm in _IIV:
         size = int(np.prod(prm.value.shape)) if prm.value.shape else 1
-        factor[prm.name] = np.exp(prm.iiv * z[:, col:col + size].reshape(p[prm.name].shape))
+        effects[prm.name] = prm.iiv * iiv_scale.get(prm.name, 1.0) * z[:, col:col + size].reshape(p[prm.name].shape)
+        factor[prm.name] = np.exp(effects[prm.name])
         p[prm.name] = p[prm.name] * factor[prm.name]
         col += size
     age = cov["age"].to_numpy(float)
@@ -184,6 +187,6 @@ def _params(c, cov: pd.DataFrame, z: np.ndarray) -> tuple[dict[str, np.ndarray],
     n_les = np.clip(2 * cov["n_met_sites"].to_numpy(np.int64), 1, 5)  # RECIST: <= 5, <= 2 per organ
     d_cm = sld0 / n_les / 10.0
     tumour0 = n_les * np.pi / 6.0 * d_cm**3 * ELLIPSOID / TARGET_SHARE
-    lethal = LETHAL_BURDEN * np.exp(LETHAL_SIGMA * z[:, 18]) * 0.7 ** cov["ecog"].to_numpy(float)
+    lethal = p["lethal_burden"] * 0.7 ** cov["ecog"].to_numpy(float)
     lethal = np.maximum(lethal, 3.0 * tumour0)
-    return p, {"tumour0": tumour0, "n_lesions": n_les.astype(float), "lethal": lethal}
+    return p, {"tumour0": tumour0, "n_lesions": n_les.astype(float), "lethal": lethal}, effects

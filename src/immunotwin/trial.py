@@ -78,12 +78,16 @@ def n_steps(spec: TrialSpec) -> int:
     return int(np.ceil((spec.follow_up_days + spec.assessment.pre_treatment_scan_days) / 7.0)) + 2
 
 
-def simulate_chunk(spec: TrialSpec, c: ChunkId, visits: bool = True) -> tuple[pd.DataFrame, pd.DataFrame | None]:
-    """Simulate one chunk; patients keyed by (seed, arm key, index) so chunking never matters."""
+def simulate_chunk(spec: TrialSpec, c: ChunkId, visits: bool = True,
+                   iiv_scale: dict[str, float] | None = None) -> tuple[pd.DataFrame, pd.DataFrame | None]:
+    """Simulate one chunk; patients keyed by (seed, arm key, index) so chunking never matters.
+
+    ``iiv_scale`` widens named parameters' variability (calibration's plausible population);
+    their log-scale random effects are then returned as ``re_<name>`` columns."""
     arm = spec.arms[c.arm]
     arm_key = 0 if spec.design == "twin" else c.arm + 1
     cohort = sample_cohort(spec.population.cancer, spec.population.overrides, spec.seed, arm_key,
-                           range(c.start, c.stop), n_steps(spec))
+                           range(c.start, c.stop), n_steps(spec), iiv_scale=iiv_scale)
     res = run_clinic(cohort, arm.drugs, assessment=spec.assessment, guideline=spec.management.guideline,
                      treat_beyond_progression=spec.management.treat_beyond_progression,
                      post=spec.post_progression, follow_up_days=spec.follow_up_days, record_visits=visits)
@@ -92,6 +96,10 @@ def simulate_chunk(spec: TrialSpec, c: ChunkId, visits: bool = True) -> tuple[pd
     rows.insert(0, "patient", cohort.index)
     rows.insert(0, "arm_index", c.arm)
     rows.insert(0, "arm", arm.name)
+    for name in iiv_scale or {}:
+        eff = cohort.effects[name]
+        if eff.ndim == 1:
+            rows[f"re_{name}"] = eff
     vis = None
     if visits:
         vis = pd.DataFrame(res.visits)

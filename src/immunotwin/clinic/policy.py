@@ -9,7 +9,8 @@ events), anti-CTLA-4 stopped after grade 3 colitis; steroids 0.5-1 mg/kg at grad
 Steroids taper over 4 weeks (6 after grade >= 3) once every irAE is grade <= 1; a patient
 still at grade >= 3 after a week of steroids, or grade >= 2 after three, is steroid-refractory
 and gets a second-line immunosuppressant (infliximab, mycophenolate) for 4 weeks. Drugs
-resume when every irAE is grade <= 1 and prednisone is <= 10 mg/day.
+resume when every irAE is grade <= 1 and prednisone is <= 10 mg/day; a hold that lasts 12
+weeks becomes a permanent discontinuation.
 
 Policy ``none`` takes no action (a comparison for what management changes).
 """
@@ -44,6 +45,7 @@ GUIDELINES = ("asco2021", "none")
 _ACTION = np.array([[0] + [ASCO2021[k][g][0] for g in range(4)] for k in IRAES])  # (12, 5)
 _MGKG = np.array([[0.0] + [ASCO2021[k][g][1] for g in range(4)] for k in IRAES])
 RESUME_MAX_MG = 10.0
+HOLD_LIMIT_WEEKS = 12.0
 PHYSIOLOGICAL_MG = 5.0  # hydrocortisone 20 mg/day ~ prednisone 5 mg/day replacement
 
 
@@ -60,6 +62,7 @@ class Management:
     second_line_ever: np.ndarray = field(init=False)
     held: np.ndarray = field(init=False)
     held_for_irae: np.ndarray = field(init=False)
+    held_weeks: np.ndarray = field(init=False)
     stopped: np.ndarray = field(init=False)
     ctla4_stopped: np.ndarray = field(init=False)
     rechallenged: np.ndarray = field(init=False)
@@ -72,6 +75,7 @@ class Management:
         z = lambda: np.zeros(n)  # noqa: E731
         b = lambda: np.zeros(n, dtype=bool)  # noqa: E731
         self.steroid_mg, self.steroid_peak, self.steroid_weeks, self.taper_weeks = z(), z(), z(), z()
+        self.held_weeks = z()
         self.second_line_left = z()
         self.second_line_ever, self.held, self.held_for_irae, self.stopped = b(), b(), b(), b()
         self.ctla4_stopped, self.rechallenged = b(), b()
@@ -129,3 +133,9 @@ def manage(m: Management, grade: np.ndarray, weight_kg: np.ndarray, day: float, 
     resume = m.held & ~hold & (worst <= 1) & (m.steroid_mg <= RESUME_MAX_MG) & ~m.stopped
     m.rechallenged |= resume & m.held_for_irae
     m.held = np.where(hold, True, np.where(resume, False, m.held))
+    # ASCO 2021: permanently discontinue if an irAE cannot be brought to grade <= 1 (and prednisone
+    # <= 10 mg/day) within 12 weeks of holding.
+    m.held_weeks = np.where(m.held & m.held_for_irae, m.held_weeks + step_weeks, 0.0)
+    late = alive & (m.held_weeks >= HOLD_LIMIT_WEEKS) & ~m.stopped
+    m.stop_day = np.where(late, day, m.stop_day)
+    m.stopped |= late

@@ -209,7 +209,11 @@ def run_clinic(cohort: Cohort, arm: Sequence[DrugSchedule], *, assessment: Asses
         # Management, then doses.
         if day >= 0:
             manage(m, np.where(visit[:, None], grade, 0), weight, day, alive & visit, guideline)
-            stopped_now = alive & m.stopped & (stop_reason == "")
+            ctla4_left = np.zeros(n, dtype=bool)
+            for j, d in enumerate(dosing.entries[:n_arm]):
+                if dosing.slot[j] == 1:
+                    ctla4_left |= dosing.active[:, j] & ((dosing.given[:, j] < d.doses) if d.doses else True)
+            stopped_now = alive & (m.stopped | (m.ctla4_stopped & ctla4_left)) & (stop_reason == "")
             stop_reason[stopped_now] = "toxicity"
             stop_day[stopped_now] = day
             doses = dosing.due(day, alive & ~m.stopped, m.held, m.ctla4_stopped, progressed,

@@ -76,7 +76,32 @@ def all_params() -> tuple[Param, ...]:
     return tuple(out)
 
 
-PARAMS: tuple[Param, ...] = all_params()
+def _apply_calibration(params: tuple[Param, ...]) -> tuple[Param, ...]:
+    """Replace defaults and variabilities fitted by ``immunotwin calibrate`` (data/calibration.json)."""
+    import dataclasses
+    import json
+    from importlib import resources
+
+    f = resources.files("immunotwin.data").joinpath("calibration.json")
+    if not f.is_file():
+        return params
+    cal = json.loads(f.read_text())
+    fitted = cal.get("params", {})
+    tag = cal.get("provenance", {}).get("label", "calibrated")
+    out = []
+    for prm in params:
+        if prm.name in fitted:
+            v = fitted[prm.name]
+            default = tuple(v["default"]) if isinstance(v["default"], list) else float(v["default"])
+            out.append(dataclasses.replace(prm, default=default, iiv=float(v.get("iiv", prm.iiv)), assumed=False,
+                                           source=f"fitted: {tag} (data/calibration.json); before fitting: "
+                                                  f"{prm.source}"))
+        else:
+            out.append(prm)
+    return tuple(out)
+
+
+PARAMS: tuple[Param, ...] = _apply_calibration(all_params())
 PARAM_INDEX: dict[str, Param] = {prm.name: prm for prm in PARAMS}
 
 

@@ -29,9 +29,9 @@ from .params import assumed
 from .tumour import antigen
 
 PARAMS = (
-    assumed("kill_max", "1/day", 0.12, "maximal per-cell killing rate; hand-set so that full "
+    assumed("kill_max", "1/day", 0.5, "maximal per-cell killing rate; hand-set so that full "
             "responses shrink a tumour 1000-fold within about a year (CR under ICI)"),
-    assumed("kill_s", "1", 0.03, "effector:target ratio of half-maximal killing (de Pillis 2005 form)"),
+    assumed("kill_s", "1", 0.3, "effector:target ratio of half-maximal killing (de Pillis 2005 form)"),
     assumed("kill_l", "1", 1.0, "ratio exponent (de Pillis 2005 form; 1 = Michaelis-Menten)"),
     assumed("prime_rate", "1e9 cells/day", 0.5, "antigen-driven priming influx; hand-set to give "
             "an effector:tumour ratio near 0.01-0.03 in untreated disease"),

@@ -3,10 +3,12 @@
 One autoreactive T-cell pool per organ o (``autoreactive``, 1 = tolerised level) is held
 down by systemic Tregs, tissue PD-L1 and CTLA-4 at priming. Its activation gain
 
-    G_o = susc_o m_o (1 + w_CTLA4,o b_CTLA4)(1 + w_PD,o b_PD)
+    G_o = a susc_o m_o (1 + w_CTLA4,o d_C b_CTLA4)(1 + w_PD,o d_P b_PD)
           (1 + x_o P (1 + act_T) + f_D D_o/(D_o + 0.1)) (1 - I) / R_s^c
 
-collects the patient's susceptibility (genetic predisposition, pre-existing disease),
+collects the patient's overall autoimmune propensity a and organ susceptibility
+(genetic predisposition, pre-existing disease), the patient's dependence on each
+checkpoint (d_C, d_P),
 the organ's tolerance margin m_o < 1, how much that organ's tolerance rests on CTLA-4 and
 on PD-1 (organ weights w: pituitary expresses CTLA-4, Iwama et al., Sci Transl Med
 2014;6:230ra45; PD-1 loss gives myocarditis, Nishimura et al., Science 2001;291:319, and
@@ -57,6 +59,13 @@ PARAMS = (
         "dermatitis", "colitis", "hepatitis", "pneumonitis", "thyroiditis", "hypophysitis", "nephritis",
         "myocarditis", "neurologic", "diabetes", "arthritis", "hematologic")}),
         "tumour-organ shared antigen; set per cancer in the catalogue", iiv=0.5),
+    assumed("autoimmune_propensity", "1", 1.0, "patient-level propensity to autoimmunity shared by "
+            "all organs (HLA and other germline risk is largely shared across autoimmune diseases: "
+            "Cotsapas et al., PLoS Genet 2011;7:e1002254); its spread is calibrated", iiv=0.25),
+    assumed("ctla4_dependence", "1", 1.0, "patient-level scale of how much tolerance rests on CTLA-4 "
+            "(CTLA4 polymorphisms; Ueda et al., Nature 2003;423:506); spread calibrated", iiv=0.3),
+    assumed("pd_dependence", "1", 1.0, "patient-level scale of how much tolerance rests on PD-1/PD-L1; "
+            "spread calibrated", iiv=0.3),
     assumed("epitope_spreading", "1", 0.3, "damage-driven rise of organ gain"),
     assumed("treg_control", "1", 1.0, "exponent of systemic Treg control of autoreactive gain"),
     assumed("auto_homeostasis", "1/day", 0.05, "return of an autoreactive pool to its tolerised level"),
@@ -95,10 +104,11 @@ def _derivatives(ctx: Ctx) -> dict:
     p, s, sig = ctx.p, ctx.s, ctx.sig
     a, d, f, b = s["autoreactive"], s["damage"], s["function"], s["autoantibody"]
     isup = sig["immsup"]
-    checkpoint = (1.0 + p["weight_ctla4"] * sig["block_ctla4"]) * (1.0 + p["weight_pd"] * sig["block_pd"])
+    checkpoint = (1.0 + p["weight_ctla4"] * p["ctla4_dependence"] * sig["block_ctla4"]) \
+        * (1.0 + p["weight_pd"] * p["pd_dependence"] * sig["block_pd"])
     drive = 1.0 + p["cross_reactivity"] * sig["antigen"] * (1.0 + sig["act_tumour"]) \
         + p["epitope_spreading"] * d / (d + 0.1)
-    gain = p["susceptibility"] * p["tolerance_margin"] * checkpoint * drive * (1.0 - isup) \
+    gain = p["autoimmune_propensity"] * p["susceptibility"] * p["tolerance_margin"] * checkpoint * drive * (1.0 - isup) \
         / pos(s["treg_systemic"]) ** p["treg_control"]
     da = p["auto_homeostasis"] * (1.0 - a) + p["auto_expansion"] * a * (gain - 1.0) / (1.0 + a / p["auto_max"])
     act = hill(a, p["a50"], 2.0)

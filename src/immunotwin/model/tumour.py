@@ -3,12 +3,13 @@
 Two clones: ``log_sensitive`` = ln(T_s) and ``log_resistant`` = ln(T_r), cells in units of
 1e9 (about 1 cm^3; Del Monte, Cell Cycle 2009;8:505), T = T_s + T_r. The resistant clone
 (antigen loss, B2M or JAK1/2 loss: Zaretsky et al., N Engl J Med 2016;375:819; Sharma et
-al., Cell 2017;168:707) is a patient-level fraction f_r of the baseline burden, killed at a
-fraction rho of the sensitive clone's rate. Growth is logistic per cell with IL-6
-promotion; killing per sensitive cell comes from :mod:`.tcells`:
+al., Cell 2017;168:707) is a patient-level fraction f_r of the baseline burden that does not
+become more visible when immunity is unleashed: it keeps the killing rate it had at
+enrolment (k_0) and presents antigen at a fraction rho. Growth is logistic per cell with
+IL-6 promotion; killing per sensitive cell comes from :mod:`.tcells`:
 
     d lnT_s/dt = r_g (1 - T/K) (1 + c_p (IL6 - 1)/(IL6 + 1)) - kill
-    d lnT_r/dt = r_g (1 - T/K) (1 + c_p (IL6 - 1)/(IL6 + 1)) - rho kill
+    d lnT_r/dt = r_g (1 - T/K) (1 + c_p (IL6 - 1)/(IL6 + 1)) - k_0
 
 Partial responses, relapse after response (acquired resistance) and complete responses
 (f_r below the detection limit) follow from f_r.
@@ -59,7 +60,7 @@ PARAMS = (
             "calibration (issue 4)", iiv=1.2),
     assumed("ctla4_breadth", "1", 0.6, "CTLA-4 blockade broadens the tumour-reactive T-cell "
             "repertoire (Kvistborg et al., Sci Transl Med 2014;6:254ra128): more antigens recognised, "
-            "taken as a rise of antigen presentation at full occupancy; magnitude assumed"),
+            "taken as a rise of antigen presentation at full occupancy; magnitude assumed", iiv=0.5),
     assumed("tmb_exponent", "1", 0.5, "immunogenicity rises with TMB (Samstein 2019) sub-linearly"),
     assumed("tmb_ref", "mut/Mb", 10.0, "reference TMB (near the melanoma median)"),
     assumed("k_antigen", "1e9 cells", 5.0, "tumour antigen of half-maximal presentation"),
@@ -70,7 +71,12 @@ PARAMS = (
     assumed("k_pdl1", "1", 0.05, "PD-L1 level of half-maximal PD-1 inhibition"),
     assumed("resistant_fraction", "1", 0.03, "median fraction of the baseline burden in immune-"
             "resistant clones; wide variability gives complete and partial responses", iiv=2.0),
-    assumed("resistant_kill", "1", 0.15, "relative killing of the resistant clone (residual antigen)"),
+    assumed("resistant_antigen", "1", 0.15, "relative antigen presentation of the resistant clone"),
+    assumed("baseline_kill", "1/day", 0.0, "killing rate at enrolment, set per patient by the engine's "
+            "enrolment step; the resistant clone keeps it"),
+    assumed("lethal_burden", "1e9 cells", 1000.0, "about 1 kg or 1e12 cells (Del Monte, Cell Cycle "
+            "2009; textbook figure); read by the clinic, not the vector field; lowered 30% per ECOG point",
+            iiv=0.5),
     sourced("metastasis_alpha", "1", 0.663,
             "Iwata, Kawasaki & Shigesada, J Theor Biol 2000;203:177 (fractal dimension of tumour "
             "vasculature)"),
@@ -94,7 +100,7 @@ def _signals(ctx: Ctx) -> dict:
 def antigen(ctx: Ctx, kill: jnp.ndarray) -> jnp.ndarray:
     """Antigen presentation P (0 to imm) from tumour size and killing (per day)."""
     p = ctx.p
-    ag = (ctx.sig["sensitive"] + p["resistant_kill"] * ctx.sig["resistant"]) * (1.0 + p["tau_antigen"] * kill)
+    ag = (ctx.sig["sensitive"] + p["resistant_antigen"] * ctx.sig["resistant"]) * (1.0 + p["tau_antigen"] * kill)
     breadth = 1.0 + p["ctla4_breadth"] * ctx.sig["block_ctla4"]
     return p["immunogenicity"] * breadth * ag / (ag + p["k_antigen"])
 
@@ -105,7 +111,7 @@ def _derivatives(ctx: Ctx) -> dict:
     il6x = sig["il6"] - 1.0
     growth = p["growth_rate"] * (1.0 - tum / p["carrying_capacity"]) * (1.0 + p["il6_promotion"] * il6x / (il6x + 1.0))
     d_s = jnp.where(s["log_sensitive"] > LN_MIN, growth - sig["kill"], 0.0)
-    d_r = jnp.where(s["log_resistant"] > LN_MIN, growth - p["resistant_kill"] * sig["kill"], 0.0)
+    d_r = jnp.where(s["log_resistant"] > LN_MIN, growth - p["baseline_kill"], 0.0)
     return {
         "log_sensitive": d_s,
         "log_resistant": d_r,

@@ -1,0 +1,85 @@
+"""fit.html: simulated against published for every target, the loss over iterations, and the
+fitted values with their bootstrap uncertainty."""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Mapping
+from pathlib import Path
+
+import numpy as np
+from matplotlib.figure import Figure
+
+from .figures import to_png_base64
+
+
+def _img(fig: Figure, alt: str) -> str:
+    return f"<img alt='{html.escape(alt)}' src='data:image/png;base64,{to_png_base64(fig)}'/>"
+
+
+def write_fit_report(path: Path, *, rows: list[tuple[str, str, str, float, float, float]], history: list[float],
+                     fitted: Mapping[str, Mapping[str, object]], provenance: Mapping[str, object], ess: float,
+                     n: int) -> None:
+    """``rows``: (endpoint, landmark, arm, published, simulated, band half-width)."""
+    fig = Figure(figsize=(9, max(3.0, 0.28 * len(rows) + 1)))
+    ax = fig.add_subplot()
+    ys = np.arange(len(rows))[::-1]
+    pub = np.array([r[3] for r in rows])
+    sim = np.array([r[4] for r in rows])
+    band = np.array([r[5] for r in rows])
+    rel = (sim - pub) / band
+    ax.barh(ys, np.clip(rel, -4, 4), color=np.where(np.abs(rel) <= 1, "tab:green", "tab:red"), alpha=0.7)
+    ax.axvline(-1, color="k", ls=":")
+    ax.axvline(1, color="k", ls=":")
+    ax.set_yticks(ys, [f"{r[0]}{' ' + r[1] if r[1] else ''} | {r[2]}" for r in rows], fontsize=7)
+    ax.set_xlabel("(simulated − published) / acceptance band   (|x| ≤ 1: inside the band)")
+    ax.set_title("Calibration targets after fitting (reweighted plausible population)")
+    fig.tight_layout()
+    f2 = Figure(figsize=(7, 3.2))
+    a2 = f2.add_subplot()
+    a2.semilogy(np.arange(1, len(history) + 1), history)
+    a2.set_xlabel("CMA-ES iteration")
+    a2.set_ylabel("best loss in generation")
+    a2.set_title("Loss over iterations")
+    f2.tight_layout()
+    names = list(fitted)
+    f3 = Figure(figsize=(7, 0.4 * len(names) + 1.2))
+    a3 = f3.add_subplot()
+    mu = np.array([float(fitted[k]["log_shift"]) for k in names])  # type: ignore[arg-type]
+    se = np.array([float(fitted[k].get("log_shift_se") or 0.0) for k in names])  # type: ignore[arg-type]
+    a3.errorbar(mu, np.arange(len(names)), xerr=1.96 * se, fmt="o")
+    a3.axvline(0, color="grey", ls=":")
+    a3.set_yticks(np.arange(len(names)), names)
+    a3.set_xlabel("fitted log-shift of the population mean (±1.96 bootstrap SE)")
+    f3.tight_layout()
+    trs = "".join(
+        f"<tr><td>{html.escape(r[0])}{' ' + r[1] + ' mo' if r[1] else ''}</td><td>{html.escape(r[2])}</td>"
+        f"<td>{r[3]:.3g}</td><td>{r[4]:.3g}</td><td>±{r[5]:.3g}</td><td>{'inside' if abs(r[4] - r[3]) <= r[5] else 'outside'}</td></tr>"
+        for r in rows)
+    prs = "".join(
+        f"<tr><td>{html.escape(k)}</td><td>{_fmt(v['default'])}</td><td>{float(v['iiv']):.3g}"  # type: ignore[arg-type]
+        f"{' ± ' + format(float(v['iiv_se']), '.2g') if v.get('iiv_se') else ''}</td>"  # type: ignore[arg-type]
+        f"<td>{float(v['log_shift']):+.3f}{' ± ' + format(float(v['log_shift_se']), '.2g') if v.get('log_shift_se') else ''}</td></tr>"  # type: ignore[arg-type]
+        for k, v in fitted.items())
+    prov = "".join(f"<li><b>{html.escape(str(k))}</b>: {html.escape(str(v))}</li>" for k, v in provenance.items())
+    doc = f"""<!doctype html><html><head><meta charset='utf-8'><title>immunotwin calibration</title>
+<style>body{{font-family:sans-serif;max-width:1100px;margin:2em auto;color:#222}}table{{border-collapse:collapse}}
+td,th{{border:1px solid #ccc;padding:3px 8px;font-size:13px}}.note{{background:#fff7e0;padding:8px;border:1px solid #e0c060}}</style>
+</head><body><h1>Calibration</h1>
+<p class='note'>Research and education only. Fitted figures are not validation: see <code>immunotwin validate</code>
+for the figures kept out of the fit. Published grade ≥3 and discontinuation figures are treatment-related adverse events,
+which include non-immune events; the model has only immune-related ones, so its irAE rates absorb that difference.</p>
+<h2>Provenance</h2><ul>{prov}<li><b>effective sample size</b>: {ess:.0f} of {n} plausible patients</li></ul>
+<h2>Simulated against published</h2>{_img(fig, 'targets')}
+<table><tr><th>endpoint</th><th>arm</th><th>published</th><th>simulated (reweighted)</th><th>band</th><th></th></tr>{trs}</table>
+<h2>Loss</h2>{_img(f2, 'loss')}
+<h2>Fitted values</h2><p>Population mean = prior default × exp(shift); IIV = SD of the log.
+Uncertainty: bootstrap over plausible patients (refits).</p>{_img(f3, 'fitted values')}
+<table><tr><th>parameter</th><th>fitted default</th><th>fitted IIV</th><th>log shift</th></tr>{prs}</table>
+</body></html>"""
+    path.write_text(doc)
+
+
+def _fmt(v: object) -> str:
+    a = np.asarray(v, dtype=float)
+    return f"{float(a):.4g}" if a.ndim == 0 else ", ".join(f"{x:.3g}" for x in a)

@@ -1,0 +1,95 @@
+"""Calibration by reweighting: weighted estimators against hand values, and a synthetic round trip."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from immunotwin import weighted
+from immunotwin.calibrate import FITTED, Plausible, endpoints, fit, proposal_sd, simulate_plausible, weights
+from immunotwin.spec import parse_spec
+from immunotwin.survival import km_median, km_rate
+
+
+def test_weighted_km_with_unit_weights_equals_kaplan_meier() -> None:
+    rng = np.random.default_rng(0)
+    t = rng.exponential(10, 200)
+    e = rng.random(200) < 0.7
+    w = np.ones(200)
+    assert weighted.km_rate(t, e, w, 8.0) == pytest.approx(km_rate(t, e, 8.0), abs=1e-12)
+    # interpolated median lies between the step median and the previous event time
+    m = weighted.km_median(t, e, w)
+    assert m <= km_median(t, e) + 1e-12 and m > km_median(t, e) - 2.0
+
+
+def test_integer_weights_equal_duplication() -> None:
+    t = np.array([1.0, 2.0, 3.0, 4.0, 5.0])
+    e = np.array([1, 0, 1, 1, 0], bool)
+    w = np.array([1, 2, 1, 3, 1], float)
+    td, ed = np.repeat(t, w.astype(int)), np.repeat(e, w.astype(int))
+    for at in (1.5, 3.5, 4.5):
+        assert weighted.km_rate(t, e, w, at) == pytest.approx(km_rate(td, ed, at))
+    assert weighted.ess(w) == pytest.approx(64 / 16)
+
+
+def test_peto_hr_direction_and_null() -> None:
+    rng = np.random.default_rng(1)
+    a, b = rng.exponential(5, 400), rng.exponential(10, 400)  # true HR of a vs b = 2
+    ea, eb = np.ones(400, bool), np.ones(400, bool)
+    hr = weighted.peto_hr(a, ea, np.ones(400), b, eb, np.ones(400))
+    assert 1.6 < hr < 2.5
+    assert weighted.peto_hr(a, ea, np.ones(400), a, ea, np.ones(400)) == pytest.approx(1.0)
+
+
+SPEC = """
+name = "round trip"
+seed = 3
+follow_up = "12 months"
+control = "ipilimumab"
+[population]
+cancer = "melanoma"
+size_per_arm = 10
+[[arm]]
+name = "nivolumab"
+  [[arm.drug]]
+  name = "nivolumab"
+  dose = "3 mg/kg"
+  every = "2 weeks"
+[[arm]]
+name = "ipilimumab"
+  [[arm.drug]]
+  name = "ipilimumab"
+  dose = "3 mg/kg"
+  every = "3 weeks"
+  doses = 4
+"""
+
+
+@pytest.fixture(scope="module")
+def populations() -> tuple[Plausible, Plausible]:
+    spec = parse_spec(SPEC)
+    a = simulate_plausible(spec, 300)
+    b = simulate_plausible(parse_spec(SPEC.replace("seed = 3", "seed = 4")), 300)
+    return a, b
+
+
+def _targets(sim: dict) -> dict:
+    return {"endpoints": {"orr": sim["orr"], "grade3plus_trae": sim["grade3plus_trae"],
+                          "median_pfs_months": sim["median_pfs_months"]}}
+
+
+@pytest.mark.slow
+def test_round_trip_recovers_known_population_means(populations: tuple[Plausible, Plausible]) -> None:
+    names = ("immunogenicity", "autoimmune_propensity")
+    train, held = (p.select(names) for p in populations)
+    sd = np.array([proposal_sd(k) for k in names])
+    truth = np.concatenate([[0.5 * sd[0], -0.4 * sd[1]], np.log(0.6 * sd)])
+    targets = _targets(endpoints(held, weights(truth, held), "ipilimumab"))
+    res = fit(train, targets, control="ipilimumab", seed=1, max_evals=600, fix_sd=0.6 * sd)
+    null = _targets(endpoints(train, weights(np.concatenate([np.zeros(2), np.log(0.6 * sd)]), train), "ipilimumab"))
+    assert targets["endpoints"]["orr"]["nivolumab"] != pytest.approx(null["endpoints"]["orr"]["nivolumab"], abs=0.02)
+    mu = res.phi[:2]
+    # the means come back with the right sign and within 0.5 proposal SD of the truth
+    assert np.sign(mu[0]) == 1 and np.sign(mu[1]) == -1
+    assert np.all(np.abs(mu - truth[:2]) < 0.5 * sd)
+    assert set(FITTED) >= set(names)
