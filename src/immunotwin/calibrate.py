@@ -44,7 +44,7 @@ from .model.core import PARAM_INDEX
 from .spec import TrialSpec
 
 FITTED: tuple[str, ...] = (
-    "immunogenicity", "net_growth_rate", "resistant_fraction", "ctla4_breadth", "lethal_burden",
+    "immunogenicity", "net_growth_rate", "resistant_fraction", "resistant_kill", "ctla4_breadth", "lethal_burden",
     "autoimmune_propensity", "ctla4_dependence", "pd_dependence", "expansion_rate",
 )
 PROPOSAL_MIN_SD = 0.4

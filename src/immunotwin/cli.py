@@ -213,6 +213,17 @@ def cmd_serve(a: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_validate(a: argparse.Namespace) -> int:
+    if a.patients < 20 or a.replicates < 10:
+        return _fail("--patients must be >= 20 and --replicates >= 10")
+    from .validate import markdown, run_validation
+
+    df = run_validation(Path(a.out), patients=a.patients, reps=a.replicates, seed=a.seed)
+    print(markdown(df))
+    print(f"wrote {a.out}/validation.csv, validation.md, validation.json")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="immunotwin", description="Virtual patients and virtual trials of cancer "
                                 "immunotherapy (research and education only; not for patient care).")
@@ -265,6 +276,12 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--no-warm-up", action="store_true", help="do not compile the model at start-up")
     s.add_argument("--log-level", default="info", choices=("critical", "error", "warning", "info", "debug"))
     s.set_defaults(fn=cmd_serve)
+    s = sub.add_parser("validate", help="compare with every shipped reference figure (fitted and unfitted apart)")
+    s.add_argument("--out", required=True)
+    s.add_argument("--patients", type=int, default=1000, help="patients per arm of the simulated CheckMate 067")
+    s.add_argument("--replicates", type=int, default=200, help="replicate trials at the real trial's size")
+    s.add_argument("--seed", type=int, default=2024)
+    s.set_defaults(fn=cmd_validate)
     s = sub.add_parser("query", help="SQL over a run's patients and visits (DuckDB)")
     s.add_argument("dir")
     s.add_argument("sql")

@@ -91,6 +91,7 @@ def patient_rows(res: ClinicResult, covariates: pd.DataFrame, *, criteria: str, 
         worst = res.grade_worst[:, j].astype(int)
         out[f"irae_{name}_grade"] = worst
         out[f"irae_{name}_onset_weeks"] = res.onset1[:, j] / 7.0
+        out[f"irae_{name}_onset2_weeks"] = res.onset2[:, j] / 7.0
         out[f"irae_{name}_onset3_weeks"] = res.onset3[:, j] / 7.0
         out[f"irae_{name}_resolved"] = (worst >= 1) & (res.last_grade[:, j] <= (worst >= 2).astype(int))
     out["any_irae_grade"] = res.grade_worst.max(axis=1).astype(int)

@@ -53,6 +53,7 @@ class ClinicResult:
     grade_worst: np.ndarray
     onset1: np.ndarray
     onset3: np.ndarray
+    onset2: np.ndarray
     last_grade: np.ndarray
     death_day: np.ndarray
     death_cause: np.ndarray
@@ -104,6 +105,7 @@ def run_clinic(cohort: Cohort, arm: Sequence[DrugSchedule], *, assessment: Asses
     grade_worst = np.zeros((n, 12), dtype=np.int8)
     onset1 = np.full((n, 12), np.nan)
     onset3 = np.full((n, 12), np.nan)
+    onset2 = np.full((n, 12), np.nan)
     last_grade = np.zeros((n, 12), dtype=np.int8)
     baseline_grade = np.zeros((n, 12), dtype=np.int8)
     baseline_sld = np.full(n, np.nan)
@@ -159,6 +161,8 @@ def run_clinic(cohort: Cohort, arm: Sequence[DrugSchedule], *, assessment: Asses
             seen = np.where(seen > baseline_grade, seen, 0)
             first1 = visit[:, None] & (seen >= 1) & np.isnan(onset1)
             first3 = visit[:, None] & (seen >= 3) & np.isnan(onset3)
+            first2 = visit[:, None] & (seen >= 2) & np.isnan(onset2)
+            onset2[first2] = np.broadcast_to(day, onset2.shape)[first2]
             onset1[first1] = np.broadcast_to(day, onset1.shape)[first1]
             onset3[first3] = np.broadcast_to(day, onset3.shape)[first3]
             grade_worst = np.maximum(grade_worst, seen)
@@ -270,7 +274,7 @@ def run_clinic(cohort: Cohort, arm: Sequence[DrugSchedule], *, assessment: Asses
 
     cavg = conc_sum / max(conc_cnt, 1)
     cmin = np.where(np.isinf(conc_min), np.nan, conc_min)
-    return ClinicResult(scans, visits, grade_worst, onset1, onset3, last_grade, death_day, death_cause,
+    return ClinicResult(scans, visits, grade_worst, onset1, onset3, onset2, last_grade, death_day, death_cause,
                         prog_day, failed, m, dosing, stop_reason, stop_day, cavg, cmin, traj, day, idx_vc)
 
 

@@ -3,13 +3,14 @@
 Two clones: ``log_sensitive`` = ln(T_s) and ``log_resistant`` = ln(T_r), cells in units of
 1e9 (about 1 cm^3; Del Monte, Cell Cycle 2009;8:505), T = T_s + T_r. The resistant clone
 (antigen loss, B2M or JAK1/2 loss: Zaretsky et al., N Engl J Med 2016;375:819; Sharma et
-al., Cell 2017;168:707) is a patient-level fraction f_r of the baseline burden that does not
-become more visible when immunity is unleashed: it keeps the killing rate it had at
-enrolment (k_0) and presents antigen at a fraction rho. Growth is logistic per cell with
+al., Cell 2017;168:707) is a patient-level fraction f_r of the baseline burden that hardly
+becomes more visible when immunity is unleashed: it keeps the killing rate it had at
+enrolment (k_0) plus a fraction rho_k of any rise (epitope spreading to antigens it still
+carries), and presents antigen at a fraction rho. Growth is logistic per cell with
 IL-6 promotion; killing per sensitive cell comes from :mod:`.tcells`:
 
     d lnT_s/dt = r_g (1 - T/K) (1 + c_p (IL6 - 1)/(IL6 + 1)) - kill
-    d lnT_r/dt = r_g (1 - T/K) (1 + c_p (IL6 - 1)/(IL6 + 1)) - k_0
+    d lnT_r/dt = r_g (1 - T/K) (1 + c_p (IL6 - 1)/(IL6 + 1)) - k_0 - rho_k max(kill - k_0, 0)
 
 Partial responses, relapse after response (acquired resistance) and complete responses
 (f_r below the detection limit) follow from f_r.
@@ -71,6 +72,8 @@ PARAMS = (
     assumed("k_pdl1", "1", 0.05, "PD-L1 level of half-maximal PD-1 inhibition"),
     assumed("resistant_fraction", "1", 0.03, "median fraction of the baseline burden in immune-"
             "resistant clones; wide variability gives complete and partial responses", iiv=2.0),
+    assumed("resistant_kill", "1", 0.1, "fraction of any rise in killing that reaches the resistant "
+            "clone (epitope spreading); its spread is calibrated", iiv=0.5),
     assumed("resistant_antigen", "1", 0.15, "relative antigen presentation of the resistant clone"),
     assumed("baseline_kill", "1/day", 0.0, "killing rate at enrolment, set per patient by the engine's "
             "enrolment step; the resistant clone keeps it"),
@@ -111,7 +114,8 @@ def _derivatives(ctx: Ctx) -> dict:
     il6x = sig["il6"] - 1.0
     growth = p["growth_rate"] * (1.0 - tum / p["carrying_capacity"]) * (1.0 + p["il6_promotion"] * il6x / (il6x + 1.0))
     d_s = jnp.where(s["log_sensitive"] > LN_MIN, growth - sig["kill"], 0.0)
-    d_r = jnp.where(s["log_resistant"] > LN_MIN, growth - p["baseline_kill"], 0.0)
+    extra = jnp.maximum(sig["kill"] - p["baseline_kill"], 0.0)
+    d_r = jnp.where(s["log_resistant"] > LN_MIN, growth - p["baseline_kill"] - p["resistant_kill"] * extra, 0.0)
     return {
         "log_sensitive": d_s,
         "log_resistant": d_r,

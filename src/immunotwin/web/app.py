@@ -74,6 +74,7 @@ _MEDIA = {"spec.toml": "application/toml", "patients.parquet": "application/vnd.
           "report.html": "text/html; charset=utf-8"}
 
 _NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"model": ErrorOut, "description": "no such run"}}
+_BAD_BODY: dict[int | str, dict[str, Any]] = {400: {"model": ErrorOut, "description": "the body is not JSON text"}}
 _NOT_READY: dict[int | str, dict[str, Any]] = {409: {"model": ErrorOut, "description": "the trial has not finished"}}
 
 
@@ -212,7 +213,7 @@ def create_app(config: ServerConfig) -> FastAPI:
                        "max_arms": MAX_ARMS},
         }
 
-    @app.post("/api/patients/simulate", response_model=PatientRunOut, tags=["patients"],
+    @app.post("/api/patients/simulate", response_model=PatientRunOut, tags=["patients"], responses=_BAD_BODY,
               summary="Simulate one patient under one regimen (as `immunotwin simulate`)")
     def simulate(req: SimulateRequest) -> dict[str, Any]:
         """Runs at once and returns the run's data for plotting; the run is kept in the catalogue."""
@@ -245,7 +246,7 @@ def create_app(config: ServerConfig) -> FastAPI:
         return json.loads(path.read_text())
 
     @app.post("/api/trials", response_model=TrialStatus, status_code=202, tags=["trials"],
-              responses={429: {"model": ErrorOut, "description": "too many jobs running"}},
+              responses={**_BAD_BODY, 429: {"model": ErrorOut, "description": "too many jobs running"}},
               summary="Start a virtual trial as a background job (as `immunotwin trial`)")
     def start_trial(req: TrialRequest) -> Any:
         """Give the spec as TOML text or structured JSON; poll `GET /api/trials/{run_id}` for progress."""

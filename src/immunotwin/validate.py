@@ -1,0 +1,235 @@
+"""Validation: every reference comparison the project has, fitted and unfitted kept apart.
+
+Between-patient variability is shown as a 95% prediction interval over replicate virtual
+trials at the real trial's size (resampled from one large simulated population per arm).
+Parameter uncertainty from the calibration is reported separately (bootstrap refits, in
+``calibration.json`` and ``fit.html``). A row is "inside" when the published value lies in
+the acceptance band around the simulated value (issue 4 bands for fitted CheckMate 067
+endpoints; a stated criterion for each unfitted check).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from . import weighted
+from .calibrate import FIT_ENDPOINTS, SCALE
+from .model.organs import IRAES
+from .reference import load
+from .spec import TrialSpec, load_spec, with_overrides
+from .survival import hazard_ratio, km_median, km_rate
+
+REAL_SIZE = {"nivolumab + ipilimumab": 314, "nivolumab": 316, "ipilimumab": 315}
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "checkmate067.toml"
+
+
+@dataclass
+class Row:
+    check: str
+    group: str
+    published: float
+    simulated: float
+    lo: float
+    hi: float
+    criterion: str
+    inside: bool
+    fitted: bool
+    source: str
+
+
+def _pi(values: list[float]) -> tuple[float, float]:
+    v = np.asarray([x for x in values if x is not None and np.isfinite(x)])
+    return (float(np.quantile(v, 0.025)), float(np.quantile(v, 0.975))) if len(v) else (np.nan, np.nan)
+
+
+def _trial_readouts(p: pd.DataFrame, control: str) -> dict[str, dict[str, float]]:
+    out: dict[str, dict[str, float]] = {}
+    c = p[p["arm"] == control]
+    for arm, df in p.groupby("arm", sort=False):
+        ok = df[df["status"] == "ok"]
+        r = {
+            "orr": float(df["bor"].isin(["CR", "PR"]).mean()),
+            "cr_rate": float((df["bor"] == "CR").mean()),
+            "grade3plus_trae": float((df["any_irae_grade"] >= 3).mean()),
+            "discontinued_for_trae": float((df["discontinued"] == "toxicity").mean()),
+            "median_pfs_months": km_median(ok["pfs_months"], ok["pfs_event"]) or np.nan,
+            "median_os_months": km_median(ok["os_months"], ok["os_event"]) or np.nan,
+        }
+        for lm in ("24", "36", "60"):
+            r[f"os_rate_{lm}"] = km_rate(ok["os_months"], ok["os_event"], float(lm))
+        if arm != control:
+            r["hr_pfs"] = hazard_ratio(ok["pfs_months"], ok["pfs_event"], c["pfs_months"], c["pfs_event"])[0]
+        out[str(arm)] = r
+    return out
+
+
+def checkmate_rows(p: pd.DataFrame, spec: TrialSpec, reps: int, seed: int) -> list[Row]:
+    ref = load("checkmate067")["endpoints"]
+    point = _trial_readouts(p, spec.control)
+    rng = np.random.default_rng(seed)
+    reps_out = []
+    groups = {a: g.reset_index(drop=True) for a, g in p.groupby("arm", sort=False)}
+    for _ in range(reps):
+        parts = [g.iloc[rng.integers(0, len(g), REAL_SIZE.get(a, len(g)))] for a, g in groups.items()]
+        reps_out.append(_trial_readouts(pd.concat(parts, ignore_index=True), spec.control))
+    rows = []
+    for ep, vals in ref.items():
+        items = []
+        if ep == "os_rate":
+            for lm, v in vals.items():
+                items += [(f"os_rate_{lm}", f"OS rate {lm} mo", a, x, v.get("source", "")) for a, x in v.items()
+                          if a not in ("source", "verify")]
+        else:
+            items += [(ep, ep, a, x, vals.get("source", "")) for a, x in vals.items() if a not in ("source", "verify")]
+        for key, label, arm, pub, src in items:
+            grp = arm.split(" vs ")[0]
+            if grp not in point or key not in point[grp]:
+                continue
+            sim = point[grp][key]
+            lo, hi = _pi([r[grp].get(key, np.nan) for r in reps_out])
+            base = key.split("_")[0] + "_" + key.split("_")[1] if key.startswith("os_rate") else key
+            fitted = (base if not key.startswith("os_rate") else "os_rate") in FIT_ENDPOINTS
+            if key == "median_pfs_months":
+                band, crit = 0.2 * pub, "±20%"
+            elif key.startswith("os_rate"):
+                band, crit = SCALE["os_rate"], "±6 points"
+            elif key in SCALE:
+                band, crit = SCALE[key], "±4 points" if key != "hr_pfs" else "±0.10"
+            else:
+                band, crit = 0.25 * pub, "±25% (unfitted)"
+            rows.append(Row(f"CheckMate 067 {label}", arm, float(pub), float(sim), lo, hi, crit,
+                            bool(np.isfinite(sim) and abs(sim - pub) <= band), fitted, str(src)))
+    return rows
+
+
+def irae_rows(p: pd.DataFrame) -> list[Row]:
+    ref = load("irae")
+    rows: list[Row] = []
+    ipi = p[p["arm"] == "ipilimumab"]
+    onset2 = ipi[[f"irae_{k}_onset2_weeks" for k in IRAES]].min(axis=1).dropna()
+    o = ref["onset"]["ipilimumab_3mgkg_grade2plus"]
+    if len(onset2):
+        med = float(onset2.median())
+        rows.append(Row("ipilimumab 3 mg/kg: median onset of grade >=2 irAE (weeks)", "ipilimumab",
+                        o["median_weeks"], med, np.nan, np.nan, "±2 weeks", abs(med - o["median_weeks"]) <= 2, False,
+                        o["source"]))
+        frac = float((onset2 <= 30.4375 / 7).mean())
+        rows.append(Row("ipilimumab: share of grade >=2 irAE onsets within 1 month", "ipilimumab", o["within_1_month"],
+                        frac, np.nan, np.nan, "±0.15", abs(frac - o["within_1_month"]) <= 0.15, False, o["source"]))
+    nivo = p[p["arm"] == "nivolumab"]
+    order = ref["onset"]["nivolumab_pooled"]["median_onset_weeks"]
+    organ = {"skin": "dermatitis", "gastrointestinal": "colitis", "hepatic": "hepatitis", "pulmonary": "pneumonitis",
+             "endocrine": "thyroiditis", "renal": "nephritis"}
+    sims = {k: float(nivo[f"irae_{organ[k]}_onset_weeks"].median()) for k in order}
+    avail = [k for k in order if np.isfinite(sims[k])]
+    if len(avail) >= 3:
+        from scipy.stats import spearmanr
+
+        rho = float(spearmanr([order[k] for k in avail], [sims[k] for k in avail]).statistic)
+        rows.append(Row("nivolumab: order of median onset by organ (Spearman rho, skin→renal)", "nivolumab", 1.0, rho,
+                        np.nan, np.nan, "rho > 0.5", rho > 0.5, False, ref["onset"]["nivolumab_pooled"]["source"]))
+    inc = ref["incidence"]["nivolumab_pooled"]
+    anyr = float((nivo["any_irae_grade"] >= 1).mean())
+    rows.append(Row("nivolumab: any-grade select immune AE", "nivolumab", inc["select_immune_any"], anyr, np.nan, np.nan,
+                    "±0.15", abs(anyr - inc["select_immune_any"]) <= 0.15, False, inc["source"]))
+    for organ_name, more in (("colitis", "ipilimumab"), ("hypophysitis", "ipilimumab"), ("thyroiditis", "nivolumab"),
+                             ("pneumonitis", "nivolumab")):
+        a = float((p.loc[p["arm"] == "ipilimumab", f"irae_{organ_name}_grade"] >= 1).mean())
+        b = float((p.loc[p["arm"] == "nivolumab", f"irae_{organ_name}_grade"] >= 1).mean())
+        ok = (a > b) if more == "ipilimumab" else (b > a)
+        rows.append(Row(f"organ mix: {organ_name} more frequent with {more}", "ipilimumab vs nivolumab",
+                        1.0, a - b, np.nan, np.nan, f"sign: {more} higher", ok, False,
+                        "class difference (Khoja et al., Ann Oncol 2017;28:2377)"))
+    fat = ref["fatal"]["fatality_rate"]
+    for arm, key in (("nivolumab", "anti_pd1"), ("ipilimumab", "anti_ctla4"), ("nivolumab + ipilimumab", "combination")):
+        f = float((p.loc[p["arm"] == arm, "death_cause"] == "irae").mean())
+        rows.append(Row("fatal irAE rate", arm, fat[key], f, np.nan, np.nan, "within 3x", fat[key] / 3 <= f <= 3 * fat[key],
+                        False, fat["source"]))
+    land = ref["irae_and_survival"]["nivolumab_melanoma"]
+    lm_weeks = 12
+    alive = nivo[(nivo["os_months"] > lm_weeks * 7 / 30.4375) & (nivo["status"] == "ok")]
+    skin = alive["irae_dermatitis_onset_weeks"] <= lm_weeks
+    if skin.sum() >= 5 and (~skin).sum() >= 5:
+        t = alive["os_months"] - lm_weeks * 7 / 30.4375
+        hr = hazard_ratio(t[skin], alive["os_event"][skin], t[~skin], alive["os_event"][~skin])[0]
+        rows.append(Row("12-week landmark: OS HR, skin irAE vs none (nivolumab)", "nivolumab", land["os_hr_rash"], hr,
+                        np.nan, np.nan, "HR < 1", bool(np.isfinite(hr) and hr < 1), False, land["source"]))
+    return rows
+
+
+def hpd_rows(seed: int, patients: int, progress: Callable | None) -> list[Row]:
+    from .spec import parse_spec
+    from .trial import ChunkId, simulate_chunk
+
+    text = f"""name = "NSCLC anti-PD-1 (validation)"
+seed = {seed}
+follow_up = "6 months"
+[population]
+cancer = "nsclc"
+size_per_arm = {patients}
+[assessment]
+imaging = [{{every = "6 weeks"}}]
+hpd_definition = "ferrara"
+[[arm]]
+name = "pembrolizumab"
+  [[arm.drug]]
+  name = "pembrolizumab"
+  dose = "200 mg"
+  every = "3 weeks"
+"""
+    spec = parse_spec(text)
+    p, _ = simulate_chunk(spec, ChunkId(0, 0, patients), visits=False)
+    ev = p[p["hpd"].isin(["yes", "no"])]
+    rate = float((ev["hpd"] == "yes").mean()) if len(ev) else np.nan
+    ref = load("phenomena")["hyperprogression"]["nsclc_pd1_pdl1"]
+    return [Row("hyperprogression, NSCLC on anti-PD-(L)1 (Ferrara definition)", "pembrolizumab", ref["value"], rate,
+                np.nan, np.nan, "±0.07", bool(np.isfinite(rate) and abs(rate - ref["value"]) <= 0.07), False,
+                ref["source"])]
+
+
+def run_validation(out: Path, *, patients: int = 1000, reps: int = 200, seed: int = 2024,
+                   spec_path: Path | None = None, progress: Callable[[int, int], None] | None = None) -> pd.DataFrame:
+    """Simulate the reference trials and write ``validation.csv``/``.md``/``.json`` into ``out``."""
+    from .trial import run_trial
+
+    out.mkdir(parents=True, exist_ok=True)
+    spec = with_overrides(load_spec(spec_path or EXAMPLE), size_per_arm=patients)
+    run_dir = out / "checkmate067"
+    run_trial(spec, run_dir, visits=False, progress=progress)
+    p = pd.read_parquet(run_dir / "patients.parquet")
+    rows = checkmate_rows(p, spec, reps, seed) + irae_rows(p) + hpd_rows(seed, min(patients, 400), progress)
+    df = pd.DataFrame([dataclasses.asdict(r) for r in rows])
+    df.to_csv(out / "validation.csv", index=False)
+    (out / "validation.json").write_text(json.dumps([dataclasses.asdict(r) for r in rows], indent=1, default=float))
+    (out / "validation.md").write_text(markdown(df))
+    return df
+
+
+def markdown(df: pd.DataFrame) -> str:
+    def f(x: float) -> str:
+        return "—" if x is None or not np.isfinite(x) else f"{x:.3g}"
+
+    lines = []
+    for fitted, title in ((True, "Fitted figures (used by the calibration: agreement here is not validation)"),
+                          (False, "Unfitted figures (validation)")):
+        sub = df[df["fitted"] == fitted]
+        lines += [f"### {title}", "", "| check | group | published | simulated | 95% PI (trial size) | criterion | inside | source |",
+                  "|---|---|---|---|---|---|---|---|"]
+        for _, r in sub.iterrows():
+            pi = f"{f(r['lo'])}–{f(r['hi'])}" if np.isfinite(r["lo"]) else "—"
+            lines.append(f"| {r['check']} | {r['group']} | {f(r['published'])} | {f(r['simulated'])} | {pi} | "
+                         f"{r['criterion']} | {'yes' if r['inside'] else 'no'} | {r['source']} |")
+        lines.append("")
+        lines.append(f"{int(sub['inside'].sum())} of {len(sub)} inside.")
+        lines.append("")
+    return "\n".join(lines)
+
+
+__all__ = ["run_validation", "weighted"]
