@@ -93,3 +93,42 @@ def test_round_trip_recovers_known_population_means(populations: tuple[Plausible
     assert np.sign(mu[0]) == 1 and np.sign(mu[1]) == -1
     assert np.all(np.abs(mu - truth[:2]) < 0.5 * sd)
     assert set(FITTED) >= set(names)
+
+
+def _synthetic_trial(n: int = 2000) -> pd.DataFrame:
+    import pandas as pd
+
+    rng = np.random.default_rng(3)
+    frames = []
+    for arm, p in (("nivolumab + ipilimumab", 0.5), ("nivolumab", 0.4), ("ipilimumab", 0.2)):
+        t = rng.exponential(12, n)
+        frames.append(pd.DataFrame({
+            "arm": arm, "status": "ok", "bor": np.where(rng.random(n) < p, "PR", "PD"),
+            "any_irae_grade": rng.integers(0, 5, n), "discontinued": "",
+            "pfs_months": t, "pfs_event": True, "os_months": 2 * t, "os_event": True}))
+    return pd.concat(frames, ignore_index=True)
+
+
+def test_validation_prediction_intervals_match_binomial() -> None:
+    from immunotwin.spec import load_spec
+    from immunotwin.validate import EXAMPLE, checkmate_rows
+
+    rows = checkmate_rows(_synthetic_trial(), load_spec(EXAMPLE), reps=200, seed=1)
+    orr = {r.group: r for r in rows if r.check.endswith(" orr")}
+    r = orr["nivolumab + ipilimumab"]
+    half = 1.96 * np.sqrt(0.25 / 314)  # binomial SD at the real arm size (314)
+    assert abs(r.simulated - 0.5) < 0.03
+    assert abs((r.hi - r.lo) / 2 - half) < 0.012
+    assert r.fitted and r.lo < r.simulated < r.hi
+    assert not any(x.fitted for x in rows if "median_os" in x.check)
+
+
+@pytest.mark.slow
+def test_sensitivity_ranks_response_drivers(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from immunotwin.sensitivity import run_sensitivity
+
+    res = run_sensitivity(parse_spec(SPEC), ["orr", "os_rate.12"], tmp_path, patients=200, samples=32)
+    st = res["results"]["orr"]["nivolumab"]["ST"]
+    # response does not depend on the lethal burden (which only sets when death comes)
+    assert st["lethal_burden"] < max(st["immunogenicity"], st["resistant_fraction"], st["net_growth_rate"])
+    assert (tmp_path / "sensitivity.png").stat().st_size > 10_000

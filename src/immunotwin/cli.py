@@ -224,6 +224,29 @@ def cmd_validate(a: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_sensitivity(a: argparse.Namespace) -> int:
+    from .sensitivity import check_outputs, run_sensitivity
+
+    outputs = [o.strip() for o in a.outputs.split(",") if o.strip()]
+    errors = check_outputs(outputs) + ([] if outputs else ["--outputs: give at least one output"])
+    try:
+        spec = _load(a.spec)
+    except SpecError as e:
+        errors.extend(e.errors)
+    if a.samples < 8:
+        errors.append(f"--samples: at least 8, got {a.samples}")
+    if errors:
+        return _fail(errors)
+    res = run_sensitivity(spec, outputs, Path(a.out), patients=a.patients, samples=a.samples,
+                          plausible_dir=Path(a.plausible) if a.plausible else None)
+    for o, per_arm in res["results"].items():
+        for arm, d in per_arm.items():
+            top = sorted(d["ST"].items(), key=lambda kv: -kv[1])[:3]
+            print(f"{o} [{arm}]: " + ", ".join(f"{k} ST={v:.2f}" for k, v in top))
+    print(f"wrote {a.out}/sensitivity.json and sensitivity.png")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="immunotwin", description="Virtual patients and virtual trials of cancer "
                                 "immunotherapy (research and education only; not for patient care).")
@@ -282,6 +305,14 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--replicates", type=int, default=200, help="replicate trials at the real trial's size")
     s.add_argument("--seed", type=int, default=2024)
     s.set_defaults(fn=cmd_validate)
+    s = sub.add_parser("sensitivity", help="Sobol indices of trial outputs w.r.t. population parameters")
+    s.add_argument("spec")
+    s.add_argument("--outputs", default="orr,irae.grade3plus", help="comma-separated, e.g. orr,irae.grade3plus,os_rate.24")
+    s.add_argument("--out", required=True)
+    s.add_argument("--patients", type=int, default=512, help="plausible patients per arm")
+    s.add_argument("--samples", type=int, default=128, help="Saltelli base samples")
+    s.add_argument("--plausible", help="folder holding a cached plausible population (e.g. a calibrate --out)")
+    s.set_defaults(fn=cmd_sensitivity)
     s = sub.add_parser("query", help="SQL over a run's patients and visits (DuckDB)")
     s.add_argument("dir")
     s.add_argument("sql")

@@ -726,3 +726,29 @@ def export_sbml(path: str | Path, cancer: str = "melanoma", regimen: str = "nivo
 
 __all__ = ["export_sbml", "build_document", "derive_equations", "median_patient", "dose_plan", "DosePlan",
            "Patients", "enrol_cohort", "consistency", "INPUT_IDS"]
+
+
+def engine_trajectory(patients: Patients, plan: DosePlan, weeks: int) -> np.ndarray:
+    """The dosing-only model integrated by immunotwin's engine (weekly ``engine.step``, doses
+    added on their days, no clinic): states (N, weeks + 1, size) at days 0, 7, ..., after
+    that day's doses. Failed patients hold NaN from the failed step on."""
+    from . import engine
+    from .model.core import LAYOUT
+
+    n = patients.n
+    y = patients.y0.copy()
+    inputs = engine.zero_inputs(n)
+    inputs["tfd"] = plan.first_dose(n)
+    pk0 = LAYOUT.slices["pk_central"].start
+    out = np.empty((n, weeks + 1, y.shape[1]))
+    alive = np.ones(n, dtype=bool)
+    for k in range(weeks + 1):
+        day = float(engine.STEP_DAYS * k)
+        y[:, pk0:pk0 + 3] += plan.doses_on(day)
+        out[:, k] = np.where(alive[:, None], y, np.nan)
+        if k == weeks:
+            break
+        ys, ok = engine.step(y, patients.params, inputs, day)
+        alive &= ok
+        y = ys[:, -1]
+    return out

@@ -95,7 +95,9 @@ class JobManager:
                         self.store.update(run_id, done=int(msg["done"]), total=int(msg.get("total", 0)))
                 rc = proc.wait()
                 timer.cancel()
-            if timed_out.is_set():
+            if self._closed and rc != 0:
+                error = "the server stopped before the job finished"
+            elif timed_out.is_set():
                 error = f"stopped at this server's time limit of {self.time_limit_s:g} s per job"
             elif rc != 0 and not error:
                 error = f"the job's process ended with exit status {rc}" + _log_tail(run_dir / "worker.log")

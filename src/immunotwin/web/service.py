@@ -64,6 +64,41 @@ def split_error(message: str) -> tuple[Loc, str]:
     return loc, msg
 
 
+def _unreadable(drugs: Sequence[DrugIn], loc: Loc) -> list[tuple[Loc, str]]:
+    """Fields the unit parser cannot even read (it raises something other than SpecError on a few
+    malformed unit texts such as ``"8 mg/"``): reported here, by field, as a 422."""
+    from ..units import parse_dose, parse_duration_days
+
+    errors: list[tuple[Loc, str]] = []
+    for i, d in enumerate(drugs):
+        texts: list[tuple[str, str | None, Any]] = [("dose", d.dose, parse_dose), ("every", d.every, parse_duration_days),
+                                                    ("start", d.start, parse_duration_days)]
+        if d.until not in ("progression", "completion"):
+            texts.append(("until", d.until, parse_duration_days))
+        for key, text, parse in texts:
+            if text is None:
+                continue
+            try:
+                parse(text, key)
+            except SpecError:
+                pass  # the spec parser reports it, with its own message
+            except Exception:
+                example = "'3 mg/kg' or '240 mg'" if key == "dose" else "'2 weeks' or '12 weeks'"
+                errors.append(([*loc, i, key], f"cannot read {text!r}: expected a number and a unit, e.g. {example}"))
+    return errors
+
+
+def _parse_spec_text(text: str) -> TrialSpec:
+    """:func:`parse_spec`, with any unexpected parser failure turned into a SpecError."""
+    try:
+        return parse_spec(text)
+    except SpecError:
+        raise
+    except Exception as exc:
+        raise SpecError(f"<spec>: cannot read the spec ({type(exc).__name__}: {exc}); check its doses and "
+                        "durations (a number and a unit, e.g. '3 mg/kg', '12 weeks')") from None
+
+
 def _drug_table(d: DrugIn) -> dict[str, Any]:
     t: dict[str, Any] = {"name": d.name.value, "dose": d.dose}
     if d.every is not None:
@@ -105,10 +140,13 @@ def regimen_from_drugs(drugs: Sequence[DrugIn], loc: Loc) -> tuple[DrugSchedule,
     """Parse drugs through the spec parser (as one arm of a one-patient spec); 422 errors under ``loc``."""
     from ..trial import check_modelled
 
+    unreadable = _unreadable(drugs, loc)
+    if unreadable:
+        raise InputError(unreadable)
     doc = {"name": "one patient", "follow_up": "1 day", "population": {"cancer": "melanoma", "size_per_arm": 1},
            "arm": [{"name": "regimen", "drug": [_drug_table(d) for d in drugs]}]}
     try:
-        spec = parse_spec(tomlout.dumps(doc))
+        spec = _parse_spec_text(tomlout.dumps(doc))
         check_modelled(spec)
     except SpecError as exc:
         errors: list[tuple[Loc, str]] = []
@@ -205,6 +243,7 @@ def _structured_loc(path: Loc) -> Loc:
 def trial_inputs(req: TrialRequest, max_patients: int) -> TrialInputs:
     """Check a trial request: parse the spec, apply overrides, check drugs and the size limit."""
     from ..trial import check_modelled
+    from ..units import parse_duration_days
 
     structured = req.spec is not None
     text = structured_spec_toml(req) if structured else str(req.spec_toml)
@@ -216,8 +255,19 @@ def trial_inputs(req: TrialRequest, max_patients: int) -> TrialInputs:
             return [*base, *_structured_loc(path)], msg
         return [*base, *path], message
 
+    if req.spec is not None:
+        unreadable = [e for a, arm in enumerate(req.spec.arms)
+                      for e in _unreadable(arm.drugs, [*base, "arms", a, "drugs"])]
+        try:
+            parse_duration_days(req.spec.follow_up, "follow_up")
+        except SpecError:
+            pass
+        except Exception:
+            unreadable.append(([*base, "follow_up"], f"cannot read {req.spec.follow_up!r}: expected e.g. '6 months'"))
+        if unreadable:
+            raise InputError(unreadable)
     try:
-        spec = parse_spec(text)
+        spec = _parse_spec_text(text)
         spec = with_overrides(spec, size_per_arm=req.patients_per_arm, seed=req.seed)
         check_modelled(spec)
     except SpecError as exc:
