@@ -95,7 +95,7 @@ def test_round_trip_recovers_known_population_means(populations: tuple[Plausible
     assert set(FITTED) >= set(names)
 
 
-def _synthetic_trial(n: int = 2000) -> pd.DataFrame:
+def _synthetic_trial(n: int = 2000):  # type: ignore[no-untyped-def]
     import pandas as pd
 
     rng = np.random.default_rng(3)
