@@ -68,7 +68,7 @@ STRUCTURED = {"name": "web api test", "seed": 11, "follow_up": "3 months",
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     root = tmp_path_factory.mktemp("web-api")
-    with serve(root / "data", "--max-patients", "40", "--max-jobs", "1") as s:
+    with serve(root / "data", "--max-patients", "40", "--max-jobs", "1", "--no-warm-up") as s:
         yield s
 
 

@@ -82,13 +82,13 @@ def _run_patient(page: Any, root: str = "#patient-form") -> str:
 
 def test_patient_timeline_holds_the_runs_data(page: Any, server: Server) -> None:
     page.select_option("#patient-form select.example", "melanoma-typical")
-    page.fill("#patient-form input.seed", "7")
-    page.fill("#patient-form input.cov-sld0_mm", "120")
-    page.select_option("#patient-form select.cov-preexisting_ai", "colitis")
+    page.fill("#patient-form input.seed", "2")
+    page.fill("#patient-form input.cov-sld0_mm", "85")
+    page.select_option("#patient-form select.cov-brain_mets", "")  # back to drawn from the population
     run_id = _run_patient(page)
     api = httpx.get(f"{server.url}/api/patients/{run_id}", timeout=30).json()
-    assert api["request"]["seed"] == 7 and api["request"]["patient"]["sld0_mm"] == 120
-    assert api["patient"]["preexisting_ai"] == "colitis"
+    assert api["request"]["seed"] == 2 and api["request"]["patient"]["sld0_mm"] == 85
+    assert "brain_mets" not in api["request"]["patient"] and api["patient"]["preexisting_ai"] == ""
     t = _traces(page, "patient-timeline")
     s = api["series"]
     weeks = [d / 7 for d in s["day"]]
@@ -127,8 +127,8 @@ def test_bad_dose_shows_its_error_next_to_the_field(page: Any) -> None:
 
 def test_two_regimens_side_by_side(page: Any, server: Server) -> None:
     page.click("#tab-compare")
-    page.fill("#compare-form-a input.seed", "3")
-    page.fill("#compare-form-b input.seed", "3")
+    page.fill("#compare-form-a input.seed", "11")
+    page.fill("#compare-form-b input.seed", "11")
     page.click("#compare-run")
     page.wait_for_function("() => ['a', 'b'].every(k => document.getElementById('compare-timeline-' + k).data)",
                            timeout=180_000)
@@ -140,6 +140,24 @@ def test_two_regimens_side_by_side(page: Any, server: Server) -> None:
         assert traces["tumour_cells"]["y"] == api["series"]["tumour_cells"], k
     assert page.is_visible("#compare-table")
     _shot(page, "compare")
+
+
+def test_earlier_runs_reopen(page: Any, server: Server) -> None:
+    req = {"cancer": "nsclc", "patient": {"pdl1_tps": 0.7}, "days": 120, "seed": 42, "label": "reopen me",
+           "regimen": [{"name": "pembrolizumab", "dose": "200 mg", "every": "3 weeks"}]}
+    run = httpx.post(f"{server.url}/api/patients/simulate", json=req, timeout=180).json()
+    page.click("#tab-runs")
+    row = page.wait_for_selector(f"#runs-table tr[data-run-id='{run['run_id']}']", timeout=30_000)
+    assert "reopen me" in row.inner_text() and "done" in row.inner_text()
+    row.query_selector("button.open").click()
+    page.wait_for_function(f"() => document.getElementById('patient-timeline').dataset.runId === {run['run_id']!r}",
+                           timeout=30_000)
+    assert page.is_visible("#view-patient")
+    assert page.input_value("#patient-form input.seed") == "42"
+    assert page.input_value("#patient-form select.cancer") == "nsclc"
+    assert page.input_value("#patient-form input.cov-pdl1_tps") == "0.7"
+    assert _traces(page, "patient-timeline")["tumour_cells"]["y"] == run["series"]["tumour_cells"]
+    _shot(page, "reopened")
 
 
 @pytest.mark.slow

@@ -32,6 +32,10 @@ def web_schema(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-unt
     data = Path(tmp_path_factory.mktemp("fuzz-data"))
     app = create_app(ServerConfig(data_dir=data, max_concurrent_jobs=0, max_patient_days=60.0,
                                   max_patients_per_trial=4, warm_up=False))
+    # Compile the model before the clock of the first request starts.
+    from immunotwin.simulate import simulate_patient
+
+    simulate_patient(cancer="melanoma", days=7.0)
     return schemathesis.openapi.from_asgi("/openapi.json", app)
 
 
@@ -50,7 +54,7 @@ def test_api_never_fails(web_schema) -> None:  # type: ignore[no-untyped-def]
             def check(case) -> None:  # type: ignore[no-untyped-def]
                 # Doses, durations and schedules are strings the spec parser checks (a 422 naming the
                 # field), so a schema-valid request may rightly be refused: that check is left out.
-                case.call_and_validate(excluded_checks=[schemathesis.checks.positive_data_acceptance])
+                case.call_and_validate(excluded_checks=[schemathesis.checks.positive_data_acceptance], timeout=120)
 
             try:
                 check()

@@ -547,7 +547,8 @@ def _slug(text: str) -> str:
     return out.strip("_")
 
 
-def _notes(cancer: str, regimen_text: str, patient: Patients, plan: DosePlan, horizon_days: float) -> str:
+def _notes(cancer: str, regimen_text: str, patient: Patients, plan: DosePlan, horizon_days: float,
+           patient_label: str | None) -> str:
     cov = patient.covariates.iloc[0]
     covs = ", ".join(f"{k} = {v:.4g}" if isinstance(v, float | np.floating) else f"{k} = {v}"
                      for k, v in cov.items() if not (isinstance(v, str) and v == ""))
@@ -562,8 +563,9 @@ def _notes(cancer: str, regimen_text: str, patient: Patients, plan: DosePlan, ho
         "immunotwin's own. Signals (occupancy, killing, cytokines) are assignment rules; states are "
         "parameters with rate rules; vectors are expanded per drug slot (pd1, ctla4, pdl1) and per organ. "
         "Every equation and parameter, with units and sources: docs/model.md in immunotwin.",
-        f"Patient: the catalogue's median patient of {cancer} (every random draw of the population sampler "
-        f"at its median; inter-individual random effects zero): {covs}. Parameters are those after "
+        (f"Patient: {patient_label}: {covs}. " if patient_label else
+         f"Patient: the catalogue's median patient of {cancer} (every random draw of the population sampler "
+         f"at its median; inter-individual random effects zero): {covs}. ") + "Parameters are those after "
         "enrolment (intrinsic growth_rate set from net_growth_rate plus baseline immune killing); the "
         "initial state is the engine's burned-in state (immune states relaxed with the tumour held), at "
         "day 0 of treatment.",
@@ -586,8 +588,9 @@ def _notes(cancer: str, regimen_text: str, patient: Patients, plan: DosePlan, ho
 
 
 def build_document(cancer: str, regimen: Sequence[Any], regimen_text: str = "", horizon_days: float = 730.0,
-                   patient: Patients | None = None) -> Any:
-    """The SBML document (``libsbml.SBMLDocument``) of ``cancer``'s median patient on ``regimen``."""
+                   patient: Patients | None = None, patient_label: str | None = None) -> Any:
+    """The SBML document (``libsbml.SBMLDocument``) of ``cancer``'s median patient on ``regimen``
+    (or of ``patient``'s first patient, described in the notes by ``patient_label``)."""
     import libsbml
 
     from .model.core import PARAM_INDEX
@@ -600,7 +603,8 @@ def build_document(cancer: str, regimen: Sequence[Any], regimen_text: str = "", 
     doc = libsbml.SBMLDocument(3, 2)
     model = doc.createModel()
     model.setId(_slug(f"immunotwin_{cancer}_{regimen_text or 'untreated'}")[:200])
-    model.setName(f"immunotwin {__version__}: median {cancer} patient, {regimen_text or 'untreated'}")
+    who = "one" if patient_label else "median"
+    model.setName(f"immunotwin {__version__}: {who} {cancer} patient, {regimen_text or 'untreated'}")
     ud = model.createUnitDefinition()
     ud.setId("day")
     unit = ud.createUnit()
@@ -609,7 +613,7 @@ def build_document(cancer: str, regimen: Sequence[Any], regimen_text: str = "", 
     unit.setScale(0)
     unit.setMultiplier(86400.0)
     model.setTimeUnits("day")
-    _check(model.setNotes(_notes(cancer, regimen_text, patient, plan, horizon_days)), "notes")
+    _check(model.setNotes(_notes(cancer, regimen_text, patient, plan, horizon_days, patient_label)), "notes")
 
     def param(pid: str, value: float | None, constant: bool, name: str) -> None:
         prm = model.createParameter()

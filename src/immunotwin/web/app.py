@@ -228,7 +228,8 @@ def create_app(config: ServerConfig) -> FastAPI:
         regimen_text = format_regimen(inputs.regimen)
         label = req.label or f"{inputs.cancer} · {regimen_text} · seed {inputs.seed}"
         spec_text = f"# {inputs.cli()}\n" + (f"# PATIENT.toml:\n{inputs.patient_toml()}" if inputs.patient else "")
-        rec = store.create(kind="patient", label=label, status="running", request=req.model_dump(mode="json"),
+        rec = store.create(kind="patient", label=label, status="running",
+                           request=req.model_dump(mode="json", exclude_none=True),
                            spec_text=spec_text)
         out = {"run_id": rec.id, "label": label, "created": _iso(rec.created), "request": rec.request,
                "cancer": run.cancer, "regimen_text": regimen_text, "cli": inputs.cli(), **view}

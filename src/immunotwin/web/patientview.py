@@ -45,7 +45,10 @@ def _week(day: float) -> str:
 
 
 def _ordinal(n: int) -> str:
-    return _ORDINALS[n - 1] if 1 <= n <= len(_ORDINALS) else f"{n}th"
+    if 1 <= n <= len(_ORDINALS):
+        return _ORDINALS[n - 1]
+    suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
+    return f"{n}{suffix}"
 
 
 def _join_words(words: Sequence[str]) -> str:
@@ -204,6 +207,14 @@ def account(run: PatientRun) -> tuple[list[str], str]:
         first_names = _join_words(list(dict.fromkeys(log[0][1])))
         timed.append((log[0][0], f"Week {_week(log[0][0])}: first dose of {first_names}."))
 
+    # Findings already present at the first dose are not irAEs, but management acts on them.
+    at0 = v[v["day"] == 0]
+    if len(at0):
+        found = [f"grade {int(at0[o].iloc[0])} {o}" for o in IRAES if int(at0[o].iloc[0]) >= 1]
+        if found:
+            timed.append((-0.5, f"Before the first dose: {_join_words(found)} findings, present at baseline (not "
+                                "counted as irAEs; the management guideline acts on them)."))
+
     # irAEs, each at its worst grade's first visit; the most severe (then earliest) heads the headline.
     worst_text: tuple[int, float, str] | None = None
     for e in ev["iraes"]:
@@ -244,7 +255,7 @@ def account(run: PatientRun) -> tuple[list[str], str]:
     held = v["held"].to_numpy(bool) & ~stopped
     for start, end in _runs(days, held):
         span = f"until week {_week(end)}" if end is not None else "until the end of follow-up"
-        timed.append((start, f"Week {_week(start)}: doses held for the irAE, {span}."))
+        timed.append((start, f"Week {_week(start)}: doses held (irAE management), {span}."))
     m = run.clinic.management
     if stopped.any():
         day = float(days[np.flatnonzero(stopped)[0]])
@@ -258,7 +269,7 @@ def account(run: PatientRun) -> tuple[list[str], str]:
             col = v["colitis"].to_numpy(int)
             hit = np.flatnonzero((days >= 0) & (col >= 3))
             day = float(days[hit[0]]) if hit.size else float(days[-1])
-            rest = f"; {_join_words(others)} continued" if others else ""
+            rest = f"; {_join_words(others)} not stopped for it" if others else ""
             timed.append((day, f"Week {_week(day)}: {_join_words(ctla4)} stopped for good (anti-CTLA-4 is not "
                                f"restarted after grade 3 colitis){rest}."))
             head.append(f"{_join_words(ctla4)} stopped")
@@ -270,7 +281,7 @@ def account(run: PatientRun) -> tuple[list[str], str]:
     crit = _CRITERIA_WORDS.get(r["criteria"], r["criteria"])
     change = f", best change {best:+.0f}% in the sum of target diameters" if best is not None else ""
     response = f"Best overall response: {_BOR_WORDS.get(bor, bor)} ({crit}){change}."
-    if r["duration_months"] is not None and bor in ("CR", "PR"):
+    if r["duration_months"] is not None and r["duration_months"] > 0.05 and bor in ("CR", "PR"):
         response += f" The response lasted {r['duration_months']:.1f} months."
     if ev["progression"]["month"] is not None:
         pday = ev["progression"]["month"] * DAYS_PER_MONTH
@@ -283,15 +294,15 @@ def account(run: PatientRun) -> tuple[list[str], str]:
     if disc["reason"] in ("completed", "progression") and disc["week"] is not None:
         why = "the planned course completed" if disc["reason"] == "completed" else "treatment ended at progression"
         timed.append((7.0 * disc["week"] + 0.1, f"Week {_week(7.0 * disc['week'])}: {why}."))
-    end = ""
+    closing = ""
     if ev["death"]["month"] is not None:
         dday = ev["death"]["month"] * DAYS_PER_MONTH
         timed.append((dday + 0.2, f"Died at month {ev['death']['month']:.1f} "
                                   f"{_DEATH_WORDS.get(ev['death']['cause'], '')}.".replace(" .", ".")))
         head.append(f"died at month {ev['death']['month']:.1f}")
     else:
-        end = f"Alive at the end of follow-up (week {_week(run.clinic.end_day)})."
+        closing = f"Alive at the end of follow-up (week {_week(run.clinic.end_day)})."
     timed.sort(key=lambda t: t[0])
-    sentences = [response] + [s for _, s in timed] + ([end] if end else [])
+    sentences = [response] + [s for _, s in timed] + ([closing] if closing else [])
     head.insert(0, f"{bor} (best {best:+.0f}%)" if best is not None else bor)
     return sentences, "; ".join(head)

@@ -13,7 +13,9 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
+
+from pydantic import BaseModel
 
 from ..spec import (
     DrugSchedule,
@@ -171,7 +173,7 @@ def patient_inputs(req: SimulateRequest, max_days: float) -> PatientInputs:
         regimen = regimen_from_drugs(req.regimen, ["body", "regimen"])
     except InputError as exc:
         errors.extend(exc.errors)
-    given = {k: v for k, v in req.patient.model_dump().items() if v is not None}
+    given = {k: v for k, v in cast(BaseModel, req.patient).model_dump().items() if v is not None}
     patient: dict[str, float | str | bool] | None = None
     if given:
         try:
@@ -274,7 +276,7 @@ def trial_inputs(req: TrialRequest, max_patients: int) -> TrialInputs:
         raise InputError([locate(m) for m in exc.errors]) from None
     inputs = TrialInputs(spec=spec, spec_text=text, seed=req.seed, patients_per_arm=req.patients_per_arm)
     if inputs.total > max_patients:
-        loc = ["body", "patients_per_arm"] if req.patients_per_arm is not None else [*base, "population",
+        loc: Loc = ["body", "patients_per_arm"] if req.patients_per_arm is not None else [*base, "population",
                                                                                        "size_per_arm"]
         raise InputError([(loc, f"{len(spec.arms)} arm(s) x {spec.population.size_per_arm} patients = "
                                 f"{inputs.total} patients, over this server's limit of {max_patients} per trial")])

@@ -44,7 +44,7 @@ def trial_results(trial_dir: Path) -> dict[str, Any]:
     waterfall: dict[str, list[dict[str, Any]]] = {}
     for arm in arms:
         d = patients[patients["arm"] == arm]
-        bars = [{"patient": int(p), "pct_change": float(v), "bor": str(b)}
+        bars: list[dict[str, Any]] = [{"patient": int(p), "pct_change": float(v), "bor": str(b)}
                 for p, v, b in zip(d["patient"], d["best_pct_change"], d["bor"], strict=True)
                 if v is not None and math.isfinite(float(v))]
         bars.sort(key=lambda r: (-r["pct_change"], r["patient"]))

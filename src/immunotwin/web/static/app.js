@@ -47,7 +47,7 @@ const fmtNum = (v, d = 1) => (v === null || v === undefined ? "–" : Number(v).
 const weeks = (days) => days.map((d) => d / 7);
 
 function field(label, loc, input, opts = {}) {
-  return el("label", { class: "field" + (opts.wide ? " wide" : ""), "data-loc": loc, title: opts.title },
+  return el("label", { class: "field" + (opts.wide ? " wide" : "") + (opts.span2 ? " span2" : ""), "data-loc": loc, title: opts.title },
     el("span", { text: label }), input, el("span", { class: "err" }));
 }
 
@@ -110,7 +110,8 @@ class RegimenBuilder {
 
   addRow(d) {
     d = d || { name: CAT.drugs[0].name, dose: "", every: "", doses: null, start: "0 weeks", until: "progression" };
-    const name = select(CAT.drugs.map((x) => [x.name, `${x.name} (anti-${x.target})`]), d.name, { class: "drug-name" });
+    const name = select(CAT.drugs.map((x) => [x.name, x.name]), d.name, { class: "drug-name" });
+    name.title = "anti-" + ((CAT.drugs.find((x) => x.name === name.value) || {}).target || "");
     const preset = select([["", "label schedule…"]], "", { class: "drug-preset", title: "fill in a label schedule" });
     const dose = el("input", { class: "drug-dose", placeholder: "3 mg/kg", value: d.dose || "" });
     const every = el("input", { class: "drug-every", placeholder: "2 weeks", value: d.every || "" });
@@ -143,7 +144,7 @@ class RegimenBuilder {
         field("Every", "every", every, { title: "e.g. 2 weeks, 21 days" }),
         field("Doses", "doses", doses, { title: "empty: no limit" }),
         field("Start", "start", start, { title: "from day 0, e.g. 12 weeks" }),
-        field("Until", "until", until, { title: "progression, completion or a duration" })));
+        field("Until", "until", until, { title: "progression, completion or a duration", span2: true })));
     this.rows.append(row);
     this.renumber();
   }
@@ -329,6 +330,24 @@ function shownOrgans(run) {
   });
 }
 
+// Decade ticks for a log axis over the positive values of ``series`` (at most ~5 labels), and a range
+// that keeps the top ``decades`` decades in view.
+function logAxis(series, decades) {
+  let lo = Infinity;
+  let hi = -Infinity;
+  for (const ys of series) for (const v of ys) if (v !== null && v > 0) { lo = Math.min(lo, v); hi = Math.max(hi, v); }
+  if (!Number.isFinite(lo)) return {};
+  if (decades) lo = Math.max(lo, hi / 10 ** decades);
+  let k0 = Math.floor(Math.log10(lo));
+  const k1 = Math.ceil(Math.log10(hi));
+  if (k1 - k0 < 1) k0 = k1 - 1;
+  const step = Math.max(1, Math.ceil((k1 - k0) / 4));
+  const tickvals = [];
+  for (let k = k1; k >= k0; k -= step) tickvals.unshift(10 ** k);
+  const text = (v) => (v >= 0.001 && v < 10000 ? String(Number(v.toPrecision(1))) : v.toExponential(0).replace("+", ""));
+  return { tickvals, ticktext: tickvals.map(text), range: [Math.log10(lo) - 0.05, Math.log10(hi) + 0.1] };
+}
+
 function timelineFigure(run, opts) {
   opts = opts || {};
   const s = run.series;
@@ -400,7 +419,7 @@ function timelineFigure(run, opts) {
   const usable = 1 - gap * (ROWS.length - 1);
   let top = 1;
   const layout = {
-    height: opts.height || 1180, margin: { l: 64, r: opts.compact ? 20 : 70, t: 16, b: 44 },
+    height: opts.height || 1180, margin: { l: 64, r: opts.compact ? 56 : 70, t: 16, b: 44 },
     hovermode: "closest", showlegend: !opts.compact,
     legend: { x: 1.07, y: 1, font: { size: 10 }, tracegroupgap: 6, groupclick: "toggleitem" },
     font: { size: 11 }, paper_bgcolor: "#fff", plot_bgcolor: "#fff",
@@ -416,22 +435,25 @@ function timelineFigure(run, opts) {
       gridcolor: "#eef0f3", zeroline: false };
     top = top - h - gap;
   });
-  layout.yaxis2 = { overlaying: "y", side: "right", type: "log", title: { text: "tumour cells (1e9)", font: { size: 10 } },
-    showgrid: false, anchor: "x", dtick: 1, exponentformat: "power" };
+  layout.yaxis2 = Object.assign({ overlaying: "y", side: "right", type: "log", showgrid: false, anchor: "x",
+    title: { text: "tumour cells (1e9)", font: { size: 10 } } }, logAxis([s.tumour_cells, s.resistant_cells]));
   layout.yaxis4.range = [0, 1.02];
   layout.yaxis4.tickformat = ".0%";
-  layout.yaxis5.type = "log";
-  layout.yaxis5.dtick = 1;
-  layout.yaxis5.exponentformat = "power";
+  Object.assign(layout.yaxis5, { type: "log" }, logAxis(TCELL_SERIES.map(([key]) => s[key]), 4));
   layout.yaxis6.range = [0, 1.02];
   layout.yaxis7.range = [-0.2, 5.2];
   layout.yaxis7.dtick = 1;
   layout.yaxis8.rangemode = "tozero";
   layout.yaxis9.type = "category";
   layout.yaxis9.categoryorder = "array";
-  layout.yaxis9.categoryarray = ["stopped", "held", ...drugNames.slice().reverse()];
-  if (!organs.length) layout.annotations.push({ xref: "paper", yref: "y6 domain", x: 0.5, y: 0.5, showarrow: false,
-    text: "no organ damage", font: { color: "#888" } });
+  layout.yaxis9.categoryarray = [...(stop >= 0 ? ["stopped"] : []), ...(held.length ? ["held"] : []),
+    ...drugNames.slice().reverse()];
+  layout.yaxis9.automargin = true;
+  if (!organs.length) {
+    const dom = layout.yaxis6.domain;
+    layout.annotations.push({ xref: "paper", yref: "paper", x: 0.5, y: (dom[0] + dom[1]) / 2, showarrow: false,
+      text: "no organ damage and no irAE", font: { color: "#888" } });
+  }
   const base = run.scans.find((sc) => sc.day === 0);
   const xmax = x.length ? x[x.length - 1] : 1;
   if (base && base.sld_mm !== null) {
@@ -537,6 +559,7 @@ async function runCompare() {
   status.textContent = a && b ? "" : "fix the fields marked in red";
   if (a) showCompare("a", a);
   if (b) showCompare("b", b);
+  if (a && b) for (const d of document.querySelectorAll("#view-compare details.form-fold")) d.open = false;
   if (a || b) plotCompare();
 }
 
