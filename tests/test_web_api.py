@@ -274,3 +274,30 @@ def test_failing_job_reports_why_and_catalogue_survives_restart(tmp_path: Path) 
         assert runs[job["run_id"]]["status"] == "failed" and runs[job["run_id"]]["spec_text"] == TRIAL_TOML
         assert runs[cut["run_id"]]["status"] == "failed" and "stopped" in runs[cut["run_id"]]["error"]
         assert c.get(f"/api/trials/{job['run_id']}").json()["error"] == st["error"]
+
+
+def test_config_file_and_options(tmp_path: Path) -> None:
+    from immunotwin.web import ConfigError, load_config
+
+    f = tmp_path / "server.toml"
+    f.write_text('data_dir = "runs"\nport = 8123\n[limits]\nmax_patients_per_trial = 64\njob_time_limit_s = 30\n')
+    cfg = load_config(f)
+    assert (cfg.data_dir, cfg.port, cfg.host) == ((tmp_path / "runs").resolve(), 8123, "127.0.0.1")
+    assert (cfg.max_patients_per_trial, cfg.job_time_limit_s, cfg.max_concurrent_jobs) == (64, 30.0, 1)
+    assert cfg.replace(port=None, max_concurrent_jobs=2).max_concurrent_jobs == 2
+    f.write_text("[limits]\nmax_patient = 3\nmax_concurrent_jobs = -1\n")
+    with pytest.raises(ConfigError, match="limits.max_patient: unknown key"):
+        load_config(f)
+    with pytest.raises(ConfigError, match="port"):
+        cfg.replace(port=70000)
+
+
+def test_toml_writer_round_trips() -> None:
+    import tomllib
+
+    from immunotwin.web import tomlout
+
+    doc = {"name": 'a "quoted"\\ name\twith\x01control\x7f and ünïcode', "n": 3, "x": 0.1, "flag": True,
+           "list": [1, 2], "empty": [], "table": {"k": "v", "odd key": 1},
+           "arm": [{"name": "a", "drug": [{"name": "nivolumab", "dose": "3 mg/kg"}]}, {"name": "b", "drug": []}]}
+    assert tomllib.loads(tomlout.dumps(doc)) == doc

@@ -49,7 +49,7 @@ FITTED: tuple[str, ...] = (
 )
 PROPOSAL_MIN_SD = 0.4
 PROPOSAL_FACTOR = 1.6
-MIN_ESS_FRACTION = 0.1
+MIN_ESS_FRACTION = 0.25
 SCALE = {"orr": 0.04, "cr_rate": 0.04, "grade3plus_trae": 0.04, "discontinued_for_trae": 0.04,
          "os_rate": 0.06, "hr_pfs": 0.1}  # issue 4 bands; median PFS: 20% of the published value
 FIT_ENDPOINTS = ("orr", "cr_rate", "median_pfs_months", "grade3plus_trae", "discontinued_for_trae", "os_rate",

@@ -207,9 +207,9 @@ def cmd_serve(a: argparse.Namespace) -> int:
             host=a.host, port=a.port, data_dir=Path(a.data_dir).resolve() if a.data_dir else None,
             max_patients_per_trial=a.max_patients, max_concurrent_jobs=a.max_jobs, job_time_limit_s=a.job_timeout,
             warm_up=False if a.no_warm_up else None)
+        serve(config, log_level=a.log_level)
     except ConfigError as e:
         return _fail(str(e).splitlines())
-    serve(config, log_level=a.log_level)
     return 0
 
 

@@ -23,10 +23,19 @@ def create_app(config: ServerConfig) -> FastAPI:
 
 
 def serve(config: ServerConfig, *, log_level: str = "info", **uvicorn_options: Any) -> None:
-    """Run the explorer until interrupted (uvicorn, one process)."""
+    """Run the explorer until interrupted (uvicorn, one process).
+
+    Raises:
+        ConfigError: the data directory cannot be used (unwritable, or held by another server).
+    """
     import uvicorn
 
-    app = create_app(config)
+    from .store import CatalogueError
+
+    try:
+        app = create_app(config)
+    except (CatalogueError, OSError) as exc:
+        raise ConfigError(f"--data-dir: {exc}") from None
     print(f"immunotwin explorer on http://{config.host}:{config.port}/ (runs kept in {config.data_dir}); "
           "research and education only", flush=True)
     uvicorn.run(app, host=config.host, port=config.port, log_level=log_level, **uvicorn_options)

@@ -250,9 +250,14 @@ def account(run: PatientRun) -> tuple[list[str], str]:
                       "The irAE was steroid-refractory: a second-line immunosuppressant (such as infliximab or "
                       "mycophenolate) was added for 4 weeks."))
 
-    # Held and stopped doses.
-    stopped = v["stopped"].to_numpy(bool)
-    held = v["held"].to_numpy(bool) & ~stopped
+    # Held and stopped doses, while treatment was still planned (not after it ended by progression or
+    # completion: the guideline's state goes on, but there is nothing left to hold or stop).
+    disc = ev["discontinued"]
+    ended = 7.0 * disc["week"] if disc["reason"] in ("completed", "progression") and disc["week"] is not None \
+        else math.inf
+    on = days <= ended + 1e-9
+    stopped = v["stopped"].to_numpy(bool) & on
+    held = v["held"].to_numpy(bool) & ~stopped & on
     for start, end in _runs(days, held):
         span = f"until week {_week(end)}" if end is not None else "until the end of follow-up"
         timed.append((start, f"Week {_week(start)}: doses held (irAE management), {span}."))
@@ -265,10 +270,10 @@ def account(run: PatientRun) -> tuple[list[str], str]:
     elif bool(m.ctla4_stopped[0]):
         ctla4 = [n for n in regimen if CATALOGUE.get(n) is not None and CATALOGUE[n].slot == "ctla4"]
         others = [n for n in regimen if n not in ctla4]
-        if ctla4:
-            col = v["colitis"].to_numpy(int)
-            hit = np.flatnonzero((days >= 0) & (col >= 3))
-            day = float(days[hit[0]]) if hit.size else float(days[-1])
+        col = v["colitis"].to_numpy(int)
+        hit = np.flatnonzero((days >= 0) & (col >= 3))
+        day = float(days[hit[0]]) if hit.size else float(days[-1])
+        if ctla4 and day <= ended + 1e-9:
             rest = f"; {_join_words(others)} not stopped for it" if others else ""
             timed.append((day, f"Week {_week(day)}: {_join_words(ctla4)} stopped for good (anti-CTLA-4 is not "
                                f"restarted after grade 3 colitis){rest}."))
@@ -290,7 +295,6 @@ def account(run: PatientRun) -> tuple[list[str], str]:
     if hpd["call"] == "yes":
         timed.append((0.5, f"Hyperprogression at the first scan: the tumour growth rate rose from "
                            f"{hpd['tgr_ref']:.0f} to {hpd['tgr_exp']:.0f} %/month on treatment."))
-    disc = ev["discontinued"]
     if disc["reason"] in ("completed", "progression") and disc["week"] is not None:
         why = "the planned course completed" if disc["reason"] == "completed" else "treatment ended at progression"
         timed.append((7.0 * disc["week"] + 0.1, f"Week {_week(7.0 * disc['week'])}: {why}."))

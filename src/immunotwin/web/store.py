@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-__all__ = ["RUN_ID_PATTERN", "RunRecord", "RunStore", "new_run_id"]
+__all__ = ["RUN_ID_PATTERN", "CatalogueError", "RunRecord", "RunStore", "new_run_id"]
 
 RUN_ID_PATTERN = r"^[0-9a-f]{16}$"
 _RUN_ID_RE = re.compile(RUN_ID_PATTERN)
@@ -44,6 +44,10 @@ CREATE TABLE IF NOT EXISTS runs (
 
 _COLUMNS = ("id", "kind", "label", "status", "created", "finished", "request", "spec_text", "done", "total",
             "error", "headline")
+
+
+class CatalogueError(RuntimeError):
+    """The run catalogue cannot be opened (for example, another server holds it)."""
 
 
 def new_run_id() -> str:
@@ -91,7 +95,12 @@ class RunStore:
         self.runs_dir = data_dir / "runs"
         self.runs_dir.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
-        self._con = duckdb.connect(str(data_dir / "catalogue.duckdb"))
+        path = data_dir / "catalogue.duckdb"
+        try:
+            self._con = duckdb.connect(str(path))
+        except duckdb.Error as exc:
+            raise CatalogueError(f"cannot open the run catalogue {path}: {exc} (is another server using this "
+                                 "data directory?)") from None
         self._con.execute(_SCHEMA)
         # Jobs that were queued or running when the last server stopped will never finish.
         self._con.execute(
