@@ -19,7 +19,7 @@ demo: $(STAMP)
 	@echo "open demo/checkmate067/report.html and demo/patient/patient.png"
 
 test: $(STAMP)
-	$(BIN)/python -m pytest -q -n 2 -p no:cacheprovider
+	$(BIN)/python -m pytest -q -n 2 --dist loadfile -p no:cacheprovider
 
 test-slow: $(STAMP)
 	$(BIN)/python -m pytest -q -p no:cacheprovider -m slow -o addopts="--timeout=1800"; rc=$$?; \
@@ -28,8 +28,11 @@ test-slow: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check src tests
 
+# A fixed small configuration (about 10 minutes on 2 cores); writes benchmarks/results.json and,
+# from it, benchmarks/RESULTS.md.
 bench: $(STAMP)
-	$(BIN)/python benchmarks/bench.py
+	$(BIN)/immunotwin bench --patients 192 --accuracy-patients 2 --scaling 192,1536 --memory 1536,15360 \
+	  --trial-patients 192 --json benchmarks/results.json --markdown benchmarks/RESULTS.md
 
 clean:
 	rm -rf demo build *.egg-info

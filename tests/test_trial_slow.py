@@ -1,4 +1,5 @@
-"""Slow: the CheckMate 067 example at full follow-up, and what management changes."""
+"""Slow: the CheckMate 067 example at 1,000 patients per arm on the shipped (calibrated)
+defaults — arm ordering, the calibration bands of issue 4, and what management changes."""
 
 from __future__ import annotations
 
@@ -9,35 +10,84 @@ import pandas as pd
 import pytest
 
 from immunotwin.cli import main
+from immunotwin.reference import load
+from immunotwin.survival import km_median, km_rate
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "checkmate067.toml"
 pytestmark = pytest.mark.slow
+REF = load("checkmate067")["endpoints"]
+ARMS = ("nivolumab + ipilimumab", "nivolumab", "ipilimumab")
+
+# Endpoints outside the issue-4 bands after calibration, as measured by `immunotwin validate`
+# (docs/credibility.md). They are expected failures, kept visible: if one starts to pass,
+# pytest reports XPASS and the list should shrink.
+KNOWN_MISSES: set[tuple[str, str]] = set()
 
 
 @pytest.fixture(scope="module")
-def cm067(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def cm067(tmp_path_factory: pytest.TempPathFactory) -> pd.DataFrame:
     out = tmp_path_factory.mktemp("cm067") / "run"
-    assert main(["trial", str(EXAMPLE), "--out", str(out), "--patients-per-arm", "300", "--visits", "none",
+    assert main(["trial", str(EXAMPLE), "--out", str(out), "--patients-per-arm", "1000", "--visits", "none",
                  "--quiet"]) == 0
-    return out
+    return pd.read_parquet(out / "patients.parquet")
 
 
-def test_checkmate067_runs_without_failures(cm067: Path) -> None:
-    s = json.loads((cm067 / "summary.json").read_text())
-    for arm in s["arms"].values():
-        assert arm["n"] == 300 and arm["failed"] == 0
+def _value(p: pd.DataFrame, endpoint: str, arm: str) -> float:
+    a = p[(p["arm"] == arm) & (p["status"] == "ok")]
+    if endpoint == "orr":
+        return float(a["bor"].isin(["CR", "PR"]).mean())
+    if endpoint == "cr_rate":
+        return float((a["bor"] == "CR").mean())
+    if endpoint == "grade3plus_trae":
+        return float((a["any_irae_grade"] >= 3).mean())
+    if endpoint == "discontinued_for_trae":
+        return float((a["discontinued"] == "toxicity").mean())
+    if endpoint == "median_pfs_months":
+        return float(km_median(a["pfs_months"], a["pfs_event"]) or float("inf"))
+    if endpoint.startswith("os_rate_"):
+        return km_rate(a["os_months"], a["os_event"], float(endpoint.split("_")[-1]))
+    raise KeyError(endpoint)
 
 
-def test_checkmate067_arm_ordering_matches_published(cm067: Path) -> None:
-    # Published (Larkin 2015; Wolchok 2017): ORR combination > nivolumab > ipilimumab;
-    # PFS hazard ratios against ipilimumab below 1; grade 3+ toxicity combination > ipilimumab > nivolumab.
-    s = json.loads((cm067 / "summary.json").read_text())["arms"]
-    c = json.loads((cm067 / "summary.json").read_text())["comparisons"]
-    combo, nivo, ipi = s["nivolumab + ipilimumab"], s["nivolumab"], s["ipilimumab"]
-    assert combo["orr"] > nivo["orr"] > ipi["orr"]
-    assert c["nivolumab + ipilimumab vs ipilimumab"]["hr_pfs"] < 1
-    assert c["nivolumab vs ipilimumab"]["hr_pfs"] < 1
-    assert combo["irae"]["grade3plus"] > ipi["irae"]["grade3plus"] > nivo["irae"]["grade3plus"]
+BANDS = {"orr": 0.04, "cr_rate": 0.04, "grade3plus_trae": 0.04, "discontinued_for_trae": 0.04,
+         "os_rate_24": 0.06, "os_rate_36": 0.06, "os_rate_60": 0.06}
+
+
+def _published(endpoint: str, arm: str) -> float:
+    if endpoint.startswith("os_rate_"):
+        return float(REF["os_rate"][endpoint.split("_")[-1]][arm])
+    return float(REF[endpoint][arm])
+
+
+CASES = [(e, a) for e in (*BANDS, "median_pfs_months") for a in ARMS]
+
+
+@pytest.mark.parametrize("endpoint, arm", [
+    pytest.param(e, a, marks=pytest.mark.xfail(reason="outside band after calibration (see credibility.md)"))
+    if (e, a) in KNOWN_MISSES else (e, a) for e, a in CASES])
+def test_calibration_bands(cm067: pd.DataFrame, endpoint: str, arm: str) -> None:
+    sim, pub = _value(cm067, endpoint, arm), _published(endpoint, arm)
+    band = 0.2 * pub if endpoint == "median_pfs_months" else BANDS[endpoint]
+    assert abs(sim - pub) <= band, f"{endpoint} {arm}: simulated {sim:.3f}, published {pub:.3f}, band ±{band:.3f}"
+
+
+@pytest.mark.parametrize("endpoint", ["orr", "cr_rate", "median_pfs_months", "os_rate_24", "os_rate_36"])
+def test_arm_ordering_matches_published(cm067: pd.DataFrame, endpoint: str) -> None:
+    # Published: combination > nivolumab > ipilimumab for response, PFS and OS.
+    vals = [_value(cm067, endpoint, a) for a in ARMS]
+    assert vals[0] >= vals[1] > vals[2], vals
+
+
+def test_toxicity_ordering_matches_published(cm067: pd.DataFrame) -> None:
+    # Published grade 3+ TRAE 59% / 21% / 28% and discontinuation 36% / 8% / 15%.
+    for endpoint in ("grade3plus_trae", "discontinued_for_trae"):
+        c, n, i = (_value(cm067, endpoint, a) for a in ARMS)
+        assert c > i > n, (endpoint, c, n, i)
+
+
+def test_no_failed_patients(cm067: pd.DataFrame) -> None:
+    assert (cm067["status"] == "ok").all()
+    assert cm067.groupby("arm").size().tolist() == [1000, 1000, 1000]
 
 
 def test_management_lowers_severe_toxicity(tmp_path: Path) -> None:
@@ -51,6 +101,8 @@ def test_management_lowers_severe_toxicity(tmp_path: Path) -> None:
                      "--quiet"]) == 0
         p = pd.read_parquet(out / "patients.parquet")
         rows[guideline] = p[p["arm"] == "nivolumab + ipilimumab"]
+        s = json.loads((out / "summary.json").read_text())
+        assert s["arms"]["nivolumab + ipilimumab"]["n"] == 150
     managed, unmanaged = rows["asco2021"], rows["none"]
     assert (managed["any_irae_grade"] >= 4).mean() < (unmanaged["any_irae_grade"] >= 4).mean()
     assert managed["steroids"].mean() > 0.2 and unmanaged["steroids"].mean() == 0

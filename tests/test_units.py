@@ -183,3 +183,13 @@ def test_spec_error_joins_messages() -> None:
     assert str(err) == "a: one\nb: two"
     assert SpecError("c: three").errors == ["c: three"]
     assert isinstance(err, ValueError)
+
+
+def test_malformed_unit_text_is_a_spec_error() -> None:
+    import pytest as _pytest
+
+    from immunotwin.units import SpecError, parse_dose
+
+    for text in ("8 mg/", "3 (mg", "3 mg**"):
+        with _pytest.raises(SpecError):
+            parse_dose(text, "dose")

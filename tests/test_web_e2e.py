@@ -157,7 +157,6 @@ def test_earlier_runs_reopen(page: Any, server: Server) -> None:
     assert page.input_value("#patient-form select.cancer") == "nsclc"
     assert page.input_value("#patient-form input.cov-pdl1_tps") == "0.7"
     assert _traces(page, "patient-timeline")["tumour_cells"]["y"] == run["series"]["tumour_cells"]
-    _shot(page, "reopened")
 
 
 @pytest.mark.slow

@@ -64,6 +64,7 @@ TUMOUR_FLOOR = 1e-6  # 1e9 cells
 CONC_FLOOR = 1e-3  # mg/L
 ENGINES = ("immunotwin", "roadrunner", "scipy", "diffrax_vmap")
 ENGINE_CHUNK = 512  # the trial's default chunk (trial.DEFAULT_CHUNK)
+GPU_CHUNK = 32768
 
 
 # ---------------------------------------------------------------------------------------
@@ -172,10 +173,11 @@ def engine_tolerance(rtol: float, atol: float) -> Iterator[None]:
         engine._compiled_step.cache_clear()
 
 
-def run_immunotwin(patients: Any, plan: Any, chunk: int = ENGINE_CHUNK) -> np.ndarray:
+def run_immunotwin(patients: Any, plan: Any, chunk: int = ENGINE_CHUNK, weeks: int | None = None) -> np.ndarray:
+    """The engine over ``weeks`` (default: the horizon) in chunks of ``chunk`` patients, as a trial runs it."""
     from .sbml import engine_trajectory
 
-    weeks = int(round(HORIZON_DAYS / WEEK))
+    weeks = int(round(HORIZON_DAYS / WEEK)) if weeks is None else weeks
     out = []
     for start in range(0, patients.n, chunk):
         p, pl = _slice(patients, plan, start, min(start + chunk, patients.n))
@@ -439,16 +441,17 @@ def worker(task: dict) -> dict:
         worst = {k: max(e[k] for e in errs) for k in errs[0]}
         return _point(n_total, clk, worst, rtol, atol)
 
+    chunk = int(task.get("chunk", ENGINE_CHUNK))
     if kind == "immunotwin":
         def run_it(p: Any, pl: Any, rtol: float, atol: float) -> np.ndarray:
-            return run_immunotwin(p, pl)
+            return run_immunotwin(p, pl, chunk)
 
         points, compile_s = [], 0.0
         for rtol, atol in task["tolerances"]:
             with engine_tolerance(rtol, atol):
                 t = time.perf_counter()
                 for a in arms:
-                    warm_immunotwin(*data[a])
+                    warm_immunotwin(*data[a], chunk)
                 compile_s += time.perf_counter() - t
                 points.append(wp_point(run_it, rtol, atol, on_subset=False))
         result.update(points=points, compile_s=compile_s)
@@ -492,14 +495,16 @@ def worker(task: dict) -> dict:
         t = time.perf_counter()
         prepared = [prepare_arm(spec, a, m, task["seed"]) for a, m in zip(arms, arm_sizes(n, len(spec.arms)), strict=True)]
         setup_s = time.perf_counter() - t
+        weeks = task.get("weeks")
         for p, pl in prepared:
             if p.n:
-                warm_immunotwin(p, pl)
+                warm_immunotwin(p, pl, chunk)
         with _clock() as clk:
             for p, pl in prepared:
                 if p.n:
-                    run_immunotwin(p, pl)
-        result.update(_point(n, clk, None, *DEFAULT_TOL), setup_s=setup_s)
+                    run_immunotwin(p, pl, chunk, weeks)
+        result.update(_point(n, clk, None, *DEFAULT_TOL), setup_s=setup_s,
+                      weeks=int(round(HORIZON_DAYS / WEEK)) if weeks is None else int(weeks), chunk=chunk)
     elif kind == "trial":
         result.update(trial_path(spec, task["n"], task["seed"]))
     else:
@@ -571,7 +576,10 @@ class Config:
     backend: str = "cpu"
     accuracy_patients: int = 4  # per arm: reference, errors, serial engines
     scaling: tuple[int, ...] = ()
+    memory: tuple[int, ...] = ()  # N for peak-memory points over a short horizon
+    memory_weeks: int = 4
     trial_patients: int = 0
+    chunk: int | None = None  # engine batch per call; default 512 on CPU (the trial's), 32768 on GPU
     engines: tuple[str, ...] = ENGINES
     tolerances: tuple[tuple[float, float], ...] = TOLERANCES
     seed: int = 2026
@@ -584,6 +592,12 @@ def run_bench(cfg: Config, command: str = "", progress: Callable[[str], None] | 
 
     say = progress or (lambda msg: None)
     spec = _spec(cfg.spec)
+    if "roadrunner" in cfg.engines:
+        try:
+            import roadrunner  # noqa: F401
+        except ImportError:
+            raise RuntimeError("the roadrunner engine needs libroadrunner (pip install libroadrunner, or "
+                               "pip install -e '.[dev]'); or leave it out of --engines") from None
     if cfg.backend == "gpu":
         _require_gpu()
     started = time.time()
@@ -609,8 +623,9 @@ def run_bench(cfg: Config, command: str = "", progress: Callable[[str], None] | 
                 s.write_text(to_string(doc))
                 sbml_files.append(str(s))
                 dose_ids.append([f"dose_{j + 1}_{_slug(d.name)}" for j, d in enumerate(arm.drugs)])
+        chunk = cfg.chunk or (ENGINE_CHUNK if cfg.backend == "cpu" else GPU_CHUNK)
         base = {"spec": cfg.spec, "data": data_files, "refs": refs, "accuracy_patients": k_acc, "seed": cfg.seed,
-                "tolerances": [list(t) for t in cfg.tolerances]}
+                "tolerances": [list(t) for t in cfg.tolerances], "chunk": chunk}
         say(f"reference: diffrax Dopri8 rtol {REFERENCE_TOL[0]:g} on {k_acc} patients per arm")
         ref = _run_worker({**base, "kind": "reference"}, cfg.backend, tmp, "reference")
         engines: dict[str, dict] = {}
@@ -625,6 +640,11 @@ def run_bench(cfg: Config, command: str = "", progress: Callable[[str], None] | 
         for n in cfg.scaling:
             say(f"scaling: immunotwin engine, N = {n}")
             scaling.append(_run_worker({**base, "kind": "scaling", "n": n}, cfg.backend, tmp, f"scaling{n}"))
+        memory = []
+        for n in cfg.memory:
+            say(f"memory: immunotwin engine, N = {n}, {cfg.memory_weeks} weeks")
+            memory.append(_run_worker({**base, "kind": "scaling", "n": n, "weeks": cfg.memory_weeks}, cfg.backend,
+                                      tmp, f"memory{n}"))
         trial = None
         if cfg.trial_patients:
             say(f"trial path: simulate_chunk, N = {cfg.trial_patients}")
@@ -641,7 +661,7 @@ def run_bench(cfg: Config, command: str = "", progress: Callable[[str], None] | 
                      "reference_wall_s": ref["wall_s"], "reference_finite": ref["finite"]},
         "default_tolerance": {"rtol": DEFAULT_TOL[0], "atol": DEFAULT_TOL[1]},
         "engines": engines, "equal_accuracy": equal_accuracy(engines),
-        "scaling": scaling, "trial_path": trial,
+        "engine_chunk": chunk, "scaling": scaling, "memory": memory, "trial_path": trial,
     }
 
 
@@ -795,12 +815,18 @@ def render_markdown(res: dict) -> str:
             lines.append(f"| {name} | {e['rtol']:g} | {_f(e['patients_per_s'])} | {_f(e['patients_per_cpu_s'])} | "
                          f"{_f(e['immunotwin_speedup_wall'])} | {_f(e['immunotwin_speedup_cpu'])} |")
     if res.get("scaling"):
-        lines += ["", "## Scaling of immunotwin's engine with N (dosing-only model, default tolerance)", "",
+        lines += ["", f"## Scaling of immunotwin's engine with N (dosing-only model, default tolerance, chunks of "
+                      f"{res['engine_chunk']})", "",
                   "| N | patients/s (wall) | patients per CPU-s | wall (s) | setup (s) | peak RSS (MB) |",
                   "|---:|---:|---:|---:|---:|---:|"]
         for s in res["scaling"]:
             lines.append(f"| {s['n']} | {_f(s['patients_per_s'])} | {_f(s['patients_per_cpu_s'])} | {s['wall_s']:.1f} | "
                          f"{s['setup_s']:.1f} | {s['peak_rss_mb']:.0f} |")
+    if res.get("memory"):
+        lines += ["", f"## Peak memory of immunotwin's engine against N (chunks of {res['engine_chunk']}; short horizon)", "",
+                  "| N | weeks | peak RSS (MB) | setup (s) | wall (s) |", "|---:|---:|---:|---:|---:|"]
+        for s in res["memory"]:
+            lines.append(f"| {s['n']} | {s['weeks']} | {s['peak_rss_mb']:.0f} | {s['setup_s']:.1f} | {s['wall_s']:.1f} |")
     t = res.get("trial_path")
     if t:
         lines += ["", "## immunotwin's full trial path (`trial.simulate_chunk`: visits, grading, management, RECIST; "
@@ -833,6 +859,18 @@ def check_shape(res: dict) -> list[str]:
             if not isinstance(e.get(key), int | float):
                 errs.append(f"engines.{name}.{key} is not a number")
     return errs
+
+
+def run_and_write(cfg: Config, json_path: Path, markdown_path: Path | None = None, command: str = "",
+                  progress: Callable[[str], None] | None = None) -> dict:
+    """Run the benchmark, write its JSON (and ``RESULTS.md`` when asked) and return the results."""
+    res = run_bench(cfg, command, progress)
+    json_path.parent.mkdir(parents=True, exist_ok=True)
+    json_path.write_text(json.dumps(res, indent=1, default=float) + "\n")
+    if markdown_path is not None:
+        markdown_path.parent.mkdir(parents=True, exist_ok=True)
+        markdown_path.write_text(render_markdown(res))
+    return res
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -247,6 +247,82 @@ def cmd_sensitivity(a: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_export_sbml(a: argparse.Namespace) -> int:
+    from .drugs.catalogue import CATALOGUE
+    from .spec import parse_regimen
+
+    errors: list[str] = []
+    if a.cancer not in CANCERS:
+        errors.append(f"--cancer: unknown cancer {a.cancer!r}; known: {', '.join(CANCERS)}")
+    try:
+        regimen = parse_regimen(a.regimen or "")
+    except SpecError as e:
+        errors.extend(e.errors)
+        regimen = ()
+    errors += [f"regimen[{i}].name: {d.name!r} is catalogued but not yet modelled"
+               for i, d in enumerate(regimen) if d.name not in CATALOGUE]
+    if not (7 <= a.days <= 50 * 365.25):
+        errors.append(f"--days: must be between 7 and 18262, got {a.days}")
+    if errors:
+        return _fail(errors)
+    from .sbml import export_sbml
+
+    out, warnings = export_sbml(a.out, a.cancer, a.regimen, a.days)
+    print(f"wrote {out}: SBML Level 3 Version 2, median {a.cancer} patient, {a.regimen or 'untreated'}; "
+          f"libsbml consistency: 0 errors, {len(warnings)} warnings (units not declared)")
+    return 0
+
+
+def cmd_bench(a: argparse.Namespace) -> int:
+    from .bench import ENGINES, Config, run_and_write
+
+    errors: list[str] = []
+    engines = tuple(e.strip() for e in a.engines.split(",") if e.strip())
+    errors += [f"--engines: unknown engine {e!r}; known: {', '.join(ENGINES)}" for e in engines if e not in ENGINES]
+
+    def sizes(text: str, flag: str) -> tuple[int, ...]:
+        try:
+            out = tuple(int(x) for x in text.split(",") if x.strip())
+        except ValueError:
+            errors.append(f"{flag}: comma-separated patient counts, got {text!r}")
+            return ()
+        errors.extend(f"{flag}: {n} is not between 3 and 10000000" for n in out if not 3 <= n <= 10_000_000)
+        return out
+
+    if not (3 <= a.patients <= 10_000_000):
+        errors.append(f"--patients: must be between 3 and 10000000, got {a.patients}")
+    if a.accuracy_patients < 1:
+        errors.append(f"--accuracy-patients: must be at least 1, got {a.accuracy_patients}")
+    if a.trial_patients and not (3 <= a.trial_patients <= 10_000_000):
+        errors.append(f"--trial-patients: must be 0 or between 3 and 10000000, got {a.trial_patients}")
+    scaling, memory = sizes(a.scaling, "--scaling"), sizes(a.memory, "--memory")
+    try:
+        tolerances = tuple((float(r), float(t)) for r, t in (x.split(":") for x in a.tolerances.split(",")))
+    except ValueError:
+        errors.append(f"--tolerances: rtol:atol pairs separated by commas, got {a.tolerances!r}")
+        tolerances = ()
+    errors += [f"--tolerances: {r:g}:{t:g} is not within 1e-14 .. 1e-2" for r, t in tolerances
+               if not (1e-14 <= r <= 1e-2 and 1e-16 <= t <= 1e-2)]
+    if not Path(a.spec).is_file():
+        errors.append(f"--spec: no such file {a.spec}")
+    if errors:
+        return _fail(errors)
+    cfg = Config(patients=a.patients, backend=a.backend, accuracy_patients=a.accuracy_patients, scaling=scaling,
+                 memory=memory, trial_patients=a.trial_patients, engines=engines, seed=a.seed, spec=a.spec,
+                 chunk=a.chunk, tolerances=tolerances)
+    command = "immunotwin " + " ".join(sys.argv[1:]) if sys.argv[1:2] == ["bench"] else "immunotwin bench"
+    try:
+        res = run_and_write(cfg, Path(a.json), Path(a.markdown) if a.markdown else None, command,
+                            progress=None if a.quiet else lambda msg: print(msg, file=sys.stderr, flush=True))
+    except RuntimeError as e:
+        return _fail(str(e))
+    for name, e in res["engines"].items():
+        print(f"{name:13s} {e['patients_per_s']:10.3g} patients/s  {e['patients_per_cpu_s']:10.3g} per CPU-s  "
+              f"max rel. error {e['max_rel_error']:.2g}  peak RSS {e['peak_rss_mb']:.0f} MB")
+    print(f"wrote {a.json}" + (f" and {a.markdown}" if a.markdown else ""))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="immunotwin", description="Virtual patients and virtual trials of cancer "
                                 "immunotherapy (research and education only; not for patient care).")
@@ -313,6 +389,29 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--samples", type=int, default=128, help="Saltelli base samples")
     s.add_argument("--plausible", help="folder holding a cached plausible population (e.g. a calibrate --out)")
     s.set_defaults(fn=cmd_sensitivity)
+    s = sub.add_parser("export-sbml", help="write the model (median patient, one regimen) as SBML Level 3")
+    s.add_argument("out", help="output file, e.g. model.xml")
+    s.add_argument("--cancer", default="melanoma")
+    s.add_argument("--regimen", default="nivolumab 3 mg/kg q2w", help='as for simulate; "none" for no drug')
+    s.add_argument("--days", type=float, default=730.0, help="dose events up to this day")
+    s.set_defaults(fn=cmd_export_sbml)
+    s = sub.add_parser("bench", help="speed and accuracy next to libRoadRunner, SciPy and diffrax (dosing-only model)")
+    s.add_argument("--patients", type=int, default=192, help="patients in all (split over the spec's arms)")
+    s.add_argument("--backend", choices=("cpu", "gpu"), default="cpu")
+    s.add_argument("--json", required=True, help="results file")
+    s.add_argument("--markdown", help="also write this Markdown report (e.g. benchmarks/RESULTS.md)")
+    s.add_argument("--accuracy-patients", type=int, default=2, help="per arm: reference, errors, serial engines")
+    s.add_argument("--engines", default="immunotwin,roadrunner,scipy,diffrax_vmap")
+    s.add_argument("--scaling", default="", help="N for the engine's scaling curve, e.g. 96,384,1536")
+    s.add_argument("--memory", default="", help="N for peak-memory points over 4 weeks, e.g. 1536,15360")
+    s.add_argument("--trial-patients", type=int, default=0, help="N for the full trial path (0: skip)")
+    s.add_argument("--chunk", type=int, help="engine batch per call (default 512 on CPU, 32768 on GPU)")
+    s.add_argument("--tolerances", default="1e-4:1e-7,1e-6:1e-9,1e-8:1e-11",
+                   help="rtol:atol pairs of the work-precision table (include 1e-6:1e-9, the engine's own)")
+    s.add_argument("--spec", default="examples/checkmate067.toml")
+    s.add_argument("--seed", type=int, default=2026)
+    s.add_argument("--quiet", action="store_true")
+    s.set_defaults(fn=cmd_bench)
     s = sub.add_parser("query", help="SQL over a run's patients and visits (DuckDB)")
     s.add_argument("dir")
     s.add_argument("sql")

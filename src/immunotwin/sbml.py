@@ -491,7 +491,7 @@ def dose_plan(regimen: Sequence[Any], weight_kg: np.ndarray, height_cm: np.ndarr
             raise ValueError(f"{d.name!r} is not modelled; modelled drugs: {', '.join(sorted(CATALOGUE))}")
         slots.append(SLOTS.index(CATALOGUE[d.name].slot))
         planned = d.planned_days(horizon_days)
-        given = step_days * np.ceil(planned / step_days - 1e-9)
+        given = step_days * np.ceil(planned / step_days - 1e-9) + 0.0  # + 0.0: no -0
         days.append(given[given < horizon_days])
         amounts.append(np.broadcast_to(dose_amount(d.dose, weight_kg, bsa), weight_kg.shape))
     amount = np.stack(amounts, axis=1) if amounts else np.zeros((weight_kg.shape[0], 0))

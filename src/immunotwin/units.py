@@ -98,7 +98,7 @@ def _parse_units(unit_text: str) -> pint.Unit | None:
     """The pint unit for ``unit_text``, or ``None`` when pint cannot read it."""
     try:
         return ureg.parse_units(unit_text)
-    except (pint.errors.PintError, AttributeError, TypeError, ValueError, SyntaxError):
+    except Exception:  # pint raises many kinds (tokenizer, parser, undefined unit) on malformed text
         return None
 
 

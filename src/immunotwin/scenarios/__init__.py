@@ -1,0 +1,67 @@
+"""Named scenarios: each phenomenon immunotwin reproduces, run by name and checked against
+published figures (``immunotwin scenarios``, ``immunotwin scenario NAME --out DIR``).
+
+Trial scenarios are plain trial specs shipped next to this module (and in
+``examples/scenarios/``) run on the shared model with catalogue parameters; the
+inflammation-to-cancer scenario runs the separate carcinogenesis model
+(:mod:`immunotwin.carcinogenesis`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .core import Result, write_outputs
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str
+    line: str
+    run: Callable[..., Result]
+    default_patients: int | None
+
+
+def _trials(fn: str) -> Callable[..., Result]:
+    def go(patients: int | None = None, seed: int | None = None) -> Result:
+        from . import trials
+
+        return getattr(trials, fn)(patients, seed)
+
+    return go
+
+
+def _carcino(patients: int | None = None, seed: int | None = None) -> Result:
+    from .inflammation import inflammation_to_cancer
+
+    return inflammation_to_cancer()
+
+
+SCENARIOS: dict[str, Scenario] = {s.name: s for s in (
+    Scenario("paraneoplastic-thymoma", "thymoma, no drug vs anti-PD-1: myasthenia through shared antigen and "
+             "autoantibodies (30-50%)", _trials("paraneoplastic_thymoma"), 300),
+    Scenario("melanoma-vitiligo", "anti-PD-1 in melanoma: skin irAE and survival, 12-week landmark "
+             "(Freeman-Keller 2016)", _trials("melanoma_vitiligo"), 600),
+    Scenario("preexisting-autoimmunity", "anti-PD-1 with pre-existing autoimmune disease: flares by disease, other "
+             "irAEs, response (Menzies 2017)", _trials("preexisting_autoimmunity"), 400),
+    Scenario("hyperprogression", "anti-PD-1 in NSCLC: hyperprogression overall, by age, burden and sites "
+             "(Ferrara 2018, Champiat 2017)", _trials("hyperprogression"), 600),
+    Scenario("leukemia-evasion", "untreated CLL and AML: immune escape and autoimmune cytopenia (Moreno 2010)",
+             _trials("leukemia_evasion"), 300),
+    Scenario("inflammation-to-cancer", "two-stage clonal expansion with chronic inflammation: lymphoma in RA, "
+             "colorectal cancer in ulcerative colitis (Smitten 2008, Eaden 2001)", _carcino, None),
+)}
+
+
+def run_scenario(name: str, out: Path, patients: int | None = None, seed: int | None = None) -> dict[str, Any]:
+    """Run scenario ``name`` and write ``out/summary.json`` and ``out/report.html``; return the summary."""
+    if name not in SCENARIOS:
+        raise KeyError(f"unknown scenario {name!r}; known: {', '.join(SCENARIOS)}")
+    res = SCENARIOS[name].run(patients, seed)
+    return write_outputs(res, Path(out))
+
+
+__all__ = ["SCENARIOS", "Scenario", "run_scenario"]
