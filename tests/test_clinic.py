@@ -106,3 +106,17 @@ def test_progression_stops_drug_given_until_progression() -> None:
     assert out.sum() == 0
     out = d.due(0.0, np.array([True]), np.array([False]), np.array([False]), np.array([True]), True, 1, 7.0)
     assert out[0, 0] == 240.0
+
+
+def test_replaced_endocrine_loss_is_grade2_and_does_not_hold() -> None:
+    d = np.zeros((1, 12))
+    f = np.ones((1, 12))
+    f[0, INDEX["thyroiditis"]] = 0.02
+    lab = observe.labs(d, f, np.array([[True, False, False]]))
+    assert observe.grades(lab, d, f)[0, INDEX["thyroiditis"]] == 3
+    g = observe.grades(lab, d, f, np.array([[True, False, False]]))
+    assert g[0, INDEX["thyroiditis"]] == 2
+    m = Management(1)
+    m.replaced[0, 0] = True
+    manage(m, g, np.array([70.0]), 7.0, np.array([True]), "asco2021")
+    assert not m.held[0] and not m.stopped[0]

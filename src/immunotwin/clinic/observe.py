@@ -76,8 +76,14 @@ def _cut(x: np.ndarray, edges: tuple[float, ...], descending: bool = False) -> n
     return g
 
 
-def grades(lab: dict[str, np.ndarray], damage: np.ndarray, function: np.ndarray) -> np.ndarray:
-    """CTCAE v5.0 grade (0-4) of each irAE (N, 12), in IRAES order."""
+def grades(lab: dict[str, np.ndarray], damage: np.ndarray, function: np.ndarray,
+           replaced: np.ndarray | None = None) -> np.ndarray:
+    """CTCAE v5.0 grade (0-4) of each irAE (N, 12), in IRAES order.
+
+    ``replaced`` (N, 3: thyroid, pituitary/adrenal, insulin): a lost endocrine function on
+    replacement is grade 2 at most (CTCAE: "replacement indicated"; the severe symptoms of
+    grade 3 resolve with supplementation), unless active inflammation keeps it higher.
+    """
     n = damage.shape[0]
     g = np.zeros((n, 12), dtype=np.int8)
     fx = lambda k: function[:, INDEX[k]]  # noqa: E731
@@ -112,4 +118,9 @@ def grades(lab: dict[str, np.ndarray], damage: np.ndarray, function: np.ndarray)
     g[:, INDEX["arthritis"]] = _cut(dx("arthritis"), (0.05, 0.15, 0.35))
     # Platelet count: G1 <LLN, G2 <75e9/L, G3 <50e9/L, G4 <25e9/L.
     g[:, INDEX["hematologic"]] = _cut(lab["platelets_lln"], (1.0, 0.5, 1.0 / 3.0, 1.0 / 6.0), descending=True)
+    if replaced is not None:
+        for k, organ in enumerate(("thyroiditis", "hypophysitis", "diabetes")):
+            j = INDEX[organ]
+            active = _cut(dx(organ), (0.05, 0.2, 0.5))
+            g[:, j] = np.where(replaced[:, k], np.maximum(np.minimum(g[:, j], 2), active), g[:, j])
     return g

@@ -94,7 +94,12 @@ def manage(m: Management, grade: np.ndarray, weight_kg: np.ndarray, day: float, 
     if guideline == "none":
         return
     g = np.clip(grade, 0, 4).astype(int)
-    action = _ACTION[np.arange(12)[None, :], g].max(axis=1)
+    acts = _ACTION[np.arange(12)[None, :], g]
+    # ASCO 2021: endocrinopathies on hormone replacement continue treatment once stabilised.
+    for k, organ in enumerate(("thyroiditis", "hypophysitis", "diabetes")):
+        j = INDEX[organ]
+        acts[:, j] = np.where(m.replaced[:, k] & (g[:, j] <= 2), CONT, acts[:, j])
+    action = acts.max(axis=1)
     mgkg = _MGKG[np.arange(12)[None, :], g].max(axis=1)
     need = mgkg * weight_kg
     worst = g.max(axis=1)

@@ -134,7 +134,7 @@ def run_clinic(cohort: Cohort, arm: Sequence[DrugSchedule], *, assessment: Asses
         tum = np.exp(LAYOUT.get(y, "log_sensitive")) + np.exp(LAYOUT.get(y, "log_resistant"))
         dmg, fun = LAYOUT.get(y, "damage"), LAYOUT.get(y, "function")
         lab = observe.labs(dmg, fun, m.replaced)
-        grade = observe.grades(lab, dmg, fun)
+        grade = observe.grades(lab, dmg, fun, m.replaced)
 
         # Deaths since the last visit: tumour burden, grade-4 irAEs, other causes.
         u = cohort.uniforms[:, min(k, cohort.uniforms.shape[1] - 1)]

@@ -1,0 +1,188 @@
+"""inflammation-to-cancer: the two-stage clonal expansion model (:mod:`immunotwin.carcinogenesis`)
+with chronic inflammation, for lymphoma in rheumatoid arthritis and colorectal cancer in
+ulcerative colitis.
+
+What is fitted, what is not:
+- Background: each tissue's initiation and malignant-conversion rates are scaled so that the
+  cumulative risk to age 85 matches the background lifetime risk in ``data/carcinogenesis.json``
+  (SEER; recalled, verify). Stem-cell numbers and clonal growth rates are assumed.
+- Inflammation strength ``s`` (one number, shared by tissues) is FITTED to the RA lymphoma SIR
+  (Smitten 2008): that figure is marked fitted. The ulcerative-colitis figures (Eaden 2001
+  cumulative risks; Ekbom 1990 SIR by extent) are then predictions with the same ``s``:
+  unfitted validation. The ``s`` that UC alone would need is reported next to it.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from functools import cache
+from importlib import resources
+from typing import Any
+
+import numpy as np
+
+from ..carcinogenesis import TSCE, Exposure, age_grid, conditional_risk, fit_background, sir, survival
+from ..reference import load
+from .core import Figure, Result, make_figure
+
+MAX_AGE = 90.0
+
+
+def reference() -> dict[str, Any]:
+    return json.loads(resources.files("immunotwin.data").joinpath("carcinogenesis.json").read_text())
+
+
+@cache
+def tissues() -> dict[str, TSCE]:
+    ref = reference()["tissues"]
+    out = {}
+    for key, t in ref.items():
+        m = TSCE(X=t["stem_cells"], nu=1e-7, alpha=t["alpha_per_year"],
+                 beta=t["alpha_per_year"] - t["net_growth_per_year"], mu=1e-7)
+        out[key] = fit_background(m, t["background_risk"]["value"], t["background_risk"]["to_age"])
+    return out
+
+
+def ra_lymphoma_sir(strength: float, treatment_effect: float = 0.0) -> float:
+    c = reference()["cohorts"]["rheumatoid_arthritis"]
+    m = tissues()["lymphoid"]
+    ages = age_grid(MAX_AGE)
+    exp = Exposure(onset=c["onset_age"], intensity=1.0, fraction=1.0, treated_from=c["onset_age"] if
+                   treatment_effect else None, treatment_effect=treatment_effect)
+    s_ra, s_bg = survival(ages, m, exp, strength), survival(ages, m)
+    return sir(ages, s_ra, s_bg, c["sir_window"][0], c["sir_window"][1])
+
+
+def uc_curves(strength: float, treatment_effect: float = 0.0) -> dict[str, np.ndarray]:
+    """Survival free of colorectal cancer by age, per extent, and the background."""
+    c = reference()["cohorts"]["ulcerative_colitis"]
+    m = tissues()["colon"]
+    ages = age_grid(MAX_AGE)
+    out = {"background": survival(ages, m)}
+    for extent, frac in c["inflamed_fraction"].items():
+        exp = Exposure(onset=c["onset_age"], intensity=1.0, fraction=frac,
+                       treated_from=c["onset_age"] if treatment_effect else None, treatment_effect=treatment_effect)
+        out[extent] = survival(ages, m, exp, strength)
+    return out
+
+
+def uc_cumulative(strength: float, years: float, treatment_effect: float = 0.0) -> dict[str, float]:
+    c = reference()["cohorts"]["ulcerative_colitis"]
+    ages = age_grid(MAX_AGE)
+    curves = uc_curves(strength, treatment_effect)
+    by = {k: conditional_risk(ages, s, c["onset_age"], years) for k, s in curves.items()}
+    mix = c["extent_mix"]
+    by["all"] = float(sum(mix[k] * by[k] for k in mix))
+    return by
+
+
+@cache
+def fitted_strength() -> float:
+    from scipy.optimize import brentq
+
+    target = load("phenomena")["autoimmunity_to_cancer"]["ra_lymphoma_sir"]["value"]
+    return float(brentq(lambda s: ra_lymphoma_sir(s) - target, 0.0, 20.0, xtol=1e-6))
+
+
+def uc_strength_needed(target_30y: float) -> float:
+    from scipy.optimize import brentq
+
+    f = lambda s: uc_cumulative(s, 30.0)["all"] - target_30y  # noqa: E731
+    return float(brentq(f, 0.0, 50.0, xtol=1e-4)) if f(50.0) > 0 else float("nan")
+
+
+def inflammation_to_cancer() -> Result:
+    ph = load("phenomena")["autoimmunity_to_cancer"]
+    ref = reference()
+    c_uc = ref["cohorts"]["ulcerative_colitis"]
+    s = fitted_strength()
+    ra = ph["ra_lymphoma_sir"]
+    figs: list[Figure] = []
+    sim_ra = ra_lymphoma_sir(s)
+    figs.append(make_figure("RA: lymphoma SIR", sim_ra, [sim_ra, sim_ra], ra["value"], ra["ci"],
+                            ra["source"], fitted=True,
+                            band_note="published 95% CI; the inflammation strength is fitted to this figure"))
+    eaden = ph["ulcerative_colitis_crc_cumulative"]
+    tol = ref["uc_band_relative"]
+    for yrs in (10, 20, 30):
+        v = uc_cumulative(s, float(yrs))["all"]
+        pub = eaden[f"{yrs}y"]
+        figs.append(make_figure(f"UC: cumulative colorectal cancer at {yrs} years of colitis", v, [v, v], pub,
+                                [pub * (1 - tol), pub * (1 + tol)], eaden["source"],
+                                band_note=f"±{tol:.0%} of the published value (meta-analysis CIs are about this "
+                                          "wide); unfitted: strength taken from the RA lymphoma fit"))
+    ages = age_grid(MAX_AGE)
+    curves = uc_curves(s)
+    ek = ph["ulcerative_colitis_crc_sir_by_extent"]
+    w = c_uc["ekbom_window_years"]
+    for extent in ("proctitis", "left_sided", "pancolitis"):
+        v = sir(ages, curves[extent], curves["background"], c_uc["onset_age"], c_uc["onset_age"] + w)
+        pub = ek[extent]
+        figs.append(make_figure(f"UC: colorectal cancer SIR, {extent.replace('_', '-')}", v, [v, v], pub,
+                                [pub / 2, pub * 2], ek["source"],
+                                band_note="within a factor 2 of the published SIR (small numbers by extent); "
+                                          "unfitted"))
+    treat = ref["anti_inflammatory_effect"]
+    s_uc = uc_strength_needed(eaden["30y"])
+    obs = [
+        {"name": "fitted inflammation strength s (from RA lymphoma SIR)", "value": s,
+         "note": "mutation rates and net clonal growth multiplied by 1 + s (active disease)"},
+        {"name": "strength s that UC alone would need (30-year risk 18%)", "value": s_uc,
+         "note": "a single shared strength cannot give both: tissue sensitivity differs (or the structure misses "
+                 "colitis-specific field effects)"},
+        {"name": "RA lymphoma SIR with anti-inflammatory treatment", "value": ra_lymphoma_sir(s, treat["value"]),
+         "note": treat["source"]},
+        {"name": "UC 30-year colorectal cancer with anti-inflammatory treatment",
+         "value": uc_cumulative(s, 30.0, treat["value"])["all"], "note": treat["source"]},
+        {"name": "background colorectal cancer within 30 years from the UC onset age",
+         "value": conditional_risk(ages, curves["background"], c_uc["onset_age"], 30.0), "note": "general population"},
+    ]
+    for k, t in tissues().items():
+        obs.append({"name": f"{k}: background cumulative risk to age {ref['tissues'][k]['background_risk']['to_age']}",
+                    "value": float(1 - survival(age_grid(MAX_AGE), t)[int(round(
+                        ref['tissues'][k]['background_risk']['to_age'] / 0.1))]),
+                    "note": ref["tissues"][k]["background_risk"]["source"]})
+    plots = [("Cumulative colorectal cancer after ulcerative colitis onset", _uc_plot(s, eaden, c_uc["onset_age"]))]
+    text = ("A separate long-horizon model: the two-stage clonal expansion model (Moolgavkar & Venzon 1979; "
+            "Moolgavkar & Knudson, J Natl Cancer Inst 1981;66:1037), hazard from the exact solution of its "
+            "backward (Riccati) equation with piecewise-constant rates. Chronic inflammation multiplies the "
+            "mutation rates and the net growth of initiated clones by 1 + s over the inflamed fraction of the "
+            "tissue's stem cells; anti-inflammatory treatment lowers the inflammation intensity. Background "
+            "rates are scaled to SEER lifetime risks; stem-cell numbers, clonal growth rates, onset ages, the "
+            "colitis extent mix and inflamed fractions are assumptions (data/carcinogenesis.json). The strength s "
+            "is fitted to the RA lymphoma SIR only; the ulcerative colitis figures are unfitted predictions. "
+            "Competing mortality is ignored (as in the cumulative-risk figures compared). This model does not "
+            "use the immunotherapy model's patients.")
+    text += f" {ref['notes']}"
+    return Result("inflammation-to-cancer", "Inflammation to cancer (two-stage clonal expansion)", text, figs, obs,
+                  [json.dumps(ref, indent=1)], 0, plots)
+
+
+def _uc_plot(s: float, eaden: dict[str, Any], onset: float) -> str:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib.figure import Figure as MplFigure
+
+    from ..report.figures import to_png_base64
+
+    ages = age_grid(MAX_AGE)
+    curves = uc_curves(s)
+    fig = MplFigure(figsize=(6.5, 4))
+    ax = fig.add_subplot(111)
+    i0 = int(round(onset / 0.1))
+    yrs = ages[i0:] - onset
+    for k, surv in curves.items():
+        ax.plot(yrs, 1 - surv[i0:] / surv[i0], label=k)
+    ax.plot([10, 20, 30], [eaden["10y"], eaden["20y"], eaden["30y"]], "ks", label="Eaden 2001 (all UC)")
+    ax.set_xlim(0, 40)
+    ax.set_xlabel("years since colitis onset")
+    ax.set_ylabel("cumulative colorectal cancer")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return to_png_base64(fig)
+
+
+def fitted_background(key: str) -> TSCE:
+    return replace(tissues()[key])
