@@ -37,6 +37,10 @@ class Cancer:
     immunogenicity: float
     cross: dict[str, float] = field(default_factory=dict)
     source: str = ""
+    # Histological subtypes (covariate ``subtype``): (name, frequency, scale of the shared-antigen
+    # cross-reactivity). Empty: no subtype covariate.
+    subtypes: tuple[tuple[str, float, float], ...] = ()
+    subtype_source: str = ""
 
     def cross_vector(self) -> tuple[float, ...]:
         return tuple(self.cross.get(k, 0.0) for k in IRAES)
@@ -96,6 +100,13 @@ CANCERS: dict[str, Cancer] = {
         sld_median_mm=60.0, sld_sigma=0.5, sites_mean=1.0, brain=0.0, liver=0.05, prior_chemo=0.3,
         preexisting_ai=0.0, m_stage=(0.5, 0.3, 0.1, 0.1), growth_rate=0.002, immunogenicity=0.5,
         cross={"neurologic": 1.2, "hematologic": 0.1},
+        subtypes=(("A", 0.11, 0.2), ("AB", 0.27, 0.6), ("B1", 0.17, 1.0), ("B2", 0.26, 1.0), ("B3", 0.19, 0.6)),
+        subtype_source="WHO thymoma subtypes; frequencies about those of the ITMIG database (Weis et al., J Thorac "
+                       "Oncol 2015; recalled, verify). Assumed scale of the shared-antigen strength: relative "
+                       "lymphocyte-richness / cortical thymopoiesis by WHO morphology (A spindle-cell, lymphocyte-"
+                       "poor; AB mixed; B1/B2 lymphocyte-rich cortical; B3 epithelial-rich), since autoreactive "
+                       "T cells are exported by thymomas with active thymopoiesis (Marx et al., Nat Rev Dis Primers "
+                       "2021); not fitted to myasthenia rates.",
         source="ITMIG database (Weis et al., J Thorac Oncol 2015): median age about 55-64, no sex difference; "
                "thymomas export autoreactive T cells against the acetylcholine receptor (Marx et al., "
                "Nat Rev Dis Primers 2021). " + _AUTO),

@@ -323,6 +323,36 @@ def cmd_bench(a: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_scenarios(a: argparse.Namespace) -> int:
+    from .scenarios import SCENARIOS
+
+    for sc in SCENARIOS.values():
+        print(f"{sc.name:26s} {sc.line}")
+    return 0
+
+
+def cmd_scenario(a: argparse.Namespace) -> int:
+    from .scenarios import SCENARIOS, run_scenario
+
+    errors = []
+    if a.name not in SCENARIOS:
+        errors.append(f"NAME: unknown scenario {a.name!r}; known: {', '.join(SCENARIOS)}")
+    if a.patients is not None and not (1 <= a.patients <= 1_000_000):
+        errors.append(f"--patients: must be between 1 and 1000000, got {a.patients}")
+    if a.seed is not None and a.seed < 0:
+        errors.append(f"--seed: must be >= 0, got {a.seed}")
+    if errors:
+        return _fail(errors)
+    summary = run_scenario(a.name, Path(a.out), patients=a.patients, seed=a.seed)
+    for f in summary["figures"]:
+        sim = "—" if f["simulated"] is None else f"{f['simulated']:.3g}"
+        inside = "—" if f["inside"] is None else ("inside" if f["inside"] else "OUTSIDE")
+        print(f"{f['name'][:70]:70s} sim {sim:>7s}  pub {f['published']:.3g}  "
+              f"band {f['band'][0]:.3g}-{f['band'][1]:.3g}  {inside}{'  (fitted)' if f['fitted'] else ''}")
+    print(f"wrote {a.out}/summary.json and {a.out}/report.html")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="immunotwin", description="Virtual patients and virtual trials of cancer "
                                 "immunotherapy (research and education only; not for patient care).")
@@ -412,6 +442,14 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--seed", type=int, default=2026)
     s.add_argument("--quiet", action="store_true")
     s.set_defaults(fn=cmd_bench)
+    s = sub.add_parser("scenarios", help="list the named scenarios (phenomena checked against published figures)")
+    s.set_defaults(fn=cmd_scenarios)
+    s = sub.add_parser("scenario", help="run one named scenario; writes DIR/report.html and DIR/summary.json")
+    s.add_argument("name")
+    s.add_argument("--out", required=True)
+    s.add_argument("--patients", type=int, help="patients per arm (default: the scenario spec's)")
+    s.add_argument("--seed", type=int)
+    s.set_defaults(fn=cmd_scenario)
     s = sub.add_parser("query", help="SQL over a run's patients and visits (DuckDB)")
     s.add_argument("dir")
     s.add_argument("sql")

@@ -19,6 +19,8 @@ observation):
   assumed magnitude); ECOG >= 1 lowers the lethal burden by 30% per point (assumed).
 - Sex: men 1.6x hypophysitis susceptibility (Min et al., Clin Cancer Res 2015;21:749:
   16.1% vs 8.7%); women 1.15x for other organs (assumed, higher autoimmunity in women).
+- Histological subtype (cancers with ``subtypes``, e.g. thymoma WHO type) scales the shared-antigen
+  cross-reactivity (catalogue values and sources in :mod:`immunotwin.cancers`).
 - Pre-existing autoimmune disease multiplies that organ's susceptibility by 1.8 (assumed,
   tuned later against Menzies et al., Ann Oncol 2017).
 """
@@ -136,6 +138,10 @@ def sample_cohort(cancer: str, overrides: Mapping[str, object], seed: int, arm_k
         if key in ov:
             cov[key] = _value(ov[key], z[:, {"ldh_uln": 3, "pdl1_tps": 6, "tmb": 4, "sld0_mm": 5,
                                                "n_met_sites": 7}[key]], u[:, 14])
+    if c.subtypes:  # histological subtype (uniform column 15: existing draws are unchanged)
+        freq = np.array([f for _, f, _ in c.subtypes])
+        k = np.searchsorted(np.cumsum(freq), u[:, 15] * freq.sum())
+        cov["subtype"] = np.array([name for name, _, _ in c.subtypes])[np.minimum(k, len(freq) - 1)]
     if fixed:
         n = len(idx)
         for key, val in fixed.items():
@@ -175,6 +181,9 @@ def _params(c, cov: pd.DataFrame, z: np.ndarray, iiv_scale: Mapping[str, float])
     p["pdl1_constitutive"] = 0.05 + 0.6 * cov["pdl1_tps"].to_numpy(float)
     cross = np.asarray(c.cross_vector())
     p["cross_reactivity"] = cross[None, :] * factor["cross_reactivity"]
+    if c.subtypes and "subtype" in cov:
+        scale = {name: x for name, _, x in c.subtypes}
+        p["cross_reactivity"] *= np.array([scale.get(str(s), 1.0) for s in cov["subtype"]])[:, None]
     susc = p["susceptibility"]
     male = (cov["sex"] == "M").to_numpy()
     susc[:, INDEX["hypophysitis"]] *= np.where(male, 1.6, 1.0)

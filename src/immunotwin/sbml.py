@@ -40,7 +40,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -295,7 +295,6 @@ class Equations:
     state_ids: tuple[str, ...]  # one per element of the flat state vector
     param_ids: dict[str, np.ndarray]  # model parameter -> ids (object array)
     input_ids: dict[str, np.ndarray]  # clinic input -> ids
-    signal_units: dict[str, str]
 
 
 def _example_inputs() -> dict[str, np.ndarray]:
@@ -304,8 +303,16 @@ def _example_inputs() -> dict[str, np.ndarray]:
     return {k: (np.zeros(m) if m > 1 else np.zeros(())) for k, m in INPUTS.items()}
 
 
+def _named(ids: np.ndarray) -> np.ndarray:
+    """An object array of symbols named by ``ids`` (same shape)."""
+    out = np.empty(ids.shape, dtype=object)
+    for i in np.ndindex(*ids.shape):
+        out[i] = sym(str(ids[i]))
+    return out
+
+
 def _symbolic(tree: Any, ids: Mapping[str, np.ndarray]) -> Any:
-    return {k: _objects(np.shape(ids[k]), lambda i, k=k: sym(str(ids[k][i]))) for k in tree}
+    return {k: _named(ids[k]) for k in tree}
 
 
 def derive_equations() -> Equations:
@@ -316,7 +323,7 @@ def derive_equations() -> Equations:
     from .model.base import Ctx
     from .model.core import LAYOUT, PARAMS, STATE_NAMES, SUBSYSTEMS
 
-    if not jax.config.jax_enable_x64:
+    if not jax.config.read("jax_enable_x64"):
         raise RuntimeError("the model must be traced in float64")
 
     y_example = np.zeros(LAYOUT.size)
@@ -363,13 +370,14 @@ def derive_equations() -> Equations:
             arr = new[key]
             ids = _ids(_signal_id(key), arr.shape)
             for i in np.ndindex(*arr.shape):
-                named.setdefault(id(arr[i]), sym(str(ids[i])))
-                published.append((str(ids[i]), arr[i]))
-            sig_sym[key] = _objects(arr.shape, lambda i, ids=ids: sym(str(ids[i])))
+                expr = cast(Expr, arr[i])
+                named.setdefault(id(expr), sym(str(ids[i])))
+                published.append((str(ids[i]), expr))
+            sig_sym[key] = _named(ids)
             sig_ex[key] = np.zeros(arr.shape)
-        for sid, expr in published:
-            first = named[id(expr)]
-            signals.append((sid, first if first.value != sid else _substitute_args(expr, named)))
+        for sid, value in published:
+            first = named[id(value)]
+            signals.append((sid, first if first.value != sid else _substitute_args(value, named)))
     for sub in SUBSYSTEMS:
         rates.update(run(sub.derivatives)[0])
     hold = op("sub", num(1.0), sym(str(input_ids["freeze"][()])))
@@ -379,12 +387,12 @@ def derive_equations() -> Equations:
         arr = rates[name]
         ids = state_ids[name]
         for i in np.ndindex(*np.shape(ids)):
-            e = arr[i] if arr.shape else arr[()]
+            e = cast(Expr, arr[i] if arr.shape else arr[()])
             if name in HELD_STATES:
                 e = op("mul", e, hold)
             rate_rules.append((str(ids[i]), e))
             flat_ids.append(str(ids[i]))
-    return Equations(tuple(signals), tuple(rate_rules), tuple(flat_ids), param_ids, input_ids, {})
+    return Equations(tuple(signals), tuple(rate_rules), tuple(flat_ids), param_ids, input_ids)
 
 
 def _substitute(expr: Expr, named: Mapping[int, Expr]) -> Expr:
@@ -437,7 +445,7 @@ def _median_draws() -> Iterator[None]:
     from . import population
 
     original = population.patient_streams
-    population.patient_streams = lambda seed, arm_key, indices: [_MedianDraws() for _ in indices]  # type: ignore[assignment]
+    population.patient_streams = lambda seed, arm_key, indices: [_MedianDraws() for _ in indices]  # type: ignore[assignment,misc]
     try:
         yield
     finally:
@@ -698,7 +706,8 @@ def consistency(doc: Any) -> tuple[list[str], list[str]]:
     import libsbml
 
     doc.checkConsistency()
-    errors, warnings = [], []
+    errors: list[str] = []
+    warnings: list[str] = []
     for i in range(doc.getNumErrors()):
         e = doc.getError(i)
         msg = f"{e.getCategoryAsString()} {e.getErrorId()}: {e.getShortMessage()}"

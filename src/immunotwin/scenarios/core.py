@@ -132,23 +132,27 @@ def comparison_plot(figures: list[Figure]) -> str | None:
 
     from ..report.figures import to_png_base64
 
-    figs = [f for f in figures if f.published is not None and np.isfinite(f.simulated)]
+    figs = [f for f in figures if f.published and np.isfinite(f.simulated) and f.simulated > 0]
     if not figs:
         return None
     fig = MplFigure(figsize=(7.5, 0.45 * len(figs) + 1.2))
     ax = fig.add_subplot(111)
+    floor = 1e-3
     for i, f in enumerate(figs):
         y = len(figs) - 1 - i
+        pub = float(f.published)  # type: ignore[arg-type]
         if f.band:
-            ax.plot(f.band, [y, y], color="#9ecae1", lw=8, solid_capstyle="butt", alpha=0.8)
-        ax.plot([f.published], [y], "k|", ms=14, mew=2)
+            ax.plot([max(f.band[0] / pub, floor), f.band[1] / pub], [y, y], color="#9ecae1", lw=8,
+                    solid_capstyle="butt", alpha=0.8)
         lo, hi = f.ci95
         if np.isfinite(lo) and np.isfinite(hi):
-            ax.plot([lo, hi], [y, y], color="#d1432f", lw=1.5)
-        ax.plot([f.simulated], [y], "o", color="#d1432f")
+            ax.plot([max(lo / pub, floor), max(hi / pub, floor)], [y, y], color="#d1432f", lw=1.5)
+        ax.plot([max(f.simulated / pub, floor)], [y], "o", color="#d1432f")
+    ax.axvline(1.0, color="k", lw=1)
+    ax.set_xscale("log")
     ax.set_yticks(range(len(figs)))
     ax.set_yticklabels([f.name[:60] for f in reversed(figs)], fontsize=7)
-    ax.set_xlabel("value (red: simulated with 95% CI; black: published; blue: tolerance band)", fontsize=8)
+    ax.set_xlabel("simulated / published (log; red: simulated with 95% CI; blue: tolerance band)", fontsize=8)
     fig.tight_layout()
     return to_png_base64(fig)
 

@@ -69,12 +69,12 @@ def melanoma_vitiligo(patients: int | None = None, seed: int | None = None) -> R
     spec, p, _ = simulate_spec("melanoma-vitiligo", patients, visits=False, seed=seed)
     ref = load("irae")["irae_and_survival"]["nivolumab_melanoma"]
     d = landmark_set(p)
-    hr = landmark_hr(d, exact=True)
-    _, ci = bootstrap(d, lambda x: landmark_hr(x, exact=False), seed=1)
+    a, b = d[d["skin"]], d[~d["skin"]]
+    hr, lo, hi = hazard_ratio(a["t_lm"], a["os_event"], b["t_lm"], b["os_event"])
     figs = [make_figure("12-week landmark OS hazard ratio, skin irAE (dermatitis grade >=1 by week 12) vs none",
-                        hr, ci, ref["os_hr_rash"], [0.2, 0.9], ref["source"],
+                        hr, [lo, hi], ref["os_hr_rash"], [0.2, 0.9], ref["source"],
                         band_note="band 0.2-0.9: the published HR (n=148, 12-week landmark) is imprecise; "
-                                  "the band is about its 95% CI (assumed width, verify); bootstrap uses the Peto HR")]
+                                  "the band is about its 95% CI (assumed width, verify); CI: Cox model Wald interval")]
     p["any_irae"] = p["any_irae_grade"] >= 1
     figs.append(_prop("any-grade irAE", p, "any_irae", ref["any_irae"], clopper_pearson(101, 148), ref["source"],
                       "exact 95% CI of 101/148 (68.2%)"))
@@ -241,19 +241,32 @@ def paraneoplastic_thymoma(patients: int | None = None, seed: int | None = None)
     none, pd1 = p[p["arm"] == "no drug"], p[p["arm"] == "pembrolizumab"]
     figs = [_prop("myasthenia (neurologic grade >=2 at any visit), thymoma, no drug", none, "mg", (lo + hi) / 2,
                   [lo, hi], ref["source"], "the published range 30-50% itself")]
+    if "subtype" in none:
+        sub_ref = ref["by_who_subtype"]
+        for st in ("A", "AB", "B1", "B2", "B3"):
+            g = none[none["subtype"] == st]
+            if len(g) and st in sub_ref:
+                pub = float(sub_ref[st])
+                figs.append(_prop(f"myasthenia by WHO subtype {st} (n={len(g)}), no drug", g, "mg", pub,
+                                  [max(pub - 0.15, 0.0), min(pub + 0.15, 1.0)], ref["source"],
+                                  "±0.15: review figures without denominators (marked verify)"))
     obs = []
     for col, label in (("mg", "myasthenia (grade >=2, any visit)"), ("mg3", "neurologic grade >=3, any visit"),
                        ("mg_new_or_worse", "neurologic worse than at baseline during follow-up")):
         obs.append({"name": f"{label}: no drug", "value": rate(none[col]), "note": ""})
         obs.append({"name": f"{label}: pembrolizumab", "value": rate(pd1[col]), "note": "same patients (twin design)"})
     obs.append({"name": "myasthenia at baseline (day <= 0), no drug", "value": rate(none["neuro_base"] >= 2), "note": ""})
-    obs.append({"name": "myasthenia by WHO subtype", "value": float("nan"),
-                "note": "not modelled: the catalogue has no WHO-subtype covariate yet (published A 15%, AB 20%, "
-                        "B1 40%, B2/B3 50%)"})
+    if "subtype" in none:
+        lo_t = none[none["subtype"].isin(["A", "AB"])]
+        hi_t = none[none["subtype"].isin(["B2", "B3"])]
+        obs.append({"name": "myasthenia, WHO A/AB", "value": rate(lo_t["mg"]), "note": "no drug"})
+        obs.append({"name": "myasthenia, WHO B2/B3", "value": rate(hi_t["mg"]), "note": "no drug; published higher"})
     text = ("Thymoma patients followed 24 months with no drug, and the same virtual patients (twin design) given "
             "pembrolizumab. Myasthenia gravis is the shared model's neurologic autoimmune process, driven by "
             "antigen shared between thymoma and the neuromuscular junction (the thymoma entry's cross-reactivity) "
-            "through autoreactive T cells and autoantibodies. Paraneoplastic disease present at the first visit "
+            "through autoreactive T cells and autoantibodies. The WHO subtype is a covariate of the thymoma "
+            "catalogue entry that scales the shared-antigen strength by lymphocyte-richness (assumed, not fitted). "
+            "Paraneoplastic disease present at the first visit "
             "is counted (visits.parquet includes the pre-treatment visit); the trial outputs' irAE columns "
             "exclude it by design.")
     return Result("paraneoplastic-thymoma", "Paraneoplastic myasthenia in thymoma", text, figs, obs,

@@ -1,0 +1,375 @@
+"""Scenarios (issue 5): summary shape, the carcinogenesis model's analytic limits, directions of
+effect, and published figures within stated bands.
+
+Bands are stated in each figure's ``band_note`` (exact 95% CI of the published proportion where
+the denominator is known). Where the model currently misses a band the test is marked xfail
+with the measured value (at the scenario's default size) in the reason; bands are not loosened.
+Trial scenarios simulate hundreds of patients and are ``slow``; the fast share covers the
+carcinogenesis model, the figure arithmetic and the CLI.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from immunotwin import carcinogenesis as cg
+from immunotwin.cli import main
+from immunotwin.scenarios import SCENARIOS, run_scenario
+
+FIGURE_KEYS = {"name", "simulated", "ci95", "published", "band", "inside", "fitted", "source"}
+
+
+def check_shape(summary: dict, name: str) -> None:
+    assert summary["scenario"] == name
+    assert isinstance(summary["figures"], list) and summary["figures"]
+    for f in summary["figures"]:
+        assert FIGURE_KEYS <= set(f), f
+        assert isinstance(f["fitted"], bool)
+        assert len(f["ci95"]) == 2 and len(f["band"]) == 2
+        assert f["inside"] == (f["band"][0] <= f["simulated"] <= f["band"][1])
+        assert f["source"]
+
+
+def fig(summary: dict, prefix: str) -> dict:
+    hits = [f for f in summary["figures"] if f["name"].startswith(prefix)]
+    assert len(hits) == 1, (prefix, [f["name"] for f in summary["figures"]])
+    return hits[0]
+
+
+def obs(summary: dict, prefix: str) -> float:
+    hits = [o for o in summary["observations"] if o["name"].startswith(prefix)]
+    assert len(hits) == 1, prefix
+    return hits[0]["value"]
+
+
+# ------------------------------------------------------------------------------------------
+# fast: CLI and the carcinogenesis model
+
+
+def test_scenarios_listed(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["scenarios"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert len(out) == len(SCENARIOS) >= 6
+    for name in ("paraneoplastic-thymoma", "melanoma-vitiligo", "preexisting-autoimmunity", "hyperprogression",
+                 "leukemia-evasion", "inflammation-to-cancer"):
+        assert any(line.startswith(name) for line in out)
+
+
+def test_unknown_scenario_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["scenario", "no-such", "--out", str(tmp_path / "x")]) == 2
+    assert "unknown scenario" in capsys.readouterr().err
+    assert not (tmp_path / "x").exists()
+
+
+COLON = cg.TSCE(X=1e7, nu=3e-8, alpha=9.0, beta=8.85, mu=3e-8)
+
+
+def test_tsce_numerical_matches_exact_solution() -> None:
+    ages = cg.age_grid(85.0)
+    s_num = cg.survival(ages, COLON)
+    s_exact = cg.exact_survival(ages, COLON)
+    assert np.allclose(s_num, s_exact, rtol=1e-6, atol=1e-12)
+    # hazard: -d ln S / dt of the exact survival equals the closed-form hazard
+    t = np.array([30.0, 50.0, 70.0])
+    eps = 1e-4
+    h_fd = -(np.log(cg.exact_survival(t + eps, COLON)) - np.log(cg.exact_survival(t - eps, COLON))) / (2 * eps)
+    assert np.allclose(h_fd, cg.exact_hazard(t, COLON), rtol=1e-5)
+
+
+def test_tsce_small_time_and_asymptotic_limits() -> None:
+    # h(t) ~ nu X mu t for small t; h -> nu X mu / q for large t (q: the positive root)
+    t = 1e-3
+    assert cg.exact_hazard(t, COLON) == pytest.approx(COLON.nu * COLON.X * COLON.mu * t, rel=1e-3)
+    _, q = COLON.roots()
+    assert cg.exact_hazard(400.0, COLON) == pytest.approx(COLON.nu * COLON.X * COLON.mu / q, rel=1e-6)
+
+
+def test_no_inflammation_gives_background() -> None:
+    ages = cg.age_grid(80.0)
+    bg = cg.survival(ages, COLON)
+    for exp, s in ((cg.Exposure(onset=30.0, intensity=0.0), 1.0), (cg.Exposure(onset=30.0), 0.0),
+                   (cg.Exposure(onset=30.0, fraction=0.0), 1.0), (cg.Exposure(onset=100.0), 1.0)):
+        assert np.allclose(cg.survival(ages, COLON, exp, s), bg, rtol=1e-10)
+
+
+def test_inflammation_raises_and_treatment_lowers_hazard() -> None:
+    ages = cg.age_grid(80.0)
+    bg = cg.survival(ages, COLON)
+    risks = []
+    for s in (0.0, 0.3, 1.0, 3.0):
+        sv = cg.survival(ages, COLON, cg.Exposure(onset=30.0), s)
+        risks.append(cg.conditional_risk(ages, sv, 30.0, 30.0))
+    assert all(b > a for a, b in zip(risks, risks[1:], strict=False))
+    treated = cg.survival(ages, COLON, cg.Exposure(onset=30.0, treated_from=30.0, treatment_effect=0.5), 1.0)
+    untreated = cg.survival(ages, COLON, cg.Exposure(onset=30.0), 1.0)
+    r_t, r_u = (cg.conditional_risk(ages, x, 30.0, 30.0) for x in (treated, untreated))
+    assert cg.conditional_risk(ages, bg, 30.0, 30.0) < r_t < r_u
+    # more inflamed tissue (extent) -> higher risk
+    half = cg.survival(ages, COLON, cg.Exposure(onset=30.0, fraction=0.5), 1.0)
+    assert r_t < r_u and cg.conditional_risk(ages, half, 30.0, 30.0) < r_u
+    # SIR of the exposed against background > 1 and equals 1 before onset
+    assert cg.sir(ages, untreated, bg, 40.0, 60.0) > 1.0
+    assert cg.sir(ages, untreated, bg, 10.0, 29.0) == pytest.approx(1.0, rel=1e-9)
+
+
+def test_background_fit_hits_lifetime_risk() -> None:
+    m = cg.fit_background(COLON, 0.041, 85.0)
+    assert 1 - cg.exact_survival(85.0, m) == pytest.approx(0.041, rel=1e-6)
+
+
+@pytest.fixture(scope="module")
+def inflammation(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    out = tmp_path_factory.mktemp("infl")
+    assert main(["scenario", "inflammation-to-cancer", "--out", str(out)]) == 0
+    assert (out / "report.html").read_text().count("data:image/png;base64,") >= 2
+    return json.loads((out / "summary.json").read_text())
+
+
+def test_inflammation_summary_shape_and_fit(inflammation: dict) -> None:
+    check_shape(inflammation, "inflammation-to-cancer")
+    ra = fig(inflammation, "RA: lymphoma SIR")
+    assert ra["fitted"] is True and ra["inside"]
+    assert all(not f["fitted"] for f in inflammation["figures"] if f["name"].startswith("UC"))
+    # something besides the fitted figure: anti-inflammatory treatment lowers the SIR toward 1
+    assert 1.0 < obs(inflammation, "RA lymphoma SIR with anti-inflammatory") < ra["simulated"]
+
+
+def test_inflammation_uc_direction(inflammation: dict) -> None:
+    cum = [fig(inflammation, f"UC: cumulative colorectal cancer at {y} years")["simulated"] for y in (10, 20, 30)]
+    assert cum[0] < cum[1] < cum[2]
+    sirs = [fig(inflammation, f"UC: colorectal cancer SIR, {e}")["simulated"] for e in
+            ("proctitis", "left-sided", "pancolitis")]
+    assert 1.0 < sirs[0] < sirs[1] < sirs[2]  # higher with pancolitis (Ekbom 1990)
+
+
+@pytest.mark.xfail(reason="unfitted prediction with the strength fitted to RA lymphoma: 30-year UC colorectal "
+                          "cancer 0.34% vs 18% (band 9-27%); UC alone would need strength ~2.0 vs 0.32",
+                   strict=False)
+@pytest.mark.parametrize("years", [10, 20, 30])
+def test_inflammation_uc_cumulative_in_band(inflammation: dict, years: int) -> None:
+    assert fig(inflammation, f"UC: cumulative colorectal cancer at {years} years")["inside"]
+
+
+@pytest.mark.xfail(reason="pancolitis SIR 4.1 vs 14.8 (band 7.4-29.6) with the RA-fitted strength", strict=False)
+def test_inflammation_pancolitis_sir_in_band(inflammation: dict) -> None:
+    assert fig(inflammation, "UC: colorectal cancer SIR, pancolitis")["inside"]
+
+
+# ------------------------------------------------------------------------------------------
+# fast: specs, covariates and figure arithmetic on small synthetic tables
+
+
+def test_example_specs_match_package_specs() -> None:
+    from importlib import resources
+
+    from immunotwin.spec import parse_spec
+
+    root = Path(__file__).resolve().parents[1] / "examples" / "scenarios"
+    pkg = resources.files("immunotwin.scenarios")
+    shipped = sorted(f.name for f in pkg.iterdir() if f.name.endswith(".toml"))
+    assert shipped == sorted(f.name for f in root.glob("*.toml"))
+    for name in shipped:
+        text = pkg.joinpath(name).read_text()
+        assert text == (root / name).read_text(), name
+        parse_spec(text)
+
+
+def test_thymoma_subtype_covariate_keeps_other_draws() -> None:
+    import dataclasses
+
+    from immunotwin import population
+    from immunotwin.cancers import CANCERS
+
+    with_sub = population.sample_cohort("thymoma", {}, 7, 1, range(200), 4)
+    orig = population.CANCERS["thymoma"]
+    try:
+        population.CANCERS["thymoma"] = dataclasses.replace(orig, subtypes=())
+        without = population.sample_cohort("thymoma", {}, 7, 1, range(200), 4)
+    finally:
+        population.CANCERS["thymoma"] = orig
+    assert CANCERS["thymoma"].subtypes
+    cov = with_sub.covariates
+    assert set(cov["subtype"]) == {"A", "AB", "B1", "B2", "B3"}
+    pd.testing.assert_frame_equal(cov.drop(columns="subtype"), without.covariates)
+    scale = {n: x for n, _, x in CANCERS["thymoma"].subtypes}
+    ratio = with_sub.params["cross_reactivity"][:, 8] / without.params["cross_reactivity"][:, 8]
+    assert np.allclose(ratio, cov["subtype"].map(scale).to_numpy())
+    for k in ("immunogenicity", "net_growth_rate", "susceptibility"):
+        assert np.array_equal(with_sub.params[k], without.params[k])
+    assert "subtype" not in population.sample_cohort("melanoma", {}, 7, 1, range(5), 4).covariates
+
+
+def test_flare_columns_and_same_organ_contrast() -> None:
+    from immunotwin.model.organs import IRAES
+    from immunotwin.scenarios.trials import flare_columns, same_organ_contrast
+
+    rows = []
+    for i, (pre, g_arth, g_skin) in enumerate([("arthritis", 2, 0), ("arthritis", 0, 1), ("dermatitis", 0, 3),
+                                               ("dermatitis", 1, 0)]):
+        r = {f"irae_{k}_grade": 0 for k in IRAES}
+        r.update({"irae_arthritis_grade": g_arth, "irae_dermatitis_grade": g_skin, "preexisting_ai": pre,
+                  "discontinued": "toxicity" if i == 2 else "", "bor": "PR" if i == 0 else "SD"})
+        rows.append(r)
+    p = flare_columns(pd.DataFrame(rows))
+    assert p["flare"].tolist() == [True, False, True, False]
+    assert p["other_irae"].tolist() == [False, True, False, True]
+    assert p["disc_flare"].tolist() == [False, False, True, False]
+    own, other = same_organ_contrast(p)
+    assert own == pytest.approx(0.5) and other == pytest.approx(0.0)
+
+
+def test_landmark_excludes_early_deaths() -> None:
+    from immunotwin.scenarios.trials import landmark_set
+
+    p = pd.DataFrame({"status": ["ok"] * 4, "os_months": [1.0, 10.0, 20.0, 30.0], "os_event": [True] * 4,
+                      "irae_dermatitis_onset_weeks": [2.0, 4.0, 20.0, np.nan]})
+    d = landmark_set(p)
+    assert len(d) == 3 and d["skin"].tolist() == [True, False, False]
+    assert d["t_lm"].iloc[0] == pytest.approx(10.0 - 12 * 7 / 30.4375)
+
+
+# ------------------------------------------------------------------------------------------
+# slow: trial scenarios
+
+
+def _run(tmp_path_factory: pytest.TempPathFactory, name: str, patients: int) -> dict:
+    out = tmp_path_factory.mktemp(name)
+    summary = run_scenario(name, out, patients=patients)
+    assert (out / "report.html").exists()
+    assert json.loads((out / "summary.json").read_text())["scenario"] == name
+    check_shape(summary, name)
+    return summary
+
+
+@pytest.fixture(scope="module")
+def preexisting(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    return _run(tmp_path_factory, "preexisting-autoimmunity", 300)
+
+
+@pytest.mark.slow
+def test_preexisting_flares_in_own_organ(preexisting: dict) -> None:
+    own = obs(preexisting, "grade >=2 in organ X when the pre-existing disease is in X")
+    other = obs(preexisting, "grade >=2 in organ X when the pre-existing disease is elsewhere")
+    assert own > 2 * other
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("prefix", ["flare (grade", "other irAEs", "objective response rate", "discontinued for a flare",
+                                    "flare rate, rheumatoid arthritis", "flare rate, psoriasis"])
+def test_preexisting_published_figures(preexisting: dict, prefix: str) -> None:
+    # bands: exact 95% CI of Menzies 2017's counts (n=52; by disease n=13, 8)
+    assert fig(preexisting, prefix)["inside"]
+
+
+@pytest.fixture(scope="module")
+def hpd(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    return _run(tmp_path_factory, "hyperprogression", 500)
+
+
+@pytest.mark.slow
+@pytest.mark.xfail(reason="HPD rate 6.9% (95% CI 4.9-9.1%, n=540 evaluable) vs Ferrara 13.8% (exact CI 10.6-17.5%)",
+                   strict=False)
+def test_hpd_overall_in_band(hpd: dict) -> None:
+    assert fig(hpd, "HPD rate, NSCLC")["inside"]
+
+
+@pytest.mark.slow
+@pytest.mark.xfail(reason="HPD not more frequent in the old: 5.9% at >=65 vs 7.7% younger (Champiat: 19% vs 5%)",
+                   strict=False)
+def test_hpd_more_frequent_when_old(hpd: dict) -> None:
+    assert fig(hpd, "HPD rate, age >= 65")["simulated"] > fig(hpd, "HPD rate, age < 65")["simulated"]
+
+
+@pytest.mark.slow
+def test_hpd_more_frequent_with_high_burden(hpd: dict) -> None:
+    assert obs(hpd, "HPD rate, baseline SLD above median") > obs(hpd, "HPD rate, baseline SLD at or below median")
+
+
+@pytest.mark.slow
+def test_hpd_chemotherapy_not_faked(hpd: dict) -> None:
+    assert not any("chemotherapy" in f["name"].lower() for f in hpd["figures"])
+    assert obs(hpd, "HPD under chemotherapy") is None
+
+
+@pytest.fixture(scope="module")
+def thymoma(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    return _run(tmp_path_factory, "paraneoplastic-thymoma", 300)
+
+
+@pytest.mark.slow
+@pytest.mark.xfail(reason="myasthenia 91% (95% CI 88-94%, n=300) vs published 30-50%: the catalogue's thymoma "
+                          "cross-reactivity gives neurologic grade >=2 already at the first visit in 84%",
+                   strict=False)
+def test_thymoma_myasthenia_in_band(thymoma: dict) -> None:
+    assert fig(thymoma, "myasthenia (neurologic")["inside"]
+
+
+@pytest.mark.slow
+@pytest.mark.xfail(reason="by WHO subtype (n=300, no drug): A 71%, AB 91%, B1 96%, B2 95%, B3 92% vs published "
+                          "15/20/40/50/50% (bands ±0.15)", strict=False)
+@pytest.mark.parametrize("subtype", ["A", "AB", "B1", "B2", "B3"])
+def test_thymoma_myasthenia_by_subtype_in_band(thymoma: dict, subtype: str) -> None:
+    assert fig(thymoma, f"myasthenia by WHO subtype {subtype} ")["inside"]
+
+
+@pytest.mark.slow
+def test_thymoma_myasthenia_higher_in_b2_b3(thymoma: dict) -> None:
+    assert obs(thymoma, "myasthenia, WHO B2/B3") > obs(thymoma, "myasthenia, WHO A/AB")
+
+
+@pytest.mark.slow
+@pytest.mark.xfail(reason="anti-PD-1 does not raise myasthenia: 88% with pembrolizumab vs 91% without, same patients "
+                          "(84% already at baseline; worse than baseline on follow-up 5.3% vs 8.7%)", strict=False)
+def test_thymoma_anti_pd1_makes_myasthenia_more_frequent(thymoma: dict) -> None:
+    assert obs(thymoma, "myasthenia (grade >=2, any visit): pembrolizumab") > \
+        obs(thymoma, "myasthenia (grade >=2, any visit): no drug")
+
+
+@pytest.fixture(scope="module")
+def leukemia(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    return _run(tmp_path_factory, "leukemia-evasion", 120)
+
+
+@pytest.mark.slow
+def test_leukemia_escapes_without_treatment(leukemia: dict) -> None:
+    for label in ("CLL", "AML"):
+        assert obs(leukemia, f"{label}: best response CR/PR without treatment") <= 0.05
+    assert obs(leukemia, "AML: progressed by 12 months") > obs(leukemia, "CLL: progressed by 12 months")
+
+
+@pytest.mark.slow
+@pytest.mark.xfail(reason="CLL autoimmune cytopenia 0% (n=300, 36 months untreated) vs 5-10%: the catalogue's CLL "
+                          "cross-reactivity with the hematologic organ never reaches grade >=2", strict=False)
+def test_leukemia_autoimmune_cytopenia_in_band(leukemia: dict) -> None:
+    assert fig(leukemia, "CLL: autoimmune cytopenia")["inside"]  # band 5-10% (Hodgson 2011)
+
+
+@pytest.fixture(scope="module")
+def vitiligo(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    return _run(tmp_path_factory, "melanoma-vitiligo", 300)
+
+
+@pytest.mark.slow
+@pytest.mark.xfail(reason="opposite direction: landmark OS HR 1.87 (95% CI about 1.4-2.5, n=575 at the landmark) "
+                          "for skin irAE by week 12; ORR 20% with vs 43% without", strict=False)
+def test_vitiligo_skin_irae_goes_with_survival(vitiligo: dict) -> None:
+    hr = fig(vitiligo, "12-week landmark OS hazard ratio")
+    assert hr["simulated"] < 1.0
+
+
+@pytest.mark.slow
+@pytest.mark.xfail(reason="landmark OS HR 1.87 vs Freeman-Keller 0.423 (band 0.2-0.9)", strict=False)
+def test_vitiligo_hr_in_band(vitiligo: dict) -> None:
+    assert fig(vitiligo, "12-week landmark OS hazard ratio")["inside"]
+
+
+@pytest.mark.slow
+@pytest.mark.xfail(reason="any-grade irAE 47% (95% CI 44-51%, n=600) vs Freeman-Keller 68.2% (exact CI 60-76%)",
+                   strict=False)
+def test_vitiligo_any_irae_in_band(vitiligo: dict) -> None:
+    assert fig(vitiligo, "any-grade irAE")["inside"]
