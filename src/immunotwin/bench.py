@@ -26,8 +26,7 @@ runs at several tolerances (a work-precision table), so that speeds are compared
 accuracy. Serial engines (scipy, roadrunner) are timed on the accuracy subset; batched
 engines on all patients.
 
-Each engine runs in its own process, so its peak resident memory (``ru_maxrss``) is its
-own. The run also times immunotwin's full trial path (:func:`immunotwin.trial.simulate_chunk`:
+Each engine runs in its own process, so its peak resident memory (``VmHWM``) is its own. The run also times immunotwin's full trial path (:func:`immunotwin.trial.simulate_chunk`:
 visits, grading, management, RECIST) and the engine's throughput and peak memory against N
 (the scaling curve). Compilation is excluded from throughput and reported apart.
 
@@ -83,13 +82,15 @@ def arm_sizes(n: int, arms: int) -> list[int]:
     return [n // arms + (1 if a < n % arms else 0) for a in range(arms)]
 
 
-def prepare_arm(spec: Any, arm_index: int, n: int, seed: int) -> tuple[Any, Any]:
-    """Sample, burn in and enrol ``n`` patients of one arm; returns (Patients, DosePlan)."""
+def prepare_arm(spec: Any, arm_index: int, n: int | range, seed: int) -> tuple[Any, Any]:
+    """Sample, burn in and enrol patients ``n`` (a count from 0, or a range of indices) of one
+    arm, each from its own random stream; returns (Patients, DosePlan)."""
     from .population import sample_cohort
     from .sbml import dose_plan, enrol_cohort
 
     arm = spec.arms[arm_index]
-    cohort = sample_cohort(spec.population.cancer, spec.population.overrides, seed, arm_index + 1, range(n), 1)
+    indices = range(n) if isinstance(n, int) else n
+    cohort = sample_cohort(spec.population.cancer, spec.population.overrides, seed, arm_index + 1, indices, 1)
     patients = enrol_cohort(cohort, [d.name for d in arm.drugs])
     cov = patients.covariates
     plan = dose_plan(arm.drugs, cov["weight_kg"].to_numpy(float), cov["height_cm"].to_numpy(float), HORIZON_DAYS)
@@ -397,6 +398,14 @@ def reference(patients: Any, plan: Any) -> np.ndarray:
 
 
 def _rss_mb() -> float:
+    """Peak resident memory of this process (MB). ``VmHWM`` where Linux gives it: ``ru_maxrss``
+    keeps the parent's peak across fork and exec, so a worker would report at least the parent's."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return float(line.split()[1]) / 1024.0
+    except OSError:
+        pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
@@ -491,19 +500,23 @@ def worker(task: dict) -> dict:
         result.update(n=sum(o.shape[0] for o in outs), wall_s=clk["wall_s"],
                       finite=bool(all(np.isfinite(o).all() for o in outs)))
     elif kind == "scaling":
-        n = task["n"]
-        t = time.perf_counter()
-        prepared = [prepare_arm(spec, a, m, task["seed"]) for a, m in zip(arms, arm_sizes(n, len(spec.arms)), strict=True)]
-        setup_s = time.perf_counter() - t
-        weeks = task.get("weeks")
-        for p, pl in prepared:
-            if p.n:
-                warm_immunotwin(p, pl, chunk)
-        with _clock() as clk:
-            for p, pl in prepared:
-                if p.n:
+        # As a trial runs: chunk by chunk, each sampled, burned in and simulated, then dropped.
+        n, weeks = task["n"], task.get("weeks")
+        setup_s, total = 0.0, {"wall_s": 0.0, "cpu_s": 0.0}
+        warmed: set[int] = set()
+        for a, m in zip(arms, arm_sizes(n, len(spec.arms)), strict=True):
+            for start in range(0, m, chunk):
+                t = time.perf_counter()
+                p, pl = prepare_arm(spec, a, range(start, min(start + chunk, m)), task["seed"])
+                if p.n not in warmed:
+                    warm_immunotwin(p, pl, chunk)
+                    warmed.add(p.n)
+                setup_s += time.perf_counter() - t
+                with _clock() as clk:
                     run_immunotwin(p, pl, chunk, weeks)
-        result.update(_point(n, clk, None, *DEFAULT_TOL), setup_s=setup_s,
+                total["wall_s"] += clk["wall_s"]
+                total["cpu_s"] += clk["cpu_s"]
+        result.update(_point(n, total, None, *DEFAULT_TOL), setup_s=setup_s,
                       weeks=int(round(HORIZON_DAYS / WEEK)) if weeks is None else int(weeks), chunk=chunk)
     elif kind == "trial":
         result.update(trial_path(spec, task["n"], task["seed"]))

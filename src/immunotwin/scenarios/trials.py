@@ -121,15 +121,17 @@ def flare_columns(p: pd.DataFrame) -> pd.DataFrame:
 def same_organ_contrast(p: pd.DataFrame) -> tuple[float, float]:
     """(rate of grade >= 2 in organ X among those whose pre-existing disease is X, rate of grade >= 2
     in organ X among those whose disease is elsewhere), pooled over organs by the first group's mix."""
-    own, other, w = [], [], []
+    own: list[float] = []
+    other: list[float] = []
+    n: list[int] = []
     for organ in sorted(set(p["preexisting_ai"]) - {""}):
         g = p[f"irae_{organ}_grade"] >= 2
         a, b = g[p["preexisting_ai"] == organ], g[p["preexisting_ai"] != organ]
         if len(a) and len(b):
             own.append(a.mean())
             other.append(b.mean())
-            w.append(len(a))
-    w = np.asarray(w, float)
+            n.append(len(a))
+    w = np.asarray(n, float)
     return float(np.dot(own, w) / w.sum()), float(np.dot(other, w) / w.sum())
 
 
