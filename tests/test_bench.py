@@ -75,14 +75,18 @@ def _fake_results() -> dict:
             "scaling": [], "memory": [], "trial_path": None}
 
 
-def test_equal_accuracy_compares_at_the_engine_error() -> None:
+def test_equal_accuracy_reads_speeds_at_one_error_level() -> None:
     res = _fake_results()
     eq = res["equal_accuracy"]
-    assert eq["target_max_rel_error"] == pytest.approx(1e-5)
-    rr = eq["engines"]["roadrunner"]
-    assert rr["meets_target"] and rr["rtol"] == 1e-8  # the only roadrunner setting as accurate
-    assert rr["immunotwin_speedup_wall"] == pytest.approx((100.0 / 2) / (1.0 / 3))
-    assert not eq["engines"]["scipy"]["meets_target"]
+    # scipy's best error (1e-3) is the tightest every engine reaches.
+    assert eq["target_max_rel_error"] == pytest.approx(1e-3)
+    assert eq["engines"]["scipy"]["patients_per_s"] == pytest.approx(1.0)  # its rtol 1e-8 point
+    it = eq["engines"]["immunotwin"]
+    assert it["patients_per_s"] == pytest.approx(100.0)
+    rr = eq["engines"]["roadrunner"]  # between its 1e-4 (error 1e-4, 1/2 per s) and 1e-2 points: log-log
+    assert rr["patients_per_s"] == pytest.approx(np.exp(0.5 * np.log(1.0) + 0.5 * np.log(0.5)))
+    assert rr["immunotwin_speedup_wall"] == pytest.approx(100.0 / rr["patients_per_s"])
+    assert bench._speed_at(res["engines"]["scipy"]["work_precision"], 1e-5) is None
 
 
 def test_report_is_rendered_from_the_results() -> None:
@@ -90,8 +94,7 @@ def test_report_is_rendered_from_the_results() -> None:
     assert bench.check_shape(res) == []
     md = bench.render_markdown(res)
     assert "immunotwin bench --patients 6" in md and res["machine"]["cpu"] in md
-    assert "| roadrunner | 1e-08 |" in md
-    assert "not reached" in md
+    assert "| roadrunner | 1e-08 |" in md and "## At equal accuracy: max rel. error 0.001" in md
     assert bench.check_shape({"n": 1, "engines": {"x": {"patients_per_s": "fast"}}})
 
 

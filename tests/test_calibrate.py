@@ -84,14 +84,16 @@ def test_round_trip_recovers_known_population_means(populations: tuple[Plausible
     train, held = (p.select(names) for p in populations)
     sd = np.array([proposal_sd(k) for k in names])
     truth = np.concatenate([[0.5 * sd[0], -0.4 * sd[1]], np.log(0.6 * sd)])
-    targets = _targets(endpoints(held, weights(truth, held), "ipilimumab"))
-    res = fit(train, targets, control="ipilimumab", seed=1, max_evals=600, fix_sd=0.6 * sd)
     null = _targets(endpoints(train, weights(np.concatenate([np.zeros(2), np.log(0.6 * sd)]), train), "ipilimumab"))
-    assert targets["endpoints"]["orr"]["nivolumab"] != pytest.approx(null["endpoints"]["orr"]["nivolumab"], abs=0.02)
-    mu = res.phi[:2]
-    # the means come back with the right sign and within 0.5 proposal SD of the truth
-    assert np.sign(mu[0]) == 1 and np.sign(mu[1]) == -1
-    assert np.all(np.abs(mu - truth[:2]) < 0.5 * sd)
+    # 1. Targets from the trial the fit sees: the optimiser must find the known means.
+    exact = _targets(endpoints(train, weights(truth, train), "ipilimumab"))
+    assert exact["endpoints"]["orr"]["nivolumab"] != pytest.approx(null["endpoints"]["orr"]["nivolumab"], abs=0.02)
+    res = fit(train, exact, control="ipilimumab", seed=1, max_evals=600, fix_sd=0.6 * sd)
+    assert np.all(np.abs(res.phi[:2] - truth[:2]) < 0.15 * sd), res.phi[:2]
+    # 2. Targets from an independent virtual population (sampling noise): the directions come back.
+    held_targets = _targets(endpoints(held, weights(truth, held), "ipilimumab"))
+    res2 = fit(train, held_targets, control="ipilimumab", seed=1, max_evals=600, fix_sd=0.6 * sd)
+    assert np.sign(res2.phi[0]) == 1 and np.sign(res2.phi[1]) == -1, res2.phi[:2]
     assert set(FITTED) >= set(names)
 
 
