@@ -15,6 +15,10 @@ on tumour size, drug concentrations (floor 1e-3 mg/L) and organ damage (floor 1e
 from __future__ import annotations
 
 import math
+import subprocess
+import sys
+import tempfile
+import textwrap
 from pathlib import Path
 from typing import Any
 
@@ -209,21 +213,32 @@ def test_every_traced_primitive_has_a_rule() -> None:
 @pytest.mark.slow
 @pytest.mark.parametrize("regimen", [NIVO, COMBO])
 def test_roadrunner_on_exported_sbml_agrees_with_engine(regimen: str) -> None:
-    roadrunner = pytest.importorskip("roadrunner")
+    pytest.importorskip("roadrunner")
     drugs = parse_regimen(regimen)
     patient = sbml.median_patient("melanoma", drugs)
     cov = patient.covariates
     weeks = 26
     plan = sbml.dose_plan(drugs, cov["weight_kg"].to_numpy(float), cov["height_cm"].to_numpy(float), 7.0 * weeks)
     doc = sbml.build_document("melanoma", drugs, regimen, 7.0 * weeks, patient=patient)
-    cfg = roadrunner.Config
-    cfg.setValue(cfg.LLVM_BACKEND, 1)  # LLJIT: seconds to compile, where MCJIT takes minutes
-    rr = roadrunner.RoadRunner(sbml.to_string(doc))
-    rr.integrator.relative_tolerance = 1e-10
-    rr.integrator.absolute_tolerance = 1e-12
+    # libRoadRunner runs in its own process: its LLVM and the one inside jaxlib must not share
+    # a process (loading both in one interpreter can crash it).
+    tmp = Path(tempfile.mkdtemp())
+    (tmp / "model.xml").write_text(sbml.to_string(doc))
     damage = [f"damage_{o}" for o in sbml._element_names(12)]
-    res = np.asarray(rr.simulate(0.0, 7.0 * weeks, weeks + 1,
-                                 selections=["time", "tumour", "conc_pd1", "conc_ctla4", *damage]))
+    selections = ["time", "tumour", "conc_pd1", "conc_ctla4", *damage]
+    script = textwrap.dedent(f"""
+        import json, numpy as np, roadrunner
+        cfg = roadrunner.Config
+        cfg.setValue(cfg.LLVM_BACKEND, 1)  # LLJIT: seconds to compile, where MCJIT takes minutes
+        rr = roadrunner.RoadRunner(open({str(tmp / "model.xml")!r}).read())
+        rr.integrator.relative_tolerance = 1e-10
+        rr.integrator.absolute_tolerance = 1e-12
+        res = rr.simulate(0.0, {7.0 * weeks!r}, {weeks + 1}, selections={selections!r})
+        np.save({str(tmp / "res.npy")!r}, np.asarray(res))
+    """)
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=900)
+    assert done.returncode == 0, done.stderr[-2000:]
+    res = np.load(tmp / "res.npy")
     states = sbml.engine_trajectory(patient, plan, weeks)[0]
     tumour = np.exp(LAYOUT.get(states, "log_sensitive")) + np.exp(LAYOUT.get(states, "log_resistant"))
     conc = LAYOUT.get(states, "pk_central")[:, :2] / patient.params["pk_vc"][0, :2]
