@@ -551,7 +551,8 @@ def _jax_device() -> str:
         import jax
 
         d = jax.devices()[0]
-        return f"{d.platform}: {getattr(d, 'device_kind', '')}".strip()
+        kind = str(getattr(d, "device_kind", "") or "")
+        return d.platform if kind.lower() in ("", d.platform) else f"{d.platform} ({kind})"
     except Exception:  # pragma: no cover - jax missing
         return "unknown"
 
