@@ -97,22 +97,26 @@ def prepare_arm(spec: Any, arm_index: int, n: int | range, seed: int) -> tuple[A
     return patients, plan
 
 
-def save_arm(path: Path, patients: Any) -> None:
+def save_arm(path: Path, patients: Any, plan: Any) -> None:
+    """Patients and their dose plan, for a worker (which then needs neither JAX nor the catalogue)."""
     cov = patients.covariates
     np.savez(path, y0=patients.y0, weight=cov["weight_kg"].to_numpy(float), height=cov["height_cm"].to_numpy(float),
+             plan_slot=plan.slot, plan_amount=plan.amount, **{f"d__{j}": d for j, d in enumerate(plan.days)},
              **{f"p__{k}": v for k, v in patients.params.items()})
 
 
 def load_arm(path: Path, spec: Any, arm_index: int) -> tuple[Any, Any]:
     import pandas as pd
 
-    from .sbml import Patients, dose_plan
+    from .sbml import DosePlan, Patients
 
+    entries = spec.arms[arm_index].drugs
     with np.load(path) as z:
         params = {k[3:]: np.array(z[k]) for k in z.files if k.startswith("p__")}
         y0, weight, height = np.array(z["y0"]), np.array(z["weight"]), np.array(z["height"])
+        plan = DosePlan(tuple(entries), np.array(z["plan_slot"]), tuple(np.array(z[f"d__{j}"]) for j in range(len(entries))),
+                        np.array(z["plan_amount"]))
     patients = Patients(params, y0, pd.DataFrame({"weight_kg": weight, "height_cm": height}))
-    plan = dose_plan(spec.arms[arm_index].drugs, weight, height, HORIZON_DAYS)
     return patients, plan
 
 
@@ -477,11 +481,15 @@ def worker(task: dict) -> dict:
                   for rtol, atol in tolerances]
         result.update(points=points, compile_s=eng_s.compile_s)
     elif kind == "roadrunner":
+        if "jaxlib" in sys.modules:  # libRoadRunner's LLVM and jaxlib's must not share a process
+            raise RuntimeError("the roadrunner worker imported jaxlib before loading libRoadRunner")
         rrs = [RoadRunnerEngine(Path(task["sbml"][a]).read_text(), task["param_ids"], task["state_ids"],
                                 task["dose_ids"][a], stiff=task.get("stiff", True)) for a in arms]
         points = [wp_point(lambda a, p, pl, r, at: rrs[a].run(p, pl, r, at), rtol, atol, True)
                   for rtol, atol in tolerances]
         result.update(points=points, compile_s=sum(e.compile_s for e in rrs))
+        if "jaxlib" in sys.modules:  # libRoadRunner's LLVM and jaxlib's must not share a process
+            raise RuntimeError("the roadrunner worker imported jaxlib")
     elif kind == "reference":
         outs = []
         with _clock() as clk:
@@ -617,7 +625,7 @@ def run_bench(cfg: Config, command: str = "", progress: Callable[[str], None] | 
         for a, m in enumerate(sizes):
             patients, plan = prepare_arm(spec, a, m, cfg.seed)
             f = tmp / f"arm{a}.npz"
-            save_arm(f, patients)
+            save_arm(f, patients, plan)
             data_files.append(str(f))
             refs.append(str(tmp / f"ref{a}.npy"))
             if "roadrunner" in cfg.engines:
