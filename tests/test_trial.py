@@ -74,7 +74,7 @@ def test_same_seed_any_chunk_size(reference_run: Path, tmp_path: Path) -> None:
     spec = write_spec(tmp_path)
     assert main(["trial", str(spec), "--out", str(tmp_path / "c7"), "--chunk-size", "7", "--quiet"]) == 0
     pd.testing.assert_frame_equal(pd.read_parquet(reference_run / "patients.parquet"),
-                                  pd.read_parquet(tmp_path / "c7/patients.parquet"))
+                                  pd.read_parquet(tmp_path / "c7/patients.parquet"), check_exact=True)
 
 
 def test_resume_after_sigkill(reference_run: Path, tmp_path: Path) -> None:
@@ -95,7 +95,7 @@ def test_resume_after_sigkill(reference_run: Path, tmp_path: Path) -> None:
     assert not (out / "patients.parquet").exists()
     assert subprocess.run(cmd, capture_output=True).returncode == 0
     pd.testing.assert_frame_equal(pd.read_parquet(reference_run / "patients.parquet"),
-                                  pd.read_parquet(out / "patients.parquet"))
+                                  pd.read_parquet(out / "patients.parquet"), check_exact=True)
 
 
 def test_other_spec_on_existing_dir_refused(reference_run: Path, tmp_path: Path,
