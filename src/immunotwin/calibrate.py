@@ -222,36 +222,28 @@ def fit(pl: Plausible, targets: Mapping, *, control: str | None = None, seed: in
 
     rows = target_rows(targets)
     k = len(pl.names)
-    if fix_sd is not None:
-        lo, hi = -1.5 * pl.sd, 1.5 * pl.sd
-        es = cma.CMAEvolutionStrategy(np.zeros(k) if x0 is None else x0[:k], sigma0,
-                                      {"seed": seed, "bounds": [lo.tolist(), hi.tolist()], "maxfevals": max_evals,
-                                       "verbose": -9})
+    lower = [-1.5 * pl.sd]
+    upper = [1.5 * pl.sd]
+    if fix_sd is None:  # means and log-SDs
+        start = np.concatenate([np.zeros(k), np.log(0.7 * pl.sd)]) if x0 is None else x0
+        lower.append(np.log(np.full(k, 0.05)))
+        upper.append(np.log(0.95 * pl.sd))
+        full = lambda x: np.asarray(x)  # noqa: E731
+    else:  # means only
+        start = np.zeros(k) if x0 is None else x0[:k]
         logsd = np.log(fix_sd)
-        hist0: list[float] = []
-        t0 = time.time()
-        while not es.stop():
-            xs = es.ask()
-            fs = [loss(np.concatenate([x, logsd]), pl, rows, control) for x in xs]
-            es.tell(xs, fs)
-            hist0.append(float(min(fs)))
-        return Fit(np.concatenate([np.asarray(es.result.xbest), logsd]), float(es.result.fbest), hist0,
-                   int(es.result.evaluations), time.time() - t0)
-    if x0 is None:
-        x0 = np.concatenate([np.zeros(k), np.log(0.7 * pl.sd)])
-    lower = np.concatenate([-1.5 * pl.sd, np.log(np.full(k, 0.05))])
-    upper = np.concatenate([1.5 * pl.sd, np.log(0.95 * pl.sd)])
-    es = cma.CMAEvolutionStrategy(x0, sigma0, {"seed": seed, "bounds": [lower.tolist(), upper.tolist()],
-                                               "maxfevals": max_evals, "verbose": -9})
+        full = lambda x: np.concatenate([np.asarray(x), logsd])  # noqa: E731
+    es = cma.CMAEvolutionStrategy(start, sigma0, {"seed": seed, "maxfevals": max_evals, "verbose": -9,
+                                                  "bounds": [np.concatenate(lower).tolist(),
+                                                             np.concatenate(upper).tolist()]})
     hist: list[float] = []
     t0 = time.time()
     while not es.stop():
         xs = es.ask()
-        fs = [loss(np.asarray(x), pl, rows, control) for x in xs]
+        fs = [loss(full(x), pl, rows, control) for x in xs]
         es.tell(xs, fs)
         hist.append(float(min(fs)))
-    best = np.asarray(es.result.xbest)
-    return Fit(best, float(es.result.fbest), hist, int(es.result.evaluations), time.time() - t0)
+    return Fit(full(es.result.xbest), float(es.result.fbest), hist, int(es.result.evaluations), time.time() - t0)
 
 
 def bootstrap(pl: Plausible, targets: Mapping, best: np.ndarray, *, control: str | None, reps: int = 8,
