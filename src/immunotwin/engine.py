@@ -25,7 +25,6 @@ from .model.core import INPUTS, LAYOUT, vector_field
 
 BATCH = 64  # every call integrates exactly this many patients (padded): one compiled shape
 GROUP = 8  # patients integrated in lockstep inside a batch (jax.lax.map over groups)
-BATCH_SIZES: tuple[int, ...] = (BATCH,)
 STEP_DAYS = 7
 RTOL = 1e-6
 ATOL = 1e-9
@@ -159,4 +158,4 @@ def burn_in(y0: np.ndarray, params: Mapping[str, np.ndarray], days: int = 84) ->
     return y
 
 
-__all__ = ["step", "burn_in", "zero_inputs", "padded_size", "LAYOUT", "BATCH_SIZES", "STEP_DAYS"]
+__all__ = ["step", "burn_in", "zero_inputs", "padded_size", "LAYOUT", "BATCH", "STEP_DAYS"]

@@ -172,10 +172,6 @@ def _covers(key: str, c: ChunkId) -> bool:
     return int(arm[3:]) == c.arm and int(start) <= c.start and int(stop) >= c.stop
 
 
-def _chunk_files(out: Path, kind: str) -> list[Path]:
-    return sorted((out / "chunks").glob(f"*.{kind}.parquet"))
-
-
 def assemble(spec: TrialSpec, out: Path, visits: bool) -> dict:
     from .readouts import summarize
     from .reference import reference_for

@@ -120,9 +120,3 @@ def slot_params(drugs: Sequence[str], weight_kg: np.ndarray, eta: np.ndarray,
         out["pk_gamma"][:, j] = drug.gamma_cl
         out["pk_ec50"][:, j] = drug.ec50_mg_l
     return out
-
-
-def is_checkpoint(name: str) -> bool:
-    return name in CATALOGUE
-
-
