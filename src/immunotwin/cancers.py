@@ -41,6 +41,8 @@ class Cancer:
     # cross-reactivity). Empty: no subtype covariate.
     subtypes: tuple[tuple[str, float, float], ...] = ()
     subtype_source: str = ""
+    # Fraction of all patients with a PD-L1 score under 1% (0: scores below the cut-off spread evenly).
+    pdl1_lt1: float = 0.0
 
     def cross_vector(self) -> tuple[float, ...]:
         return tuple(self.cross.get(k, 0.0) for k in IRAES)
@@ -67,10 +69,10 @@ CANCERS: dict[str, Cancer] = {
         ldh_high=0.35, pdl1_positive=0.30, pdl1_cutoff=0.5, tmb_median=9.0, tmb_sigma=0.9,
         sld_median_mm=75.0, sld_sigma=0.6, sites_mean=2.5, brain=0.15, liver=0.18, prior_chemo=0.3,
         preexisting_ai=0.0, m_stage=(0.0, 0.3, 0.2, 0.5), growth_rate=0.008, immunogenicity=0.7,
-        cross={"pneumonitis": 0.4},
+        cross={"pneumonitis": 0.4}, pdl1_lt1=0.33,
         source="pooled pembrolizumab NSCLC trials (Cancer 2020, PMC7692929, Table 1): median age 64, male "
                "66-71%, ECOG 1 62%, brain metastases 14-17%, liver metastases 15-23%; PD-L1 TPS >=50% in "
-               "about 30% (assumed, KEYNOTE-042 screening); shared lung antigens (Berner 2019). " + _AUTO),
+               "about 30% and < 1% in about a third (assumed, KEYNOTE-042 and KEYNOTE-001 screening); shared lung antigens (Berner 2019). " + _AUTO),
     "rcc": Cancer(
         "rcc", "advanced renal cell carcinoma", age_mean=62.0, age_sd=10.0, female=0.26, ecog0=0.6,
         ldh_high=0.1, pdl1_positive=0.25, pdl1_cutoff=0.01, tmb_median=1.5, tmb_sigma=0.6,

@@ -7,7 +7,10 @@ the number of workers. In a twin design every arm uses arm key 0: the same patie
 Covariate effects on model parameters (all assumed, with the direction from the cited
 observation):
 - TMB raises immunogenicity as (TMB/TMB_ref)^0.5 (Samstein et al., Nat Genet 2019;51:202).
-- PD-L1 tumour proportion score sets constitutive tumour PD-L1: 0.05 + 0.6 TPS.
+- PD-L1 tumour proportion score sets constitutive tumour PD-L1: 0.05 + 0.6 TPS. The score is
+  drawn rank-correlated (0.6, assumed) with the patient's immunogenicity: PD-L1 is mostly
+  adaptive, IFN-γ-induced expression in T-cell-inflamed tumours (Taube et al., Sci Transl
+  Med 2012;4:127ra37; Tumeh et al., Nature 2014;515:568).
 - Liver metastases lower immunogenicity by 30% (Tumeh et al., Cancer Immunol Res 2017;5:417:
   fewer CD8 cells and responses with liver metastases).
 - Age above 60 lowers priming by 1%/year (immunosenescence) and raises the PD-1+ Treg
@@ -42,9 +45,45 @@ N_UNIFORM = 32
 TARGET_SHARE = 0.5  # assumed: target lesions hold half of the measurable burden
 ELLIPSOID = 0.36  # assumed: lesions are ellipsoids with short axes 0.6 x the longest diameter
 PREEXISTING_FACTOR = 1.8
+PDL1_IMMUNE_CORRELATION = 0.6  # assumed: strong association (Taube 2012; Tumeh et al., Nature 2014;515:568)
 _IIV = [prm for prm in PARAMS if prm.iiv > 0]
 _PREEXISTING_ORGANS = ("arthritis", "dermatitis", "colitis", "thyroiditis", "neurologic", "hepatitis")
 _PREEXISTING_WEIGHTS = (0.35, 0.25, 0.15, 0.15, 0.05, 0.05)  # RA, psoriasis, IBD, thyroid, neuro, liver (Menzies 2017 mix, approx.)
+
+
+def _iiv_columns() -> dict[str, int]:
+    """First column of ``z`` holding each IIV parameter's standard-normal draw (see ``_params``)."""
+    out, col = {}, 20
+    for prm in _IIV:
+        out[prm.name] = col
+        col += int(np.prod(prm.value.shape)) if prm.value.shape else 1
+    return out
+
+
+_IIV_COLUMN = _iiv_columns()
+
+
+def pdl1_tps(c, positive: float, u: np.ndarray, z_imm: np.ndarray) -> np.ndarray:  # type: ignore[no-untyped-def]
+    """Tumour PD-L1 proportion score, rank-correlated (Gaussian copula, ``PDL1_IMMUNE_CORRELATION``)
+    with the patient's immunogenicity draw: tumour PD-L1 is mostly induced by IFN-γ from infiltrating
+    T cells, so PD-L1-positive tumours are the inflamed ones (Taube et al., Sci Transl Med
+    2012;4:127ra37: PD-L1+ melanomas had TILs in 98% against 28% of PD-L1- ones). The fraction
+    ``positive`` above the cancer's cut-off is kept exactly; below it, a fraction ``c.pdl1_lt1`` of
+    all patients has a score under 1% where the catalogue gives one."""
+    from scipy.stats import norm
+
+    rho = PDL1_IMMUNE_CORRELATION
+    v = norm.cdf(rho * z_imm + np.sqrt(1.0 - rho**2) * norm.ppf(np.clip(u, 1e-12, 1 - 1e-12)))
+    cut, neg = c.pdl1_cutoff, 1.0 - positive
+    pos = v >= neg
+    w_pos = np.clip((v - neg) / max(positive, 1e-12), 0.0, 1.0)
+    w_neg = np.clip(v / max(neg, 1e-12), 0.0, 1.0)
+    low = min(c.pdl1_lt1 / max(neg, 1e-12), 1.0) if c.pdl1_lt1 > 0 else 0.0
+    if low > 0:
+        tps_neg = np.where(w_neg < low, 0.01 * w_neg / low, 0.01 + (cut - 0.01) * (w_neg - low) / max(1 - low, 1e-12))
+    else:
+        tps_neg = cut * w_neg
+    return np.where(pos, cut + (1 - cut) * w_pos**2, np.minimum(tps_neg, cut * (1 - 1e-9)))
 
 
 def patient_streams(seed: int, arm_key: int, indices: Sequence[int]) -> list[np.random.Generator]:
@@ -119,9 +158,8 @@ def sample_cohort(cancer: str, overrides: Mapping[str, object], seed: int, arm_k
     cov["ecog"] = np.where(u[:, 3] < frac("ecog0_fraction", c.ecog0), 0, 1).astype(np.int64)
     high = u[:, 4] < frac("ldh_high_fraction", c.ldh_high)
     cov["ldh_uln"] = np.where(high, 1.0 + np.abs(0.8 * z[:, 3]), 0.55 + 0.4 * np.clip(0.5 + 0.25 * z[:, 3], 0, 1))
-    pos = u[:, 5] < frac("pdl1_positive_fraction", c.pdl1_positive)
-    cut = c.pdl1_cutoff
-    cov["pdl1_tps"] = np.where(pos, cut + (1 - cut) * u[:, 6] ** 2, cut * u[:, 6])
+    cov["pdl1_tps"] = pdl1_tps(c, frac("pdl1_positive_fraction", c.pdl1_positive), u[:, 5],
+                               z[:, _IIV_COLUMN["immunogenicity"]])
     cov["tmb"] = c.tmb_median * np.exp(c.tmb_sigma * z[:, 4])
     cov["sld0_mm"] = np.clip(c.sld_median_mm * np.exp(c.sld_sigma * z[:, 5]), 10.0, 600.0)
     cov["n_met_sites"] = 1 + np.floor(-np.log(np.maximum(u[:, 7], 1e-12)) * (c.sites_mean - 1)).astype(np.int64)

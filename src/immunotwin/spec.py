@@ -20,6 +20,7 @@ The TOML format is a public interface (see ``examples/checkmate067.toml``)::
     [management]                   # optional
     guideline = "asco2021"         # or "none"
     treat_beyond_progression = false
+    steroid_dose_scale = 1.0       # optional: multiplies the guideline's steroid doses (0-4)
     [post_progression]             # optional
     fraction = 0.5
       [[post_progression.drug]]    # same table as arm.drug; start counts from progression
@@ -339,10 +340,13 @@ class Assessment:
 
 @dataclass(frozen=True)
 class Management:
-    """Clinical management: irAE guideline (``"asco2021"`` or ``"none"``) and treatment beyond progression."""
+    """Clinical management: irAE guideline (``"asco2021"`` or ``"none"``), treatment beyond progression,
+    and ``steroid_dose_scale``, a multiplier on the guideline's prednisone doses (mg/kg/day) for
+    what-if studies of steroid intensity (1 = the guideline as written)."""
 
     guideline: str = "asco2021"
     treat_beyond_progression: bool = False
+    steroid_dose_scale: float = 1.0
 
 
 @dataclass(frozen=True)
@@ -824,12 +828,15 @@ def _parse_management(table: dict[str, Any] | None, errs: _Errors) -> Management
         return Management()
     path = "management"
     n_before = len(errs.items)
-    _check_keys(table, ("guideline", "treat_beyond_progression"), path, errs)
+    _check_keys(table, ("guideline", "treat_beyond_progression", "steroid_dose_scale"), path, errs)
     guideline = _get_str(table, "guideline", path, errs, default="asco2021", choices=GUIDELINES)
     tbp = _get_bool(table, "treat_beyond_progression", path, errs, False)
+    scale = table.get("steroid_dose_scale", 1.0)
+    if not _is_number(scale) or not math.isfinite(scale) or not 0.0 <= scale <= 4.0:
+        errs.add(_join(path, "steroid_dose_scale"), f"expected a number between 0 and 4, got {scale!r}")
     if len(errs.items) > n_before:
         return None
-    return Management(guideline=guideline, treat_beyond_progression=tbp)
+    return Management(guideline=guideline, treat_beyond_progression=tbp, steroid_dose_scale=float(scale))
 
 
 def _parse_post_progression(table: dict[str, Any] | None, errs: _Errors) -> PostProgression | None:

@@ -98,6 +98,7 @@ def patient_rows(res: ClinicResult, covariates: pd.DataFrame, *, criteria: str, 
     m = res.management
     out["steroids"] = ~np.isnan(m.steroid_start_day)
     out["steroid_start_weeks"] = m.steroid_start_day / 7.0
+    out["steroid_max_mg"] = m.steroid_max
     out["second_line"] = m.second_line_ever
     died_on = (res.stop_reason == "") & ~np.isnan(res.death_day) & (res.dosing.given.sum(axis=1) > 0)
     out["discontinued"] = np.where(died_on, "death", res.stop_reason)

@@ -68,6 +68,7 @@ class Management:
     rechallenged: np.ndarray = field(init=False)
     replaced: np.ndarray = field(init=False)
     steroid_start_day: np.ndarray = field(init=False)
+    steroid_max: np.ndarray = field(init=False)
     stop_day: np.ndarray = field(init=False)
 
     def __post_init__(self) -> None:
@@ -81,6 +82,7 @@ class Management:
         self.ctla4_stopped, self.rechallenged = b(), b()
         self.replaced = np.zeros((n, 3), dtype=bool)
         self.steroid_start_day = np.full(n, np.nan)
+        self.steroid_max = np.zeros(n)
         self.stop_day = np.full(n, np.nan)
 
     def immunosuppressive_mg(self) -> np.ndarray:
@@ -89,8 +91,9 @@ class Management:
 
 
 def manage(m: Management, grade: np.ndarray, weight_kg: np.ndarray, day: float, alive: np.ndarray,
-           guideline: str, step_weeks: float = 1.0) -> None:
-    """Apply one visit's decisions in place, from the current grades (N, 12)."""
+           guideline: str, step_weeks: float = 1.0, steroid_scale: float = 1.0) -> None:
+    """Apply one visit's decisions in place, from the current grades (N, 12). ``steroid_scale``
+    multiplies the guideline's prednisone doses (a what-if on steroid intensity)."""
     if guideline == "none":
         return
     g = np.clip(grade, 0, 4).astype(int)
@@ -101,7 +104,7 @@ def manage(m: Management, grade: np.ndarray, weight_kg: np.ndarray, day: float, 
         acts[:, j] = np.where(m.replaced[:, k] & (g[:, j] <= 2), CONT, acts[:, j])
     action = acts.max(axis=1)
     mgkg = _MGKG[np.arange(12)[None, :], g].max(axis=1)
-    need = mgkg * weight_kg
+    need = mgkg * weight_kg * steroid_scale
     worst = g.max(axis=1)
 
     # Hormone replacement for lost endocrine function (does not suppress immunity).
@@ -116,6 +119,7 @@ def manage(m: Management, grade: np.ndarray, weight_kg: np.ndarray, day: float, 
     m.steroid_weeks = np.where(first, 0.0, m.steroid_weeks)
     m.steroid_mg = np.where(start, need, m.steroid_mg)
     m.steroid_peak = np.where(start, np.maximum(need, m.steroid_peak), m.steroid_peak)
+    m.steroid_max = np.maximum(m.steroid_max, m.steroid_mg)
     m.taper_weeks = np.where(start, np.where(worst >= 3, 6.0, 4.0), m.taper_weeks)
     on = m.steroid_mg > 0
     m.steroid_weeks = np.where(on, m.steroid_weeks + step_weeks, m.steroid_weeks)

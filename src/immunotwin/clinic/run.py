@@ -78,7 +78,8 @@ def _visit_columns() -> dict[str, list]:
 
 def run_clinic(cohort: Cohort, arm: Sequence[DrugSchedule], *, assessment: Assessment, guideline: str,
                treat_beyond_progression: bool, post: PostProgression | None, follow_up_days: float,
-               record_visits: bool = True, keep_trajectory: bool = False) -> ClinicResult:
+               record_visits: bool = True, keep_trajectory: bool = False,
+               steroid_scale: float = 1.0) -> ClinicResult:
     n = cohort.n
     cov = cohort.covariates
     weight = cov["weight_kg"].to_numpy(float)
@@ -212,7 +213,8 @@ def run_clinic(cohort: Cohort, arm: Sequence[DrugSchedule], *, assessment: Asses
 
         # Management, then doses.
         if day >= 0:
-            manage(m, np.where(visit[:, None], grade, 0), weight, day, alive & visit, guideline)
+            manage(m, np.where(visit[:, None], grade, 0), weight, day, alive & visit, guideline,
+                   steroid_scale=steroid_scale)
             ctla4_left = np.zeros(n, dtype=bool)
             for j, d in enumerate(dosing.entries[:n_arm]):
                 if dosing.slot[j] == 1:

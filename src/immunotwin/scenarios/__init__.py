@@ -25,11 +25,11 @@ class Scenario:
     default_patients: int | None
 
 
-def _trials(fn: str) -> Callable[..., Result]:
+def _trials(fn: str, module: str = "trials") -> Callable[..., Result]:
     def go(patients: int | None = None, seed: int | None = None) -> Result:
-        from . import trials
+        from importlib import import_module
 
-        return getattr(trials, fn)(patients, seed)
+        return getattr(import_module(f".{module}", __name__), fn)(patients, seed)
 
     return go
 
@@ -51,6 +51,13 @@ SCENARIOS: dict[str, Scenario] = {s.name: s for s in (
              "(Ferrara 2018, Champiat 2017)", _trials("hyperprogression"), 600),
     Scenario("leukemia-evasion", "untreated CLL and AML: immune escape and autoimmune cytopenia (Moreno 2010)",
              _trials("leukemia_evasion"), 300),
+    Scenario("cancers-compared", "one anti-PD-1 across melanoma, NSCLC by PD-L1, RCC, Hodgkin, MSI-high CRC: "
+             "response rates against each trial (KEYNOTE-024/001/087/177, CheckMate 067/025)",
+             _trials("cancers_compared", "compare"), 300),
+    Scenario("prior-chemotherapy", "the same NSCLC patients on pembrolizumab with and without prior chemotherapy: "
+             "response and irAEs (Garon 2015)", _trials("prior_chemotherapy", "compare"), 500),
+    Scenario("steroids-and-efficacy", "early high-dose steroids for irAEs vs the rest (Bai 2021), and the same "
+             "patients with half the guideline's steroid doses", _trials("steroids_and_efficacy", "compare"), 1000),
     Scenario("inflammation-to-cancer", "two-stage clonal expansion with chronic inflammation: lymphoma in RA, "
              "colorectal cancer in ulcerative colitis (Smitten 2008, Eaden 2001)", _carcino, None),
 )}
