@@ -106,6 +106,7 @@ def _synthetic_trial(n: int = 2000):  # type: ignore[no-untyped-def]
         t = rng.exponential(12, n)
         frames.append(pd.DataFrame({
             "arm": arm, "status": "ok", "bor": np.where(rng.random(n) < p, "PR", "PD"),
+            "response_onset_months": 3.0, "cr_onset_months": np.nan,
             "any_irae_grade": rng.integers(0, 5, n), "discontinued": "",
             "pfs_months": t, "pfs_event": True, "os_months": 2 * t, "os_event": True}))
     return pd.concat(frames, ignore_index=True)
@@ -123,6 +124,20 @@ def test_validation_prediction_intervals_match_binomial() -> None:
     assert abs((r.hi - r.lo) / 2 - half) < 0.012
     assert r.fitted and r.lo < r.simulated < r.hi
     assert not any(x.fitted for x in rows if "median_os" in x.check)
+
+
+def test_response_read_at_the_data_cutoff() -> None:
+    import pandas as pd
+
+    from immunotwin.readouts import response_by
+
+    df = pd.DataFrame({"bor": ["CR", "CR", "PR", "PR", "SD"], "response_onset_months": [2.0, 3.0, 4.0, 20.0, np.nan],
+                       "cr_onset_months": [5.0, 18.0, np.nan, np.nan, np.nan]})
+    resp, cr = response_by(df, 12.5)
+    assert resp.tolist() == [True, True, True, False, False]
+    assert cr.tolist() == [True, False, False, False, False]  # the second is a partial response at the cut-off
+    resp_all, cr_all = response_by(df, None)
+    assert resp_all.sum() == 4 and cr_all.sum() == 2
 
 
 @pytest.mark.slow

@@ -177,15 +177,20 @@ def test_exported_rhs_equals_vector_field(exported: tuple[Path, list[str]], equa
             lo, hi = {"autoreactive": (0.5, 200.0), "damage": (0.0, 0.6), "function": (0.3, 1.0),
                       "autoantibody": (0.0, 3.0)}[name]
             y[sl] = rng.uniform(lo, hi, sl.stop - sl.start)
-        y[LAYOUT.slices["pk_central"]] = rng.uniform(0, 300, 3)
-        y[LAYOUT.slices["pk_periph"]] = rng.uniform(0, 100, 3)
+        n_slots = LAYOUT.slices["pk_central"].stop - LAYOUT.slices["pk_central"].start
+        y[LAYOUT.slices["pk_central"]] = rng.uniform(0, 300, n_slots)
+        y[LAYOUT.slices["pk_periph"]] = rng.uniform(0, 100, n_slots)
+        for name, (lo, hi) in (("marrow_prol", (0.5, 8.0)), ("marrow_transit", (0.5, 8.0)), ("neutrophils", (0.2, 8.0)),
+                               ("micrometastases", (0.0, 2.0))):
+            sl = LAYOUT.slices[name]
+            y[sl] = rng.uniform(lo, hi, sl.stop - sl.start)
         for name in ("effector", "exhausted", "memory", "treg_tumour", "treg_systemic", "steroid_effect"):
             y[LAYOUT.slices[name]] *= float(np.exp(rng.standard_normal()))
         y[LAYOUT.slices["log_sensitive"]] = -21.0 if trial == 1 else y0[LAYOUT.slices["log_sensitive"]] + rng.normal()
         env.update(zip(y_names, y.tolist(), strict=True))
         env["time"] = float(rng.uniform(0, 700))
         inputs = {"steroid": rng.uniform(0, 80) * (trial % 2), "second_line": float(trial == 3),
-                  "freeze": float(trial == 4), "tfd": rng.uniform(0, env["time"], 3)}
+                  "freeze": float(trial == 4), "tfd": rng.uniform(0, env["time"], n_slots)}
         for key, ids in equations.input_ids.items():
             for pid, v in zip(np.ravel(ids), np.ravel(inputs[key]), strict=True):
                 env[str(pid)] = float(v)

@@ -41,11 +41,12 @@ import pandas as pd
 
 from . import weighted
 from .model.core import PARAM_INDEX
+from .readouts import CHECKMATE067_RESPONSE_CUTOFF_MONTHS, response_by
 from .spec import TrialSpec
 
 FITTED: tuple[str, ...] = (
     "immunogenicity", "net_growth_rate", "resistant_fraction", "resistant_kill", "ctla4_breadth", "lethal_burden",
-    "autoimmune_propensity", "ctla4_dependence", "pd_dependence", "expansion_rate",
+    "autoimmune_propensity", "ctla4_dependence", "pd_dependence", "expansion_rate", "residual_clearance_time",
 )
 PROPOSAL_MIN_SD = 0.4
 PROPOSAL_FACTOR = 1.6
@@ -144,8 +145,9 @@ def endpoints(pl: Plausible, w: np.ndarray, control: str | None = None) -> dict[
     os_rate: dict[str, dict[str, float]] = {"12": {}, "24": {}, "36": {}, "60": {}}
     for arm, df in pl.outcomes.items():
         bor = df["bor"].to_numpy()
-        out["orr"][arm] = weighted.proportion(np.isin(bor, ("CR", "PR")), w)
-        out["cr_rate"][arm] = weighted.proportion(bor == "CR", w)
+        resp, cr = response_by(df, CHECKMATE067_RESPONSE_CUTOFF_MONTHS)
+        out["orr"][arm] = weighted.proportion(resp, w)
+        out["cr_rate"][arm] = weighted.proportion(cr, w)
         out["dcr"][arm] = weighted.proportion(np.isin(bor, ("CR", "PR", "SD")), w)
         out["grade3plus_trae"][arm] = weighted.proportion(df["any_irae_grade"].to_numpy() >= 3, w)
         out["discontinued_for_trae"][arm] = weighted.proportion(df["discontinued"].to_numpy() == "toxicity", w)

@@ -129,3 +129,28 @@ CANCERS: dict[str, Cancer] = {
         source="AML: among the lowest mutational burdens of any cancer (Alexandrov et al., Nature 2013); "
                "fast kinetics. " + _AUTO),
 }
+
+
+def _apply_fit(cancers: dict[str, Cancer]) -> dict[str, Cancer]:
+    """Immunogenicity scales fitted by ``python -m immunotwin.calibrate_cancers`` (data/cancer_fit.json)."""
+    import dataclasses
+    import json
+    from importlib import resources
+
+    f = resources.files("immunotwin.data").joinpath("cancer_fit.json")
+    if not f.is_file():
+        return cancers
+    fit = json.loads(f.read_text())
+    out = dict(cancers)
+    for key, v in fit.get("cancers", {}).items():
+        if key in out:
+            c = out[key]
+            note = (f" Immunogenicity fitted ({fit['provenance']['date']}): {v['immunogenicity']:.4g} reproduces ORR "
+                    f"{v['target_orr']:.3f} of {v['source']} in scenario spec {v['spec']} "
+                    f"(data/cancer_fit.json; hand-set value before fitting {c.immunogenicity:g}).")
+            out[key] = dataclasses.replace(c, immunogenicity=float(v["immunogenicity"]), source=c.source + note)
+    return out
+
+
+CANCERS = _apply_fit(CANCERS)
+

@@ -112,7 +112,7 @@ def _pad(a: np.ndarray, size: int) -> np.ndarray:
 
 def zero_inputs(n: int) -> dict[str, np.ndarray]:
     out = {k: np.zeros((n, m)) if m > 1 else np.zeros(n) for k, m in INPUTS.items()}
-    out["tfd"] = np.full((n, 3), 1e9)
+    out["tfd"] = np.full((n, INPUTS["tfd"]), 1e9)
     return out
 
 

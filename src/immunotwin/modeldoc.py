@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 from .cancers import CANCERS
+from .model.organs import IRAES
 from .clinic import observe, outcomes, policy, run
 from .drugs import catalogue
 from .model import core
@@ -29,7 +30,7 @@ def render() -> str:
            "Generated from the code by `python -m immunotwin.modeldoc`; do not edit by hand.",
            "For research and education; not for decisions about a real patient's care.", "",
            f"State variables: {core.LAYOUT.size} per patient ({len(core.STATE_NAMES)} named states, "
-           f"organ states are vectors over {SUBSYSTEMS[-1].states[0][1]} organs). "
+           f"organ states are vectors over {len(IRAES)} organs). "
            f"Parameters: {len(core.PARAMS)} model parameters "
            f"({sum(int(p.value.size) for p in core.PARAMS)} values), "
            f"{sum(p.assumed for p in core.PARAMS)} of them assumed rather than sourced; "

@@ -283,7 +283,8 @@ def _ids(name: str, shape: tuple[int, ...]) -> np.ndarray:
 INPUT_IDS: dict[str, str] = {"steroid": "steroid_dose_rate", "second_line": "second_line_on",
                              "tfd": "first_dose_day", "freeze": "freeze_tumour"}
 #: States held fixed when ``freeze`` is 1 (the engine's burn-in), as in ``core.vector_field``.
-HELD_STATES: tuple[str, ...] = ("log_sensitive", "log_resistant", "new_lesion_hazard")
+HELD_STATES: tuple[str, ...] = ("log_sensitive", "log_resistant", "micrometastases", "new_lesion_hazard",
+                                "residual_mass")
 
 
 @dataclass(frozen=True)
@@ -467,16 +468,20 @@ class DosePlan:
         return np.unique(np.concatenate([np.zeros(0), *self.days]))
 
     def first_dose(self, n: int) -> np.ndarray:
-        """Day of each slot's first dose (N, 3); 1e9 where a slot gets none (as the clinic)."""
-        out = np.full((n, 3), 1e9)
+        """Day of each slot's first dose (N, slots); 1e9 where a slot gets none (as the clinic)."""
+        from .model.slots import N_SLOTS
+
+        out = np.full((n, N_SLOTS), 1e9)
         for j, days in enumerate(self.days):
             if len(days):
                 out[:, self.slot[j]] = np.minimum(out[:, self.slot[j]], days.min())
         return out
 
     def doses_on(self, day: float) -> np.ndarray:
-        """Amounts (N, 3) added to each slot's central compartment on ``day``."""
-        out = np.zeros((self.amount.shape[0], 3))
+        """Amounts (N, slots) added to each slot's central compartment on ``day``."""
+        from .model.slots import N_SLOTS
+
+        out = np.zeros((self.amount.shape[0], N_SLOTS))
         for j, days in enumerate(self.days):
             if np.any(np.abs(days - day) < 1e-9):
                 out[:, self.slot[j]] += self.amount[:, j]

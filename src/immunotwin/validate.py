@@ -22,6 +22,7 @@ import pandas as pd
 from . import weighted
 from .calibrate import FIT_ENDPOINTS, SCALE
 from .model.organs import IRAES
+from .readouts import CHECKMATE067_RESPONSE_CUTOFF_MONTHS, response_by
 from .reference import load
 from .spec import TrialSpec, load_spec, with_overrides
 from .survival import hazard_ratio, km_median, km_rate
@@ -54,9 +55,10 @@ def _trial_readouts(p: pd.DataFrame, control: str) -> dict[str, dict[str, float]
     c = p[p["arm"] == control]
     for arm, df in p.groupby("arm", sort=False):
         ok = df[df["status"] == "ok"]
+        resp, cr = response_by(df, CHECKMATE067_RESPONSE_CUTOFF_MONTHS)
         r = {
-            "orr": float(df["bor"].isin(["CR", "PR"]).mean()),
-            "cr_rate": float((df["bor"] == "CR").mean()),
+            "orr": float(resp.mean()),
+            "cr_rate": float(cr.mean()),
             "grade3plus_trae": float((df["any_irae_grade"] >= 3).mean()),
             "discontinued_for_trae": float((df["discontinued"] == "toxicity").mean()),
             "median_pfs_months": km_median(ok["pfs_months"], ok["pfs_event"]) or np.nan,

@@ -124,3 +124,11 @@ def grades(lab: dict[str, np.ndarray], damage: np.ndarray, function: np.ndarray,
             active = _cut(dx(organ), (0.05, 0.2, 0.5))
             g[:, j] = np.where(replaced[:, k], np.maximum(np.minimum(g[:, j], 2), active), g[:, j])
     return g
+
+
+ANC_LLN = 2.0  # 1e9/L, a typical laboratory lower limit of normal (assumed)
+
+
+def neutropenia_grade(anc: np.ndarray) -> np.ndarray:
+    """CTCAE v5.0 'neutrophil count decreased': G1 <LLN-1.5, G2 <1.5-1.0, G3 <1.0-0.5, G4 <0.5 (1e9/L)."""
+    return _cut(np.asarray(anc, dtype=float), (ANC_LLN, 1.5, 1.0, 0.5), descending=True)

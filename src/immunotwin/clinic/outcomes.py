@@ -22,7 +22,8 @@ def patient_rows(res: ClinicResult, covariates: pd.DataFrame, *, criteria: str, 
     n = len(covariates)
     rows: dict[str, list] = {k: [] for k in (
         "status", "status_reason", "bor", "criteria", "best_pct_change", "dor_months", "dor_event",
-        "pfs_months", "pfs_event", "os_months", "os_event", "death_cause", "hpd", "tgr_ref", "tgr_exp")}
+        "pfs_months", "pfs_event", "os_months", "os_event", "death_cause", "hpd", "tgr_ref", "tgr_exp",
+        "response_onset_months", "cr_onset_months")}
     for i in range(n):
         failed = bool(res.failed_reason[i])
         scans = res.scans[i]
@@ -86,6 +87,9 @@ def patient_rows(res: ClinicResult, covariates: pd.DataFrame, *, criteria: str, 
         rows["hpd"].append(h)
         rows["tgr_ref"].append(tr)
         rows["tgr_exp"].append(te)
+        cr_days = [d for d, c in zip(days, cats) if c in ("CR", "iCR")]
+        rows["response_onset_months"].append(np.nan if failed or onset is None else onset / DAYS_PER_MONTH)
+        rows["cr_onset_months"].append(np.nan if failed or not cr_days else float(cr_days[0]) / DAYS_PER_MONTH)
     out = pd.DataFrame(rows)
     for j, name in enumerate(IRAES):
         worst = res.grade_worst[:, j].astype(int)
@@ -95,6 +99,9 @@ def patient_rows(res: ClinicResult, covariates: pd.DataFrame, *, criteria: str, 
         out[f"irae_{name}_onset3_weeks"] = res.onset3[:, j] / 7.0
         out[f"irae_{name}_resolved"] = (worst >= 1) & (res.last_grade[:, j] <= (worst >= 2).astype(int))
     out["any_irae_grade"] = res.grade_worst.max(axis=1).astype(int)
+    out["neutropenia_grade"] = res.neutropenia_worst.astype(int)
+    out["anc_nadir"] = res.anc_nadir
+    out["any_trae_grade"] = np.maximum(out["any_irae_grade"], out["neutropenia_grade"])
     m = res.management
     out["steroids"] = ~np.isnan(m.steroid_start_day)
     out["steroid_start_weeks"] = m.steroid_start_day / 7.0
@@ -104,7 +111,7 @@ def patient_rows(res: ClinicResult, covariates: pd.DataFrame, *, criteria: str, 
     out["discontinued"] = np.where(died_on, "death", res.stop_reason)
     out["discontinued_weeks"] = np.where(died_on, res.death_day, res.stop_day) / 7.0
     out["rechallenged"] = m.rechallenged
-    for s, slot in ((0, "pd1"), (1, "ctla4")):
+    for s, slot in ((0, "pd1"), (1, "ctla4"), (3, "cyto")):
         used = (res.dosing.slot == s).any()
         out[f"cavg_{slot}"] = res.cavg[:, s] if used else np.nan
         out[f"cmin_{slot}"] = res.cmin[:, s] if used else np.nan

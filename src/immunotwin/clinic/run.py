@@ -18,9 +18,10 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .. import engine
-from ..drugs.catalogue import slot_params
+from ..drugs.catalogue import is_cytotoxic, slot_params
 from ..model.core import LAYOUT, initial_state
 from ..model.organs import INDEX, IRAES
+from ..model.slots import N_SLOTS
 from ..population import Cohort
 from ..spec import Assessment, DrugSchedule, PostProgression
 from . import observe
@@ -36,6 +37,10 @@ FATAL_WEEKLY = {"myocarditis": 0.25, "neurologic": 0.12, "pneumonitis": 0.12, "h
                 "colitis": 0.06, "hematologic": 0.08, "nephritis": 0.03, "hypophysitis": 0.05,
                 "diabetes": 0.03, "dermatitis": 0.02, "thyroiditis": 0.0, "arthritis": 0.0}
 _FATAL = np.array([FATAL_WEEKLY[k] for k in IRAES])
+# Cytotoxic drugs: blood counts weekly for three weeks after each dose (nadir monitoring, assumed
+# practice), and a dose waits while neutrophils are below 1.5e9/L (docetaxel label).
+CHEMO_MONITOR_DAYS = 21.0
+CHEMO_MIN_ANC = 1.5
 
 
 @dataclass
@@ -67,12 +72,14 @@ class ClinicResult:
     cmin: np.ndarray
     trajectory: Trajectory | None
     end_day: float
-    vc: np.ndarray  # (N, 3) central volumes (L), to turn amounts into concentrations
+    vc: np.ndarray  # (N, slots) central volumes (L), to turn amounts into concentrations
+    neutropenia_worst: np.ndarray  # (N,) worst CTCAE grade of neutropenia seen at visits from day 0
+    anc_nadir: np.ndarray  # (N,) lowest neutrophil count seen at visits from day 0 (1e9/L)
 
 
 def _visit_columns() -> dict[str, list]:
     cols = ["patient", "day", "scan", "sld_mm", "new_lesions", "response", *IRAES,
-            *observe.OBSERVATION_SCALES, "c_pd1", "c_ctla4", "steroid_mg", "dosed", "held", "stopped", "alive"]
+            *observe.OBSERVATION_SCALES, "anc", "c_pd1", "c_ctla4", "steroid_mg", "dosed", "held", "stopped", "alive"]
     return {c: [] for c in cols}
 
 
@@ -120,8 +127,12 @@ def run_clinic(cohort: Cohort, arm: Sequence[DrugSchedule], *, assessment: Asses
     stop_day = np.full(n, np.nan)
     scans: list[list[tuple[float, float, int]]] = [[] for _ in range(n)]
     visits = _visit_columns()
-    conc_sum = np.zeros((n, 3))
-    conc_min = np.full((n, 3), np.inf)
+    conc_sum = np.zeros((n, N_SLOTS))
+    conc_min = np.full((n, N_SLOTS), np.inf)
+    neut_worst = np.zeros(n, dtype=np.int8)
+    anc_nadir = np.full(n, np.nan)
+    cyto = np.array([is_cytotoxic(d.name) for d in dosing.entries], dtype=bool)
+    last_cyto = np.full(n, -np.inf)
     conc_cnt = 0
     traj = Trajectory() if keep_trajectory else None
     age0 = cov["age"].to_numpy(float)
@@ -136,6 +147,7 @@ def run_clinic(cohort: Cohort, arm: Sequence[DrugSchedule], *, assessment: Asses
         dmg, fun = LAYOUT.get(y, "damage"), LAYOUT.get(y, "function")
         lab = observe.labs(dmg, fun, m.replaced)
         grade = observe.grades(lab, dmg, fun, m.replaced)
+        anc = LAYOUT.get(y, "neutrophils")
 
         # Deaths since the last visit: tumour burden, grade-4 irAEs, other causes.
         u = cohort.uniforms[:, min(k, cohort.uniforms.shape[1] - 1)]
@@ -154,7 +166,8 @@ def run_clinic(cohort: Cohort, arm: Sequence[DrugSchedule], *, assessment: Asses
         on_treatment = dosing.remaining(day, progressed, treat_beyond_progression, n_arm) & ~m.stopped
         due_any = (dosing.next_due <= day + 1e-6).any(axis=1) & on_treatment
         managed = (m.steroid_mg > 0) | m.held
-        visit = alive & (is_scan | due_any | managed | (grade >= 2).any(axis=1) | (day == 0))
+        monitor = day - last_cyto <= CHEMO_MONITOR_DAYS + 1e-9
+        visit = alive & (is_scan | due_any | managed | monitor | (grade >= 2).any(axis=1) | (day == 0))
         if day == 0:
             baseline_grade = grade.copy()  # pre-existing (e.g. paraneoplastic) findings are not irAEs
         seen = np.where(visit[:, None], grade, 0)
@@ -169,13 +182,16 @@ def run_clinic(cohort: Cohort, arm: Sequence[DrugSchedule], *, assessment: Asses
             grade_worst = np.maximum(grade_worst, seen)
             last_grade = np.where(visit[:, None], seen, last_grade)
             grade_worst = np.where((irae_death[:, None]) & (grade >= 4), 5, grade_worst).astype(np.int8)
+            neut_worst = np.maximum(neut_worst, np.where(visit, observe.neutropenia_grade(anc), 0)).astype(np.int8)
+            anc_nadir = np.where(visit, np.fmin(anc_nadir, anc), anc_nadir)
 
         # Imaging and response.
         response = np.full(n, "", dtype=object)
         sld = np.full(n, np.nan)
         new_les = (LAYOUT.get(y, "new_lesion_hazard")[:, None] > cohort.lesion_thresholds).sum(axis=1)
         if is_scan:
-            sld = observe.sld(tum, cohort.tumour0, cohort.covariates["sld0_mm"].to_numpy(float),
+            measured = tum + LAYOUT.get(y, "residual_mass")  # viable tumour and residual mass (tumour.py)
+            sld = observe.sld(measured, cohort.tumour0, cohort.covariates["sld0_mm"].to_numpy(float),
                               cohort.n_lesions, cohort.scan_noise[:, k])
             sld = np.where(alive, sld, np.nan)
             if day <= 0:
@@ -222,8 +238,11 @@ def run_clinic(cohort: Cohort, arm: Sequence[DrugSchedule], *, assessment: Asses
             stopped_now = alive & (m.stopped | (m.ctla4_stopped & ctla4_left)) & (stop_reason == "")
             stop_reason[stopped_now] = "toxicity"
             stop_day[stopped_now] = day
-            doses = dosing.due(day, alive & ~m.stopped, m.held, m.ctla4_stopped, progressed,
+            # irAE holds apply to the immunotherapies; cytotoxic doses wait for neutrophil recovery.
+            held = np.where(cyto[None, :], (anc < CHEMO_MIN_ANC)[:, None], m.held[:, None])
+            doses = dosing.due(day, alive & ~m.stopped, held, m.ctla4_stopped, progressed,
                                treat_beyond_progression, n_arm, STEP)
+            last_cyto = np.where((doses[:, cyto] > 0).any(axis=1), day, last_cyto)
             ended = alive & (stop_reason == "") & ~dosing.remaining(day + STEP, progressed, treat_beyond_progression, n_arm) \
                 & (dosing.given[:, :n_arm].sum(axis=1) > 0)
             stop_reason[ended] = np.where(progressed[ended], "progression", "completed")
@@ -247,6 +266,7 @@ def run_clinic(cohort: Cohort, arm: Sequence[DrugSchedule], *, assessment: Asses
                 visits[name].extend(grade[rows, j].tolist())
             for key in observe.OBSERVATION_SCALES:
                 visits[key].extend(lab[key][rows].tolist())
+            visits["anc"].extend(anc[rows].tolist())
             visits["c_pd1"].extend(conc[rows, 0].tolist())
             visits["c_ctla4"].extend(conc[rows, 1].tolist())
             visits["steroid_mg"].extend(m.steroid_mg[rows].tolist())
@@ -277,7 +297,8 @@ def run_clinic(cohort: Cohort, arm: Sequence[DrugSchedule], *, assessment: Asses
     cavg = conc_sum / max(conc_cnt, 1)
     cmin = np.where(np.isinf(conc_min), np.nan, conc_min)
     return ClinicResult(scans, visits, grade_worst, onset1, onset3, onset2, last_grade, death_day, death_cause,
-                        prog_day, failed, m, dosing, stop_reason, stop_day, cavg, cmin, traj, day, idx_vc)
+                        prog_day, failed, m, dosing, stop_reason, stop_day, cavg, cmin, traj, day, idx_vc,
+                        neut_worst, anc_nadir)
 
 
 __all__ = ["run_clinic", "ClinicResult", "INDEX"]

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..drugs.catalogue import CATALOGUE
-from ..model.pk import SLOTS
+from ..model.pk import N_SLOTS, SLOTS
 from ..spec import DrugSchedule
 from ..units import bsa_m2, dose_amount
 
@@ -28,7 +28,7 @@ class Dosing:
     offset: np.ndarray  # (N, E) clock origin (0, or the progression day for next-line drugs)
     amount: np.ndarray  # (N, E) mg per dose
     slot: np.ndarray  # (E,) PK slot index
-    first_dose: np.ndarray  # (N, 3) day of each slot's first dose (1e9 if none)
+    first_dose: np.ndarray  # (N, slots) day of each slot's first dose (1e9 if none)
 
     @classmethod
     def create(cls, arm: Sequence[DrugSchedule], post: Sequence[DrugSchedule], weight_kg: np.ndarray,
@@ -45,7 +45,7 @@ class Dosing:
         active[:, : len(arm)] = True
         next_due = np.array([[d.start_days for d in entries]] * n, dtype=float).reshape(n, e)
         return cls(entries, next_due, np.zeros((n, e), dtype=np.int64), active, np.zeros((n, e)), amount,
-                   slot, np.full((n, 3), 1e9))
+                   slot, np.full((n, N_SLOTS), 1e9))
 
     def start_post(self, mask: np.ndarray, day: float, n_arm: int) -> None:
         """Start next-line drugs (entries after the arm's) for ``mask`` patients from ``day``."""
@@ -56,9 +56,12 @@ class Dosing:
 
     def due(self, day: float, eligible: np.ndarray, held: np.ndarray, ctla4_stopped: np.ndarray,
             progressed: np.ndarray, beyond: bool, n_arm: int, step: float) -> np.ndarray:
-        """Doses given at ``day`` (N, E) as amounts (mg); updates counters and shifts held doses."""
+        """Doses given at ``day`` (N, E) as amounts (mg); updates counters and shifts held doses.
+        ``held`` is (N,) for every drug or (N, E) per drug entry."""
         out = np.zeros_like(self.amount)
+        held_all = np.asarray(held)
         for j, d in enumerate(self.entries):
+            held = held_all[:, j] if held_all.ndim == 2 else held_all
             go = self.active[:, j] & eligible & (self.next_due[:, j] <= day + 1e-6)
             if d.doses is not None:
                 go &= self.given[:, j] < d.doses

@@ -1,6 +1,7 @@
-"""Checkpoint-inhibitor antibodies: population PK and receptor occupancy, with sources.
+"""Drugs: checkpoint-inhibitor antibodies (population PK and receptor occupancy) and cytotoxic
+chemotherapy (population PK and the myelosuppression model's drug effect), with sources.
 
-Each drug occupies one PK slot of the model by its target (``pd1``, ``ctla4``, ``pdl1``);
+Each drug occupies one PK slot of the model by its target (``pd1``, ``ctla4``, ``pdl1``, ``cyto``);
 drugs differ only by these parameters. Typical values are for the reference patient of
 each population PK model; individual values scale allometrically with body weight and
 carry log-normal inter-individual variability (omega = SD of the log random effect,
@@ -17,7 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..model.pk import SLOTS
+from ..model.pk import N_SLOTS, SLOTS
 
 H_PER_DAY = 24.0
 
@@ -50,6 +51,12 @@ class Drug:
 _BAJAJ = "Bajaj et al., CPT Pharmacometrics Syst Pharmacol 2017;6:58-66, Table 2"
 _AHAMADI = "Ahamadi et al., CPT Pharmacometrics Syst Pharmacol 2017;6:49-57, Table 2"
 _FENG = "Feng et al., Br J Clin Pharmacol 2014;78:106-17, Table 2"
+_ONOUE = ("Onoue et al., Eur J Clin Pharmacol 2016;72:703-10, Table 2 (two-compartment docetaxel model; "
+          "CL 32.6 L/h, Q 5.34 L/h, V1 5.77 L, V2 11.0 L; IIV of CL 29.5%; no IIV reported for V1, none "
+          "used); Japanese women with breast cancer, so Western clearance may be somewhat higher (Bruno "
+          "et al. 1996: about 37 L/h); no weight scaling (dosed by body surface area)")
+_FRIBERG_EC50 = ("Friberg et al., J Clin Oncol 2002;20:4713, Table 4: docetaxel EC50 7.17 µM of the Emax "
+                 "drug effect on marrow progenitors (x 0.808 mg/µmol = 5.79 mg/L)")
 _PEMBRO_EC50 = ("pembrolizumab ex vivo IL-2 IC50 0.535 µg/mL (Patnaik et al., Clin Cancer Res "
                 "2015;21:4286; Elassaiss-Schaap et al., CPT:PSP 2017;6:21), verify against the table")
 
@@ -75,7 +82,15 @@ CATALOGUE: dict[str, Drug] = {
         ec50_source="assumed: no published CTLA-4 occupancy EC50; 5 µg/mL puts the 3 mg/kg trough "
                     "(19.4 µg/mL, label) near 80% and makes 10 mg/kg more active than 3 mg/kg, as "
                     "observed (Ascierto et al., Lancet Oncol 2017;18:611)"),
+    "docetaxel": Drug(
+        "docetaxel", "cyto", "microtubules (cytotoxic)", cl_l_day=32.6 * H_PER_DAY, vc_l=5.77,
+        q_l_day=5.34 * H_PER_DAY, vp_l=11.0, ref_weight_kg=70.0, cl_weight_exp=0.0, vc_weight_exp=0.0,
+        q_weight_exp=0.0, vp_weight_exp=0.0, omega_cl=0.295, omega_vc=0.0, ec50_mg_l=7.17 * 0.808,
+        source=_ONOUE, ec50_source=_FRIBERG_EC50),
 }
+
+def is_cytotoxic(name: str) -> bool:
+    return name in CATALOGUE and CATALOGUE[name].slot == "cyto"
 
 
 def get_drug(name: str) -> Drug:
@@ -87,15 +102,15 @@ def get_drug(name: str) -> Drug:
 
 def slot_params(drugs: Sequence[str], weight_kg: np.ndarray, eta: np.ndarray,
                 ldh_u_l: np.ndarray | None = None) -> Mapping[str, np.ndarray]:
-    """PK slot parameters (N, 3) for the checkpoint inhibitors of a regimen.
+    """PK slot parameters (N, slots) for the drugs of a regimen.
 
     ``eta`` (N, 2) are standard-normal draws for CL and Vc of this patient (the same draws
     serve every drug in the slot). Slots a regimen does not use keep zero clearance.
     """
     weight_kg = np.asarray(weight_kg, dtype=np.float64)
     n = weight_kg.shape[0]
-    out = {k: np.zeros((n, 3)) for k in ("pk_cl", "pk_q", "pk_emax")}
-    out.update({k: np.ones((n, 3)) for k in ("pk_vc", "pk_vp", "pk_t50", "pk_gamma", "pk_ec50")})
+    out = {k: np.zeros((n, N_SLOTS)) for k in ("pk_cl", "pk_q", "pk_emax")}
+    out.update({k: np.ones((n, N_SLOTS)) for k in ("pk_vc", "pk_vp", "pk_t50", "pk_gamma", "pk_ec50")})
     out["pk_vc"] *= 3.0
     out["pk_vp"] *= 3.0
     used: dict[str, str] = {}

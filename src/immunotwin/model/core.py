@@ -14,19 +14,19 @@ from dataclasses import dataclass
 import jax.numpy as jnp
 import numpy as np
 
-from . import cytokines, pk, tcells, tolerance, tregs, tumour
+from . import cytokines, marrow, pk, tcells, tolerance, tregs, tumour
 from .base import Ctx, Subsystem
 from .params import Param
 
 SUBSYSTEMS: tuple[Subsystem, ...] = (
     pk.SUBSYSTEM, cytokines.SUBSYSTEM, tumour.SUBSYSTEM, tregs.SUBSYSTEM, tcells.SUBSYSTEM,
-    tolerance.SUBSYSTEM,
+    tolerance.SUBSYSTEM, marrow.SUBSYSTEM,
 )
 
 #: Inputs held constant over an integration step: steroid dose rate (prednisone-equivalent
 #: mg/day), second-line immunosuppressant on (1) or off (0), the day of each PK slot's first
 #: dose (for time-varying clearance) and ``freeze`` (1 holds the tumour fixed: burn-in).
-INPUTS: dict[str, int] = {"steroid": 1, "second_line": 1, "tfd": 3, "freeze": 1}
+INPUTS: dict[str, int] = {"steroid": 1, "second_line": 1, "tfd": pk.N_SLOTS, "freeze": 1}
 
 
 @dataclass(frozen=True)
@@ -101,7 +101,22 @@ def _apply_calibration(params: tuple[Param, ...]) -> tuple[Param, ...]:
     return tuple(out)
 
 
-PARAMS: tuple[Param, ...] = _apply_calibration(all_params())
+def _apply_drug_fit(params: tuple[Param, ...]) -> tuple[Param, ...]:
+    """Replace defaults fitted by ``python -m immunotwin.calibrate_cancers`` (data/cancer_fit.json, ``params``)."""
+    import dataclasses
+    import json
+    from importlib import resources
+
+    f = resources.files("immunotwin.data").joinpath("cancer_fit.json")
+    fitted = json.loads(f.read_text()).get("params", {}) if f.is_file() else {}
+    return tuple(dataclasses.replace(prm, default=float(fitted[prm.name]["value"]), assumed=False,
+                                     source=f"fitted: ORR {fitted[prm.name]['target_orr']:g} of "
+                                            f"{fitted[prm.name]['source']} (scenario {fitted[prm.name]['spec']}; "
+                                            f"data/cancer_fit.json); before fitting: {prm.source}")
+                 if prm.name in fitted else prm for prm in params)
+
+
+PARAMS: tuple[Param, ...] = _apply_drug_fit(_apply_calibration(all_params()))
 PARAM_INDEX: dict[str, Param] = {prm.name: prm for prm in PARAMS}
 
 
@@ -129,6 +144,8 @@ def vector_field(t, y, args):  # type: ignore[no-untyped-def]
     d["log_sensitive"] = d["log_sensitive"] * hold
     d["log_resistant"] = d["log_resistant"] * hold
     d["new_lesion_hazard"] = d["new_lesion_hazard"] * hold
+    d["micrometastases"] = d["micrometastases"] * hold
+    d["residual_mass"] = d["residual_mass"] * hold
     return jnp.concatenate([jnp.atleast_1d(d[name]) for name in STATE_NAMES])
 
 
@@ -146,6 +163,8 @@ def initial_state(params: Mapping[str, np.ndarray], tumour_cells: np.ndarray) ->
     fr = np.clip(np.asarray(params["resistant_fraction"], dtype=np.float64), 1e-12, 0.95)
     put("log_sensitive", np.log(tumour_cells * (1.0 - fr)))
     put("log_resistant", np.log(tumour_cells * fr))
+    seeding = np.asarray(params["metastasis_rate"]) * tumour_cells ** np.asarray(params["metastasis_alpha"])
+    put("micrometastases", seeding * np.asarray(params["micrometastasis_delay"]))  # steady state before treatment
     put("effector", 0.02 * tumour_cells)
     put("exhausted", 0.02 * tumour_cells)
     put("memory", 0.0)
@@ -153,4 +172,8 @@ def initial_state(params: Mapping[str, np.ndarray], tumour_cells: np.ndarray) ->
     put("treg_systemic", 1.0)
     put("autoreactive", np.ones((n, 12)))
     put("function", np.ones((n, 12)))
+    anc0 = np.asarray(params["anc_baseline"], dtype=np.float64)
+    put("marrow_prol", anc0)
+    put("marrow_transit", np.repeat(np.reshape(anc0, (-1, 1)) * np.ones((n, 1)), 3, axis=1))
+    put("neutrophils", anc0)
     return y

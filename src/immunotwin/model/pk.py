@@ -1,7 +1,8 @@
 """Antibody pharmacokinetics and receptor occupancy, one two-compartment model per target.
 
-Three drug slots, by target: ``pd1`` (nivolumab, pembrolizumab), ``ctla4`` (ipilimumab,
-tremelimumab) and ``pdl1`` (atezolizumab, durvalumab). Each is a linear two-compartment
+Four drug slots, by target: ``pd1`` (nivolumab, pembrolizumab), ``ctla4`` (ipilimumab,
+tremelimumab), ``pdl1`` (atezolizumab, durvalumab) and ``cyto``, a cytotoxic chemotherapy
+(docetaxel). Each is a linear two-compartment
 model with IV doses given as jumps into the central compartment (amount in mg; C in mg/L =
 µg/mL). Clearance may fall with time on treatment, as for nivolumab (Bajaj et al.,
 CPT:PSP 2017;6:58):
@@ -12,6 +13,9 @@ CPT:PSP 2017;6:58):
 
 Receptor occupancy is at quasi-steady state, RO = C / (C + EC50) (binding is fast next to
 PK; Brahmer et al., J Clin Oncol 2010;28:3167 show occupancy plateauing within a day).
+For the cytotoxic slot the same saturable term gives the drug effect on proliferating cells
+of the myelosuppression model of Friberg et al. (J Clin Oncol 2002;20:4713), E = E_max C/(C + EC50),
+which :mod:`.marrow`, :mod:`.tumour` and :mod:`.tcells` read.
 The slot parameters are filled from the drug catalogue (:mod:`immunotwin.drugs`) for each
 patient; the equations are the same for every drug.
 
@@ -25,20 +29,21 @@ import jax.numpy as jnp
 
 from .base import Ctx, Subsystem, pos
 from .params import assumed, sourced
-
-SLOTS: tuple[str, ...] = ("pd1", "ctla4", "pdl1")
+from .slots import N_SLOTS, SLOTS  # jax-free home of the slot list
 
 _CAT = "per drug and patient from the drug catalogue (immunotwin.drugs; sources there)"
 
 PARAMS = (
-    sourced("pk_cl", "L/day", (0.0, 0.0, 0.0), _CAT),
-    sourced("pk_vc", "L", (3.0, 3.0, 3.0), _CAT),
-    sourced("pk_q", "L/day", (0.0, 0.0, 0.0), _CAT),
-    sourced("pk_vp", "L", (3.0, 3.0, 3.0), _CAT),
-    sourced("pk_emax", "1", (0.0, 0.0, 0.0), _CAT),
-    sourced("pk_t50", "h", (1.0, 1.0, 1.0), _CAT),
-    sourced("pk_gamma", "1", (1.0, 1.0, 1.0), _CAT),
-    sourced("pk_ec50", "mg/L", (1.0, 1.0, 1.0), _CAT),
+    sourced("pk_cl", "L/day", (0.0, 0.0, 0.0, 0.0), _CAT),
+    sourced("pk_vc", "L", (3.0, 3.0, 3.0, 3.0), _CAT),
+    sourced("pk_q", "L/day", (0.0, 0.0, 0.0, 0.0), _CAT),
+    sourced("pk_vp", "L", (3.0, 3.0, 3.0, 3.0), _CAT),
+    sourced("pk_emax", "1", (0.0, 0.0, 0.0, 0.0), _CAT),
+    sourced("pk_t50", "h", (1.0, 1.0, 1.0, 1.0), _CAT),
+    sourced("pk_gamma", "1", (1.0, 1.0, 1.0, 1.0), _CAT),
+    sourced("pk_ec50", "mg/L", (1.0, 1.0, 1.0, 1.0), _CAT),
+    sourced("chemo_emax", "1", 83.9, "Friberg et al., J Clin Oncol 2002;20:4713, Table 4 (docetaxel, "
+            "Emax model of the drug effect on proliferating progenitors)"),
     assumed("steroid_ke", "1/day", 1.0,
             "prednisolone half-life is 2-4 h but its genomic anti-inflammatory effect lasts about a "
             "day; a one-day effect delay is the simplest description"),
@@ -60,7 +65,7 @@ def _signals(ctx: Ctx) -> dict:
     # Either antibody interrupts PD-1 signalling; occupancy of both acts independently.
     block_pd = 1.0 - (1.0 - ro_pd1) * (1.0 - ro_pdl1)
     return {"conc": conc, "ro": ro, "block_pd": block_pd, "block_pd1": ro_pd1,
-            "block_ctla4": ro_ctla4, "steroid": ctx.s["steroid_effect"]}
+            "block_ctla4": ro_ctla4, "chemo": ctx.p["chemo_emax"] * ro[3], "steroid": ctx.s["steroid_effect"]}
 
 
 def _derivatives(ctx: Ctx) -> dict:
@@ -79,7 +84,7 @@ def _derivatives(ctx: Ctx) -> dict:
 
 SUBSYSTEM = Subsystem(
     name="pk",
-    states=(("pk_central", 3), ("pk_periph", 3), ("steroid_effect", 1)),
+    states=(("pk_central", N_SLOTS), ("pk_periph", N_SLOTS), ("steroid_effect", 1)),
     params=PARAMS,
     signals=_signals,
     derivatives=_derivatives,

@@ -8,9 +8,12 @@ occupancies (:mod:`.pk`):
     c     = 1 - h_ctla4 (1 - b_CTLA4)                           CTLA-4 outcompetes CD28 for B7
     prime = k_p P c (1 - I)                                       priming
     stim  = P c (1 - inh)(1 - S_R)(1 - w_s I) IL2/(IL2 + 1) / (1 + E/(q_max T))
-    dE/dt = prime + E (r_E stim - d_E - k_ex inh P) + r_re b_PD X + k_rec P M (1 - I)
+    dE/dt = prime + E (r_E stim - d_E - k_ex inh P - k_c E_c) + r_re b_PD X + k_rec P M (1 - I)
     dX/dt = k_ex inh P E - d_X X - r_re b_PD X                     exhaustion, reinvigoration
     dM/dt = f_M d_E E - d_M M - k_rec P M (1 - I)                  contraction to memory
+
+E_c is the cytotoxic drug effect (:mod:`.pk`): activated, proliferating effectors are killed by
+chemotherapy (lymphodepletion), k_c times the effect on marrow progenitors' scale.
 
 Killing per tumour cell is ratio-dependent (de Pillis, Radunskaya & Wiseman, Cancer Res
 2005;65:7950):
@@ -51,6 +54,9 @@ PARAMS = (
             "sensitive than newly activated autoreactive cells: steroids for irAEs did not shorten survival "
             "on ipilimumab (Horvat et al., J Clin Oncol 2015;33:3193) though high doses did for "
             "hypophysitis (Faje et al., Cancer 2018;124:3706)"),
+    assumed("chemo_lymph_kill", "1/day", 0.2, "kill of proliferating effector T cells per unit of the "
+            "cytotoxic drug effect; a fifth of the marrow progenitors' rate (4/MTT = 1.07/day, Friberg "
+            "2002) because lymphopenia after docetaxel is milder than neutropenia (magnitude assumed)"),
     assumed("memory_fraction", "1", 0.05, "fraction of contracting effectors kept as memory"),
     assumed("memory_death", "1/day", 0.002, "memory half-life about a year"),
     assumed("recall_rate", "1/day", 0.05, "antigen-driven recall of memory into effectors"),
@@ -80,8 +86,9 @@ def _derivatives(ctx: Ctx) -> dict:
     reinv = p["reinvigoration"] * sig["block_pd"] * x
     recall = p["recall_rate"] * ag * m * (1.0 - isup)
     death = p["effector_death"] * e
+    chemo_kill = p["chemo_lymph_kill"] * sig["chemo"] * e
     return {
-        "effector": prime + p["expansion_rate"] * stim * e - death - exhaust + reinv + recall,
+        "effector": prime + p["expansion_rate"] * stim * e - death - exhaust + reinv + recall - chemo_kill,
         "exhausted": exhaust - p["exhausted_death"] * x - reinv,
         "memory": p["memory_fraction"] * death - p["memory_death"] * m - recall,
     }

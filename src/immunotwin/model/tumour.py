@@ -29,9 +29,32 @@ Antigen presented to T cells saturates with tumour antigen, which rises with kil
 
     L = L_0 + L_ifn (IFN - 1)/(IFN - 1 + K_ifn),  inh = L (1-b_PD)/(L (1-b_PD) + K_L)
 
-New metastatic lesions arise with the colonisation rate of Iwata, Kawasaki & Shigesada
-(J Theor Biol 2000;203:177), beta(T) = m T^alpha; the state ``new_lesion_hazard`` is its
-integral, and the clinic compares it with the patient's exponential draws.
+Cytotoxic chemotherapy kills both clones at k_chemo E_c (1/day), E_c the drug effect of the
+myelosuppression model (:mod:`.pk`, Friberg et al. 2002): tumour cells are taken to respond to
+the same exposure-effect curve as marrow progenitors, with their own sensitivity k_chemo.
+
+New metastatic lesions are seeded with the colonisation rate of Iwata, Kawasaki & Shigesada
+(J Theor Biol 2000;203:177), beta(T) = m T^alpha, and become visible after growing for a mean
+delay D; while they grow they meet the same extra immune (and cytotoxic) killing as the
+sensitive clone, so an effective treatment clears seeded foci before they are seen. With ``L``
+the seeded, not yet visible foci (in visible-lesion equivalents) and H the visible-lesion
+hazard integral (state ``new_lesion_hazard``, compared by the clinic with the patient's
+exponential draws):
+
+    dL/dt = m T^alpha - L/D - (max(kill - kill_0, 0) + k_chemo E_c) L,   dH/dt = L/D
+
+Before treatment L sits at its steady state m T^alpha D, so untreated disease shows new
+lesions at the Iwata rate.
+
+Cells killed by treatment leave a residual mass R (necrosis, fibrosis, inflammatory
+infiltrate) that imaging still measures and that clears slowly with mean time tau_R:
+
+    dR/dt = (max(kill - kill_0, 0) + k_chemo E_c) T_s + (rho_r max(kill - kill_0, 0) + k_chemo E_c) T_r - R/tau_R
+
+The clinic measures T + R; death from burden reads T. Residual masses after immunotherapy
+often hold no viable tumour, which is why radiological complete responses keep accruing for
+years (5-year CR 22% against 11.5% at the first report of CheckMate 067: Larkin et al.,
+N Engl J Med 2019;381:1535 and 2015;373:23).
 """
 
 from __future__ import annotations
@@ -80,9 +103,19 @@ PARAMS = (
     assumed("lethal_burden", "1e9 cells", 1000.0, "about 1 kg or 1e12 cells (Del Monte, Cell Cycle "
             "2009; textbook figure); read by the clinic, not the vector field; lowered 30% per ECOG point",
             iiv=0.5),
+    assumed("chemo_tumour_kill", "1/day", 0.15, "tumour kill per unit cytotoxic drug effect; to be fitted "
+            "to a chemotherapy arm's response rate (see drugs.catalogue, docetaxel); no variability "
+            "assumed beyond growth's (a new random effect would shift every later draw)"),
     sourced("metastasis_alpha", "1", 0.663,
             "Iwata, Kawasaki & Shigesada, J Theor Biol 2000;203:177 (fractal dimension of tumour "
             "vasculature)"),
+    assumed("residual_clearance_time", "day", 90.0,
+            "mean clearance time of the residual mass left by killed tumour cells (necrosis and "
+            "fibrosis resorb over months; assumed, then calibrated with its variability): sets how long "
+            "a complete response takes to be seen", iiv=0.5),
+    assumed("micrometastasis_delay", "day", 56.0,
+            "mean time from seeding to a visible lesion; a month or two for a focus to reach a few "
+            "millimetres (assumed); sets how much of the seeded burden early treatment clears"),
     assumed("metastasis_rate", "1/day/(1e9 cells)^alpha", 3e-4,
             "Iwata 2000 form; value set so that an untreated 100e9-cell burden seeds a visible new "
             "lesion in about 6 months", iiv=0.5),
@@ -113,17 +146,25 @@ def _derivatives(ctx: Ctx) -> dict:
     tum = sig["tumour"]
     il6x = sig["il6"] - 1.0
     growth = p["growth_rate"] * (1.0 - tum / p["carrying_capacity"]) * (1.0 + p["il6_promotion"] * il6x / (il6x + 1.0))
-    d_s = jnp.where(s["log_sensitive"] > LN_MIN, growth - sig["kill"], 0.0)
+    chemo = p["chemo_tumour_kill"] * sig["chemo"]
+    d_s = jnp.where(s["log_sensitive"] > LN_MIN, growth - sig["kill"] - chemo, 0.0)
     extra = jnp.maximum(sig["kill"] - p["baseline_kill"], 0.0)
-    d_r = jnp.where(s["log_resistant"] > LN_MIN, growth - p["baseline_kill"] - p["resistant_kill"] * extra, 0.0)
+    d_r = jnp.where(s["log_resistant"] > LN_MIN,
+                    growth - p["baseline_kill"] - p["resistant_kill"] * extra - chemo, 0.0)
+    seeded, delay = s["micrometastases"], p["micrometastasis_delay"]
+    clearance = extra + chemo
+    dying = (extra + chemo) * sig["sensitive"] + (p["resistant_kill"] * extra + chemo) * sig["resistant"]
     return {
         "log_sensitive": d_s,
         "log_resistant": d_r,
-        "new_lesion_hazard": p["metastasis_rate"] * tum ** p["metastasis_alpha"],
+        "micrometastases": p["metastasis_rate"] * tum ** p["metastasis_alpha"] - seeded / delay - clearance * seeded,
+        "new_lesion_hazard": seeded / delay,
+        "residual_mass": dying - s["residual_mass"] / p["residual_clearance_time"],
     }
 
 
 SUBSYSTEM = Subsystem(
-    "tumour", (("log_sensitive", 1), ("log_resistant", 1), ("new_lesion_hazard", 1)), PARAMS,
+    "tumour", (("log_sensitive", 1), ("log_resistant", 1), ("micrometastases", 1), ("new_lesion_hazard", 1),
+                ("residual_mass", 1)), PARAMS,
     derivatives=_derivatives, signals=_signals, doc=__doc__ or "",
 )

@@ -43,12 +43,12 @@ def _orr_figure(name: str, p: pd.DataFrame, ref: dict[str, Any], seed: int) -> F
 # cancers-compared
 
 CANCER_SPECS = (("melanoma", "melanoma", "cancers-compared-melanoma"),
-                ("nsclc", "NSCLC", "cancers-compared-nsclc"),
+                ("nsclc_all", "NSCLC", "cancers-compared-nsclc"),
                 ("rcc", "renal cell carcinoma", "cancers-compared-rcc"),
                 ("hodgkin", "Hodgkin lymphoma", "cancers-compared-hodgkin"),
                 ("crc_msih", "MSI-high colorectal cancer", "cancers-compared-crc-msih"))
 PDL1_STRATA = {
-    "nsclc": (("nsclc_pdl1_50", "NSCLC PD-L1 >= 50%", 0.5, 1.01), ("nsclc_pdl1_1_49", "NSCLC PD-L1 1-49%", 0.01, 0.5),
+    "nsclc_all": (("nsclc_pdl1_50", "NSCLC PD-L1 >= 50%", 0.5, 1.01), ("nsclc_pdl1_1_49", "NSCLC PD-L1 1-49%", 0.01, 0.5),
               ("nsclc_pdl1_lt1", "NSCLC PD-L1 < 1%", -1.0, 0.01)),
     "melanoma": (("melanoma_pdl1_5", "melanoma PD-L1 >= 5%", 0.05, 1.01),
                  ("melanoma_pdl1_lt5", "melanoma PD-L1 < 5%", -1.0, 0.05)),
@@ -71,7 +71,7 @@ def cancers_compared(patients: int | None = None, seed: int | None = None) -> Re
     sim: dict[str, float] = {}
     n_all = 0
     for i, (key, label, name) in enumerate(CANCER_SPECS):
-        n = None if patients is None else (2 * patients if key == "nsclc" else patients)
+        n = None if patients is None else (2 * patients if key == "nsclc_all" else patients)
         spec, p, _ = simulate_spec(name, n, visits=False, seed=seed)
         specs.append(spec_text(name))
         n_all += len(p)

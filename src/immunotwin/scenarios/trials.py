@@ -206,16 +206,43 @@ def hyperprogression(patients: int | None = None, seed: int | None = None) -> Re
            {"name": "HPD rate, > 2 metastatic sites", "value": hpd_rate(p[p["n_met_sites"] > 2]),
             "note": "Ferrara 2018 reports HPD with more metastatic sites (figure not in the reference file)"},
            {"name": "HPD rate, <= 2 metastatic sites", "value": hpd_rate(p[p["n_met_sites"] <= 2]), "note": ""},
-           {"name": "HPD under chemotherapy (Ferrara 2018: 5.1%)", "value": float("nan"),
-            "note": "not modelled: the drug catalogue has no cytotoxic chemotherapy; figure left out"}]
-    text = ("Pembrolizumab in previously treated NSCLC (all with prior platinum chemotherapy). Hyperprogression is "
-            "computed from the observed target-lesion diameters at the pre-treatment scan, baseline and first "
-            "evaluation by Ferrara's definition (RECIST progression and a tumour growth rate during treatment well "
-            "above that before). Age acts through the shared population module (immunosenescence and PD-1+ Treg "
-            "expansion rising with age). The chemotherapy comparison (Ferrara: 5.1%) cannot be simulated: "
-            "chemotherapy is not in the drug catalogue, so it is left out rather than faked.")
-    return Result("hyperprogression", "Hyperprogression under anti-PD-1 in NSCLC", text, figs, obs,
-                  [spec_text("hyperprogression")], len(p))
+           ]
+    # The chemotherapy comparison: docetaxel in the same kind of patients (its own spec and seed).
+    chemo_n = None if patients is None else patients
+    _, c, _ = simulate_spec("chemotherapy-docetaxel", chemo_n, visits=False, seed=seed)
+    est, ci = bootstrap(c, hpd_rate, seed=5)
+    che = ref["nsclc_chemotherapy"]
+    figs.append(make_figure("HPD rate, NSCLC on docetaxel (Ferrara definition)", est, ci, che["value"],
+                            clopper_pearson(3, 59), che["source"],
+                            band_note="exact 95% CI of 3/59 (Ferrara 2018's single-agent chemotherapy cohort)"))
+    doc = json.loads(resources.files("immunotwin.data").joinpath("scenario_refs.json").read_text())[
+        "docetaxel_nsclc_second_line"]
+    c["resp"] = c["bor"].isin(["CR", "PR"])
+    est, ci = bootstrap(c, lambda d: rate(d["resp"]), seed=6)
+    figs.append(make_figure("docetaxel ORR", est, ci, doc["orr"], clopper_pearson(doc["k"], doc["n"]), doc["source"],
+                            fitted=True, band_note=f"exact 95% CI of {doc['k']}/{doc['n']}; fitted (chemo_tumour_kill)"))
+    from ..survival import km_median  # noqa: PLC0415
+
+    def mpfs(d: pd.DataFrame) -> float:
+        m = km_median(d["pfs_months"].to_numpy(float), d["pfs_event"].to_numpy(bool))
+        return float("nan") if m is None else float(m)
+
+    est, ci = bootstrap(c, mpfs, seed=7)
+    pub = doc["median_pfs_months"]
+    figs.append(make_figure("docetaxel median PFS (months)", est, ci, pub, [0.8 * pub, 1.2 * pub], doc["source"],
+                            band_note="±20% (the calibration issue's band for median PFS)"))
+    neut = doc["neutropenia_grade3plus"]
+    c["neut3"] = c["neutropenia_grade"] >= 3
+    est, ci = bootstrap(c, lambda d: rate(d["neut3"]), seed=8)
+    figs.append(make_figure("docetaxel grade >=3 neutropenia", est, ci, neut["value"],
+                            [neut["value"] / 2, min(2 * neut["value"], 1.0)], neut["source"],
+                            band_note="within a factor 2: trial adverse-event reporting of neutropenia is not "
+                                      "scheduled counts (the model counts weekly ANC for 3 weeks after each dose)"))
+    obs += [{"name": "docetaxel: HPD rate, age >= 65", "value": hpd_rate(c[c["age"] >= 65]), "note": ""},
+            {"name": "docetaxel: median ANC nadir (1e9/L)", "value": float(np.nanmedian(c["anc_nadir"])),
+             "note": "Friberg 2002 myelosuppression model"}]
+    return Result("hyperprogression", "Hyperprogression under anti-PD-1 and under chemotherapy in NSCLC", text, figs,
+                  obs, [spec_text("hyperprogression"), spec_text("chemotherapy-docetaxel")], len(p) + len(c))
 
 
 # --------------------------------------------------------------------------------------------
