@@ -107,6 +107,7 @@ def cmd_check(a: argparse.Namespace) -> int:
 
 
 def cmd_trial(a: argparse.Namespace) -> int:
+    from .distributed import MAX_WORKERS, SchedulerUnreachable, run_trial_dask  # Dask loads only if used
     from .trial import RunDirError, run_trial
 
     errors = []
@@ -116,13 +117,23 @@ def cmd_trial(a: argparse.Namespace) -> int:
         errors.append(f"--patients-per-arm: must be between 1 and 10000000, got {a.patients_per_arm}")
     if a.seed is not None and a.seed < 0:
         errors.append(f"--seed: must be >= 0, got {a.seed}")
+    dask = a.scheduler is not None or a.workers is not None
+    if a.scheduler is not None and a.workers is not None:
+        errors.append("--scheduler and --workers: give one (--scheduler uses a running Dask cluster, "
+                      "--workers starts a local one)")
+    if a.scheduler is not None and "://" not in a.scheduler:
+        errors.append(f"--scheduler: expected a Dask scheduler address like tcp://HOST:PORT, got {a.scheduler!r}")
+    if a.workers is not None and not (1 <= a.workers <= MAX_WORKERS):
+        errors.append(f"--workers: must be between 1 and {MAX_WORKERS}, got {a.workers}")
+    if "://" in a.out and not a.out.startswith("file://") and not dask:
+        errors.append(f"--out: {a.out!r} is a URL; only file:// URLs work without --scheduler or --workers")
     try:
         spec = _load(a.spec, a.patients_per_arm, a.seed)
     except SpecError as e:
         errors.extend(e.errors)
     if errors:
         return _fail(errors)
-    out = Path(a.out)
+    out = Path(a.out[len("file://"):]) if a.out.startswith("file://") and not dask else Path(a.out)
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn, TimeRemainingColumn
 
     with Progress("[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(), "patients",
@@ -133,14 +144,21 @@ def cmd_trial(a: argparse.Namespace) -> int:
             bar.update(task, completed=done)
 
         try:
-            summary = run_trial(spec, out, chunk_size=a.chunk_size or 512, visits=a.visits == "all", progress=tick)
+            if dask:
+                summary = run_trial_dask(spec, a.out, scheduler=a.scheduler, workers=a.workers,
+                                         chunk_size=a.chunk_size or 512, visits=a.visits == "all", progress=tick)
+            else:
+                summary = run_trial(spec, out, chunk_size=a.chunk_size or 512, visits=a.visits == "all",
+                                    progress=tick)
         except RunDirError as e:
             return _fail(str(e))
+        except SchedulerUnreachable as e:
+            return _fail(f"--scheduler: {e}")
     for arm, s in summary["arms"].items():
         mp = s["median_pfs_months"]
         print(f"{arm:28s} n={s['n']:6d}  ORR {s['orr']:.1%}  CR {s['cr_rate']:.1%}  "
               f"mPFS {'NR' if mp is None else f'{mp:.1f}'} mo  G3+ irAE {s['irae']['grade3plus']:.1%}")
-    print(f"wrote {out}/patients.parquet, visits.parquet, summary.json, report.html")
+    print(f"wrote {a.out.rstrip('/') if dask else out}/patients.parquet, visits.parquet, summary.json, report.html")
     return 0
 
 
@@ -381,6 +399,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--seed", type=int)
     s.add_argument("--chunk-size", type=int)
     s.add_argument("--visits", choices=("all", "none"), default="all")
+    s.add_argument("--scheduler", help="run the chunks on a running Dask cluster, e.g. tcp://HOST:8786 "
+                   "(--out must then be reachable by the workers: shared path or fsspec URL)")
+    s.add_argument("--workers", type=int, help="run the chunks on a local Dask cluster of N worker processes")
     s.add_argument("--quiet", action="store_true")
     s.set_defaults(fn=cmd_trial)
     s = sub.add_parser("calibrate", help="fit population parameters to a published trial table")
