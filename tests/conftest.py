@@ -12,7 +12,7 @@ os.environ.setdefault("IMMUNOTWIN_JAX_CACHE", os.path.expanduser("~/.cache/immun
 from immunotwin import engine  # noqa: E402
 from immunotwin.drugs.catalogue import slot_params  # noqa: E402
 from immunotwin.model.core import LAYOUT, default_params, initial_state  # noqa: E402
-from immunotwin.model.pk import SLOTS  # noqa: E402
+from immunotwin.model.slots import SLOTS  # noqa: E402
 
 
 def params(n: int = 1, drugs: tuple[str, ...] = (), weight: float = 80.0, **over: object) -> dict[str, np.ndarray]:

@@ -12,7 +12,7 @@ from conftest import integrate, params
 from immunotwin.clinic.observe import neutropenia_grade
 from immunotwin.drugs.catalogue import CATALOGUE
 from immunotwin.model.core import LAYOUT, PARAM_INDEX, initial_state, vector_field
-from immunotwin.model.pk import SLOTS
+from immunotwin.model.slots import SLOTS
 
 DOSE_MG = 142.5  # 75 mg/m2 x 1.9 m2
 

@@ -7,7 +7,7 @@ import numpy as np
 from conftest import integrate, params
 from immunotwin.drugs.catalogue import CATALOGUE
 from immunotwin.model.core import LAYOUT
-from immunotwin.model.pk import SLOTS
+from immunotwin.model.slots import SLOTS
 
 
 def two_compartment_bolus(dose: float, t: np.ndarray, cl: float, vc: float, q: float, vp: float) -> np.ndarray:

@@ -422,8 +422,8 @@ def test_pdl1_score_keeps_positive_fraction_and_follows_immunogenicity() -> None
 def test_steroid_dose_scale_in_spec_and_policy() -> None:
     from immunotwin.clinic.policy import Management, manage
     from immunotwin.model.organs import INDEX
-    from immunotwin.spec import SpecError, parse_spec
     from immunotwin.scenarios.core import spec_text
+    from immunotwin.spec import SpecError, parse_spec
 
     half = parse_spec(spec_text("steroids-and-efficacy-half"))
     full = parse_spec(spec_text("steroids-and-efficacy"))

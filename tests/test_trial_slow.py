@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 
 from immunotwin.cli import main
+from immunotwin.readouts import CHECKMATE067_RESPONSE_CUTOFF_MONTHS, response_by
 from immunotwin.reference import load
 from immunotwin.survival import km_median, km_rate
 
@@ -39,10 +40,10 @@ def cm067(tmp_path_factory: pytest.TempPathFactory) -> pd.DataFrame:
 
 def _value(p: pd.DataFrame, endpoint: str, arm: str) -> float:
     a = p[(p["arm"] == arm) & (p["status"] == "ok")]
-    if endpoint == "orr":
-        return float(a["bor"].isin(["CR", "PR"]).mean())
-    if endpoint == "cr_rate":
-        return float((a["bor"] == "CR").mean())
+    if endpoint in ("orr", "cr_rate"):
+        # Larkin 2015's response figures: best response read at that paper's data cut-off
+        resp, cr = response_by(a, CHECKMATE067_RESPONSE_CUTOFF_MONTHS)
+        return float((resp if endpoint == "orr" else cr).mean())
     if endpoint == "grade3plus_trae":
         return float((a["any_irae_grade"] >= 3).mean())
     if endpoint == "discontinued_for_trae":

@@ -118,7 +118,8 @@ def main(argv: list[str] | None = None) -> int:
     for name in filter(None, a.params.split(",")):
         spec_name, key = PARAM_TARGETS[name]
         ref = refs[key]
-        res = bisect(lambda x: orr_with_param(name, spec_name, x, a.patients, a.seed), float(ref["orr"]), 0.005, 5.0)
+        res = bisect(lambda x, n=name, sp=spec_name: orr_with_param(n, sp, x, a.patients, a.seed),
+                     float(ref["orr"]), 0.005, 5.0)
         res.update({"spec": spec_name, "source": ref["source"], "patients": a.patients, "seed": a.seed,
                     "date": dt.date.today().isoformat()})
         out["params"][name] = res

@@ -11,11 +11,11 @@ import sys
 from pathlib import Path
 
 from .cancers import CANCERS
-from .model.organs import IRAES
 from .clinic import observe, outcomes, policy, run
 from .drugs import catalogue
 from .model import core
 from .model.core import SUBSYSTEMS
+from .model.organs import IRAES
 
 
 def _fmt(v: object) -> str:

@@ -261,7 +261,7 @@ def _interpret(jaxpr: Any, consts: Sequence[Any], args: Sequence[np.ndarray]) ->
 
 def _element_names(n: int) -> tuple[str, ...]:
     from .model.organs import IRAES
-    from .model.pk import SLOTS
+    from .model.slots import SLOTS
 
     if n == len(SLOTS):
         return SLOTS
@@ -493,7 +493,7 @@ def dose_plan(regimen: Sequence[Any], weight_kg: np.ndarray, height_cm: np.ndarr
     """Doses of ``regimen`` before ``horizon_days``: each at the first clinic visit (every
     ``step_days``) on or after its planned day, as the clinic gives it when nothing is held."""
     from .drugs.catalogue import CATALOGUE
-    from .model.pk import SLOTS
+    from .model.slots import SLOTS
     from .units import bsa_m2, dose_amount
 
     weight_kg = np.asarray(weight_kg, dtype=np.float64)
@@ -665,7 +665,7 @@ def build_document(cancer: str, regimen: Sequence[Any], regimen_text: str = "", 
         rule.setVariable(sid)
         _check(rule.setMath(_math(expr)), sid)
 
-    from .model.pk import SLOTS
+    from .model.slots import SLOTS
 
     for day in plan.dose_days:
         ev = model.createEvent()

@@ -87,7 +87,7 @@ def patient_rows(res: ClinicResult, covariates: pd.DataFrame, *, criteria: str, 
         rows["hpd"].append(h)
         rows["tgr_ref"].append(tr)
         rows["tgr_exp"].append(te)
-        cr_days = [d for d, c in zip(days, cats) if c in ("CR", "iCR")]
+        cr_days = [d for d, c in zip(days, cats, strict=False) if c in ("CR", "iCR")]
         rows["response_onset_months"].append(np.nan if failed or onset is None else onset / DAYS_PER_MONTH)
         rows["cr_onset_months"].append(np.nan if failed or not cr_days else float(cr_days[0]) / DAYS_PER_MONTH)
     out = pd.DataFrame(rows)

@@ -127,7 +127,7 @@ def manage(m: Management, grade: np.ndarray, weight_kg: np.ndarray, day: float, 
     new2 = refractory & (m.second_line_left <= 0)
     m.second_line_left = np.where(new2, 4.0, np.maximum(m.second_line_left - step_weeks, 0.0))
     m.second_line_ever |= new2
-    taper = on & (worst <= 1) & ~start
+    taper = alive & on & (worst <= 1) & ~start
     dec = m.steroid_peak / np.maximum(m.taper_weeks, 1.0) * step_weeks
     m.steroid_mg = np.where(taper, np.maximum(m.steroid_mg - dec, 0.0), m.steroid_mg)
     m.steroid_peak = np.where(m.steroid_mg <= 0, 0.0, m.steroid_peak)
@@ -139,7 +139,7 @@ def manage(m: Management, grade: np.ndarray, weight_kg: np.ndarray, day: float, 
     m.ctla4_stopped |= alive & (action >= STOP_CTLA4)
     hold = alive & (action >= HOLD)
     m.held_for_irae |= hold & (worst >= 2)
-    resume = m.held & ~hold & (worst <= 1) & (m.steroid_mg <= RESUME_MAX_MG) & ~m.stopped
+    resume = alive & m.held & ~hold & (worst <= 1) & (m.steroid_mg <= RESUME_MAX_MG) & ~m.stopped
     m.rechallenged |= resume & m.held_for_irae
     m.held = np.where(hold, True, np.where(resume, False, m.held))
     # ASCO 2021: permanently discontinue if an irAE cannot be brought to grade <= 1 (and prednisone

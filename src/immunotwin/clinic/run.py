@@ -133,7 +133,7 @@ def run_clinic(cohort: Cohort, arm: Sequence[DrugSchedule], *, assessment: Asses
     anc_nadir = np.full(n, np.nan)
     cyto = np.array([is_cytotoxic(d.name) for d in dosing.entries], dtype=bool)
     last_cyto = np.full(n, -np.inf)
-    conc_cnt = 0
+    conc_cnt = np.zeros(n)
     traj = Trajectory() if keep_trajectory else None
     age0 = cov["age"].to_numpy(float)
     male = (cov["sex"] == "M").to_numpy()
@@ -287,14 +287,14 @@ def run_clinic(cohort: Cohort, arm: Sequence[DrugSchedule], *, assessment: Asses
         if traj is not None:
             traj.day.extend((day + np.arange(1, STEP + 1)).tolist())
             traj.states.append(ys)
-        if 42 <= day < 84:
+        if 42 <= day < 84:  # per patient, over the weeks it is alive: independent of who shares the batch
             c = ys[:, :, LAYOUT.slices["pk_central"]] / idx_vc[:, None, :]
-            conc_sum += c.sum(axis=1)
-            conc_min = np.minimum(conc_min, c.min(axis=1))
-            conc_cnt += STEP
+            conc_sum += np.where(alive[:, None], c.sum(axis=1), 0.0)
+            conc_min = np.where(alive[:, None], np.minimum(conc_min, c.min(axis=1)), conc_min)
+            conc_cnt += np.where(alive, STEP, 0)
         y = np.where(alive[:, None], ys[:, -1], y)
 
-    cavg = conc_sum / max(conc_cnt, 1)
+    cavg = np.where(conc_cnt[:, None] > 0, conc_sum / np.maximum(conc_cnt, 1)[:, None], np.nan)
     cmin = np.where(np.isinf(conc_min), np.nan, conc_min)
     return ClinicResult(scans, visits, grade_worst, onset1, onset3, onset2, last_grade, death_day, death_cause,
                         prog_day, failed, m, dosing, stop_reason, stop_day, cavg, cmin, traj, day, idx_vc,

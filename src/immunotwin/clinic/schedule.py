@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..drugs.catalogue import CATALOGUE
-from ..model.pk import N_SLOTS, SLOTS
+from ..model.slots import N_SLOTS, SLOTS
 from ..spec import DrugSchedule
 from ..units import bsa_m2, dose_amount
 

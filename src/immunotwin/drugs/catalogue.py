@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..model.pk import N_SLOTS, SLOTS
+from ..model.slots import N_SLOTS, SLOTS
 
 H_PER_DAY = 24.0
 

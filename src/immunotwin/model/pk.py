@@ -29,7 +29,7 @@ import jax.numpy as jnp
 
 from .base import Ctx, Subsystem, pos
 from .params import assumed, sourced
-from .slots import N_SLOTS, SLOTS  # jax-free home of the slot list
+from .slots import N_SLOTS  # jax-free home of the slot list
 
 _CAT = "per drug and patient from the drug catalogue (immunotwin.drugs; sources there)"
 

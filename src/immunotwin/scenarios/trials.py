@@ -241,6 +241,14 @@ def hyperprogression(patients: int | None = None, seed: int | None = None) -> Re
     obs += [{"name": "docetaxel: HPD rate, age >= 65", "value": hpd_rate(c[c["age"] >= 65]), "note": ""},
             {"name": "docetaxel: median ANC nadir (1e9/L)", "value": float(np.nanmedian(c["anc_nadir"])),
              "note": "Friberg 2002 myelosuppression model"}]
+    text = ("Pembrolizumab in previously treated NSCLC (all with prior platinum chemotherapy). Hyperprogression is "
+            "computed from the observed target-lesion diameters at the pre-treatment scan, baseline and first "
+            "evaluation by Ferrara's definition (RECIST progression and a tumour growth rate during treatment well "
+            "above that before). Age acts through the shared population module (immunosenescence and PD-1+ Treg "
+            "expansion rising with age). The chemotherapy comparison runs docetaxel 75 mg/m2 every 3 weeks "
+            "(chemotherapy-docetaxel spec): population PK (Onoue 2016), the Friberg 2002 myelosuppression model, "
+            "tumour kill with a sensitivity fitted to KEYNOTE-010's docetaxel ORR, and lymphodepletion; its "
+            "hyperprogression rate, PFS and neutropenia are not fitted.")
     return Result("hyperprogression", "Hyperprogression under anti-PD-1 and under chemotherapy in NSCLC", text, figs,
                   obs, [spec_text("hyperprogression"), spec_text("chemotherapy-docetaxel")], len(p) + len(c))
 

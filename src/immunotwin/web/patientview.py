@@ -15,7 +15,7 @@ import numpy as np
 from ..drugs.catalogue import CATALOGUE
 from ..model.core import LAYOUT
 from ..model.organs import IRAES
-from ..model.pk import SLOTS
+from ..model.slots import SLOTS
 from ..simulate import PatientRun
 from ..units import DAYS_PER_MONTH
 

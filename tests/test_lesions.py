@@ -1,0 +1,85 @@
+"""New lesions through the micrometastatic pool, and the residual mass imaging measures:
+steady state before treatment, the closed form of the first-order delay, clearance by
+treatment, and the measured burden of a responding tumour."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from conftest import params
+from immunotwin import engine
+from immunotwin.model.core import LAYOUT, initial_state
+
+
+def _nivo(k: int) -> list[tuple[str, float]]:
+    return [("pd1", 240.0)] if k % 2 == 0 else []
+
+
+def test_pool_starts_at_steady_state_and_feeds_the_iwata_rate() -> None:
+    from immunotwin.model.core import vector_field
+
+    p = params()
+    y = engine.burn_in(initial_state(p, np.full(1, 50.0)), p)
+    seeding = p["metastasis_rate"][0] * 50.0 ** p["metastasis_alpha"][0]
+    assert LAYOUT.get(y, "micrometastases")[0] == seeding * p["micrometastasis_delay"][0]  # held in burn-in
+    engine.enrol(y, p)
+    inp = {k: v[0] for k, v in engine.zero_inputs(1).items()}
+    dy = np.asarray(vector_field(0.0, y[0], ({k: v[0] for k, v in p.items()}, inp)))
+    np.testing.assert_allclose(dy[LAYOUT.slices["micrometastases"]], 0.0, atol=1e-12)
+    np.testing.assert_allclose(dy[LAYOUT.slices["new_lesion_hazard"]], seeding, rtol=1e-12)
+    assert dy[LAYOUT.slices["residual_mass"]][0] == 0.0
+
+
+def test_pool_is_a_first_order_delay_without_treatment_effect() -> None:
+    # No killing at all and no growth: the pool relaxes to m T^a D with time constant D from any start.
+    p = params(kill_max=0.0, growth_rate=0.0, il6_promotion=0.0)
+    y = initial_state(p, np.full(1, 50.0))
+    y[:, LAYOUT.slices["micrometastases"]] = 0.0
+    days, ys = _integrate_from(y, p, 12)
+    s = p["metastasis_rate"][0] * 50.0 ** p["metastasis_alpha"][0]
+    d = p["micrometastasis_delay"][0]
+    exact_pool = s * d * (1.0 - np.exp(-days / d))
+    np.testing.assert_allclose(LAYOUT.get(ys[0], "micrometastases"), exact_pool, rtol=1e-6, atol=1e-12)
+    exact_h = s * (days - d * (1.0 - np.exp(-days / d)))
+    np.testing.assert_allclose(LAYOUT.get(ys[0], "new_lesion_hazard"), exact_h, rtol=1e-6, atol=1e-12)
+    assert np.all(LAYOUT.get(ys[0], "residual_mass") == 0.0)  # nothing killed, nothing left
+
+
+def _integrate_from(y: np.ndarray, p: dict, weeks: int) -> tuple[np.ndarray, np.ndarray]:
+    inp = engine.zero_inputs(y.shape[0])
+    inp["tfd"][:] = 0.0
+    days, out = [], []
+    for k in range(weeks):
+        ys, ok = engine.step(y, p, inp, 7.0 * k)
+        assert ok.all()
+        days.extend(7.0 * k + np.arange(1, 8))
+        out.append(ys)
+        y = ys[:, -1].copy()
+    return np.asarray(days), np.concatenate(out, axis=1)
+
+
+def test_effective_treatment_clears_seeded_foci_and_leaves_residual_mass() -> None:
+    p = params(2, drugs=("nivolumab",), immunogenicity=1.5)
+    y = engine.burn_in(initial_state(p, np.full(2, 50.0)), p)
+    engine.enrol(y, p)  # baseline killing: only killing above it is treatment-induced
+    inp = engine.zero_inputs(2)
+    inp["tfd"][:] = 0.0
+    out = []
+    for k in range(24):
+        if k % 2 == 0:
+            y[0, LAYOUT.slices["pk_central"].start] += 240.0
+        ys, ok = engine.step(y, p, inp, 7.0 * k)
+        assert ok.all()
+        out.append(ys)
+        y = ys[:, -1].copy()
+    ys = np.concatenate(out, axis=1)
+    h = LAYOUT.get(ys, "new_lesion_hazard")
+    assert h[0, -1] < 0.5 * h[1, -1]  # fewer visible new lesions on treatment
+    viable = np.exp(LAYOUT.get(ys, "log_sensitive")) + np.exp(LAYOUT.get(ys, "log_resistant"))
+    resid = LAYOUT.get(ys, "residual_mass")
+    assert viable[0, -1] < 0.5 * viable[1, -1]
+    assert resid[0].max() > 0.1 * viable[0, 0]  # the responding tumour leaves a measurable residue
+    assert resid[1].max() < 1e-6 * viable[1, 0]  # untreated: no treatment-induced death
+    # the residue clears: from its peak it falls, slower than the viable tumour did
+    k = int(np.argmax(resid[0]))
+    assert resid[0, -1] < resid[0, k]
