@@ -41,6 +41,9 @@ PARAM_TARGETS: dict[str, tuple[str, str]] = {
     "chemo_tumour_kill": ("chemotherapy-docetaxel", "docetaxel_nsclc_second_line"),
 }
 LO, HI = 0.05, 30.0
+#: A target counts as reached within this ORR distance (about 1.5 SE at 600 patients); otherwise
+#: the response plateaus below it and the smallest value reaching the plateau is kept.
+REACH_TOL = 0.03
 
 
 def orr_at(cancer: str, spec_name: str, scale: float, patients: int, seed: int) -> float:
@@ -82,7 +85,11 @@ def bisect(evaluate, target: float, lo: float = LO, hi: float = HI, iters: int =
         else:
             hi = mid
     best = min(trace, key=lambda t: abs(t[1] - target))
-    return {"value": round(best[0], 4), "orr": best[1], "target_orr": target, "trace": trace}
+    reached = abs(best[1] - target) <= REACH_TOL
+    if not reached:  # a plateau below (or above) the target: the smallest value that gets as close
+        near = [t for t in trace if abs(t[1] - best[1]) <= REACH_TOL]
+        best = min(near, key=lambda t: t[0]) if best[1] < target else max(near, key=lambda t: t[0])
+    return {"value": round(best[0], 4), "orr": best[1], "target_orr": target, "reached": reached, "trace": trace}
 
 
 def fit_one(cancer: str, spec_name: str, target: float, patients: int, seed: int) -> dict:

@@ -145,8 +145,10 @@ def _apply_fit(cancers: dict[str, Cancer]) -> dict[str, Cancer]:
     for key, v in fit.get("cancers", {}).items():
         if key in out:
             c = out[key]
-            note = (f" Immunogenicity fitted ({fit['provenance']['date']}): {v['immunogenicity']:.4g} reproduces ORR "
-                    f"{v['target_orr']:.3f} of {v['source']} in scenario spec {v['spec']} "
+            how = ("reproduces" if v.get("reached", True) else
+                   f"is the smallest value reaching the model's plateau (ORR {v['orr']:.3f}) below")
+            note = (f" Immunogenicity fitted ({v.get('date', fit['provenance']['date'])}): {v['immunogenicity']:.4g} "
+                    f"{how} ORR {v['target_orr']:.3f} of {v['source']} in scenario spec {v['spec']} "
                     f"(data/cancer_fit.json; hand-set value before fitting {c.immunogenicity:g}).")
             out[key] = dataclasses.replace(c, immunogenicity=float(v["immunogenicity"]), source=c.source + note)
     return out

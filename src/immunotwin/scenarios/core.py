@@ -150,9 +150,16 @@ def comparison_plot(figures: list[Figure]) -> str | None:
         ax.plot([max(f.simulated / pub, floor)], [y], "o", color="#d1432f")
     ax.axvline(1.0, color="k", lw=1)
     ax.set_xscale("log")
+    from matplotlib.ticker import FixedLocator, FuncFormatter, NullLocator
+
+    lo_x, hi_x = ax.get_xlim()
+    ticks = [t for t in (0.01, 0.03, 0.1, 0.25, 0.5, 1.0, 2.0, 4.0, 10.0, 30.0, 100.0) if lo_x <= t <= hi_x]
+    ax.xaxis.set_major_locator(FixedLocator(ticks))
+    ax.xaxis.set_minor_locator(NullLocator())
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _pos: f"{v:g}"))
     ax.set_yticks(range(len(figs)))
     ax.set_yticklabels([f.name[:60] for f in reversed(figs)], fontsize=7)
-    ax.set_xlabel("simulated / published (log; red: simulated with 95% CI; blue: tolerance band)", fontsize=8)
+    ax.set_xlabel("simulated / published (log): red, simulated with 95% CI; blue, band", fontsize=8)
     fig.tight_layout()
     return to_png_base64(fig)
 
@@ -187,8 +194,9 @@ def write_outputs(res: Result, out: Path) -> dict[str, Any]:
 td,th{{border:1px solid #ccc;padding:3px 6px;font-size:13px;vertical-align:top}}pre{{background:#f6f6f6;padding:8px;
 font-size:11px;overflow-x:auto}}img{{max-width:100%}}</style></head><body>
 <h1>{e(res.title)}</h1>
-<p><b>Research and education only; not for patient care.</b> Parameters are the shared model's catalogue values
-(not calibrated to this scenario); {res.n_patients} virtual patients.</p>
+<p><b>Research and education only; not for patient care.</b> Parameters are the shared model's catalogue values;
+figures marked "fitted" were used to set one of them (see the source column), the others were not.
+{res.n_patients} virtual patients.</p>
 <p>{e(res.text)}</p>
 <h2>Figures against published values</h2>
 <table><tr><th>figure</th><th>simulated</th><th>95% CI (bootstrap)</th><th>published</th><th>band</th><th>inside</th>
