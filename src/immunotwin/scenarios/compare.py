@@ -132,9 +132,10 @@ def prior_chemotherapy(patients: int | None = None, seed: int | None = None) -> 
     text = ("The same virtual NSCLC patients (twin specs with one seed) given pembrolizumab 2 mg/kg every 3 weeks "
             "with and without prior platinum chemotherapy. Prior chemotherapy acts through the population "
             "module's covariate (lymphodepletion lowering priming and a regulatory T-cell rebound raising the "
-            "PD-1+ Treg gain; both assumed, see immunotwin.population), not as a simulated chemotherapy course: "
-            "cytotoxic chemotherapy is not yet in the drug catalogue. irAE risk shifts with it because fewer "
-            "primed T cells also means less cross-reactive autoimmunity.")
+            "PD-1+ Treg gain; both assumed, see immunotwin.population), not as a simulated chemotherapy course; "
+            "docetaxel in the catalogue is a separate, simulated drug (chemotherapy-docetaxel spec). In the model irAE "
+            "rates do not move with prior chemotherapy: autoreactive pools are driven by checkpoint blockade and shared "
+            "antigen, not by the anti-tumour priming rate the covariate lowers; this is reported, not tested.")
     return Result("prior-chemotherapy", "Anti-PD-1 after chemotherapy", text, figs, obs,
                   [spec_text("prior-chemotherapy-naive"), spec_text("prior-chemotherapy-pretreated")],
                   len(naive) + len(pre))
