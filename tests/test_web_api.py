@@ -301,3 +301,17 @@ def test_toml_writer_round_trips() -> None:
            "list": [1, 2], "empty": [], "table": {"k": "v", "odd key": 1},
            "arm": [{"name": "a", "drug": [{"name": "nivolumab", "dose": "3 mg/kg"}]}, {"name": "b", "drug": []}]}
     assert tomllib.loads(tomlout.dumps(doc)) == doc
+
+
+def test_docetaxel_patient_shows_cytotoxic_slot_and_neutrophils(client: httpx.Client) -> None:
+    req = {"cancer": "nsclc", "patient": PATIENT,
+           "regimen": [{"name": "docetaxel", "dose": "75 mg/m2", "every": "3 weeks"}], "days": 56, "seed": 2}
+    resp = client.post("/api/patients/simulate", json=req)
+    assert resp.status_code == 200, resp.text
+    api = resp.json()
+    slots = {s["slot"]: s for s in api["series"]["slots"]}
+    assert set(slots) == {"cyto"} and slots["cyto"]["target"].startswith("cytotoxic")
+    # daily series: docetaxel (half-lives of hours) is nearly gone a day after each dose
+    assert all(x is None or x >= 0.0 for x in slots["cyto"]["concentration"])
+    anc = [x for x in api["visits"]["anc"] if x is not None]
+    assert min(anc) < anc[0]  # the nadir after the first dose

@@ -1,7 +1,7 @@
 """What the page offers to start from: label schedules per drug, example patients and a small trial.
 
-Schedules are the approved label regimens (nivolumab, pembrolizumab and ipilimumab US
-prescribing information); the example patients are illustrative, not real people.
+Schedules are the approved label regimens (nivolumab, pembrolizumab, ipilimumab and docetaxel
+US prescribing information; docetaxel 75 mg/m2 every 3 weeks is its NSCLC regimen); the example patients are illustrative, not real people.
 """
 
 from __future__ import annotations
@@ -27,6 +27,9 @@ SCHEDULES: dict[str, list[tuple[str, str, str | None, int | None]]] = {
         ("3 mg/kg every 3 weeks x4", "3 mg/kg", "3 weeks", 4),
         ("10 mg/kg every 3 weeks x4 (adjuvant)", "10 mg/kg", "3 weeks", 4),
         ("1 mg/kg every 6 weeks", "1 mg/kg", "6 weeks", None),
+    ],
+    "docetaxel": [
+        ("75 mg/m2 every 3 weeks", "75 mg/m2", "3 weeks", None),
     ],
 }
 

@@ -21,7 +21,7 @@ from ..units import DAYS_PER_MONTH
 
 __all__ = ["account", "patient_view"]
 
-_TARGETS = {"pd1": "PD-1", "ctla4": "CTLA-4", "pdl1": "PD-L1"}
+_TARGETS = {"pd1": "PD-1", "ctla4": "CTLA-4", "pdl1": "PD-L1", "cyto": "cytotoxic (C/(C+EC50): share of maximal effect)"}
 _BOR_WORDS = {"CR": "complete response", "PR": "partial response", "SD": "stable disease",
               "PD": "progressive disease", "NE": "not evaluable"}
 _CRITERIA_WORDS = {"recist1.1": "RECIST 1.1", "irecist": "iRECIST"}
