@@ -311,7 +311,8 @@ def test_docetaxel_patient_shows_cytotoxic_slot_and_neutrophils(client: httpx.Cl
     api = resp.json()
     slots = {s["slot"]: s for s in api["series"]["slots"]}
     assert set(slots) == {"cyto"} and slots["cyto"]["target"].startswith("cytotoxic")
-    # daily series: docetaxel (half-lives of hours) is nearly gone a day after each dose
-    assert all(x is None or x >= 0.0 for x in slots["cyto"]["concentration"])
+    # daily series: docetaxel (half-lives of hours) is nearly gone a day after each dose; the solver's
+    # absolute tolerance (1e-9 mg) bounds how far below zero an emptied compartment may dip
+    assert all(x is None or -1e-8 <= x < 1.0 for x in slots["cyto"]["concentration"])
     anc = [x for x in api["visits"]["anc"] if x is not None]
     assert min(anc) < anc[0]  # the nadir after the first dose
