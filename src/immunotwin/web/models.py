@@ -260,6 +260,7 @@ class ScanOut(BaseModel):
 class VisitsOut(BaseModel):
     day: list[float]
     steroid_mg: list[Num] = Field(description="prednisone-equivalent mg/day")
+    anc: list[Num] = Field(description="absolute neutrophil count, 1e9/L (falls after cytotoxic doses)")
     dosed: list[str] = Field(description="drugs dosed at the visit, joined by '+'")
     held: list[bool]
     stopped: list[bool]

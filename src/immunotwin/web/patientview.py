@@ -117,6 +117,7 @@ def patient_view(run: PatientRun) -> dict[str, Any]:
     visits = {
         "day": v["day"].astype(float).tolist(),
         "steroid_mg": _floats(v["steroid_mg"]),
+        "anc": _floats(v["anc"]),
         "dosed": v["dosed"].astype(str).tolist(),
         "held": v["held"].astype(bool).tolist(),
         "stopped": v["stopped"].astype(bool).tolist(),
