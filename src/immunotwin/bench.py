@@ -133,7 +133,7 @@ def grid() -> np.ndarray:
 
 
 def observe(states: np.ndarray, params: dict[str, np.ndarray]) -> np.ndarray:
-    """(N, T, 4): tumour (1e9 cells) and the three slots' concentrations (mg/L) from states (N, T, size)."""
+    """(N, T, 1 + slots): tumour (1e9 cells) and each slot's concentration (mg/L) from states (N, T, size)."""
     from .model.core import LAYOUT
 
     tum = np.exp(LAYOUT.get(states, "log_sensitive")) + np.exp(LAYOUT.get(states, "log_resistant"))
@@ -142,7 +142,7 @@ def observe(states: np.ndarray, params: dict[str, np.ndarray]) -> np.ndarray:
 
 
 def rel_errors(obs: np.ndarray, ref: np.ndarray, used_slots: Sequence[int]) -> dict[str, float]:
-    """Largest relative errors of ``obs`` against ``ref`` (both (N, T, 4)); NaN counts as failure (inf)."""
+    """Largest relative errors of ``obs`` against ``ref`` (both (N, T, 1 + slots)); NaN counts as failure (inf)."""
     def worst(a: np.ndarray, b: np.ndarray, floor: float) -> float:
         if a.size == 0:
             return 0.0
@@ -159,7 +159,7 @@ def used_slots(plan: Any) -> list[int]:
 
 
 # ---------------------------------------------------------------------------------------
-# Engines: each returns observations (N, T, 4) on the weekly grid, after that day's doses
+# Engines: each returns observations (N, T, 1 + slots) on the weekly grid, after that day's doses
 # ---------------------------------------------------------------------------------------
 
 
@@ -266,7 +266,7 @@ class DiffraxVmap:
         for t0, t1 in _intervals(plan):
             weeks = int(round((t1 - t0) / WEEK))
             k0 = int(round(t0 / WEEK))
-            y[:, pk0:pk0 + 3] += plan.doses_on(t0)
+            y[:, pk0:pk0 + plan.n_slots] += plan.doses_on(t0)
             states[:, k0] = y
             args = (y, params, inputs, np.float64(t0), np.float64(t1), np.float64(rtol), np.float64(atol))
             fn = self._fn(weeks, args)
@@ -336,7 +336,7 @@ class ScipyLsoda:
             y = patients.y0[i].copy()
             for t0, t1 in _intervals(plan):
                 k0 = int(round(t0 / WEEK))
-                y[pk0:pk0 + 3] += plan.doses_on(t0)[i]
+                y[pk0:pk0 + plan.n_slots] += plan.doses_on(t0)[i]
                 states[i, k0] = y
                 t_eval = g[(g > t0 + 1e-9) & (g <= t1 + 1e-9)]
                 sol = solve_ivp(fun, (t0, t1), y, method="LSODA", t_eval=t_eval, rtol=rtol, atol=atol, jac=jac)
@@ -366,7 +366,9 @@ class RoadRunnerEngine:
         self._param_idx = np.array([ids.index(pid) for key in self._param_keys for pid in param_ids[key]], dtype=np.int32)
         self._dose_idx = np.array([ids.index(d) for d in dose_ids], dtype=np.int32)
         self._init_keys = [f"init({s})" for s in state_ids]
-        self._selections = ["time", "tumour", "conc_pd1", "conc_ctla4", "conc_pdl1"]
+        from .model.slots import SLOTS
+
+        self._selections = ["time", "tumour", *(f"conc_{slot}" for slot in SLOTS)]
 
     def run(self, patients: Any, plan: Any, rtol: float, atol: float) -> np.ndarray:
         rr = self.rr
@@ -375,7 +377,7 @@ class RoadRunnerEngine:
         n = patients.n
         theta = np.concatenate([patients.params[k].reshape(n, -1) for k in self._param_keys], axis=1)
         g = grid()
-        out = np.full((n, len(g), 4), np.nan)
+        out = np.full((n, len(g), len(self._selections) - 1), np.nan)
         model = rr.model
         for i in range(n):
             model.setGlobalParameterValues(self._param_idx, theta[i])

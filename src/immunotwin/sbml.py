@@ -463,6 +463,12 @@ class DosePlan:
     amount: np.ndarray  # (N, E) mg per administration
 
     @property
+    def n_slots(self) -> int:
+        from .model.slots import N_SLOTS
+
+        return N_SLOTS
+
+    @property
     def dose_days(self) -> np.ndarray:
         """Distinct dosing days, sorted."""
         return np.unique(np.concatenate([np.zeros(0), *self.days]))
@@ -762,7 +768,7 @@ def engine_trajectory(patients: Patients, plan: DosePlan, weeks: int) -> np.ndar
     alive = np.ones(n, dtype=bool)
     for k in range(weeks + 1):
         day = float(engine.STEP_DAYS * k)
-        y[:, pk0:pk0 + 3] += plan.doses_on(day)
+        y[:, pk0:pk0 + plan.n_slots] += plan.doses_on(day)
         out[:, k] = np.where(alive[:, None], y, np.nan)
         if k == weeks:
             break
