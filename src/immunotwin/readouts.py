@@ -173,6 +173,12 @@ def _arm_summary(arm_df: pd.DataFrame, landmarks_pfs: Sequence[float],
     n_hpd = int(hpd.isin(("yes", "no")).sum())
     k_hpd = int((hpd == "yes").sum())
     irae, irae_ci = _irae(ok, n)
+    cut: dict[str, Any] = {}
+    if "response_onset_months" in arm_df and "cr_onset_months" in arm_df:
+        resp_c, cr_c = response_by(arm_df, CHECKMATE067_RESPONSE_CUTOFF_MONTHS)
+        cut = {"months": CHECKMATE067_RESPONSE_CUTOFF_MONTHS, "orr": _frac(int(resp_c.sum()), n),
+               "cr_rate": _frac(int(cr_c.sum()), n),
+               "ci95": {"orr": _pair(*wilson(int(resp_c.sum()), n)), "cr_rate": _pair(*wilson(int(cr_c.sum()), n))}}
     k_neut = int((ok["neutropenia_grade"] >= 3).sum()) if "neutropenia_grade" in ok else 0
     k_trae = int((ok["any_trae_grade"] >= 3).sum()) if "any_trae_grade" in ok else int((ok["any_irae_grade"] >= 3).sum())
     ci95: dict[str, Any] = {
@@ -204,6 +210,7 @@ def _arm_summary(arm_df: pd.DataFrame, landmarks_pfs: Sequence[float],
         "irae": irae,
         "neutropenia_grade3plus": _frac(k_neut, n),
         "trae_grade3plus": _frac(k_trae, n),
+        "response_at_data_cutoff": cut,
         "ci95": ci95,
     }
 

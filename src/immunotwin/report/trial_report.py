@@ -149,8 +149,10 @@ def _organ_table(summary: dict[str, Any], arms: list[str]) -> str:
 
 _REF_ENDPOINTS: list[tuple[str, str, str, str, str]] = [
     # (reference endpoint, label, path in the arm summary, ci key, kind)
-    ("orr", "objective response rate", "orr", "orr", "frac"),
-    ("cr_rate", "complete response rate", "cr_rate", "cr_rate", "frac"),
+    ("orr", "objective response rate, read at the paper's data cut-off (12.5 months)", "response_at_data_cutoff.orr",
+     "response_at_data_cutoff.ci95.orr", "frac"),
+    ("cr_rate", "complete response rate, read at the paper's data cut-off (12.5 months)",
+     "response_at_data_cutoff.cr_rate", "response_at_data_cutoff.ci95.cr_rate", "frac"),
     ("median_pfs_months", "median PFS (months)", "median_pfs_months", "median_pfs_months", "months"),
     ("median_os_months", "median OS (months)", "median_os_months", "median_os_months", "months"),
     ("grade3plus_trae", "grade ≥3 TRAE (published) vs grade ≥3 irAE (simulated)", "irae.grade3plus",
@@ -197,8 +199,8 @@ def _reference_table(summary: dict[str, Any], reference: dict[str, Any]) -> str:
             continue
         for arm, pub in block.items():
             if arm in A and isinstance(pub, int | float):
-                rows.append(_ref_row(label, arm, _dig(A[arm], path), A[arm]["ci95"].get(cikey), pub, kind,
-                                     source(block)))
+                ci = _dig(A[arm], cikey) if "." in cikey else A[arm]["ci95"].get(cikey)
+                rows.append(_ref_row(label, arm, _dig(A[arm], path), ci, pub, kind, source(block)))
     for lm, block in (eps.get("os_rate") or {}).items():
         for arm, pub in block.items():
             if arm in A and isinstance(pub, int | float) and lm in A[arm]["os_rate"]:
