@@ -106,7 +106,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--cancers", default=",".join(TARGETS))
     ap.add_argument("--params", default=",".join(PARAM_TARGETS))
     a = ap.parse_args(argv)
-    refs = json.loads(resources.files("immunotwin.data").joinpath("scenario_refs.json").read_text())
+    from .reference import load
+
+    refs = load("scenario_refs")
     orr_refs = refs["anti_pd1_orr_by_cancer"]
     out = json.loads(a.out.read_text()) if a.out.is_file() else {}
     out.setdefault("cancers", {})

@@ -10,12 +10,12 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from .spec import TrialSpec
 
-FILES = ("checkmate067", "irae", "phenomena", "pk")
+FILES = ("checkmate067", "irae", "phenomena", "pk", "scenario_refs")
 
 
 @cache
 def load(name: str) -> dict[str, Any]:
-    """A reference file by name (``checkmate067``, ``irae``, ``phenomena``, ``pk``)."""
+    """A reference file by name (``checkmate067``, ``irae``, ``phenomena``, ``pk``, ``scenario_refs``)."""
     if name not in FILES:
         raise KeyError(f"unknown reference {name!r}; known: {', '.join(FILES)}")
     return json.loads(resources.files("immunotwin.data").joinpath(f"{name}.json").read_text())

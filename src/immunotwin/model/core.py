@@ -174,6 +174,6 @@ def initial_state(params: Mapping[str, np.ndarray], tumour_cells: np.ndarray) ->
     put("function", np.ones((n, 12)))
     anc0 = np.asarray(params["anc_baseline"], dtype=np.float64)
     put("marrow_prol", anc0)
-    put("marrow_transit", np.repeat(np.reshape(anc0, (-1, 1)) * np.ones((n, 1)), 3, axis=1))
+    put("marrow_transit", np.broadcast_to(np.reshape(anc0, (-1, 1)), (n, 3)))
     put("neutrophils", anc0)
     return y

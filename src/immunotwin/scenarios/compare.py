@@ -9,25 +9,25 @@ patients and differ only in what the specs change. Published figures come from
 
 from __future__ import annotations
 
-import json
-from importlib import resources
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from ..model.organs import IRAES
-from ..survival import hazard_ratio
+from ..readouts import response_by
+from ..reference import load
+from ..survival import hazard_ratio, km_rate
 from .core import Figure, Result, bootstrap, make_figure, rate, simulate_spec, spec_text
-from .trials import MONTH_DAYS, clopper_pearson
+from .trials import MONTH_DAYS, clopper_pearson, median_or_nan
 
 
 def scenario_refs() -> dict[str, Any]:
-    return json.loads(resources.files("immunotwin.data").joinpath("scenario_refs.json").read_text())
+    return load("scenario_refs")
 
 
 def responders(p: pd.DataFrame) -> pd.Series:
-    return p["bor"].isin(["CR", "PR"])
+    return pd.Series(response_by(p, None)[0], index=p.index)
 
 
 def _orr_figure(name: str, p: pd.DataFrame, ref: dict[str, Any], seed: int) -> Figure:
@@ -126,7 +126,7 @@ def prior_chemotherapy(patients: int | None = None, seed: int | None = None) -> 
         ok = d[d["status"] == "ok"]
         obs += [{"name": f"any-grade irAE, {label}", "value": rate(ok["any_irae_grade"] >= 1), "note": ""},
                 {"name": f"grade >=3 irAE, {label}", "value": rate(ok["any_irae_grade"] >= 3), "note": ""},
-                {"name": f"median PFS (months), {label}", "value": _median(ok["pfs_months"], ok["pfs_event"]),
+                {"name": f"median PFS (months), {label}", "value": median_or_nan(ok["pfs_months"], ok["pfs_event"]),
                  "note": "Kaplan-Meier"},
                 {"name": f"hyperprogression, {label}", "value": rate(ok["hpd"] == "yes"), "note": "Champiat"}]
     text = ("The same virtual NSCLC patients (twin specs with one seed) given pembrolizumab 2 mg/kg every 3 weeks "
@@ -139,13 +139,6 @@ def prior_chemotherapy(patients: int | None = None, seed: int | None = None) -> 
     return Result("prior-chemotherapy", "Anti-PD-1 after chemotherapy", text, figs, obs,
                   [spec_text("prior-chemotherapy-naive"), spec_text("prior-chemotherapy-pretreated")],
                   len(naive) + len(pre))
-
-
-def _median(t: pd.Series, e: pd.Series) -> float:
-    from lifelines import KaplanMeierFitter
-
-    km = KaplanMeierFitter().fit(t.to_numpy(float), e.to_numpy(bool))
-    return float(km.median_survival_time_)
 
 
 # --------------------------------------------------------------------------------------------
@@ -202,7 +195,7 @@ def steroids_and_efficacy(patients: int | None = None, seed: int | None = None) 
     for label, p in (("guideline doses", full), ("half doses (same patients)", half)):
         ok = p[p["status"] == "ok"]
         obs += [{"name": f"ORR, {label}", "value": rate(responders(ok)), "note": ""},
-                {"name": f"median PFS (months), {label}", "value": _median(ok["pfs_months"], ok["pfs_event"]),
+                {"name": f"median PFS (months), {label}", "value": median_or_nan(ok["pfs_months"], ok["pfs_event"]),
                  "note": "Kaplan-Meier"},
                 {"name": f"OS at 24 months, {label}", "value": _km_at(ok["os_months"], ok["os_event"], 24.0),
                  "note": ""},
@@ -223,7 +216,4 @@ def steroids_and_efficacy(patients: int | None = None, seed: int | None = None) 
 
 
 def _km_at(t: pd.Series, e: pd.Series, at: float) -> float:
-    from lifelines import KaplanMeierFitter
-
-    km = KaplanMeierFitter().fit(t.to_numpy(float), e.to_numpy(bool))
-    return float(km.survival_function_at_times(at).iloc[0])
+    return float(km_rate(t.to_numpy(float), e.to_numpy(bool), at))

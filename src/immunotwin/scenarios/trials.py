@@ -18,12 +18,18 @@ from scipy.stats import beta
 
 from ..model.organs import IRAES
 from ..reference import load
-from ..survival import hazard_ratio
+from ..survival import hazard_ratio, km_median
 from ..weighted import peto_hr
 from .core import Figure, Result, bootstrap, make_figure, rate, simulate_spec, spec_text, worst_from_visits
 
 LANDMARK_WEEKS = 12.0
 MONTH_DAYS = 30.4375
+
+
+def median_or_nan(time: pd.Series, event: pd.Series) -> float:
+    """Kaplan-Meier median, NaN when not reached."""
+    m = km_median(time.to_numpy(float), event.to_numpy(bool))
+    return float("nan") if m is None else float(m)
 
 
 def clopper_pearson(k: int, n: int) -> list[float]:
@@ -215,19 +221,12 @@ def hyperprogression(patients: int | None = None, seed: int | None = None) -> Re
     figs.append(make_figure("HPD rate, NSCLC on docetaxel (Ferrara definition)", est, ci, che["value"],
                             clopper_pearson(3, 59), che["source"],
                             band_note="exact 95% CI of 3/59 (Ferrara 2018's single-agent chemotherapy cohort)"))
-    doc = json.loads(resources.files("immunotwin.data").joinpath("scenario_refs.json").read_text())[
-        "docetaxel_nsclc_second_line"]
+    doc = load("scenario_refs")["docetaxel_nsclc_second_line"]
     c["resp"] = c["bor"].isin(["CR", "PR"])
     est, ci = bootstrap(c, lambda d: rate(d["resp"]), seed=6)
     figs.append(make_figure("docetaxel ORR", est, ci, doc["orr"], clopper_pearson(doc["k"], doc["n"]), doc["source"],
                             fitted=True, band_note=f"exact 95% CI of {doc['k']}/{doc['n']}; fitted (chemo_tumour_kill)"))
-    from ..survival import km_median  # noqa: PLC0415
-
-    def mpfs(d: pd.DataFrame) -> float:
-        m = km_median(d["pfs_months"].to_numpy(float), d["pfs_event"].to_numpy(bool))
-        return float("nan") if m is None else float(m)
-
-    est, ci = bootstrap(c, mpfs, seed=7)
+    est, ci = bootstrap(c, lambda d: median_or_nan(d["pfs_months"], d["pfs_event"]), seed=7)
     pub = doc["median_pfs_months"]
     figs.append(make_figure("docetaxel median PFS (months)", est, ci, pub, [0.8 * pub, 1.2 * pub], doc["source"],
                             band_note="±20% (the calibration issue's band for median PFS)"))
