@@ -10,7 +10,11 @@ evaluation; ORR rises with immunogenicity). The result is written to
 
 The chemotherapy sensitivity ``chemo_tumour_kill`` (:mod:`immunotwin.model.tumour`) is fitted
 the same way to the docetaxel arm of KEYNOTE-010 (scenario spec ``chemotherapy-docetaxel``) and
-stored under ``params``; :mod:`immunotwin.model.core` applies it.
+stored under ``params``; :mod:`immunotwin.model.core` applies it. So are the scales of the other
+non-checkpoint mechanisms, one published figure each (``PARAM_TARGETS``): CAR T killing to
+ZUMA-1's ORR, the CRS and neurotoxicity drives to ZUMA-1's any-grade rates, IL-2-activated NK
+killing to Atkins 1999's ORR and antibody-dependent killing to McLaughlin 1998's ORR. What
+stays unfitted: complete responses, grade >= 3 rates, onsets, survival, and the other cancers.
 
 Each fitted ORR is then a *fitted* figure (``cancers-compared`` says so); what stays unfitted is
 the rest: response by PD-L1 score within a cancer, irAE rates, the ordering of other trials.
@@ -29,24 +33,40 @@ from pathlib import Path
 
 import numpy as np
 
-#: cancer -> (scenario spec, key of the published ORR in data/scenario_refs.json)
-TARGETS: dict[str, tuple[str, str]] = {
-    "nsclc": ("cancers-compared-nsclc", "nsclc_all"),
-    "rcc": ("cancers-compared-rcc", "rcc"),
-    "hodgkin": ("cancers-compared-hodgkin", "hodgkin"),
-    "crc_msih": ("cancers-compared-crc-msih", "crc_msih"),
+#: cancer -> (scenario spec, key of the published ORR in data/scenario_refs.json, arm or "" for all)
+TARGETS: dict[str, tuple[str, str, str]] = {
+    "nsclc": ("cancers-compared-nsclc", "nsclc_all", ""),
+    "rcc": ("cancers-compared-rcc", "rcc", ""),
+    "hodgkin": ("cancers-compared-hodgkin", "hodgkin", ""),
+    "crc_msih": ("cancers-compared-crc-msih", "crc_msih", ""),
+    "follicular": ("monoclonal-antibodies", "nivolumab_follicular", "nivolumab"),
 }
-#: model parameter -> (scenario spec, key of the published ORR in data/scenario_refs.json)
-PARAM_TARGETS: dict[str, tuple[str, str]] = {
-    "chemo_tumour_kill": ("chemotherapy-docetaxel", "docetaxel_nsclc_second_line"),
+#: model parameter -> (scenario spec, reference file, path to the published figure, metric, bracket).
+#: Metrics: ``orr`` (best response CR or PR), ``crs_any`` / ``icans_any`` (share with any grade).
+#: Each must rise with the parameter.
+PARAM_TARGETS: dict[str, tuple[str, str, tuple[str, ...], str, tuple[float, float]]] = {
+    "chemo_tumour_kill": ("chemotherapy-docetaxel", "scenario_refs", ("docetaxel_nsclc_second_line", "orr"), "orr",
+                          (0.005, 5.0)),
+    "car_kill": ("car-t-crs", "phenomena", ("car_t", "zuma1_axicabtagene", "orr"), "orr", (0.05, 20.0)),
+    "crs_drive": ("car-t-crs", "phenomena", ("car_t", "zuma1_axicabtagene", "crs_any"), "crs_any", (0.3, 100.0)),
+    "icans_drive": ("car-t-crs", "phenomena", ("car_t", "zuma1_axicabtagene", "neuro_any"), "icans_any",
+                    (0.02, 10.0)),
+    "nk_kill": ("high-dose-il2", "phenomena", ("high_dose_il2", "melanoma", "orr"), "orr", (0.005, 5.0)),
+    "adcc_kill": ("monoclonal-antibodies", "scenario_refs", ("rituximab_follicular", "orr"), "orr", (0.005, 5.0)),
+}
+METRICS = {
+    "orr": lambda p: float(p["bor"].isin(["CR", "PR"]).mean()),
+    "crs_any": lambda p: float((p["crs_grade"] >= 1).mean()),
+    "icans_any": lambda p: float((p["icans_grade"] >= 1).mean()),
 }
 LO, HI = 0.05, 30.0
+BRACKET = {"follicular": (0.002, 1.0)}
 #: A target counts as reached within this ORR distance (about 1.5 SE at 600 patients); otherwise
 #: the response plateaus below it and the smallest value reaching the plateau is kept.
 REACH_TOL = 0.03
 
 
-def orr_at(cancer: str, spec_name: str, scale: float, patients: int, seed: int) -> float:
+def orr_at(cancer: str, spec_name: str, scale: float, patients: int, seed: int, arm: str = "") -> float:
     from . import cancers
     from .scenarios.core import simulate_spec
 
@@ -56,10 +76,12 @@ def orr_at(cancer: str, spec_name: str, scale: float, patients: int, seed: int) 
         _, p, _ = simulate_spec(spec_name, patients, visits=False, seed=seed)
     finally:
         cancers.CANCERS[cancer] = original
+    if arm:
+        p = p[p["arm"] == arm]
     return float(p["bor"].isin(["CR", "PR"]).mean())
 
 
-def orr_with_param(name: str, spec_name: str, value: float, patients: int, seed: int) -> float:
+def metric_with_param(name: str, spec_name: str, value: float, patients: int, seed: int, metric: str = "orr") -> float:
     from .model import core
     from .scenarios.core import simulate_spec
 
@@ -69,11 +91,12 @@ def orr_with_param(name: str, spec_name: str, value: float, patients: int, seed:
         _, p, _ = simulate_spec(spec_name, patients, visits=False, seed=seed)
     finally:
         core.PARAMS = original
-    return float(p["bor"].isin(["CR", "PR"]).mean())
+    return METRICS[metric](p)
 
 
 def bisect(evaluate, target: float, lo: float = LO, hi: float = HI, iters: int = 10) -> dict:  # type: ignore[no-untyped-def]
-    """Bisection on log(x) for evaluate(x) = target, evaluate rising with x; the closest point tried."""
+    """Bisection on log(x) for evaluate(x) = target, evaluate rising with x; the closest point tried.
+    (The result's ``orr`` holds the fitted metric, whatever it is.)"""
     lo, hi = np.log(lo), np.log(hi)
     trace = []
     for _ in range(iters):
@@ -92,8 +115,8 @@ def bisect(evaluate, target: float, lo: float = LO, hi: float = HI, iters: int =
     return {"value": round(best[0], 4), "orr": best[1], "target_orr": target, "reached": reached, "trace": trace}
 
 
-def fit_one(cancer: str, spec_name: str, target: float, patients: int, seed: int) -> dict:
-    res = bisect(lambda x: orr_at(cancer, spec_name, x, patients, seed), target)
+def fit_one(cancer: str, spec_name: str, target: float, patients: int, seed: int, arm: str = "") -> dict:
+    res = bisect(lambda x: orr_at(cancer, spec_name, x, patients, seed, arm), target, *BRACKET.get(cancer, (LO, HI)))
     res["immunogenicity"] = res.pop("value")
     return res
 
@@ -117,22 +140,30 @@ def main(argv: list[str] | None = None) -> int:
                          "patients": a.patients, "seed": a.seed, "date": dt.date.today().isoformat(),
                          "command": f"python -m immunotwin.calibrate_cancers --patients {a.patients} --seed {a.seed}"}
     for cancer in filter(None, a.cancers.split(",")):
-        spec_name, key = TARGETS[cancer]
-        ref = orr_refs[key]
-        res = fit_one(cancer, spec_name, float(ref["orr"]), a.patients, a.seed)
+        spec_name, key, arm = TARGETS[cancer]
+        ref = orr_refs[key] if key in orr_refs else refs[key]
+        res = fit_one(cancer, spec_name, float(ref["orr"]), a.patients, a.seed, arm)
         res.update({"spec": spec_name, "source": ref["source"], "patients": a.patients, "seed": a.seed,
                     "date": dt.date.today().isoformat()})
         out["cancers"][cancer] = res
         print(f"{cancer}: immunogenicity {res['immunogenicity']:.4g} -> ORR {res['orr']:.3f} (target {ref['orr']})")
     for name in filter(None, a.params.split(",")):
-        spec_name, key = PARAM_TARGETS[name]
-        ref = refs[key]
-        res = bisect(lambda x, n=name, sp=spec_name: orr_with_param(n, sp, x, a.patients, a.seed),
-                     float(ref["orr"]), 0.005, 5.0)
-        res.update({"spec": spec_name, "source": ref["source"], "patients": a.patients, "seed": a.seed,
-                    "date": dt.date.today().isoformat()})
+        spec_name, file, path, metric, (lo, hi) = PARAM_TARGETS[name]
+        node = load(file)
+        for key in path[:-1]:
+            node = node[key]
+        target = float(node[path[-1]])
+        res = bisect(lambda x, n=name, sp=spec_name, m=metric: metric_with_param(n, sp, x, a.patients, a.seed, m),
+                     target, lo, hi)
+        res.update({"spec": spec_name, "source": node["source"], "metric": metric, "patients": a.patients,
+                    "seed": a.seed, "date": dt.date.today().isoformat()})
         out["params"][name] = res
-        print(f"{name}: {res['value']:.4g} -> ORR {res['orr']:.3f} (target {ref['orr']})")
+        from .model import core  # later fits in this run see this one
+
+        core.PARAMS = tuple(dataclasses.replace(p, default=float(res["value"])) if p.name == name else p
+                            for p in core.PARAMS)
+        a.out.write_text(json.dumps(out, indent=1) + "\n")  # after each fit: a long run keeps what it has
+        print(f"{name}: {res['value']:.4g} -> {metric} {res['orr']:.3f} (target {target})")
     a.out.write_text(json.dumps(out, indent=1) + "\n")
     return 0
 

@@ -43,6 +43,9 @@ class Cancer:
     subtype_source: str = ""
     # Fraction of all patients with a PD-L1 score under 1% (0: scores below the cut-off spread evenly).
     pdl1_lt1: float = 0.0
+    # Fraction of tumour cells carrying the B-cell antigens targeted by CAR T cells and rituximab.
+    cd19: float = 0.0
+    cd20: float = 0.0
 
     def cross_vector(self) -> tuple[float, ...]:
         return tuple(self.cross.get(k, 0.0) for k in IRAES)
@@ -128,6 +131,24 @@ CANCERS: dict[str, Cancer] = {
         preexisting_ai=0.0, m_stage=(0.0, 0.3, 0.3, 0.4), growth_rate=0.03, immunogenicity=0.05,
         source="AML: among the lowest mutational burdens of any cancer (Alexandrov et al., Nature 2013); "
                "fast kinetics. " + _AUTO),
+    "lbcl": Cancer(
+        "lbcl", "refractory large B-cell lymphoma", age_mean=56.0, age_sd=11.0, female=0.33, ecog0=0.42,
+        ldh_high=0.6, pdl1_positive=0.2, pdl1_cutoff=0.01, tmb_median=3.0, tmb_sigma=0.6,
+        sld_median_mm=110.0, sld_sigma=0.6, sites_mean=2.5, brain=0.0, liver=0.1, prior_chemo=1.0,
+        preexisting_ai=0.0, m_stage=(0.0, 0.15, 0.25, 0.6), growth_rate=0.015, immunogenicity=0.3, cd19=1.0, cd20=1.0,
+        source="ZUMA-1 (Neelapu et al., N Engl J Med 2017;377:2531, Table 1): median age 58 (23-76), men 67%, ECOG 1 "
+               "58%, stage III-IV 85%, refractory to chemotherapy (so all pretreated); LDH raised in most (assumed "
+               "60%); stage mix mapped onto the M-stage slots (assumed). Net growth 0.015/day (doubling about 6 "
+               "weeks; assumed for chemorefractory aggressive lymphoma, whose median survival is about 6 months: "
+               "SCHOLAR-1, Crump et al., Blood 2017;130:1800). B-cell lymphomas carry CD19 and CD20. " + _AUTO),
+    "follicular": Cancer(
+        "follicular", "relapsed follicular / indolent B-cell lymphoma", age_mean=58.0, age_sd=11.0, female=0.45,
+        ecog0=0.6, ldh_high=0.2, pdl1_positive=0.2, pdl1_cutoff=0.01, tmb_median=3.0, tmb_sigma=0.6,
+        sld_median_mm=80.0, sld_sigma=0.6, sites_mean=2.0, brain=0.0, liver=0.05, prior_chemo=1.0,
+        preexisting_ai=0.0, m_stage=(0.0, 0.3, 0.3, 0.4), growth_rate=0.002, immunogenicity=0.1, cd19=1.0, cd20=1.0,
+        source="McLaughlin et al., J Clin Oncol 1998;16:2825 (relapsed indolent lymphoma, n=166: median age 58; "
+               "recalled, verify); indolent growth (doubling about a year, assumed); low immunogenicity as for CLL "
+               "(assumed: PD-1 blockade does little in follicular lymphoma). " + _AUTO),
 }
 
 

@@ -24,6 +24,8 @@ observation):
   16.1% vs 8.7%); women 1.15x for other organs (assumed, higher autoimmunity in women).
 - Histological subtype (cancers with ``subtypes``, e.g. thymoma WHO type) scales the shared-antigen
   cross-reactivity (catalogue values and sources in :mod:`immunotwin.cancers`).
+- FCGR3A 158V/V patients have the full antibody-dependent cytotoxicity; F carriers a fraction
+  of it (Cartron et al., Blood 2002;99:754: response to rituximab by genotype).
 - Pre-existing autoimmune disease multiplies that organ's susceptibility by 1.8 (assumed,
   tuned later against Menzies et al., Ann Oncol 2017).
 """
@@ -45,6 +47,7 @@ N_UNIFORM = 32
 TARGET_SHARE = 0.5  # assumed: target lesions hold half of the measurable burden
 ELLIPSOID = 0.36  # assumed: lesions are ellipsoids with short axes 0.6 x the longest diameter
 PREEXISTING_FACTOR = 1.8
+FCGR3A_FREQ = (0.20, 0.45, 0.35)  # VV, VF, FF (Cartron et al., Blood 2002;99:754)
 PDL1_IMMUNE_CORRELATION = 0.6  # assumed: strong association (Taube 2012; Tumeh et al., Nature 2014;515:568)
 _IIV = [prm for prm in PARAMS if prm.iiv > 0]
 _PREEXISTING_ORGANS = ("arthritis", "dermatitis", "colitis", "thyroiditis", "neurologic", "hepatitis")
@@ -180,6 +183,8 @@ def sample_cohort(cancer: str, overrides: Mapping[str, object], seed: int, arm_k
         freq = np.array([f for _, f, _ in c.subtypes])
         k = np.searchsorted(np.cumsum(freq), u[:, 15] * freq.sum())
         cov["subtype"] = np.array([name for name, _, _ in c.subtypes])[np.minimum(k, len(freq) - 1)]
+    # FCGR3A codon 158 genotype (uniform column 16): VV 20%, VF 45%, FF 35% (Cartron et al., Blood 2002;99:754).
+    cov["fcgr3a"] = np.array(["VV", "VF", "FF"])[np.searchsorted(np.cumsum(FCGR3A_FREQ), u[:, 16] * sum(FCGR3A_FREQ))]
     if fixed:
         n = len(idx)
         for key, val in fixed.items():
@@ -230,6 +235,10 @@ def _params(c, cov: pd.DataFrame, z: np.ndarray, iiv_scale: Mapping[str, float])
     pre = cov["preexisting_ai"].to_numpy(str)
     for organ in set(pre) - {""}:
         susc[pre == organ, INDEX[organ]] *= PREEXISTING_FACTOR
+    p["tumour_cd19"] = np.full(n, c.cd19)
+    p["tumour_cd20"] = np.full(n, c.cd20)
+    # ADCC through FCGR3A: 158F carriers bind IgG1 less tightly (Cartron 2002 compare V/V with F carriers).
+    p["fcgr_factor"] = np.where(cov["fcgr3a"].to_numpy(str) == "VV", 1.0, p["fcgr_low_affinity"])
     sld0 = cov["sld0_mm"].to_numpy(float)
     n_les = np.clip(2 * cov["n_met_sites"].to_numpy(np.int64), 1, 5)  # RECIST: <= 5, <= 2 per organ
     d_cm = sld0 / n_les / 10.0

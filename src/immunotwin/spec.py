@@ -14,7 +14,7 @@ The TOML format is a public interface (see ``examples/checkmate067.toml``)::
     [assessment]                   # optional; default per cancer (DEFAULT_IMAGING)
     imaging = [{first = "12 weeks"}, {every = "6 weeks", until = "49 weeks"}, {every = "12 weeks"}]
     confirm_response = false
-    criteria = "recist1.1"         # or "irecist"
+    criteria = "recist1.1"         # or "irecist", or "lugano2014" (lymphoma: PET-based complete response)
     hpd_definition = "champiat"    # or "ferrara" or "kas"
     pre_treatment_scan = "6 weeks"
     [management]                   # optional
@@ -100,9 +100,13 @@ __all__ = [
 # Vocabularies
 # ---------------------------------------------------------------------------------------
 
-CANCERS: tuple[str, ...] = ("melanoma", "nsclc", "rcc", "hodgkin", "crc_msih", "thymoma", "cll", "aml")
+CANCERS: tuple[str, ...] = ("melanoma", "nsclc", "rcc", "hodgkin", "crc_msih", "thymoma", "cll", "aml", "lbcl",
+                            "follicular")
 DESIGNS: tuple[str, ...] = ("parallel", "twin")
-CRITERIA: tuple[str, ...] = ("recist1.1", "irecist")
+#: ``lugano2014``: lymphoma response (Cheson et al., J Clin Oncol 2014;32:3059) read as RECIST's
+#: diameter thresholds (a 50% fall in the sum of products is about a 30% fall in diameters) with a
+#: PET-based complete response: residual masses without viable tumour are metabolically inactive.
+CRITERIA: tuple[str, ...] = ("recist1.1", "irecist", "lugano2014")
 HPD_DEFINITIONS: tuple[str, ...] = ("champiat", "ferrara", "kas")
 GUIDELINES: tuple[str, ...] = ("asco2021", "none")
 
@@ -158,6 +162,7 @@ _COVARIATES: dict[str, _Covariate] = {
     "preexisting_ai": _Covariate(
         "choice", 'organ of a pre-existing autoimmune disease (an irAE name), "" if none', choices=("", *IRAE_ORGANS)
     ),
+    "fcgr3a": _Covariate("choice", 'FCGR3A codon 158 genotype, "VV", "VF" or "FF"', choices=("VV", "VF", "FF")),
 }
 
 #: Keys accepted by :func:`parse_patient` -> description.

@@ -132,3 +132,28 @@ ANC_LLN = 2.0  # 1e9/L, a typical laboratory lower limit of normal (assumed)
 def neutropenia_grade(anc: np.ndarray) -> np.ndarray:
     """CTCAE v5.0 'neutrophil count decreased': G1 <LLN-1.5, G2 <1.5-1.0, G3 <1.0-0.5, G4 <0.5 (1e9/L)."""
     return _cut(np.asarray(anc, dtype=float), (ANC_LLN, 1.5, 1.0, 0.5), descending=True)
+
+
+# Cytokine syndromes (immunotwin.model.celltherapy, .innate). The clinic grades them from the
+# syndrome's signs; the model carries one severity index per syndrome, and grades are a ladder of
+# thresholds on it: grade 1 at 1 (by the scale of the model's drive parameters) and each further
+# grade at RATIO times the one before (assumed: ASTCT grades step from fever to fluid-responsive,
+# single-vasopressor and multi-vasopressor hypotension, each needing markedly more inflammation).
+SYNDROME_RATIO = 2.5
+CRS_LADDER = tuple(SYNDROME_RATIO ** k for k in range(4))  # ASTCT CRS grades 1-4 (Lee et al. 2019)
+ICANS_LADDER = tuple(SYNDROME_RATIO ** k for k in range(4))  # ASTCT ICANS grades 1-4
+# CTCAE v5.0 capillary leak syndrome: G2 symptomatic, G3 severe (vasopressors), G4 life-threatening;
+# the leak index is 1 at steady state under full IL-2 receptor occupancy in a median patient (assumed).
+LEAK_LADDER = (0.1, 0.25, 0.5, 1.0)
+
+
+def ladder_grade(index: np.ndarray, ladder: tuple[float, ...]) -> np.ndarray:
+    """Grade 0-4: the number of ladder thresholds the severity index has reached."""
+    x = np.asarray(index, dtype=float)
+    return sum((x >= t).astype(np.int8) for t in ladder).astype(np.int8)
+
+
+def crs_index(crs_cytokine: np.ndarray, toci_mg_l: np.ndarray, il6_share: np.ndarray, ec50: np.ndarray) -> np.ndarray:
+    """CRS signs: the cytokine load less the IL-6 share blocked by tocilizumab (celltherapy.py)."""
+    block = toci_mg_l / (toci_mg_l + ec50)
+    return crs_cytokine * (1.0 - il6_share * block)

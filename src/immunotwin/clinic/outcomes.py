@@ -111,6 +111,21 @@ def patient_rows(res: ClinicResult, covariates: pd.DataFrame, *, criteria: str, 
     out["discontinued"] = np.where(died_on, "death", res.stop_reason)
     out["discontinued_weeks"] = np.where(died_on, res.death_day, res.stop_day) / 7.0
     out["rechallenged"] = m.rechallenged
+    t = res.tox
+    for key, label in (("crs", "crs"), ("icans", "icans"), ("leak", "capillary_leak")):
+        out[f"{label}_grade"] = t.worst[key].astype(int)
+        out[f"{label}_onset_days"] = t.onset[key]
+        out[f"{label}_last_day"] = t.last_high[key]
+    out["tocilizumab_doses"] = t.toci_doses
+    out["syndrome_steroids"] = ~np.isnan(t.steroid_day)
+    out["syndrome_steroid_max_mg"] = t.steroid_max
+    out["car_peak_cells_ul"] = res.car_peak
+    out["car_peak_day"] = res.car_peak_day
+    for d, v in res.b_cells.items():
+        out[f"b_cells_day{d}"] = v
+    sub = res.dosing.subdaily
+    out["subdaily_doses_given"] = res.dosing.given[:, sub].sum(axis=1) if sub.any() else 0
+    out["subdaily_doses_skipped"] = res.dosing.skipped[:, sub].sum(axis=1) if sub.any() else 0
     for s, slot in ((0, "pd1"), (1, "ctla4"), (3, "cyto")):
         used = (res.dosing.slot == s).any()
         out[f"cavg_{slot}"] = res.cavg[:, s] if used else np.nan

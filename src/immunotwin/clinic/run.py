@@ -18,13 +18,14 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .. import engine
-from ..drugs.catalogue import is_cytotoxic, slot_params
+from ..drugs.catalogue import CATALOGUE, dose_index, is_cytotoxic, slot_params
 from ..model.core import LAYOUT, initial_state
 from ..model.organs import INDEX, IRAES
 from ..model.slots import N_SLOTS
 from ..population import Cohort
 from ..spec import Assessment, DrugSchedule, PostProgression
 from . import observe
+from .celltox import CellTox
 from .lifetable import weekly_death_probability
 from .policy import Management, manage
 from .schedule import Dosing
@@ -41,6 +42,45 @@ _FATAL = np.array([FATAL_WEEKLY[k] for k in IRAES])
 # practice), and a dose waits while neutrophils are below 1.5e9/L (docetaxel label).
 CHEMO_MONITOR_DAYS = 21.0
 CHEMO_MIN_ANC = 1.5
+# Cell products: daily visits for 28 days from the infusion (the axicabtagene label asks patients to
+# stay near the treating centre for four weeks; ZUMA-1 hospitalised them for at least 7 days).
+CELL_MONITOR_DAYS = 28
+# Fraction of the body's CAR T cells in blood (assumed: about 2% of lymphocytes circulate), to report
+# blood levels (cells/µL, 5 L of blood) as trials do.
+CAR_BLOOD_FRACTION = 0.02
+BLOOD_UL = 5e6
+B_CELL_DAYS = (91, 182, 364)  # 3, 6 and 12 months: B-cell depletion and recovery
+
+
+def intensive_days(entries: Sequence[DrugSchedule], horizon_days: float) -> set[int]:
+    """Days the clinic steps daily: every planned day of a schedule more frequent than daily, and the
+    monitoring period after a cell product."""
+    out: set[int] = set()
+    for d in entries:
+        drug = CATALOGUE.get(d.name)
+        if drug is None:
+            continue
+        planned = d.planned_days(horizon_days)
+        if drug.kind == "cell":
+            for t in planned:
+                out.update(range(int(np.floor(t)), int(np.floor(t)) + CELL_MONITOR_DAYS))
+        elif 0 < d.every_days < 1.0:
+            out.update(int(np.floor(t)) for t in planned)
+    return out
+
+
+def step_grid(t0: float, follow_up_days: float, daily: set[int]) -> list[tuple[float, int, int]]:
+    """(day, step length, week index) of each clinic step: weekly, or seven daily steps in a week that
+    holds an intensive day. Weeks keep their boundaries, so scans and weekly draws line up."""
+    grid = []
+    n_weeks = int(np.ceil((follow_up_days - t0) / STEP)) + 1
+    for w in range(n_weeks):
+        start = t0 + w * STEP
+        if any(int(start) + i in daily for i in range(STEP)):
+            grid.extend((start + i, 1, w) for i in range(STEP))
+        else:
+            grid.append((start, STEP, w))
+    return grid
 
 
 @dataclass
@@ -75,11 +115,16 @@ class ClinicResult:
     vc: np.ndarray  # (N, slots) central volumes (L), to turn amounts into concentrations
     neutropenia_worst: np.ndarray  # (N,) worst CTCAE grade of neutropenia seen at visits from day 0
     anc_nadir: np.ndarray  # (N,) lowest neutrophil count seen at visits from day 0 (1e9/L)
+    tox: CellTox  # cytokine syndromes (CRS, ICANS, capillary leak) and their management
+    car_peak: np.ndarray  # (N,) peak CAR T cells in blood (cells/µL); 0 without a cell product
+    car_peak_day: np.ndarray  # (N,) day of that peak
+    b_cells: dict[int, np.ndarray]  # day -> (N,) normal B cells relative to the normal pool (NaN if dead)
 
 
 def _visit_columns() -> dict[str, list]:
     cols = ["patient", "day", "scan", "sld_mm", "new_lesions", "response", *IRAES,
-            *observe.OBSERVATION_SCALES, "anc", "c_pd1", "c_ctla4", "steroid_mg", "dosed", "held", "stopped", "alive"]
+            *observe.OBSERVATION_SCALES, "anc", "c_pd1", "c_ctla4", "steroid_mg", "dosed", "held", "stopped", "alive",
+            "crs_grade", "icans_grade", "leak_grade", "car_cells_ul"]
     return {c: [] for c in cols}
 
 
@@ -93,6 +138,8 @@ def run_clinic(cohort: Cohort, arm: Sequence[DrugSchedule], *, assessment: Asses
     height = cov["height_cm"].to_numpy(float)
     post_drugs = post.drugs if post else ()
     names = [d.name for d in (*arm, *post_drugs)]
+    if any(CATALOGUE[x].kind == "cell" for x in names if x in CATALOGUE):
+        names.append("tocilizumab")  # CRS management (celltox.py)
     params = dict(cohort.params)
     params.update(slot_params(names, weight, cohort.pk_eta, cov["ldh_uln"].to_numpy(float) * 250.0))
     y = engine.burn_in(initial_state(params, cohort.tumour0), params)
@@ -102,7 +149,14 @@ def run_clinic(cohort: Cohort, arm: Sequence[DrugSchedule], *, assessment: Asses
     m = Management(n)
 
     t0 = -STEP * int(np.ceil(assessment.pre_treatment_scan_days / STEP))
-    n_steps = int(np.ceil((follow_up_days - t0) / STEP)) + 1
+    grid = step_grid(t0, follow_up_days, intensive_days(dosing.entries, follow_up_days))
+    daily_weeks = {w for _, dt, w in grid if dt == 1}
+    tox = CellTox(n)
+    toci_index = dose_index("tocilizumab")
+    car_i = LAYOUT.slices["car_effector"].start
+    car_peak = np.zeros(n)
+    car_peak_day = np.full(n, np.nan)
+    il6r = 6  # slots.SLOTS.index("il6r")
     scan_days = {t0, 0.0, *(STEP * np.round(assessment.scan_days(follow_up_days) / STEP)).tolist()}
     irecist = assessment.criteria == "irecist"
 
@@ -139,35 +193,54 @@ def run_clinic(cohort: Cohort, arm: Sequence[DrugSchedule], *, assessment: Asses
     male = (cov["sex"] == "M").to_numpy()
     idx_vc = params["pk_vc"]
 
-    for k in range(n_steps):
-        day = float(t0 + k * STEP)
+    base_les = np.zeros(n, dtype=np.int64)
+    b_cells = {d: np.full(n, np.nan) for d in B_CELL_DAYS}
+    for day, dt, k in grid:
+        day = float(day)
         if day > follow_up_days + 1e-9 or not alive.any():
             break
+        boundary = (day - t0) % STEP == 0
+        if int(day) in b_cells and day == int(day):
+            b_cells[int(day)] = np.where(alive, LAYOUT.get(y, "b_cells") / params["b_cell_normal"], np.nan)
         tum = np.exp(LAYOUT.get(y, "log_sensitive")) + np.exp(LAYOUT.get(y, "log_resistant"))
         dmg, fun = LAYOUT.get(y, "damage"), LAYOUT.get(y, "function")
         lab = observe.labs(dmg, fun, m.replaced)
         grade = observe.grades(lab, dmg, fun, m.replaced)
         anc = LAYOUT.get(y, "neutrophils")
+        toci_c = LAYOUT.get(y, "pk_central")[:, il6r] / idx_vc[:, il6r]
+        syndromes = {"crs": observe.ladder_grade(observe.crs_index(LAYOUT.get(y, "crs_cytokine"), toci_c,
+                                                                   params["crs_il6_share"], params["pk_ec50"][:, il6r]),
+                                                 observe.CRS_LADDER),
+                     "icans": observe.ladder_grade(LAYOUT.get(y, "icans_driver"), observe.ICANS_LADDER),
+                     "leak": observe.ladder_grade(LAYOUT.get(y, "vascular_leak"), observe.LEAK_LADDER)}
 
-        # Deaths since the last visit: tumour burden, grade-4 irAEs, other causes.
+        # Deaths since the last weekly visit: tumour burden, grade-4 irAEs or syndromes, other causes.
         u = cohort.uniforms[:, min(k, cohort.uniforms.shape[1] - 1)]
-        tumour_death = alive & (tum >= cohort.lethal)
-        p_irae = 1.0 - np.prod(1.0 - np.where(grade >= 4, _FATAL[None, :], 0.0), axis=1)
-        irae_death = alive & ~tumour_death & (u[:, 0] < p_irae)
-        other = alive & ~tumour_death & ~irae_death & \
-            (u[:, 1] < weekly_death_probability(age0 + max(day, 0) / 365.25, male))
-        for mask, cause in ((tumour_death, "tumour"), (irae_death, "irae"), (other, "other")):
-            death_day[mask] = day
-            death_cause[mask] = cause
-        if day > 0:
-            alive &= ~(tumour_death | irae_death | other)
+        if boundary:
+            tumour_death = alive & (tum >= cohort.lethal)
+            p_irae = 1.0 - np.prod(1.0 - np.where(grade >= 4, _FATAL[None, :], 0.0), axis=1)
+            p_synd = tox.fatal_probability()
+            irae_death = alive & ~tumour_death & (u[:, 0] < 1.0 - (1.0 - p_irae) * (1.0 - p_synd))
+            synd_death = irae_death & (u[:, 0] >= p_irae)
+            other = alive & ~tumour_death & ~irae_death & \
+                (u[:, 1] < weekly_death_probability(age0 + max(day, 0) / 365.25, male))
+            for mask, cause in ((tumour_death, "tumour"), (irae_death & ~synd_death, "irae"),
+                                (synd_death, "treatment"), (other, "other")):
+                death_day[mask] = day
+                death_cause[mask] = cause
+            if day > 0:
+                alive &= ~(tumour_death | irae_death | other)
+            irae_death = irae_death & ~synd_death  # grade 5 of an irAE below
+        else:
+            irae_death = np.zeros(n, dtype=bool)
 
         is_scan = day in scan_days
         on_treatment = dosing.remaining(day, progressed, treat_beyond_progression, n_arm) & ~m.stopped
         due_any = (dosing.next_due <= day + 1e-6).any(axis=1) & on_treatment
-        managed = (m.steroid_mg > 0) | m.held
+        managed = (m.steroid_mg > 0) | m.held | (tox.steroid_mg > 0)
         monitor = day - last_cyto <= CHEMO_MONITOR_DAYS + 1e-9
-        visit = alive & (is_scan | due_any | managed | monitor | (grade >= 2).any(axis=1) | (day == 0))
+        visit = alive & (is_scan | due_any | managed | monitor | (grade >= 2).any(axis=1) | (day == 0)
+                         | (k in daily_weeks))
         if day == 0:
             baseline_grade = grade.copy()  # pre-existing (e.g. paraneoplastic) findings are not irAEs
         seen = np.where(visit[:, None], grade, 0)
@@ -184,26 +257,28 @@ def run_clinic(cohort: Cohort, arm: Sequence[DrugSchedule], *, assessment: Asses
             grade_worst = np.where((irae_death[:, None]) & (grade >= 4), 5, grade_worst).astype(np.int8)
             neut_worst = np.maximum(neut_worst, np.where(visit, observe.neutropenia_grade(anc), 0)).astype(np.int8)
             anc_nadir = np.where(visit, np.fmin(anc_nadir, anc), anc_nadir)
+            tox.observe(syndromes, day, visit)
 
         # Imaging and response.
         response = np.full(n, "", dtype=object)
         sld = np.full(n, np.nan)
         new_les = (LAYOUT.get(y, "new_lesion_hazard")[:, None] > cohort.lesion_thresholds).sum(axis=1)
         if is_scan:
-            measured = tum + LAYOUT.get(y, "residual_mass")  # viable tumour and residual mass (tumour.py)
+            # CT reads viable tumour and residual mass (tumour.py); PET (Lugano) reads viable tumour only.
+            measured = tum if assessment.criteria == "lugano2014" else tum + LAYOUT.get(y, "residual_mass")
             sld = observe.sld(measured, cohort.tumour0, cohort.covariates["sld0_mm"].to_numpy(float),
-                              cohort.n_lesions, cohort.scan_noise[:, k])
+                              cohort.n_lesions, cohort.scan_noise[:, min(k, cohort.scan_noise.shape[1] - 1)])
             sld = np.where(alive, sld, np.nan)
-            if day <= 0:
-                new_les = np.zeros(n, dtype=np.int64)
+            if day == 0:
+                base_les = new_les.copy()  # lesions seen by baseline (since the pre-treatment scan) are not new
+            new_les = np.zeros(n, dtype=np.int64) if day <= 0 else np.maximum(new_les - base_les, 0)
             for i in np.flatnonzero(alive):
                 scans[i].append((day, float(sld[i]), int(new_les[i])))
             if day == 0:
                 baseline_sld = sld.copy()
                 nadir = sld.copy()
-                base_les = new_les.copy()
             elif day > 0:
-                new_count = new_les - base_les
+                new_count = new_les
                 pd_now = alive & ((sld >= 1.2 * nadir - 1e-9) & (sld - nadir >= 5.0 - 1e-9) | (new_count > 0))
                 pr_now = alive & (sld <= 0.7 * baseline_sld + 1e-9)
                 response = np.where(pd_now, "PD", np.where(sld == 0, "CR", np.where(pr_now, "PR", "SD")))
@@ -230,7 +305,10 @@ def run_clinic(cohort: Cohort, arm: Sequence[DrugSchedule], *, assessment: Asses
         # Management, then doses.
         if day >= 0:
             manage(m, np.where(visit[:, None], grade, 0), weight, day, alive & visit, guideline,
-                   steroid_scale=steroid_scale)
+                   step_weeks=dt / STEP, steroid_scale=steroid_scale)
+            toci = tox.manage({k_: np.where(visit, g_, 0) for k_, g_ in syndromes.items()}, weight, day,
+                              alive & visit, dt) if guideline != "none" else np.zeros(n)
+            y[:, toci_index] += toci
             ctla4_left = np.zeros(n, dtype=bool)
             for j, d in enumerate(dosing.entries[:n_arm]):
                 if dosing.slot[j] == 1:
@@ -240,18 +318,21 @@ def run_clinic(cohort: Cohort, arm: Sequence[DrugSchedule], *, assessment: Asses
             stop_day[stopped_now] = day
             # irAE holds apply to the immunotherapies; cytotoxic doses wait for neutrophil recovery.
             held = np.where(cyto[None, :], (anc < CHEMO_MIN_ANC)[:, None], m.held[:, None])
+            held = held | (dosing.subdaily[None, :] & (syndromes["leak"] >= 3)[:, None])
             doses = dosing.due(day, alive & ~m.stopped, held, m.ctla4_stopped, progressed,
-                               treat_beyond_progression, n_arm, STEP)
+                               treat_beyond_progression, n_arm, dt)
             last_cyto = np.where((doses[:, cyto] > 0).any(axis=1), day, last_cyto)
-            ended = alive & (stop_reason == "") & ~dosing.remaining(day + STEP, progressed, treat_beyond_progression, n_arm) \
+            ended = alive & (stop_reason == "") & ~dosing.remaining(day + dt, progressed, treat_beyond_progression, n_arm) \
                 & (dosing.given[:, :n_arm].sum(axis=1) > 0)
             stop_reason[ended] = np.where(progressed[ended], "progression", "completed")
             stop_day[ended] = day
-            pk0 = LAYOUT.slices["pk_central"].start
-            for j in range(len(dosing.entries)):
-                y[:, pk0 + dosing.slot[j]] += doses[:, j]
+            for j in np.flatnonzero(~dosing.subdaily):
+                y[:, dosing.index[j]] += doses[:, j]
         else:
             doses = np.zeros_like(dosing.amount)
+        rate = np.zeros((n, N_SLOTS))
+        for j in np.flatnonzero(dosing.subdaily):
+            rate[:, dosing.slot[j]] += doses[:, j] / dt  # the day's doses over the day (mg/day)
 
         if record_visits:
             conc = LAYOUT.get(y, "pk_central") / idx_vc
@@ -275,30 +356,38 @@ def run_clinic(cohort: Cohort, arm: Sequence[DrugSchedule], *, assessment: Asses
             visits["held"].extend(m.held[rows].tolist())
             visits["stopped"].extend(m.stopped[rows].tolist())
             visits["alive"].extend(alive[rows].tolist())
+            for key in ("crs", "icans", "leak"):
+                visits[f"{key}_grade"].extend(syndromes[key][rows].tolist())
+            visits["car_cells_ul"].extend((y[rows, car_i] * 1e9 * CAR_BLOOD_FRACTION / BLOOD_UL).tolist())
 
         inputs = engine.zero_inputs(n)
-        inputs["steroid"] = m.steroid_mg.copy()
+        inputs["steroid"] = m.steroid_mg + tox.steroid_mg
         inputs["second_line"] = (m.second_line_left > 0).astype(float)
         inputs["tfd"] = dosing.first_dose.copy()
-        ys, ok = engine.step(y, params, inputs, day)
+        inputs["rate"] = rate
+        ys, ok = engine.step(y, params, inputs, day, dt)
         bad = alive & ~ok
-        failed[bad] = f"integration failed between day {day:g} and {day + STEP:g}"
+        failed[bad] = f"integration failed between day {day:g} and {day + dt:g}"
         alive &= ok
+        car = ys[:, :, car_i].max(axis=1) * 1e9 * CAR_BLOOD_FRACTION / BLOOD_UL
+        higher = alive & (car > car_peak)
+        car_peak_day = np.where(higher, day + 1 + ys[:, :, car_i].argmax(axis=1), car_peak_day)
+        car_peak = np.where(higher, car, car_peak)
         if traj is not None:
-            traj.day.extend((day + np.arange(1, STEP + 1)).tolist())
+            traj.day.extend((day + np.arange(1, dt + 1)).tolist())
             traj.states.append(ys)
         if 42 <= day < 84:  # per patient, over the weeks it is alive: independent of who shares the batch
             c = ys[:, :, LAYOUT.slices["pk_central"]] / idx_vc[:, None, :]
             conc_sum += np.where(alive[:, None], c.sum(axis=1), 0.0)
             conc_min = np.where(alive[:, None], np.minimum(conc_min, c.min(axis=1)), conc_min)
-            conc_cnt += np.where(alive, STEP, 0)
+            conc_cnt += np.where(alive, dt, 0)
         y = np.where(alive[:, None], ys[:, -1], y)
 
     cavg = np.where(conc_cnt[:, None] > 0, conc_sum / np.maximum(conc_cnt, 1)[:, None], np.nan)
     cmin = np.where(np.isinf(conc_min), np.nan, conc_min)
     return ClinicResult(scans, visits, grade_worst, onset1, onset3, onset2, last_grade, death_day, death_cause,
                         prog_day, failed, m, dosing, stop_reason, stop_day, cavg, cmin, traj, day, idx_vc,
-                        neut_worst, anc_nadir)
+                        neut_worst, anc_nadir, tox, car_peak, car_peak_day, b_cells)
 
 
 __all__ = ["run_clinic", "ClinicResult", "INDEX"]

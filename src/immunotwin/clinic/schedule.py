@@ -4,6 +4,11 @@ A held dose moves that drug's next dose to the next visit after the hold ends, s
 every later dose (issue 3); a permanent stop for toxicity stops every checkpoint
 inhibitor of the arm; progression ends drugs given "until progression" unless the spec
 treats beyond progression.
+
+Schedules more frequent than daily (aldesleukin every 8 hours) are given as the day's doses
+over the day (a zero-order input, :mod:`immunotwin.model.pk`); a dose withheld for toxicity is
+skipped, not made up (high-dose IL-2 practice: Schwartzentruber, J Immunother 2001;24:287), and
+still counts towards the cycle's ``doses``.
 """
 
 from __future__ import annotations
@@ -13,7 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..drugs.catalogue import CATALOGUE
+from ..drugs.catalogue import CATALOGUE, dose_index
 from ..model.slots import N_SLOTS, SLOTS
 from ..spec import DrugSchedule
 from ..units import bsa_m2, dose_amount
@@ -27,8 +32,11 @@ class Dosing:
     active: np.ndarray  # (N, E) bool: entry in force for this patient
     offset: np.ndarray  # (N, E) clock origin (0, or the progression day for next-line drugs)
     amount: np.ndarray  # (N, E) mg per dose
-    slot: np.ndarray  # (E,) PK slot index
+    slot: np.ndarray  # (E,) PK slot index (-1 for a cell product)
     first_dose: np.ndarray  # (N, slots) day of each slot's first dose (1e9 if none)
+    index: np.ndarray  # (E,) state index a dose goes into
+    subdaily: np.ndarray  # (E,) bool: given as a zero-order input over the day
+    skipped: np.ndarray  # (N, E) sub-daily doses withheld (counted against ``doses``)
 
     @classmethod
     def create(cls, arm: Sequence[DrugSchedule], post: Sequence[DrugSchedule], weight_kg: np.ndarray,
@@ -38,14 +46,18 @@ class Dosing:
         bsa = bsa_m2(weight_kg, height_cm)
         amount = np.zeros((n, e))
         slot = np.zeros(e, dtype=np.int64)
+        index = np.zeros(e, dtype=np.int64)
         for j, d in enumerate(entries):
-            amount[:, j] = dose_amount(d.dose, weight_kg, bsa)
-            slot[j] = SLOTS.index(CATALOGUE[d.name].slot)
+            drug = CATALOGUE[d.name]
+            amount[:, j] = dose_amount(d.dose, weight_kg, bsa) * drug.amount_scale(d.dose.kind)
+            slot[j] = SLOTS.index(drug.slot) if drug.slot in SLOTS else -1
+            index[j] = dose_index(d.name)
         active = np.zeros((n, e), dtype=bool)
         active[:, : len(arm)] = True
         next_due = np.array([[d.start_days for d in entries]] * n, dtype=float).reshape(n, e)
+        subdaily = np.array([0 < d.every_days < 1.0 for d in entries], dtype=bool)
         return cls(entries, next_due, np.zeros((n, e), dtype=np.int64), active, np.zeros((n, e)), amount,
-                   slot, np.full((n, N_SLOTS), 1e9))
+                   slot, np.full((n, N_SLOTS), 1e9), index, subdaily, np.zeros((n, e), dtype=np.int64))
 
     def start_post(self, mask: np.ndarray, day: float, n_arm: int) -> None:
         """Start next-line drugs (entries after the arm's) for ``mask`` patients from ``day``."""
@@ -64,22 +76,34 @@ class Dosing:
             held = held_all[:, j] if held_all.ndim == 2 else held_all
             go = self.active[:, j] & eligible & (self.next_due[:, j] <= day + 1e-6)
             if d.doses is not None:
-                go &= self.given[:, j] < d.doses
+                go &= self.given[:, j] + self.skipped[:, j] < d.doses
             if d.until_days is not None:
                 go &= day <= self.offset[:, j] + d.until_days + 1e-6
             if d.until_progression and not beyond and j < n_arm:
                 go &= ~progressed
             if self.slot[j] == SLOTS.index("ctla4"):
                 go &= ~ctla4_stopped
-            shifted = go & held
-            self.next_due[shifted, j] = day + step
-            give = go & ~held
-            out[give, j] = self.amount[give, j]
-            self.given[give, j] += 1
-            interval = d.every_days if d.every_days > 0 else np.inf
-            self.next_due[give, j] = self.next_due[give, j] + interval
+            if self.subdaily[j]:
+                # Every dose falling in [day, day + step), up to the cycle's count; withheld ones are skipped.
+                left = (d.doses - self.given[:, j] - self.skipped[:, j]) if d.doses is not None else np.inf
+                count = np.ceil((day + step - 1e-9 - self.next_due[:, j]) / d.every_days)
+                count = np.where(go, np.clip(np.minimum(count, left), 0, None), 0).astype(np.int64)
+                give = go & ~held & (count > 0)
+                out[give, j] = self.amount[give, j] * count[give]
+                self.given[give, j] += count[give]
+                self.skipped[go & held, j] += count[go & held]
+                self.next_due[go, j] += count[go] * d.every_days
+            else:
+                shifted = go & held
+                self.next_due[shifted, j] = day + step
+                give = go & ~held
+                out[give, j] = self.amount[give, j]
+                self.given[give, j] += 1
+                interval = d.every_days if d.every_days > 0 else np.inf
+                self.next_due[give, j] = self.next_due[give, j] + interval
             s = self.slot[j]
-            self.first_dose[give, s] = np.minimum(self.first_dose[give, s], day)
+            if s >= 0:
+                self.first_dose[give, s] = np.minimum(self.first_dose[give, s], day)
         return out
 
     def remaining(self, day: float, progressed: np.ndarray, beyond: bool, n_arm: int) -> np.ndarray:
@@ -88,7 +112,7 @@ class Dosing:
         for j, d in enumerate(self.entries[:n_arm]):
             more = self.active[:, j].copy()
             if d.doses is not None:
-                more &= self.given[:, j] < d.doses
+                more &= self.given[:, j] + self.skipped[:, j] < d.doses
             if d.until_days is not None:
                 more &= day <= self.offset[:, j] + d.until_days
             if d.until_progression and not beyond:

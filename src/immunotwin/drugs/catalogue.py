@@ -1,8 +1,12 @@
-"""Drugs: checkpoint-inhibitor antibodies (population PK and receptor occupancy) and cytotoxic
-chemotherapy (population PK and the myelosuppression model's drug effect), with sources.
+"""Drugs: checkpoint-inhibitor antibodies (population PK and receptor occupancy), cytotoxic
+chemotherapy (population PK and the myelosuppression model's drug effect), a cytokine (aldesleukin),
+a tumour-targeting antibody (rituximab), tocilizumab, and a CAR T-cell product, with sources.
 
-Each drug occupies one PK slot of the model by its target (``pd1``, ``ctla4``, ``pdl1``, ``cyto``);
-drugs differ only by these parameters. Typical values are for the reference patient of
+Each drug but the cell product occupies one PK slot of the model by its target (``pd1``, ``ctla4``,
+``pdl1``, ``cyto``, ``il2``, ``cd20``, ``il6r``); drugs differ only by these parameters. Doses in
+international units are turned into mg with the product's specific activity (``mg_per_iu``). A
+cell product (``kind = "cell"``) is infused into the model's CAR T-cell pool
+(:mod:`immunotwin.model.celltherapy`): a dose in cells/kg becomes 1e9 cells. Typical values are for the reference patient of
 each population PK model; individual values scale allometrically with body weight and
 carry log-normal inter-individual variability (omega = SD of the log random effect,
 sqrt of the published omega^2). PK values are copied in ``data/pk.json`` with their sources.
@@ -46,6 +50,27 @@ class Drug:
     ldh_cl_exp: float = 0.0
     source: str = ""
     ec50_source: str = ""
+    kind: str = "antibody"  # antibody, cytotoxic, cytokine or cell
+    mg_per_iu: float = 0.0  # specific activity, for doses in IU/kg or MIU/m2
+
+    @property
+    def state(self) -> str:
+        """The state a dose goes into."""
+        return "car_effector" if self.kind == "cell" else "pk_central"
+
+    def amount_scale(self, dose_kind: str) -> float:
+        """Internal amount per unit of ``dose_amount``: mg for mg doses, mg per IU, 1e9 cells per cell."""
+        if dose_kind in ("IU/kg", "MIU/m2"):
+            if not self.mg_per_iu:
+                raise ValueError(f"{self.name} is not dosed in international units")
+            return self.mg_per_iu
+        if dose_kind == "cells/kg":
+            if self.kind != "cell":
+                raise ValueError(f"{self.name} is not a cell product: give its dose in mg")
+            return 1e-9
+        if self.kind == "cell":
+            raise ValueError(f"{self.name} is a cell product: give its dose in cells/kg")
+        return 1.0
 
 
 _BAJAJ = "Bajaj et al., CPT Pharmacometrics Syst Pharmacol 2017;6:58-66, Table 2"
@@ -59,6 +84,29 @@ _FRIBERG_EC50 = ("Friberg et al., J Clin Oncol 2002;20:4713, Table 4: docetaxel 
                  "drug effect on marrow progenitors (x 0.808 mg/µmol = 5.79 mg/L)")
 _PEMBRO_EC50 = ("pembrolizumab ex vivo IL-2 IC50 0.535 µg/mL (Patnaik et al., Clin Cancer Res "
                 "2015;21:4286; Elassaiss-Schaap et al., CPT:PSP 2017;6:21), verify against the table")
+
+_IL2_MG_PER_IU = 1.1 / 18e6  # Proleukin label: 1.1 mg = 18 million IU
+_KONRAD = ("Konrad et al., Cancer Res 1990;50:2009-17: after IV doses, half-lives 12.9 and 85 min, clearance "
+           "about 120 mL/min, mainly renal (Swiss product information: 155-420 mL/min); the central volume (5 L, "
+           "assumed: about plasma volume for a 15 kDa protein) and Q, Vp are derived to reproduce the two "
+           "half-lives; IIV of CL assumed 30% (the product information's range)")
+_IL2_EC50 = ("assumed: intermediate-affinity IL-2 receptor (IL-2Rbeta-gamma on NK cells and memory T cells), "
+             "Kd about 1 nM, i.e. about 250 IU/mL (1 IU/mL = 61 pg/mL, 15.5 kDa)")
+_FREY = ("Frey et al., J Clin Pharmacol 2010;50:754 (tocilizumab in RA: linear clearance 0.3 L/day, Vc 3.5 L, "
+         "Vp 2.9 L, Q assumed 0.4 L/day; the saturable elimination is left out, so a single 8 mg/kg dose has "
+         "the linear half-life, about two weeks, against 6.3 days after 10 mg/kg and about 13 days at steady "
+         "state in the label): one dose covers the CRS window")
+_TOCI_EC50 = ("assumed: CRP normalises at serum tocilizumab above about 1 µg/mL (Nishimoto et al., Blood "
+              "2008;112:3959), so half-maximal IL-6 receptor blockade well below it")
+_RTX = {"cl": 0.257 + 0.278, "vc": 2.98, "q": 0.5, "vp": 6.3, "omega_cl": 0.4, "omega_vc": 0.2, "ec50": 1.0,
+        "emax": float(np.log(0.257 / 0.535)), "t50_h": 24.0 * np.log(2.0) / 0.143,
+        "source": "Ng et al., J Clin Pharmacol 2005;45:792 (rituximab popPK: CL 0.257 L/day, V1 2.98 L; in RA, read in "
+                  "a secondary copy); the target-mediated clearance of lymphoma (Rozman et al. 2017: 0.278 L/day at "
+                  "the start, decaying at 0.143/day as CD20+ cells are depleted) added as a time-varying clearance "
+                  "falling from 0.535 to 0.257 L/day with a half-time of 4.8 days; Vp (6.3 L) derived for the "
+                  "terminal half-life of 25 days (Mueller et al., Blood 2012: 24.7-30.7 days), Q (0.5 L/day) and "
+                  "IIV (40% on CL, 20% on V1) assumed; dosed per m2, no weight scaling",
+        "ec50_source": "assumed: rituximab binds CD20 with Kd about 5-10 nM (about 1 mg/L)"}
 
 CATALOGUE: dict[str, Drug] = {
     "nivolumab": Drug(
@@ -86,11 +134,41 @@ CATALOGUE: dict[str, Drug] = {
         "docetaxel", "cyto", "microtubules (cytotoxic)", cl_l_day=32.6 * H_PER_DAY, vc_l=5.77,
         q_l_day=5.34 * H_PER_DAY, vp_l=11.0, ref_weight_kg=70.0, cl_weight_exp=0.0, vc_weight_exp=0.0,
         q_weight_exp=0.0, vp_weight_exp=0.0, omega_cl=0.295, omega_vc=0.0, ec50_mg_l=7.17 * 0.808,
-        source=_ONOUE, ec50_source=_FRIBERG_EC50),
+        source=_ONOUE, ec50_source=_FRIBERG_EC50, kind="cytotoxic"),
+    "aldesleukin": Drug(
+        "aldesleukin", "il2", "IL-2 receptor (agonist)", cl_l_day=0.120 * 1440.0, vc_l=5.0,
+        q_l_day=139.4, vp_l=5.34, ref_weight_kg=70.0, cl_weight_exp=0.0, vc_weight_exp=0.0, q_weight_exp=0.0,
+        vp_weight_exp=0.0, omega_cl=0.3, omega_vc=0.0, ec50_mg_l=250.0 * _IL2_MG_PER_IU * 1e3,
+        source=_KONRAD, ec50_source=_IL2_EC50, kind="cytokine", mg_per_iu=_IL2_MG_PER_IU),
+    "rituximab": Drug(
+        "rituximab", "cd20", "CD20 (ADCC)", cl_l_day=_RTX["cl"], vc_l=_RTX["vc"], q_l_day=_RTX["q"],
+        vp_l=_RTX["vp"], ref_weight_kg=70.0, cl_weight_exp=0.0, vc_weight_exp=0.0, q_weight_exp=0.0,
+        vp_weight_exp=0.0, omega_cl=_RTX["omega_cl"], omega_vc=_RTX["omega_vc"], ec50_mg_l=_RTX["ec50"],
+        emax_cl=_RTX["emax"], t50_cl_h=_RTX["t50_h"], gamma_cl=1.0,
+        source=_RTX["source"], ec50_source=_RTX["ec50_source"]),
+    "tocilizumab": Drug(
+        "tocilizumab", "il6r", "IL-6 receptor", cl_l_day=0.30, vc_l=3.5, q_l_day=0.4, vp_l=2.9,
+        ref_weight_kg=70.0, cl_weight_exp=0.75, vc_weight_exp=1.0, q_weight_exp=0.75, vp_weight_exp=1.0,
+        omega_cl=0.3, omega_vc=0.2, ec50_mg_l=0.2, source=_FREY, ec50_source=_TOCI_EC50),
+    "axicabtagene": Drug(
+        "axicabtagene", "car", "CD19 (CAR T cells)", cl_l_day=0.0, vc_l=1.0, q_l_day=0.0, vp_l=1.0,
+        ref_weight_kg=70.0, cl_weight_exp=0.0, vc_weight_exp=0.0, q_weight_exp=0.0, vp_weight_exp=0.0,
+        omega_cl=0.0, omega_vc=0.0, ec50_mg_l=1.0, kind="cell",
+        source="axicabtagene ciloleucel, 2e6 CAR T cells/kg after fludarabine/cyclophosphamide (Neelapu et al., "
+               "N Engl J Med 2017;377:2531); cellular kinetics in immunotwin.model.celltherapy"),
 }
 
 def is_cytotoxic(name: str) -> bool:
     return name in CATALOGUE and CATALOGUE[name].slot == "cyto"
+
+
+def dose_index(name: str) -> int:
+    """Index in the state vector that a dose of ``name`` goes into."""
+    from ..model.core import LAYOUT
+
+    drug = get_drug(name)
+    start = LAYOUT.slices[drug.state].start
+    return start + SLOTS.index(drug.slot) if drug.state == "pk_central" else start
 
 
 def get_drug(name: str) -> Drug:
@@ -116,7 +194,7 @@ def slot_params(drugs: Sequence[str], weight_kg: np.ndarray, eta: np.ndarray,
     used: dict[str, str] = {}
     for name in dict.fromkeys(drugs):
         drug = CATALOGUE.get(name)
-        if drug is None:
+        if drug is None or drug.kind == "cell":
             continue
         if drug.slot in used and used[drug.slot] != name:
             raise ValueError(f"{name} and {used[drug.slot]} both block {drug.target}; use one")

@@ -14,19 +14,27 @@ from dataclasses import dataclass
 import jax.numpy as jnp
 import numpy as np
 
-from . import cytokines, marrow, pk, tcells, tolerance, tregs, tumour
+from . import celltherapy, cytokines, innate, marrow, pk, tcells, tolerance, tregs, tumour
 from .base import Ctx, Subsystem
 from .params import Param
 
+#: In the order their signals are computed (each reads the signals of those before it).
 SUBSYSTEMS: tuple[Subsystem, ...] = (
+    pk.SUBSYSTEM, cytokines.SUBSYSTEM, innate.SUBSYSTEM, celltherapy.SUBSYSTEM, tumour.SUBSYSTEM,
+    tregs.SUBSYSTEM, tcells.SUBSYSTEM, tolerance.SUBSYSTEM, marrow.SUBSYSTEM,
+)
+#: The order parameters are declared in. Patients' random effects are read from columns in this
+#: order (immunotwin.population), so subsystems added later go last: earlier draws stay the same.
+PARAM_ORDER: tuple[Subsystem, ...] = (
     pk.SUBSYSTEM, cytokines.SUBSYSTEM, tumour.SUBSYSTEM, tregs.SUBSYSTEM, tcells.SUBSYSTEM,
-    tolerance.SUBSYSTEM, marrow.SUBSYSTEM,
+    tolerance.SUBSYSTEM, marrow.SUBSYSTEM, innate.SUBSYSTEM, celltherapy.SUBSYSTEM,
 )
 
 #: Inputs held constant over an integration step: steroid dose rate (prednisone-equivalent
 #: mg/day), second-line immunosuppressant on (1) or off (0), the day of each PK slot's first
-#: dose (for time-varying clearance) and ``freeze`` (1 holds the tumour fixed: burn-in).
-INPUTS: dict[str, int] = {"steroid": 1, "second_line": 1, "tfd": pk.N_SLOTS, "freeze": 1}
+#: dose (for time-varying clearance), ``freeze`` (1 holds the tumour fixed: burn-in) and
+#: ``rate``, a zero-order input into each slot's central compartment (mg/day; sub-daily schedules).
+INPUTS: dict[str, int] = {"steroid": 1, "second_line": 1, "tfd": pk.N_SLOTS, "freeze": 1, "rate": pk.N_SLOTS}
 
 
 @dataclass(frozen=True)
@@ -67,7 +75,7 @@ STATE_NAMES: tuple[str, ...] = tuple(LAYOUT.slices)
 def all_params() -> tuple[Param, ...]:
     out: list[Param] = []
     seen: set[str] = set()
-    for sub in SUBSYSTEMS:
+    for sub in PARAM_ORDER:
         for prm in sub.params:
             if prm.name in seen:
                 raise ValueError(f"parameter {prm.name} declared twice")
@@ -109,10 +117,13 @@ def _apply_drug_fit(params: tuple[Param, ...]) -> tuple[Param, ...]:
 
     f = resources.files("immunotwin.data").joinpath("cancer_fit.json")
     fitted = json.loads(f.read_text()).get("params", {}) if f.is_file() else {}
+    def note(v: dict) -> str:
+        what = {"orr": "ORR", "crs_any": "any-grade CRS", "icans_any": "any-grade neurotoxicity"}[v.get("metric", "orr")]
+        return (f"fitted: {what} {v['target_orr']:g} of {v['source']} (scenario {v['spec']}; data/cancer_fit.json); "
+                f"before fitting: ")
+
     return tuple(dataclasses.replace(prm, default=float(fitted[prm.name]["value"]), assumed=False,
-                                     source=f"fitted: ORR {fitted[prm.name]['target_orr']:g} of "
-                                            f"{fitted[prm.name]['source']} (scenario {fitted[prm.name]['spec']}; "
-                                            f"data/cancer_fit.json); before fitting: {prm.source}")
+                                     source=note(fitted[prm.name]) + prm.source)
                  if prm.name in fitted else prm for prm in params)
 
 
@@ -176,4 +187,5 @@ def initial_state(params: Mapping[str, np.ndarray], tumour_cells: np.ndarray) ->
     put("marrow_prol", anc0)
     put("marrow_transit", np.broadcast_to(np.reshape(anc0, (-1, 1)), (n, 3)))
     put("neutrophils", anc0)
+    put("b_cells", np.asarray(params["b_cell_normal"], dtype=np.float64))
     return y

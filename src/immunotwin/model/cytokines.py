@@ -8,7 +8,7 @@ cell states (quasi-steady state). Immunosuppression I = steroid + second-line ef
     act_T  = q/(s_kill + q),  q = E (1 - I) / T                    effector activity in tumour
     act_A  = sum_o A_o/(A_o + A50)                                 autoreactive activity
     IFN-γ  = 1 + c_ifn (act_T + act_A)
-    IL-2   = 1 + c_il2 act_T + c_il2 act_A
+    IL-2   = 1 + c_il2 act_T + c_il2 act_A + c_exo b_2              (b_2: aldesleukin, :mod:`.pk`)
     IL-6   = 1 + c6_d sum_o D_o + c6_t T/(T + K6)                   (inflammation, tumour burden)
 
 IL-6 from tumour burden and tissue injury follows Grivennikov, Greten & Karin (Cell
@@ -35,6 +35,9 @@ PARAMS = (
             "infliximab/mycophenolate add immunosuppression in steroid-refractory irAEs"),
     assumed("c_ifn", "1", 4.0, "scales IFN-γ to effector activity; only its effect on PD-L1 matters"),
     assumed("c_il2", "1", 2.0, "IL-2 from activated effectors; drives effector and Treg expansion"),
+    assumed("c_il2_exo", "1", 4.0, "IL-2 signal at full receptor occupancy by aldesleukin, twice the most "
+            "that activated effectors make (c_il2): high-dose IL-2 expands T cells and regulatory T cells "
+            "(Ahmadzadeh & Rosenberg, Blood 2006;107:2409)"),
     assumed("c6_damage", "1", 4.0, "IL-6 rise per unit total tissue damage"),
     assumed("c6_tumour", "1", 1.0, "IL-6 rise with tumour burden (saturating)"),
     assumed("k6_tumour", "1e9 cells", 100.0, "tumour burden of half-maximal IL-6 contribution"),
@@ -55,7 +58,7 @@ def _signals(ctx: Ctx) -> dict:
     return {
         "immsup": immsup,
         "ifn": 1.0 + p["c_ifn"] * (act_t + act_a),
-        "il2": 1.0 + p["c_il2"] * (act_t + act_a),
+        "il2": 1.0 + p["c_il2"] * (act_t + act_a) + p["c_il2_exo"] * ctx.sig["il2_exo"],
         "il6": 1.0 + p["c6_damage"] * dmg + p["c6_tumour"] * tum / (tum + p["k6_tumour"]),
         "act_tumour": act_t,
     }

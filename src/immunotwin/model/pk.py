@@ -1,13 +1,16 @@
 """Antibody pharmacokinetics and receptor occupancy, one two-compartment model per target.
 
-Four drug slots, by target: ``pd1`` (nivolumab, pembrolizumab), ``ctla4`` (ipilimumab,
-tremelimumab), ``pdl1`` (atezolizumab, durvalumab) and ``cyto``, a cytotoxic chemotherapy
-(docetaxel). Each is a linear two-compartment
+Drug slots, by target (:mod:`.slots`): ``pd1`` (nivolumab, pembrolizumab), ``ctla4`` (ipilimumab,
+tremelimumab), ``pdl1`` (atezolizumab, durvalumab), ``cyto``, a cytotoxic chemotherapy
+(docetaxel), ``il2`` (aldesleukin), ``cd20`` (rituximab, a tumour-targeting antibody that kills by
+antibody-dependent cytotoxicity) and ``il6r`` (tocilizumab). Each is a linear two-compartment
 model with IV doses given as jumps into the central compartment (amount in mg; C in mg/L =
-µg/mL). Clearance may fall with time on treatment, as for nivolumab (Bajaj et al.,
+µg/mL), or, for schedules more frequent than the clinic's day (aldesleukin every 8 hours), as a
+zero-order input u_r (mg/day) over the day carrying that day's doses (same exposure, flatter
+peaks). Clearance may fall with time on treatment, as for nivolumab (Bajaj et al.,
 CPT:PSP 2017;6:58):
 
-    dA_c/dt = -(CL(t)/V_c) A_c - (Q/V_c) A_c + (Q/V_p) A_p
+    dA_c/dt = u_r - (CL(t)/V_c) A_c - (Q/V_c) A_c + (Q/V_p) A_p
     dA_p/dt =  (Q/V_c) A_c - (Q/V_p) A_p
     CL(t)   = CL exp(E_max tau^g / (T50^g + tau^g)),  tau = hours since the slot's first dose
 
@@ -34,14 +37,14 @@ from .slots import N_SLOTS  # jax-free home of the slot list
 _CAT = "per drug and patient from the drug catalogue (immunotwin.drugs; sources there)"
 
 PARAMS = (
-    sourced("pk_cl", "L/day", (0.0, 0.0, 0.0, 0.0), _CAT),
-    sourced("pk_vc", "L", (3.0, 3.0, 3.0, 3.0), _CAT),
-    sourced("pk_q", "L/day", (0.0, 0.0, 0.0, 0.0), _CAT),
-    sourced("pk_vp", "L", (3.0, 3.0, 3.0, 3.0), _CAT),
-    sourced("pk_emax", "1", (0.0, 0.0, 0.0, 0.0), _CAT),
-    sourced("pk_t50", "h", (1.0, 1.0, 1.0, 1.0), _CAT),
-    sourced("pk_gamma", "1", (1.0, 1.0, 1.0, 1.0), _CAT),
-    sourced("pk_ec50", "mg/L", (1.0, 1.0, 1.0, 1.0), _CAT),
+    sourced("pk_cl", "L/day", (0.0,) * N_SLOTS, _CAT),
+    sourced("pk_vc", "L", (3.0,) * N_SLOTS, _CAT),
+    sourced("pk_q", "L/day", (0.0,) * N_SLOTS, _CAT),
+    sourced("pk_vp", "L", (3.0,) * N_SLOTS, _CAT),
+    sourced("pk_emax", "1", (0.0,) * N_SLOTS, _CAT),
+    sourced("pk_t50", "h", (1.0,) * N_SLOTS, _CAT),
+    sourced("pk_gamma", "1", (1.0,) * N_SLOTS, _CAT),
+    sourced("pk_ec50", "mg/L", (1.0,) * N_SLOTS, _CAT),
     sourced("chemo_emax", "1", 83.9, "Friberg et al., J Clin Oncol 2002;20:4713, Table 4 (docetaxel, "
             "Emax model of the drug effect on proliferating progenitors)"),
     assumed("steroid_ke", "1/day", 1.0,
@@ -65,7 +68,8 @@ def _signals(ctx: Ctx) -> dict:
     # Either antibody interrupts PD-1 signalling; occupancy of both acts independently.
     block_pd = 1.0 - (1.0 - ro_pd1) * (1.0 - ro_pdl1)
     return {"conc": conc, "ro": ro, "block_pd": block_pd, "block_pd1": ro_pd1,
-            "block_ctla4": ro_ctla4, "chemo": ctx.p["chemo_emax"] * ro[3], "steroid": ctx.s["steroid_effect"]}
+            "block_ctla4": ro_ctla4, "chemo": ctx.p["chemo_emax"] * ro[3], "steroid": ctx.s["steroid_effect"],
+            "il2_exo": ro[4], "cd20_bound": ro[5], "il6r_block": ro[6]}
 
 
 def _derivatives(ctx: Ctx) -> dict:
@@ -76,7 +80,7 @@ def _derivatives(ctx: Ctx) -> dict:
     k12 = p["pk_q"] / p["pk_vc"]
     k21 = p["pk_q"] / p["pk_vp"]
     return {
-        "pk_central": -kel * ac - k12 * ac + k21 * ap,
+        "pk_central": ctx.u["rate"] - kel * ac - k12 * ac + k21 * ap,
         "pk_periph": k12 * ac - k21 * ap,
         "steroid_effect": p["steroid_ke"] * (ctx.u["steroid"] - ctx.s["steroid_effect"]),
     }

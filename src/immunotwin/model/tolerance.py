@@ -4,7 +4,9 @@ One autoreactive T-cell pool per organ o (``autoreactive``, 1 = tolerised level)
 down by systemic Tregs, tissue PD-L1 and CTLA-4 at priming. Its activation gain
 
     G_o = a susc_o m_o (1 + w_CTLA4,o d_C b_CTLA4)(1 + w_PD,o d_P b_PD)
-          (1 + x_o P (1 + act_T) + f_D D_o/(D_o + 0.1)) (1 - I) / R_s^c
+          (1 + x_o P (1 + act_T) + f_D D_o/(D_o + 0.1)) (1 + g_2 b_2) (1 - I) / R_s^c
+
+(b_2: occupancy of the IL-2 receptor by aldesleukin, :mod:`.pk`, which drives activated T cells).
 
 collects the patient's overall autoimmune propensity a and organ susceptibility
 (genetic predisposition, pre-existing disease), the patient's dependence on each
@@ -95,6 +97,9 @@ PARAMS = (
         dermatitis=0.0, colitis=0.0, hepatitis=0.0, pneumonitis=0.0, thyroiditis=0.05,
         hypophysitis=0.0, nephritis=0.0, myocarditis=0.0, neurologic=0.3, diabetes=0.0,
         arthritis=0.05, hematologic=0.3), "antibody-mediated tissue injury"),
+    assumed("il2_autoreactive", "1", 1.0, "IL-2 drives activated (including autoreactive) T cells to divide: "
+            "thyroid dysfunction in 41% and vitiligo after high-dose IL-2 (Atkins et al., N Engl J Med 1988;318:1557; "
+            "Rosenberg & White, J Immunother 1996;19:81); gain doubled at full receptor occupancy (assumed)"),
     sourced("antibody_decay", "1/day", 0.033, "IgG half-life about 21 days (Morell, Terry & "
             "Waldmann, J Clin Invest 1970;49:673)"),
 )
@@ -109,6 +114,7 @@ def _derivatives(ctx: Ctx) -> dict:
     drive = 1.0 + p["cross_reactivity"] * sig["antigen"] * (1.0 + sig["act_tumour"]) \
         + p["epitope_spreading"] * d / (d + 0.1)
     gain = p["autoimmune_propensity"] * p["susceptibility"] * p["tolerance_margin"] * checkpoint * drive * (1.0 - isup) \
+        * (1.0 + p["il2_autoreactive"] * sig["il2_exo"]) \
         / pos(s["treg_systemic"]) ** p["treg_control"]
     da = p["auto_homeostasis"] * (1.0 - a) + p["auto_expansion"] * a * (gain - 1.0) / (1.0 + a / p["auto_max"])
     act = hill(a, p["a50"], 2.0)

@@ -32,6 +32,9 @@ Antigen presented to T cells saturates with tumour antigen, which rises with kil
 Cytotoxic chemotherapy kills both clones at k_chemo E_c (1/day), E_c the drug effect of the
 myelosuppression model (:mod:`.pk`, Friberg et al. 2002): tumour cells are taken to respond to
 the same exposure-effect curve as marrow progenitors, with their own sensitivity k_chemo.
+IL-2-activated NK/LAK cells and antibody-dependent cytotoxicity (:mod:`.innate`) kill both clones
+too (no MHC needed); CD19 CAR T cells (:mod:`.celltherapy`) kill the sensitive clone and, at a
+fraction, the resistant one. All of them add to the extra killing below, and any killing releases antigen.
 
 New metastatic lesions are seeded with the colonisation rate of Iwata, Kawasaki & Shigesada
 (J Theor Biol 2000;203:177), beta(T) = m T^alpha, and become visible after growing for a mean
@@ -136,7 +139,8 @@ def _signals(ctx: Ctx) -> dict:
 def antigen(ctx: Ctx, kill: jnp.ndarray) -> jnp.ndarray:
     """Antigen presentation P (0 to imm) from tumour size and killing (per day)."""
     p = ctx.p
-    ag = (ctx.sig["sensitive"] + p["resistant_antigen"] * ctx.sig["resistant"]) * (1.0 + p["tau_antigen"] * kill)
+    released = kill + ctx.sig["kill_nk"] + ctx.sig["kill_adcc"] + ctx.sig["kill_car"]  # any killing releases antigen
+    ag = (ctx.sig["sensitive"] + p["resistant_antigen"] * ctx.sig["resistant"]) * (1.0 + p["tau_antigen"] * released)
     breadth = 1.0 + p["ctla4_breadth"] * ctx.sig["block_ctla4"]
     return p["immunogenicity"] * breadth * ag / (ag + p["k_antigen"])
 
@@ -146,14 +150,16 @@ def _derivatives(ctx: Ctx) -> dict:
     tum = sig["tumour"]
     il6x = sig["il6"] - 1.0
     growth = p["growth_rate"] * (1.0 - tum / p["carrying_capacity"]) * (1.0 + p["il6_promotion"] * il6x / (il6x + 1.0))
-    chemo = p["chemo_tumour_kill"] * sig["chemo"]
-    d_s = jnp.where(s["log_sensitive"] > LN_MIN, growth - sig["kill"] - chemo, 0.0)
+    chemo = p["chemo_tumour_kill"] * sig["chemo"] + sig["kill_nk"] + sig["kill_adcc"]  # both clones
+    car = sig["kill_car"]  # CD19+ cells only: the resistant clone stands for antigen-negative escape
+    d_s = jnp.where(s["log_sensitive"] > LN_MIN, growth - sig["kill"] - chemo - car, 0.0)
     extra = jnp.maximum(sig["kill"] - p["baseline_kill"], 0.0)
     d_r = jnp.where(s["log_resistant"] > LN_MIN,
-                    growth - p["baseline_kill"] - p["resistant_kill"] * extra - chemo, 0.0)
+                    growth - p["baseline_kill"] - p["resistant_kill"] * extra - chemo - sig["kill_car_resistant"], 0.0)
     seeded, delay = s["micrometastases"], p["micrometastasis_delay"]
-    clearance = extra + chemo
-    dying = (extra + chemo) * sig["sensitive"] + (p["resistant_kill"] * extra + chemo) * sig["resistant"]
+    clearance = extra + chemo + car
+    dying = (extra + chemo + car) * sig["sensitive"] + (p["resistant_kill"] * extra + chemo + sig["kill_car_resistant"]) \
+        * sig["resistant"]
     return {
         "log_sensitive": d_s,
         "log_resistant": d_r,

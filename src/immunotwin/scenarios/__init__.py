@@ -58,6 +58,13 @@ SCENARIOS: dict[str, Scenario] = {s.name: s for s in (
              "response and irAEs (Garon 2015)", _trials("prior_chemotherapy", "compare"), 500),
     Scenario("steroids-and-efficacy", "early high-dose steroids for irAEs vs the rest (Bai 2021), and the same "
              "patients with half the guideline's steroid doses", _trials("steroids_and_efficacy", "compare"), 1000),
+    Scenario("car-t-crs", "axicabtagene ciloleucel in large B-cell lymphoma: CAR T kinetics, response, CRS and "
+             "neurotoxicity by ASTCT grade with tocilizumab and steroids (ZUMA-1)", _trials("car_t_crs", "biologics"), 300),
+    Scenario("high-dose-il2", "aldesleukin in melanoma and renal cell carcinoma: response, durable complete "
+             "responses, capillary leak (Atkins 1999, Fyfe 1995)", _trials("high_dose_il2", "biologics"), 300),
+    Scenario("monoclonal-antibodies", "rituximab (ADCC, FCGR3A genotype, B-cell depletion) next to nivolumab in "
+             "follicular lymphoma: different mechanism, different toxicities", _trials("monoclonal_antibodies",
+                                                                                      "biologics"), 300),
     Scenario("inflammation-to-cancer", "two-stage clonal expansion with chronic inflammation: lymphoma in RA, "
              "colorectal cancer in ulcerative colitis (Smitten 2008, Eaden 2001)", _carcino, None),
 )}

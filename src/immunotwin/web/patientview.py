@@ -26,6 +26,7 @@ _BOR_WORDS = {"CR": "complete response", "PR": "partial response", "SD": "stable
               "PD": "progressive disease", "NE": "not evaluable"}
 _CRITERIA_WORDS = {"recist1.1": "RECIST 1.1", "irecist": "iRECIST"}
 _DEATH_WORDS = {"tumour": "from tumour progression", "irae": "from a fatal immune-related adverse event",
+                "treatment": "from a grade-4 cytokine syndrome (CRS, neurotoxicity or capillary leak)",
                 "other": "from another cause"}
 _ORDINALS = ("first", "second", "third", "fourth", "fifth", "sixth", "seventh", "eighth", "ninth", "tenth")
 

@@ -1,0 +1,92 @@
+"""Cytokine syndromes as the clinic grades and manages them: cytokine release syndrome (CRS) and
+neurotoxicity (ICANS) after CAR T cells, capillary leak under high-dose IL-2.
+
+Grades come from the model's severity indices (:mod:`.observe` ladders; ASTCT consensus grades for
+CRS and ICANS, Lee et al., Biol Blood Marrow Transplant 2019;25:625; CTCAE v5.0 for capillary
+leak). Management follows the axicabtagene label and the CARTOX recommendations (Neelapu et al.,
+Nat Rev Clin Oncol 2018;15:47), at the clinic's daily visits during the monitoring period:
+
+- CRS grade >= 2: tocilizumab 8 mg/kg IV (at most 800 mg), again on later days while CRS stays at
+  grade >= 2, at most 4 doses;
+- CRS grade >= 3 or ICANS grade >= 2: dexamethasone 10 mg every 6 hours (267 mg/day prednisone
+  equivalent); ICANS grade 4: methylprednisolone 1 g/day (1,250 mg/day prednisone equivalent);
+  tapered over a week once both syndromes are at grade <= 1 (assumed taper);
+- capillary leak grade >= 3 under aldesleukin: that day's doses are withheld (skipped).
+
+A week with a grade-4 syndrome carries a probability of death (``FATAL_WEEKLY``, assumed, in the
+range of the fatal irAEs of :mod:`.run`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+TOCI_MG_PER_KG, TOCI_MAX_MG, TOCI_MAX_DOSES = 8.0, 800.0, 4
+DEX_PRED_EQ = 40.0 * 6.67  # dexamethasone 10 mg q6h as prednisone mg/day (potency ratio 6.67)
+MP_PRED_EQ = 1000.0 * 1.25  # methylprednisolone 1 g/day as prednisone mg/day
+TAPER_DAYS = 7.0
+SYNDROMES = ("crs", "icans", "leak")
+FATAL_WEEKLY = {"crs": 0.25, "icans": 0.25, "leak": 0.1}
+
+
+@dataclass
+class CellTox:
+    n: int
+    worst: dict[str, np.ndarray] = field(init=False)
+    onset: dict[str, np.ndarray] = field(init=False)
+    last_high: dict[str, np.ndarray] = field(init=False)
+    grade4_week: np.ndarray = field(init=False)
+    toci_doses: np.ndarray = field(init=False)
+    steroid_mg: np.ndarray = field(init=False)
+    steroid_peak: np.ndarray = field(init=False)
+    steroid_day: np.ndarray = field(init=False)
+    steroid_max: np.ndarray = field(init=False)
+
+    def __post_init__(self) -> None:
+        n = self.n
+        self.worst = {k: np.zeros(n, dtype=np.int8) for k in SYNDROMES}
+        self.onset = {k: np.full(n, np.nan) for k in SYNDROMES}
+        self.last_high = {k: np.full(n, np.nan) for k in SYNDROMES}
+        self.grade4_week = np.zeros((n, len(SYNDROMES)), dtype=bool)
+        self.toci_doses = np.zeros(n, dtype=np.int64)
+        self.steroid_mg = np.zeros(n)
+        self.steroid_peak = np.zeros(n)
+        self.steroid_day = np.full(n, np.nan)
+        self.steroid_max = np.zeros(n)
+
+    def observe(self, grades: dict[str, np.ndarray], day: float, seen: np.ndarray) -> None:
+        for j, k in enumerate(SYNDROMES):
+            g = np.where(seen, grades[k], 0).astype(np.int8)
+            first = (g >= 1) & np.isnan(self.onset[k])
+            self.onset[k][first] = day
+            self.worst[k] = np.maximum(self.worst[k], g)
+            self.last_high[k] = np.where(g >= 1, day, self.last_high[k])
+            self.grade4_week[:, j] |= g >= 4
+
+    def fatal_probability(self) -> np.ndarray:
+        """Probability of death from a grade-4 syndrome this week; resets the week's record."""
+        p = 1.0 - np.prod(1.0 - self.grade4_week * np.array([FATAL_WEEKLY[k] for k in SYNDROMES])[None, :], axis=1)
+        self.grade4_week[:] = False
+        return p
+
+    def manage(self, grades: dict[str, np.ndarray], weight_kg: np.ndarray, day: float, alive: np.ndarray,
+               step_days: float) -> np.ndarray:
+        """Steroids and tocilizumab for the day; returns tocilizumab doses (mg, N)."""
+        crs, icans = grades["crs"], grades["icans"]
+        toci = alive & (crs >= 2) & (self.toci_doses < TOCI_MAX_DOSES)
+        mg = np.where(toci, np.minimum(TOCI_MG_PER_KG * weight_kg, TOCI_MAX_MG), 0.0)
+        self.toci_doses += toci
+        need = np.where(icans >= 4, MP_PRED_EQ, np.where((crs >= 3) | (icans >= 2), DEX_PRED_EQ, 0.0))
+        need = np.where(alive, need, 0.0)
+        start = need > self.steroid_mg + 1e-9
+        self.steroid_day = np.where(start & np.isnan(self.steroid_day), day, self.steroid_day)
+        self.steroid_mg = np.where(start, need, self.steroid_mg)
+        self.steroid_peak = np.maximum(self.steroid_peak, self.steroid_mg)
+        self.steroid_max = np.maximum(self.steroid_max, self.steroid_mg)
+        calm = alive & ~start & (crs <= 1) & (icans <= 1) & (self.steroid_mg > 0)
+        self.steroid_mg = np.where(calm, np.maximum(self.steroid_mg - self.steroid_peak * step_days / TAPER_DAYS, 0.0),
+                                   self.steroid_mg)
+        self.steroid_peak = np.where(self.steroid_mg <= 0, 0.0, self.steroid_peak)
+        return mg

@@ -1,0 +1,128 @@
+"""CD19 CAR T cells: expansion, contraction and persistence, killing, cytokine release syndrome and
+immune effector cell-associated neurotoxicity (ICANS).
+
+The cell product is given as a jump into the effector pool C (1e9 CAR+ cells). Cellular kinetics
+follow the structure of the tisagenlecleucel model of Stein et al. (CPT:PSP 2019;8:285): antigen-
+driven exponential expansion to a peak about a week after infusion, a fast contraction and a slowly
+declining persistent (memory) pool. Here expansion is driven by the CD19 antigen CAR T cells meet,
+tumour cells carrying CD19 and normal B cells (B: :mod:`.innate`), so that more tumour gives more
+expansion, and the peak is reached when antigen runs out:
+
+    a     = (a_19 T_s + B)/(a_19 T_s + B + K_car)                antigen engagement
+    dC/dt = r_C a (1 - w_s I) C/(1 + C/C_cap) - (d_C + k_m) C + r_M a M_C
+    dM_C/dt = k_m C - d_M M_C - r_M a M_C
+    kill_CAR = k_CAR q/(s_CAR + q),  q = C/(a_19 T_s + B)        per CD19+ cell (sensitive clone, B cells)
+
+The immune-resistant clone of :mod:`.tumour` escapes T cells by MHC or interferon-pathway loss, which
+CAR T cells do not need, or by antigen loss, which they do (CD19-negative relapses: Orlando et al.,
+Nat Med 2018;24:1504): it meets a fraction rho_CAR of the CAR T killing.
+
+Cytokine release: activated CAR T cells (C a) drive macrophage activation and IL-6 release X
+(Giavridis et al., Nat Med 2018;24:731; Norelli et al., Nat Med 2018;24:739); corticosteroids
+suppress it (I, :mod:`.cytokines`); tocilizumab blocks IL-6 receptor signalling (b_6, :mod:`.pk`),
+which carries a fraction f_6 of the syndrome's signs (fever, hypotension, hypoxia), and does not
+reach the brain. The neurotoxicity driver Z integrates the same cytokine load (endothelial
+activation and blood-brain barrier disruption: Gust et al., Cancer Discov 2017;7:1404) and
+resolves more slowly, so ICANS follows CRS and outlasts it; steroids speed its resolution:
+
+    dX/dt = k_X s_X A/(A + A_50) (1 - I) - d_X X,  A = C a,     CRS signs S = X (1 - f_6 b_6)
+    dZ/dt = k_Z s_Z X - d_Z (1 + c_Z I) Z
+
+The clinic grades CRS from S and ICANS from Z (ASTCT consensus grades: Lee et al., Biol Blood
+Marrow Transplant 2019;25:625) on a ladder of thresholds.
+"""
+
+from __future__ import annotations
+
+import math
+
+from .base import Ctx, Subsystem
+from .params import assumed, sourced
+
+_STEIN = "Stein et al., CPT Pharmacometrics Syst Pharmacol 2019;8:285 (tisagenlecleucel; structural guide)"
+
+PARAMS = (
+    sourced("car_expansion", "1/day", math.log(2.0) / 0.78,
+            f"{_STEIN}: doubling time 0.78 day in the expansion phase (pk.json); axicabtagene's own "
+            "expansion is not published as a rate, so this is the structural guide's value; variability "
+            "assumed wide (peak levels differ a hundredfold between patients and go with the product's "
+            "T-cell fitness: Locke et al., Blood Adv 2020;4:4898)", iiv=0.8),
+    assumed("car_k_antigen", "1e9 cells", 10.0, "CD19+ cells (tumour and B cells) of half-maximal CAR T "
+            "stimulation; set so that tumour burden adds to expansion beyond the normal B-cell pool "
+            "(peak expansion rises with burden: Locke et al., Blood Adv 2020;4:4898)"),
+    assumed("car_cap", "1e9 cells", 20.0, "CAR T load at which expansion halves (crowding, cytokine "
+            "competition); sets the height of the peak"),
+    sourced("car_contraction", "1/day", 0.16 * (1.0 - 0.0079),
+            f"{_STEIN}: contraction rate 0.16/day (half-life 4.3 days), of which a fraction 0.0079 enters the "
+            "slow (persistent) phase"),
+    sourced("car_memory", "1/day", 0.16 * 0.0079, f"{_STEIN}: fraction 0.0079 of the contraction enters the "
+            "persistent phase"),
+    sourced("car_memory_death", "1/day", 0.0032, f"{_STEIN}: persistence rate 0.0032/day (half-life about 220 days)"),
+    assumed("car_recall", "1/day", 0.05, "antigen-driven re-expansion of persisting CAR T cells"),
+    assumed("car_kill", "1/day", 1.0, "maximal per-cell kill of CD19+ cells by CAR T cells (two-fold "
+            "faster than the checkpoint model's kill_max: CAR T cells need no priming or MHC)"),
+    assumed("car_kill_s", "1", 0.1, "CAR T:target ratio of half-maximal killing (de Pillis 2005 form)"),
+    assumed("car_steroid_weight", "1", 0.15, "CAR T expansion is little affected by steroids given for "
+            "toxicity (no loss of efficacy with early steroids in ZUMA-1 cohort 4: Topp et al., Br J "
+            "Haematol 2021;195:388); same weight as the tumour effectors'"),
+    assumed("car_resistant_kill", "1", 0.1, "fraction of CAR T killing that reaches the immune-resistant clone: "
+            "that clone escapes T cells by MHC or interferon-pathway loss, which CAR T cells do not need, or by "
+            "antigen loss, which they do; about a third of relapses after axicabtagene were CD19-negative "
+            "(7 of 21 biopsies: Neelapu 2017), so half is assumed"),
+    assumed("car_activation_half", "1e9 cells", 5.0, "activated CAR T load (C a) of half-maximal cytokine "
+            "release: macrophage activation and IL-6 production saturate (assumed)"),
+    assumed("tumour_cd19", "1", 0.0, "fraction of tumour cells carrying CD19 (set from the cancer "
+            "catalogue: 1 for B-cell lymphomas)"),
+    assumed("crs_drive", "1/day", 6.0, "cytokine release at saturating CAR T activation (scale of X, whose "
+            "grade-1 threshold is 1); fitted if marked so"),
+    assumed("crs_susceptibility", "1", 1.0, "patient-level scale of the cytokine release (host myeloid "
+            "response, endothelial state)", iiv=0.7),
+    assumed("crs_decay", "1/day", 0.5, "CRS resolves over days once CAR T activation falls (median "
+            "duration about a week in ZUMA-1, Neelapu 2017)"),
+    assumed("crs_il6_share", "1", 0.8, "share of CRS signs carried by IL-6 receptor signalling: tocilizumab "
+            "resolves most CRS within days (about 70% responded: Le et al., Oncologist 2018;23:943)"),
+    assumed("icans_drive", "1/day", 0.4, "neurotoxicity drive per unit cytokine load"),
+    assumed("icans_susceptibility", "1", 1.0, "patient-level scale of neurotoxicity", iiv=0.7),
+    assumed("icans_decay", "1/day", 0.15, "ICANS lasts longer than CRS (median duration about two weeks "
+            "in ZUMA-1, Neelapu 2017)"),
+    assumed("icans_steroid", "1", 2.0, "corticosteroids speed the resolution of ICANS (standard first-line "
+            "treatment: Lee 2019); tripled resolution at full immunosuppression"),
+)
+
+
+def _signals(ctx: Ctx) -> dict:
+    p, s, sig = ctx.p, ctx.s, ctx.sig
+    import jax.numpy as jnp
+
+    ts = jnp.exp(s["log_sensitive"])
+    target = p["tumour_cd19"] * ts + s["b_cells"]
+    engage = target / (target + p["car_k_antigen"])
+    q = s["car_effector"] / (target + 1e-9)
+    kill = p["car_kill"] * q / (p["car_kill_s"] + q)
+    return {"car_engage": engage, "car_kill_b": kill, "kill_car": kill * p["tumour_cd19"],
+            "kill_car_resistant": kill * p["tumour_cd19"] * p["car_resistant_kill"],
+            "crs": s["crs_cytokine"] * (1.0 - p["crs_il6_share"] * sig["il6r_block"]), "icans": s["icans_driver"]}
+
+
+def _derivatives(ctx: Ctx) -> dict:
+    p, s, sig = ctx.p, ctx.s, ctx.sig
+    c, mc = s["car_effector"], s["car_memory"]
+    a, isup = sig["car_engage"], sig["immsup"]
+    grow = p["car_expansion"] * a * (1.0 - p["car_steroid_weight"] * isup) / (1.0 + c / p["car_cap"])
+    recall = p["car_recall"] * a * mc
+    x = s["crs_cytokine"]
+    act = c * a  # activated CAR T cells
+    return {
+        "car_effector": grow * c - (p["car_contraction"] + p["car_memory"]) * c + recall,
+        "car_memory": p["car_memory"] * c - p["car_memory_death"] * mc - recall,
+        "crs_cytokine": p["crs_drive"] * p["crs_susceptibility"] * act / (act + p["car_activation_half"]) * (1.0 - isup)
+        - p["crs_decay"] * x,
+        "icans_driver": p["icans_drive"] * p["icans_susceptibility"] * x
+        - p["icans_decay"] * (1.0 + p["icans_steroid"] * isup) * s["icans_driver"],
+    }
+
+
+SUBSYSTEM = Subsystem(
+    "celltherapy", (("car_effector", 1), ("car_memory", 1), ("crs_cytokine", 1), ("icans_driver", 1)), PARAMS,
+    derivatives=_derivatives, signals=_signals, doc=__doc__ or "",
+)

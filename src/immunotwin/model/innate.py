@@ -1,0 +1,93 @@
+"""Innate effectors: IL-2-activated NK/LAK cells, antibody-dependent cytotoxicity, capillary leak.
+
+High-dose interleukin-2 (aldesleukin, PK slot ``il2``) activates natural killer cells into
+lymphokine-activated killers that lyse tumour cells without MHC restriction (Grimm et al., J Exp Med
+1982;155:1823; Rosenberg, J Immunol 2014;192:5451), and it injures endothelium, so that plasma
+leaks into tissues: the capillary leak syndrome that limits its dose (Rosenstein, Ettinghausen &
+Rosenberg, J Immunol 1986;137:1735; Baluna & Vitetta, Immunopharmacology 1997;37:117). With
+b_2 = C/(C + EC50) the occupancy of the intermediate-affinity IL-2 receptor (:mod:`.pk`):
+
+    dN/dt = k_N b_2 - d_N N                          activated NK/LAK pool (0 at rest, 1 at full activation)
+    kill_NK = k_NK N                                 per tumour cell, both clones (MHC-independent)
+    dV/dt = k_V s_V b_2 - d_V V                      vascular leak (s_V: the patient's susceptibility)
+
+A tumour-targeting antibody (``cd20`` slot: rituximab) kills the cells that carry its antigen by
+antibody-dependent cellular cytotoxicity through Fc-gamma receptor IIIa on NK cells (Clynes et al.,
+Nat Med 2000;6:443); the FCGR3A 158V allele binds IgG1 more tightly and goes with better response
+(Cartron et al., Blood 2002;99:754), and IL-2-activated NK cells add to it:
+
+    kill_ADCC = k_ADCC f_Fc a_20 b_20 (1 + N)          (a_20: fraction of tumour cells with the antigen)
+
+Normal B cells carry CD20 and CD19 too: they are cleared by the bound antibody (complement and
+phagocytosis as well as ADCC, far faster than tumour cells) and by CD19 CAR T cells
+(:mod:`.celltherapy`), and regenerate from the marrow over months:
+
+    dB/dt = k_B (B_0 - B) - (k_B20 b_20 + kill_CAR) B
+
+IL-2 also adds to the IL-2 signal of :mod:`.cytokines` (effector and regulatory T-cell expansion).
+"""
+
+from __future__ import annotations
+
+from .base import Ctx, Subsystem
+from .params import assumed, sourced
+
+PARAMS = (
+    assumed("nk_activation", "1/day", 0.5,
+            "NK cells acquire LAK activity over 3-5 days of IL-2 exposure (Grimm 1982, in vitro); "
+            "equal to the decay rate so that full receptor occupancy drives the pool to 1"),
+    assumed("nk_decay", "1/day", 0.5, "lymphocyte counts and NK activity return to baseline within "
+            "days of stopping IL-2 (rebound lymphocytosis about 1-3 days after the last dose)"),
+    assumed("nk_kill", "1/day", 0.06, "per-cell tumour kill at full NK/LAK activation; fitted later to "
+            "the melanoma response to high-dose IL-2 if marked so (see data/cancer_fit.json)"),
+    assumed("adcc_kill", "1/day", 0.05, "per-cell kill of antigen-bearing tumour cells at full antibody "
+            "binding (high-affinity Fc receptor); fitted later to the rituximab response if marked so"),
+    sourced("fcgr_low_affinity", "1", 0.5,
+            "FCGR3A 158F carriers: relative ADCC of IgG1 against 158V/V, about half in vitro (Koene et al., "
+            "Blood 1997;90:1109; recalled, verify); a patient-level covariate (genotype frequencies in "
+            "the population module)"),
+    assumed("fcgr_factor", "1", 1.0, "the patient's relative ADCC by FCGR3A genotype: 1 for 158V/V, "
+            "fcgr_low_affinity for F carriers (set per patient by the population module)"),
+    assumed("tumour_cd20", "1", 0.0, "fraction of tumour cells carrying CD20 (set from the cancer catalogue: "
+            "1 for B-cell lymphomas, 0 for solid tumours)"),
+    assumed("leak_rate", "1/day", 1.0, "vascular leak at full IL-2 receptor occupancy per day of exposure "
+            "(scale: the leak index is 1 at steady state under full occupancy)"),
+    assumed("leak_resolution", "1/day", 1.0, "capillary leak reverses within 1-2 days of stopping IL-2 "
+            "(Rosenstein 1986; clinical course in Schwartz et al., Oncology 2002;16:11)"),
+    assumed("leak_susceptibility", "1", 1.0, "patient-level scale of the leak (wide variation in tolerance "
+            "of high-dose IL-2: the number of doses patients tolerate varies from 2 to 14)", iiv=0.4),
+    assumed("b_cell_antibody_kill", "1/day", 0.2, "clearance of normal B cells at full anti-CD20 binding "
+            "(complement, phagocytosis and ADCC): circulating B cells fall below detection within days of the "
+            "first rituximab dose and stay depleted for about 6 months (McLaughlin 1998; label)"),
+    assumed("b_cell_normal", "1e9 cells", 25.0, "normal body B-cell pool (blood B cells about 0.2e9/L, a "
+            "few per cent of the body's B cells; order of magnitude)"),
+    assumed("b_cell_renewal", "1/day", 0.012, "B cells start to return about 6 months after rituximab and "
+            "are near normal by 9-12 months (McLaughlin 1998): a recovery half-life of about two months"),
+)
+
+
+def _signals(ctx: Ctx) -> dict:
+    p, s, sig = ctx.p, ctx.s, ctx.sig
+    nk = s["nk_active"]
+    kill_nk = p["nk_kill"] * nk
+    fc = ctx.p["fcgr_factor"]
+    adcc = p["adcc_kill"] * fc * sig["cd20_bound"] * (1.0 + nk)
+    return {"kill_nk": kill_nk, "adcc": adcc, "kill_adcc": adcc * p["tumour_cd20"], "leak": s["vascular_leak"]}
+
+
+def _derivatives(ctx: Ctx) -> dict:
+    p, s, sig = ctx.p, ctx.s, ctx.sig
+    b = s["b_cells"]
+    return {
+        "nk_active": p["nk_activation"] * sig["il2_exo"] - p["nk_decay"] * s["nk_active"],
+        "vascular_leak": p["leak_rate"] * p["leak_susceptibility"] * sig["il2_exo"]
+        - p["leak_resolution"] * s["vascular_leak"],
+        "b_cells": p["b_cell_renewal"] * (p["b_cell_normal"] - b)
+        - (p["b_cell_antibody_kill"] * sig["cd20_bound"] + sig["car_kill_b"]) * b,
+    }
+
+
+SUBSYSTEM = Subsystem(
+    "innate", (("nk_active", 1), ("vascular_leak", 1), ("b_cells", 1)), PARAMS,
+    derivatives=_derivatives, signals=_signals, doc=__doc__ or "",
+)

@@ -1,0 +1,237 @@
+"""Scenarios of immunotherapies other than checkpoint blockade: CAR T cells with cytokine release
+syndrome (``car-t-crs``), high-dose interleukin-2 (``high-dose-il2``) and a tumour-targeting
+antibody next to a checkpoint antibody (``monoclonal-antibodies``).
+
+Each runs shipped trial specs on the shared model. One scale per mechanism is fitted to one
+published figure (``immunotwin.calibrate_cancers``, marked ``fitted``); everything else is
+compared unfitted: complete responses, grade >= 3 rates, onsets, survival, other cancers,
+genotype effects and the direction of each effect.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from scipy.stats import spearmanr
+
+from ..reference import load
+from ..survival import km_rate
+from .compare import responders, scenario_refs
+from .core import Figure, Result, bootstrap, make_figure, rate, simulate_spec, spec_text
+from .trials import clopper_pearson, median_or_nan
+
+
+def _binom(name: str, df: pd.DataFrame, stat, published: float, k: int, n: int, source: str, *,  # type: ignore[no-untyped-def]
+           fitted: bool = False, seed: int = 0, note: str = "") -> Figure:
+    est, ci = bootstrap(df, stat, seed=seed)
+    return make_figure(name, est, ci, published, clopper_pearson(k, n), source, fitted=fitted,
+                       band_note=(f"exact 95% CI of {k}/{n}" + (f"; {note}" if note else "")))
+
+
+def _direction(name: str, df: pd.DataFrame, stat, published: float | None, band: list[float], source: str,  # type: ignore[no-untyped-def]
+               note: str, seed: int = 0) -> Figure:
+    est, ci = bootstrap(df, stat, seed=seed)
+    return make_figure(name, est, ci, published, band, source, band_note=note)
+
+
+# --------------------------------------------------------------------------------------------
+# car-t-crs
+
+def _ratio_peak(d: pd.DataFrame) -> float:
+    r = d["resp"]
+    hi, lo = d.loc[r, "car_peak_cells_ul"].median(), d.loc[~r, "car_peak_cells_ul"].median()
+    return float(hi / lo) if lo > 0 else float("nan")
+
+
+def car_t_crs(patients: int | None = None, seed: int | None = None) -> Result:
+    z1 = load("phenomena")["car_t"]
+    ref, ref5, kin = z1["zuma1_axicabtagene"], z1["zuma1_5y"], scenario_refs()["zuma1_kinetics"]
+    _, p, _ = simulate_spec("car-t-crs", patients, visits=False, seed=seed)
+    d = p[p["status"] == "ok"].assign(resp=lambda x: responders(x), arm="axi-cel")
+    src, n = ref["source"], 101  # ZUMA-1 modified intention-to-treat set (Neelapu 2017)
+    fit = "one of the three figures fitted (immunotwin.calibrate_cancers)"
+    figs = [
+        _binom("ORR (best response CR or PR)", d, lambda x: rate(x["resp"]), ref["orr"], 83, n, src, fitted=True,
+               seed=1, note="fitted: car_kill"),
+        _binom("complete response", d, lambda x: rate(x["bor"] == "CR"), ref["cr"], 55, n, src, seed=2),
+        _binom("CRS, any grade", d, lambda x: rate(x["crs_grade"] >= 1), ref["crs_any"], 94, n, src, fitted=True,
+               seed=3, note="fitted: crs_drive"),
+        _binom("CRS, grade >= 3", d, lambda x: rate(x["crs_grade"] >= 3), ref["crs_grade3plus"], 13, n, src, seed=4,
+               note="ZUMA-1 graded CRS by Lee 2014 criteria, close to ASTCT's"),
+        _binom("neurotoxicity, any grade", d, lambda x: rate(x["icans_grade"] >= 1), ref["neuro_any"], 65, n, src,
+               fitted=True, seed=5, note="fitted: icans_drive; ZUMA-1 counted neurologic events by CTCAE"),
+        _binom("neurotoxicity, grade >= 3", d, lambda x: rate(x["icans_grade"] >= 3), ref["neuro_grade3plus"], 28, n,
+               src, seed=6),
+        _binom("tocilizumab given", d, lambda x: rate(x["tocilizumab_doses"] > 0), kin["tocilizumab"], 43, n,
+               kin["source"], seed=7, note="figure marked verify"),
+        _binom("corticosteroids given for CRS or neurotoxicity", d, lambda x: rate(x["syndrome_steroids"]),
+               kin["steroids"], 27, n, kin["source"], seed=8, note="figure marked verify"),
+        _direction("median CRS onset (day)", d, lambda x: float(x["crs_onset_days"].median()),
+                   kin["crs_onset_median_day"], [1.0, 3.0], kin["source"], "±1 day (daily visits)", seed=9),
+        _direction("median neurotoxicity onset (day)", d, lambda x: float(x["icans_onset_days"].median()),
+                   kin["icans_onset_median_day"], [2.0, 7.0], kin["source"],
+                   "days 2-7: the label's median 4 and the NEJM's 5, ±2 days", seed=10),
+        _direction("median day of peak CAR T cells", d, lambda x: float(x["car_peak_day"].median()), 10.5,
+                   [7.0, 14.0], kin["source"], "published: peak within 7-14 days", seed=11),
+        _direction("peak CAR T cells, responders / non-responders (medians)", d, _ratio_peak,
+                   kin["peak_responders_cells_ul"] / kin["peak_nonresponders_cells_ul"], [1.2, 4.0], kin["source"],
+                   "published 43.6 / 20.2 cells/µL = 2.2 (figures marked verify); band 1.2-4: direction and rough size",
+                   seed=12),
+        _direction("overall survival at 5 years", d, lambda x: km_rate(x["os_months"].to_numpy(float),
+                                                                        x["os_event"].to_numpy(bool), 60.0),
+                   ref5["os_5y"], clopper_pearson(43, n), ref5["source"], "exact 95% CI of 43/101", seed=13),
+        _direction("median overall survival (months)", d, lambda x: median_or_nan(x["os_months"], x["os_event"]),
+                   ref5["median_os_months"], [ref5["median_os_months"] * 0.7, ref5["median_os_months"] * 1.3],
+                   ref5["source"], "±30% (a KM median from 101 patients with a long flat tail is imprecise)", seed=14),
+    ]
+    half = d["sld0_mm"] >= d["sld0_mm"].median()
+    figs.append(_direction(
+        "CRS grade >= 2: high minus low tumour burden (halves by baseline SLD)", d.assign(half=half),
+        lambda x: rate(x.loc[x["half"], "crs_grade"] >= 2) - rate(x.loc[~x["half"], "crs_grade"] >= 2), None,
+        [0.0, 1.0], "ZUMA-1 (Locke et al., Blood Adv 2020;4:4898): CRS and neurotoxicity rose with tumour burden",
+        "direction only: above 0"))
+    figs.append(_direction(
+        "Spearman correlation, peak CAR T cells and CRS grade", d,
+        lambda x: float(spearmanr(x["car_peak_cells_ul"], x["crs_grade"]).statistic), None, [0.0, 1.0],
+        "ZUMA-1 (Neelapu 2017; Locke 2020): higher expansion with more severe CRS and neurotoxicity",
+        "direction only: above 0"))
+    obs = [
+        {"name": "median peak CAR T cells (cells/µL, blood)", "value": float(d["car_peak_cells_ul"].median()),
+         "note": "2% of the body's CAR T cells in 5 L of blood (assumed)"},
+        {"name": "patients dying of a grade-4 cytokine syndrome", "value": rate(d["death_cause"] == "treatment"),
+         "note": "ZUMA-1: 2 of 101 (HLH, cardiac arrest in CRS)"},
+        {"name": "B cells at 6 months (fraction of normal, median)", "value": float(d["b_cells_day182"].median()),
+         "note": "B-cell aplasia while CAR T cells persist"},
+        {"name": "median tocilizumab doses among those given it",
+         "value": float(d.loc[d["tocilizumab_doses"] > 0, "tocilizumab_doses"].median())
+         if (d["tocilizumab_doses"] > 0).any() else float("nan"), "note": "at most 4"},
+    ]
+    text = ("Axicabtagene ciloleucel (2e6 CAR T cells/kg, one infusion) in chemorefractory large B-cell lymphoma, "
+            "visited daily for 28 days. CAR T cells expand on CD19 (tumour and normal B cells), contract and persist "
+            "(Stein 2019 structure); they kill CD19+ cells and, at a fraction, the immune-resistant clone (CD19 "
+            "loss is one of its escape routes). Activated CAR T cells drive a cytokine load graded as CRS (less the "
+            "IL-6 share blocked by tocilizumab) and, more slowly, neurotoxicity; tocilizumab at CRS grade >= 2 and "
+            "dexamethasone at CRS grade >= 3 or neurotoxicity grade >= 2 (immunotwin.clinic.celltox). Response by "
+            "Lugano 2014 (PET-based complete response). The lymphodepleting chemotherapy is not simulated as drugs. "
+            "Three scales are fitted to ZUMA-1's ORR and any-grade CRS and neurotoxicity rates; the rest is unfitted.")
+    return Result("car-t-crs", "CAR T cells: expansion, response, CRS and neurotoxicity (ZUMA-1)", text, figs, obs,
+                  [spec_text("car-t-crs")], len(p))
+
+
+# --------------------------------------------------------------------------------------------
+# high-dose-il2
+
+def _durable(x: pd.DataFrame) -> float:
+    r = x[x["resp"]]
+    return rate(~r["pfs_event"]) if len(r) else float("nan")
+
+
+def high_dose_il2(patients: int | None = None, seed: int | None = None) -> Result:
+    ref = load("phenomena")["high_dose_il2"]["melanoma"]
+    refs = scenario_refs()
+    rcc, durable, thy = refs["il2_rcc"], refs["il2_melanoma_durable"], refs["il2_thyroid"]
+    _, mel, _ = simulate_spec("high-dose-il2", patients, visits=False, seed=seed)
+    _, kid, _ = simulate_spec("high-dose-il2-rcc", patients, visits=False, seed=seed)
+    m = mel[mel["status"] == "ok"].assign(resp=lambda x: responders(x), arm="melanoma")
+    k = kid[kid["status"] == "ok"].assign(resp=lambda x: responders(x), arm="rcc")
+    n_m = 270
+    figs = [
+        _binom("melanoma: ORR", m, lambda x: rate(x["resp"]), ref["orr"], 43, n_m, ref["source"], fitted=True, seed=1,
+               note="fitted: nk_kill"),
+        _binom("melanoma: complete response", m, lambda x: rate(x["bor"] == "CR"), ref["cr"], 17, n_m, ref["source"],
+               seed=2),
+        _binom("melanoma: treatment-related deaths", m, lambda x: rate(x["death_cause"] == "treatment"),
+               ref["treatment_deaths"], 6, n_m, ref["source"], seed=3,
+               note="Atkins' deaths were from sepsis; the model's from grade-4 capillary leak (assumed case fatality)"),
+        _binom("renal cell carcinoma: ORR", k, lambda x: rate(x["resp"]), rcc["orr"], rcc["k"], rcc["n"], rcc["source"],
+               seed=4, note="same regimen, other cancer: unfitted"),
+        _binom("renal cell carcinoma: complete response", k, lambda x: rate(x["bor"] == "CR"), rcc["cr"], 12, rcc["n"],
+               rcc["source"], seed=5),
+        _direction("melanoma: responders still progression-free at the end of follow-up", m, _durable,
+                   durable["responders_progression_free"], [0.28 - 0.18, 0.28 + 0.18], durable["source"],
+                   "±0.18 (about 2 SE for 43 responders; Atkins' follow-up was longer than the 36 simulated months)",
+                   seed=6),
+        _direction("melanoma: thyroid dysfunction (any grade thyroiditis)", m,
+                   lambda x: rate(x["irae_thyroiditis_grade"] >= 1), thy["dysfunction"], [0.2, 0.6], thy["source"],
+                   "band 0.2-0.6 (IL-2 with LAK cells in that series; figure marked verify)", seed=7),
+    ]
+    obs = [
+        {"name": "melanoma: capillary leak grade >= 3", "value": rate(m["capillary_leak_grade"] >= 3),
+         "note": "doses withheld while >= 3"},
+        {"name": "melanoma: capillary leak grade 4", "value": rate(m["capillary_leak_grade"] >= 4), "note": ""},
+        {"name": "melanoma: doses given in the first course (median, of 28)",
+         "value": float(np.median(np.minimum(m["subdaily_doses_given"], 28))), "note": "all courses counted"},
+        {"name": "melanoma: doses given (median, all courses)", "value": float(m["subdaily_doses_given"].median()),
+         "note": ""},
+        {"name": "melanoma: any irAE", "value": rate(m["any_irae_grade"] >= 1), "note": ""},
+        {"name": "melanoma: median PFS (months)", "value": median_or_nan(m["pfs_months"], m["pfs_event"]), "note": ""},
+    ]
+    text = ("High-dose aldesleukin (600,000 IU/kg every 8 hours, up to 14 doses on days 1-5 and 15-19, and a second "
+            "course for patients without progression) in metastatic melanoma and, unfitted, renal cell carcinoma. "
+            "IL-2 is given as each day's doses over the day (the clinic steps daily while it is given); it activates "
+            "NK/LAK cells that kill tumour cells without MHC (the fitted scale), raises the IL-2 signal that expands "
+            "effector and regulatory T cells and autoreactive pools, and causes capillary leak, graded by CTCAE; "
+            "doses are skipped while the leak is grade >= 3.")
+    return Result("high-dose-il2", "High-dose IL-2: response, durable complete responses, capillary leak (Atkins 1999)",
+                  text, figs, obs, [spec_text("high-dose-il2"), spec_text("high-dose-il2-rcc")], len(mel) + len(kid))
+
+
+# --------------------------------------------------------------------------------------------
+# monoclonal-antibodies
+
+def monoclonal_antibodies(patients: int | None = None, seed: int | None = None) -> Result:
+    refs = scenario_refs()
+    rtx, fc, niv, bc = (refs["rituximab_follicular"], refs["rituximab_fcgr3a"], refs["nivolumab_follicular"],
+                        refs["b_cell_recovery"])
+    _, p, _ = simulate_spec("monoclonal-antibodies", patients, visits=False, seed=seed)
+    d = p[p["status"] == "ok"].assign(resp=lambda x: responders(x))
+    r, nv = d[d["arm"] == "rituximab"], d[d["arm"] == "nivolumab"]
+    vv = r["fcgr3a"] == "VV"
+
+    def fc_gap(x: pd.DataFrame) -> float:
+        v = x["fcgr3a"] == "VV"
+        return rate(x.loc[v, "resp"]) - rate(x.loc[~v, "resp"])
+
+    both = pd.concat([r.assign(arm="rituximab"), nv.assign(arm="nivolumab")])
+    figs = [
+        _binom("rituximab: ORR", r, lambda x: rate(x["resp"]), rtx["orr"], rtx["k"], rtx["n"], rtx["source"],
+               fitted=True, seed=1, note="fitted: adcc_kill"),
+        _binom("rituximab: complete response", r, lambda x: rate(x["bor"] == "CR"), rtx["cr"], 10, rtx["n"],
+               rtx["source"], seed=2),
+        _direction("rituximab: median PFS (months)", r, lambda x: median_or_nan(x["pfs_months"], x["pfs_event"]),
+                   rtx["ttp_months"], [rtx["ttp_months"] * 0.6, rtx["ttp_months"] * 1.4], rtx["source"],
+                   "±40% (McLaughlin's figure is time to progression in responders' series; PFS counts deaths too)",
+                   seed=3),
+        _direction("rituximab: ORR, FCGR3A V/V minus F carriers", r, fc_gap, fc["orr_vv"] - fc["orr_f_carriers"],
+                   [0.0, 0.8], fc["source"], "direction: above 0 (Cartron's population was untreated)", seed=4),
+        _binom("nivolumab: ORR (same patients)", nv, lambda x: rate(x["resp"]), niv["orr"], niv["k"], niv["n"],
+               niv["source"], seed=5, note="figure marked verify"),
+        _direction("any irAE: nivolumab minus rituximab", both,
+                   lambda x: rate(x.loc[x["arm"] == "nivolumab", "any_irae_grade"] >= 1)
+                   - rate(x.loc[x["arm"] == "rituximab", "any_irae_grade"] >= 1), None, [0.0, 1.0],
+                   "class toxicities: irAEs with checkpoint blockade, not with anti-CD20 (labels)",
+                   "direction only: above 0", seed=6),
+        _direction("rituximab: B cells at 3 months (fraction of normal, median)", r,
+                   lambda x: float(x["b_cells_day91"].median()), 0.0, [0.0, 0.1], bc["source"],
+                   "depleted (< 10% of normal) until about 6 months", seed=7),
+        _direction("rituximab: B cells at 12 months (fraction of normal, median)", r,
+                   lambda x: float(x["b_cells_day364"].median()), 1.0, [0.5, 1.0], bc["source"],
+                   "near normal (> 50%) by about 12 months", seed=8),
+    ]
+    obs = [
+        {"name": "rituximab: FCGR3A V/V share", "value": float(vv.mean()), "note": "Cartron 2002: 20%"},
+        {"name": "rituximab: ORR in V/V", "value": rate(r.loc[vv, "resp"]), "note": ""},
+        {"name": "rituximab: ORR in F carriers", "value": rate(r.loc[~vv, "resp"]), "note": ""},
+        {"name": "nivolumab: B cells at 3 months (median)", "value": float(nv["b_cells_day91"].median()),
+         "note": "not depleted"},
+        {"name": "nivolumab: grade >= 3 irAE", "value": rate(nv["any_irae_grade"] >= 3), "note": ""},
+        {"name": "rituximab: grade >= 3 irAE", "value": rate(r["any_irae_grade"] >= 3), "note": ""},
+    ]
+    text = ("The same virtual patients with relapsed follicular lymphoma given rituximab 375 mg/m2 weekly x4 or "
+            "nivolumab 3 mg/kg every 2 weeks. Rituximab (Rozman 2017 PK with target-mediated clearance) kills CD20+ "
+            "tumour cells and normal B cells by antibody-dependent cytotoxicity through FCGR3A (158V/V full, F "
+            "carriers half: a genotype covariate drawn at Cartron's frequencies); killing releases antigen, so some "
+            "T-cell priming follows. Nivolumab acts through T cells, weak in this low-immunogenicity lymphoma, and "
+            "brings irAEs. Infusion reactions to rituximab are not modelled.")
+    return Result("monoclonal-antibodies", "A tumour-targeting antibody next to a checkpoint antibody", text, figs,
+                  obs, [spec_text("monoclonal-antibodies")], len(p))

@@ -1,0 +1,191 @@
+"""Non-checkpoint immunotherapies (issue 5): aldesleukin PK and sub-daily dosing, CAR T-cell kinetics,
+cytokine-syndrome grading and management, anti-CD20 B-cell depletion, FCGR3A genotype, dose units.
+
+Oracles: closed-form solutions of the linear parts (IL-2 infusion steady state, CAR T contraction
+without antigen), dosing arithmetic, and the direction of each effect."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from conftest import params
+
+from immunotwin import engine
+from immunotwin.clinic import observe
+from immunotwin.clinic.celltox import DEX_PRED_EQ, TOCI_MAX_DOSES, CellTox
+from immunotwin.clinic.run import intensive_days, step_grid
+from immunotwin.clinic.schedule import Dosing
+from immunotwin.drugs.catalogue import CATALOGUE, dose_index
+from immunotwin.model.core import LAYOUT, initial_state
+from immunotwin.model.slots import SLOTS
+from immunotwin.spec import DrugSchedule, parse_dose
+
+
+def _steady(p: dict, y: np.ndarray, inputs: dict, days: int, step: int = 1) -> np.ndarray:
+    out = []
+    for k in range(days // step):
+        ys, ok = engine.step(y, p, inputs, float(k * step), step)
+        assert ok.all()
+        out.append(ys)
+        y = ys[:, -1].copy()
+    return np.concatenate(out, axis=1)
+
+
+def test_aldesleukin_pk_half_lives_and_infusion_steady_state() -> None:
+    d = CATALOGUE["aldesleukin"]
+    k10, k12, k21 = d.cl_l_day / d.vc_l, d.q_l_day / d.vc_l, d.q_l_day / d.vp_l
+    lam = np.sort(np.roots([1.0, k10 + k12 + k21, k10 * k21]).real)  # -alpha, -beta
+    minutes = np.log(2.0) / -lam * 1440.0
+    assert minutes[0] == pytest.approx(12.9, rel=0.02) and minutes[1] == pytest.approx(85.0, rel=0.02)  # Konrad 1990
+    # A day of constant input reaches C = rate / CL (hours-long half-lives).
+    p = params(1, ("aldesleukin",), weight=70.0)
+    y = initial_state(p, np.array([10.0]))
+    inp = engine.zero_inputs(1)
+    j = SLOTS.index("il2")
+    inp["rate"][:, j] = 8.8  # mg/day: 600,000 IU/kg x 3 at 80 kg
+    ys = _steady(p, y, inp, 1)
+    conc = LAYOUT.get(ys[0, -1], "pk_central")[j] / p["pk_vc"][0, j]
+    assert conc == pytest.approx(8.8 / p["pk_cl"][0, j], rel=1e-3)
+
+
+def test_iu_and_cell_doses_convert_and_wrong_units_are_refused() -> None:
+    il2 = CATALOGUE["aldesleukin"]
+    assert il2.amount_scale("IU/kg") == pytest.approx(1.1 / 18e6)
+    assert CATALOGUE["axicabtagene"].amount_scale("cells/kg") == 1e-9
+    with pytest.raises(ValueError, match="cell product"):
+        CATALOGUE["axicabtagene"].amount_scale("mg/kg")
+    with pytest.raises(ValueError, match="not a cell product"):
+        CATALOGUE["nivolumab"].amount_scale("cells/kg")
+    with pytest.raises(ValueError, match="international units"):
+        CATALOGUE["nivolumab"].amount_scale("IU/kg")
+    assert dose_index("axicabtagene") == LAYOUT.slices["car_effector"].start
+    assert dose_index("rituximab") == LAYOUT.slices["pk_central"].start + SLOTS.index("cd20")
+
+
+def _il2_schedule(start: float = 0.0) -> DrugSchedule:
+    return DrugSchedule("aldesleukin", parse_dose("600000 IU/kg", "dose"), every_days=8.0 / 24.0, doses=14, start_days=start,
+                        until_progression=False)
+
+
+def test_subdaily_doses_given_per_day_and_withheld_doses_skipped() -> None:
+    dosing = Dosing.create([_il2_schedule()], [], np.array([80.0, 80.0]), np.array([175.0, 175.0]))
+    assert dosing.subdaily[0]
+    per_dose = 600000 * 80 * 1.1 / 18e6
+    given = []
+    for day in range(7):
+        held = np.array([[False], [day == 1]])  # patient 2's doses of day 1 are withheld
+        out = dosing.due(float(day), np.ones(2, bool), held, np.zeros(2, bool), np.zeros(2, bool), False, 1, 1.0)
+        given.append(out[:, 0] / per_dose)
+    given = np.array(given)
+    assert np.allclose(given[:, 0], [3, 3, 3, 3, 2, 0, 0])  # 14 doses over days 0-4
+    assert np.allclose(given[:, 1], [3, 0, 3, 3, 2, 0, 0])  # withheld doses are skipped, not made up
+    assert dosing.given[1, 0] == 11 and dosing.skipped[1, 0] == 3
+
+
+def test_step_grid_is_daily_only_in_weeks_with_intensive_days() -> None:
+    daily = intensive_days([_il2_schedule(), _il2_schedule(14.0)], 100.0)
+    assert daily == {0, 1, 2, 3, 4, 14, 15, 16, 17, 18}
+    grid = step_grid(-14.0, 60.0, daily)
+    steps = {d: s for d, s, _ in grid}
+    assert steps[-14.0] == 7 and steps[-7.0] == 7
+    assert all(steps[float(d)] == 1 for d in (*range(0, 7), *range(14, 21)))
+    assert steps[7.0] == 7 and steps[21.0] == 7 and steps[56.0] == 7
+    weeks = [w for d, _, w in grid if (d + 14) % 7 == 0]
+    assert weeks == sorted(set(weeks)) and len(weeks) == len({w for _, _, w in grid})  # every week has its boundary
+    cell = DrugSchedule("axicabtagene", parse_dose("2e6 cells/kg", "dose"), every_days=0.0, doses=1, until_progression=False)
+    assert intensive_days([cell], 365.0) == set(range(28))
+
+
+def test_car_t_contraction_without_antigen_matches_closed_form() -> None:
+    p = params(1, b_cell_normal=0.0, tumour_cd19=0.0)
+    y = initial_state(p, np.array([10.0]))
+    y[:, LAYOUT.slices["b_cells"]] = 0.0
+    y[:, LAYOUT.slices["car_effector"]] = 1.0
+    ys = _steady(p, y, engine.zero_inputs(1), 28, 7)
+    t = np.arange(1, 29, dtype=float)
+    kc, km, dm = (float(p[k][0]) for k in ("car_contraction", "car_memory", "car_memory_death"))
+    c = np.exp(-(kc + km) * t)
+    m = km / (kc + km - dm) * (np.exp(-dm * t) - np.exp(-(kc + km) * t))
+    assert np.allclose(LAYOUT.get(ys[0], "car_effector"), c, rtol=1e-5)
+    assert np.allclose(LAYOUT.get(ys[0], "car_memory"), m, rtol=1e-5)
+    assert np.log(2) / (kc + km) == pytest.approx(4.3, rel=0.01)  # Stein 2019 initial decline half-life
+
+
+def test_car_t_expand_kill_and_release_cytokines_with_tumour() -> None:
+    p = params(2, tumour_cd19=1.0)
+    y = engine.burn_in(initial_state(p, np.array([5.0, 100.0])), p)
+    engine.enrol(y, p)
+    y[:, LAYOUT.slices["car_effector"]] += 0.16  # 2e6/kg at 80 kg
+    ys = _steady(p, y, engine.zero_inputs(2), 28, 7)
+    car = LAYOUT.get(ys, "car_effector")
+    peak_day = car.argmax(axis=1) + 1
+    assert np.all((peak_day >= 5) & (peak_day <= 16))
+    assert car.max(axis=1)[1] > car.max(axis=1)[0]  # more antigen, more expansion
+    crs = LAYOUT.get(ys, "crs_cytokine").max(axis=1)
+    assert crs[1] > crs[0] > 0  # CRS rises with burden
+    tum = np.exp(LAYOUT.get(ys, "log_sensitive"))
+    assert tum[:, -1].max() < 0.01 * tum[:, 0].min()  # the CD19+ clone collapses
+    b = LAYOUT.get(ys, "b_cells")
+    assert np.all(b[:, -1] < 0.1 * b[:, 0])  # B-cell aplasia
+    icans = LAYOUT.get(ys, "icans_driver")
+    assert np.all(icans.argmax(axis=1) > LAYOUT.get(ys, "crs_cytokine").argmax(axis=1))  # ICANS follows CRS
+
+
+def test_crs_index_ladder_and_tocilizumab() -> None:
+    x = np.array([0.5, 1.0, 2.5, 6.25, 20.0])
+    assert observe.ladder_grade(x, observe.CRS_LADDER).tolist() == [0, 1, 2, 3, 4]
+    none = observe.crs_index(np.full(3, 5.0), np.zeros(3), 0.8, 0.2)
+    full = observe.crs_index(np.full(3, 5.0), np.array([0.2, 2.0, 200.0]), 0.8, 0.2)
+    assert np.allclose(none, 5.0) and np.all(np.diff(full) < 0) and full[-1] == pytest.approx(5.0 * 0.2, rel=1e-2)
+
+
+def test_celltox_management_rules() -> None:
+    t = CellTox(3)
+    g = {"crs": np.array([1, 2, 3]), "icans": np.array([0, 0, 0]), "leak": np.zeros(3, int)}
+    mg = t.manage(g, np.array([80.0, 120.0, 60.0]), 2.0, np.ones(3, bool), 1.0)
+    assert mg.tolist() == [0.0, 800.0, 480.0]  # 8 mg/kg, at most 800 mg, from grade 2
+    assert t.steroid_mg.tolist() == [0.0, 0.0, DEX_PRED_EQ]  # dexamethasone from CRS grade 3
+    for day in range(3, 10):
+        t.manage(g, np.array([80.0, 120.0, 60.0]), float(day), np.ones(3, bool), 1.0)
+    assert t.toci_doses.tolist() == [0, TOCI_MAX_DOSES, TOCI_MAX_DOSES]
+    calm = {"crs": np.zeros(3, int), "icans": np.zeros(3, int), "leak": np.zeros(3, int)}
+    levels = []
+    for k in range(8):
+        t.manage(calm, np.full(3, 80.0), 10.0 + k, np.ones(3, bool), 1.0)
+        levels.append(t.steroid_mg[2])
+    assert np.all(np.diff(levels) <= 0) and levels[-1] == 0.0  # tapered off within a week
+    t.observe({"crs": np.array([0, 4, 1]), "icans": np.zeros(3, int), "leak": np.zeros(3, int)}, 5.0, np.ones(3, bool))
+    p = t.fatal_probability()
+    assert p[1] > 0 and p[0] == 0 and p[2] == 0 and not t.grade4_week.any()
+
+
+def test_rituximab_depletes_b_cells_for_months_then_they_return() -> None:
+    p = params(1, ("rituximab",), weight=80.0)
+    y = engine.burn_in(initial_state(p, np.array([20.0])), p)
+    b0 = float(LAYOUT.get(y, "b_cells")[0])
+    inp = engine.zero_inputs(1)
+    inp["tfd"][:] = 0.0
+    series = []
+    for week in range(52):
+        if week < 4:
+            y[:, dose_index("rituximab")] += 375.0 * 1.95
+        ys, ok = engine.step(y, p, inp, 7.0 * week)
+        assert ok.all()
+        series.append(LAYOUT.get(ys[0, -1], "b_cells") / b0)
+        y = ys[:, -1].copy()
+    assert series[12] < 0.1  # depleted at 3 months
+    assert series[-1] > series[30] and series[-1] > 0.3  # recovering by a year
+
+
+def test_fcgr3a_genotype_frequencies_and_adcc_factor() -> None:
+    from immunotwin.population import FCGR3A_FREQ, sample_cohort
+
+    c = sample_cohort("follicular", {}, 7, 0, range(3000), 2)
+    freq = c.covariates["fcgr3a"].value_counts(normalize=True)
+    for g, f in zip(("VV", "VF", "FF"), FCGR3A_FREQ, strict=True):
+        assert freq[g] == pytest.approx(f, abs=4 * np.sqrt(f * (1 - f) / 3000))
+    vv = (c.covariates["fcgr3a"] == "VV").to_numpy()
+    assert np.all(c.params["fcgr_factor"][vv] == 1.0) and np.all(c.params["fcgr_factor"][~vv] < 1.0)
+    assert np.all(c.params["tumour_cd20"] == 1.0)
+    melanoma = sample_cohort("melanoma", {}, 7, 0, range(10), 2)
+    assert np.all(melanoma.params["tumour_cd20"] == 0.0) and np.all(melanoma.params["tumour_cd19"] == 0.0)
