@@ -103,7 +103,7 @@ def test_car_t_contraction_without_antigen_matches_closed_form() -> None:
     y[:, LAYOUT.slices["car_effector"]] = 1.0
     ys = _steady(p, y, engine.zero_inputs(1), 28, 7)
     t = np.arange(1, 29, dtype=float)
-    kc, km, dm = (float(p[k][0]) for k in ("car_contraction", "car_memory", "car_memory_death"))
+    kc, km, dm = (float(p[k][0]) for k in ("car_contraction", "car_memory_conversion", "car_memory_death"))
     c = np.exp(-(kc + km) * t)
     m = km / (kc + km - dm) * (np.exp(-dm * t) - np.exp(-(kc + km) * t))
     assert np.allclose(LAYOUT.get(ys[0], "car_effector"), c, rtol=1e-5)
@@ -141,20 +141,21 @@ def test_crs_index_ladder_and_tocilizumab() -> None:
 
 def test_celltox_management_rules() -> None:
     t = CellTox(3)
-    g = {"crs": np.array([1, 2, 3]), "icans": np.array([0, 0, 0]), "leak": np.zeros(3, int)}
+    g = {"crs": np.array([1, 2, 3]), "icans": np.array([0, 0, 0]), "leak": np.zeros(3, int), "cystitis": np.zeros(3, int)}
     mg = t.manage(g, np.array([80.0, 120.0, 60.0]), 2.0, np.ones(3, bool), 1.0)
     assert mg.tolist() == [0.0, 800.0, 480.0]  # 8 mg/kg, at most 800 mg, from grade 2
     assert t.steroid_mg.tolist() == [0.0, 0.0, DEX_PRED_EQ]  # dexamethasone from CRS grade 3
     for day in range(3, 10):
         t.manage(g, np.array([80.0, 120.0, 60.0]), float(day), np.ones(3, bool), 1.0)
     assert t.toci_doses.tolist() == [0, TOCI_MAX_DOSES, TOCI_MAX_DOSES]
-    calm = {"crs": np.zeros(3, int), "icans": np.zeros(3, int), "leak": np.zeros(3, int)}
+    calm = {k: np.zeros(3, int) for k in ("crs", "icans", "leak", "cystitis")}
     levels = []
     for k in range(8):
         t.manage(calm, np.full(3, 80.0), 10.0 + k, np.ones(3, bool), 1.0)
         levels.append(t.steroid_mg[2])
     assert np.all(np.diff(levels) <= 0) and levels[-1] == 0.0  # tapered off within a week
-    t.observe({"crs": np.array([0, 4, 1]), "icans": np.zeros(3, int), "leak": np.zeros(3, int)}, 5.0, np.ones(3, bool))
+    t.observe({"crs": np.array([0, 4, 1]), "icans": np.zeros(3, int), "leak": np.zeros(3, int),
+               "cystitis": np.zeros(3, int)}, 5.0, np.ones(3, bool))
     p = t.fatal_probability()
     assert p[1] > 0 and p[0] == 0 and p[2] == 0 and not t.grade4_week.any()
 

@@ -184,13 +184,17 @@ def test_exported_rhs_equals_vector_field(exported: tuple[Path, list[str]], equa
                                ("micrometastases", (0.0, 2.0))):
             sl = LAYOUT.slices[name]
             y[sl] = rng.uniform(lo, hi, sl.stop - sl.start)
-        for name in ("effector", "exhausted", "memory", "treg_tumour", "treg_systemic", "steroid_effect"):
+        for name in ("effector", "exhausted", "memory", "treg_tumour", "treg_systemic", "steroid_effect",
+                     "car_effector", "car_memory", "crs_cytokine", "icans_driver", "nk_active", "vascular_leak"):
+            if y[LAYOUT.slices[name]].max() == 0.0:
+                y[LAYOUT.slices[name]] = rng.uniform(0.1, 5.0)
             y[LAYOUT.slices[name]] *= float(np.exp(rng.standard_normal()))
         y[LAYOUT.slices["log_sensitive"]] = -21.0 if trial == 1 else y0[LAYOUT.slices["log_sensitive"]] + rng.normal()
         env.update(zip(y_names, y.tolist(), strict=True))
         env["time"] = float(rng.uniform(0, 700))
         inputs = {"steroid": rng.uniform(0, 80) * (trial % 2), "second_line": float(trial == 3),
-                  "freeze": float(trial == 4), "tfd": rng.uniform(0, env["time"], n_slots)}
+                  "freeze": float(trial == 4), "tfd": rng.uniform(0, env["time"], n_slots),
+                  "rate": rng.uniform(0, 5, n_slots) * (trial % 2)}
         for key, ids in equations.input_ids.items():
             for pid, v in zip(np.ravel(ids), np.ravel(inputs[key]), strict=True):
                 env[str(pid)] = float(v)

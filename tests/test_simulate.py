@@ -45,7 +45,7 @@ def test_same_seed_same_numbers(run_dir: Path, tmp_path: Path) -> None:
     (["--regimen", "nivolumab 3 furlongs q2w"], "regimen[0].dose"),
     (["--cancer", "spleen"], "--cancer"),
     (["--days", "-5"], "--days"),
-    (["--regimen", "aldesleukin 600000 IU/kg q8h x14"], "regimen[0].name"),
+    (["--regimen", "atezolizumab 1200 mg q3w"], "regimen[0].name"),
 ])
 def test_bad_input_exit_2_nothing_written(args: list[str], field: str, tmp_path: Path,
                                           capsys: pytest.CaptureFixture[str]) -> None:

@@ -105,7 +105,9 @@ def test_catalogue(client: httpx.Client) -> None:
     cat = client.get("/api/catalogue").json()
     assert cat["cancers"] == list(CANCERS)
     assert [d["name"] for d in cat["drugs"]] == sorted(CATALOGUE)
-    assert all(d["schedules"] and "mg/kg" in d["dose_units"] for d in cat["drugs"])
+    assert all(d["schedules"] and d["dose_units"] for d in cat["drugs"])
+    units = {d["name"]: d["dose_units"] for d in cat["drugs"]}
+    assert "mg/kg" in units["nivolumab"] and units["axicabtagene"] == ["cells/kg"] and "IU/kg" in units["aldesleukin"]
     covs = {c["key"]: c for c in cat["covariates"]}
     assert set(covs) == set(PATIENT_COVARIATES) - {"cancer"}
     assert (covs["age"]["min"], covs["age"]["max"]) == (12.0, 110.0)

@@ -13,7 +13,9 @@ the same way to the docetaxel arm of KEYNOTE-010 (scenario spec ``chemotherapy-d
 stored under ``params``; :mod:`immunotwin.model.core` applies it. So are the scales of the other
 non-checkpoint mechanisms, one published figure each (``PARAM_TARGETS``): CAR T killing to
 ZUMA-1's ORR, the CRS and neurotoxicity drives to ZUMA-1's any-grade rates, IL-2-activated NK
-killing to Atkins 1999's ORR and antibody-dependent killing to McLaughlin 1998's ORR. What
+killing to Atkins 1999's ORR, antibody-dependent killing to McLaughlin 1998's ORR, the vaccine's
+potency to Hodi 2010's gp100-alone ORR, interferon's antigen presentation to its metastatic
+melanoma ORR and BCG's innate activation to Lamm 1991's complete responses. What
 stays unfitted: complete responses, grade >= 3 rates, onsets, survival, and the other cancers.
 
 Each fitted ORR is then a *fitted* figure (``cancers-compared`` says so); what stays unfitted is
@@ -42,7 +44,8 @@ TARGETS: dict[str, tuple[str, str, str]] = {
     "follicular": ("monoclonal-antibodies", "nivolumab_follicular", "nivolumab"),
 }
 #: model parameter -> (scenario spec, reference file, path to the published figure, metric, bracket).
-#: Metrics: ``orr`` (best response CR or PR), ``crs_any`` / ``icans_any`` (share with any grade).
+#: Metrics: ``orr`` (best response CR or PR), ``cr`` (complete response), ``crs_any`` / ``icans_any``
+#: (share with any grade).
 #: Each must rise with the parameter.
 PARAM_TARGETS: dict[str, tuple[str, str, tuple[str, ...], str, tuple[float, float]]] = {
     "chemo_tumour_kill": ("chemotherapy-docetaxel", "scenario_refs", ("docetaxel_nsclc_second_line", "orr"), "orr",
@@ -53,9 +56,16 @@ PARAM_TARGETS: dict[str, tuple[str, str, tuple[str, ...], str, tuple[float, floa
                     (0.02, 10.0)),
     "nk_kill": ("high-dose-il2", "phenomena", ("high_dose_il2", "melanoma", "orr"), "orr", (0.005, 5.0)),
     "adcc_kill": ("monoclonal-antibodies", "scenario_refs", ("rituximab_follicular", "orr"), "orr", (0.005, 5.0)),
+    "vaccine_potency": ("cancer-vaccine", "scenario_refs", ("hodi2010", "orr", "gp100"), "orr", (0.002, 2.0)),
+    "bcg_innate": ("bcg-bladder", "scenario_refs", ("bcg_cis", "cr"), "cr", (0.01, 30.0)),
+    "ifn_presentation": ("interferon-melanoma", "scenario_refs", ("interferon_metastatic_melanoma", "orr"), "orr",
+                         (0.01, 30.0)),
 }
+#: Fits read one arm of a multi-arm spec (default: every arm; rituximab's spec has a nivolumab arm).
+PARAM_ARMS = {"adcc_kill": "rituximab", "vaccine_potency": "gp100"}
 METRICS = {
     "orr": lambda p: float(p["bor"].isin(["CR", "PR"]).mean()),
+    "cr": lambda p: float((p["bor"] == "CR").mean()),
     "crs_any": lambda p: float((p["crs_grade"] >= 1).mean()),
     "icans_any": lambda p: float((p["icans_grade"] >= 1).mean()),
 }
@@ -81,7 +91,8 @@ def orr_at(cancer: str, spec_name: str, scale: float, patients: int, seed: int, 
     return float(p["bor"].isin(["CR", "PR"]).mean())
 
 
-def metric_with_param(name: str, spec_name: str, value: float, patients: int, seed: int, metric: str = "orr") -> float:
+def metric_with_param(name: str, spec_name: str, value: float, patients: int, seed: int, metric: str = "orr",
+                      arm: str = "") -> float:
     from .model import core
     from .scenarios.core import simulate_spec
 
@@ -91,7 +102,7 @@ def metric_with_param(name: str, spec_name: str, value: float, patients: int, se
         _, p, _ = simulate_spec(spec_name, patients, visits=False, seed=seed)
     finally:
         core.PARAMS = original
-    return METRICS[metric](p)
+    return METRICS[metric](p[p["arm"] == arm] if arm else p)
 
 
 def bisect(evaluate, target: float, lo: float = LO, hi: float = HI, iters: int = 10) -> dict:  # type: ignore[no-untyped-def]
@@ -150,12 +161,15 @@ def main(argv: list[str] | None = None) -> int:
     for name in filter(None, a.params.split(",")):
         spec_name, file, path, metric, (lo, hi) = PARAM_TARGETS[name]
         node = load(file)
+        source = None
         for key in path[:-1]:
             node = node[key]
+            source = node.get("source", source) if isinstance(node, dict) else source
         target = float(node[path[-1]])
-        res = bisect(lambda x, n=name, sp=spec_name, m=metric: metric_with_param(n, sp, x, a.patients, a.seed, m),
+        res = bisect(lambda x, n=name, sp=spec_name, m=metric: metric_with_param(n, sp, x, a.patients, a.seed, m,
+                                                                                PARAM_ARMS.get(n, "")),
                      target, lo, hi)
-        res.update({"spec": spec_name, "source": node["source"], "metric": metric, "patients": a.patients,
+        res.update({"spec": spec_name, "source": source, "metric": metric, "patients": a.patients,
                     "seed": a.seed, "date": dt.date.today().isoformat()})
         out["params"][name] = res
         from .model import core  # later fits in this run see this one

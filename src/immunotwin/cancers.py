@@ -149,6 +149,15 @@ CANCERS: dict[str, Cancer] = {
         source="McLaughlin et al., J Clin Oncol 1998;16:2825 (relapsed indolent lymphoma, n=166: median age 58; "
                "recalled, verify); indolent growth (doubling about a year, assumed); low immunogenicity as for CLL "
                "(assumed: PD-1 blockade does little in follicular lymphoma). " + _AUTO),
+    "nmibc": Cancer(
+        "nmibc", "non-muscle-invasive bladder cancer (carcinoma in situ)", age_mean=67.0, age_sd=10.0, female=0.2,
+        ecog0=0.8, ldh_high=0.05, pdl1_positive=0.2, pdl1_cutoff=0.01, tmb_median=8.0, tmb_sigma=0.6,
+        sld_median_mm=15.0, sld_sigma=0.5, sites_mean=1.0, brain=0.0, liver=0.0, prior_chemo=0.0,
+        preexisting_ai=0.0, m_stage=(1.0, 0.0, 0.0, 0.0), growth_rate=0.003, immunogenicity=0.5,
+        source="carcinoma in situ of the bladder treated with intravesical BCG (Lamm et al., N Engl J Med "
+               "1991;325:1205: median age in the late 60s, mostly men; recalled, verify); localised (M0), small flat "
+               "disease (a 15 mm 'sum of diameters' stands for its extent, assumed); urothelial cancers carry about "
+               "8 mutations per Mb (assumed from exome studies). " + _AUTO),
 }
 
 

@@ -281,7 +281,7 @@ def _ids(name: str, shape: tuple[int, ...]) -> np.ndarray:
 
 #: SBML ids of the clinic's inputs (constant parameters in the file).
 INPUT_IDS: dict[str, str] = {"steroid": "steroid_dose_rate", "second_line": "second_line_on",
-                             "tfd": "first_dose_day", "freeze": "freeze_tumour"}
+                             "tfd": "first_dose_day", "freeze": "freeze_tumour", "rate": "zero_order_input"}
 #: States held fixed when ``freeze`` is 1 (the engine's burn-in), as in ``core.vector_field``.
 HELD_STATES: tuple[str, ...] = ("log_sensitive", "log_resistant", "micrometastases", "new_lesion_hazard",
                                 "residual_mass")
@@ -508,6 +508,10 @@ def dose_plan(regimen: Sequence[Any], weight_kg: np.ndarray, height_cm: np.ndarr
     for d in regimen:
         if d.name not in CATALOGUE:
             raise ValueError(f"{d.name!r} is not modelled; modelled drugs: {', '.join(sorted(CATALOGUE))}")
+        drug = CATALOGUE[d.name]
+        if drug.kind == "cell" or drug.route != "iv" or 0 < d.every_days < 1.0 or drug.mg_per_iu:
+            raise ValueError(f"{d.name}: only IV doses in mg given at most daily are exported (cell products, "
+                             "subcutaneous, IU-dosed and sub-daily schedules need the clinic's inputs)")
         slots.append(SLOTS.index(CATALOGUE[d.name].slot))
         planned = d.planned_days(horizon_days)
         given = step_days * np.ceil(planned / step_days - 1e-9) + 0.0  # + 0.0: no -0
@@ -597,7 +601,8 @@ def _notes(cancer: str, regimen_text: str, patient: Patients, plan: DosePlan, ho
         "Doses follow the schedule regardless of toxicity or progression. The clinic's inputs are "
         "constant parameters here: steroid_dose_rate (prednisone-equivalent mg/day) = 0, "
         "second_line_on = 0, freeze_tumour = 0 (1 holds the tumour, as in burn-in), "
-        "first_dose_day_* (clearance time since first dose; 1e9 for an unused slot).",
+        "first_dose_day_* (clearance time since first dose; 1e9 for an unused slot), zero_order_input_* = 0 "
+        "(the clinic's infusion of sub-daily and subcutaneous doses; such regimens are not exported).",
         "Units: time in days; tumour and T cells in 1e9 cells (log_sensitive, log_resistant are natural "
         "logs); drug amounts in mg, concentrations in mg/L; other quantities dimensionless. Each "
         "parameter's unit is given in its name.",
@@ -648,7 +653,7 @@ def build_document(cancer: str, regimen: Sequence[Any], regimen_text: str = "", 
         for i in np.ndindex(*ids.shape):
             param(str(ids[i]), float(values[i]), True, f"{ids[i]} [{unit_text}]")
     inputs = {"steroid": np.zeros(()), "second_line": np.zeros(()), "tfd": plan.first_dose(1)[0],
-              "freeze": np.zeros(())}
+              "freeze": np.zeros(()), "rate": np.zeros(len(plan.first_dose(1)[0]))}
     for key, ids in eq.input_ids.items():
         for i in np.ndindex(*ids.shape):
             param(str(ids[i]), float(inputs[key][i]), True, f"{ids[i]} [clinic input]")

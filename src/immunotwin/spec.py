@@ -101,12 +101,14 @@ __all__ = [
 # ---------------------------------------------------------------------------------------
 
 CANCERS: tuple[str, ...] = ("melanoma", "nsclc", "rcc", "hodgkin", "crc_msih", "thymoma", "cll", "aml", "lbcl",
-                            "follicular")
+                            "follicular", "nmibc")
 DESIGNS: tuple[str, ...] = ("parallel", "twin")
 #: ``lugano2014``: lymphoma response (Cheson et al., J Clin Oncol 2014;32:3059) read as RECIST's
 #: diameter thresholds (a 50% fall in the sum of products is about a 30% fall in diameters) with a
 #: PET-based complete response: residual masses without viable tumour are metabolically inactive.
-CRITERIA: tuple[str, ...] = ("recist1.1", "irecist", "lugano2014")
+#: ``cystoscopy``: bladder carcinoma in situ, complete response when no viable tumour is seen (cystoscopy,
+#: cytology and biopsy); the same diameter thresholds otherwise.
+CRITERIA: tuple[str, ...] = ("recist1.1", "irecist", "lugano2014", "cystoscopy")
 HPD_DEFINITIONS: tuple[str, ...] = ("champiat", "ferrara", "kas")
 GUIDELINES: tuple[str, ...] = ("asco2021", "none")
 
@@ -120,7 +122,7 @@ KNOWN_DRUGS: frozenset[str] = frozenset(
     {
         "nivolumab", "pembrolizumab", "ipilimumab", "atezolizumab", "durvalumab", "tremelimumab",
         "aldesleukin", "interferon_alfa", "tisagenlecleucel", "axicabtagene", "prednisone",
-        "carboplatin_paclitaxel", "docetaxel", "rituximab", "gp100_vaccine",
+        "carboplatin_paclitaxel", "docetaxel", "rituximab", "gp100_vaccine", "tocilizumab", "bcg",
     }
 )
 

@@ -1,5 +1,5 @@
 """Cytokine syndromes as the clinic grades and manages them: cytokine release syndrome (CRS) and
-neurotoxicity (ICANS) after CAR T cells, capillary leak under high-dose IL-2.
+neurotoxicity (ICANS) after CAR T cells, capillary leak under high-dose IL-2, cystitis after BCG.
 
 Grades come from the model's severity indices (:mod:`.observe` ladders; ASTCT consensus grades for
 CRS and ICANS, Lee et al., Biol Blood Marrow Transplant 2019;25:625; CTCAE v5.0 for capillary
@@ -11,7 +11,8 @@ Nat Rev Clin Oncol 2018;15:47), at the clinic's daily visits during the monitori
 - CRS grade >= 3 or ICANS grade >= 2: dexamethasone 10 mg every 6 hours (267 mg/day prednisone
   equivalent); ICANS grade 4: methylprednisolone 1 g/day (1,250 mg/day prednisone equivalent);
   tapered over a week once both syndromes are at grade <= 1 (assumed taper);
-- capillary leak grade >= 3 under aldesleukin: that day's doses are withheld (skipped).
+- capillary leak grade >= 3 under aldesleukin: that day's doses are withheld (skipped);
+- BCG instillations are postponed while cystitis is grade >= 3 (label: delay for severe local reactions).
 
 A week with a grade-4 syndrome carries a probability of death (``FATAL_WEEKLY``, assumed, in the
 range of the fatal irAEs of :mod:`.run`).
@@ -27,8 +28,8 @@ TOCI_MG_PER_KG, TOCI_MAX_MG, TOCI_MAX_DOSES = 8.0, 800.0, 4
 DEX_PRED_EQ = 40.0 * 6.67  # dexamethasone 10 mg q6h as prednisone mg/day (potency ratio 6.67)
 MP_PRED_EQ = 1000.0 * 1.25  # methylprednisolone 1 g/day as prednisone mg/day
 TAPER_DAYS = 7.0
-SYNDROMES = ("crs", "icans", "leak")
-FATAL_WEEKLY = {"crs": 0.25, "icans": 0.25, "leak": 0.1}
+SYNDROMES = ("crs", "icans", "leak", "cystitis")
+FATAL_WEEKLY = {"crs": 0.25, "icans": 0.25, "leak": 0.1, "cystitis": 0.0}
 
 
 @dataclass

@@ -157,3 +157,17 @@ def crs_index(crs_cytokine: np.ndarray, toci_mg_l: np.ndarray, il6_share: np.nda
     """CRS signs: the cytokine load less the IL-6 share blocked by tocilizumab (celltherapy.py)."""
     block = toci_mg_l / (toci_mg_l + ec50)
     return crs_cytokine * (1.0 - il6_share * block)
+
+
+# CTCAE v5.0 cystitis noninfective: G1 microscopic haematuria or mild frequency, G2 moderate (medical
+# intervention), G3 gross haematuria (hospitalisation), G4 life-threatening. Index: BCG occupancy of the
+# bladder wall times the patient's susceptibility (model.innate); ladder assumed.
+CYSTITIS_LADDER = (0.3, 0.8, 2.0, 5.0)
+
+
+def occupancy(y: np.ndarray, params: dict, slot: int) -> np.ndarray:
+    """C/(C + EC50) of one PK slot from the flat states (N, size)."""
+    from ..model.core import LAYOUT
+
+    c = LAYOUT.get(y, "pk_central")[:, slot] / params["pk_vc"][:, slot]
+    return c / (c + params["pk_ec50"][:, slot])

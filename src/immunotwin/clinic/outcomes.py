@@ -98,36 +98,38 @@ def patient_rows(res: ClinicResult, covariates: pd.DataFrame, *, criteria: str, 
         out[f"irae_{name}_onset2_weeks"] = res.onset2[:, j] / 7.0
         out[f"irae_{name}_onset3_weeks"] = res.onset3[:, j] / 7.0
         out[f"irae_{name}_resolved"] = (worst >= 1) & (res.last_grade[:, j] <= (worst >= 2).astype(int))
-    out["any_irae_grade"] = res.grade_worst.max(axis=1).astype(int)
-    out["neutropenia_grade"] = res.neutropenia_worst.astype(int)
-    out["anc_nadir"] = res.anc_nadir
-    out["any_trae_grade"] = np.maximum(out["any_irae_grade"], out["neutropenia_grade"])
+    extra: dict[str, object] = {}
+    extra["any_irae_grade"] = res.grade_worst.max(axis=1).astype(int)
+    extra["neutropenia_grade"] = res.neutropenia_worst.astype(int)
+    extra["anc_nadir"] = res.anc_nadir
+    extra["any_trae_grade"] = np.maximum(extra["any_irae_grade"], extra["neutropenia_grade"])
     m = res.management
-    out["steroids"] = ~np.isnan(m.steroid_start_day)
-    out["steroid_start_weeks"] = m.steroid_start_day / 7.0
-    out["steroid_max_mg"] = m.steroid_max
-    out["second_line"] = m.second_line_ever
+    extra["steroids"] = ~np.isnan(m.steroid_start_day)
+    extra["steroid_start_weeks"] = m.steroid_start_day / 7.0
+    extra["steroid_max_mg"] = m.steroid_max
+    extra["second_line"] = m.second_line_ever
     died_on = (res.stop_reason == "") & ~np.isnan(res.death_day) & (res.dosing.given.sum(axis=1) > 0)
-    out["discontinued"] = np.where(died_on, "death", res.stop_reason)
-    out["discontinued_weeks"] = np.where(died_on, res.death_day, res.stop_day) / 7.0
-    out["rechallenged"] = m.rechallenged
+    extra["discontinued"] = np.where(died_on, "death", res.stop_reason)
+    extra["discontinued_weeks"] = np.where(died_on, res.death_day, res.stop_day) / 7.0
+    extra["rechallenged"] = m.rechallenged
     t = res.tox
-    for key, label in (("crs", "crs"), ("icans", "icans"), ("leak", "capillary_leak")):
-        out[f"{label}_grade"] = t.worst[key].astype(int)
-        out[f"{label}_onset_days"] = t.onset[key]
-        out[f"{label}_last_day"] = t.last_high[key]
-    out["tocilizumab_doses"] = t.toci_doses
-    out["syndrome_steroids"] = ~np.isnan(t.steroid_day)
-    out["syndrome_steroid_max_mg"] = t.steroid_max
-    out["car_peak_cells_ul"] = res.car_peak
-    out["car_peak_day"] = res.car_peak_day
+    for key, label in (("crs", "crs"), ("icans", "icans"), ("leak", "capillary_leak"), ("cystitis", "cystitis")):
+        extra[f"{label}_grade"] = t.worst[key].astype(int)
+        extra[f"{label}_onset_days"] = t.onset[key]
+        extra[f"{label}_last_day"] = t.last_high[key]
+    extra["tocilizumab_doses"] = t.toci_doses
+    extra["syndrome_steroids"] = ~np.isnan(t.steroid_day)
+    extra["syndrome_steroid_max_mg"] = t.steroid_max
+    extra["car_peak_cells_ul"] = res.car_peak
+    extra["car_peak_day"] = res.car_peak_day
     for d, v in res.b_cells.items():
-        out[f"b_cells_day{d}"] = v
+        extra[f"b_cells_day{d}"] = v
     sub = res.dosing.subdaily
-    out["subdaily_doses_given"] = res.dosing.given[:, sub].sum(axis=1) if sub.any() else 0
-    out["subdaily_doses_skipped"] = res.dosing.skipped[:, sub].sum(axis=1) if sub.any() else 0
+    extra["subdaily_doses_given"] = res.dosing.given[:, sub].sum(axis=1) if sub.any() else 0
+    extra["subdaily_doses_skipped"] = res.dosing.skipped[:, sub].sum(axis=1) if sub.any() else 0
     for s, slot in ((0, "pd1"), (1, "ctla4"), (3, "cyto")):
         used = (res.dosing.slot == s).any()
-        out[f"cavg_{slot}"] = res.cavg[:, s] if used else np.nan
-        out[f"cmin_{slot}"] = res.cmin[:, s] if used else np.nan
+        extra[f"cavg_{slot}"] = res.cavg[:, s] if used else np.nan
+        extra[f"cmin_{slot}"] = res.cmin[:, s] if used else np.nan
+    out = pd.concat([out, pd.DataFrame(extra, index=out.index)], axis=1)
     return pd.concat([covariates.reset_index(drop=True), out], axis=1)

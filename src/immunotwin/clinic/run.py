@@ -53,8 +53,8 @@ B_CELL_DAYS = (91, 182, 364)  # 3, 6 and 12 months: B-cell depletion and recover
 
 
 def intensive_days(entries: Sequence[DrugSchedule], horizon_days: float) -> set[int]:
-    """Days the clinic steps daily: every planned day of a schedule more frequent than daily, and the
-    monitoring period after a cell product."""
+    """Days the clinic steps daily: every planned day of a schedule more frequent than weekly (the
+    weekly clinic could give one dose a week only), and the monitoring period after a cell product."""
     out: set[int] = set()
     for d in entries:
         drug = CATALOGUE.get(d.name)
@@ -64,7 +64,7 @@ def intensive_days(entries: Sequence[DrugSchedule], horizon_days: float) -> set[
         if drug.kind == "cell":
             for t in planned:
                 out.update(range(int(np.floor(t)), int(np.floor(t)) + CELL_MONITOR_DAYS))
-        elif 0 < d.every_days < 1.0:
+        elif 0 < d.every_days < STEP or drug.route == "sc":  # subcutaneous doses are absorbed over their day
             out.update(int(np.floor(t)) for t in planned)
     return out
 
@@ -124,7 +124,7 @@ class ClinicResult:
 def _visit_columns() -> dict[str, list]:
     cols = ["patient", "day", "scan", "sld_mm", "new_lesions", "response", *IRAES,
             *observe.OBSERVATION_SCALES, "anc", "c_pd1", "c_ctla4", "steroid_mg", "dosed", "held", "stopped", "alive",
-            "crs_grade", "icans_grade", "leak_grade", "car_cells_ul"]
+            "crs_grade", "icans_grade", "leak_grade", "cystitis_grade", "car_cells_ul"]
     return {c: [] for c in cols}
 
 
@@ -156,7 +156,7 @@ def run_clinic(cohort: Cohort, arm: Sequence[DrugSchedule], *, assessment: Asses
     car_i = LAYOUT.slices["car_effector"].start
     car_peak = np.zeros(n)
     car_peak_day = np.full(n, np.nan)
-    il6r = 6  # slots.SLOTS.index("il6r")
+    il6r, bcg = 6, 9  # slots.SLOTS.index("il6r"), ("bcg")
     scan_days = {t0, 0.0, *(STEP * np.round(assessment.scan_days(follow_up_days) / STEP)).tolist()}
     irecist = assessment.criteria == "irecist"
 
@@ -212,7 +212,9 @@ def run_clinic(cohort: Cohort, arm: Sequence[DrugSchedule], *, assessment: Asses
                                                                    params["crs_il6_share"], params["pk_ec50"][:, il6r]),
                                                  observe.CRS_LADDER),
                      "icans": observe.ladder_grade(LAYOUT.get(y, "icans_driver"), observe.ICANS_LADDER),
-                     "leak": observe.ladder_grade(LAYOUT.get(y, "vascular_leak"), observe.LEAK_LADDER)}
+                     "leak": observe.ladder_grade(LAYOUT.get(y, "vascular_leak"), observe.LEAK_LADDER),
+                     "cystitis": observe.ladder_grade(observe.occupancy(y, params, bcg) * params["bcg_cystitis_susceptibility"],
+                                                      observe.CYSTITIS_LADDER)}
 
         # Deaths since the last weekly visit: tumour burden, grade-4 irAEs or syndromes, other causes.
         u = cohort.uniforms[:, min(k, cohort.uniforms.shape[1] - 1)]
@@ -264,8 +266,10 @@ def run_clinic(cohort: Cohort, arm: Sequence[DrugSchedule], *, assessment: Asses
         sld = np.full(n, np.nan)
         new_les = (LAYOUT.get(y, "new_lesion_hazard")[:, None] > cohort.lesion_thresholds).sum(axis=1)
         if is_scan:
-            # CT reads viable tumour and residual mass (tumour.py); PET (Lugano) reads viable tumour only.
-            measured = tum if assessment.criteria == "lugano2014" else tum + LAYOUT.get(y, "residual_mass")
+            # CT reads viable tumour and residual mass (tumour.py); PET (Lugano) and cystoscopy with biopsy read
+            # viable tumour only.
+            viable_only = assessment.criteria in ("lugano2014", "cystoscopy")
+            measured = tum if viable_only else tum + LAYOUT.get(y, "residual_mass")
             sld = observe.sld(measured, cohort.tumour0, cohort.covariates["sld0_mm"].to_numpy(float),
                               cohort.n_lesions, cohort.scan_noise[:, min(k, cohort.scan_noise.shape[1] - 1)])
             sld = np.where(alive, sld, np.nan)
@@ -318,7 +322,8 @@ def run_clinic(cohort: Cohort, arm: Sequence[DrugSchedule], *, assessment: Asses
             stop_day[stopped_now] = day
             # irAE holds apply to the immunotherapies; cytotoxic doses wait for neutrophil recovery.
             held = np.where(cyto[None, :], (anc < CHEMO_MIN_ANC)[:, None], m.held[:, None])
-            held = held | (dosing.subdaily[None, :] & (syndromes["leak"] >= 3)[:, None])
+            held = held | (dosing.subdaily[None, :] & (syndromes["leak"] >= 3)[:, None]) \
+                | ((dosing.slot == bcg)[None, :] & (syndromes["cystitis"] >= 3)[:, None])
             doses = dosing.due(day, alive & ~m.stopped, held, m.ctla4_stopped, progressed,
                                treat_beyond_progression, n_arm, dt)
             last_cyto = np.where((doses[:, cyto] > 0).any(axis=1), day, last_cyto)
@@ -326,13 +331,13 @@ def run_clinic(cohort: Cohort, arm: Sequence[DrugSchedule], *, assessment: Asses
                 & (dosing.given[:, :n_arm].sum(axis=1) > 0)
             stop_reason[ended] = np.where(progressed[ended], "progression", "completed")
             stop_day[ended] = day
-            for j in np.flatnonzero(~dosing.subdaily):
+            for j in np.flatnonzero(~dosing.infused):
                 y[:, dosing.index[j]] += doses[:, j]
         else:
             doses = np.zeros_like(dosing.amount)
         rate = np.zeros((n, N_SLOTS))
-        for j in np.flatnonzero(dosing.subdaily):
-            rate[:, dosing.slot[j]] += doses[:, j] / dt  # the day's doses over the day (mg/day)
+        for j in np.flatnonzero(dosing.infused):
+            rate[:, dosing.slot[j]] += doses[:, j] / dt  # the step's doses over the step (mg/day)
 
         if record_visits:
             conc = LAYOUT.get(y, "pk_central") / idx_vc
@@ -356,7 +361,7 @@ def run_clinic(cohort: Cohort, arm: Sequence[DrugSchedule], *, assessment: Asses
             visits["held"].extend(m.held[rows].tolist())
             visits["stopped"].extend(m.stopped[rows].tolist())
             visits["alive"].extend(alive[rows].tolist())
-            for key in ("crs", "icans", "leak"):
+            for key in ("crs", "icans", "leak", "cystitis"):
                 visits[f"{key}_grade"].extend(syndromes[key][rows].tolist())
             visits["car_cells_ul"].extend((y[rows, car_i] * 1e9 * CAR_BLOOD_FRACTION / BLOOD_UL).tolist())
 

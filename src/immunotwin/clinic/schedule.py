@@ -37,6 +37,7 @@ class Dosing:
     index: np.ndarray  # (E,) state index a dose goes into
     subdaily: np.ndarray  # (E,) bool: given as a zero-order input over the day
     skipped: np.ndarray  # (N, E) sub-daily doses withheld (counted against ``doses``)
+    infused: np.ndarray  # (E,) bool: given as a zero-order input over the step (sub-daily or subcutaneous)
 
     @classmethod
     def create(cls, arm: Sequence[DrugSchedule], post: Sequence[DrugSchedule], weight_kg: np.ndarray,
@@ -56,8 +57,9 @@ class Dosing:
         active[:, : len(arm)] = True
         next_due = np.array([[d.start_days for d in entries]] * n, dtype=float).reshape(n, e)
         subdaily = np.array([0 < d.every_days < 1.0 for d in entries], dtype=bool)
+        infused = subdaily | np.array([CATALOGUE[d.name].route == "sc" for d in entries], dtype=bool)
         return cls(entries, next_due, np.zeros((n, e), dtype=np.int64), active, np.zeros((n, e)), amount,
-                   slot, np.full((n, N_SLOTS), 1e9), index, subdaily, np.zeros((n, e), dtype=np.int64))
+                   slot, np.full((n, N_SLOTS), 1e9), index, subdaily, np.zeros((n, e), dtype=np.int64), infused)
 
     def start_post(self, mask: np.ndarray, day: float, n_arm: int) -> None:
         """Start next-line drugs (entries after the arm's) for ``mask`` patients from ``day``."""

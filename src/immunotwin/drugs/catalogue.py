@@ -50,8 +50,9 @@ class Drug:
     ldh_cl_exp: float = 0.0
     source: str = ""
     ec50_source: str = ""
-    kind: str = "antibody"  # antibody, cytotoxic, cytokine or cell
+    kind: str = "antibody"  # antibody, cytotoxic, cytokine, vaccine or cell
     mg_per_iu: float = 0.0  # specific activity, for doses in IU/kg or MIU/m2
+    route: str = "iv"  # iv (a jump into the central compartment) or sc (absorbed over the dose's day)
 
     @property
     def state(self) -> str:
@@ -92,6 +93,13 @@ _KONRAD = ("Konrad et al., Cancer Res 1990;50:2009-17: after IV doses, half-live
            "half-lives; IIV of CL assumed 30% (the product information's range)")
 _IL2_EC50 = ("assumed: intermediate-affinity IL-2 receptor (IL-2Rbeta-gamma on NK cells and memory T cells), "
              "Kd about 1 nM, i.e. about 250 IU/mL (1 IU/mL = 61 pg/mL, 15.5 kDa)")
+_IFN_MG_PER_IU = 1.0 / 2.6e8  # interferon alfa-2b specific activity about 2.6e8 IU/mg (label; recalled, verify)
+_RADWANSKI = ("Radwanski et al., J Clin Pharmacol 1987;27:432 (interferon alfa-2b: elimination half-life 1.7 h after "
+              "IV doses; 2.9 h after SC doses, limited by absorption, peak at about 8 h): one compartment of 20 L "
+              "(assumed, about 0.3 L/kg) with the clearance that gives 1.7 h; SC doses are absorbed over their day "
+              "(pk.py); IIV of CL assumed 30%")
+_IFN_EC50 = ("assumed: cellular interferon responses saturate at picomolar levels, about 10 IU/mL (1 IU/mL is "
+             "about 4 pg/mL at 2.6e8 IU/mg)")
 _FREY = ("Frey et al., J Clin Pharmacol 2010;50:754 (tocilizumab in RA: linear clearance 0.3 L/day, Vc 3.5 L, "
          "Vp 2.9 L, Q assumed 0.4 L/day; the saturable elimination is left out, so a single 8 mg/kg dose has "
          "the linear half-life, about two weeks, against 6.3 days after 10 mg/kg and about 13 days at steady "
@@ -150,6 +158,28 @@ CATALOGUE: dict[str, Drug] = {
         "tocilizumab", "il6r", "IL-6 receptor", cl_l_day=0.30, vc_l=3.5, q_l_day=0.4, vp_l=2.9,
         ref_weight_kg=70.0, cl_weight_exp=0.75, vc_weight_exp=1.0, q_weight_exp=0.75, vp_weight_exp=1.0,
         omega_cl=0.3, omega_vc=0.2, ec50_mg_l=0.2, source=_FREY, ec50_source=_TOCI_EC50),
+    "interferon_alfa": Drug(
+        "interferon_alfa", "ifn", "interferon-alpha receptor (agonist)", cl_l_day=196.0, vc_l=20.0, q_l_day=0.0,
+        vp_l=1.0, ref_weight_kg=70.0, cl_weight_exp=0.0, vc_weight_exp=0.0, q_weight_exp=0.0, vp_weight_exp=0.0,
+        omega_cl=0.3, omega_vc=0.0, ec50_mg_l=10.0 * _IFN_MG_PER_IU * 1e3, kind="cytokine", mg_per_iu=_IFN_MG_PER_IU,
+        route="sc", source=_RADWANSKI, ec50_source=_IFN_EC50),
+    "gp100_vaccine": Drug(
+        "gp100_vaccine", "vaccine", "gp100 peptide (antigen)", cl_l_day=float(np.log(2.0) / 14.0), vc_l=1.0,
+        q_l_day=0.0, vp_l=1.0, ref_weight_kg=70.0, cl_weight_exp=0.0, vc_weight_exp=0.0, q_weight_exp=0.0,
+        vp_weight_exp=0.0, omega_cl=0.0, omega_vc=0.0, ec50_mg_l=0.2, kind="vaccine",
+        source="gp100:209-217(210M) peptide in incomplete Freund's adjuvant, 1 mg per dose (Hodi et al., N Engl J Med "
+               "2010;363:711). The 'central compartment' is the injection depot, in a notional 1 L: antigen "
+               "available with a half-life of 14 days (assumed: oil depots persist for weeks to months, Hailemichael "
+               "et al., Nat Med 2013;19:465)",
+        ec50_source="assumed: a 1 mg dose supplies near-maximal antigen for about a month"),
+    "bcg": Drug(
+        "bcg", "bcg", "bladder wall (innate immune stimulation)", cl_l_day=float(np.log(2.0) / 3.0), vc_l=1.0,
+        q_l_day=0.0, vp_l=1.0, ref_weight_kg=70.0, cl_weight_exp=0.0, vc_weight_exp=0.0, q_weight_exp=0.0,
+        vp_weight_exp=0.0, omega_cl=0.0, omega_vc=0.0, ec50_mg_l=10.0, kind="vaccine",
+        source="BCG (TICE) 50 mg intravesically (SWOG regimen: Lamm et al., J Urol 2000;163:1124). The 'central "
+               "compartment' is the bladder wall in a notional 1 L; viable BCG persists there for days (half-life 3 "
+               "days, assumed)",
+        ec50_source="assumed: a 50 mg instillation near-maximal for about a week"),
     "axicabtagene": Drug(
         "axicabtagene", "car", "CD19 (CAR T cells)", cl_l_day=0.0, vc_l=1.0, q_l_day=0.0, vp_l=1.0,
         ref_weight_kg=70.0, cl_weight_exp=0.0, vc_weight_exp=0.0, q_weight_exp=0.0, vp_weight_exp=0.0,

@@ -55,7 +55,7 @@ PARAMS = (
     sourced("car_contraction", "1/day", 0.16 * (1.0 - 0.0079),
             f"{_STEIN}: contraction rate 0.16/day (half-life 4.3 days), of which a fraction 0.0079 enters the "
             "slow (persistent) phase"),
-    sourced("car_memory", "1/day", 0.16 * 0.0079, f"{_STEIN}: fraction 0.0079 of the contraction enters the "
+    sourced("car_memory_conversion", "1/day", 0.16 * 0.0079, f"{_STEIN}: fraction 0.0079 of the contraction enters the "
             "persistent phase"),
     sourced("car_memory_death", "1/day", 0.0032, f"{_STEIN}: persistence rate 0.0032/day (half-life about 220 days)"),
     assumed("car_recall", "1/day", 0.05, "antigen-driven re-expansion of persisting CAR T cells"),
@@ -113,8 +113,8 @@ def _derivatives(ctx: Ctx) -> dict:
     x = s["crs_cytokine"]
     act = c * a  # activated CAR T cells
     return {
-        "car_effector": grow * c - (p["car_contraction"] + p["car_memory"]) * c + recall,
-        "car_memory": p["car_memory"] * c - p["car_memory_death"] * mc - recall,
+        "car_effector": grow * c - (p["car_contraction"] + p["car_memory_conversion"]) * c + recall,
+        "car_memory": p["car_memory_conversion"] * c - p["car_memory_death"] * mc - recall,
         "crs_cytokine": p["crs_drive"] * p["crs_susceptibility"] * act / (act + p["car_activation_half"]) * (1.0 - isup)
         - p["crs_decay"] * x,
         "icans_driver": p["icans_drive"] * p["icans_susceptibility"] * x

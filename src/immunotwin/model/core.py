@@ -118,7 +118,8 @@ def _apply_drug_fit(params: tuple[Param, ...]) -> tuple[Param, ...]:
     f = resources.files("immunotwin.data").joinpath("cancer_fit.json")
     fitted = json.loads(f.read_text()).get("params", {}) if f.is_file() else {}
     def note(v: dict) -> str:
-        what = {"orr": "ORR", "crs_any": "any-grade CRS", "icans_any": "any-grade neurotoxicity"}[v.get("metric", "orr")]
+        what = {"orr": "ORR", "cr": "complete response", "crs_any": "any-grade CRS",
+                "icans_any": "any-grade neurotoxicity"}[v.get("metric", "orr")]
         return (f"fitted: {what} {v['target_orr']:g} of {v['source']} (scenario {v['spec']}; data/cancer_fit.json); "
                 f"before fitting: ")
 

@@ -7,7 +7,7 @@ leaks into tissues: the capillary leak syndrome that limits its dose (Rosenstein
 Rosenberg, J Immunol 1986;137:1735; Baluna & Vitetta, Immunopharmacology 1997;37:117). With
 b_2 = C/(C + EC50) the occupancy of the intermediate-affinity IL-2 receptor (:mod:`.pk`):
 
-    dN/dt = k_N b_2 - d_N N                          activated NK/LAK pool (0 at rest, 1 at full activation)
+    dN/dt = k_N (b_2 + c_BCG b_BCG) - d_N N          activated NK/LAK pool (0 at rest, 1 at full activation)
     kill_NK = k_NK N                                 per tumour cell, both clones (MHC-independent)
     dV/dt = k_V s_V b_2 - d_V V                      vascular leak (s_V: the patient's susceptibility)
 
@@ -23,6 +23,11 @@ phagocytosis as well as ADCC, far faster than tumour cells) and by CD19 CAR T ce
 (:mod:`.celltherapy`), and regenerate from the marrow over months:
 
     dB/dt = k_B (B_0 - B) - (k_B20 b_20 + kill_CAR) B
+
+Intravesical BCG (slot ``bcg``: the bladder wall as depot) sets off local innate inflammation: NK cells,
+macrophages and neutrophils attack the tumour and present its antigens (Redelman-Sidi, Glickman & Bochner,
+Nat Rev Urol 2014;11:153); the same inflammation is the cystitis that most patients get, graded by the
+clinic from b_BCG times the patient's susceptibility (``bcg_cystitis_susceptibility``).
 
 IL-2 also adds to the IL-2 signal of :mod:`.cytokines` (effector and regulatory T-cell expansion).
 """
@@ -56,6 +61,10 @@ PARAMS = (
             "(Rosenstein 1986; clinical course in Schwartz et al., Oncology 2002;16:11)"),
     assumed("leak_susceptibility", "1", 1.0, "patient-level scale of the leak (wide variation in tolerance "
             "of high-dose IL-2: the number of doses patients tolerate varies from 2 to 14)", iiv=0.4),
+    assumed("bcg_innate", "1", 1.0, "innate activation by BCG in the bladder wall relative to full IL-2 receptor "
+            "occupancy; fitted if marked so"),
+    assumed("bcg_cystitis_susceptibility", "1", 1.0, "patient-level scale of BCG cystitis (most patients have "
+            "some, few a serious reaction: Lamm et al., J Urol 1992;147:596)", iiv=0.5),
     assumed("b_cell_antibody_kill", "1/day", 0.2, "clearance of normal B cells at full anti-CD20 binding "
             "(complement, phagocytosis and ADCC): circulating B cells fall below detection within days of the "
             "first rituximab dose and stay depleted for about 6 months (McLaughlin 1998; label)"),
@@ -79,7 +88,7 @@ def _derivatives(ctx: Ctx) -> dict:
     p, s, sig = ctx.p, ctx.s, ctx.sig
     b = s["b_cells"]
     return {
-        "nk_active": p["nk_activation"] * sig["il2_exo"] - p["nk_decay"] * s["nk_active"],
+        "nk_active": p["nk_activation"] * (sig["il2_exo"] + p["bcg_innate"] * sig["bcg"]) - p["nk_decay"] * s["nk_active"],
         "vascular_leak": p["leak_rate"] * p["leak_susceptibility"] * sig["il2_exo"]
         - p["leak_resolution"] * s["vascular_leak"],
         "b_cells": p["b_cell_renewal"] * (p["b_cell_normal"] - b)

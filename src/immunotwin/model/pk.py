@@ -3,11 +3,13 @@
 Drug slots, by target (:mod:`.slots`): ``pd1`` (nivolumab, pembrolizumab), ``ctla4`` (ipilimumab,
 tremelimumab), ``pdl1`` (atezolizumab, durvalumab), ``cyto``, a cytotoxic chemotherapy
 (docetaxel), ``il2`` (aldesleukin), ``cd20`` (rituximab, a tumour-targeting antibody that kills by
-antibody-dependent cytotoxicity) and ``il6r`` (tocilizumab). Each is a linear two-compartment
+antibody-dependent cytotoxicity), ``il6r`` (tocilizumab), ``ifn`` (interferon-alpha), ``vaccine`` (a
+peptide vaccine: the "central compartment" is the injection depot and its occupancy term the
+antigen it supplies) and ``bcg`` (intravesical BCG: the depot is the bladder wall). Each is a linear two-compartment
 model with IV doses given as jumps into the central compartment (amount in mg; C in mg/L =
 µg/mL), or, for schedules more frequent than the clinic's day (aldesleukin every 8 hours), as a
 zero-order input u_r (mg/day) over the day carrying that day's doses (same exposure, flatter
-peaks). Clearance may fall with time on treatment, as for nivolumab (Bajaj et al.,
+peaks); subcutaneous doses are absorbed the same way over their day. Clearance may fall with time on treatment, as for nivolumab (Bajaj et al.,
 CPT:PSP 2017;6:58):
 
     dA_c/dt = u_r - (CL(t)/V_c) A_c - (Q/V_c) A_c + (Q/V_p) A_p
@@ -69,7 +71,8 @@ def _signals(ctx: Ctx) -> dict:
     block_pd = 1.0 - (1.0 - ro_pd1) * (1.0 - ro_pdl1)
     return {"conc": conc, "ro": ro, "block_pd": block_pd, "block_pd1": ro_pd1,
             "block_ctla4": ro_ctla4, "chemo": ctx.p["chemo_emax"] * ro[3], "steroid": ctx.s["steroid_effect"],
-            "il2_exo": ro[4], "cd20_bound": ro[5], "il6r_block": ro[6]}
+            "il2_exo": ro[4], "cd20_bound": ro[5], "il6r_block": ro[6], "ifn_exo": ro[7], "vaccine": ro[8],
+            "bcg": ro[9]}
 
 
 def _derivatives(ctx: Ctx) -> dict:

@@ -4,9 +4,10 @@ One autoreactive T-cell pool per organ o (``autoreactive``, 1 = tolerised level)
 down by systemic Tregs, tissue PD-L1 and CTLA-4 at priming. Its activation gain
 
     G_o = a susc_o m_o (1 + w_CTLA4,o d_C b_CTLA4)(1 + w_PD,o d_P b_PD)
-          (1 + x_o P (1 + act_T) + f_D D_o/(D_o + 0.1)) (1 + g_2 b_2) (1 - I) / R_s^c
+          (1 + x_o P (1 + act_T) + f_D D_o/(D_o + 0.1)) (1 + g_2 b_2 + g_I b_IFN) (1 - I) / R_s^c
 
-(b_2: occupancy of the IL-2 receptor by aldesleukin, :mod:`.pk`, which drives activated T cells).
+(b_2, b_IFN: receptor occupancy by aldesleukin and interferon-alpha, :mod:`.pk`; both drive activated
+T cells and break tolerance).
 
 collects the patient's overall autoimmune propensity a and organ susceptibility
 (genetic predisposition, pre-existing disease), the patient's dependence on each
@@ -100,6 +101,9 @@ PARAMS = (
     assumed("il2_autoreactive", "1", 1.0, "IL-2 drives activated (including autoreactive) T cells to divide: "
             "thyroid dysfunction in 41% and vitiligo after high-dose IL-2 (Atkins et al., N Engl J Med 1988;318:1557; "
             "Rosenberg & White, J Immunother 1996;19:81); gain doubled at full receptor occupancy (assumed)"),
+    assumed("ifn_autoreactive", "1", 1.0, "interferon-alpha breaks tolerance (autoantibodies and clinical "
+            "autoimmunity, thyroid first, in 26% on adjuvant high-dose interferon: Gogas et al., N Engl J Med "
+            "2006;354:709); gain doubled at full occupancy (assumed)"),
     sourced("antibody_decay", "1/day", 0.033, "IgG half-life about 21 days (Morell, Terry & "
             "Waldmann, J Clin Invest 1970;49:673)"),
 )
@@ -114,7 +118,7 @@ def _derivatives(ctx: Ctx) -> dict:
     drive = 1.0 + p["cross_reactivity"] * sig["antigen"] * (1.0 + sig["act_tumour"]) \
         + p["epitope_spreading"] * d / (d + 0.1)
     gain = p["autoimmune_propensity"] * p["susceptibility"] * p["tolerance_margin"] * checkpoint * drive * (1.0 - isup) \
-        * (1.0 + p["il2_autoreactive"] * sig["il2_exo"]) \
+        * (1.0 + p["il2_autoreactive"] * sig["il2_exo"] + p["ifn_autoreactive"] * sig["ifn_exo"]) \
         / pos(s["treg_systemic"]) ** p["treg_control"]
     da = p["auto_homeostasis"] * (1.0 - a) + p["auto_expansion"] * a * (gain - 1.0) / (1.0 + a / p["auto_max"])
     act = hill(a, p["a50"], 2.0)

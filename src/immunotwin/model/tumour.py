@@ -21,7 +21,11 @@ Grivennikov et al., Cell 2010). Below one cell (T < 1e-9) a clone is eradicated.
 Antigen presented to T cells saturates with tumour antigen, which rises with killing
 (antigen release from dying cells):
 
-    Ag = (T_s + rho T_r)(1 + tau_ag kill),   P = imm (1 + c_b b_CTLA4) Ag/(Ag + K_ag)
+    Ag = (T_s + rho T_r)(1 + tau_ag kill),   P = imm (1 + c_b b_CTLA4)(1 + c_I b_IFN) Ag/(Ag + K_ag) + v b_vax
+
+Interferon-alpha (b_IFN) raises presentation and slows growth by a fraction g_I b_IFN; a peptide
+vaccine adds antigen v b_vax presented in lymph nodes (it primes and stimulates T cells; it kills
+nothing by itself).
 
 ``imm`` is the patient's immunogenicity, scaled by tumour mutational burden
 (neoantigen load; Samstein et al., Nat Genet 2019;51:202). Tumour PD-L1 is constitutive
@@ -116,6 +120,14 @@ PARAMS = (
             "mean clearance time of the residual mass left by killed tumour cells (necrosis and "
             "fibrosis resorb over months; assumed, then calibrated with its variability): sets how long "
             "a complete response takes to be seen", iiv=0.5),
+    assumed("ifn_presentation", "1", 1.0, "interferon-alpha raises MHC class I on tumour cells and matures "
+            "dendritic cells (Belardelli et al., Cancer Res 2002;62:5869; Ferrantini et al., Biochimie 2007;89:884): "
+            "antigen presentation doubled at full receptor occupancy (assumed)"),
+    assumed("ifn_antiproliferative", "1", 0.3, "direct antiproliferative effect of interferon-alpha on tumour "
+            "cells: growth lowered by this fraction at full occupancy (assumed; fitted if marked so)"),
+    assumed("vaccine_potency", "1", 0.2, "antigen presentation supplied by a peptide vaccine depot at full "
+            "availability, on the scale of the tumour's own (immunogenicity about 1 in melanoma); fitted if "
+            "marked so"),
     assumed("micrometastasis_delay", "day", 56.0,
             "mean time from seeding to a visible lesion; a month or two for a focus to reach a few "
             "millimetres (assumed); sets how much of the seeded burden early treatment clears"),
@@ -142,14 +154,16 @@ def antigen(ctx: Ctx, kill: jnp.ndarray) -> jnp.ndarray:
     released = kill + ctx.sig["kill_nk"] + ctx.sig["kill_adcc"] + ctx.sig["kill_car"]  # any killing releases antigen
     ag = (ctx.sig["sensitive"] + p["resistant_antigen"] * ctx.sig["resistant"]) * (1.0 + p["tau_antigen"] * released)
     breadth = 1.0 + p["ctla4_breadth"] * ctx.sig["block_ctla4"]
-    return p["immunogenicity"] * breadth * ag / (ag + p["k_antigen"])
+    mhc = 1.0 + p["ifn_presentation"] * ctx.sig["ifn_exo"]
+    return p["immunogenicity"] * breadth * mhc * ag / (ag + p["k_antigen"]) + p["vaccine_potency"] * ctx.sig["vaccine"]
 
 
 def _derivatives(ctx: Ctx) -> dict:
     p, s, sig = ctx.p, ctx.s, ctx.sig
     tum = sig["tumour"]
     il6x = sig["il6"] - 1.0
-    growth = p["growth_rate"] * (1.0 - tum / p["carrying_capacity"]) * (1.0 + p["il6_promotion"] * il6x / (il6x + 1.0))
+    growth = p["growth_rate"] * (1.0 - tum / p["carrying_capacity"]) * (1.0 + p["il6_promotion"] * il6x / (il6x + 1.0)) \
+        * (1.0 - p["ifn_antiproliferative"] * sig["ifn_exo"])
     chemo = p["chemo_tumour_kill"] * sig["chemo"] + sig["kill_nk"] + sig["kill_adcc"]  # both clones
     car = sig["kill_car"]  # CD19+ cells only: the resistant clone stands for antigen-negative escape
     d_s = jnp.where(s["log_sensitive"] > LN_MIN, growth - sig["kill"] - chemo - car, 0.0)

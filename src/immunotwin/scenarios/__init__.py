@@ -65,6 +65,12 @@ SCENARIOS: dict[str, Scenario] = {s.name: s for s in (
     Scenario("monoclonal-antibodies", "rituximab (ADCC, FCGR3A genotype, B-cell depletion) next to nivolumab in "
              "follicular lymphoma: different mechanism, different toxicities", _trials("monoclonal_antibodies",
                                                                                       "biologics"), 300),
+    Scenario("cancer-vaccine", "gp100 peptide vaccine alone, with ipilimumab and with nivolumab in melanoma: "
+             "antigen-specific priming (Hodi 2010)", _trials("cancer_vaccine", "biologics"), 300),
+    Scenario("interferon-melanoma", "interferon alfa-2b in metastatic melanoma: response, autoimmunity and survival "
+             "(Gogas 2006)", _trials("interferon_melanoma", "biologics"), 300),
+    Scenario("bcg-bladder", "intravesical BCG for bladder carcinoma in situ: complete response and cystitis "
+             "(Lamm 1991)", _trials("bcg_bladder", "biologics"), 300),
     Scenario("inflammation-to-cancer", "two-stage clonal expansion with chronic inflammation: lymphoma in RA, "
              "colorectal cancer in ulcerative colitis (Smitten 2008, Eaden 2001)", _carcino, None),
 )}

@@ -235,3 +235,124 @@ def monoclonal_antibodies(patients: int | None = None, seed: int | None = None) 
             "brings irAEs. Infusion reactions to rituximab are not modelled.")
     return Result("monoclonal-antibodies", "A tumour-targeting antibody next to a checkpoint antibody", text, figs,
                   obs, [spec_text("monoclonal-antibodies")], len(p))
+
+
+# --------------------------------------------------------------------------------------------
+# cancer-vaccine
+
+def cancer_vaccine(patients: int | None = None, seed: int | None = None) -> Result:
+    refs = scenario_refs()
+    h, k942 = refs["hodi2010"], refs["vaccine_anti_pd1"]
+    _, p, _ = simulate_spec("cancer-vaccine", patients, visits=False, seed=seed)
+    d = p[p["status"] == "ok"].assign(resp=lambda x: responders(x))
+    arms = {a: g for a, g in d.groupby("arm", sort=False)}
+    figs = []
+    for i, arm in enumerate(("gp100", "ipilimumab + gp100", "ipilimumab")):
+        g = arms[arm]
+        figs.append(_binom(f"{arm}: ORR", g, lambda x: rate(x["resp"]), h["orr"][arm], h["k"][arm], h["n"][arm],
+                           h["source"], fitted=arm == h["fitted_arm"], seed=10 + i,
+                           note="fitted: vaccine_potency" if arm == h["fitted_arm"] else ""))
+        mos = h["median_os_months"][arm]
+        figs.append(_direction(f"{arm}: median OS (months)", g, lambda x: median_or_nan(x["os_months"], x["os_event"]),
+                               mos, [mos * 0.75, mos * 1.25], h["source"], "±25%", seed=20 + i))
+    pair = pd.concat([arms["ipilimumab + gp100"], arms["ipilimumab"]])
+    figs.append(_direction(
+        "ORR, ipilimumab + gp100 minus ipilimumab", pair,
+        lambda x: rate(x.loc[x["arm"] == "ipilimumab + gp100", "resp"]) - rate(x.loc[x["arm"] == "ipilimumab", "resp"]),
+        h["orr"]["ipilimumab + gp100"] - h["orr"]["ipilimumab"], [-0.12, 0.03], h["source"],
+        "the vaccine added nothing to ipilimumab (OS HR 1.04; ORR 5.7% vs 10.9%): band -0.12 to +0.03", seed=30))
+    npair = pd.concat([arms["nivolumab + gp100"], arms["nivolumab"]])
+    figs.append(_direction(
+        "ORR, nivolumab + gp100 minus nivolumab", npair,
+        lambda x: rate(x.loc[x["arm"] == "nivolumab + gp100", "resp"]) - rate(x.loc[x["arm"] == "nivolumab", "resp"]),
+        None, [0.0, 0.3], k942["source"], "direction only: at least as good with the vaccine", seed=31))
+    obs = [{"name": f"{a}: {what}", "value": v, "note": ""} for a, g in arms.items() for what, v in (
+        ("ORR", rate(g["resp"])), ("any irAE", rate(g["any_irae_grade"] >= 1)),
+        ("skin irAE (vitiligo, rash)", rate(g["irae_dermatitis_grade"] >= 1)))]
+    text = ("The same virtual patients with previously treated melanoma given a gp100 peptide vaccine alone, with "
+            "ipilimumab, ipilimumab alone, nivolumab with the vaccine, and nivolumab alone. The vaccine is an antigen "
+            "depot (14-day half-life, assumed) that adds presented antigen: it primes and expands tumour-specific "
+            "T cells, whose killing still needs them to reach the tumour and escape PD-1; gp100 is a melanocyte "
+            "antigen, so it also feeds the skin's shared-antigen drive. Its potency is fitted to the gp100-alone "
+            "ORR; the combinations are unfitted.")
+    return Result("cancer-vaccine", "A cancer vaccine alone and with checkpoint blockade (Hodi 2010)", text, figs, obs,
+                  [spec_text("cancer-vaccine")], len(p))
+
+
+# --------------------------------------------------------------------------------------------
+# interferon-melanoma
+
+def _autoimmune_landmark(d: pd.DataFrame, weeks: float = 12.0) -> pd.DataFrame:
+    """Patients alive and progression-free at the landmark, with autoimmunity (any irAE) before it."""
+    from ..model.organs import IRAES
+
+    onset = np.fmin.reduce(np.stack([d[f"irae_{k}_onset_weeks"].to_numpy(float) for k in IRAES], axis=1), axis=1)
+    lm = weeks * 7.0 / 30.4375
+    keep = (d["os_months"] > lm).to_numpy()
+    out = d[keep].copy()
+    out["auto"] = np.nan_to_num(onset[keep], nan=np.inf) <= weeks
+    out["os_lm"] = out["os_months"] - lm
+    return out
+
+
+def interferon_melanoma(patients: int | None = None, seed: int | None = None) -> Result:
+    from ..survival import hazard_ratio
+
+    refs = scenario_refs()
+    ref, auto = refs["interferon_metastatic_melanoma"], refs["interferon_autoimmunity"]
+    _, p, _ = simulate_spec("interferon-melanoma", patients, visits=False, seed=seed)
+    d = p[p["status"] == "ok"].assign(resp=lambda x: responders(x), arm="ifn")
+    figs = [
+        _binom("ORR", d, lambda x: rate(x["resp"]), ref["orr"], ref["k"], ref["n"], ref["source"], fitted=True, seed=1,
+               note="fitted: ifn_presentation"),
+        _binom("autoimmunity during interferon (any irAE)", d, lambda x: rate(x["any_irae_grade"] >= 1), auto["rate"],
+               auto["k"], auto["n"], auto["source"], seed=2, note="adjuvant high-dose setting: a rough comparison"),
+    ]
+    lm = _autoimmune_landmark(d)
+
+    def hr(x: pd.DataFrame) -> float:
+        if x["auto"].sum() < 3 or (~x["auto"]).sum() < 3:
+            return float("nan")
+        a, b = x[x["auto"]], x[~x["auto"]]
+        return float(hazard_ratio(a["os_lm"], a["os_event"], b["os_lm"], b["os_event"])[0])
+
+    figs.append(_direction("OS HR, autoimmunity by 12 weeks vs none (12-week landmark)", lm, hr, auto["hr_corrected"],
+                           [0.3, 1.0], auto["source"], "bias-corrected HR 0.81 (Bouwhuis): band 0.3-1.0, i.e. not "
+                           "worse with autoimmunity", seed=3))
+    obs = [{"name": "thyroiditis, any grade", "value": rate(d["irae_thyroiditis_grade"] >= 1), "note": ""},
+           {"name": "median PFS (months)", "value": median_or_nan(d["pfs_months"], d["pfs_event"]), "note": ""},
+           {"name": "complete response", "value": rate(d["bor"] == "CR"), "note": ""},
+           {"name": "patients with autoimmunity by 12 weeks (landmark set)", "value": rate(lm["auto"]), "note": ""}]
+    text = ("Interferon alfa-2b 10 MIU/m2 subcutaneously three times a week for up to a year in metastatic melanoma. "
+            "Interferon raises antigen presentation (MHC class I, dendritic cells: the fitted scale), slows tumour "
+            "growth directly (assumed 30% at full occupancy) and breaks tolerance (the autoreactive gain doubles at "
+            "full occupancy, assumed): autoimmunity and its association with survival are unfitted.")
+    return Result("interferon-melanoma", "Interferon-alpha in melanoma: response and autoimmunity", text, figs, obs,
+                  [spec_text("interferon-melanoma")], len(p))
+
+
+# --------------------------------------------------------------------------------------------
+# bcg-bladder
+
+def bcg_bladder(patients: int | None = None, seed: int | None = None) -> Result:
+    ref = scenario_refs()["bcg_cis"]
+    _, p, _ = simulate_spec("bcg-bladder", patients, visits=False, seed=seed)
+    d = p[p["status"] == "ok"].assign(arm="bcg")
+    figs = [
+        _binom("complete response (cystoscopy)", d, lambda x: rate(x["bor"] == "CR"), ref["cr"], ref["k"], ref["n"],
+               ref["source"], fitted=True, seed=1, note="fitted: bcg_innate; figure marked verify"),
+        _binom("cystitis, any grade", d, lambda x: rate(x["cystitis_grade"] >= 1), ref["cystitis"], 67, 100,
+               ref["source"], seed=2, note="n=100 stands for the pooled trials' denominator (assumed)"),
+        _direction("cystitis, grade >= 3", d, lambda x: rate(x["cystitis_grade"] >= 3), ref["serious"], [0.0, 0.1],
+                   ref["source"], "serious toxicity in about 5%: band 0-10%", seed=3),
+    ]
+    obs = [{"name": "partial response", "value": rate(d["bor"] == "PR"), "note": ""},
+           {"name": "progression by 12 months", "value": rate(d["pfs_event"] & (d["death_cause"] == "")), "note": ""},
+           {"name": "any irAE", "value": rate(d["any_irae_grade"] >= 1), "note": "BCG is local; few systemic immune events"}]
+    text = ("Intravesical BCG (weekly x6, then 3 weekly instillations at months 3 and 6) for carcinoma in situ of the "
+            "bladder. BCG in the bladder wall (a depot with a 3-day half-life, assumed) activates innate killers (the "
+            "NK/macrophage pool shared with IL-2; the fitted scale) that kill tumour cells of both clones and release "
+            "antigen for T-cell priming; the same local inflammation is graded as cystitis, and instillations wait "
+            "while it is grade >= 3. Response by cystoscopy, cytology and biopsy: viable tumour only.")
+    return Result("bcg-bladder", "Intravesical BCG in bladder carcinoma in situ (Lamm 1991)", text, figs, obs,
+                  [spec_text("bcg-bladder")], len(p))

@@ -189,7 +189,10 @@ def create_app(config: ServerConfig) -> FastAPI:
         from ..units import DOSE_KINDS
         from .examples import EXAMPLE_PATIENTS, EXAMPLE_TRIAL_TOML, SCHEDULES
 
-        drugs = [{"name": d.name, "target": d.target, "slot": d.slot, "dose_units": ["mg", "mg/kg", "mg/m2"],
+        def units(d: Any) -> list[str]:
+            return ["cells/kg"] if d.kind == "cell" else (["IU/kg", "MIU/m2"] if d.mg_per_iu else ["mg", "mg/kg", "mg/m2"])
+
+        drugs = [{"name": d.name, "target": d.target, "slot": d.slot, "dose_units": units(d), "kind": d.kind,
                   "ec50_mg_l": d.ec50_mg_l, "source": d.source,
                   "schedules": [{"label": s[0], "dose": s[1], "every": s[2], "doses": s[3]}
                                 for s in SCHEDULES.get(d.name, [])]}

@@ -31,6 +31,27 @@ SCHEDULES: dict[str, list[tuple[str, str, str | None, int | None]]] = {
     "docetaxel": [
         ("75 mg/m2 every 3 weeks", "75 mg/m2", "3 weeks", None),
     ],
+    "aldesleukin": [
+        ("600,000 IU/kg every 8 hours, up to 14 doses (one cycle)", "600000 IU/kg", "8 hours", 14),
+    ],
+    "rituximab": [
+        ("375 mg/m2 weekly x4", "375 mg/m2", "1 week", 4),
+    ],
+    "tocilizumab": [
+        ("8 mg/kg once (cytokine release syndrome)", "8 mg/kg", None, 1),
+    ],
+    "interferon_alfa": [
+        ("10 MIU/m2 three times a week", "10 MIU/m2", "56 hours", None),
+    ],
+    "gp100_vaccine": [
+        ("1 mg every 3 weeks x4", "1 mg", "3 weeks", 4),
+    ],
+    "bcg": [
+        ("50 mg weekly x6 (induction)", "50 mg", "1 week", 6),
+    ],
+    "axicabtagene": [
+        ("2e6 CAR T cells/kg, one infusion", "2e6 cells/kg", None, 1),
+    ],
 }
 
 _NIVO_IPI = [
