@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import params
 
+from conftest import params
 from immunotwin import engine
 from immunotwin.clinic import observe
 from immunotwin.clinic.celltox import DEX_PRED_EQ, TOCI_MAX_DOSES, CellTox

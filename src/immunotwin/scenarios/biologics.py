@@ -49,7 +49,6 @@ def car_t_crs(patients: int | None = None, seed: int | None = None) -> Result:
     _, p, _ = simulate_spec("car-t-crs", patients, visits=False, seed=seed)
     d = p[p["status"] == "ok"].assign(resp=lambda x: responders(x), arm="axi-cel")
     src, n = ref["source"], 101  # ZUMA-1 modified intention-to-treat set (Neelapu 2017)
-    fit = "one of the three figures fitted (immunotwin.calibrate_cancers)"
     figs = [
         _binom("ORR (best response CR or PR)", d, lambda x: rate(x["resp"]), ref["orr"], 83, n, src, fitted=True,
                seed=1, note="fitted: car_kill"),
@@ -202,7 +201,7 @@ def monoclonal_antibodies(patients: int | None = None, seed: int | None = None) 
                    rtx["ttp_months"], [rtx["ttp_months"] * 0.6, rtx["ttp_months"] * 1.4], rtx["source"],
                    "±40% (McLaughlin's figure is time to progression in responders' series; PFS counts deaths too)",
                    seed=3),
-        _direction("rituximab: ORR, FCGR3A V/V minus F carriers", r, fc_gap, fc["orr_vv"] - fc["orr_f_carriers"],
+        _direction("rituximab: FCGR3A V/V minus F carriers, ORR", r, fc_gap, fc["orr_vv"] - fc["orr_f_carriers"],
                    [0.0, 0.8], fc["source"], "direction: above 0 (Cartron's population was untreated)", seed=4),
         _binom("nivolumab: ORR (same patients)", nv, lambda x: rate(x["resp"]), niv["orr"], niv["k"], niv["n"],
                niv["source"], seed=5, note="figure marked verify"),

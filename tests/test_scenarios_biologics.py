@@ -1,0 +1,126 @@
+"""Scenarios of non-checkpoint immunotherapies (issue 5): CAR T cells, high-dose IL-2, rituximab next to
+nivolumab, a peptide vaccine, interferon-alpha, intravesical BCG.
+
+Each runs at a modest size (``slow``). Bands are stated in each figure's ``band_note``: the exact 95%
+CI of the published proportion where its denominator is known, otherwise a stated tolerance or a
+direction. Fitted figures (one scale per mechanism, ``immunotwin.calibrate_cancers``) are checked
+to show the fit holds at the test's size; everything else is unfitted. Where the model misses a band
+the test is xfail with the value measured at the test's size; bands are not loosened.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from test_scenarios import _run, fig, obs
+
+pytestmark = pytest.mark.slow
+
+
+def _miss(prefix: str, reason: str) -> object:
+    return pytest.param(prefix, marks=pytest.mark.xfail(reason=reason, strict=False))
+
+
+@pytest.fixture(scope="module")
+def cart(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    return _run(tmp_path_factory, "car-t-crs", 300)
+
+
+@pytest.mark.parametrize("prefix", [
+    "ORR (best", "complete response", "CRS, any grade", "CRS, grade >= 3", "neurotoxicity, any grade",
+    _miss("neurotoxicity, grade >= 3", "1.7% (n=300) vs 28% (exact CI 19-38%): the neurotoxicity index rarely "
+          "climbs the assumed ladder; severe ICANS is more all-or-none than the model's graded driver"),
+    _miss("tocilizumab given", "80% (n=300) vs 43% (CI 33-53%): CRS reaches grade 2 too often for the ladder, and "
+          "the label's rule (tocilizumab from grade 2) is applied to everyone"),
+    _miss("corticosteroids given", "39% (n=300) vs 27% (CI 18-37%): follows the neurotoxicity grade-2 rate"),
+    "median CRS onset", "median neurotoxicity onset", "median day of peak", "peak CAR T cells, responders",
+    "overall survival at 5 years",
+    _miss("median overall survival", "not reached (5-year OS 50%) vs 25.8 months: the survival curve flattens "
+          "too high after the first year"),
+    "CRS grade >= 2: high minus low", "Spearman correlation, peak CAR T",
+])
+def test_car_t_figures(cart: dict, prefix: str) -> None:
+    f = fig(cart, prefix)
+    assert f["inside"], f
+
+
+def test_car_t_fitted_figures_are_marked(cart: dict) -> None:
+    fitted = {f["name"] for f in cart["figures"] if f["fitted"]}
+    assert fitted == {"ORR (best response CR or PR)", "CRS, any grade", "neurotoxicity, any grade"}
+
+
+def test_car_t_b_cell_aplasia(cart: dict) -> None:
+    assert obs(cart, "B cells at 6 months") < 0.2
+
+
+@pytest.fixture(scope="module")
+def il2(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    return _run(tmp_path_factory, "high-dose-il2", 300)
+
+
+@pytest.mark.parametrize("prefix", [
+    "melanoma: ORR", "melanoma: complete response", "melanoma: treatment-related deaths",
+    "renal cell carcinoma: ORR", "renal cell carcinoma: complete response",
+    "melanoma: responders still", "melanoma: thyroid dysfunction",
+])
+def test_il2_figures(il2: dict, prefix: str) -> None:
+    f = fig(il2, prefix)
+    assert f["inside"], f
+
+
+def test_il2_capillary_leak_limits_doses(il2: dict) -> None:
+    # Leak grade >= 3 is common under high-dose IL-2 and withholds doses: fewer than the 28 planned
+    # in the first course for the median patient.
+    assert obs(il2, "melanoma: capillary leak grade >= 3") > 0.3
+    assert obs(il2, "melanoma: doses given in the first course") < 28
+
+
+@pytest.fixture(scope="module")
+def mabs(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    return _run(tmp_path_factory, "monoclonal-antibodies", 300)
+
+
+@pytest.mark.parametrize("prefix", [
+    "rituximab: ORR", "rituximab: complete response", "rituximab: median PFS",
+    "rituximab: FCGR3A", "nivolumab: ORR", "any irAE: nivolumab minus rituximab",
+    "rituximab: B cells at 3 months", "rituximab: B cells at 12 months",
+])
+def test_monoclonal_antibody_figures(mabs: dict, prefix: str) -> None:
+    f = fig(mabs, prefix)
+    assert f["inside"], f
+
+
+@pytest.fixture(scope="module")
+def vaccine(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    return _run(tmp_path_factory, "cancer-vaccine", 200)
+
+
+@pytest.mark.parametrize("prefix", [
+    "gp100: ORR", "ipilimumab + gp100: ORR", "ipilimumab: ORR", "gp100: median OS", "ipilimumab + gp100: median OS",
+    "ipilimumab: median OS", "ORR, ipilimumab + gp100 minus", "ORR, nivolumab + gp100 minus",
+])
+def test_vaccine_figures(vaccine: dict, prefix: str) -> None:
+    f = fig(vaccine, prefix)
+    assert f["inside"], f
+
+
+@pytest.fixture(scope="module")
+def ifn(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    return _run(tmp_path_factory, "interferon-melanoma", 200)
+
+
+@pytest.mark.parametrize("prefix", ["ORR", "autoimmunity during interferon", "OS HR, autoimmunity"])
+def test_interferon_figures(ifn: dict, prefix: str) -> None:
+    f = fig(ifn, prefix)
+    assert f["inside"], f
+
+
+@pytest.fixture(scope="module")
+def bcg(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    return _run(tmp_path_factory, "bcg-bladder", 300)
+
+
+@pytest.mark.parametrize("prefix", ["complete response", "cystitis, any grade", "cystitis, grade >= 3"])
+def test_bcg_figures(bcg: dict, prefix: str) -> None:
+    f = fig(bcg, prefix)
+    assert f["inside"], f
