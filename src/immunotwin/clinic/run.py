@@ -21,7 +21,7 @@ from .. import engine
 from ..drugs.catalogue import CATALOGUE, dose_index, is_cytotoxic, slot_params
 from ..model.core import LAYOUT, initial_state
 from ..model.organs import INDEX, IRAES
-from ..model.slots import N_SLOTS
+from ..model.slots import N_SLOTS, SLOTS
 from ..population import Cohort
 from ..spec import Assessment, DrugSchedule, PostProgression
 from . import observe
@@ -172,7 +172,7 @@ def run_clinic(cohort: Cohort, arm: Sequence[DrugSchedule], *, assessment: Asses
     car_i = LAYOUT.slices["car_effector"].start
     car_peak = np.zeros(n)
     car_peak_day = np.full(n, np.nan)
-    il6r, bcg = 6, 9  # slots.SLOTS.index("il6r"), ("bcg")
+    il6r, bcg = SLOTS.index("il6r"), SLOTS.index("bcg")
     scan_days = {t0, 0.0, *(STEP * np.round(assessment.scan_days(follow_up_days) / STEP)).tolist()}
     irecist = assessment.criteria == "irecist"
 

@@ -18,7 +18,7 @@ from ..reference import load
 from ..survival import km_rate
 from .compare import responders, scenario_refs
 from .core import Figure, Result, bootstrap, make_figure, rate, simulate_spec, spec_text
-from .trials import clopper_pearson, median_or_nan
+from .trials import MONTH_DAYS, clopper_pearson, median_or_nan
 
 
 def _binom(name: str, df: pd.DataFrame, stat, published: float, k: int, n: int, source: str, *,  # type: ignore[no-untyped-def]
@@ -287,7 +287,7 @@ def _autoimmune_landmark(d: pd.DataFrame, weeks: float = 12.0) -> pd.DataFrame:
     from ..model.organs import IRAES
 
     onset = np.fmin.reduce(np.stack([d[f"irae_{k}_onset_weeks"].to_numpy(float) for k in IRAES], axis=1), axis=1)
-    lm = weeks * 7.0 / 30.4375
+    lm = weeks * 7.0 / MONTH_DAYS
     keep = (d["os_months"] > lm).to_numpy()
     out = d[keep].copy()
     out["auto"] = np.nan_to_num(onset[keep], nan=np.inf) <= weeks
