@@ -57,14 +57,16 @@ def _compiled_step(step_days: int):  # type: ignore[no-untyped-def]
     import jax
     import jax.numpy as jnp
 
-    term = diffrax.ODETerm(vector_field)
+    # Patients no longer followed (dead, or failed earlier) are held still: a zero vector field costs
+    # a few steps, where re-integrating a failed state would cost MAX_STEPS rejected steps of its group.
+    term = diffrax.ODETerm(lambda t, y, args: jnp.where(args[2], vector_field(t, y, args[:2]), 0.0))
     solver = diffrax.Tsit5()
     controller = diffrax.PIDController(rtol=RTOL, atol=ATOL)
     offsets = jnp.arange(1, step_days + 1, dtype=jnp.float64)
 
-    def one(y0, params, inputs, t0):  # type: ignore[no-untyped-def]
+    def one(y0, params, inputs, active, t0):  # type: ignore[no-untyped-def]
         sol = diffrax.diffeqsolve(
-            term, solver, t0=t0, t1=t0 + step_days, dt0=0.25, y0=y0, args=(params, inputs),
+            term, solver, t0=t0, t1=t0 + step_days, dt0=0.25, y0=y0, args=(params, inputs, active),
             saveat=diffrax.SaveAt(ts=t0 + offsets), stepsize_controller=controller,
             max_steps=MAX_STEPS, throw=False,
         )
@@ -72,30 +74,34 @@ def _compiled_step(step_days: int):  # type: ignore[no-untyped-def]
         ys = jnp.where(ok, sol.ys, jnp.broadcast_to(y0, sol.ys.shape))
         return ys, ok
 
-    def batch(y0, params, inputs, t0):  # type: ignore[no-untyped-def]
+    def batch(y0, params, inputs, active, t0):  # type: ignore[no-untyped-def]
         # Lockstep vmap makes every patient wait for the slowest; mapping over small groups
         # limits that (measured about 5x faster on the CheckMate 067 arms, benchmarks/).
-        return jax.lax.map(lambda a: one(a[0], a[1], a[2], t0), (y0, params, inputs), batch_size=GROUP)
+        return jax.lax.map(lambda a: one(a[0], a[1], a[2], a[3], t0), (y0, params, inputs, active),
+                           batch_size=GROUP)
 
     return jax.jit(batch)
 
 
 def step(y0: np.ndarray, params: Mapping[str, np.ndarray], inputs: Mapping[str, np.ndarray],
-         t0: float, step_days: int = STEP_DAYS) -> tuple[np.ndarray, np.ndarray]:
+         t0: float, step_days: int = STEP_DAYS, active: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Integrate N patients from ``t0`` over ``step_days`` days.
 
     Returns the daily states (N, step_days, size) and a success flag (N,). Failed patients
-    keep their initial state; the caller records them as failed.
+    keep their initial state; the caller records them as failed. Patients with ``active`` false
+    (default: all active) are held at their state.
     """
     n = y0.shape[0]
     size = padded_size(n)
     fn = _compiled_step(step_days)
     y, p, u = _pad(y0, size), {k: _pad(v, size) for k, v in params.items()}, {k: _pad(v, size) for k, v in inputs.items()}
+    act = _pad(np.ones(n) if active is None else np.asarray(active, dtype=np.float64), size) > 0
     ys_all, ok_all = [], []
     # Always the same compiled shape, so a patient's numbers never depend on the chunk it is in.
     for s in range(0, size, BATCH):
         sl = slice(s, s + BATCH)
-        ys, ok = fn(y[sl], {k: v[sl] for k, v in p.items()}, {k: v[sl] for k, v in u.items()}, np.float64(t0))
+        ys, ok = fn(y[sl], {k: v[sl] for k, v in p.items()}, {k: v[sl] for k, v in u.items()}, act[sl],
+                    np.float64(t0))
         ys_all.append(np.asarray(ys))
         ok_all.append(np.asarray(ok))
     return np.concatenate(ys_all)[:n].copy(), np.concatenate(ok_all)[:n].copy()

@@ -387,7 +387,7 @@ def run_clinic(cohort: Cohort, arm: Sequence[DrugSchedule], *, assessment: Asses
         inputs["tfd"] = dosing.first_dose.copy()
         inputs["rate"] = rate
         _clear_spent_drug(y, params, rate)
-        ys, ok = engine.step(y, params, inputs, day, dt)
+        ys, ok = engine.step(y, params, inputs, day, dt, active=alive)
         bad = alive & ~ok
         failed[bad] = f"integration failed between day {day:g} and {day + dt:g}"
         alive &= ok

@@ -16,7 +16,7 @@ CPT:PSP 2017;6:58):
     dA_p/dt =  (Q/V_c) A_c - (Q/V_p) A_p
     CL(t)   = CL exp(E_max tau^g / (T50^g + tau^g)),  tau = hours since the slot's first dose
 
-Receptor occupancy is at quasi-steady state, RO = C / (C + EC50) (binding is fast next to
+Receptor occupancy is at quasi-steady state, RO = C⁺ / (C⁺ + EC50) (C⁺ = max(C, 0)) (binding is fast next to
 PK; Brahmer et al., J Clin Oncol 2010;28:3167 show occupancy plateauing within a day).
 For the cytotoxic slot the same saturable term gives the drug effect on proliferating cells
 of the myelosuppression model of Friberg et al. (J Clin Oncol 2002;20:4713), E = E_max C/(C + EC50),
@@ -65,7 +65,10 @@ def clearance(p, t, tfd):  # type: ignore[no-untyped-def]
 
 def _signals(ctx: Ctx) -> dict:
     conc = ctx.s["pk_central"] / ctx.p["pk_vc"]
-    ro = conc / (conc + ctx.p["pk_ec50"])
+    # Occupancy from the non-negative part: a trial stage of the explicit solver can overshoot a
+    # fast-clearing drug (aldesleukin: 35/day) below zero, and C/(C + EC50) is singular at C = -EC50;
+    # a finite vector field lets the step-size controller reject the step and shrink it.
+    ro = pos(conc) / (pos(conc) + ctx.p["pk_ec50"])
     ro_pd1, ro_ctla4, ro_pdl1 = ro[0], ro[1], ro[2]
     # Either antibody interrupts PD-1 signalling; occupancy of both acts independently.
     block_pd = 1.0 - (1.0 - ro_pd1) * (1.0 - ro_pdl1)
