@@ -126,3 +126,31 @@ def test_failed_patient_gets_status_not_exception() -> None:
     # the others are bit-identical to a batch without the failing patient
     ys2, _ = engine.step(y[[0, 2]], {k: v[[0, 2]] for k, v in p.items()}, engine.zero_inputs(2), 0.0)
     np.testing.assert_array_equal(ys[[0, 2]], ys2)
+
+
+def test_vector_field_is_finite_when_a_trial_stage_overshoots_a_drug_below_zero() -> None:
+    """An explicit solver's trial stage can take a fast-clearing drug's amount below zero; at C = -EC50
+    the occupancy C/(C + EC50) was singular, the error estimate non-finite and every later step rejected."""
+    import jax.numpy as jnp
+
+    from immunotwin.model.slots import SLOTS
+
+    p = params(1, drugs=("aldesleukin",))
+    y = core.initial_state(p, np.full(1, 50.0))[0].copy()
+    il2 = SLOTS.index("il2")
+    y[LAYOUT.slices["pk_central"].start + il2] = -p["pk_ec50"][0, il2] * p["pk_vc"][0, il2]
+    u = {k: jnp.asarray(v[0]) for k, v in engine.zero_inputs(1).items()}
+    f = np.asarray(core.vector_field(0.0, jnp.asarray(y), ({k: jnp.asarray(v[0]) for k, v in p.items()}, u)))
+    assert np.isfinite(f).all()
+    assert float(core.signals(0.0, jnp.asarray(y), {k: jnp.asarray(v[0]) for k, v in p.items()}, u)["il2_exo"]) == 0.0
+
+
+def test_inactive_patients_are_held_and_the_others_unchanged() -> None:
+    p = params(3)
+    y = core.initial_state(p, np.full(3, 50.0))
+    ys, ok = engine.step(y, p, engine.zero_inputs(3), 0.0, active=np.array([True, False, True]))
+    assert ok.all()
+    np.testing.assert_array_equal(ys[1], np.broadcast_to(y[1], ys[1].shape))  # held exactly
+    assert not np.array_equal(ys[0, -1], y[0])  # the active ones moved
+    ys_all, _ = engine.step(y, p, engine.zero_inputs(3), 0.0)
+    np.testing.assert_array_equal(ys[[0, 2]], ys_all[[0, 2]])
