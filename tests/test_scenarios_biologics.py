@@ -60,26 +60,34 @@ def test_car_t_b_cell_aplasia(cart: dict) -> None:
 
 @pytest.fixture(scope="module")
 def il2(tmp_path_factory: pytest.TempPathFactory) -> dict:
-    pytest.skip("high-dose-il2 at test size takes too long on 2 cores: some patients make the solver take tiny "
-                "steps (cause under investigation), so the scenario is not yet held to its figures here")
     return _run(tmp_path_factory, "high-dose-il2", 150)
 
 
 @pytest.mark.parametrize("prefix", [
     "melanoma: ORR", "melanoma: complete response", "melanoma: treatment-related deaths",
-    "renal cell carcinoma: ORR", "renal cell carcinoma: complete response",
-    "melanoma: responders still", "melanoma: thyroid dysfunction",
+    _miss("renal cell carcinoma: ORR", "22% (n=150) vs 14% (exact CI 10-19%): renal cell carcinoma's "
+          "immunogenicity, fitted to nivolumab's ORR, makes the IL-2-expanded T cells too effective"),
+    "renal cell carcinoma: complete response",
+    _miss("melanoma: responders still", "65% (n=150, 23 responders) vs 28% (band 10-46%): responses are too "
+          "durable once NK/LAK killing has cleared the sensitive clone"),
+    _miss("melanoma: thyroid dysfunction", "0.7% (n=150) vs 41% (band 20-60%): IL-2 is given for days, and "
+          "the assumed IL-2 gain on autoreactive pools (doubling at full occupancy) does not break thyroid "
+          "tolerance in that time"),
 ])
 def test_il2_figures(il2: dict, prefix: str) -> None:
     f = fig(il2, prefix)
     assert f["inside"], f
 
 
+def test_il2_fitted_figure_is_marked(il2: dict) -> None:
+    assert {f["name"] for f in il2["figures"] if f["fitted"]} == {"melanoma: ORR"}
+
+
 def test_il2_capillary_leak_limits_doses(il2: dict) -> None:
-    # Leak grade >= 3 is common under high-dose IL-2 and withholds doses: fewer than the 28 planned
-    # in the first course for the median patient.
+    # Leak grade >= 3 is common under high-dose IL-2 and withholds doses: the median patient gets fewer
+    # than all the doses scheduled (Atkins 1999: doses are routinely withheld for toxicity).
     assert obs(il2, "melanoma: capillary leak grade >= 3") > 0.3
-    assert obs(il2, "melanoma: doses given in the first course") < 28
+    assert obs(il2, "melanoma: share of scheduled doses given") < 1.0
 
 
 @pytest.fixture(scope="module")

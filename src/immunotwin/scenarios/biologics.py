@@ -135,9 +135,8 @@ def high_dose_il2(patients: int | None = None, seed: int | None = None) -> Resul
     k = kid[kid["status"] == "ok"].assign(resp=lambda x: responders(x), arm="rcc")
     n_m = 270
     figs = [
-        _binom("melanoma: ORR", m, lambda x: rate(x["resp"]), ref["orr"], 43, n_m, ref["source"], seed=1,
-               note="nk_kill is the assumed 0.06/day: its fit (calibrate_cancers --params nk_kill) did not finish "
-                    "in this session's time"),
+        _binom("melanoma: ORR", m, lambda x: rate(x["resp"]), ref["orr"], 43, n_m, ref["source"], fitted=True,
+               seed=1, note="fitted: nk_kill"),
         _binom("melanoma: complete response", m, lambda x: rate(x["bor"] == "CR"), ref["cr"], 17, n_m, ref["source"],
                seed=2),
         _binom("melanoma: treatment-related deaths", m, lambda x: rate(x["death_cause"] == "treatment"),
@@ -159,8 +158,10 @@ def high_dose_il2(patients: int | None = None, seed: int | None = None) -> Resul
         {"name": "melanoma: capillary leak grade >= 3", "value": rate(m["capillary_leak_grade"] >= 3),
          "note": "doses withheld while >= 3"},
         {"name": "melanoma: capillary leak grade 4", "value": rate(m["capillary_leak_grade"] >= 4), "note": ""},
-        {"name": "melanoma: doses given in the first course (median, of 28)",
-         "value": float(np.median(np.minimum(m["subdaily_doses_given"], 28))), "note": "all courses counted"},
+        {"name": "melanoma: share of scheduled doses given (median)",
+         "value": float(np.median(m["subdaily_doses_given"]
+                                  / np.maximum(m["subdaily_doses_given"] + m["subdaily_doses_skipped"], 1))),
+         "note": "doses skipped while the leak is grade >= 3; all courses"},
         {"name": "melanoma: doses given (median, all courses)", "value": float(m["subdaily_doses_given"].median()),
          "note": ""},
         {"name": "melanoma: any irAE", "value": rate(m["any_irae_grade"] >= 1), "note": ""},
@@ -169,7 +170,7 @@ def high_dose_il2(patients: int | None = None, seed: int | None = None) -> Resul
     text = ("High-dose aldesleukin (600,000 IU/kg every 8 hours, up to 14 doses on days 1-5 and 15-19, and a second "
             "course for patients without progression) in metastatic melanoma and, unfitted, renal cell carcinoma. "
             "IL-2 is given as each day's doses over the day (the clinic steps daily while it is given); it activates "
-            "NK/LAK cells that kill tumour cells without MHC (assumed scale; its fit is pending), raises the IL-2 signal that expands "
+            "NK/LAK cells that kill tumour cells without MHC (their killing scale is fitted to the melanoma ORR), raises the IL-2 signal that expands "
             "effector and regulatory T cells and autoreactive pools, and causes capillary leak, graded by CTCAE; "
             "doses are skipped while the leak is grade >= 3.")
     return Result("high-dose-il2", "High-dose IL-2: response, durable complete responses, capillary leak (Atkins 1999)",
