@@ -4,7 +4,7 @@ One autoreactive T-cell pool per organ o (``autoreactive``, 1 = tolerised level)
 down by systemic Tregs, tissue PD-L1 and CTLA-4 at priming. Its activation gain
 
     G_o = a susc_o m_o (1 + w_CTLA4,o d_C b_CTLA4)(1 + w_PD,o d_P b_PD)
-          (1 + x_o P (1 + act_T) + f_D D_o/(D_o + 0.1)) (1 + g_2 b_2 + g_I b_IFN) (1 - I) / R_s^c
+          (1 + 2 x_o P act_T + f_D D_o/(D_o + 0.1)) (1 + g_2 b_2 + g_I b_IFN) (1 - I) / R_s^c
 
 (b_2, b_IFN: receptor occupancy by aldesleukin and interferon-alpha, :mod:`.pk`; both drive activated
 T cells and break tolerance).
@@ -18,7 +18,12 @@ on PD-1 (organ weights w: pituitary expresses CTLA-4, Iwama et al., Sci Transl M
 CTLA-4 loss multi-organ colitis-dominant autoimmunity, Tivol et al., Immunity 1995;3:541),
 cross-reactivity x_o with tumour antigen where tumour and organ share antigens (melanoma
 and melanocytes, thymoma and the acetylcholine receptor, lung cancer and lung: Berner et
-al., JAMA Oncol 2019;5:1043), and damage-driven epitope spreading. Pools grow when G > 1:
+al., JAMA Oncol 2019;5:1043), and damage-driven epitope spreading. The shared-antigen drive
+is carried by T cells that are attacking the tumour: it is the antigen presented, P, times the
+effector activity in the tumour, act_T (:mod:`.cytokines`), so that skin autoimmunity in melanoma
+goes with the anti-tumour response (vitiligo in responders: Freeman-Keller et al., Clin Cancer Res
+2016;22:886) rather than with tumour size alone; the factor 2 keeps the drive at full activity
+where the earlier form P (1 + act_T) had it. (Autoantibodies, below, need antigen only.) Pools grow when G > 1:
 
     dA_o/dt = k_h (1 - A_o) + r_A A_o (G_o - 1)/(1 + A_o/A_max)
     dD_o/dt = (k_d,o h(A_o) + k_ab,o B_o/(B_o+1)) (1 - D_o)(1 - I) - k_rep,o D_o
@@ -115,7 +120,9 @@ def _derivatives(ctx: Ctx) -> dict:
     isup = sig["immsup"]
     checkpoint = (1.0 + p["weight_ctla4"] * p["ctla4_dependence"] * sig["block_ctla4"]) \
         * (1.0 + p["weight_pd"] * p["pd_dependence"] * sig["block_pd"])
-    drive = 1.0 + p["cross_reactivity"] * sig["antigen"] * (1.0 + sig["act_tumour"]) \
+    # T cells that are killing the tumour meet its shared antigen in the organ (vitiligo with melanoma
+    # regression): the drive needs antigen and effector activity both, not tumour antigen alone.
+    drive = 1.0 + 2.0 * p["cross_reactivity"] * sig["antigen"] * sig["act_tumour"] \
         + p["epitope_spreading"] * d / (d + 0.1)
     gain = p["autoimmune_propensity"] * p["susceptibility"] * p["tolerance_margin"] * checkpoint * drive * (1.0 - isup) \
         * (1.0 + p["il2_autoreactive"] * sig["il2_exo"] + p["ifn_autoreactive"] * sig["ifn_exo"]) \
