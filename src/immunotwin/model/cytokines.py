@@ -7,9 +7,17 @@ cell states (quasi-steady state). Immunosuppression I = steroid + second-line ef
     I      = Imax_s S/(S + IC50_s) + I_2 u_2                       (S: prednisone-eq mg/day)
     act_T  = q/(s_kill + q),  q = E (1 - I) / T                    effector activity in tumour
     act_A  = sum_o A_o/(A_o + A50)                                 autoreactive activity
-    IFN-γ  = 1 + c_ifn (act_T + act_A)
-    IL-2   = 1 + c_il2 act_T + c_il2 act_A + c_exo b_2              (b_2: aldesleukin, :mod:`.pk`)
+    IFN-γ  = 1 + c_ifn act_T                                      in the tumour
+    IL-2   = 1 + c_il2 act_T + c_exo b_2                            in the tumour (b_2: aldesleukin, :mod:`.pk`)
+    IL-2_s = 1 + c_il2 act_A + c_exo b_2                            systemic: inflamed organs, aldesleukin
     IL-6   = 1 + c6_d sum_o D_o + c6_t T/(T + K6)                   (inflammation, tumour burden)
+
+IFN-γ and IL-2 act where they are made: IL-2 is a paracrine signal with a plasma half-life of
+minutes (Lotze 1985) and tumour PD-L1 is induced by the IFN-γ of the T cells inside the tumour
+(Spranger et al., Sci Transl Med 2013;5:200ra116). So the tumour's effectors and regulatory T
+cells see the tumour's own IL-2 and the drug's, the systemic regulatory T cells that hold organ
+tolerance see the IL-2 of inflamed organs and the drug's, and an irAE in the skin does not
+change PD-L1 in the tumour. IL-6 is systemic (its rise with inflammation is measured in blood).
 
 IL-6 from tumour burden and tissue injury follows Grivennikov, Greten & Karin (Cell
 2010;140:883); IFN-γ from activated effector cells induces PD-L1 (Garcia-Diaz et al., Cell
@@ -57,8 +65,9 @@ def _signals(ctx: Ctx) -> dict:
     dmg = jnp.sum(s["damage"])
     return {
         "immsup": immsup,
-        "ifn": 1.0 + p["c_ifn"] * (act_t + act_a),
-        "il2": 1.0 + p["c_il2"] * (act_t + act_a) + p["c_il2_exo"] * ctx.sig["il2_exo"],
+        "ifn": 1.0 + p["c_ifn"] * act_t,
+        "il2": 1.0 + p["c_il2"] * act_t + p["c_il2_exo"] * ctx.sig["il2_exo"],
+        "il2_systemic": 1.0 + p["c_il2"] * act_a + p["c_il2_exo"] * ctx.sig["il2_exo"],
         "il6": 1.0 + p["c6_damage"] * dmg + p["c6_tumour"] * tum / (tum + p["k6_tumour"]),
         "act_tumour": act_t,
     }

@@ -12,7 +12,7 @@ anti-CTLA-4 depletes it by Fc-mediated cytotoxicity (Simpson et al., J Exp Med
 ``treg_systemic`` R_s (1 = healthy level) holds autoreactive pools down in every organ
 (:mod:`.tolerance`); IL-2 expands it:
 
-    dR_s/dt = d_s (1 - R_s) + r_s (IL2 - 1) R_s/(1 + R_s) - k_dep,s b_CTLA4 R_s
+    dR_s/dt = d_s (1 - R_s) + r_s (IL2_s - 1) R_s/(1 + R_s) - k_dep,s b_CTLA4 R_s   (IL2_s: systemic IL-2, :mod:`.cytokines`)
 """
 
 from __future__ import annotations
@@ -48,7 +48,7 @@ def _derivatives(ctx: Ctx) -> dict:
     il2f = sig["il2"] / (sig["il2"] + 1.0)
     grow = p["treg_expansion"] * il2f * (1.0 + p["treg_pd1_fraction"] * sig["block_pd1"]) / (1.0 + r / p["treg_cap"])
     dr = p["treg_influx"] * sig["antigen"] + r * (grow - p["treg_death"] - p["treg_depletion"] * sig["block_ctla4"])
-    drs = (p["treg_sys_return"] * (1.0 - rs) + p["treg_sys_expansion"] * (sig["il2"] - 1.0) * rs / (1.0 + rs)
+    drs = (p["treg_sys_return"] * (1.0 - rs) + p["treg_sys_expansion"] * (sig["il2_systemic"] - 1.0) * rs / (1.0 + rs)
            - p["treg_sys_depletion"] * sig["block_ctla4"] * rs)
     return {"treg_tumour": dr, "treg_systemic": drs}
 
