@@ -263,12 +263,11 @@ def test_preexisting_flares_in_own_organ(preexisting: dict) -> None:
 
 @pytest.mark.slow
 @pytest.mark.parametrize("prefix", [
-    pytest.param("flare (grade", marks=pytest.mark.xfail(
-        reason="flare 22% (95% CI 17-26%, n=300) vs Menzies 38% (exact CI 25-53%)", strict=False)),
-    "other irAEs",  # 18% (n=300) against the exact CI 17-43%: at the lower edge
+    "flare (grade",  # 26% (n=300) against the exact CI 25-53%: at the lower edge
+    "other irAEs",  # 21% (n=300) against the exact CI 17-43%
     "objective response rate", "discontinued for a flare",
     pytest.param("flare rate, rheumatoid arthritis", marks=pytest.mark.xfail(
-        reason="RA flares 18% (95% CI 10-26%, n=99) vs 7/13 (exact CI 25-81%)", strict=False)),
+        reason="RA flares 21% (95% CI 13-28%, n=99) vs 7/13 (exact CI 25-81%)", strict=False)),
     "flare rate, psoriasis"])
 def test_preexisting_published_figures(preexisting: dict, prefix: str) -> None:
     # bands: exact 95% CI of Menzies 2017's counts (n=52; by disease n=13, 8)
@@ -302,10 +301,9 @@ def test_hpd_rarer_under_chemotherapy(hpd: dict) -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("prefix", ["HPD rate, NSCLC on docetaxel", "docetaxel ORR", pytest.param(
-    "docetaxel median PFS", marks=pytest.mark.xfail(
-        reason="2.1 months (most progress at the first scan, 9 weeks) vs KEYNOTE-010 4.0 (band ±20%)", strict=False)),
-    "docetaxel grade >=3 neutropenia"])
+@pytest.mark.parametrize("prefix", ["HPD rate, NSCLC on docetaxel", "docetaxel ORR",
+                                    "docetaxel median PFS",  # 4.1 months (n=500) against 4.0 (band 3.2-4.8)
+                                    "docetaxel grade >=3 neutropenia"])
 def test_docetaxel_figures_in_band(hpd: dict, prefix: str) -> None:
     # bands: exact 95% CI of Ferrara's 3/59 and KEYNOTE-010's 31/343; median PFS ±20%; neutropenia within 2x
     f = fig(hpd, prefix)
@@ -372,21 +370,22 @@ def vitiligo(tmp_path_factory: pytest.TempPathFactory) -> dict:
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(reason="opposite direction: landmark OS HR 1.81 (95% CI 1.26-2.59, n=276 at the landmark) "
-                          "for skin irAE by week 12; ORR 24% with vs 47% without", strict=False)
+@pytest.mark.xfail(reason="opposite direction: landmark OS HR 1.75 (95% CI 1.17-2.62, n=275 at the landmark) "
+                          "for skin irAE by week 12; ORR 25% with vs 48% without at this seed (0.51 vs 0.52 and "
+                          "HR 1.15 at n=1500, seed 5: no longer mostly burden, but no benefit)", strict=False)
 def test_vitiligo_skin_irae_goes_with_survival(vitiligo: dict) -> None:
     hr = fig(vitiligo, "12-week landmark OS hazard ratio")
     assert hr["simulated"] < 1.0
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(reason="landmark OS HR 1.81 (95% CI 1.26-2.59, n=300) vs Freeman-Keller 0.423 (band 0.2-0.9)", strict=False)
+@pytest.mark.xfail(reason="landmark OS HR 1.75 (95% CI 1.17-2.62, n=300) vs Freeman-Keller 0.423 (band 0.2-0.9)", strict=False)
 def test_vitiligo_hr_in_band(vitiligo: dict) -> None:
     assert fig(vitiligo, "12-week landmark OS hazard ratio")["inside"]
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(reason="any-grade irAE 37% (95% CI 32-42%, n=300) vs Freeman-Keller 68.2% (exact CI 60-76%)",
+@pytest.mark.xfail(reason="any-grade irAE 34% (95% CI 30-40%, n=300) vs Freeman-Keller 68.2% (exact CI 60-76%)",
                    strict=False)
 def test_vitiligo_any_irae_in_band(vitiligo: dict) -> None:
     assert fig(vitiligo, "any-grade irAE")["inside"]
@@ -518,8 +517,6 @@ def test_cancers_nsclc_response_rises_with_pdl1(cancers: dict) -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(reason="melanoma PD-L1 >= 5% ORR 0.375 (n=48) vs < 5% 0.408 (n=152); published 0.575 vs 0.413",
-                   strict=False)
 def test_cancers_melanoma_response_rises_with_pdl1(cancers: dict) -> None:
     assert fig(cancers, "ORR, melanoma PD-L1 >= 5%")["simulated"] > fig(cancers, "ORR, melanoma PD-L1 < 5%")["simulated"]
 
@@ -527,11 +524,11 @@ def test_cancers_melanoma_response_rises_with_pdl1(cancers: dict) -> None:
 @pytest.mark.slow
 @pytest.mark.parametrize("prefix", [
     pytest.param("ORR, NSCLC PD-L1 >= 50%", marks=pytest.mark.xfail(
-        reason="0.243 (95% CI 0.17-0.32, n=115) vs Garon 2015 0.452 (exact CI 0.34-0.57): the PD-L1 gradient is "
+        reason="0.235 (95% CI 0.17-0.31, n=115) vs Garon 2015 0.452 (exact CI 0.34-0.57): the PD-L1 gradient is "
                "too shallow", strict=False)),
     "ORR, NSCLC PD-L1 1-49%", "ORR, NSCLC PD-L1 < 1%",
     pytest.param("ORR, melanoma PD-L1 >= 5%", marks=pytest.mark.xfail(
-        reason="0.375 (n=48) vs Larkin 2015 0.575 (exact CI 0.46-0.69)", strict=False)),
+        reason="0.458 (n=48) vs Larkin 2015 0.575 (exact CI 0.46-0.69): just below", strict=False)),
     "ORR, melanoma PD-L1 < 5%"])
 def test_cancers_pdl1_strata_in_band(cancers: dict, prefix: str) -> None:
     # bands: exact 95% CI of the published counts (Garon 2015; Larkin 2015)
