@@ -65,7 +65,7 @@ def il2(tmp_path_factory: pytest.TempPathFactory) -> dict:
 
 @pytest.mark.parametrize("prefix", [
     "melanoma: ORR", "melanoma: complete response", "melanoma: treatment-related deaths",
-    _miss("renal cell carcinoma: ORR", "22% (n=150) vs 14% (exact CI 10-19%): renal cell carcinoma's "
+    _miss("renal cell carcinoma: ORR", "22% (n=150) vs 14% (exact CI 10-19%): not diagnosed; probably renal cell carcinoma's "
           "immunogenicity, fitted to nivolumab's ORR, makes the IL-2-expanded T cells too effective"),
     "renal cell carcinoma: complete response",
     _miss("melanoma: responders still", "65% (n=150, 23 responders) vs 28% (band 10-46%): responses are too "
