@@ -140,9 +140,10 @@ def test_vector_field_is_finite_when_a_trial_stage_overshoots_a_drug_below_zero(
     il2 = SLOTS.index("il2")
     y[LAYOUT.slices["pk_central"].start + il2] = -p["pk_ec50"][0, il2] * p["pk_vc"][0, il2]
     u = {k: jnp.asarray(v[0]) for k, v in engine.zero_inputs(1).items()}
-    f = np.asarray(core.vector_field(0.0, jnp.asarray(y), ({k: jnp.asarray(v[0]) for k, v in p.items()}, u)))
+    p1 = {k: jnp.asarray(v[0]) for k, v in p.items()}
+    f = np.asarray(core.vector_field(0.0, jnp.asarray(y), (p1, u)))
     assert np.isfinite(f).all()
-    assert float(core.signals(0.0, jnp.asarray(y), {k: jnp.asarray(v[0]) for k, v in p.items()}, u)["il2_exo"]) == 0.0
+    assert float(core.signals(0.0, jnp.asarray(y), p1, u)["il2_exo"]) == 0.0
 
 
 def test_inactive_patients_are_held_and_the_others_unchanged() -> None:

@@ -68,7 +68,8 @@ def _signals(ctx: Ctx) -> dict:
     # Occupancy from the non-negative part: a trial stage of the explicit solver can overshoot a
     # fast-clearing drug (aldesleukin: 35/day) below zero, and C/(C + EC50) is singular at C = -EC50;
     # a finite vector field lets the step-size controller reject the step and shrink it.
-    ro = pos(conc) / (pos(conc) + ctx.p["pk_ec50"])
+    c = pos(conc)
+    ro = c / (c + ctx.p["pk_ec50"])
     ro_pd1, ro_ctla4, ro_pdl1 = ro[0], ro[1], ro[2]
     # Either antibody interrupts PD-1 signalling; occupancy of both acts independently.
     block_pd = 1.0 - (1.0 - ro_pd1) * (1.0 - ro_pdl1)
