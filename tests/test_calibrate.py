@@ -149,3 +149,23 @@ def test_sensitivity_ranks_response_drivers(tmp_path) -> None:  # type: ignore[n
     # response does not depend on the lethal burden (which only sets when death comes)
     assert st["lethal_burden"] < max(st["immunogenicity"], st["resistant_fraction"], st["net_growth_rate"])
     assert (tmp_path / "sensitivity.png").stat().st_size > 10_000
+
+
+def test_effective_sample_size_of_reweighting_matches_the_gaussian_integral() -> None:
+    from immunotwin.calibrate import MIN_ESS_FRACTION, expected_ess_fraction
+    from immunotwin.model.core import PARAM_INDEX
+    from immunotwin.weighted import ess
+
+    rng = np.random.default_rng(0)
+    target = np.array([0.5, 0.9, 1.2])
+    ratio = np.array([1.25, 1.6, 1.1])
+    n = 400_000
+    effects = rng.normal(size=(n, 3)) * target * ratio
+    pl = Plausible(("a",), {}, effects, target * ratio, ("x", "y", "z"))
+    w = weights(np.concatenate([np.zeros(3), np.log(target)]), pl)
+    assert ess(w) / n == pytest.approx(expected_ess_fraction(ratio), rel=0.03)
+    assert expected_ess_fraction(np.ones(4)) == pytest.approx(1.0)
+    # The design itself: at the centre of the proposal (the current defaults), the ESS floor the
+    # fit must respect is reachable without widening any variability.
+    ratios = np.array([proposal_sd(k) / PARAM_INDEX[k].iiv for k in FITTED])
+    assert expected_ess_fraction(ratios) > 1.5 * MIN_ESS_FRACTION

@@ -15,7 +15,8 @@ non-checkpoint mechanisms, one published figure each (``PARAM_TARGETS``): CAR T 
 ZUMA-1's ORR, the CRS and neurotoxicity drives to ZUMA-1's any-grade rates, IL-2-activated NK
 killing to Atkins 1999's ORR, antibody-dependent killing to McLaughlin 1998's ORR, the vaccine's
 potency to Hodi 2010's gp100-alone ORR, interferon's antigen presentation to its metastatic
-melanoma ORR and BCG's innate activation to Lamm 1991's complete responses. What
+melanoma ORR, BCG's innate activation to Lamm 1991's complete responses, and the autoantibody
+response to shared tumour antigen to the share of thymoma patients with myasthenia (30-50%: its middle). What
 stays unfitted: complete responses, grade >= 3 rates, onsets, survival, and the other cancers.
 
 Each fitted ORR is then a *fitted* figure (``cancers-compared`` says so); what stays unfitted is
@@ -60,15 +61,20 @@ PARAM_TARGETS: dict[str, tuple[str, str, tuple[str, ...], str, tuple[float, floa
     "bcg_innate": ("bcg-bladder", "scenario_refs", ("bcg_cis", "cr"), "cr", (0.01, 30.0)),
     "ifn_presentation": ("interferon-melanoma", "scenario_refs", ("interferon_metastatic_melanoma", "orr"), "orr",
                          (0.01, 30.0)),
+    "shared_antigen_antibody": ("paraneoplastic-thymoma", "phenomena",
+                                ("paraneoplastic_myasthenia_in_thymoma", "thymoma_with_mg"), "myasthenia",
+                                (1e-4, 1.0)),
 }
 #: Fits read one arm of a multi-arm spec (default: every arm; rituximab's spec has a nivolumab arm).
-PARAM_ARMS = {"adcc_kill": "rituximab", "vaccine_potency": "gp100"}
+PARAM_ARMS = {"adcc_kill": "rituximab", "vaccine_potency": "gp100", "shared_antigen_antibody": "no drug"}
 METRICS = {
     "orr": lambda p: float(p["bor"].isin(["CR", "PR"]).mean()),
     "cr": lambda p: float((p["bor"] == "CR").mean()),
     "crs_any": lambda p: float((p["crs_grade"] >= 1).mean()),
     "icans_any": lambda p: float((p["icans_grade"] >= 1).mean()),
 }
+#: Metrics read from the visits (paraneoplastic disease present at the pre-treatment visit counts).
+VISIT_METRICS = {"myasthenia": lambda p, v: _worst_visit_grade(p, v, "neurologic") >= 2}
 LO, HI = 0.05, 30.0
 BRACKET = {"follicular": (0.002, 1.0)}
 #: A target counts as reached within this ORR distance (about 1.5 SE at 600 patients); otherwise
@@ -99,10 +105,21 @@ def metric_with_param(name: str, spec_name: str, value: float, patients: int, se
     original = core.PARAMS
     core.PARAMS = tuple(dataclasses.replace(p, default=float(value)) if p.name == name else p for p in original)
     try:
-        _, p, _ = simulate_spec(spec_name, patients, visits=False, seed=seed)
+        _, p, v = simulate_spec(spec_name, patients, visits=metric in VISIT_METRICS, seed=seed)
     finally:
         core.PARAMS = original
+    if metric in VISIT_METRICS:
+        flag = np.asarray(VISIT_METRICS[metric](p, v))
+        return float(flag[(p["arm"] == arm).to_numpy()].mean() if arm else flag.mean())
     return METRICS[metric](p[p["arm"] == arm] if arm else p)
+
+
+def _worst_visit_grade(p, v, organ: str) -> np.ndarray:  # type: ignore[no-untyped-def]
+    """Each patient's (row of ``p``) worst grade of ``organ`` over all visits, baseline included."""
+    from .scenarios.core import worst_from_visits
+
+    worst = p[["arm", "patient"]].merge(worst_from_visits(v, organ), on=["arm", "patient"], how="left")
+    return worst[f"{organ}_worst_any"].fillna(0).to_numpy()
 
 
 def bisect(evaluate, target: float, lo: float = LO, hi: float = HI, iters: int = 10) -> dict:  # type: ignore[no-untyped-def]
@@ -165,7 +182,8 @@ def main(argv: list[str] | None = None) -> int:
         for key in path[:-1]:
             node = node[key]
             source = node.get("source", source) if isinstance(node, dict) else source
-        target = float(node[path[-1]])
+        leaf = node[path[-1]]
+        target = float(np.mean(leaf)) if isinstance(leaf, list) else float(leaf)  # a published range: its middle
         res = bisect(lambda x, n=name, sp=spec_name, m=metric: metric_with_param(n, sp, x, a.patients, a.seed, m,
                                                                                 PARAM_ARMS.get(n, "")),
                      target, lo, hi)

@@ -28,9 +28,10 @@ where the earlier form P (1 + act_T) had it. (Autoantibodies, below, need antige
     dA_o/dt = k_h (1 - A_o) + r_A A_o (G_o - 1)/(1 + A_o/A_max)
     dD_o/dt = (k_d,o h(A_o) + k_ab,o B_o/(B_o+1)) (1 - D_o)(1 - I) - k_rep,o D_o
     dF_o/dt = -k_loss,o D_o F_o                      (thyroid, pituitary, islets: no recovery)
-    dB_o/dt = k_B,o (h(A_o) + x_o P) - d_B B_o        (autoantibodies; IgG half-life 21 days)
+    dB_o/dt = k_B,o (h(A_o) + c_B x_o P) - d_B B_o    (autoantibodies; IgG half-life 21 days)
 
-with h(A) = A/(A + A50). D_o in [0, 1] is the damaged fraction; F_o the remaining function.
+with h(A) = A/(A + A50); c_B scales the antibody response to shared tumour antigen (fitted to
+the share of thymoma patients with myasthenia, :mod:`immunotwin.calibrate_cancers`). D_o in [0, 1] is the damaged fraction; F_o the remaining function.
 """
 
 from __future__ import annotations
@@ -109,6 +110,9 @@ PARAMS = (
     assumed("ifn_autoreactive", "1", 1.0, "interferon-alpha breaks tolerance (autoantibodies and clinical "
             "autoimmunity, thyroid first, in 26% on adjuvant high-dose interferon: Gogas et al., N Engl J Med "
             "2006;354:709); gain doubled at full occupancy (assumed)"),
+    assumed("shared_antigen_antibody", "1", 1.0, "autoantibody production per unit of shared tumour antigen "
+            "presented (c_B), relative to that of a fully active autoreactive T-cell pool: anti-AChR antibodies "
+            "from antigen expressed by thymoma (Marx et al., Nat Rev Dis Primers 2021); fitted (data/cancer_fit.json)"),
     sourced("antibody_decay", "1/day", 0.033, "IgG half-life about 21 days (Morell, Terry & "
             "Waldmann, J Clin Invest 1970;49:673)"),
 )
@@ -132,7 +136,7 @@ def _derivatives(ctx: Ctx) -> dict:
     injury = (p["damage_rate"] * act + p["antibody_damage"] * b / (b + 1.0)) * (1.0 - d) * (1.0 - isup)
     dd = injury - p["repair_rate"] * d
     df = -p["function_loss"] * d * f
-    db = p["antibody_production"] * (act + p["cross_reactivity"] * sig["antigen"]) - p["antibody_decay"] * b
+    db = p["antibody_production"] * (act + p["shared_antigen_antibody"] * p["cross_reactivity"] * sig["antigen"]) - p["antibody_decay"] * b
     return {"autoreactive": da, "damage": dd, "function": df, "autoantibody": db}
 
 
