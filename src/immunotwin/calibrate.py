@@ -13,7 +13,7 @@ cores, and an optimiser needs thousands of evaluations):
    population reweighting in the spirit of Allen, Rieger & Musante, CPT:PSP 2016;5:140, and
    Schmidt et al., BMC Bioinformatics 2013 — weights rather than acceptance).
 3. Weighted endpoints (ORR, CR, grade >= 3 irAE, discontinuation, Kaplan–Meier medians and
-   landmark rates, Peto hazard ratios; :mod:`.weighted`) are compared with the targets; the
+   landmark rates, Cox hazard ratios with Efron ties; :mod:`.weighted`) are compared with the targets; the
    loss is the sum of squared errors scaled by the acceptance bands of issue 4, plus a
    penalty keeping the effective sample size above ``MIN_ESS_FRACTION`` of N.
 4. CMA-ES (``cma``; Hansen 2016, arXiv:1604.00772) minimises the loss. The objective is
@@ -179,9 +179,9 @@ def endpoints(pl: Plausible, w: np.ndarray, control: str | None = None) -> dict[
             continue
         df = pl.outcomes[arm]
         key = f"{arm} vs {control}"
-        out["hr_pfs"][key] = weighted.peto_hr(df["pfs_months"].to_numpy(float), df["pfs_event"].to_numpy(bool), w,
+        out["hr_pfs"][key] = weighted.cox_hr(df["pfs_months"].to_numpy(float), df["pfs_event"].to_numpy(bool), w,
                                               c["pfs_months"].to_numpy(float), c["pfs_event"].to_numpy(bool), w)
-        out["hr_os"][key] = weighted.peto_hr(df["os_months"].to_numpy(float), df["os_event"].to_numpy(bool), w,
+        out["hr_os"][key] = weighted.cox_hr(df["os_months"].to_numpy(float), df["os_event"].to_numpy(bool), w,
                                              c["os_months"].to_numpy(float), c["os_event"].to_numpy(bool), w)
     return {**out, "os_rate": os_rate}  # type: ignore[dict-item]
 

@@ -66,9 +66,9 @@ def _trial_readouts(p: pd.DataFrame, control: str) -> dict[str, dict[str, float]
         }
         for lm in ("24", "36", "60"):
             r[f"os_rate_{lm}"] = km_rate(ok["os_months"], ok["os_event"], float(lm))
-        if arm != control:  # Peto (log-rank) estimate: fast enough for hundreds of replicate trials
+        if arm != control:  # Cox (Efron ties), as the calibration reads it; fast enough for hundreds of replicates
             cc = c[c["status"] == "ok"]
-            r["hr_pfs"] = weighted.peto_hr(ok["pfs_months"].to_numpy(float), ok["pfs_event"].to_numpy(bool),
+            r["hr_pfs"] = weighted.cox_hr(ok["pfs_months"].to_numpy(float), ok["pfs_event"].to_numpy(bool),
                                            np.ones(len(ok)), cc["pfs_months"].to_numpy(float),
                                            cc["pfs_event"].to_numpy(bool), np.ones(len(cc)))
         out[str(arm)] = r

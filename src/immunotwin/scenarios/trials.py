@@ -19,7 +19,7 @@ from scipy.stats import beta
 from ..model.organs import IRAES
 from ..reference import load
 from ..survival import hazard_ratio, km_median
-from ..weighted import peto_hr
+from ..weighted import cox_hr
 from .core import Figure, Result, bootstrap, make_figure, rate, simulate_spec, spec_text, worst_from_visits
 
 LANDMARK_WEEKS = 12.0
@@ -67,7 +67,7 @@ def landmark_hr(d: pd.DataFrame, exact: bool = True) -> float:
         return float("nan")
     if exact:
         return float(hazard_ratio(a["t_lm"], a["os_event"], b["t_lm"], b["os_event"])[0])
-    return float(peto_hr(a["t_lm"].to_numpy(float), a["os_event"].to_numpy(bool), np.ones(len(a)),
+    return float(cox_hr(a["t_lm"].to_numpy(float), a["os_event"].to_numpy(bool), np.ones(len(a)),
                          b["t_lm"].to_numpy(float), b["os_event"].to_numpy(bool), np.ones(len(b))))
 
 
