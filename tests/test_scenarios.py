@@ -325,8 +325,9 @@ def test_thymoma_myasthenia_in_band(thymoma: dict) -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(reason="by WHO subtype (n=300, no drug): A 63%, AB 96%, B1 96%, B2 94%, B3 96% vs published "
-                          "15/20/40/50/50% (bands ±0.15)", strict=False)
+@pytest.mark.xfail(reason="by WHO subtype (n=300, no drug): A 3%, AB 33%, B1 56%, B2 46%, B3 30% vs published "
+                          "15/20/40/50/50% (bands ±0.15): B1 and B3 outside (the subtype scales of the shared "
+                          "antigen are assumed, B3 0.6)", strict=False)
 @pytest.mark.parametrize("subtype", ["A", "AB", "B1", "B2", "B3"])
 def test_thymoma_myasthenia_by_subtype_in_band(thymoma: dict, subtype: str) -> None:
     assert fig(thymoma, f"myasthenia by WHO subtype {subtype} ")["inside"]
@@ -338,8 +339,10 @@ def test_thymoma_myasthenia_higher_in_b2_b3(thymoma: dict) -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(reason="anti-PD-1 does not raise myasthenia: 89% with pembrolizumab vs 92% without, same patients "
-                          "(85% already at baseline; worse than baseline on follow-up 4.7% vs 7.7%)", strict=False)
+@pytest.mark.xfail(reason="anti-PD-1 does not raise myasthenia: 31% with pembrolizumab vs 37% without, same patients "
+                          "(28% already at baseline; worse than baseline on follow-up 9% vs 19%: pembrolizumab shrinks "
+                          "the thymoma and so the shared antigen, and its arm's myasthenia is treated with steroids)",
+                   strict=False)
 def test_thymoma_anti_pd1_makes_myasthenia_more_frequent(thymoma: dict) -> None:
     assert obs(thymoma, "myasthenia (grade >=2, any visit): pembrolizumab") > \
         obs(thymoma, "myasthenia (grade >=2, any visit): no drug")
