@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -23,12 +24,11 @@ ARMS = ("nivolumab + ipilimumab", "nivolumab", "ipilimumab")
 # (docs/credibility.md). They are expected failures, kept visible: if one starts to pass,
 # pytest reports XPASS and the list should shrink.
 C, N, I = "nivolumab + ipilimumab", "nivolumab", "ipilimumab"
-# Measured (runs/val5, 1,000 per arm): ORR ipilimumab 0.112 (0.19); grade >=3 nivolumab 0.262 (0.21),
-# ipilimumab 0.412 (0.28); discontinuation 0.495 / 0.192 / 0.230 (0.364 / 0.077 / 0.148); 60-month OS
-# ipilimumab 0.332 (0.26).
+# Measured (runs/val8, 1,000 per arm, calibration iteration 5): ORR ipilimumab 0.131 (0.19); grade >=3
+# combination 0.544 (0.59); median PFS combination 19.3 months (11.5); 36- and 60-month OS ipilimumab
+# 0.427 and 0.368 (0.34 and 0.26).
 KNOWN_MISSES: set[tuple[str, str]] = {
-    ("orr", I), ("grade3plus_trae", N), ("grade3plus_trae", I),
-    ("discontinued_for_trae", C), ("discontinued_for_trae", N), ("discontinued_for_trae", I), ("os_rate_60", I),
+    ("orr", I), ("grade3plus_trae", C), ("median_pfs_months", C), ("os_rate_36", I), ("os_rate_60", I),
 }
 
 
@@ -77,6 +77,20 @@ def test_calibration_bands(cm067: pd.DataFrame, endpoint: str, arm: str) -> None
     sim, pub = _value(cm067, endpoint, arm), _published(endpoint, arm)
     band = 0.2 * pub if endpoint == "median_pfs_months" else BANDS[endpoint]
     assert abs(sim - pub) <= band, f"{endpoint} {arm}: simulated {sim:.3f}, published {pub:.3f}, band ±{band:.3f}"
+
+
+@pytest.mark.parametrize("arm", [C, N])
+def test_pfs_hazard_ratio_in_band(cm067: pd.DataFrame, arm: str) -> None:
+    # Larkin 2015: stratified Cox hazard ratio against ipilimumab; issue-4 band ±0.10. Read here as
+    # the calibration reads it (Cox, Efron ties; measured 0.374 and 0.492 in runs/val8).
+    from immunotwin.weighted import cox_hr
+
+    ok = cm067[cm067["status"] == "ok"]
+    a, c = ok[ok["arm"] == arm], ok[ok["arm"] == I]
+    hr = cox_hr(a["pfs_months"].to_numpy(float), a["pfs_event"].to_numpy(bool), np.ones(len(a)),
+                c["pfs_months"].to_numpy(float), c["pfs_event"].to_numpy(bool), np.ones(len(c)))
+    pub = float(REF["hr_pfs"][f"{arm} vs {I}"])
+    assert abs(hr - pub) <= 0.10, f"PFS HR {arm} vs {I}: simulated {hr:.3f}, published {pub:.3f}"
 
 
 @pytest.mark.parametrize("endpoint", ["orr", "cr_rate", "median_pfs_months", "os_rate_24", "os_rate_36"])
