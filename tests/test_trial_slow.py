@@ -128,3 +128,26 @@ def test_management_lowers_severe_toxicity(tmp_path: Path) -> None:
     managed, unmanaged = rows["asco2021"], rows["none"]
     assert (managed["any_irae_grade"] >= 4).mean() < (unmanaged["any_irae_grade"] >= 4).mean()
     assert managed["steroids"].mean() > 0.2 and unmanaged["steroids"].mean() == 0
+
+
+def test_probability_of_success_orders_regimens_by_effect(cm067: pd.DataFrame) -> None:
+    # Replicate trials of 40 per arm drawn from the 1,000-per-arm run: the combination (PFS HR about 0.37
+    # against ipilimumab) succeeds more often than nivolumab (about 0.49); both far above the null's 2.5%.
+    from immunotwin.success import probability_of_success
+
+    combo = probability_of_success(cm067, C, I, "pfs", 40, replicates=300, seed=5)
+    nivo = probability_of_success(cm067, N, I, "pfs", 40, replicates=300, seed=5)
+    assert combo.probability > nivo.probability > 0.3
+    assert combo.effect_median < nivo.effect_median < 1.0
+
+
+def test_success_command_writes_its_table(tmp_path: Path) -> None:
+    out = tmp_path / "pos"
+    assert main(["success", str(EXAMPLE), "--arm", N, "--endpoints", "pfs,orr", "--size-per-arm", "60",
+                 "--replicates", "50", "--patients", "40", "--out", str(out)]) == 0
+    doc = json.loads((out / "success.json").read_text())
+    assert [r["endpoint"] for r in doc["results"]] == ["pfs", "orr"]
+    for r in doc["results"]:
+        assert r["control"] == I and 0.0 <= r["probability"] <= 1.0
+        assert r["probability_ci95"][0] <= r["probability"] <= r["probability_ci95"][1]
+    assert (out / "trial" / "patients.parquet").is_file()

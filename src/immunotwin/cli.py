@@ -242,6 +242,68 @@ def cmd_validate(a: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_success(a: argparse.Namespace) -> int:
+    import pandas as pd
+
+    errors: list[str] = []
+    spec = None
+    try:
+        spec = _load(a.spec, a.patients, a.seed)
+    except SpecError as e:
+        errors.extend(e.errors)
+    arms = [x.name for x in spec.arms] if spec is not None else []
+    control = a.control or (spec.control if spec is not None else None)
+    if spec is not None:
+        if a.arm not in arms:
+            errors.append(f"--arm: {a.arm!r} is not an arm of the spec; arms: {', '.join(arms)}")
+        if control not in arms:
+            errors.append(f"--control: {control!r} is not an arm of the spec (give --control or set the spec's "
+                          f"control); arms: {', '.join(arms)}")
+        elif control == a.arm:
+            errors.append("--control: must differ from --arm")
+    endpoints = [ep.strip() for ep in a.endpoints.split(",") if ep.strip()]
+    bad = [ep for ep in endpoints if ep not in ("pfs", "os", "orr")]
+    if bad or not endpoints:
+        errors.append(f"--endpoints: choose from pfs, os, orr; got {a.endpoints!r}")
+    if a.size_per_arm < 10:
+        errors.append(f"--size-per-arm: at least 10 patients per arm, got {a.size_per_arm}")
+    if a.replicates < 20:
+        errors.append(f"--replicates: at least 20, got {a.replicates}")
+    if not 0.0 < a.alpha < 1.0:
+        errors.append(f"--alpha: must be between 0 and 1, got {a.alpha}")
+    if a.patients is not None and a.patients < 20:
+        errors.append(f"--patients: at least 20 simulated patients per arm, got {a.patients}")
+    trial_dir = Path(a.trial) if a.trial else Path(a.out) / "trial"
+    if a.trial and not (trial_dir / "patients.parquet").is_file():
+        errors.append(f"--trial: {a.trial} holds no patients.parquet (run `immunotwin trial` into it first)")
+    elif a.trial and spec is not None:
+        have = set(pd.read_parquet(trial_dir / "patients.parquet", columns=["arm"])["arm"])
+        missing = [x for x in (a.arm, control) if x in arms and x not in have]
+        if missing:
+            errors.append(f"--trial: {a.trial} has no patients in arm(s) {', '.join(missing)}; it has "
+                          f"{', '.join(sorted(have))}")
+    if errors:
+        return _fail(errors)
+    from .success import probability_of_success, write_success
+    from .trial import run_trial
+
+    out = Path(a.out)
+    out.mkdir(parents=True, exist_ok=True)
+    if not a.trial:
+        run_trial(spec, trial_dir, visits=False)
+    p = pd.read_parquet(trial_dir / "patients.parquet")
+    results = [probability_of_success(p, a.arm, control, ep, a.size_per_arm, a.replicates, a.alpha, a.seed or 1)
+               for ep in endpoints]
+    write_success(out, results, trial_dir)
+    for r in results:
+        print(f"{r.endpoint}: {r.arm} vs {r.control}, {r.size_per_arm} per arm, alpha {r.alpha:g}: probability of "
+              f"success {r.probability:.3f} (Monte-Carlo 95% CI {r.probability_ci95[0]:.3f}-{r.probability_ci95[1]:.3f}; "
+              f"{r.replicates} replicates); {r.effect} median {r.effect_median:.3f} "
+              f"(95% PI {r.effect_pi95[0]:.3f}-{r.effect_pi95[1]:.3f})")
+    print(f"wrote {out}/success.json")
+    return 0
+
+
 def cmd_sensitivity(a: argparse.Namespace) -> int:
     from .sensitivity import check_outputs, run_sensitivity
 
@@ -404,6 +466,19 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--workers", type=int, help="run the chunks on a local Dask cluster of N worker processes")
     s.add_argument("--quiet", action="store_true")
     s.set_defaults(fn=cmd_trial)
+    s = sub.add_parser("success", help="probability of success of a trial design from replicate virtual trials")
+    s.add_argument("spec")
+    s.add_argument("--arm", required=True, help="experimental arm (name in the spec)")
+    s.add_argument("--control", help="control arm (default: the spec's control)")
+    s.add_argument("--endpoints", default="pfs", help="comma-separated: pfs, os, orr (default pfs)")
+    s.add_argument("--size-per-arm", type=int, required=True, help="patients per arm of the trial being planned")
+    s.add_argument("--replicates", type=int, default=1000)
+    s.add_argument("--alpha", type=float, default=0.05, help="two-sided significance level")
+    s.add_argument("--patients", type=int, help="virtual patients simulated per arm (default: the spec's size)")
+    s.add_argument("--trial", help="use the patients of an existing `immunotwin trial` run instead of simulating")
+    s.add_argument("--seed", type=int)
+    s.add_argument("--out", required=True)
+    s.set_defaults(fn=cmd_success)
     s = sub.add_parser("calibrate", help="fit population parameters to a published trial table")
     s.add_argument("spec")
     s.add_argument("--targets", required=True, help="JSON shaped like data/checkmate067.json")

@@ -1,0 +1,99 @@
+"""Probability of success of a trial design, from replicate virtual trials.
+
+A virtual trial is simulated once at a large size; replicate trials of the design's size are
+drawn from its patients (with replacement, arm by arm) and each is analysed as the real trial
+would be: the log-rank test and a Cox hazard ratio (Efron ties) for PFS or OS, or the
+chi-square test of two proportions for the objective response rate. The probability of
+success is the share of replicates whose test is significant at ``alpha`` (two-sided) *in
+favour of* the experimental arm; its Monte-Carlo uncertainty is an exact binomial interval.
+
+This is between-patient variability only: the population parameters are the shipped
+calibration. Parameter uncertainty from the calibration (bootstrap standard errors in
+``data/calibration.json``) is reported apart, as issue 4 asks, and is not folded in here.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from scipy.stats import beta, chi2_contingency
+
+from .readouts import response_by
+from .survival import logrank
+from .weighted import cox_hr
+
+ENDPOINTS = ("pfs", "os", "orr")
+
+
+@dataclass(frozen=True)
+class Success:
+    arm: str
+    control: str
+    endpoint: str
+    size_per_arm: int
+    replicates: int
+    alpha: float
+    probability: float
+    probability_ci95: tuple[float, float]
+    effect: str  # "hazard ratio" or "ORR difference"
+    effect_median: float
+    effect_pi95: tuple[float, float]
+
+
+def _test(a: pd.DataFrame, c: pd.DataFrame, endpoint: str) -> tuple[float, float, bool]:
+    """(p-value, effect, effect favours ``a``) for one replicate trial."""
+    if endpoint == "orr":
+        ra, rc = a["_resp"].to_numpy(bool), c["_resp"].to_numpy(bool)
+        diff = float(ra.mean() - rc.mean())
+        table = np.array([[ra.sum(), (~ra).sum()], [rc.sum(), (~rc).sum()]])
+        if table.sum(axis=0).min() == 0:  # no responders (or no non-responders) in either arm
+            return 1.0, diff, False
+        return float(chi2_contingency(table, correction=False)[1]), diff, diff > 0
+    t, e = f"{endpoint}_months", f"{endpoint}_event"
+    ta, ea, tc, ec = (a[t].to_numpy(float), a[e].to_numpy(bool), c[t].to_numpy(float), c[e].to_numpy(bool))
+    hr = cox_hr(ta, ea, np.ones(len(ta)), tc, ec, np.ones(len(tc)))
+    pval = logrank(ta, ea, tc, ec)
+    return (float(pval) if np.isfinite(pval) else 1.0), hr, bool(np.isfinite(hr) and hr < 1.0)
+
+
+def probability_of_success(p: pd.DataFrame, arm: str, control: str, endpoint: str, size_per_arm: int,
+                           replicates: int = 1000, alpha: float = 0.05, seed: int = 1,
+                           response_cutoff_months: float | None = None) -> Success:
+    """Share of replicate trials of ``size_per_arm`` patients per arm that succeed (see module doc)."""
+    if endpoint not in ENDPOINTS:
+        raise ValueError(f"endpoint must be one of {ENDPOINTS}, got {endpoint!r}")
+    ok = p[p["status"] == "ok"].copy()
+    if endpoint == "orr":
+        ok["_resp"] = response_by(ok, response_cutoff_months)[0] if response_cutoff_months else \
+            ok["bor"].isin(["CR", "PR"]).to_numpy()
+    groups = {k: ok[ok["arm"] == k].reset_index(drop=True) for k in (arm, control)}
+    for k, g in groups.items():
+        if g.empty:
+            raise ValueError(f"arm {k!r} has no evaluable patients")
+    rng = np.random.default_rng(seed)
+    wins, effects = 0, []
+    for _ in range(replicates):
+        a, c = (g.iloc[rng.integers(0, len(g), size_per_arm)] for g in (groups[arm], groups[control]))
+        pval, eff, favours = _test(a, c, endpoint)
+        wins += int(pval < alpha and favours)
+        effects.append(eff)
+    lo = float(beta.ppf(0.025, wins, replicates - wins + 1)) if wins > 0 else 0.0
+    hi = float(beta.ppf(0.975, wins + 1, replicates - wins)) if wins < replicates else 1.0
+    eff = np.asarray(effects, float)
+    eff = eff[np.isfinite(eff)]
+    return Success(arm, control, endpoint, size_per_arm, replicates, alpha, wins / replicates, (lo, hi),
+                   "ORR difference" if endpoint == "orr" else "hazard ratio", float(np.median(eff)),
+                   (float(np.quantile(eff, 0.025)), float(np.quantile(eff, 0.975))))
+
+
+def write_success(out: Path, results: list[Success], trial_dir: Path) -> None:
+    doc = {"trial": str(trial_dir), "uncertainty": "between-patient variability only (shipped calibration); "
+           "parameter uncertainty is reported apart (data/calibration.json, fit.html)",
+           "results": [asdict(r) for r in results]}
+    tmp = out / "success.json.tmp"
+    tmp.write_text(json.dumps(doc, indent=1))
+    tmp.replace(out / "success.json")

@@ -1,0 +1,80 @@
+"""Probability of success from replicate virtual trials, against analytic power."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy.stats import norm
+
+from immunotwin.cli import main
+from immunotwin.success import probability_of_success
+
+Z = norm.ppf(0.975)
+
+
+def _patients(hr: float, orr: tuple[float, float], n: int = 20000, seed: int = 0) -> pd.DataFrame:
+    """Two arms with exponential PFS/OS (no censoring) and binary response."""
+    rng = np.random.default_rng(seed)
+    frames = []
+    for arm, scale, p in (("new", 10.0 / hr, orr[0]), ("control", 10.0, orr[1])):
+        t = rng.exponential(scale, n)
+        frames.append(pd.DataFrame({"arm": arm, "status": "ok", "pfs_months": t, "pfs_event": True,
+                                    "os_months": 2 * t, "os_event": True,
+                                    "bor": np.where(rng.random(n) < p, "PR", "PD")}))
+    return pd.concat(frames, ignore_index=True)
+
+
+def test_survival_endpoint_matches_schoenfeld_power() -> None:
+    # Schoenfeld (Biometrika 1981): with d events split 1:1, power = Phi(sqrt(d/4) |log HR| - z).
+    n, hr = 100, 0.7
+    expected = norm.cdf(np.sqrt(2 * n / 4) * abs(np.log(hr)) - Z)
+    r = probability_of_success(_patients(hr, (0.3, 0.3)), "new", "control", "pfs", n, replicates=600, seed=2)
+    assert r.probability == pytest.approx(expected, abs=0.06), (r.probability, expected)
+    assert r.probability_ci95[0] <= r.probability <= r.probability_ci95[1]
+    assert r.effect_median == pytest.approx(hr, abs=0.05)
+    assert r.effect_pi95[0] < hr < r.effect_pi95[1]
+
+
+def test_no_effect_succeeds_at_half_alpha() -> None:
+    # Under the null a two-sided test rejects in alpha of trials, half of them in the wrong direction.
+    r = probability_of_success(_patients(1.0, (0.3, 0.3)), "new", "control", "os", 80, replicates=1000, seed=3)
+    assert r.probability == pytest.approx(0.025, abs=0.02)
+
+
+def test_response_endpoint_matches_two_proportion_power() -> None:
+    n, p1, p0 = 120, 0.45, 0.25
+    pbar = (p1 + p0) / 2
+    se0, se1 = np.sqrt(2 * pbar * (1 - pbar) / n), np.sqrt((p1 * (1 - p1) + p0 * (1 - p0)) / n)
+    expected = norm.cdf(((p1 - p0) - Z * se0) / se1)
+    r = probability_of_success(_patients(1.0, (p1, p0)), "new", "control", "orr", n, replicates=600, seed=4)
+    assert r.probability == pytest.approx(expected, abs=0.06), (r.probability, expected)
+    assert r.effect_median == pytest.approx(p1 - p0, abs=0.03)
+    # a larger trial succeeds more often
+    big = probability_of_success(_patients(1.0, (p1, p0)), "new", "control", "orr", 2 * n, replicates=600, seed=4)
+    assert big.probability > r.probability
+
+
+def test_success_refuses_bad_input_with_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    spec = Path(__file__).parents[1] / "examples" / "checkmate067.toml"
+    out = tmp_path / "s"
+    code = main(["success", str(spec), "--arm", "no such arm", "--endpoints", "pfs,dfs", "--size-per-arm", "5",
+                 "--replicates", "3", "--alpha", "1.5", "--out", str(out)])
+    err = capsys.readouterr().err
+    assert code == 2
+    for field in ("--arm", "--endpoints", "--size-per-arm", "--replicates", "--alpha"):
+        assert field in err, field
+    assert not out.exists()  # nothing half-written
+
+
+def test_success_refuses_a_trial_without_the_arms(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    spec = Path(__file__).parents[1] / "examples" / "checkmate067.toml"
+    trial = tmp_path / "t"
+    trial.mkdir()
+    _patients(0.7, (0.3, 0.3), n=50).to_parquet(trial / "patients.parquet")
+    code = main(["success", str(spec), "--arm", "nivolumab", "--size-per-arm", "20", "--trial", str(trial),
+                 "--out", str(tmp_path / "s")])
+    assert code == 2 and "--trial" in capsys.readouterr().err
+    assert not (tmp_path / "s").exists()
