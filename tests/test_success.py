@@ -78,3 +78,32 @@ def test_success_refuses_a_trial_without_the_arms(tmp_path: Path, capsys: pytest
                  "--out", str(tmp_path / "s")])
     assert code == 2 and "--trial" in capsys.readouterr().err
     assert not (tmp_path / "s").exists()
+
+
+def test_mean_shift_moves_only_the_named_parameter() -> None:
+    from immunotwin.population import sample_cohort
+
+    base = sample_cohort("melanoma", {}, 7, 1, range(50), 4)
+    shifted = sample_cohort("melanoma", {}, 7, 1, range(50), 4, mean_shift={"immunogenicity": np.log(2.0)})
+    assert np.allclose(shifted.params["immunogenicity"], 2.0 * base.params["immunogenicity"], rtol=1e-12)
+    for k in ("net_growth_rate", "autoimmune_propensity", "expansion_rate"):
+        assert np.array_equal(shifted.params[k], base.params[k]), k
+    pd.testing.assert_frame_equal(shifted.covariates, base.covariates)
+
+
+def test_parameter_draws_follow_the_calibration_standard_errors() -> None:
+    import json
+    from importlib import resources
+
+    from immunotwin.success import parameter_draws
+
+    cal = json.loads(resources.files("immunotwin.data").joinpath("calibration.json").read_text())["params"]
+    draws = parameter_draws(2000, seed=3)
+    assert parameter_draws(3, seed=3) == draws[:3]  # reproducible
+    for name in ("immunogenicity", "autoimmune_propensity"):
+        shifts = np.array([d[0][name] for d in draws])
+        se = cal[name]["log_shift_se"]
+        assert abs(shifts.mean()) < 4 * se / np.sqrt(len(draws))
+        assert shifts.std() == pytest.approx(se, rel=0.08)
+        scales = np.array([d[1][name] for d in draws]) * cal[name]["iiv"]
+        assert scales.std() == pytest.approx(cal[name]["iiv_se"], rel=0.08)

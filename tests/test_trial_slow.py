@@ -151,3 +151,14 @@ def test_success_command_writes_its_table(tmp_path: Path) -> None:
         assert r["control"] == I and 0.0 <= r["probability"] <= 1.0
         assert r["probability_ci95"][0] <= r["probability"] <= r["probability_ci95"][1]
     assert (out / "trial" / "patients.parquet").is_file()
+    assert doc["parameter_uncertainty"] == []
+
+
+def test_success_command_with_parameter_draws(tmp_path: Path) -> None:
+    out = tmp_path / "pos"
+    assert main(["success", str(EXAMPLE), "--arm", C, "--size-per-arm", "40", "--replicates", "40",
+                 "--patients", "30", "--parameter-draws", "2", "--out", str(out)]) == 0
+    (q,) = json.loads((out / "success.json").read_text())["parameter_uncertainty"]
+    assert q["endpoint"] == "pfs" and len(q["per_draw"]) == 2 and q["patients_per_arm"] == 30
+    assert all(0.0 <= x <= 1.0 for x in q["per_draw"])
+    assert q["range95"][0] <= q["mean"] <= q["range95"][1]

@@ -273,6 +273,8 @@ def cmd_success(a: argparse.Namespace) -> int:
         errors.append(f"--alpha: must be between 0 and 1, got {a.alpha}")
     if a.patients is not None and a.patients < 20:
         errors.append(f"--patients: at least 20 simulated patients per arm, got {a.patients}")
+    if not 0 <= a.parameter_draws <= 200:
+        errors.append(f"--parameter-draws: between 0 and 200, got {a.parameter_draws}")
     trial_dir = Path(a.trial) if a.trial else Path(a.out) / "trial"
     if a.trial and not (trial_dir / "patients.parquet").is_file():
         errors.append(f"--trial: {a.trial} holds no patients.parquet (run `immunotwin trial` into it first)")
@@ -284,7 +286,7 @@ def cmd_success(a: argparse.Namespace) -> int:
                           f"{', '.join(sorted(have))}")
     if errors:
         return _fail(errors)
-    from .success import probability_of_success, write_success
+    from .success import over_parameters, probability_of_success, write_success
     from .trial import run_trial
 
     out = Path(a.out)
@@ -294,12 +296,18 @@ def cmd_success(a: argparse.Namespace) -> int:
     p = pd.read_parquet(trial_dir / "patients.parquet")
     results = [probability_of_success(p, a.arm, control, ep, a.size_per_arm, a.replicates, a.alpha, a.seed or 1)
                for ep in endpoints]
-    write_success(out, results, trial_dir)
+    parameter = over_parameters(spec, a.arm, control, endpoints, a.size_per_arm, draws=a.parameter_draws,
+                                patients=spec.population.size_per_arm, replicates=a.replicates, alpha=a.alpha,
+                                seed=a.seed or 1) if a.parameter_draws else []
+    write_success(out, results, trial_dir, parameter)
     for r in results:
         print(f"{r.endpoint}: {r.arm} vs {r.control}, {r.size_per_arm} per arm, alpha {r.alpha:g}: probability of "
               f"success {r.probability:.3f} (Monte-Carlo 95% CI {r.probability_ci95[0]:.3f}-{r.probability_ci95[1]:.3f}; "
               f"{r.replicates} replicates); {r.effect} median {r.effect_median:.3f} "
               f"(95% PI {r.effect_pi95[0]:.3f}-{r.effect_pi95[1]:.3f})")
+    for q in parameter:
+        print(f"{q['endpoint']}: over {q['draws']} draws of the calibration's parameters: probability of success "
+              f"{q['mean']:.3f} on average (2.5-97.5%: {q['range95'][0]:.3f}-{q['range95'][1]:.3f})")
     print(f"wrote {out}/success.json")
     return 0
 
@@ -476,6 +484,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--alpha", type=float, default=0.05, help="two-sided significance level")
     s.add_argument("--patients", type=int, help="virtual patients simulated per arm (default: the spec's size)")
     s.add_argument("--trial", help="use the patients of an existing `immunotwin trial` run instead of simulating")
+    s.add_argument("--parameter-draws", type=int, default=0,
+                   help="also redo it for K draws of the calibration's population parameters (parameter "
+                        "uncertainty, reported apart; each draw simulates --patients per arm)")
     s.add_argument("--seed", type=int)
     s.add_argument("--out", required=True)
     s.set_defaults(fn=cmd_success)

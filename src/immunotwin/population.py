@@ -133,9 +133,11 @@ def _value(ov: object, z: np.ndarray, u: np.ndarray) -> np.ndarray:
 
 def sample_cohort(cancer: str, overrides: Mapping[str, object], seed: int, arm_key: int,
                   indices: Sequence[int], n_steps: int, fixed: Mapping[str, object] | None = None,
-                  iiv_scale: Mapping[str, float] | None = None) -> Cohort:
+                  iiv_scale: Mapping[str, float] | None = None, mean_shift: Mapping[str, float] | None = None) -> Cohort:
     """Sample patients ``indices`` of one arm. ``fixed`` pins covariates (one patient's values);
-    ``iiv_scale`` widens the variability of named parameters (a calibration's plausible population)."""
+    ``iiv_scale`` widens the variability of named parameters (a calibration's plausible population);
+    ``mean_shift`` moves named parameters' population means by a log-scale shift (a draw of the
+    calibration's parameter uncertainty); the patients' random numbers are unchanged by either."""
     c = CANCERS[cancer]
     idx = np.asarray(indices, dtype=np.int64)
     gens = patient_streams(seed, arm_key, idx)
@@ -194,15 +196,20 @@ def sample_cohort(cancer: str, overrides: Mapping[str, object], seed: int, arm_k
     cov["ecog"] = np.asarray(cov["ecog"]).astype(np.int64)
     frame = pd.DataFrame(cov)
 
-    params, extras, effects = _params(c, frame, z, iiv_scale or {})
+    params, extras, effects = _params(c, frame, z, iiv_scale or {}, mean_shift or {})
     return Cohort(index=idx, covariates=frame, params=params, pk_eta=z[:, 16:18], uniforms=uniforms,
                   scan_noise=noise, lesion_thresholds=thresholds, effects=effects, **extras)
 
 
-def _params(c, cov: pd.DataFrame, z: np.ndarray, iiv_scale: Mapping[str, float]):  # type: ignore[no-untyped-def]
+def _params(c, cov: pd.DataFrame, z: np.ndarray, iiv_scale: Mapping[str, float],  # type: ignore[no-untyped-def]
+            mean_shift: Mapping[str, float] | None = None):
     n = len(cov)
     base = default_params()
     p = {k: np.broadcast_to(v, (n, *v.shape)).astype(np.float64).copy() for k, v in base.items()}
+    for name, shift in (mean_shift or {}).items():
+        if name not in p:
+            raise KeyError(f"mean_shift: unknown parameter {name!r}")
+        p[name] = p[name] * np.exp(float(shift))
     col = 20
     factor: dict[str, np.ndarray] = {}
     effects: dict[str, np.ndarray] = {}

@@ -79,15 +79,17 @@ def n_steps(spec: TrialSpec) -> int:
 
 
 def simulate_chunk(spec: TrialSpec, c: ChunkId, visits: bool = True,
-                   iiv_scale: dict[str, float] | None = None) -> tuple[pd.DataFrame, pd.DataFrame | None]:
+                   iiv_scale: dict[str, float] | None = None,
+                   mean_shift: dict[str, float] | None = None) -> tuple[pd.DataFrame, pd.DataFrame | None]:
     """Simulate one chunk; patients keyed by (seed, arm key, index) so chunking never matters.
 
     ``iiv_scale`` widens named parameters' variability (calibration's plausible population);
-    their log-scale random effects are then returned as ``re_<name>`` columns."""
+    their log-scale random effects are then returned as ``re_<name>`` columns. ``mean_shift``
+    moves named parameters' population means (log scale)."""
     arm = spec.arms[c.arm]
     arm_key = 0 if spec.design == "twin" else c.arm + 1
     cohort = sample_cohort(spec.population.cancer, spec.population.overrides, spec.seed, arm_key,
-                           range(c.start, c.stop), n_steps(spec), iiv_scale=iiv_scale)
+                           range(c.start, c.stop), n_steps(spec), iiv_scale=iiv_scale, mean_shift=mean_shift)
     res = run_clinic(cohort, arm.drugs, assessment=spec.assessment, guideline=spec.management.guideline,
                      treat_beyond_progression=spec.management.treat_beyond_progression,
                      post=spec.post_progression, follow_up_days=spec.follow_up_days, record_visits=visits,
