@@ -107,3 +107,41 @@ def test_parameter_draws_follow_the_calibration_standard_errors() -> None:
         assert shifts.std() == pytest.approx(se, rel=0.08)
         scales = np.array([d[1][name] for d in draws]) * cal[name]["iiv"]
         assert scales.std() == pytest.approx(cal[name]["iiv_se"], rel=0.08)
+
+
+def test_calibrated_growth_mean_reaches_the_patients() -> None:
+    # The calibration moves net_growth_rate's population mean; each cancer's growth is relative to the
+    # declared (melanoma) value, so the installed default must reach melanoma patients unchanged.
+    from immunotwin.cancers import CANCERS
+    from immunotwin.model.core import PARAM_INDEX
+    from immunotwin.population import REFERENCE_GROWTH, sample_cohort
+
+    c = sample_cohort("melanoma", {}, 7, 1, range(40), 4)
+    ldh = c.covariates["ldh_uln"].to_numpy(float)
+    expected = float(PARAM_INDEX["net_growth_rate"].value) * np.exp(c.effects["net_growth_rate"]) * np.sqrt(ldh)
+    assert CANCERS["melanoma"].growth_rate == REFERENCE_GROWTH
+    assert np.allclose(c.params["net_growth_rate"], expected, rtol=1e-12)
+    nsclc = sample_cohort("nsclc", {}, 7, 1, range(40), 4)
+    ratio = nsclc.params["net_growth_rate"] / (np.exp(nsclc.effects["net_growth_rate"])
+                                                * np.sqrt(nsclc.covariates["ldh_uln"].to_numpy(float)))
+    assert np.allclose(ratio, float(PARAM_INDEX["net_growth_rate"].value) * CANCERS["nsclc"].growth_rate
+                       / REFERENCE_GROWTH, rtol=1e-12)
+
+
+def test_cox_hr_is_nan_without_events_or_at_separation() -> None:
+    from immunotwin.weighted import cox_hr
+
+    t = np.arange(1.0, 11.0)
+    ones = np.ones(10)
+    assert np.isnan(cox_hr(t, np.zeros(10, bool), ones, t, np.ones(10, bool), ones))  # no events in a
+    assert np.isnan(cox_hr(t, np.ones(10, bool), ones, t, np.zeros(10, bool), ones))  # no events in b
+    # every event of a before any of b: the partial likelihood rises without bound
+    assert np.isnan(cox_hr(t, np.ones(10, bool), ones, t + 20.0, np.ones(10, bool), ones))
+
+
+def test_success_refuses_more_patients_than_the_pool(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    spec = Path(__file__).parents[1] / "examples" / "checkmate067.toml"
+    code = main(["success", str(spec), "--arm", "nivolumab", "--size-per-arm", "50", "--patients", "30",
+                 "--out", str(tmp_path / "s")])
+    assert code == 2 and "--size-per-arm" in capsys.readouterr().err
+    assert not (tmp_path / "s").exists()

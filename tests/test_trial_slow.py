@@ -143,10 +143,10 @@ def test_probability_of_success_orders_regimens_by_effect(cm067: pd.DataFrame) -
 
 def test_success_command_writes_its_table(tmp_path: Path) -> None:
     out = tmp_path / "pos"
-    assert main(["success", str(EXAMPLE), "--arm", N, "--endpoints", "pfs,orr", "--size-per-arm", "60",
+    assert main(["success", str(EXAMPLE), "--arm", N, "--endpoints", "pfs,orr,pfs", "--size-per-arm", "30",
                  "--replicates", "50", "--patients", "40", "--out", str(out)]) == 0
     doc = json.loads((out / "success.json").read_text())
-    assert [r["endpoint"] for r in doc["results"]] == ["pfs", "orr"]
+    assert [r["endpoint"] for r in doc["results"]] == ["pfs", "orr"]  # the repeated pfs is read once
     for r in doc["results"]:
         assert r["control"] == I and 0.0 <= r["probability"] <= 1.0
         assert r["probability_ci95"][0] <= r["probability"] <= r["probability_ci95"][1]
@@ -156,7 +156,7 @@ def test_success_command_writes_its_table(tmp_path: Path) -> None:
 
 def test_success_command_with_parameter_draws(tmp_path: Path) -> None:
     out = tmp_path / "pos"
-    assert main(["success", str(EXAMPLE), "--arm", C, "--size-per-arm", "40", "--replicates", "40",
+    assert main(["success", str(EXAMPLE), "--arm", C, "--size-per-arm", "30", "--replicates", "40",
                  "--patients", "30", "--parameter-draws", "2", "--out", str(out)]) == 0
     (q,) = json.loads((out / "success.json").read_text())["parameter_uncertainty"]
     assert q["endpoint"] == "pfs" and len(q["per_draw"]) == 2 and q["patients_per_arm"] == 30

@@ -72,6 +72,8 @@ def expected_ess_fraction(ratios: np.ndarray) -> float:
     calibration pass centred on the last one widened them further. At 1.25 the centre keeps 47%.
     """
     r = np.asarray(ratios, float)
+    if np.any(r <= np.sqrt(0.5)):
+        return 0.0  # a proposal narrower than 1/sqrt(2) of the target: E[w^2] is infinite
     return float(np.prod(np.sqrt(2.0 * r**2 - 1.0) / r**2))
 
 

@@ -261,7 +261,7 @@ def cmd_success(a: argparse.Namespace) -> int:
                           f"control); arms: {', '.join(arms)}")
         elif control == a.arm:
             errors.append("--control: must differ from --arm")
-    endpoints = [ep.strip() for ep in a.endpoints.split(",") if ep.strip()]
+    endpoints = list(dict.fromkeys(ep.strip() for ep in a.endpoints.split(",") if ep.strip()))
     bad = [ep for ep in endpoints if ep not in ("pfs", "os", "orr")]
     if bad or not endpoints:
         errors.append(f"--endpoints: choose from pfs, os, orr; got {a.endpoints!r}")
@@ -273,32 +273,64 @@ def cmd_success(a: argparse.Namespace) -> int:
         errors.append(f"--alpha: must be between 0 and 1, got {a.alpha}")
     if a.patients is not None and a.patients < 20:
         errors.append(f"--patients: at least 20 simulated patients per arm, got {a.patients}")
+    if spec is not None and not a.trial and a.size_per_arm > spec.population.size_per_arm:
+        errors.append(f"--size-per-arm: {a.size_per_arm} is more than the {spec.population.size_per_arm} virtual "
+                      "patients per arm drawn from (raise --patients)")
+    if Path(a.out).exists() and not Path(a.out).is_dir():
+        errors.append(f"--out: {a.out} exists and is not a folder")
     if not 0 <= a.parameter_draws <= 200:
         errors.append(f"--parameter-draws: between 0 and 200, got {a.parameter_draws}")
     trial_dir = Path(a.trial) if a.trial else Path(a.out) / "trial"
     if a.trial and not (trial_dir / "patients.parquet").is_file():
         errors.append(f"--trial: {a.trial} holds no patients.parquet (run `immunotwin trial` into it first)")
     elif a.trial and spec is not None:
-        have = set(pd.read_parquet(trial_dir / "patients.parquet", columns=["arm"])["arm"])
-        missing = [x for x in (a.arm, control) if x in arms and x not in have]
-        if missing:
-            errors.append(f"--trial: {a.trial} has no patients in arm(s) {', '.join(missing)}; it has "
-                          f"{', '.join(sorted(have))}")
+        need = ["arm", "status", "bor", *[f"{ep}_{x}" for ep in ("pfs", "os") for x in ("months", "event")]]
+        try:
+            pool = pd.read_parquet(trial_dir / "patients.parquet")
+        except Exception as e:  # noqa: BLE001 - any unreadable file is the user's input error
+            errors.append(f"--trial: cannot read {trial_dir / 'patients.parquet'}: {e}")
+        else:
+            lacking = [c for c in need if c not in pool]
+            if lacking:
+                errors.append(f"--trial: {a.trial}'s patients.parquet lacks {', '.join(lacking)}")
+            else:
+                ok = pool[pool["status"] == "ok"]
+                for x in dict.fromkeys((a.arm, control)):
+                    n_ok = int((ok["arm"] == x).sum())
+                    if x in arms and not n_ok:
+                        errors.append(f"--trial: {a.trial} has no evaluable patients in arm {x!r}; it has "
+                                      f"{', '.join(sorted(set(pool['arm'])))}")
+                    elif x in arms and a.size_per_arm > n_ok:
+                        errors.append(f"--size-per-arm: {a.size_per_arm} is more than the {n_ok} evaluable "
+                                      f"patients of arm {x!r} in --trial")
+    if a.parameter_draws and not errors:
+        from .success import parameter_draws
+
+        try:
+            parameter_draws(1, 0)
+        except ValueError as e:
+            errors.append(f"--parameter-draws: {e}")
     if errors:
         return _fail(errors)
     from .success import over_parameters, probability_of_success, write_success
-    from .trial import run_trial
+    from .trial import RunDirError, run_trial
 
     out = Path(a.out)
-    out.mkdir(parents=True, exist_ok=True)
+    seed = 1 if a.seed is None else a.seed
     if not a.trial:
-        run_trial(spec, trial_dir, visits=False)
+        try:
+            run_trial(spec, trial_dir, visits=False)
+        except RunDirError as e:
+            return _fail(f"--out: {e}")
     p = pd.read_parquet(trial_dir / "patients.parquet")
-    results = [probability_of_success(p, a.arm, control, ep, a.size_per_arm, a.replicates, a.alpha, a.seed or 1)
+    if not (p[p["status"] == "ok"]["arm"].isin([a.arm]).any() and p[p["status"] == "ok"]["arm"].isin([control]).any()):
+        return _fail("--arm/--control: every simulated patient of one of the arms failed; nothing to analyse")
+    results = [probability_of_success(p, a.arm, control, ep, a.size_per_arm, a.replicates, a.alpha, seed)
                for ep in endpoints]
     parameter = over_parameters(spec, a.arm, control, endpoints, a.size_per_arm, draws=a.parameter_draws,
                                 patients=spec.population.size_per_arm, replicates=a.replicates, alpha=a.alpha,
-                                seed=a.seed or 1) if a.parameter_draws else []
+                                seed=seed) if a.parameter_draws else []
+    out.mkdir(parents=True, exist_ok=True)
     write_success(out, results, trial_dir, parameter)
     for r in results:
         print(f"{r.endpoint}: {r.arm} vs {r.control}, {r.size_per_arm} per arm, alpha {r.alpha:g}: probability of "

@@ -39,7 +39,7 @@ import numpy as np
 import pandas as pd
 
 from .cancers import CANCERS
-from .model.core import PARAMS, default_params
+from .model.core import PARAMS, all_params, default_params
 from .model.organs import INDEX, IRAES
 
 N_NORMAL = 64
@@ -50,6 +50,8 @@ PREEXISTING_FACTOR = 1.8
 FCGR3A_FREQ = (0.20, 0.45, 0.35)  # VV, VF, FF (Cartron et al., Blood 2002;99:754)
 PDL1_IMMUNE_CORRELATION = 0.6  # assumed: strong association (Taube 2012; Tumeh et al., Nature 2014;515:568)
 _IIV = [prm for prm in PARAMS if prm.iiv > 0]
+#: net_growth_rate as declared (1/day), before calibration: the reference of the cancers' growth rates.
+REFERENCE_GROWTH = float(next(prm for prm in all_params() if prm.name == "net_growth_rate").value)
 _PREEXISTING_ORGANS = ("arthritis", "dermatitis", "colitis", "thyroiditis", "neurologic", "hepatitis")
 _PREEXISTING_WEIGHTS = (0.35, 0.25, 0.15, 0.15, 0.05, 0.05)  # RA, psoriasis, IBD, thyroid, neuro, liver (Menzies 2017 mix, approx.)
 
@@ -207,8 +209,8 @@ def _params(c, cov: pd.DataFrame, z: np.ndarray, iiv_scale: Mapping[str, float],
     base = default_params()
     p = {k: np.broadcast_to(v, (n, *v.shape)).astype(np.float64).copy() for k, v in base.items()}
     for name, shift in (mean_shift or {}).items():
-        if name not in p:
-            raise KeyError(f"mean_shift: unknown parameter {name!r}")
+        if name not in p or name in ("cross_reactivity", "pdl1_constitutive"):  # those two are set per patient below
+            raise KeyError(f"mean_shift: {name!r} is not a parameter whose population mean can be shifted")
         p[name] = p[name] * np.exp(float(shift))
     col = 20
     factor: dict[str, np.ndarray] = {}
@@ -222,7 +224,10 @@ def _params(c, cov: pd.DataFrame, z: np.ndarray, iiv_scale: Mapping[str, float],
     age = cov["age"].to_numpy(float)
     old = np.maximum(age - 60.0, 0.0)
     chemo = cov["prior_chemo"].to_numpy(bool)
-    p["net_growth_rate"] *= c.growth_rate / base["net_growth_rate"] * np.sqrt(cov["ldh_uln"].to_numpy(float))
+    # Each cancer's growth rate is relative to the rate at which net_growth_rate is declared (melanoma's):
+    # the calibrated mean then moves every cancer alike. (Dividing by the calibrated default, as before,
+    # cancelled the calibration's shift of this mean in every simulation.)
+    p["net_growth_rate"] *= c.growth_rate / REFERENCE_GROWTH * np.sqrt(cov["ldh_uln"].to_numpy(float))
     imm = c.immunogenicity * (cov["tmb"].to_numpy(float) / base["tmb_ref"]) ** base["tmb_exponent"]
     imm = imm * np.where(cov["liver_mets"].to_numpy(bool), 0.7, 1.0)
     p["immunogenicity"] *= imm

@@ -11,7 +11,8 @@ The main figure is between-patient variability only: the population parameters a
 shipped calibration. Parameter uncertainty is reported apart (issue 4 asks for the two kinds
 apart): with ``parameter_draws`` K, K population-parameter sets are drawn from the calibration's
 bootstrap standard errors (``data/calibration.json``: each fitted log-shift ~ N(0, se), each
-variability ~ N(iiv, se), independently, since only the standard errors are stored), the trial is
+variability ~ N(iiv, se), truncated at 5% of iiv, independently, since only the standard errors are
+stored), the trial is
 re-simulated for each with the same patients' random numbers (common random numbers) and the
 probability of success is computed per draw; its spread across draws is the parameter part.
 """
@@ -92,10 +93,11 @@ def probability_of_success(p: pd.DataFrame, arm: str, control: str, endpoint: st
     lo = float(beta.ppf(0.025, wins, replicates - wins + 1)) if wins > 0 else 0.0
     hi = float(beta.ppf(0.975, wins + 1, replicates - wins)) if wins < replicates else 1.0
     eff = np.asarray(effects, float)
-    eff = eff[np.isfinite(eff)]
+    eff = eff[np.isfinite(eff)]  # a replicate without events in one arm has no hazard ratio
+    med, pi = (float(np.median(eff)), (float(np.quantile(eff, 0.025)), float(np.quantile(eff, 0.975)))) \
+        if eff.size else (float("nan"), (float("nan"), float("nan")))
     return Success(arm, control, endpoint, size_per_arm, replicates, alpha, wins / replicates, (lo, hi),
-                   "ORR difference" if endpoint == "orr" else "hazard ratio", float(np.median(eff)),
-                   (float(np.quantile(eff, 0.025)), float(np.quantile(eff, 0.975))))
+                   "ORR difference" if endpoint == "orr" else "hazard ratio", med, pi)
 
 
 def parameter_draws(k: int, seed: int) -> list[tuple[dict[str, float], dict[str, float]]]:
@@ -104,14 +106,17 @@ def parameter_draws(k: int, seed: int) -> list[tuple[dict[str, float], dict[str,
     from importlib import resources
 
     cal = json.loads(resources.files("immunotwin.data").joinpath("calibration.json").read_text())["params"]
+    missing = [n for n, v in cal.items() if v.get("log_shift_se") is None or v.get("iiv_se") is None]
+    if k and missing:
+        raise ValueError(f"the installed calibration has no bootstrap standard errors for {', '.join(missing)}")
     rng = np.random.default_rng(seed)
     draws = []
     for _ in range(k):
         shift, scale = {}, {}
         for name, v in cal.items():
-            shift[name] = float(rng.normal(0.0, v.get("log_shift_se") or 0.0))
+            shift[name] = float(rng.normal(0.0, v["log_shift_se"]))
             iiv = float(v["iiv"])
-            scale[name] = float(max(iiv + rng.normal(0.0, v.get("iiv_se") or 0.0), 0.05 * iiv) / iiv)
+            scale[name] = float(max(iiv + rng.normal(0.0, v["iiv_se"]), 0.05 * iiv) / iiv)  # kept above 5%
         draws.append((shift, scale))
     return draws
 

@@ -72,7 +72,7 @@ def cox_hr(ta: np.ndarray, ea: np.ndarray, wa: np.ndarray, tb: np.ndarray, eb: n
     t, e, w, g = t[order], e[order], w[order], g[order]
     ra = np.cumsum((w * g)[::-1])[::-1]
     rb = np.cumsum((w * (1 - g))[::-1])[::-1]
-    uniq, first = np.unique(t, return_index=True)
+    _, first = np.unique(t, return_index=True)
     da = np.add.reduceat(w * e * g, first)
     db = np.add.reduceat(w * e * (1 - g), first)
     m = np.add.reduceat(e.astype(float), first)
@@ -85,8 +85,8 @@ def cox_hr(ta: np.ndarray, ea: np.ndarray, wa: np.ndarray, tb: np.ndarray, eb: n
     xb = rb[j] - frac * db[j]
     wt = ((da + db) / m)[j]
     xa, xb = np.maximum(xa, 0.0), np.maximum(xb, 0.0)
-    if not (xa > 0).any() or not (xb > 0).any():
-        return float("nan")
+    if not (xa > 0).any() or not (xb > 0).any() or da.sum() <= 0 or db.sum() <= 0:
+        return float("nan")  # no events in one group: the estimate is 0 or infinite
     score_0 = float(da.sum())
     beta = 0.0
     for _ in range(iters):
@@ -98,8 +98,8 @@ def cox_hr(ta: np.ndarray, ea: np.ndarray, wa: np.ndarray, tb: np.ndarray, eb: n
         step = float(np.clip(u / info, -2.0, 2.0))
         beta += step
         if abs(step) < 1e-10:
-            break
-    return float(np.exp(beta))
+            return float(np.exp(beta))
+    return float("nan")  # not converged (e.g. complete separation: the estimate diverges)
 
 
 def ess(w: np.ndarray) -> float:

@@ -112,7 +112,9 @@ PARAMS = (
             "2006;354:709); gain doubled at full occupancy (assumed)"),
     assumed("shared_antigen_antibody", "1", 1.0, "autoantibody production per unit of shared tumour antigen "
             "presented (c_B), relative to that of a fully active autoreactive T-cell pool: anti-AChR antibodies "
-            "from antigen expressed by thymoma (Marx et al., Nat Rev Dis Primers 2021); fitted (data/cancer_fit.json)"),
+            "from antigen expressed by thymoma (Marx et al., Nat Rev Dis Primers 2021); acts only where an organ makes "
+            "antibodies and shares antigen with the cancer (in the catalogue: thymoma and CLL); fitted "
+            "(data/cancer_fit.json)"),
     sourced("antibody_decay", "1/day", 0.033, "IgG half-life about 21 days (Morell, Terry & "
             "Waldmann, J Clin Invest 1970;49:673)"),
 )
