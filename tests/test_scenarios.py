@@ -281,14 +281,14 @@ def hpd(tmp_path_factory: pytest.TempPathFactory) -> dict:
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(reason="9.9% (95% CI 7.1-12.5%, n=500) vs 13.8% (exact CI 10.6-17.5%): 11.7% before calibration "
+@pytest.mark.xfail(reason="9.3% (95% CI 6.8-11.9%, n=500) vs 13.8% (exact CI 10.6-17.5%): 11.7% before calibration "
                           "iteration 5", strict=False)
 def test_hpd_overall_in_band(hpd: dict) -> None:
     assert fig(hpd, "HPD rate, NSCLC on anti-PD-1")["inside"]
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(reason="no age gradient in the model: 9.4% at >= 65 vs 10.2% below (n=500; 12.2% vs 11.3% before "
+@pytest.mark.xfail(reason="no age gradient in the model: 8.2% at >= 65 vs 10.2% below (n=500; 12.2% vs 11.3% before "
                           "calibration iteration 5): age acts on HPD only through tumour and immune covariates, "
                           "and those barely differ by age", strict=False)
 def test_hpd_more_frequent_when_old(hpd: dict) -> None:
@@ -296,9 +296,8 @@ def test_hpd_more_frequent_when_old(hpd: dict) -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(reason="no burden gradient after calibration iteration 5: 9.8% above the median baseline SLD vs "
-                          "9.9% at or below (n=500); it held before", strict=False)
 def test_hpd_more_frequent_with_high_burden(hpd: dict) -> None:
+    # 9.7% above the median baseline SLD vs 9.0% at or below (n=500): a gradient no larger than the noise
     assert obs(hpd, "HPD rate, baseline SLD above median") > obs(hpd, "HPD rate, baseline SLD at or below median")
 
 
@@ -337,10 +336,12 @@ def test_thymoma_myasthenia_in_band(thymoma: dict) -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(reason="by WHO subtype (n=300, no drug): A 3%, AB 33%, B1 56%, B2 46%, B3 30% vs published "
-                          "15/20/40/50/50% (bands ±0.15): B1 and B3 outside (the subtype scales of the shared "
-                          "antigen are assumed, B3 0.6)", strict=False)
-@pytest.mark.parametrize("subtype", ["A", "AB", "B1", "B2", "B3"])
+@pytest.mark.parametrize("subtype", [
+    "A", "B2",  # 3% and 49% (n=35, 78) against 15% and 50% ±0.15
+    *[pytest.param(st, marks=pytest.mark.xfail(
+        reason="by WHO subtype (n=300, no drug): AB 35.4% (band 5-35%), B1 60% (25-55%), B3 30% (35-65%): the subtype "
+               "scales of the shared antigen are assumed (B3 0.6), not fitted", strict=False)) for st in ("AB", "B1", "B3")],
+])
 def test_thymoma_myasthenia_by_subtype_in_band(thymoma: dict, subtype: str) -> None:
     assert fig(thymoma, f"myasthenia by WHO subtype {subtype} ")["inside"]
 
@@ -351,8 +352,8 @@ def test_thymoma_myasthenia_higher_in_b2_b3(thymoma: dict) -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(reason="anti-PD-1 does not raise myasthenia: 31% with pembrolizumab vs 37% without, same patients "
-                          "(28% already at baseline; worse than baseline on follow-up 9% vs 19%). Not diagnosed; the "
+@pytest.mark.xfail(reason="anti-PD-1 does not raise myasthenia: 32% with pembrolizumab vs 39% without, same patients "
+                          "(29% already at baseline; worse than baseline on follow-up 8% vs 18%). Not diagnosed; the "
                           "hypothesis: pembrolizumab shrinks the thymoma and with it the shared antigen that drives "
                           "the antibodies, more than PD-1 blockade adds through autoreactive T cells",
                    strict=False)
@@ -386,22 +387,21 @@ def vitiligo(tmp_path_factory: pytest.TempPathFactory) -> dict:
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(reason="no benefit: landmark OS HR 1.06 (95% CI 0.63-1.79, n=249 at the landmark) for skin irAE "
-                          "by week 12; ORR 46% with vs 53% without (1.75 before calibration iteration 5; in "
-                          "CheckMate 067's nivolumab arm at 1,000 patients the HR is 0.93)", strict=False)
 def test_vitiligo_skin_irae_goes_with_survival(vitiligo: dict) -> None:
+    # 0.92 (95% CI 0.53-1.59, n=254 at the landmark): below 1, far from significant (1.75 with calibration
+    # iteration 3, 1.06 before the calibrated growth mean took effect)
     hr = fig(vitiligo, "12-week landmark OS hazard ratio")
     assert hr["simulated"] < 1.0
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(reason="landmark OS HR 1.06 (95% CI 0.63-1.79, n=300) vs Freeman-Keller 0.423 (band 0.2-0.9)", strict=False)
+@pytest.mark.xfail(reason="landmark OS HR 0.92 (95% CI 0.53-1.59, n=300) vs Freeman-Keller 0.423 (band 0.2-0.9)", strict=False)
 def test_vitiligo_hr_in_band(vitiligo: dict) -> None:
     assert fig(vitiligo, "12-week landmark OS hazard ratio")["inside"]
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(reason="any-grade irAE 32% (95% CI 27-37%, n=300) vs Freeman-Keller 68.2% (exact CI 60-76%)",
+@pytest.mark.xfail(reason="any-grade irAE 33% (95% CI 29-38%, n=300) vs Freeman-Keller 68.2% (exact CI 60-76%)",
                    strict=False)
 def test_vitiligo_any_irae_in_band(vitiligo: dict) -> None:
     assert fig(vitiligo, "any-grade irAE")["inside"]
