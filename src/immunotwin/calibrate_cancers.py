@@ -115,11 +115,11 @@ def metric_with_param(name: str, spec_name: str, value: float, patients: int, se
 
 
 def _worst_visit_grade(p, v, organ: str) -> np.ndarray:  # type: ignore[no-untyped-def]
-    """Each patient's (row of ``p``) worst grade of ``organ`` over all visits, baseline included."""
-    from .scenarios.core import worst_from_visits
+    """Each patient's (row of ``p``) worst grade of ``organ`` over all visits, baseline included
+    (as the scenario reports it: :func:`immunotwin.scenarios.trials.visit_flags`)."""
+    from .scenarios.trials import visit_flags
 
-    worst = p[["arm", "patient"]].merge(worst_from_visits(v, organ), on=["arm", "patient"], how="left")
-    return worst[f"{organ}_worst_any"].fillna(0).to_numpy()
+    return visit_flags(p, v, organ)[f"{organ}_worst_any"].to_numpy()
 
 
 def bisect(evaluate, target: float, lo: float = LO, hi: float = HI, iters: int = 10) -> dict:  # type: ignore[no-untyped-def]

@@ -281,6 +281,7 @@ def cmd_success(a: argparse.Namespace) -> int:
     if not 0 <= a.parameter_draws <= 200:
         errors.append(f"--parameter-draws: between 0 and 200, got {a.parameter_draws}")
     trial_dir = Path(a.trial) if a.trial else Path(a.out) / "trial"
+    pool = None
     if a.trial and not (trial_dir / "patients.parquet").is_file():
         errors.append(f"--trial: {a.trial} holds no patients.parquet (run `immunotwin trial` into it first)")
     elif a.trial and spec is not None:
@@ -322,8 +323,8 @@ def cmd_success(a: argparse.Namespace) -> int:
             run_trial(spec, trial_dir, visits=False)
         except RunDirError as e:
             return _fail(f"--out: {e}")
-    p = pd.read_parquet(trial_dir / "patients.parquet")
-    if not (p[p["status"] == "ok"]["arm"].isin([a.arm]).any() and p[p["status"] == "ok"]["arm"].isin([control]).any()):
+    p = pool if pool is not None else pd.read_parquet(trial_dir / "patients.parquet")
+    if not {a.arm, control} <= set(p.loc[p["status"] == "ok", "arm"]):
         return _fail("--arm/--control: every simulated patient of one of the arms failed; nothing to analyse")
     results = [probability_of_success(p, a.arm, control, ep, a.size_per_arm, a.replicates, a.alpha, seed)
                for ep in endpoints]

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
-from scipy.stats import beta, chi2_contingency
+from scipy.stats import chi2_contingency
 
 from .readouts import response_by
 from .survival import logrank
@@ -70,15 +70,13 @@ def _test(a: pd.DataFrame, c: pd.DataFrame, endpoint: str) -> tuple[float, float
 
 
 def probability_of_success(p: pd.DataFrame, arm: str, control: str, endpoint: str, size_per_arm: int,
-                           replicates: int = 1000, alpha: float = 0.05, seed: int = 1,
-                           response_cutoff_months: float | None = None) -> Success:
+                           replicates: int = 1000, alpha: float = 0.05, seed: int = 1) -> Success:
     """Share of replicate trials of ``size_per_arm`` patients per arm that succeed (see module doc)."""
     if endpoint not in ENDPOINTS:
         raise ValueError(f"endpoint must be one of {ENDPOINTS}, got {endpoint!r}")
     ok = p[p["status"] == "ok"].copy()
     if endpoint == "orr":
-        ok["_resp"] = response_by(ok, response_cutoff_months)[0] if response_cutoff_months else \
-            ok["bor"].isin(["CR", "PR"]).to_numpy()
+        ok["_resp"] = response_by(ok, None)[0]
     groups = {k: ok[ok["arm"] == k].reset_index(drop=True) for k in (arm, control)}
     for k, g in groups.items():
         if g.empty:
@@ -90,8 +88,9 @@ def probability_of_success(p: pd.DataFrame, arm: str, control: str, endpoint: st
         pval, eff, favours = _test(a, c, endpoint)
         wins += int(pval < alpha and favours)
         effects.append(eff)
-    lo = float(beta.ppf(0.025, wins, replicates - wins + 1)) if wins > 0 else 0.0
-    hi = float(beta.ppf(0.975, wins + 1, replicates - wins)) if wins < replicates else 1.0
+    from .scenarios.trials import clopper_pearson
+
+    lo, hi = clopper_pearson(wins, replicates)
     eff = np.asarray(effects, float)
     eff = eff[np.isfinite(eff)]  # a replicate without events in one arm has no hazard ratio
     med, pi = (float(np.median(eff)), (float(np.quantile(eff, 0.025)), float(np.quantile(eff, 0.975)))) \
