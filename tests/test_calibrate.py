@@ -107,11 +107,13 @@ def test_round_trip_recovers_known_population_means(populations: tuple[Plausible
     # 1. Targets from the trial the fit sees: the optimiser must find the known means.
     exact = _targets(endpoints(train, weights(truth, train), "ipilimumab"))
     assert exact["endpoints"]["orr"]["nivolumab"] != pytest.approx(null["endpoints"]["orr"]["nivolumab"], abs=0.02)
-    res = fit(train, exact, control="ipilimumab", seed=1, max_evals=600, fix_sd=0.6 * sd)
+    # The targets were made at the declared non-immune rate: it is held there (not profiled).
+    res = fit(train, exact, control="ipilimumab", seed=1, max_evals=600, fix_sd=0.6 * sd, profile_nonimmune=False)
     assert np.all(np.abs(res.phi[:2] - truth[:2]) < 0.15 * sd), res.phi[:2]
     # 2. Targets from an independent virtual population (sampling noise): the directions come back.
     held_targets = _targets(endpoints(held, weights(truth, held), "ipilimumab"))
-    res2 = fit(train, held_targets, control="ipilimumab", seed=1, max_evals=600, fix_sd=0.6 * sd)
+    res2 = fit(train, held_targets, control="ipilimumab", seed=1, max_evals=600, fix_sd=0.6 * sd,
+               profile_nonimmune=False)
     assert np.sign(res2.phi[0]) == 1 and np.sign(res2.phi[1]) == -1, res2.phi[:2]
     assert set(FITTED) >= set(names)
 
@@ -188,3 +190,28 @@ def test_effective_sample_size_of_reweighting_matches_the_gaussian_integral() ->
     # fit must respect is reachable without widening any variability.
     ratios = np.array([proposal_sd(k) / PARAM_INDEX[k].iiv for k in FITTED])
     assert expected_ess_fraction(ratios) > 1.5 * MIN_ESS_FRACTION
+
+
+def test_profiled_nonimmune_rate_recovers_the_rate_that_made_the_targets() -> None:
+    import pandas as pd
+
+    from immunotwin.calibrate import profile_nonimmune_rate, trae_grade3plus
+
+    rng = np.random.default_rng(8)
+    frames = {}
+    for arm, p_immune, months in (("combo", 0.45, 10.0), ("nivo", 0.05, 14.0), ("ipi", 0.22, 2.5)):
+        frames[arm] = pd.DataFrame({"any_irae_grade": np.where(rng.random(3000) < p_immune, 3, 1),
+                                    "neutropenia_grade": 0,
+                                    "checkpoint_exposure_months": rng.exponential(months, 3000)})
+    pl = Plausible(tuple(frames), frames, np.zeros((3000, 1)), np.ones(1), ("immunogenicity",))
+    w = rng.uniform(0.5, 1.5, 3000)
+    # Analytic: each patient's probability 1 - (1 - immune) exp(-rate x exposure).
+    df = frames["nivo"]
+    hand = np.sum(w * (1 - (df["any_irae_grade"] < 3) * np.exp(-0.02 * df["checkpoint_exposure_months"]))) / w.sum()
+    assert trae_grade3plus(df, w, 0.02) == pytest.approx(hand, rel=1e-12)
+    rows = [("grade3plus_trae", "", arm, trae_grade3plus(frames[arm], w, 0.02)) for arm in frames]
+    assert profile_nonimmune_rate(pl, w, rows) == pytest.approx(0.02, rel=0.01)
+    # No TRAE target: the installed default is kept.
+    from immunotwin.calibrate import NONIMMUNE_DEFAULT
+
+    assert profile_nonimmune_rate(pl, w, [("orr", "", "nivo", 0.4)]) == NONIMMUNE_DEFAULT

@@ -120,3 +120,35 @@ def test_replaced_endocrine_loss_is_grade2_and_does_not_hold() -> None:
     m.replaced[0, 0] = True
     manage(m, g, np.array([70.0]), 7.0, np.array([True]), "asco2021")
     assert not m.held[0] and not m.stopped[0]
+
+
+def test_active_thyroiditis_on_replacement_stays_grade2_but_pituitary_can_be_severe() -> None:
+    # Painless thyroiditis is graded as its thyrotoxic phase (<= grade 2) whether or not hormone is replaced;
+    # an inflamed pituitary keeps grade 3 above D = 0.5 (observe.ACTIVE_LADDER).
+    d = np.zeros((1, 12))
+    f = np.full((1, 12), 0.3)
+    d[0, INDEX["thyroiditis"]] = d[0, INDEX["hypophysitis"]] = 0.8
+    replaced = np.array([[True, True, False]])
+    g = observe.grades(observe.labs(d, f, replaced), d, f, replaced)
+    assert g[0, INDEX["thyroiditis"]] == 2
+    assert g[0, INDEX["hypophysitis"]] == 3
+
+
+def test_nonimmune_events_follow_the_exposure_and_a_constant_hazard() -> None:
+    from immunotwin.clinic.run import AE_WINDOW_DAYS, _nonimmune_trae
+    from immunotwin.units import DAYS_PER_MONTH
+
+    n = 200_000
+    rng = np.random.default_rng(5)
+    first = np.where(np.arange(n) % 4 == 0, np.nan, 0.0)  # a quarter never dosed
+    last = np.full(n, 270.0)
+    death = np.where(np.arange(n) % 4 == 1, 100.0, np.nan)  # a quarter die on treatment
+    exposure, event = _nonimmune_trae(first, last, death, 1800.0, np.full(n, 0.05), rng.random(n))
+    groups = {"never": np.arange(n) % 4 == 0, "died": np.arange(n) % 4 == 1, "full": np.arange(n) % 4 >= 2}
+    assert np.all(exposure[groups["never"]] == 0) and not event[groups["never"]].any()
+    assert np.all(exposure[groups["died"]] == 100.0)
+    assert np.all(exposure[groups["full"]] == 270.0 + AE_WINDOW_DAYS)
+    for key, days in (("died", 100.0), ("full", 300.0)):
+        p = 1.0 - np.exp(-0.05 * days / DAYS_PER_MONTH)  # exponential waiting time
+        k = groups[key].sum()
+        assert abs(event[groups[key]].mean() - p) < 4 * np.sqrt(p * (1 - p) / k)

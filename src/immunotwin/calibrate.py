@@ -22,9 +22,14 @@ cores, and an optimiser needs thousands of evaluations):
 
 The fitted defaults are default * exp(mu_k) with IIV s_k, written to ``calibration.json``
 with their provenance; installed into the package data they become the shipped defaults.
-Treatment-related adverse events in published tables include non-immune events; immunotwin
-has only immune-related ones, so its grade >= 3 irAE rate is fitted to the published TRAE
-rate and absorbs that difference (stated in fit.html and docs/credibility.md).
+Treatment-related adverse events in published tables include non-immune events (fatigue, infusion
+reactions, laboratory abnormalities). The clinic draws these at a constant hazard per month of
+checkpoint-antibody exposure (``nonimmune_trae_rate``, :mod:`.model.pk`; clinic/run.py), and the
+grade >= 3 TRAE targets are compared with irAEs, neutropenia and these events together. The rate
+enters only those targets, so it is profiled out at each phi (``profile_nonimmune_rate``) and
+installed with the fitted parameters. (Until 2026-11-29 the irAE rate absorbed the difference, which
+put 14-17% of nivolumab patients at grade >= 3 irAEs where select immune-related grade >= 3 events
+are 4%: Weber 2017.)
 """
 
 from __future__ import annotations
@@ -40,7 +45,7 @@ import numpy as np
 import pandas as pd
 
 from . import weighted
-from .model.core import PARAM_INDEX
+from .model.core import PARAM_INDEX, all_params
 from .readouts import CHECKMATE067_RESPONSE_CUTOFF_MONTHS, response_by
 from .spec import TrialSpec
 
@@ -48,6 +53,8 @@ FITTED: tuple[str, ...] = (
     "immunogenicity", "net_growth_rate", "resistant_fraction", "resistant_kill", "ctla4_breadth", "lethal_burden",
     "autoimmune_propensity", "ctla4_dependence", "pd_dependence", "expansion_rate", "residual_clearance_time",
 )
+NONIMMUNE = "nonimmune_trae_rate"
+NONIMMUNE_DEFAULT = float(PARAM_INDEX[NONIMMUNE].value)
 PROPOSAL_MIN_SD = 0.4
 PROPOSAL_FACTOR = 1.25  # see expected_ess_fraction: 1.6 made the ESS floor unreachable at the centre
 MIN_ESS_FRACTION = 0.25
@@ -153,8 +160,42 @@ def weights(phi: np.ndarray, pl: Plausible) -> np.ndarray:
     return w / w.sum()
 
 
-def endpoints(pl: Plausible, w: np.ndarray, control: str | None = None) -> dict[str, dict[str, float]]:
-    """Weighted trial endpoints, keyed like the targets file (endpoint -> arm -> value)."""
+def trae_grade3plus(df: pd.DataFrame, w: np.ndarray, rate_per_month: float) -> float:
+    """Weighted share with a grade >= 3 treatment-related adverse event: an irAE or neutropenia of
+    grade >= 3 as simulated, or a non-immune event at the constant hazard ``rate_per_month`` over the
+    patient's checkpoint exposure (the probability the clinic draws it with, clinic/run.py): the
+    expectation over that draw, so the loss is smooth in the rate."""
+    immune = np.maximum(df["any_irae_grade"].to_numpy(), df["neutropenia_grade"].to_numpy()
+                        if "neutropenia_grade" in df else 0) >= 3
+    exposure = df["checkpoint_exposure_months"].to_numpy(float) if "checkpoint_exposure_months" in df \
+        else np.zeros(len(df))
+    p = 1.0 - (1.0 - immune) * np.exp(-rate_per_month * exposure)
+    return float(np.sum(w * p) / np.sum(w))
+
+
+def profile_nonimmune_rate(pl: Plausible, w: np.ndarray, rows: list[tuple[str, str, str, float]]) -> float:
+    """The non-immune adverse-event rate (1/month) that best fits the grade >= 3 TRAE targets at these
+    weights. It enters only those targets, so it is profiled out of the loss rather than searched by
+    CMA-ES (a bounded scalar minimisation on its logarithm, 1e-4 to 1 per month)."""
+    from scipy.optimize import minimize_scalar
+
+    trae = [(pl.outcomes[arm], pub) for ep, _, arm, pub in rows if ep == "grade3plus_trae" and arm in pl.outcomes]
+    if not trae:
+        return NONIMMUNE_DEFAULT
+
+    def sse(log_rate: float) -> float:
+        return sum(((trae_grade3plus(df, w, float(np.exp(log_rate))) - pub) / SCALE["grade3plus_trae"]) ** 2
+                   for df, pub in trae)
+
+    res = minimize_scalar(sse, bounds=(np.log(1e-4), 0.0), method="bounded", options={"xatol": 1e-4})
+    return float(np.exp(res.x))
+
+
+def endpoints(pl: Plausible, w: np.ndarray, control: str | None = None,
+              nonimmune_rate: float | None = None) -> dict[str, dict[str, float]]:
+    """Weighted trial endpoints, keyed like the targets file (endpoint -> arm -> value); grade >= 3
+    TRAEs at ``nonimmune_rate`` (default: the parameter's current default)."""
+    rate = NONIMMUNE_DEFAULT if nonimmune_rate is None else nonimmune_rate
     out: dict[str, dict[str, float]] = {k: {} for k in ("orr", "cr_rate", "dcr", "median_pfs_months",
                                                          "median_os_months", "grade3plus_trae",
                                                          "discontinued_for_trae", "hr_pfs", "hr_os")}
@@ -165,7 +206,7 @@ def endpoints(pl: Plausible, w: np.ndarray, control: str | None = None) -> dict[
         out["orr"][arm] = weighted.proportion(resp, w)
         out["cr_rate"][arm] = weighted.proportion(cr, w)
         out["dcr"][arm] = weighted.proportion(np.isin(bor, ("CR", "PR", "SD")), w)
-        out["grade3plus_trae"][arm] = weighted.proportion(df["any_irae_grade"].to_numpy() >= 3, w)
+        out["grade3plus_trae"][arm] = trae_grade3plus(df, w, rate)
         out["discontinued_for_trae"][arm] = weighted.proportion(df["discontinued"].to_numpy() == "toxicity", w)
         pt, pe = df["pfs_months"].to_numpy(float), df["pfs_event"].to_numpy(bool)
         ot, oe = df["os_months"].to_numpy(float), df["os_event"].to_numpy(bool)
@@ -216,9 +257,10 @@ def residuals(sim: Mapping, rows: list[tuple[str, str, str, float]]) -> np.ndarr
     return np.asarray(r)
 
 
-def loss(phi: np.ndarray, pl: Plausible, rows: list, control: str | None) -> float:
+def loss(phi: np.ndarray, pl: Plausible, rows: list, control: str | None, profile: bool = True) -> float:
     w = weights(phi, pl)
-    r = residuals(endpoints(pl, w, control), rows)
+    rate = profile_nonimmune_rate(pl, w, rows) if profile else None
+    r = residuals(endpoints(pl, w, control, rate), rows)
     e = weighted.ess(w)
     pen = max(0.0, MIN_ESS_FRACTION * pl.n / e - 1.0)
     return float(np.sum(r**2) + 50.0 * pen**2)
@@ -234,8 +276,11 @@ class Fit:
 
 
 def fit(pl: Plausible, targets: Mapping, *, control: str | None = None, seed: int = 1, max_evals: int = 3000,
-        x0: np.ndarray | None = None, sigma0: float = 0.3, fix_sd: np.ndarray | None = None) -> Fit:
-    """Minimise the calibration loss over phi with CMA-ES (means only when ``fix_sd`` is given)."""
+        x0: np.ndarray | None = None, sigma0: float = 0.3, fix_sd: np.ndarray | None = None,
+        profile_nonimmune: bool = True) -> Fit:
+    """Minimise the calibration loss over phi with CMA-ES (means only when ``fix_sd`` is given); the
+    non-immune adverse-event rate is profiled out at each phi unless ``profile_nonimmune`` is False
+    (then it stays at its default)."""
     import cma
 
     rows = target_rows(targets)
@@ -258,7 +303,7 @@ def fit(pl: Plausible, targets: Mapping, *, control: str | None = None, seed: in
     t0 = time.time()
     while not es.stop():
         xs = es.ask()
-        fs = [loss(full(x), pl, rows, control) for x in xs]
+        fs = [loss(full(x), pl, rows, control, profile_nonimmune) for x in xs]
         es.tell(xs, fs)
         hist.append(float(min(fs)))
     return Fit(full(es.result.xbest), float(es.result.fbest), hist, int(es.result.evaluations), time.time() - t0)
@@ -269,11 +314,13 @@ def bootstrap(pl: Plausible, targets: Mapping, best: np.ndarray, *, control: str
     """Refit on bootstrap resamples of the plausible patients, started from ``best``."""
     rng = np.random.default_rng(seed)
     out = []
+    rows = target_rows(targets)
     for b in range(reps):
         idx = rng.integers(0, pl.n, pl.n)
-        f = fit(pl.take(idx), targets, control=control, seed=seed + b, max_evals=max_evals, x0=best, sigma0=0.1)
-        out.append(f.phi)
-    return np.asarray(out)
+        sub = pl.take(idx)
+        f = fit(sub, targets, control=control, seed=seed + b, max_evals=max_evals, x0=best, sigma0=0.1)
+        out.append(np.append(f.phi, profile_nonimmune_rate(sub, weights(f.phi, sub), rows)))
+    return np.asarray(out)  # (reps, 2K + 1): means, log-SDs, non-immune rate
 
 
 def calibrated_params(phi: np.ndarray, names: tuple[str, ...] = FITTED) -> dict[str, dict[str, object]]:
@@ -288,13 +335,18 @@ def calibrated_params(phi: np.ndarray, names: tuple[str, ...] = FITTED) -> dict[
 
 
 def write_calibration(path: Path, phi: np.ndarray, boot: np.ndarray | None, *, spec: TrialSpec, targets_path: str,
-                      targets: Mapping, n: int, seed: int, result: Fit) -> dict:
+                      targets: Mapping, n: int, seed: int, result: Fit, nonimmune_rate: float) -> dict:
     params = calibrated_params(phi)
+    declared = float(next(p for p in all_params() if p.name == NONIMMUNE).value)
+    params[NONIMMUNE] = {"default": nonimmune_rate, "iiv": 0.0, "log_shift": float(np.log(nonimmune_rate / declared)),
+                         "profiled": True}
     if boot is not None and len(boot):
         for k, name in enumerate(FITTED):
             mus, sds = boot[:, k], np.exp(boot[:, len(FITTED) + k])
             params[name]["log_shift_se"] = float(np.std(mus, ddof=1)) if len(boot) > 1 else None
             params[name]["iiv_se"] = float(np.std(sds, ddof=1)) if len(boot) > 1 else None
+        rates = boot[:, 2 * len(FITTED)]
+        params[NONIMMUNE]["log_shift_se"] = float(np.std(np.log(rates), ddof=1)) if len(boot) > 1 else None
     doc = {
         "provenance": {
             "label": f"calibrated to {targets.get('trial', 'targets')} ({time.strftime('%Y-%m-%d')})",
@@ -323,10 +375,11 @@ def run_calibration(spec: TrialSpec, targets_path: Path, out: Path, *, n: int = 
     pl = simulate_plausible(spec, n, out=out, progress=progress)
     res = fit(pl, targets, control=spec.control, seed=seed, max_evals=max_evals)
     boot = bootstrap(pl, targets, res.phi, control=spec.control, reps=reps, seed=seed + 100) if reps > 1 else None
-    doc = write_calibration(out / "calibration.json", res.phi, boot, spec=spec, targets_path=str(targets_path),
-                            targets=targets, n=n, seed=seed, result=res)
     w = weights(res.phi, pl)
-    sim = endpoints(pl, w, spec.control)
+    rate = profile_nonimmune_rate(pl, w, target_rows(targets))
+    doc = write_calibration(out / "calibration.json", res.phi, boot, spec=spec, targets_path=str(targets_path),
+                            targets=targets, n=n, seed=seed, result=res, nonimmune_rate=rate)
+    sim = endpoints(pl, w, spec.control, rate)
     rows = []
     for ep, lm, arm, pub in target_rows(targets):
         band = 0.2 * pub if ep == "median_pfs_months" else SCALE[ep]

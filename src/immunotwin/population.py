@@ -49,7 +49,12 @@ ELLIPSOID = 0.36  # assumed: lesions are ellipsoids with short axes 0.6 x the lo
 PREEXISTING_FACTOR = 1.8
 FCGR3A_FREQ = (0.20, 0.45, 0.35)  # VV, VF, FF (Cartron et al., Blood 2002;99:754)
 PDL1_IMMUNE_CORRELATION = 0.6  # assumed: strong association (Taube 2012; Tumeh et al., Nature 2014;515:568)
-_IIV = [prm for prm in PARAMS if prm.iiv > 0]
+#: Parameters given variability after the normal draws' 64 columns were all taken: their standard-normal
+#: draws come from spare uniform columns (17 on; ``_normals``), so every earlier draw of a patient is unchanged.
+LATE_IIV = ("damage_rate",)
+_IIV = [prm for prm in PARAMS if prm.iiv > 0 and prm.name not in LATE_IIV] \
+    + [prm for name in LATE_IIV for prm in PARAMS if prm.name == name and prm.iiv > 0]
+_FIRST_SPARE_UNIFORM = 17
 #: net_growth_rate as declared (1/day), before calibration: the reference of the cancers' growth rates.
 REFERENCE_GROWTH = float(next(prm for prm in all_params() if prm.name == "net_growth_rate").value)
 _PREEXISTING_ORGANS = ("arthritis", "dermatitis", "colitis", "thyroiditis", "neurologic", "hepatitis")
@@ -62,10 +67,21 @@ def _iiv_columns() -> dict[str, int]:
     for prm in _IIV:
         out[prm.name] = col
         col += int(np.prod(prm.value.shape)) if prm.value.shape else 1
+    if col > N_NORMAL + N_UNIFORM - _FIRST_SPARE_UNIFORM:
+        raise RuntimeError(f"{col} normal draws are needed per patient; only "
+                           f"{N_NORMAL + N_UNIFORM - _FIRST_SPARE_UNIFORM} are drawn")
     return out
 
 
 _IIV_COLUMN = _iiv_columns()
+
+
+def _normals(z: np.ndarray, u: np.ndarray) -> np.ndarray:
+    """The 64 normal draws followed by standard normals from the spare uniform columns (``LATE_IIV``)."""
+    from scipy.special import ndtri
+
+    extra = ndtri(np.clip(u[:, _FIRST_SPARE_UNIFORM:], 1e-12, 1.0 - 1e-12))
+    return np.concatenate([z, extra], axis=1)
 
 
 def pdl1_tps(c, positive: float, u: np.ndarray, z_imm: np.ndarray) -> np.ndarray:  # type: ignore[no-untyped-def]
@@ -198,7 +214,7 @@ def sample_cohort(cancer: str, overrides: Mapping[str, object], seed: int, arm_k
     cov["ecog"] = np.asarray(cov["ecog"]).astype(np.int64)
     frame = pd.DataFrame(cov)
 
-    params, extras, effects = _params(c, frame, z, iiv_scale or {}, mean_shift or {})
+    params, extras, effects = _params(c, frame, _normals(z, u), iiv_scale or {}, mean_shift or {})
     return Cohort(index=idx, covariates=frame, params=params, pk_eta=z[:, 16:18], uniforms=uniforms,
                   scan_noise=noise, lesion_thresholds=thresholds, effects=effects, **extras)
 

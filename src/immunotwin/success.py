@@ -105,7 +105,9 @@ def parameter_draws(k: int, seed: int) -> list[tuple[dict[str, float], dict[str,
     from importlib import resources
 
     cal = json.loads(resources.files("immunotwin.data").joinpath("calibration.json").read_text())["params"]
-    missing = [n for n, v in cal.items() if v.get("log_shift_se") is None or v.get("iiv_se") is None]
+    # A parameter fitted without variability (the non-immune adverse-event rate) has a mean to draw only.
+    missing = [n for n, v in cal.items()
+               if v.get("log_shift_se") is None or (float(v["iiv"]) > 0 and v.get("iiv_se") is None)]
     if k and missing:
         raise ValueError(f"the installed calibration has no bootstrap standard errors for {', '.join(missing)}")
     rng = np.random.default_rng(seed)
@@ -115,6 +117,8 @@ def parameter_draws(k: int, seed: int) -> list[tuple[dict[str, float], dict[str,
         for name, v in cal.items():
             shift[name] = float(rng.normal(0.0, v["log_shift_se"]))
             iiv = float(v["iiv"])
+            if iiv <= 0:
+                continue
             scale[name] = float(max(iiv + rng.normal(0.0, v["iiv_se"]), 0.05 * iiv) / iiv)  # kept above 5%
         draws.append((shift, scale))
     return draws

@@ -59,7 +59,7 @@ def _trial_readouts(p: pd.DataFrame, control: str) -> dict[str, dict[str, float]
         r = {
             "orr": float(resp.mean()),
             "cr_rate": float(cr.mean()),
-            "grade3plus_trae": float((df["any_irae_grade"] >= 3).mean()),
+            "grade3plus_trae": float((df["any_trae_grade" if "any_trae_grade" in df else "any_irae_grade"] >= 3).mean()),
             "discontinued_for_trae": float((df["discontinued"] == "toxicity").mean()),
             "median_pfs_months": km_median(ok["pfs_months"], ok["pfs_event"]) or np.nan,
             "median_os_months": km_median(ok["os_months"], ok["os_event"]) or np.nan,
@@ -152,6 +152,22 @@ def irae_rows(p: pd.DataFrame) -> list[Row]:
         rows.append(Row(f"organ mix: {organ_name} more frequent with {more}", "ipilimumab vs nivolumab",
                         1.0, a - b, np.nan, np.nan, f"sign: {more} higher", ok, False,
                         "class difference (Khoja et al., Ann Oncol 2017;28:2377)"))
+    # Severity apart from the non-immune events that treatment-related AE tables add (clinic/run.py).
+    g3 = float((nivo["any_irae_grade"] >= 3).mean())
+    rows.append(Row("nivolumab: grade >=3 select immune AE", "nivolumab", inc["select_immune_grade3plus"], g3, np.nan,
+                    np.nan, "±0.04", abs(g3 - inc["select_immune_grade3plus"]) <= 0.04, False, inc["source"]))
+    sev = ref["incidence"]["ipilimumab_class"]
+    g3i = float((ipi["any_irae_grade"] >= 3).mean())
+    rows.append(Row("ipilimumab: grade >=3 irAE (10-15% in MDX010-20)", "ipilimumab", sev["severe_irae"], g3i, np.nan,
+                    np.nan, "0.10-0.15 ±0.04", 0.06 <= g3i <= 0.19, False, sev["source"]))
+    col = load("scenario_refs")["colitis_requiring_steroids"]
+    for arm, key in (("nivolumab", "anti_pd1_monotherapy"), ("ipilimumab", "ipilimumab"),
+                     ("nivolumab + ipilimumab", "anti_pd1_plus_ipilimumab")):
+        # Colitis of grade >= 2 is what the management policy treats with steroids (clinic/policy.py).
+        c2 = float((p.loc[p["arm"] == arm, "irae_colitis_grade"] >= 2).mean())
+        pub = col[key]["value"]
+        rows.append(Row("colitis requiring systemic steroids", arm, pub, c2, np.nan, np.nan, "±0.05",
+                        abs(c2 - pub) <= 0.05, False, col[key].get("source", col["source"])))
     fat = ref["fatal"]["fatality_rate"]
     for arm, key in (("nivolumab", "anti_pd1"), ("ipilimumab", "anti_ctla4"), ("nivolumab + ipilimumab", "combination")):
         f = float((p.loc[p["arm"] == arm, "death_cause"] == "irae").mean())

@@ -76,6 +76,16 @@ def _cut(x: np.ndarray, edges: tuple[float, ...], descending: bool = False) -> n
     return g
 
 
+# Grade of active inflammation in an endocrine organ whose lost function is replaced. Painless
+# thyroiditis is graded as its thyrotoxic phase (at most grade 2, as before replacement): severe
+# (grade 3) thyroid events are rare under checkpoint blockade (all select immune-related events of
+# grade >= 3 together: 4% under nivolumab, Weber et al., J Clin Oncol 2017;35:785, in
+# reference/irae.json), whereas an inflamed pituitary or pancreas can stay severe (headache and
+# mass effect; ketoacidosis). The earlier ladder (grade 3 above D = 0.5) put 14% of nivolumab
+# patients at grade 3 for thyroiditis.
+ACTIVE_LADDER = {"thyroiditis": (0.05, 0.3), "hypophysitis": (0.05, 0.2, 0.5), "diabetes": (0.05, 0.2, 0.5)}
+
+
 def grades(lab: dict[str, np.ndarray], damage: np.ndarray, function: np.ndarray,
            replaced: np.ndarray | None = None) -> np.ndarray:
     """CTCAE v5.0 grade (0-4) of each irAE (N, 12), in IRAES order.
@@ -121,7 +131,7 @@ def grades(lab: dict[str, np.ndarray], damage: np.ndarray, function: np.ndarray,
     if replaced is not None:
         for k, organ in enumerate(("thyroiditis", "hypophysitis", "diabetes")):
             j = INDEX[organ]
-            active = _cut(dx(organ), (0.05, 0.2, 0.5))
+            active = _cut(dx(organ), ACTIVE_LADDER[organ])
             g[:, j] = np.where(replaced[:, k], np.maximum(np.minimum(g[:, j], 2), active), g[:, j])
     return g
 

@@ -102,7 +102,12 @@ def patient_rows(res: ClinicResult, covariates: pd.DataFrame, *, criteria: str, 
     extra["any_irae_grade"] = res.grade_worst.max(axis=1).astype(int)
     extra["neutropenia_grade"] = res.neutropenia_worst.astype(int)
     extra["anc_nadir"] = res.anc_nadir
-    extra["any_trae_grade"] = np.maximum(extra["any_irae_grade"], extra["neutropenia_grade"])
+    extra["checkpoint_exposure_months"] = res.checkpoint_exposure_days / DAYS_PER_MONTH
+    extra["nonimmune_trae_grade3"] = res.nonimmune_trae
+    # Treatment-related adverse events as trial tables count them: irAEs, neutropenia and the non-immune
+    # grade >= 3 events drawn by the clinic (graded 3: their grade beyond 3 is not modelled).
+    extra["any_trae_grade"] = np.maximum(np.maximum(extra["any_irae_grade"], extra["neutropenia_grade"]),
+                                         3 * res.nonimmune_trae.astype(int))
     m = res.management
     extra["steroids"] = ~np.isnan(m.steroid_start_day)
     extra["steroid_start_weeks"] = m.steroid_start_day / 7.0

@@ -24,6 +24,7 @@ from ..model.organs import INDEX, IRAES
 from ..model.slots import N_SLOTS, SLOTS
 from ..population import Cohort
 from ..spec import Assessment, DrugSchedule, PostProgression
+from ..units import DAYS_PER_MONTH
 from . import observe
 from .celltox import CellTox
 from .lifetable import weekly_death_probability
@@ -51,6 +52,8 @@ CAR_BLOOD_FRACTION = 0.02
 BLOOD_UL = 5e6
 SPENT = 1e-6  # a drug below this fraction of its EC50 in both compartments is set to 0 (_clear_spent_drug)
 B_CELL_DAYS = (91, 182, 364)  # 3, 6 and 12 months: B-cell depletion and recovery
+CHECKPOINT_SLOTS = ("pd1", "ctla4", "pdl1")
+AE_WINDOW_DAYS = 30.0  # adverse events are collected until 30 days after the last dose (CheckMate 067 protocol)
 
 
 def _clear_spent_drug(y: np.ndarray, params: dict, rate: np.ndarray) -> None:
@@ -135,6 +138,8 @@ class ClinicResult:
     car_peak: np.ndarray  # (N,) peak CAR T cells in blood (cells/µL); 0 without a cell product
     car_peak_day: np.ndarray  # (N,) day of that peak
     b_cells: dict[int, np.ndarray]  # day -> (N,) normal B cells relative to the normal pool (NaN if dead)
+    checkpoint_exposure_days: np.ndarray  # (N,) first checkpoint-antibody dose of the arm to 30 days after the last
+    nonimmune_trae: np.ndarray  # (N,) bool: a grade >= 3 non-immune treatment-related event in that exposure
 
 
 def _visit_columns() -> dict[str, list]:
@@ -209,6 +214,10 @@ def run_clinic(cohort: Cohort, arm: Sequence[DrugSchedule], *, assessment: Asses
     male = (cov["sex"] == "M").to_numpy()
     idx_vc = params["pk_vc"]
 
+    ckpt = np.array([j < n_arm and d.name in CATALOGUE and CATALOGUE[d.name].slot in CHECKPOINT_SLOTS
+                     for j, d in enumerate(dosing.entries)], dtype=bool)
+    ckpt_first = np.full(n, np.nan)
+    ckpt_last = np.full(n, np.nan)
     base_les = np.zeros(n, dtype=np.int64)
     b_cells = {d: np.full(n, np.nan) for d in B_CELL_DAYS}
     for day, dt, k in grid:
@@ -343,6 +352,9 @@ def run_clinic(cohort: Cohort, arm: Sequence[DrugSchedule], *, assessment: Asses
             doses = dosing.due(day, alive & ~m.stopped, held, m.ctla4_stopped, progressed,
                                treat_beyond_progression, n_arm, dt)
             last_cyto = np.where((doses[:, cyto] > 0).any(axis=1), day, last_cyto)
+            dosed_ckpt = (doses[:, ckpt] > 0).any(axis=1)
+            ckpt_first = np.where(dosed_ckpt & np.isnan(ckpt_first), day, ckpt_first)
+            ckpt_last = np.where(dosed_ckpt, day, ckpt_last)
             ended = alive & (stop_reason == "") & ~dosing.remaining(day + dt, progressed, treat_beyond_progression, n_arm) \
                 & (dosing.given[:, :n_arm].sum(axis=1) > 0)
             stop_reason[ended] = np.where(progressed[ended], "progression", "completed")
@@ -406,10 +418,23 @@ def run_clinic(cohort: Cohort, arm: Sequence[DrugSchedule], *, assessment: Asses
         y = np.where(alive[:, None], ys[:, -1], y)
 
     cavg = np.where(conc_cnt[:, None] > 0, conc_sum / np.maximum(conc_cnt, 1)[:, None], np.nan)
+    exposure, nonimmune = _nonimmune_trae(ckpt_first, ckpt_last, death_day, day, params["nonimmune_trae_rate"],
+                                          cohort.uniforms[:, 0, 3])
     cmin = np.where(np.isinf(conc_min), np.nan, conc_min)
     return ClinicResult(scans, visits, grade_worst, onset1, onset3, onset2, last_grade, death_day, death_cause,
                         prog_day, failed, m, dosing, stop_reason, stop_day, cavg, cmin, traj, day, idx_vc,
-                        neut_worst, anc_nadir, tox, car_peak, car_peak_day, b_cells)
+                        neut_worst, anc_nadir, tox, car_peak, car_peak_day, b_cells, exposure, nonimmune)
+
+
+def _nonimmune_trae(first: np.ndarray, last: np.ndarray, death_day: np.ndarray, end_day: float,
+                    rate_per_month: np.ndarray, u: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Checkpoint-antibody exposure (days: first dose to ``AE_WINDOW_DAYS`` after the last, cut at death
+    or the end of follow-up; 0 if never dosed) and whether a grade >= 3 non-immune treatment-related
+    event falls in it: constant hazard ``rate_per_month``, one uniform draw ``u`` per patient."""
+    stop = np.fmin(np.fmin(last + AE_WINDOW_DAYS, death_day), end_day)
+    exposure = np.where(np.isnan(first), 0.0, np.maximum(stop - first, 0.0))
+    p = 1.0 - np.exp(-np.asarray(rate_per_month, float) * exposure / DAYS_PER_MONTH)
+    return exposure, u < p
 
 
 __all__ = ["run_clinic", "ClinicResult", "INDEX"]

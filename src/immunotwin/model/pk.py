@@ -52,6 +52,14 @@ PARAMS = (
     assumed("steroid_ke", "1/day", 1.0,
             "prednisolone half-life is 2-4 h but its genomic anti-inflammatory effect lasts about a "
             "day; a one-day effect delay is the simplest description"),
+    assumed("nonimmune_trae_rate", "1/month", 0.01,
+            "hazard of a grade >= 3 treatment-related adverse event that is not immune-mediated (fatigue, "
+            "infusion reaction, nausea, laboratory abnormalities) per month of exposure to a checkpoint "
+            "antibody, from the first dose to 30 days after the last (the usual reporting window); trial tables "
+            "count these with the irAEs (under nivolumab, grade >= 3 treatment-related events 10% against "
+            "select immune-related 4%: Weber et al., J Clin Oncol 2017;35:785). Not in the ODEs: the clinic "
+            "draws the event (clinic/run.py) and records it without acting on it (assumed). Constant hazard "
+            "(assumed); its value is fitted with the calibration (data/calibration.json)"),
 )
 
 

@@ -84,7 +84,15 @@ PARAMS = (
     assumed("damage_rate", "1/day", organ_vector(
         dermatitis=0.1, colitis=0.35, hepatitis=0.3, pneumonitis=0.2, thyroiditis=0.2,
         hypophysitis=0.2, nephritis=0.15, myocarditis=0.15, neurologic=0.12, diabetes=0.2,
-        arthritis=0.1, hematologic=0.2), "tissue injury at full autoreactive activity; " + _TUNED),
+        arthritis=0.1, hematologic=0.2), "tissue injury at full autoreactive activity; " + _TUNED
+        + ". Its spread between patients (organs independent) is the tissue's own vulnerability: the same "
+        "autoreactive activity injures some guts more than others (the gut microbiome sets the risk of "
+        "ipilimumab colitis: Dubin et al., Nat Commun 2016;7:10391). Without it the damaged fraction "
+        "saturates at k_d/(k_d + k_rep) in every patient, below the grade-4 thresholds of colitis and "
+        "hepatitis, and no irAE could reach grade 4 or be fatal. Log-SD 1.0 hand-set so that grade-4 irAEs "
+        "are about a sixth of grade-3 ones (5.7% against 35.9% under adjuvant ipilimumab: Eggermont et al., "
+        "N Engl J Med 2016;375:1845, Table 3; 0.5 gave a thirtieth); that ratio is therefore not a validation "
+        "figure, the fatal irAE rates are", iiv=1.0),
     assumed("repair_rate", "1/day", organ_vector(
         dermatitis=0.15, colitis=0.12, hepatitis=0.1, pneumonitis=0.05, thyroiditis=0.05,
         hypophysitis=0.05, nephritis=0.05, myocarditis=0.03, neurologic=0.03, diabetes=0.05,
