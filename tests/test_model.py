@@ -156,3 +156,35 @@ def test_inactive_patients_are_held_and_the_others_unchanged() -> None:
     assert not np.array_equal(ys[0, -1], y[0])  # the active ones moved
     ys_all, _ = engine.step(y, p, engine.zero_inputs(3), 0.0)
     np.testing.assert_array_equal(ys[[0, 2]], ys_all[[0, 2]])
+
+
+def test_tissue_vulnerability_is_drawn_from_spare_columns_and_lets_damage_reach_grade_4() -> None:
+    from immunotwin.clinic import observe
+    from immunotwin.model.core import PARAM_INDEX, default_params
+    from immunotwin.model.organs import INDEX
+    from immunotwin.population import _IIV_COLUMN, N_NORMAL, patient_streams, sample_cohort
+
+    n = 3000
+    c = sample_cohort("melanoma", {}, seed=4, arm_key=0, indices=range(n), n_steps=4)
+    z = np.stack([g.standard_normal(N_NORMAL) for g in patient_streams(4, 0, range(n))])
+    # The normal draws of the earlier parameters are the stream's first 64 (unchanged by the late one).
+    base = default_params()
+    iiv = PARAM_INDEX["ctla4_dependence"].iiv
+    np.testing.assert_allclose(c.effects["ctla4_dependence"], iiv * z[:, _IIV_COLUMN["ctla4_dependence"]], rtol=1e-12)
+    eff = c.effects["damage_rate"]
+    assert eff.shape == (n, 12)
+    assert abs(eff.std() - 1.0) < 0.03 and abs(eff.mean()) < 0.03
+    assert abs(np.corrcoef(eff[:, INDEX["colitis"]], c.effects["immunogenicity"])[0, 1]) < 0.06
+    # At full autoreactive activity the damaged fraction settles at k_d/(k_d + k_rep): with the spread,
+    # some patients' colitis and hepatitis pass their grade-4 thresholds, which the median patient cannot.
+    kd, krep = c.params["damage_rate"], base["repair_rate"][None, :]
+    dmax = kd / (kd + krep)
+    lab = observe.labs(dmax, np.ones_like(dmax), np.zeros((n, 3), dtype=bool))
+    g = observe.grades(lab, dmax, np.ones_like(dmax))
+    median = base["damage_rate"] / (base["damage_rate"] + base["repair_rate"])
+    g_med = observe.grades(observe.labs(median[None, :], np.ones((1, 12)), np.zeros((1, 3), dtype=bool)),
+                           median[None, :], np.ones((1, 12)))
+    for organ in ("colitis", "hepatitis"):
+        assert g_med[0, INDEX[organ]] == 3
+        share = (g[:, INDEX[organ]] == 4).mean()
+        assert 0.02 < share < 0.6, (organ, share)
