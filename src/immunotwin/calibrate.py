@@ -197,7 +197,7 @@ def endpoints(pl: Plausible, w: np.ndarray, control: str | None = None,
     TRAEs at ``nonimmune_rate`` (default: the parameter's current default)."""
     rate = NONIMMUNE_DEFAULT if nonimmune_rate is None else nonimmune_rate
     out: dict[str, dict[str, float]] = {k: {} for k in ("orr", "cr_rate", "dcr", "median_pfs_months",
-                                                         "median_os_months", "grade3plus_trae",
+                                                         "median_os_months", "grade3plus_trae", "grade3plus_irae",
                                                          "discontinued_for_trae", "hr_pfs", "hr_os")}
     os_rate: dict[str, dict[str, float]] = {"12": {}, "24": {}, "36": {}, "60": {}}
     for arm, df in pl.outcomes.items():
@@ -207,6 +207,7 @@ def endpoints(pl: Plausible, w: np.ndarray, control: str | None = None,
         out["cr_rate"][arm] = weighted.proportion(cr, w)
         out["dcr"][arm] = weighted.proportion(np.isin(bor, ("CR", "PR", "SD")), w)
         out["grade3plus_trae"][arm] = trae_grade3plus(df, w, rate)
+        out["grade3plus_irae"][arm] = weighted.proportion(df["any_irae_grade"].to_numpy() >= 3, w)
         out["discontinued_for_trae"][arm] = weighted.proportion(df["discontinued"].to_numpy() == "toxicity", w)
         pt, pe = df["pfs_months"].to_numpy(float), df["pfs_event"].to_numpy(bool)
         ot, oe = df["os_months"].to_numpy(float), df["os_event"].to_numpy(bool)

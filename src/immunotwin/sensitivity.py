@@ -19,7 +19,8 @@ from .calibrate import FITTED, Plausible, endpoints, simulate_plausible, weights
 from .spec import TrialSpec
 
 OUTPUTS = {"orr": ("orr", None), "cr_rate": ("cr_rate", None), "dcr": ("dcr", None),
-           "irae.grade3plus": ("grade3plus_trae", None), "irae.discontinued": ("discontinued_for_trae", None),
+           "irae.grade3plus": ("grade3plus_irae", None), "trae_grade3plus": ("grade3plus_trae", None),
+           "irae.discontinued": ("discontinued_for_trae", None),
            "median_pfs_months": ("median_pfs_months", None), "median_os_months": ("median_os_months", None),
            "os_rate.12": ("os_rate", "12"), "os_rate.24": ("os_rate", "24"), "os_rate.36": ("os_rate", "36"),
            "os_rate.60": ("os_rate", "60")}
