@@ -45,7 +45,7 @@ import numpy as np
 import pandas as pd
 
 from . import weighted
-from .model.core import PARAM_INDEX, all_params
+from .model.core import PARAM_INDEX
 from .readouts import CHECKMATE067_RESPONSE_CUTOFF_MONTHS, response_by
 from .spec import TrialSpec
 
@@ -165,10 +165,11 @@ def trae_grade3plus(df: pd.DataFrame, w: np.ndarray, rate_per_month: float) -> f
     grade >= 3 as simulated, or a non-immune event at the constant hazard ``rate_per_month`` over the
     patient's checkpoint exposure (the probability the clinic draws it with, clinic/run.py): the
     expectation over that draw, so the loss is smooth in the rate."""
-    immune = np.maximum(df["any_irae_grade"].to_numpy(), df["neutropenia_grade"].to_numpy()
-                        if "neutropenia_grade" in df else 0) >= 3
-    exposure = df["checkpoint_exposure_months"].to_numpy(float) if "checkpoint_exposure_months" in df \
-        else np.zeros(len(df))
+    lacking = [c for c in ("any_irae_grade", "neutropenia_grade", "checkpoint_exposure_months") if c not in df]
+    if lacking:  # e.g. a plausible population cached before non-immune events were modelled: simulate it again
+        raise ValueError(f"patient table lacks {', '.join(lacking)}; delete the cached plausible_*.parquet files")
+    immune = np.maximum(df["any_irae_grade"].to_numpy(), df["neutropenia_grade"].to_numpy()) >= 3
+    exposure = df["checkpoint_exposure_months"].to_numpy(float)
     p = 1.0 - (1.0 - immune) * np.exp(-rate_per_month * exposure)
     return float(np.sum(w * p) / np.sum(w))
 
@@ -338,9 +339,9 @@ def calibrated_params(phi: np.ndarray, names: tuple[str, ...] = FITTED) -> dict[
 def write_calibration(path: Path, phi: np.ndarray, boot: np.ndarray | None, *, spec: TrialSpec, targets_path: str,
                       targets: Mapping, n: int, seed: int, result: Fit, nonimmune_rate: float) -> dict:
     params = calibrated_params(phi)
-    declared = float(next(p for p in all_params() if p.name == NONIMMUNE).value)
-    params[NONIMMUNE] = {"default": nonimmune_rate, "iiv": 0.0, "log_shift": float(np.log(nonimmune_rate / declared)),
-                         "profiled": True}
+    # log_shift relative to the installed default, as for the fitted parameters (calibrated_params)
+    params[NONIMMUNE] = {"default": nonimmune_rate, "iiv": 0.0,
+                         "log_shift": float(np.log(nonimmune_rate / NONIMMUNE_DEFAULT)), "profiled": True}
     if boot is not None and len(boot):
         for k, name in enumerate(FITTED):
             mus, sds = boot[:, k], np.exp(boot[:, len(FITTED) + k])

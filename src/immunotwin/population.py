@@ -65,8 +65,14 @@ def _iiv_columns() -> dict[str, int]:
     """First column of ``z`` holding each IIV parameter's standard-normal draw (see ``_params``)."""
     out, col = {}, 20
     for prm in _IIV:
+        if prm.name in LATE_IIV and col < N_NORMAL:
+            col = N_NORMAL  # late parameters read the spare columns, whatever room is left among the first 64
         out[prm.name] = col
         col += int(np.prod(prm.value.shape)) if prm.value.shape else 1
+    early = [out[p.name] + (int(np.prod(p.value.shape)) if p.value.shape else 1) for p in _IIV if p.name not in LATE_IIV]
+    if early and max(early) > N_NORMAL:
+        raise RuntimeError("the variabilities declared before LATE_IIV need more than the 64 normal draws: "
+                           "add the new parameter to LATE_IIV so that existing draws stay unchanged")
     if col > N_NORMAL + N_UNIFORM - _FIRST_SPARE_UNIFORM:
         raise RuntimeError(f"{col} normal draws are needed per patient; only "
                            f"{N_NORMAL + N_UNIFORM - _FIRST_SPARE_UNIFORM} are drawn")
@@ -228,15 +234,14 @@ def _params(c, cov: pd.DataFrame, z: np.ndarray, iiv_scale: Mapping[str, float],
         if name not in p or name in ("cross_reactivity", "pdl1_constitutive"):  # those two are set per patient below
             raise KeyError(f"mean_shift: {name!r} is not a parameter whose population mean can be shifted")
         p[name] = p[name] * np.exp(float(shift))
-    col = 20
     factor: dict[str, np.ndarray] = {}
     effects: dict[str, np.ndarray] = {}
     for prm in _IIV:
         size = int(np.prod(prm.value.shape)) if prm.value.shape else 1
+        col = _IIV_COLUMN[prm.name]
         effects[prm.name] = prm.iiv * iiv_scale.get(prm.name, 1.0) * z[:, col:col + size].reshape(p[prm.name].shape)
         factor[prm.name] = np.exp(effects[prm.name])
         p[prm.name] = p[prm.name] * factor[prm.name]
-        col += size
     age = cov["age"].to_numpy(float)
     old = np.maximum(age - 60.0, 0.0)
     chemo = cov["prior_chemo"].to_numpy(bool)

@@ -217,6 +217,7 @@ def run_clinic(cohort: Cohort, arm: Sequence[DrugSchedule], *, assessment: Asses
     ckpt = np.array([j < n_arm and d.name in CATALOGUE and CATALOGUE[d.name].slot in CHECKPOINT_SLOTS
                      for j, d in enumerate(dosing.entries)], dtype=bool)
     ckpt_first = np.full(n, np.nan)
+    fail_day = np.full(n, np.nan)
     ckpt_last = np.full(n, np.nan)
     base_les = np.zeros(n, dtype=np.int64)
     b_cells = {d: np.full(n, np.nan) for d in B_CELL_DAYS}
@@ -251,12 +252,13 @@ def run_clinic(cohort: Cohort, arm: Sequence[DrugSchedule], *, assessment: Asses
             synd_death = irae_death & (u[:, 0] >= p_irae)
             other = alive & ~tumour_death & ~irae_death & \
                 (u[:, 1] < weekly_death_probability(age0 + max(day, 0) / 365.25, male))
+            if day <= 0:  # patients are enrolled alive: no death is recorded before the first dose
+                tumour_death = irae_death = synd_death = other = np.zeros(n, dtype=bool)
             for mask, cause in ((tumour_death, "tumour"), (irae_death & ~synd_death, "irae"),
                                 (synd_death, "treatment"), (other, "other")):
                 death_day[mask] = day
                 death_cause[mask] = cause
-            if day > 0:
-                alive &= ~(tumour_death | irae_death | other)
+            alive &= ~(tumour_death | irae_death | other)
             irae_death = irae_death & ~synd_death  # grade 5 of an irAE below
         else:
             irae_death = np.zeros(n, dtype=bool)
@@ -402,6 +404,7 @@ def run_clinic(cohort: Cohort, arm: Sequence[DrugSchedule], *, assessment: Asses
         ys, ok = engine.step(y, params, inputs, day, dt, active=alive)
         bad = alive & ~ok
         failed[bad] = f"integration failed between day {day:g} and {day + dt:g}"
+        fail_day[bad] = day
         alive &= ok
         car = ys[:, :, car_i].max(axis=1) * 1e9 * CAR_BLOOD_FRACTION / BLOOD_UL
         higher = alive & (car > car_peak)
@@ -418,8 +421,10 @@ def run_clinic(cohort: Cohort, arm: Sequence[DrugSchedule], *, assessment: Asses
         y = np.where(alive[:, None], ys[:, -1], y)
 
     cavg = np.where(conc_cnt[:, None] > 0, conc_sum / np.maximum(conc_cnt, 1)[:, None], np.nan)
-    exposure, nonimmune = _nonimmune_trae(ckpt_first, ckpt_last, death_day, day, params["nonimmune_trae_rate"],
-                                          cohort.uniforms[:, 0, 3])
+    # Exposure ends at death, at an integration failure, or at the end of follow-up (not at the batch's last
+    # step, which depends on who shares the batch).
+    exposure, nonimmune = _nonimmune_trae(ckpt_first, ckpt_last, np.fmin(death_day, fail_day), follow_up_days,
+                                          params["nonimmune_trae_rate"], cohort.uniforms[:, 0, 3])
     cmin = np.where(np.isinf(conc_min), np.nan, conc_min)
     return ClinicResult(scans, visits, grade_worst, onset1, onset3, onset2, last_grade, death_day, death_cause,
                         prog_day, failed, m, dosing, stop_reason, stop_day, cavg, cmin, traj, day, idx_vc,

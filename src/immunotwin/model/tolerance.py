@@ -90,9 +90,9 @@ PARAMS = (
         "ipilimumab colitis: Dubin et al., Nat Commun 2016;7:10391). Without it the damaged fraction "
         "saturates at k_d/(k_d + k_rep) in every patient, below the grade-4 thresholds of colitis and "
         "hepatitis, and no irAE could reach grade 4 or be fatal. Log-SD 1.0 hand-set so that grade-4 irAEs "
-        "are about a sixth of grade-3 ones (5.7% against 35.9% under adjuvant ipilimumab: Eggermont et al., "
-        "N Engl J Med 2016;375:1845, Table 3; 0.5 gave a thirtieth); that ratio is therefore not a validation "
-        "figure, the fatal irAE rates are", iiv=1.0),
+        "are of the order of a sixth of grade-3 ones (5.7% against 35.9% under adjuvant ipilimumab: Eggermont et al., "
+        "N Engl J Med 2016;375:1845, Table 3; 0.5 gave a thirtieth, 1.0 gives an eighth in the CheckMate 067 "
+        "combination arm); that ratio is therefore not a validation figure, the fatal irAE rates are", iiv=1.0),
     assumed("repair_rate", "1/day", organ_vector(
         dermatitis=0.15, colitis=0.12, hepatitis=0.1, pneumonitis=0.05, thyroiditis=0.05,
         hypophysitis=0.05, nephritis=0.05, myocarditis=0.03, neurologic=0.03, diabetes=0.05,
