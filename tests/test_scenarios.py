@@ -19,6 +19,7 @@ import pytest
 
 from immunotwin import carcinogenesis as cg
 from immunotwin.cli import main
+from immunotwin.model.organs import IRAES
 from immunotwin.scenarios import SCENARIOS, run_scenario
 
 FIGURE_KEYS = {"name", "simulated", "ci95", "published", "band", "inside", "fitted", "source"}
@@ -378,11 +379,25 @@ def test_leukemia_escapes_without_treatment(leukemia: dict) -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(reason="CLL autoimmune cytopenia 0% (n=120, 36 months untreated, calibration iteration 7; 0.8% with "
-                          "iteration 5) vs 5-10%: the catalogue's CLL "
-                          "cross-reactivity with the hematologic organ rarely reaches grade >=2", strict=False)
 def test_leukemia_autoimmune_cytopenia_in_band(leukemia: dict) -> None:
-    assert fig(leukemia, "CLL: autoimmune cytopenia")["inside"]  # band 5-10% (Hodgson 2011)
+    # Fitted figure: the antigen CLL shares with blood cells (catalogue cross-reactivity, hematologic) is set so that
+    # 7% of untreated patients have an autoimmune cytopenia (calibrate_cancers --cross cll, 300 patients, seed 11:
+    # 84; the hand-set 0.5 gave 0%, because the shared antigen is scaled by CLL's low immunogenicity). Here another
+    # seed and size (n=120): 7.5%, band 5-10% (Hodgson 2011).
+    f = fig(leukemia, "CLL: autoimmune cytopenia")
+    assert f["fitted"] and f["inside"], f
+
+
+def test_fitted_shared_antigen_reaches_the_catalogue() -> None:
+    import json
+    from importlib import resources
+
+    from immunotwin.cancers import CANCERS
+
+    fit = json.loads(resources.files("immunotwin.data").joinpath("cancer_fit.json").read_text())["cross"]["cll"]
+    assert CANCERS["cll"].cross["hematologic"] == pytest.approx(fit["value"])
+    assert CANCERS["cll"].cross_vector()[IRAES.index("hematologic")] == pytest.approx(fit["value"])
+    assert "Antigen shared with hematologic fitted" in CANCERS["cll"].source
 
 
 @pytest.fixture(scope="module")

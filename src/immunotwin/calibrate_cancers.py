@@ -65,6 +65,13 @@ PARAM_TARGETS: dict[str, tuple[str, str, tuple[str, ...], str, tuple[float, floa
                                 ("paraneoplastic_myasthenia_in_thymoma", "thymoma_with_mg"), "myasthenia",
                                 (1e-4, 1.0)),
 }
+#: cancer -> (scenario spec, organ, reference file, path to the published share, visit metric, bracket): how much
+#: of the cancer's antigen an organ shares (the catalogue's ``cross``), fitted to the share of untreated patients
+#: with that organ's autoimmune disease (CLL: autoimmune cytopenia, Moreno 2010). It must rise with the value.
+CROSS_TARGETS: dict[str, tuple[str, str, str, tuple[str, ...], str, tuple[float, float]]] = {
+    "cll": ("leukemia-evasion", "hematologic", "leukemia", ("cll_autoimmune_cytopenia", "value"), "cytopenia",
+            (0.05, 500.0)),
+}
 #: Fits read one arm of a multi-arm spec (default: every arm; rituximab's spec has a nivolumab arm).
 PARAM_ARMS = {"adcc_kill": "rituximab", "vaccine_potency": "gp100", "shared_antigen_antibody": "no drug"}
 METRICS = {
@@ -74,7 +81,8 @@ METRICS = {
     "icans_any": lambda p: float((p["icans_grade"] >= 1).mean()),
 }
 #: Metrics read from the visits (paraneoplastic disease present at the pre-treatment visit counts).
-VISIT_METRICS = {"myasthenia": lambda p, v: _worst_visit_grade(p, v, "neurologic") >= 2}
+VISIT_METRICS = {"myasthenia": lambda p, v: _worst_visit_grade(p, v, "neurologic") >= 2,
+                 "cytopenia": lambda p, v: _worst_visit_grade(p, v, "hematologic") >= 2}
 LO, HI = 0.05, 30.0
 BRACKET = {"follicular": (0.002, 1.0)}
 #: A target counts as reached within this ORR distance (about 1.5 SE at 600 patients); otherwise
@@ -95,6 +103,20 @@ def orr_at(cancer: str, spec_name: str, scale: float, patients: int, seed: int, 
     if arm:
         p = p[p["arm"] == arm]
     return float(p["bor"].isin(["CR", "PR"]).mean())
+
+
+def cross_at(cancer: str, organ: str, spec_name: str, value: float, patients: int, seed: int, metric: str) -> float:
+    """The visit metric of ``spec_name`` with ``cancer`` sharing ``value`` of its antigen with ``organ``."""
+    from . import cancers
+    from .scenarios.core import simulate_spec
+
+    original = cancers.CANCERS[cancer]
+    cancers.CANCERS[cancer] = dataclasses.replace(original, cross={**original.cross, organ: float(value)})
+    try:
+        _, p, v = simulate_spec(spec_name, patients, visits=True, seed=seed)
+    finally:
+        cancers.CANCERS[cancer] = original
+    return float(np.asarray(VISIT_METRICS[metric](p, v)).mean())
 
 
 def metric_with_param(name: str, spec_name: str, value: float, patients: int, seed: int, metric: str = "orr",
@@ -156,6 +178,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", type=Path, default=Path(str(resources.files("immunotwin.data").joinpath("cancer_fit.json"))))
     ap.add_argument("--cancers", default=",".join(TARGETS))
     ap.add_argument("--params", default=",".join(PARAM_TARGETS))
+    ap.add_argument("--cross", default=",".join(CROSS_TARGETS), help="cancers whose shared antigen to fit")
     a = ap.parse_args(argv)
     from .reference import load
 
@@ -164,6 +187,7 @@ def main(argv: list[str] | None = None) -> int:
     out = json.loads(a.out.read_text()) if a.out.is_file() else {}
     out.setdefault("cancers", {})
     out.setdefault("params", {})
+    out.setdefault("cross", {})
     out["provenance"] = {"method": "bisection on the log of each fitted value, common random numbers",
                          "patients": a.patients, "seed": a.seed, "date": dt.date.today().isoformat(),
                          "command": f"python -m immunotwin.calibrate_cancers --patients {a.patients} --seed {a.seed}"}
@@ -175,6 +199,19 @@ def main(argv: list[str] | None = None) -> int:
                     "date": dt.date.today().isoformat()})
         out["cancers"][cancer] = res
         print(f"{cancer}: immunogenicity {res['immunogenicity']:.4g} -> ORR {res['orr']:.3f} (target {ref['orr']})")
+    for cancer in filter(None, a.cross.split(",")):
+        spec_name, organ, file, path, metric, (lo, hi) = CROSS_TARGETS[cancer]
+        node = json.loads(resources.files("immunotwin.data").joinpath(f"{file}.json").read_text())
+        for key in path[:-1]:
+            node = node[key]
+        target = float(node[path[-1]])
+        res = bisect(lambda x, c=cancer, o=organ, sp=spec_name, m=metric: cross_at(c, o, sp, x, a.patients, a.seed, m),
+                     target, lo, hi)
+        res.update({"organ": organ, "spec": spec_name, "source": node.get("source", ""), "metric": metric,
+                    "patients": a.patients, "seed": a.seed, "date": dt.date.today().isoformat()})
+        out["cross"][cancer] = res
+        a.out.write_text(json.dumps(out, indent=1) + "\n")
+        print(f"{cancer}: antigen shared with {organ} {res['value']:.4g} -> {metric} {res['orr']:.3f} (target {target})")
     for name in filter(None, a.params.split(",")):
         spec_name, file, path, metric, (lo, hi) = PARAM_TARGETS[name]
         node = load(file)

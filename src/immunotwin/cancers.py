@@ -162,7 +162,8 @@ CANCERS: dict[str, Cancer] = {
 
 
 def _apply_fit(cancers: dict[str, Cancer]) -> dict[str, Cancer]:
-    """Immunogenicity scales fitted by ``python -m immunotwin.calibrate_cancers`` (data/cancer_fit.json)."""
+    """Immunogenicity scales and shared-antigen values fitted by ``python -m immunotwin.calibrate_cancers``
+    (data/cancer_fit.json)."""
     import dataclasses
     import json
     from importlib import resources
@@ -181,6 +182,14 @@ def _apply_fit(cancers: dict[str, Cancer]) -> dict[str, Cancer]:
                     f"{how} ORR {v['target_orr']:.3f} of {v['source']} in scenario spec {v['spec']} "
                     f"(data/cancer_fit.json; hand-set value before fitting {c.immunogenicity:g}).")
             out[key] = dataclasses.replace(c, immunogenicity=float(v["immunogenicity"]), source=c.source + note)
+    for key, v in fit.get("cross", {}).items():  # antigen shared with an organ, fitted to that organ's disease
+        if key in out:
+            c = out[key]
+            organ = v["organ"]
+            note = (f" Antigen shared with {organ} fitted ({v.get('date', fit['provenance']['date'])}): {v['value']:.4g} "
+                    f"gives {v['metric']} in {v['orr']:.3f} against {v['target_orr']:.3f} of {v['source']} in scenario "
+                    f"spec {v['spec']} (data/cancer_fit.json; hand-set value before fitting {c.cross.get(organ, 0.0):g}).")
+            out[key] = dataclasses.replace(c, cross={**c.cross, organ: float(v["value"])}, source=c.source + note)
     return out
 
 

@@ -341,7 +341,8 @@ def leukemia_evasion(patients: int | None = None, seed: int | None = None) -> Re
             r = ref["cll_autoimmune_cytopenia"]
             figs.append(_prop("CLL: autoimmune cytopenia (hematologic grade >=2 at any visit), 36 months untreated",
                               p, "aic", r["value"], r["range"], r["source"],
-                              "the 5-10% range of Hodgson 2011 (Moreno 2010: 7% of 960)"))
+                              "the 5-10% range of Hodgson 2011 (Moreno 2010: 7% of 960); fitted: the antigen CLL shares "
+                              "with blood cells is set to give 7% (calibrate_cancers --cross cll)", fitted=True))
         else:
             obs.append({"name": f"{label}: autoimmune cytopenia (hematologic grade >=2)", "value": rate(p["aic"]),
                         "note": "no published figure used"})
@@ -360,12 +361,14 @@ def leukemia_evasion(patients: int | None = None, seed: int | None = None) -> Re
     obs.append({"name": "marrow crowding of normal haematopoiesis", "value": float("nan"),
                 "note": "not modelled (no marrow compartment); stated, not invented"})
     obs.append({"name": "autoimmune cytopenia after chemotherapy (e.g. fludarabine)", "value": float("nan"),
-                "note": "not modelled: no chemotherapy in the drug catalogue"})
+                "note": "not modelled: the catalogue's chemotherapy is docetaxel; the purine analogues that cause it "
+                        "are not in it"})
     text = ("Untreated CLL (watch and wait) and AML followed 36 months. Leukaemia escapes because it is barely "
             "recognised: the catalogue gives both very low immunogenicity and mutational burden, so immune "
             "killing stays below growth. A secondary autoimmune cytopenia arises when antigen shared between "
-            "CLL cells and blood cells (the CLL entry's cross-reactivity with the hematologic organ) primes "
-            "autoreactive T cells; it is counted from visits (grade >=2 at any visit). Marrow crowding of normal "
+            "CLL cells and blood cells (the CLL entry's cross-reactivity with the hematologic organ, fitted to "
+            "Moreno 2010's 7%) primes autoreactive T cells and drives autoantibodies; it is counted from visits "
+            "(grade >=2 at any visit). Marrow crowding of normal "
             "haematopoiesis and chemotherapy-induced dysregulation are not in the model. Leukaemic burden is "
             "represented by the shared tumour compartment (a 'sum of diameters' stand-in), which is a weak proxy.")
     return Result("leukemia-evasion", "Leukaemia: immune escape and autoimmune cytopenia", text, figs, obs, specs, n_all)
