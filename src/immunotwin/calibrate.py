@@ -160,18 +160,26 @@ def weights(phi: np.ndarray, pl: Plausible) -> np.ndarray:
     return w / w.sum()
 
 
+def _trae_parts(df: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """(grade >= 3 irAE or neutropenia, checkpoint exposure in months) of each patient."""
+    lacking = [c for c in ("any_irae_grade", "neutropenia_grade", "checkpoint_exposure_months") if c not in df]
+    if lacking:  # e.g. a plausible population cached before non-immune events were modelled: simulate it again
+        raise ValueError(f"patient table lacks {', '.join(lacking)}; delete the cached plausible_*.parquet files")
+    immune = np.maximum(df["any_irae_grade"].to_numpy(), df["neutropenia_grade"].to_numpy()) >= 3
+    return immune, df["checkpoint_exposure_months"].to_numpy(float)
+
+
+def _trae_share(immune: np.ndarray, exposure: np.ndarray, w: np.ndarray, rate_per_month: float) -> float:
+    p = 1.0 - (1.0 - immune) * np.exp(-rate_per_month * exposure)
+    return float(np.sum(w * p) / np.sum(w))
+
+
 def trae_grade3plus(df: pd.DataFrame, w: np.ndarray, rate_per_month: float) -> float:
     """Weighted share with a grade >= 3 treatment-related adverse event: an irAE or neutropenia of
     grade >= 3 as simulated, or a non-immune event at the constant hazard ``rate_per_month`` over the
     patient's checkpoint exposure (the probability the clinic draws it with, clinic/run.py): the
     expectation over that draw, so the loss is smooth in the rate."""
-    lacking = [c for c in ("any_irae_grade", "neutropenia_grade", "checkpoint_exposure_months") if c not in df]
-    if lacking:  # e.g. a plausible population cached before non-immune events were modelled: simulate it again
-        raise ValueError(f"patient table lacks {', '.join(lacking)}; delete the cached plausible_*.parquet files")
-    immune = np.maximum(df["any_irae_grade"].to_numpy(), df["neutropenia_grade"].to_numpy()) >= 3
-    exposure = df["checkpoint_exposure_months"].to_numpy(float)
-    p = 1.0 - (1.0 - immune) * np.exp(-rate_per_month * exposure)
-    return float(np.sum(w * p) / np.sum(w))
+    return _trae_share(*_trae_parts(df), w, rate_per_month)
 
 
 def profile_nonimmune_rate(pl: Plausible, w: np.ndarray, rows: list[tuple[str, str, str, float]]) -> float:
@@ -180,13 +188,14 @@ def profile_nonimmune_rate(pl: Plausible, w: np.ndarray, rows: list[tuple[str, s
     CMA-ES (a bounded scalar minimisation on its logarithm, 1e-4 to 1 per month)."""
     from scipy.optimize import minimize_scalar
 
-    trae = [(pl.outcomes[arm], pub) for ep, _, arm, pub in rows if ep == "grade3plus_trae" and arm in pl.outcomes]
+    trae = [(_trae_parts(pl.outcomes[arm]), pub) for ep, _, arm, pub in rows
+            if ep == "grade3plus_trae" and arm in pl.outcomes]  # read once, not at every step of the search
     if not trae:
         return NONIMMUNE_DEFAULT
 
     def sse(log_rate: float) -> float:
-        return sum(((trae_grade3plus(df, w, float(np.exp(log_rate))) - pub) / SCALE["grade3plus_trae"]) ** 2
-                   for df, pub in trae)
+        return sum(((_trae_share(*parts, w, float(np.exp(log_rate))) - pub) / SCALE["grade3plus_trae"]) ** 2
+                   for parts, pub in trae)
 
     res = minimize_scalar(sse, bounds=(np.log(1e-4), 0.0), method="bounded", options={"xatol": 1e-4})
     return float(np.exp(res.x))

@@ -90,16 +90,22 @@ BRACKET = {"follicular": (0.002, 1.0)}
 REACH_TOL = 0.03
 
 
-def orr_at(cancer: str, spec_name: str, scale: float, patients: int, seed: int, arm: str = "") -> float:
+def _simulate_with_cancer(cancer: str, changes: dict, spec_name: str, patients: int, seed: int, visits: bool):  # type: ignore[no-untyped-def]
+    """Simulate ``spec_name`` with the catalogue entry of ``cancer`` changed (restored afterwards)."""
     from . import cancers
     from .scenarios.core import simulate_spec
 
     original = cancers.CANCERS[cancer]
-    cancers.CANCERS[cancer] = dataclasses.replace(original, immunogenicity=float(scale))
+    cancers.CANCERS[cancer] = dataclasses.replace(original, **changes)
     try:
-        _, p, _ = simulate_spec(spec_name, patients, visits=False, seed=seed)
+        _, p, v = simulate_spec(spec_name, patients, visits=visits, seed=seed)
     finally:
         cancers.CANCERS[cancer] = original
+    return p, v
+
+
+def orr_at(cancer: str, spec_name: str, scale: float, patients: int, seed: int, arm: str = "") -> float:
+    p, _ = _simulate_with_cancer(cancer, {"immunogenicity": float(scale)}, spec_name, patients, seed, visits=False)
     if arm:
         p = p[p["arm"] == arm]
     return float(p["bor"].isin(["CR", "PR"]).mean())
@@ -107,15 +113,10 @@ def orr_at(cancer: str, spec_name: str, scale: float, patients: int, seed: int, 
 
 def cross_at(cancer: str, organ: str, spec_name: str, value: float, patients: int, seed: int, metric: str) -> float:
     """The visit metric of ``spec_name`` with ``cancer`` sharing ``value`` of its antigen with ``organ``."""
-    from . import cancers
-    from .scenarios.core import simulate_spec
+    from .cancers import CANCERS
 
-    original = cancers.CANCERS[cancer]
-    cancers.CANCERS[cancer] = dataclasses.replace(original, cross={**original.cross, organ: float(value)})
-    try:
-        _, p, v = simulate_spec(spec_name, patients, visits=True, seed=seed)
-    finally:
-        cancers.CANCERS[cancer] = original
+    cross = {**CANCERS[cancer].cross, organ: float(value)}
+    p, v = _simulate_with_cancer(cancer, {"cross": cross}, spec_name, patients, seed, visits=True)
     return float(np.asarray(VISIT_METRICS[metric](p, v)).mean())
 
 
