@@ -6,7 +6,17 @@ import numpy as np
 import pytest
 
 from immunotwin import weighted
-from immunotwin.calibrate import FITTED, Plausible, endpoints, fit, proposal_sd, simulate_plausible, weights
+from immunotwin.calibrate import (
+    FITTED,
+    MEDIAN_SCALE,
+    Plausible,
+    endpoints,
+    fit,
+    median_residual,
+    proposal_sd,
+    simulate_plausible,
+    weights,
+)
 from immunotwin.spec import parse_spec
 from immunotwin.survival import km_median, km_rate
 
@@ -30,6 +40,19 @@ def test_integer_weights_equal_duplication() -> None:
     for at in (1.5, 3.5, 4.5):
         assert weighted.km_rate(t, e, w, at) == pytest.approx(km_rate(td, ed, at))
     assert weighted.ess(w) == pytest.approx(64 / 16)
+
+
+def test_median_residual_is_zero_exactly_when_the_curve_crosses_half_at_the_median() -> None:
+    # A KM curve read at scans (weeks 12, 18, ... as months), falling through 0.5 between 11.04 and 13.8.
+    t = np.array([2.76, 4.14, 5.52, 6.90, 11.04, 13.80])
+    s = np.array([0.80, 0.70, 0.60, 0.55, 0.53, 0.45])
+    # Its median is 13.8: a published 13.8 costs nothing; 11.5 costs S(11.5) - 0.5 = 0.03 too much survival.
+    assert median_residual((t, s), 13.8) == 0.0
+    assert median_residual((t, s), 11.5) == pytest.approx(0.03 / MEDIAN_SCALE)
+    # A published median of 20 (after the curve crossed): S just before 18 is 0.45, 0.05 too little.
+    assert median_residual((t, s), 20.0) == pytest.approx(-0.05 / MEDIAN_SCALE)
+    # Sign: a curve that is too high gives a positive residual, one that is too low a negative one.
+    assert median_residual((t, s + 0.1), 13.8) > 0 > median_residual((t, s - 0.1), 13.8)
 
 
 @pytest.mark.parametrize(("hr", "tie"), [(0.3, 1.5), (0.6, 0.0), (1.4, 3.0)])
