@@ -12,7 +12,7 @@ import pytest
 from conftest import params
 from immunotwin import engine
 from immunotwin.clinic import observe
-from immunotwin.clinic.celltox import DEX_PRED_EQ, TOCI_MAX_DOSES, CellTox
+from immunotwin.clinic.celltox import DEX_PRED_EQ, MP_PRED_EQ, TOCI_MAX_DOSES, CellTox
 from immunotwin.clinic.run import intensive_days, step_grid
 from immunotwin.clinic.schedule import Dosing
 from immunotwin.drugs.catalogue import CATALOGUE, dose_index
@@ -140,11 +140,22 @@ def test_crs_index_ladder_and_tocilizumab() -> None:
 
 
 def test_celltox_management_rules() -> None:
+    """Axicabtagene label / CARTOX: tocilizumab for CRS >= 2 and for ICANS >= 2 with CRS; dexamethasone for
+    CRS >= 3 and for ICANS >= 2 without CRS or a day after tocilizumab; methylprednisolone for grade 4."""
     t = CellTox(3)
     g = {"crs": np.array([1, 2, 3]), "icans": np.array([0, 0, 0]), "leak": np.zeros(3, int), "cystitis": np.zeros(3, int)}
     mg = t.manage(g, np.array([80.0, 120.0, 60.0]), 2.0, np.ones(3, bool), 1.0)
     assert mg.tolist() == [0.0, 800.0, 480.0]  # 8 mg/kg, at most 800 mg, from grade 2
     assert t.steroid_mg.tolist() == [0.0, 0.0, DEX_PRED_EQ]  # dexamethasone from CRS grade 3
+    neuro = CellTox(3)
+    ng = {"crs": np.array([1, 0, 0]), "icans": np.array([2, 2, 4]), "leak": np.zeros(3, int), "cystitis": np.zeros(3, int)}
+    mg = neuro.manage(ng, np.full(3, 80.0), 4.0, np.ones(3, bool), 1.0)
+    assert (mg > 0).tolist() == [True, False, False]  # ICANS with CRS: anti-IL-6 first
+    assert neuro.steroid_mg.tolist() == [0.0, DEX_PRED_EQ, MP_PRED_EQ]  # without CRS: steroids; grade 4: 1 g
+    neuro.manage(ng, np.full(3, 80.0), 4.0, np.ones(3, bool), 1.0)
+    assert neuro.steroid_mg[0] == 0.0  # the same day: tocilizumab has not had its 24 hours
+    neuro.manage(ng, np.full(3, 80.0), 5.0, np.ones(3, bool), 1.0)
+    assert neuro.steroid_mg[0] == DEX_PRED_EQ  # still ICANS 2 a day after tocilizumab: dexamethasone
     for day in range(3, 10):
         t.manage(g, np.array([80.0, 120.0, 60.0]), float(day), np.ones(3, bool), 1.0)
     assert t.toci_doses.tolist() == [0, TOCI_MAX_DOSES, TOCI_MAX_DOSES]

@@ -3,16 +3,20 @@ neurotoxicity (ICANS) after CAR T cells, capillary leak under high-dose IL-2, cy
 
 Grades come from the model's severity indices (:mod:`.observe` ladders; ASTCT consensus grades for
 CRS and ICANS, Lee et al., Biol Blood Marrow Transplant 2019;25:625; CTCAE v5.0 for capillary
-leak). Management follows the axicabtagene label and the CARTOX recommendations (Neelapu et al.,
-Nat Rev Clin Oncol 2018;15:47), at the clinic's daily visits during the monitoring period:
+leak). Management follows the axicabtagene ciloleucel label (Yescarta US prescribing information,
+2017, section 2.3) and the CARTOX recommendations (Neelapu et al., Nat Rev Clin Oncol 2018;15:47), at
+the clinic's daily visits during the monitoring period:
 
-- CRS grade >= 2: tocilizumab 8 mg/kg IV (at most 800 mg), again on later days while CRS stays at
-  grade >= 2, at most 4 doses;
-- CRS grade >= 3 or ICANS grade >= 2: dexamethasone 10 mg every 6 hours (267 mg/day prednisone
-  equivalent); ICANS grade 4: methylprednisolone 1 g/day (1,250 mg/day prednisone equivalent);
-  tapered over a week once both syndromes are at grade <= 1 (assumed taper);
+- tocilizumab 8 mg/kg IV (at most 800 mg; one dose a visit, at most 4): CRS grade >= 2, and
+  neurotoxicity (ICANS) grade >= 2 with concurrent CRS;
+- dexamethasone 10 mg every 6 hours (267 mg/day prednisone equivalent): CRS grade >= 3; ICANS grade
+  >= 2 without concurrent CRS, or still at grade >= 2 a day or more after tocilizumab (no
+  improvement within 24 hours); methylprednisolone 1 g/day (1,250 mg/day prednisone equivalent) for
+  grade 4 CRS or ICANS; tapered over a week once both syndromes are at grade <= 1 (assumed taper);
 - capillary leak grade >= 3 under aldesleukin: that day's doses are withheld (skipped);
 - BCG instillations are postponed while cystitis is grade >= 3 (label: delay for severe local reactions).
+
+(Until 2026-11-29 dexamethasone followed any grade >= 2 ICANS, with or without CRS.)
 
 A week with a grade-4 syndrome carries a probability of death (``FATAL_WEEKLY``, assumed, in the
 range of the fatal irAEs of :mod:`.run`).
@@ -44,6 +48,7 @@ class CellTox:
     steroid_peak: np.ndarray = field(init=False)
     steroid_day: np.ndarray = field(init=False)
     steroid_max: np.ndarray = field(init=False)
+    toci_day: np.ndarray = field(init=False)
 
     def __post_init__(self) -> None:
         n = self.n
@@ -56,6 +61,7 @@ class CellTox:
         self.steroid_peak = np.zeros(n)
         self.steroid_day = np.full(n, np.nan)
         self.steroid_max = np.zeros(n)
+        self.toci_day = np.full(n, np.nan)  # day of the first tocilizumab dose
 
     def observe(self, grades: dict[str, np.ndarray], day: float, seen: np.ndarray) -> None:
         for j, k in enumerate(SYNDROMES):
@@ -74,12 +80,16 @@ class CellTox:
 
     def manage(self, grades: dict[str, np.ndarray], weight_kg: np.ndarray, day: float, alive: np.ndarray,
                step_days: float) -> np.ndarray:
-        """Steroids and tocilizumab for the day; returns tocilizumab doses (mg, N)."""
+        """Steroids and tocilizumab for the day (rules above); returns tocilizumab doses (mg, N).
+        ``alive`` marks the patients seen today."""
         crs, icans = grades["crs"], grades["icans"]
-        toci = alive & (crs >= 2) & (self.toci_doses < TOCI_MAX_DOSES)
+        refractory = ~np.isnan(self.toci_day) & (self.toci_day < day)  # tocilizumab given at an earlier visit
+        toci = alive & ((crs >= 2) | ((icans >= 2) & (crs >= 1))) & (self.toci_doses < TOCI_MAX_DOSES)
         mg = np.where(toci, np.minimum(TOCI_MG_PER_KG * weight_kg, TOCI_MAX_MG), 0.0)
         self.toci_doses += toci
-        need = np.where(icans >= 4, MP_PRED_EQ, np.where((crs >= 3) | (icans >= 2), DEX_PRED_EQ, 0.0))
+        self.toci_day = np.where(toci & np.isnan(self.toci_day), day, self.toci_day)
+        dex = (crs >= 3) | ((icans >= 2) & ((crs == 0) | refractory))
+        need = np.where((icans >= 4) | (crs >= 4), MP_PRED_EQ, np.where(dex, DEX_PRED_EQ, 0.0))
         need = np.where(alive, need, 0.0)
         start = need > self.steroid_mg + 1e-9
         self.steroid_day = np.where(start & np.isnan(self.steroid_day), day, self.steroid_day)
