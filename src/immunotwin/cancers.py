@@ -41,6 +41,10 @@ class Cancer:
     # cross-reactivity). Empty: no subtype covariate.
     subtypes: tuple[tuple[str, float, float], ...] = ()
     subtype_source: str = ""
+    # Organ susceptibility multipliers the cancer itself brings, whatever the tumour's current size: a thymoma
+    # exports autoreactive T cells (organ -> factor for a subtype of shared-antigen scale 1; scaled like the
+    # cross-reactivity by subtype, 1 + (factor - 1) x scale). Empty: none.
+    susceptibility: dict[str, float] = field(default_factory=dict)
     # Fraction of all patients with a PD-L1 score under 1% (0: scores below the cut-off spread evenly).
     pdl1_lt1: float = 0.0
     # Fraction of tumour cells carrying the B-cell antigens targeted by CAR T cells and rituximab.
@@ -104,7 +108,7 @@ CANCERS: dict[str, Cancer] = {
         ldh_high=0.1, pdl1_positive=0.5, pdl1_cutoff=0.5, tmb_median=0.5, tmb_sigma=0.5,
         sld_median_mm=60.0, sld_sigma=0.5, sites_mean=1.0, brain=0.0, liver=0.05, prior_chemo=0.3,
         preexisting_ai=0.0, m_stage=(0.5, 0.3, 0.1, 0.1), growth_rate=0.002, immunogenicity=0.5,
-        cross={"neurologic": 1.2, "hematologic": 0.1},
+        cross={"neurologic": 1.2, "hematologic": 0.1}, susceptibility={"neurologic": 3.0},
         subtypes=(("A", 0.11, 0.2), ("AB", 0.27, 0.6), ("B1", 0.17, 1.0), ("B2", 0.26, 1.0), ("B3", 0.19, 0.6)),
         subtype_source="WHO thymoma subtypes; frequencies about those of the ITMIG database (Weis et al., J Thorac "
                        "Oncol 2015; recalled, verify). Assumed scale of the shared-antigen strength: relative "
@@ -114,7 +118,12 @@ CANCERS: dict[str, Cancer] = {
                        "2021); not fitted to myasthenia rates.",
         source="ITMIG database (Weis et al., J Thorac Oncol 2015): median age about 55-64, no sex difference; "
                "thymomas export autoreactive T cells against the acetylcholine receptor (Marx et al., "
-               "Nat Rev Dis Primers 2021). " + _AUTO),
+               "Nat Rev Dis Primers 2021): beyond the antigen the tumour shares (cross), the exported T cells raise "
+               "the neuromuscular autoreactive precursor pool whatever the tumour's size, taken as a 3-fold "
+               "neurologic susceptibility (assumed magnitude: with it a median patient's tolerance still holds "
+               "without treatment, as most thymoma patients have no myasthenia, and is what PD-1 blockade acts on: "
+               "myasthenia and myositis under anti-PD-1 in thymic epithelial tumours, Giaccone et al., Lancet Oncol "
+               "2018;19:347; Cho et al., J Clin Oncol 2019;37:2162). " + _AUTO),
     "cll": Cancer(
         "cll", "chronic lymphocytic leukaemia", age_mean=70.0, age_sd=10.0, female=0.35, ecog0=0.6,
         ldh_high=0.2, pdl1_positive=0.2, pdl1_cutoff=0.01, tmb_median=0.6, tmb_sigma=0.5,

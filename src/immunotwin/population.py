@@ -23,7 +23,8 @@ observation):
 - Sex: men 1.6x hypophysitis susceptibility (Min et al., Clin Cancer Res 2015;21:749:
   16.1% vs 8.7%); women 1.15x for other organs (assumed, higher autoimmunity in women).
 - Histological subtype (cancers with ``subtypes``, e.g. thymoma WHO type) scales the shared-antigen
-  cross-reactivity (catalogue values and sources in :mod:`immunotwin.cancers`).
+  cross-reactivity (catalogue values and sources in :mod:`immunotwin.cancers`), and with it any organ
+  susceptibility the cancer itself raises (thymoma: exported autoreactive T cells, neurologic).
 - FCGR3A 158V/V patients have the full antibody-dependent cytotoxicity; F carriers a fraction
   of it (Cartron et al., Blood 2002;99:754: response to rituximab by genotype).
 - Pre-existing autoimmune disease multiplies that organ's susceptibility by 1.8 (assumed,
@@ -257,10 +258,14 @@ def _params(c, cov: pd.DataFrame, z: np.ndarray, iiv_scale: Mapping[str, float],
     p["pdl1_constitutive"] = 0.05 + 0.6 * cov["pdl1_tps"].to_numpy(float)
     cross = np.asarray(c.cross_vector())
     p["cross_reactivity"] = cross[None, :] * factor["cross_reactivity"]
+    sub_scale = np.ones(n)
     if c.subtypes and "subtype" in cov:
         scale = {name: x for name, _, x in c.subtypes}
-        p["cross_reactivity"] *= np.array([scale.get(str(s), 1.0) for s in cov["subtype"]])[:, None]
+        sub_scale = np.array([scale.get(str(s), 1.0) for s in cov["subtype"]])
+        p["cross_reactivity"] *= sub_scale[:, None]
     susc = p["susceptibility"]
+    for organ, k in c.susceptibility.items():  # the cancer's own effect on an organ's tolerance (thymoma)
+        susc[:, INDEX[organ]] *= 1.0 + (k - 1.0) * sub_scale
     male = (cov["sex"] == "M").to_numpy()
     susc[:, INDEX["hypophysitis"]] *= np.where(male, 1.6, 1.0)
     others = [i for i, k in enumerate(IRAES) if k != "hypophysitis"]
