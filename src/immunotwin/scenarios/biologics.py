@@ -109,10 +109,10 @@ def car_t_crs(patients: int | None = None, seed: int | None = None) -> Result:
             "visited daily for 28 days. CAR T cells expand on CD19 (tumour and normal B cells), contract and persist "
             "(Stein 2019 structure); they kill CD19+ cells and, at a fraction, the immune-resistant clone (CD19 "
             "loss is one of its escape routes). Activated CAR T cells drive a cytokine load graded as CRS (less the "
-            "IL-6 share blocked by tocilizumab) and, more slowly, neurotoxicity, managed by the CARTOX rules "
-            "(Neelapu 2018): tocilizumab for CRS grade >= 3, grade 2 refractory to a day of fluids or at age >= 65, "
-            "and neurotoxicity grade >= 2 with CRS; dexamethasone when anti-IL-6 therapy has failed or for "
-            "neurotoxicity without CRS (immunotwin.clinic.celltox). Response by "
+            "IL-6 share blocked by tocilizumab) and, more slowly, neurotoxicity, managed by the axicabtagene label and "
+            "the CARTOX rules (Neelapu 2018): tocilizumab for CRS grade >= 2 and for neurotoxicity grade >= 2 with "
+            "CRS; dexamethasone for CRS grade >= 3, for neurotoxicity grade >= 2 without CRS or a day after "
+            "tocilizumab (immunotwin.clinic.celltox). Response by "
             "Lugano 2014 (PET-based complete response). The lymphodepleting chemotherapy is not simulated as drugs. "
             "Three scales are fitted to ZUMA-1's ORR and any-grade CRS and neurotoxicity rates; the rest is unfitted.")
     return Result("car-t-crs", "CAR T cells: expansion, response, CRS and neurotoxicity (ZUMA-1)", text, figs, obs,
