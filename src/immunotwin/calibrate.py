@@ -60,9 +60,9 @@ PROPOSAL_FACTOR = 1.25  # see expected_ess_fraction: 1.6 made the ESS floor unre
 MIN_ESS_FRACTION = 0.25
 SCALE = {"orr": 0.04, "cr_rate": 0.04, "grade3plus_trae": 0.04, "discontinued_for_trae": 0.04,
          "os_rate": 0.06, "hr_pfs": 0.1}  # issue 4 bands; median PFS: see median_residual
-#: Survival-scale unit of the median-PFS residual (assumed): around their medians CheckMate 067's PFS
-#: curves fall 0.02-0.03 per month (read from its landmark rates), so 0.04 is about the issue's +-20%
-#: of an 11.5-month median.
+#: Survival-scale unit of the median-PFS residual (assumed): for a PFS curve falling 0.02-0.03 per month
+#: near its median (the simulated combination arm's, between 9 and 15 months), 0.04 is about the issue's
+#: +-20% of an 11.5-month median.
 MEDIAN_SCALE = 0.04
 FIT_ENDPOINTS = ("orr", "cr_rate", "median_pfs_months", "grade3plus_trae", "discontinued_for_trae", "os_rate",
                  "hr_pfs")
