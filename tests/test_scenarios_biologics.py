@@ -33,7 +33,7 @@ def cart(tmp_path_factory: pytest.TempPathFactory) -> dict:
     _miss("neurotoxicity, grade >= 3", "1.3% (n=300, calibration iteration 7) vs 28% (exact CI 19-38%): the neurotoxicity index rarely "
           "climbs the assumed ladder; severe ICANS is more all-or-none than the model's graded driver"),
     _miss("tocilizumab given", "81.7% (n=300, calibration iteration 7, label/CARTOX rules) vs 43% (CI 33-53%): CRS piles at "
-          "grade 2 (72% of patients, against about 44% in ZUMA-1) and every grade 2 gets tocilizumab by the label"),
+          "grade 2 (72% of patients, against about 44% in ZUMA-1, recalled) and every grade 2 gets tocilizumab by the label"),
     _miss("corticosteroids given", "40.3% (n=300, calibration iteration 7, label/CARTOX rules) vs 27% (CI 18-37%): "
           "neurotoxicity outlasts the day of tocilizumab, so nearly every grade-2 neurotoxicity ends on dexamethasone"),
     # median neurotoxicity onset: day 7 (n=300, label/CARTOX rules) at the edge of the band (days 2-7); day 6 before
