@@ -149,6 +149,18 @@ def _visit_columns() -> dict[str, list]:
     return {c: [] for c in cols}
 
 
+def pre_treatment_burden(tumour0: np.ndarray, params: dict, t0: float) -> np.ndarray:
+    """Burden at the pre-treatment scan (day ``t0`` < 0) of a patient whose burden at the first dose is ``tumour0``.
+
+    The cohort's covariates (baseline SLD) are what trial tables report: the disease at baseline, just before
+    the first dose. Simulation starts at the pre-treatment scan, so the burden there is back-extrapolated at the
+    patient's net growth rate at enrolment, the rate the engine's enrolment step gives the sensitive clone
+    (``engine.enrol``); the untreated weeks then bring it back to about ``tumour0`` at day 0. (Starting at
+    ``tumour0`` on day ``t0`` let a fast grower reach its lethal burden, whose floor is 3x ``tumour0``, before
+    the first dose: 4-5% of every arm died in week 1.)"""
+    return tumour0 * np.exp(np.asarray(params["net_growth_rate"], dtype=float) * t0)
+
+
 def run_clinic(cohort: Cohort, arm: Sequence[DrugSchedule], *, assessment: Assessment, guideline: str,
                treat_beyond_progression: bool, post: PostProgression | None, follow_up_days: float,
                record_visits: bool = True, keep_trajectory: bool = False,
@@ -163,13 +175,13 @@ def run_clinic(cohort: Cohort, arm: Sequence[DrugSchedule], *, assessment: Asses
         names.append("tocilizumab")  # CRS management (celltox.py)
     params = dict(cohort.params)
     params.update(slot_params(names, weight, cohort.pk_eta, cov["ldh_uln"].to_numpy(float) * 250.0))
-    y = engine.burn_in(initial_state(params, cohort.tumour0), params)
+    t0 = -STEP * int(np.ceil(assessment.pre_treatment_scan_days / STEP))
+    y = engine.burn_in(initial_state(params, pre_treatment_burden(cohort.tumour0, params, t0)), params)
     engine.enrol(y, params)
     dosing = Dosing.create(arm, post_drugs, weight, height)
     n_arm = len(arm)
     m = Management(n)
 
-    t0 = -STEP * int(np.ceil(assessment.pre_treatment_scan_days / STEP))
     grid = step_grid(t0, follow_up_days, intensive_days(dosing.entries, follow_up_days))
     daily_weeks = {w for _, dt, w in grid if dt == 1}
     tox = CellTox(n)
