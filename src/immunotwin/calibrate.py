@@ -65,7 +65,7 @@ SCALE = {"orr": 0.04, "cr_rate": 0.04, "grade3plus_trae": 0.04, "discontinued_fo
 #: +-20% of an 11.5-month median.
 MEDIAN_SCALE = 0.04
 FIT_ENDPOINTS = ("orr", "cr_rate", "median_pfs_months", "grade3plus_trae", "discontinued_for_trae", "os_rate",
-                 "hr_pfs")
+                 "median_os_months", "hr_pfs")
 
 
 def proposal_sd(name: str) -> float:
@@ -215,6 +215,7 @@ def endpoints(pl: Plausible, w: np.ndarray, control: str | None = None,
                                                          "discontinued_for_trae", "hr_pfs", "hr_os")}
     os_rate: dict[str, dict[str, float]] = {"12": {}, "24": {}, "36": {}, "60": {}}
     pfs_km: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    os_km: dict[str, tuple[np.ndarray, np.ndarray, float]] = {}  # curve and the last follow-up time
     for arm, df in pl.outcomes.items():
         bor = df["bor"].to_numpy()
         resp, cr = response_by(df, CHECKMATE067_RESPONSE_CUTOFF_MONTHS)
@@ -229,6 +230,7 @@ def endpoints(pl: Plausible, w: np.ndarray, control: str | None = None,
         out["median_pfs_months"][arm] = weighted.km_median(pt, pe, w)
         pfs_km[arm] = weighted.km(pt, pe, w)
         out["median_os_months"][arm] = weighted.km_median(ot, oe, w)
+        os_km[arm] = (*weighted.km(ot, oe, w), float(np.nanmax(ot)))
         for lm in os_rate:
             os_rate[lm][arm] = weighted.km_rate(ot, oe, w, float(lm))
     arms = list(pl.outcomes)
@@ -243,7 +245,7 @@ def endpoints(pl: Plausible, w: np.ndarray, control: str | None = None,
                                               c["pfs_months"].to_numpy(float), c["pfs_event"].to_numpy(bool), w)
         out["hr_os"][key] = weighted.cox_hr(df["os_months"].to_numpy(float), df["os_event"].to_numpy(bool), w,
                                              c["os_months"].to_numpy(float), c["os_event"].to_numpy(bool), w)
-    return {**out, "os_rate": os_rate, "pfs_km": pfs_km}  # type: ignore[dict-item]
+    return {**out, "os_rate": os_rate, "pfs_km": pfs_km, "os_km": os_km}  # type: ignore[dict-item]
 
 
 def target_rows(targets: Mapping, fitted: tuple[str, ...] = FIT_ENDPOINTS) -> list[tuple[str, str, str, float]]:
@@ -265,7 +267,8 @@ def simulated_value(sim: Mapping, ep: str, lm: str, arm: str) -> float:
     return float(sim[ep][lm][arm]) if ep == "os_rate" else float(sim[ep].get(arm, np.nan))
 
 
-def median_residual(curve: tuple[np.ndarray, np.ndarray], median: float) -> float:
+def median_residual(curve: tuple[np.ndarray, np.ndarray], median: float, scale: float = MEDIAN_SCALE,
+                    horizon: float = np.inf) -> float:
     """How far a KM curve is from having its median at the published ``median``, on the survival scale.
 
     A published median m says S(m) <= 0.5 < S(m-). Read at scheduled scans, S falls in steps,
@@ -273,12 +276,17 @@ def median_residual(curve: tuple[np.ndarray, np.ndarray], median: float) -> floa
     067's combination arm: 11.0 or 13.8 months; the reweighted fit read 13.8 where a fresh trial read
     19.3). So the residual is the survival-scale excess, max(S(m) - 0.5, 0) + min(S(0.9 m-) - 0.5, 0),
     in units of ``MEDIAN_SCALE``: zero when the curve crosses 0.5 within a tenth of m before m (scan
-    windows of the real trial blur the left side), and continuous in the weights."""
+    windows of the real trial blur the left side), and continuous in the weights.
+
+    A median beyond the simulated follow-up (``horizon``; CheckMate 067's combination OS, 72.1 months
+    against 60 simulated) says only that S stays above 0.5 to the horizon: min(S(horizon) - 0.5, 0)."""
     t, s = curve
     def at(x: float, left: bool) -> float:
         i = np.searchsorted(t, x, side="left" if left else "right")
         return float(s[i - 1]) if i > 0 else 1.0
-    return (max(at(median, False) - 0.5, 0.0) + min(at(0.9 * median, True) - 0.5, 0.0)) / MEDIAN_SCALE
+    if median > horizon:
+        return min(at(horizon, False) - 0.5, 0.0) / scale
+    return (max(at(median, False) - 0.5, 0.0) + min(at(0.9 * median, True) - 0.5, 0.0)) / scale
 
 
 def residuals(sim: Mapping, rows: list[tuple[str, str, str, float]]) -> np.ndarray:
@@ -286,6 +294,10 @@ def residuals(sim: Mapping, rows: list[tuple[str, str, str, float]]) -> np.ndarr
     for ep, lm, arm, pub in rows:
         if ep == "median_pfs_months":
             r.append(median_residual(sim["pfs_km"][arm], pub))
+            continue
+        if ep == "median_os_months":  # on the survival scale, in the OS-rate band's unit
+            t, s, horizon = sim["os_km"][arm]
+            r.append(median_residual((t, s), pub, SCALE["os_rate"], horizon))
             continue
         v = simulated_value(sim, ep, lm, arm)
         r.append((v - pub) / SCALE[ep] if np.isfinite(v) else 5.0)
@@ -417,7 +429,7 @@ def run_calibration(spec: TrialSpec, targets_path: Path, out: Path, *, n: int = 
     sim = endpoints(pl, w, spec.control, rate)
     rows = []
     for ep, lm, arm, pub in target_rows(targets):
-        band = 0.2 * pub if ep == "median_pfs_months" else SCALE[ep]
+        band = 0.2 * pub if ep == "median_pfs_months" else 0.25 * pub if ep == "median_os_months" else SCALE[ep]
         rows.append((ep, lm, arm, pub, simulated_value(sim, ep, lm, arm), band))
     write_fit_report(out / "fit.html", rows=rows, history=res.history, fitted=doc["params"],
                      provenance=doc["provenance"], ess=weighted.ess(w), n=pl.n)

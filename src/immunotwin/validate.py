@@ -26,6 +26,7 @@ from .readouts import CHECKMATE067_RESPONSE_CUTOFF_MONTHS, response_by
 from .reference import load
 from .spec import TrialSpec, load_spec, with_overrides
 from .survival import hazard_ratio, km_median, km_rate
+from .units import DAYS_PER_MONTH
 
 REAL_SIZE = {"nivolumab + ipilimumab": 314, "nivolumab": 316, "ipilimumab": 315}
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "checkmate067.toml"
@@ -46,8 +47,12 @@ class Row:
 
 
 def _pi(values: list[float]) -> tuple[float, float]:
-    v = np.asarray([x for x in values if x is not None and np.isfinite(x)])
-    return (float(np.quantile(v, 0.025)), float(np.quantile(v, 0.975))) if len(v) else (np.nan, np.nan)
+    v = np.asarray([x for x in values if x is not None and not np.isnan(x)], dtype=float)  # inf: not reached
+    if not len(v):
+        return np.nan, np.nan
+    big = 1e300  # interpolating next to inf gives nan: a quantile that touches a sentinel is beyond follow-up
+    q = np.quantile(np.where(np.isinf(v), big, v), (0.025, 0.975))
+    return tuple(float(np.inf) if x >= 1e299 else float(x) for x in q)  # type: ignore[return-value]
 
 
 def _trial_readouts(p: pd.DataFrame, control: str) -> dict[str, dict[str, float]]:
@@ -85,6 +90,7 @@ def checkmate_rows(p: pd.DataFrame, spec: TrialSpec, reps: int, seed: int) -> li
         parts = [g.iloc[rng.integers(0, len(g), REAL_SIZE.get(a, len(g)))] for a, g in groups.items()]
         reps_out.append(_trial_readouts(pd.concat(parts, ignore_index=True), spec.control))
     rows = []
+    follow_up_months = spec.follow_up_days / DAYS_PER_MONTH
     for ep, vals in ref.items():
         items = []
         if ep == "os_rate":
@@ -98,7 +104,10 @@ def checkmate_rows(p: pd.DataFrame, spec: TrialSpec, reps: int, seed: int) -> li
             if grp not in point or key not in point[grp]:
                 continue
             sim = point[grp][key]
-            lo, hi = _pi([r[grp].get(key, np.nan) for r in reps_out])
+            reps_key = [r[grp].get(key, np.nan) for r in reps_out]
+            if key.startswith("median"):  # a replicate whose median is not reached counts as beyond follow-up
+                reps_key = [np.inf if x is not None and np.isnan(x) else x for x in reps_key]
+            lo, hi = _pi(reps_key)
             base = key.split("_")[0] + "_" + key.split("_")[1] if key.startswith("os_rate") else key
             fitted = (base if not key.startswith("os_rate") else "os_rate") in FIT_ENDPOINTS
             if key == "median_pfs_months":
@@ -108,9 +117,12 @@ def checkmate_rows(p: pd.DataFrame, spec: TrialSpec, reps: int, seed: int) -> li
             elif key in SCALE:
                 band, crit = SCALE[key], "±4 points" if key != "hr_pfs" else "±0.10"
             else:
-                band, crit = 0.25 * pub, "±25% (unfitted)"
-            rows.append(Row(f"CheckMate 067 {label}", arm, float(pub), float(sim), lo, hi, crit,
-                            bool(np.isfinite(sim) and abs(sim - pub) <= band), fitted, str(src)))
+                band, crit = 0.25 * pub, "±25%" + ("" if fitted else " (unfitted)")
+            inside = bool(np.isfinite(sim) and abs(sim - pub) <= band)
+            if key == "median_os_months" and pub > follow_up_months:  # beyond follow-up: not reached, as published
+                crit, inside = f"not reached by {follow_up_months:.0f} months", not np.isfinite(sim)
+            rows.append(Row(f"CheckMate 067 {label}", arm, float(pub), float(sim), lo, hi, crit, inside, fitted,
+                            str(src)))
     return rows
 
 
@@ -236,7 +248,9 @@ def run_validation(out: Path, *, patients: int = 1000, reps: int = 200, seed: in
 
 def markdown(df: pd.DataFrame) -> str:
     def f(x: float) -> str:
-        return "—" if x is None or not np.isfinite(x) else f"{x:.3g}"
+        if x is None or np.isnan(x):
+            return "—"
+        return "not reached" if np.isinf(x) else f"{x:.3g}"
 
     lines = []
     for fitted, title in ((True, "Fitted figures (used by the calibration: agreement here is not validation)"),
@@ -245,7 +259,7 @@ def markdown(df: pd.DataFrame) -> str:
         lines += [f"### {title}", "", "| check | group | published | simulated | 95% PI (trial size) | criterion | inside | source |",
                   "|---|---|---|---|---|---|---|---|"]
         for _, r in sub.iterrows():
-            pi = f"{f(r['lo'])}–{f(r['hi'])}" if np.isfinite(r["lo"]) else "—"
+            pi = f"{f(r['lo'])}–{f(r['hi'])}" if not np.isnan(r["lo"]) else "—"
             lines.append(f"| {r['check']} | {r['group']} | {f(r['published'])} | {f(r['simulated'])} | {pi} | "
                          f"{r['criterion']} | {'yes' if r['inside'] else 'no'} | {r['source']} |")
         lines.append("")
