@@ -255,3 +255,20 @@ def test_profiled_nonimmune_rate_recovers_the_rate_that_made_the_targets() -> No
     from immunotwin.calibrate import NONIMMUNE_DEFAULT
 
     assert profile_nonimmune_rate(pl, w, [("orr", "", "nivo", 0.4)]) == NONIMMUNE_DEFAULT
+
+
+def test_fit_report_judges_a_median_beyond_follow_up_by_whether_it_is_reached(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from immunotwin.report.fit_report import write_fit_report
+
+    fitted = {"immunogenicity": {"default": 0.4, "iiv": 0.5, "log_shift": 0.0}}
+    rule = "not reached by 60 months"
+    for sim, verdict in ((float("nan"), "inside"), (56.8, "outside")):  # 56.8 is within ±25% of 72.1
+        rows = [("median_os_months", "", "nivolumab + ipilimumab", 72.1, sim, 18.0, rule),
+                ("orr", "", "nivolumab", 0.437, 0.45, 0.04)]
+        write_fit_report(tmp_path / "fit.html", rows=rows, history=[2.0, 1.0], fitted=fitted, provenance={},
+                         ess=100.0, n=200)
+        text = (tmp_path / "fit.html").read_text()
+        row = text[text.index("median_os_months"):]
+        row = row[:row.index("</tr>")]
+        assert rule in row and row.endswith(f"<td>{verdict}</td>"), row
+        assert "<td>0.45</td><td>±0.04</td><td>inside</td>" in text

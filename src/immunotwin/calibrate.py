@@ -430,7 +430,10 @@ def run_calibration(spec: TrialSpec, targets_path: Path, out: Path, *, n: int = 
     rows = []
     for ep, lm, arm, pub in target_rows(targets):
         band = 0.2 * pub if ep == "median_pfs_months" else 0.25 * pub if ep == "median_os_months" else SCALE[ep]
-        rows.append((ep, lm, arm, pub, simulated_value(sim, ep, lm, arm), band))
+        row = (ep, lm, arm, pub, simulated_value(sim, ep, lm, arm), band)
+        if ep == "median_os_months" and pub > sim["os_km"][arm][2]:  # beyond follow-up: the fit asks S(end) >= 0.5
+            row += (f"not reached by {sim['os_km'][arm][2]:.0f} months",)
+        rows.append(row)
     write_fit_report(out / "fit.html", rows=rows, history=res.history, fitted=doc["params"],
                      provenance=doc["provenance"], ess=weighted.ess(w), n=pl.n)
     if install:

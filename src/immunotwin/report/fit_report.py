@@ -17,18 +17,22 @@ def _img(fig: Figure, alt: str) -> str:
     return f"<img alt='{html.escape(alt)}' src='data:image/png;base64,{to_png_base64(fig)}'/>"
 
 
-def write_fit_report(path: Path, *, rows: list[tuple[str, str, str, float, float, float]], history: list[float],
+def write_fit_report(path: Path, *, rows: list[tuple], history: list[float],
                      fitted: Mapping[str, Mapping[str, object]], provenance: Mapping[str, object], ess: float,
                      n: int) -> None:
-    """``rows``: (endpoint, landmark, arm, published, simulated, band half-width)."""
+    """``rows``: (endpoint, landmark, arm, published, simulated, band half-width[, rule]). A row with a rule
+    (a published median beyond the simulated follow-up: "not reached by 60 months") is inside when the
+    simulated median is not reached (NaN), whatever the band."""
     fig = Figure(figsize=(9, max(3.0, 0.28 * len(rows) + 1)))
     ax = fig.add_subplot()
     ys = np.arange(len(rows))[::-1]
     pub = np.array([r[3] for r in rows])
     sim = np.array([r[4] for r in rows])
     band = np.array([r[5] for r in rows])
-    rel = (sim - pub) / band
-    ax.barh(ys, np.clip(rel, -4, 4), color=np.where(np.abs(rel) <= 1, "tab:green", "tab:red"), alpha=0.7)
+    ruled = np.array([len(r) > 6 for r in rows])
+    ok = np.where(ruled, np.isnan(sim), np.abs(sim - pub) <= band)
+    rel = np.where(ruled, np.where(ok, 0.0, 2.0), (sim - pub) / band)
+    ax.barh(ys, np.clip(rel, -4, 4), color=np.where(ok, "tab:green", "tab:red"), alpha=0.7)
     ax.axvline(-1, color="k", ls=":")
     ax.axvline(1, color="k", ls=":")
     ax.set_yticks(ys, [f"{r[0]}{' ' + r[1] if r[1] else ''} | {r[2]}" for r in rows], fontsize=7)
@@ -54,8 +58,10 @@ def write_fit_report(path: Path, *, rows: list[tuple[str, str, str, float, float
     f3.tight_layout()
     trs = "".join(
         f"<tr><td>{html.escape(r[0])}{' ' + r[1] + ' mo' if r[1] else ''}</td><td>{html.escape(r[2])}</td>"
-        f"<td>{r[3]:.3g}</td><td>{r[4]:.3g}</td><td>±{r[5]:.3g}</td><td>{'inside' if abs(r[4] - r[3]) <= r[5] else 'outside'}</td></tr>"
-        for r in rows)
+        f"<td>{r[3]:.3g}</td><td>{'not reached' if np.isnan(r[4]) else format(r[4], '.3g')}</td>"
+        f"<td>{html.escape(r[6]) if len(r) > 6 else '±' + format(r[5], '.3g')}</td>"
+        f"<td>{'inside' if good else 'outside'}</td></tr>"
+        for r, good in zip(rows, ok, strict=True))
     prs = "".join(
         f"<tr><td>{html.escape(k)}</td><td>{_fmt(v['default'])}</td><td>{float(v['iiv']):.3g}"  # type: ignore[arg-type]
         f"{' ± ' + format(float(v['iiv_se']), '.2g') if v.get('iiv_se') else ''}</td>"  # type: ignore[arg-type]
