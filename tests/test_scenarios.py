@@ -332,6 +332,28 @@ def test_hpd_more_frequent_with_high_burden(hpd: dict) -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.xfail(reason="17.2% of the same 500 patients untreated vs 12.3% on pembrolizumab (calibration iteration 8), and "
+                          "53 of the 54 pembrolizumab calls are also called untreated: the model's hyperprogression is "
+                          "natural acceleration and measurement noise; PD-1+ Treg expansion only removes immune killing "
+                          "(a growth-promoting mechanism, e.g. Fc-receptor engagement of macrophages, Lo Russo 2019, is "
+                          "not modelled)", strict=False)
+def test_hpd_more_frequent_on_anti_pd1_than_in_the_same_patients_untreated(hpd: dict) -> None:
+    # The phenomenon: immunotherapy itself sometimes makes cancer grow faster (Champiat 2017, Ferrara 2018)
+    assert fig(hpd, "HPD rate, NSCLC on anti-PD-1")["simulated"] > obs(hpd, "HPD rate, the same patients untreated")
+    assert obs(hpd, "share of anti-PD-1 HPD calls also called untreated") < 0.5
+
+
+def test_hpd_untreated_comparison_has_the_same_patients() -> None:
+    from immunotwin.scenarios.core import simulate_spec
+
+    _, treated, _ = simulate_spec("hyperprogression", 12, visits=False)
+    _, untreated, _ = simulate_spec("hyperprogression-untreated", 12, visits=False)
+    for col in ("age", "sld0_mm", "n_met_sites", "pdl1_tps"):
+        np.testing.assert_array_equal(treated[col].to_numpy(), untreated[col].to_numpy())
+    assert set(untreated["arm"]) == {"no drug"} and set(treated["arm"]) == {"pembrolizumab"}
+
+
+@pytest.mark.slow
 def test_hpd_rarer_under_chemotherapy(hpd: dict) -> None:
     # Ferrara 2018: 13.8% on anti-PD-(L)1 against 5.1% on chemotherapy
     assert fig(hpd, "HPD rate, NSCLC on docetaxel")["simulated"] < fig(hpd, "HPD rate, NSCLC on anti-PD-1")["simulated"]

@@ -213,6 +213,15 @@ def hyperprogression(patients: int | None = None, seed: int | None = None) -> Re
             "note": "Ferrara 2018 reports HPD with more metastatic sites (figure not in the reference file)"},
            {"name": "HPD rate, <= 2 metastatic sites", "value": hpd_rate(p[p["n_met_sites"] <= 2]), "note": ""},
            ]
+    # The untreated comparison: the same virtual patients (same seed, size and arm position), no drug. Calls that
+    # also appear untreated come from natural acceleration and measurement noise, not from the drug.
+    _, u, _ = simulate_spec("hyperprogression-untreated", patients, visits=False, seed=seed)
+    both = p["hpd"].eq("yes").to_numpy() & u["hpd"].eq("yes").to_numpy()
+    n_yes = int(p["hpd"].eq("yes").sum())
+    obs += [{"name": "HPD rate, the same patients untreated", "value": hpd_rate(u),
+             "note": "hyperprogression-untreated spec: no drug, same scans"},
+            {"name": "share of anti-PD-1 HPD calls also called untreated", "value": float(both.sum() / n_yes)
+             if n_yes else float("nan"), "note": f"{int(both.sum())} of {n_yes}"}]
     # The chemotherapy comparison: docetaxel in the same kind of patients (its own spec and seed).
     chemo_n = None if patients is None else patients
     _, c, _ = simulate_spec("chemotherapy-docetaxel", chemo_n, visits=False, seed=seed)
@@ -248,8 +257,13 @@ def hyperprogression(patients: int | None = None, seed: int | None = None) -> Re
             "(chemotherapy-docetaxel spec): population PK (Onoue 2016), the Friberg 2002 myelosuppression model, "
             "tumour kill with a sensitivity fitted to KEYNOTE-010's docetaxel ORR, and lymphodepletion; its "
             "hyperprogression rate, PFS and neutropenia are not fitted.")
+    text += (" The same patients are also followed untreated (hyperprogression-untreated spec): in this model most "
+             "hyperprogression calls appear without the drug too (natural acceleration of fast growers and measurement "
+             "noise); its one drug mechanism, PD-1+ regulatory T cells expanding under blockade, can only remove "
+             "immune killing, not speed growth (docs/credibility.md).")
     return Result("hyperprogression", "Hyperprogression under anti-PD-1 and under chemotherapy in NSCLC", text, figs,
-                  obs, [spec_text("hyperprogression"), spec_text("chemotherapy-docetaxel")], len(p) + len(c))
+                  obs, [spec_text("hyperprogression"), spec_text("hyperprogression-untreated"),
+                        spec_text("chemotherapy-docetaxel")], len(p) + len(u) + len(c))
 
 
 # --------------------------------------------------------------------------------------------
