@@ -49,6 +49,9 @@ TARGET_SHARE = 0.5  # assumed: target lesions hold half of the measurable burden
 ELLIPSOID = 0.36  # assumed: lesions are ellipsoids with short axes 0.6 x the longest diameter
 PREEXISTING_FACTOR = 1.8
 FCGR3A_FREQ = (0.20, 0.45, 0.35)  # VV, VF, FF (Cartron et al., Blood 2002;99:754)
+#: Floor of each patient's lethal burden, as a multiple of the baseline burden (assumed: an enrolled patient, ECOG
+#: 0-1, carries at most a third of a lethal burden).
+LETHAL_FLOOR = 3.0
 PDL1_IMMUNE_CORRELATION = 0.6  # assumed: strong association (Taube 2012; Tumeh et al., Nature 2014;515:568)
 #: Parameters given variability after the normal draws' 64 columns were all taken: their standard-normal
 #: draws come from spare uniform columns (17 on; ``_normals``), so every earlier draw of a patient is unchanged.
@@ -282,5 +285,5 @@ def _params(c, cov: pd.DataFrame, z: np.ndarray, iiv_scale: Mapping[str, float],
     d_cm = sld0 / n_les / 10.0
     tumour0 = n_les * np.pi / 6.0 * d_cm**3 * ELLIPSOID / TARGET_SHARE
     lethal = p["lethal_burden"] * 0.7 ** cov["ecog"].to_numpy(float)
-    lethal = np.maximum(lethal, 3.0 * tumour0)
+    lethal = np.maximum(lethal, LETHAL_FLOOR * tumour0)
     return p, {"tumour0": tumour0, "n_lesions": n_les.astype(float), "lethal": lethal}, effects
