@@ -227,12 +227,13 @@ def endpoints(pl: Plausible, w: np.ndarray, control: str | None = None,
         out["discontinued_for_trae"][arm] = weighted.proportion(df["discontinued"].to_numpy() == "toxicity", w)
         pt, pe = df["pfs_months"].to_numpy(float), df["pfs_event"].to_numpy(bool)
         ot, oe = df["os_months"].to_numpy(float), df["os_event"].to_numpy(bool)
-        out["median_pfs_months"][arm] = weighted.km_median(pt, pe, w)
-        pfs_km[arm] = weighted.km(pt, pe, w)
-        out["median_os_months"][arm] = weighted.km_median(ot, oe, w)
-        os_km[arm] = (*weighted.km(ot, oe, w), float(np.nanmax(ot)))
+        pfs_km[arm] = weighted.km(pt, pe, w)  # each curve once: the loss reads it thousands of times
+        out["median_pfs_months"][arm] = weighted.median_on(pfs_km[arm])
+        os_curve = weighted.km(ot, oe, w)
+        os_km[arm] = (*os_curve, float(np.nanmax(ot)))
+        out["median_os_months"][arm] = weighted.median_on(os_curve)
         for lm in os_rate:
-            os_rate[lm][arm] = weighted.km_rate(ot, oe, w, float(lm))
+            os_rate[lm][arm] = weighted.rate_on(os_curve, float(lm))
     arms = list(pl.outcomes)
     control = control or arms[-1]
     c = pl.outcomes[control]

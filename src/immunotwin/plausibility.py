@@ -28,7 +28,7 @@ def kinetics(net_growth: np.ndarray, tumour0: np.ndarray, lethal: np.ndarray) ->
         "1st percentile of doubling time (days)": float(np.percentile(doubling, 1)),
         "share doubling in under 7 days": float(np.mean(doubling < 7.0)),
         "share doubling in under 14 days": float(np.mean(doubling < 14.0)),
-        "share at the lethal-burden floor (3x baseline)": float(np.mean(ratio <= LETHAL_FLOOR * (1.0 + 1e-9))),
+        f"share at the lethal-burden floor ({LETHAL_FLOOR:g}x baseline)": float(np.mean(ratio <= LETHAL_FLOOR * (1.0 + 1e-9))),
         "share whose untreated disease kills within 91 days": float(np.mean(death < 91.0)),
         "share whose untreated disease kills within 30 days": float(np.mean(death < 30.0)),
     }

@@ -33,10 +33,22 @@ def km(time: np.ndarray, event: np.ndarray, w: np.ndarray) -> tuple[np.ndarray, 
     return uniq[keep], s
 
 
-def km_rate(time: np.ndarray, event: np.ndarray, w: np.ndarray, at: float) -> float:
-    t, s = km(time, event, w)
+def rate_on(curve: tuple[np.ndarray, np.ndarray], at: float) -> float:
+    """S(at) of a curve from :func:`km`."""
+    t, s = curve
     i = np.searchsorted(t, at, side="right")
     return float(s[i - 1]) if i > 0 else 1.0
+
+
+def median_on(curve: tuple[np.ndarray, np.ndarray]) -> float:
+    """The step median of a curve from :func:`km` (see :func:`km_median`)."""
+    t, s = curve
+    below = np.flatnonzero(s <= 0.5)
+    return float(t[below[0]]) if len(below) else float("nan")
+
+
+def km_rate(time: np.ndarray, event: np.ndarray, w: np.ndarray, at: float) -> float:
+    return rate_on(km(time, event, w), at)
 
 
 def km_median(time: np.ndarray, event: np.ndarray, w: np.ndarray) -> float:
@@ -44,9 +56,7 @@ def km_median(time: np.ndarray, event: np.ndarray, w: np.ndarray) -> float:
     time with S <= 0.5; NaN if not reached. (An interpolated median had been used here for
     smoothness; it is never above the step median, so a fit to it left the reported medians
     high by up to one assessment interval.)"""
-    t, s = km(time, event, w)
-    below = np.flatnonzero(s <= 0.5)
-    return float(t[below[0]]) if len(below) else float("nan")
+    return median_on(km(time, event, w))
 
 
 def cox_hr(ta: np.ndarray, ea: np.ndarray, wa: np.ndarray, tb: np.ndarray, eb: np.ndarray,
