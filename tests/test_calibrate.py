@@ -272,3 +272,65 @@ def test_fit_report_judges_a_median_beyond_follow_up_by_whether_it_is_reached(tm
         row = row[:row.index("</tr>")]
         assert rule in row and row.endswith(f"<td>{verdict}</td>"), row
         assert "<td>0.45</td><td>±0.04</td><td>inside</td>" in text
+
+
+def test_pooled_populations_reweight_to_the_target_distribution() -> None:
+    """Two plausible populations drawn around different centres, pooled with the mixture density, reweight to
+    the moments of the target log-normal population; each alone is still unbiased, and the pool has the larger
+    effective sample size where the target lies between them."""
+    import pandas as pd
+
+    from immunotwin.calibrate import centre_now, pool
+
+    rng = np.random.default_rng(5)
+    now = centre_now()
+    k = len(FITTED)
+    sd = np.array([now[p]["proposal_sd"] for p in FITTED])
+
+    def population(shift: float, widen: float, n: int):  # type: ignore[no-untyped-def]
+        centre = np.zeros(k)
+        centre[0] = shift
+        re = rng.normal(size=(n, k)) * sd * widen  # effects relative to the population's own defaults
+        rec = {"params": {p: {"default": now[p]["default"] * np.exp(centre[j]), "proposal_sd": sd[j] * widen}
+                          for j, p in enumerate(FITTED)}}
+        df = pd.DataFrame({f"re_{p}": re[:, j] for j, p in enumerate(FITTED)})
+        df["x0"] = re[:, 0] + shift  # the first effect relative to the current defaults: the outcome read
+        return {"arm": df}, rec
+
+    a, b = population(0.0, 1.0, 60_000), population(0.5, 0.8, 60_000)
+    both = pool([a, b])
+    assert both.n == 120_000 and both.effects[:, 0] == pytest.approx(both.outcomes["arm"]["x0"].to_numpy())
+    mu = np.zeros(k)
+    mu[0] = 0.25
+    s = 0.6 * sd
+    phi = np.concatenate([mu, np.log(s)])
+    for pl in (pool([a]), pool([b]), both):
+        w = weights(phi, pl)
+        x = pl.outcomes["arm"]["x0"].to_numpy()
+        m = float(np.sum(w * x))
+        assert m == pytest.approx(0.25, abs=4 * s[0] / np.sqrt(weighted.ess(w)))
+        assert np.sqrt(float(np.sum(w * (x - m) ** 2))) == pytest.approx(s[0], rel=0.05)
+    ess_pool = weighted.ess(weights(phi, both))
+    assert ess_pool > weighted.ess(weights(phi, pool([a]))) and ess_pool > weighted.ess(weights(phi, pool([b])))
+    # One population centred on the current defaults is the plain proposal of earlier passes.
+    single = pool([a])
+    plain = Plausible(single.arms, single.outcomes, single.effects, sd)
+    assert weights(phi, single) == pytest.approx(weights(phi, plain), rel=1e-9)
+
+
+def test_a_plausible_population_records_its_centre_and_reloads(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import json
+
+    from immunotwin.calibrate import CENTRE_FILE, centre_now, load_plausible, pool
+
+    spec = parse_spec(SPEC.replace("size_per_arm = 10", "size_per_arm = 4"))
+    first = simulate_plausible(spec, 6, out=tmp_path, chunk_size=3)
+    rec = json.loads((tmp_path / CENTRE_FILE).read_text())
+    assert rec["params"] == json.loads(json.dumps(centre_now()))
+    outcomes, rec2 = load_plausible(tmp_path, first.arms)
+    assert rec2 == rec
+    again = pool([(outcomes, rec2)])
+    assert again.effects == pytest.approx(first.effects) and again.centres == pytest.approx(0.0)
+    with pytest.raises(ValueError, match=CENTRE_FILE):
+        (tmp_path / CENTRE_FILE).unlink()
+        load_plausible(tmp_path, first.arms)

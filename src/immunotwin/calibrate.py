@@ -35,6 +35,7 @@ are 4%: Weber 2017.)
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import time
 from collections.abc import Callable, Mapping
@@ -90,26 +91,100 @@ def expected_ess_fraction(ratios: np.ndarray) -> float:
 
 @dataclass(frozen=True)
 class Plausible:
-    """A plausible population: per-arm outcome arrays aligned by patient, and random effects."""
+    """A plausible population: per-arm outcome arrays aligned by patient, and random effects.
+
+    The effects are log-scale, relative to the current defaults. The patients were drawn from a mixture
+    of log-normal proposals (one component per pooled population, :func:`pool`): component j has centre
+    ``centres[j]`` (log of its simulation-time defaults over the current ones), SDs ``sds[j]`` and holds a
+    share ``shares[j]`` of the patients. A single population is one component centred at 0 with SDs ``sd``."""
 
     arms: tuple[str, ...]
     outcomes: Mapping[str, pd.DataFrame]  # arm -> patients (sorted by patient index)
     effects: np.ndarray  # (N, K) log-scale random effects of the parameters ``names``
-    sd: np.ndarray  # (K,) proposal SDs
+    sd: np.ndarray  # (K,) proposal SDs (the widest component's, for pooled populations)
     names: tuple[str, ...] = FITTED
+    centres: np.ndarray | None = None  # (J, K); None: one component at 0 with SDs ``sd``
+    sds: np.ndarray | None = None  # (J, K)
+    shares: np.ndarray | None = None  # (J,)
 
     @property
     def n(self) -> int:
         return self.effects.shape[0]
 
+    @functools.cached_property
+    def log_proposal(self) -> np.ndarray:
+        """Log density of each patient's effects under the proposal (up to a constant shared by all).
+
+        For pooled populations this is the mixture density (the balance heuristic of multiple importance
+        sampling: Veach & Guibas, SIGGRAPH 1995; Owen & Zhou, JASA 2000;95:135): every patient is weighed
+        against the whole mixture, not only the component it came from, which keeps weights bounded where
+        the components overlap."""
+        x = self.effects
+        if self.centres is None:
+            return np.sum(-0.5 * (x / self.sd) ** 2 - np.log(self.sd), axis=1)
+        comp = np.stack([np.log(w) + np.sum(-0.5 * ((x - c) / s) ** 2 - np.log(s), axis=1)
+                         for c, s, w in zip(self.centres, self.sds, self.shares, strict=True)])
+        top = comp.max(axis=0)
+        return top + np.log(np.sum(np.exp(comp - top), axis=0))
+
     def take(self, idx: np.ndarray) -> Plausible:
-        return Plausible(self.arms, {a: df.iloc[idx].reset_index(drop=True) for a, df in self.outcomes.items()},
-                         self.effects[idx], self.sd, self.names)
+        return dataclasses.replace(self, outcomes={a: df.iloc[idx].reset_index(drop=True)
+                                                   for a, df in self.outcomes.items()}, effects=self.effects[idx])
 
     def select(self, names: tuple[str, ...]) -> Plausible:
-        """Reweight only along ``names`` (the others keep their plausible distribution)."""
+        """Reweight only along ``names`` (the others keep their plausible distribution: the mixture's
+        marginal over ``names`` is the mixture of the components' marginals)."""
         j = [self.names.index(k) for k in names]
-        return Plausible(self.arms, self.outcomes, self.effects[:, j], self.sd[j], tuple(names))
+        return dataclasses.replace(
+            self, effects=self.effects[:, j], sd=self.sd[j], names=tuple(names),
+            centres=None if self.centres is None else self.centres[:, j],
+            sds=None if self.sds is None else self.sds[:, j])
+
+
+def load_plausible(folder: Path, arms: tuple[str, ...]) -> tuple[dict[str, pd.DataFrame], dict]:
+    """The cached plausible population in ``folder`` (outcomes per arm) and its recorded centre."""
+    centre = folder / CENTRE_FILE
+    if not centre.exists():
+        raise ValueError(f"{folder}: no {CENTRE_FILE}; the defaults it was simulated around are unknown")
+    outcomes = {}
+    for a, arm in enumerate(arms):
+        files = sorted(folder.glob(f"plausible_arm{a:02d}_*.parquet"))
+        if not files:
+            raise ValueError(f"{folder}: no cached patients of arm {a} ({arm})")
+        outcomes[arm] = pd.concat([pd.read_parquet(f) for f in files], ignore_index=True).sort_values(
+            "patient").reset_index(drop=True)
+    sizes = {len(df) for df in outcomes.values()}
+    if len(sizes) != 1:
+        raise ValueError(f"{folder}: the arms hold different numbers of patients ({sorted(sizes)})")
+    return outcomes, json.loads(centre.read_text())
+
+
+def pool(populations: list[tuple[Mapping[str, pd.DataFrame], Mapping]]) -> Plausible:
+    """Pool plausible populations simulated around different defaults, each given as (outcomes per arm,
+    centre record of :func:`centre_now`), into one :class:`Plausible` relative to the current defaults.
+
+    Each population must use its own random numbers (another spec seed): patients sharing their draws
+    would count twice."""
+    now = centre_now()
+    arms = tuple(populations[0][0])
+    outcomes: dict[str, list[pd.DataFrame]] = {a: [] for a in arms}
+    effects, centres, sds, sizes = [], [], [], []
+    for out, rec in populations:
+        if tuple(out) != arms:
+            raise ValueError(f"pooled populations have different arms: {tuple(out)} against {arms}")
+        par = rec["params"]
+        c = np.array([np.log(par[k]["default"] / now[k]["default"]) for k in FITTED])
+        first = out[arms[0]]
+        effects.append(np.stack([first[f"re_{k}"].to_numpy(float) for k in FITTED], axis=1) + c)
+        centres.append(c)
+        sds.append(np.array([par[k]["proposal_sd"] for k in FITTED]))
+        sizes.append(len(first))
+        for a in arms:
+            outcomes[a].append(out[a])
+    shares = np.asarray(sizes, float) / sum(sizes)
+    sds_arr = np.asarray(sds)
+    return Plausible(arms, {a: pd.concat(f, ignore_index=True) for a, f in outcomes.items()},
+                     np.concatenate(effects), sds_arr.max(axis=0), FITTED, np.asarray(centres), sds_arr, shares)
 
 
 def simulate_plausible(spec: TrialSpec, n: int, out: Path | None = None, chunk_size: int = 512,
@@ -120,6 +195,9 @@ def simulate_plausible(spec: TrialSpec, n: int, out: Path | None = None, chunk_s
     twin = dataclasses.replace(spec, design="twin")
     scale = {k: proposal_sd(k) / PARAM_INDEX[k].iiv for k in FITTED}
     frames: dict[str, list[pd.DataFrame]] = {a.name: [] for a in spec.arms}
+    if out is not None and not any(out.glob("plausible_*.parquet")):  # a new population: record its centre
+        out.mkdir(parents=True, exist_ok=True)
+        write_centre(out / CENTRE_FILE, twin)
     done = 0
     for a in range(len(spec.arms)):
         for s in range(0, n, chunk_size):
@@ -145,6 +223,20 @@ def simulate_plausible(spec: TrialSpec, n: int, out: Path | None = None, chunk_s
     return Plausible(tuple(frames), outcomes, effects, sd)
 
 
+CENTRE_FILE = "plausible_centre.json"
+
+
+def centre_now() -> dict[str, dict[str, float]]:
+    """The defaults (mean over a vector parameter's elements) and proposal SDs a plausible population is
+    simulated around now: what pooling it with populations simulated around other defaults needs."""
+    return {k: {"default": float(np.mean(PARAM_INDEX[k].value)), "proposal_sd": proposal_sd(k)} for k in FITTED}
+
+
+def write_centre(path: Path, spec: TrialSpec) -> None:
+    if not path.exists():
+        path.write_text(json.dumps({"spec_sha256": spec.sha256, "seed": spec.seed, "params": centre_now()}, indent=1))
+
+
 def unpack(phi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     k = len(phi) // 2
     return phi[:k], np.exp(phi[k:])
@@ -152,10 +244,8 @@ def unpack(phi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 def log_weights(phi: np.ndarray, pl: Plausible) -> np.ndarray:
     mu, s = unpack(phi)
-    x = pl.effects
-    lp = -0.5 * ((x - mu) / s) ** 2 - np.log(s)
-    lq = -0.5 * (x / pl.sd) ** 2 - np.log(pl.sd)
-    return np.sum(lp - lq, axis=1)
+    lp = np.sum(-0.5 * ((pl.effects - mu) / s) ** 2 - np.log(s), axis=1)
+    return lp - pl.log_proposal
 
 
 def weights(phi: np.ndarray, pl: Plausible) -> np.ndarray:
@@ -411,22 +501,31 @@ def write_calibration(path: Path, phi: np.ndarray, boot: np.ndarray | None, *, s
 
 
 def run_calibration(spec: TrialSpec, targets_path: Path, out: Path, *, n: int = 1536, max_evals: int = 3000,
-                    reps: int = 8, seed: int = 1, install: bool = False,
+                    reps: int = 8, seed: int = 1, install: bool = False, pool_with: tuple[Path, ...] = (),
                     progress: Callable[[int, int], None] | None = None) -> dict:
     """Simulate the plausible population (cached in ``out``), fit, bootstrap, write
     ``out/calibration.json`` and ``out/fit.html``; ``install`` copies the result into the
-    package data so it becomes the shipped default."""
+    package data so it becomes the shipped default. ``pool_with``: folders of earlier plausible
+    populations (with their recorded centres, simulated with other spec seeds) pooled with this one
+    (:func:`pool`)."""
     from .report.fit_report import write_fit_report
 
     targets = json.loads(targets_path.read_text())
     out.mkdir(parents=True, exist_ok=True)
     pl = simulate_plausible(spec, n, out=out, progress=progress)
+    if pool_with:
+        own = out / CENTRE_FILE
+        first = (pl.outcomes, json.loads(own.read_text()) if own.exists() else {"params": centre_now()})
+        pl = pool([first, *(load_plausible(Path(d), pl.arms) for d in pool_with)])
     res = fit(pl, targets, control=spec.control, seed=seed, max_evals=max_evals)
     boot = bootstrap(pl, targets, res.phi, control=spec.control, reps=reps, seed=seed + 100) if reps > 1 else None
     w = weights(res.phi, pl)
     rate = profile_nonimmune_rate(pl, w, target_rows(targets))
     doc = write_calibration(out / "calibration.json", res.phi, boot, spec=spec, targets_path=str(targets_path),
-                            targets=targets, n=n, seed=seed, result=res, nonimmune_rate=rate)
+                            targets=targets, n=pl.n, seed=seed, result=res, nonimmune_rate=rate)
+    if pool_with:
+        doc["provenance"]["pooled_with"] = [str(d) for d in pool_with]
+        (out / "calibration.json").write_text(json.dumps(doc, indent=1))
     sim = endpoints(pl, w, spec.control, rate)
     rows = []
     for ep, lm, arm, pub in target_rows(targets):

@@ -210,7 +210,7 @@ def cmd_calibrate(a: argparse.Namespace) -> int:
     from .calibrate import run_calibration
 
     doc = run_calibration(spec, tpath, Path(a.out), n=a.patients, max_evals=a.max_evals, reps=a.bootstrap,
-                          seed=a.seed, install=a.install,
+                          seed=a.seed, install=a.install, pool_with=tuple(Path(d) for d in a.pool),
                           progress=None if a.quiet else lambda d, t: print(f"plausible population {d}/{t}", flush=True))
     print(f"loss {doc['provenance']['loss']:.3g} after {doc['provenance']['evaluations']} evaluations; "
           f"wrote {a.out}/calibration.json and {a.out}/fit.html" + (" (installed as default)" if a.install else ""))
@@ -532,6 +532,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--bootstrap", type=int, default=8)
     s.add_argument("--seed", type=int, default=1)
     s.add_argument("--install", action="store_true", help="make the fit the package's default parameters")
+    s.add_argument("--pool", action="append", default=[], metavar="DIR",
+                   help="also use the plausible population cached in DIR (an earlier calibrate --out, simulated "
+                        "with another seed around other defaults; repeatable)")
     s.add_argument("--quiet", action="store_true")
     s.set_defaults(fn=cmd_calibrate)
     s = sub.add_parser("serve", help="start the web explorer (page and HTTP API) on 127.0.0.1")
