@@ -334,3 +334,32 @@ def test_a_plausible_population_records_its_centre_and_reloads(tmp_path) -> None
     with pytest.raises(ValueError, match=CENTRE_FILE):
         (tmp_path / CENTRE_FILE).unlink()
         load_plausible(tmp_path, first.arms)
+
+
+def test_reweighting_carries_the_pdl1_link_to_immunogenicity() -> None:
+    """PD-L1 is drawn from a copula variable w correlated with the standard-normal immunogenicity draw, not with
+    the effect: reweighting a wider plausible population must reweight w given the effect too. Oracle: in the
+    target population E[w x] = rho s (x = s z, w = rho z + ...); reweighting the effects alone gives rho s^2 / sd."""
+    from immunotwin.population import PDL1_IMMUNE_CORRELATION as rho
+
+    rng = np.random.default_rng(11)
+    n, sd_q, s = 400_000, 1.0, 0.6
+    z = rng.normal(size=n)
+    x = sd_q * z
+    w = rho * z + np.sqrt(1 - rho**2) * rng.normal(size=n)
+    phi = np.array([0.0, np.log(s)])
+    with_latent = Plausible(("a",), {}, x[:, None], np.array([sd_q]), ("immunogenicity",), latent=w)
+    without = Plausible(("a",), {}, x[:, None], np.array([sd_q]), ("immunogenicity",))
+    assert float(np.sum(weights(phi, with_latent) * w * x)) == pytest.approx(rho * s, abs=0.01)
+    assert float(np.sum(weights(phi, without) * w * x)) == pytest.approx(rho * s**2 / sd_q, abs=0.01)
+    # The marginal of the effects is the target's either way.
+    assert float(np.sum(weights(phi, with_latent) * x**2)) == pytest.approx(s**2, rel=0.03)
+
+
+def test_the_regenerated_pdl1_latent_is_the_one_the_sampler_used(populations: tuple[Plausible, Plausible]) -> None:
+    pl = populations[0]
+    assert pl.latent is not None
+    tps = next(iter(pl.outcomes.values()))["pdl1_tps"].to_numpy(float)
+    order = np.argsort(pl.latent)
+    assert np.all(np.diff(tps[order]) >= -1e-12)  # the score is a non-decreasing function of the latent
+    assert np.corrcoef(pl.latent, pl.effects[:, FITTED.index("immunogenicity")])[0, 1] > 0.4

@@ -8,14 +8,18 @@ cores, and an optimiser needs thousands of evaluations):
    fitted parameters widened (log-normal proposal, SD = ``PROPOSAL_SD``).
 2. The population parameters phi = (mean shift mu_k, SD s_k) of each fitted parameter's
    log-normal distribution define importance weights
-   w_i = prod_k N(x_ik; mu_k, s_k) / N(x_ik; 0, sd_k), x_ik the patient's log-scale random
+   w_i = prod_k N(x_ik; mu_k, s_k) / q(x_i), q(x_i) = prod_k N(x_ik; 0, sd_k), x_ik the patient's log-scale random
    effect: the plausible population, reweighted, represents the population phi (virtual
    population reweighting in the spirit of Allen, Rieger & Musante, CPT:PSP 2016;5:140, and
-   Schmidt et al., BMC Bioinformatics 2013 — weights rather than acceptance).
+   Schmidt et al., BMC Bioinformatics 2013 — weights rather than acceptance). Populations of earlier
+   passes, simulated around earlier defaults with other seeds, can be pooled in (``--pool``): q is then
+   the mixture of their proposals (multiple importance sampling, :func:`pool`), so every simulated patient
+   keeps counting and the fit's sampling noise, which the optimiser otherwise learns (a fit can read 13.8
+   months where a fresh trial at its parameters reads 19.3), shrinks.
 3. Weighted endpoints (ORR, CR, grade >= 3 irAE, discontinuation, Kaplan–Meier medians and
    landmark rates, Cox hazard ratios with Efron ties; :mod:`.weighted`) are compared with the targets; the
    loss is the sum of squared errors scaled by the acceptance bands of issue 4, plus a
-   penalty keeping the effective sample size above ``MIN_ESS_FRACTION`` of N.
+   penalty keeping the effective sample size above ``MIN_ESS_FRACTION`` of N (all pooled patients).
 4. CMA-ES (``cma``; Hansen 2016, arXiv:1604.00772) minimises the loss. The objective is
    deterministic given the plausible population (common random numbers), so it is not noise.
 5. Parameter uncertainty: the fit is repeated on bootstrap resamples of the plausible patients.
@@ -106,6 +110,7 @@ class Plausible:
     centres: np.ndarray | None = None  # (J, K); None: one component at 0 with SDs ``sd``
     sds: np.ndarray | None = None  # (J, K)
     shares: np.ndarray | None = None  # (J,)
+    latent: np.ndarray | None = None  # (N,) each patient's PD-L1 copula variable (see pdl1_latent)
 
     @property
     def n(self) -> int:
@@ -119,17 +124,36 @@ class Plausible:
         sampling: Veach & Guibas, SIGGRAPH 1995; Owen & Zhou, JASA 2000;95:135): every patient is weighed
         against the whole mixture, not only the component it came from, which keeps weights bounded where
         the components overlap."""
-        x = self.effects
-        if self.centres is None:
-            return np.sum(-0.5 * (x / self.sd) ** 2 - np.log(self.sd), axis=1)
-        comp = np.stack([np.log(w) + np.sum(-0.5 * ((x - c) / s) ** 2 - np.log(s), axis=1)
+        if self.centres is None or self.sds is None or self.shares is None:
+            return self.log_density(np.zeros(len(self.names)), self.sd)
+        comp = np.stack([np.log(w) + self.log_density(c, s)
                          for c, s, w in zip(self.centres, self.sds, self.shares, strict=True)])
         top = comp.max(axis=0)
         return top + np.log(np.sum(np.exp(comp - top), axis=0))
 
+    def log_density(self, mu: np.ndarray, s: np.ndarray) -> np.ndarray:
+        """Log density (up to a shared constant) of each patient's effects, and of the PD-L1 copula variable
+        given the immunogenicity effect, under log-normal population means ``mu`` and SDs ``s``.
+
+        PD-L1 is drawn rank-correlated with the patient's standard-normal immunogenicity draw
+        (:func:`immunotwin.population.pdl1_tps`), not with the effect. A population simulated with a wider or
+        shifted immunogenicity therefore ties a given effect to other PD-L1 scores than the population it is
+        reweighted to; the conditional density of the copula variable w given the effect x,
+        N(w; rho (x - mu) / s, 1 - rho^2), puts that right (without it a pooled fit read nivolumab's 60-month
+        OS 5 points above what fresh trials at its parameters gave)."""
+        x = self.effects
+        out = np.sum(-0.5 * ((x - mu) / s) ** 2 - np.log(s), axis=1)
+        if self.latent is not None and "immunogenicity" in self.names:
+            from .population import PDL1_IMMUNE_CORRELATION as rho
+
+            j = self.names.index("immunogenicity")
+            out = out - 0.5 * (self.latent - rho * (x[:, j] - mu[j]) / s[j]) ** 2 / (1.0 - rho**2)
+        return out
+
     def take(self, idx: np.ndarray) -> Plausible:
         return dataclasses.replace(self, outcomes={a: df.iloc[idx].reset_index(drop=True)
-                                                   for a, df in self.outcomes.items()}, effects=self.effects[idx])
+                                                   for a, df in self.outcomes.items()}, effects=self.effects[idx],
+                                   latent=None if self.latent is None else self.latent[idx])
 
     def select(self, names: tuple[str, ...]) -> Plausible:
         """Reweight only along ``names`` (the others keep their plausible distribution: the mixture's
@@ -168,23 +192,29 @@ def pool(populations: list[tuple[Mapping[str, pd.DataFrame], Mapping]]) -> Plaus
     now = centre_now()
     arms = tuple(populations[0][0])
     outcomes: dict[str, list[pd.DataFrame]] = {a: [] for a in arms}
-    effects, centres, sds, sizes = [], [], [], []
+    effects, centres, sds, sizes, latents = [], [], [], [], []
     for out, rec in populations:
         if tuple(out) != arms:
             raise ValueError(f"pooled populations have different arms: {tuple(out)} against {arms}")
         par = rec["params"]
         c = np.array([np.log(par[k]["default"] / now[k]["default"]) for k in FITTED])
         first = out[arms[0]]
-        effects.append(np.stack([first[f"re_{k}"].to_numpy(float) for k in FITTED], axis=1) + c)
+        re = np.stack([first[f"re_{k}"].to_numpy(float) for k in FITTED], axis=1)
+        effects.append(re + c)
         centres.append(c)
         sds.append(np.array([par[k]["proposal_sd"] for k in FITTED]))
+        j = FITTED.index("immunogenicity")
+        latents.append(None if rec.get("seed") is None or rec.get("pdl1_from_spec") else
+                       pdl1_latent(int(rec["seed"]), first["patient"].to_numpy(), re[:, j], sds[-1][j]))
         sizes.append(len(first))
         for a in arms:
             outcomes[a].append(out[a])
     shares = np.asarray(sizes, float) / sum(sizes)
     sds_arr = np.asarray(sds)
+    latent = None if any(x is None for x in latents) else np.concatenate(latents)
     return Plausible(arms, {a: pd.concat(f, ignore_index=True) for a, f in outcomes.items()},
-                     np.concatenate(effects), sds_arr.max(axis=0), FITTED, np.asarray(centres), sds_arr, shares)
+                     np.concatenate(effects), sds_arr.max(axis=0), FITTED, np.asarray(centres), sds_arr, shares,
+                     latent)
 
 
 def simulate_plausible(spec: TrialSpec, n: int, out: Path | None = None, chunk_size: int = 512,
@@ -220,7 +250,30 @@ def simulate_plausible(spec: TrialSpec, n: int, out: Path | None = None, chunk_s
     first = next(iter(outcomes.values()))
     effects = np.stack([first[f"re_{k}"].to_numpy(float) for k in FITTED], axis=1)
     sd = np.array([proposal_sd(k) for k in FITTED])
-    return Plausible(tuple(frames), outcomes, effects, sd)
+    latent = None if "pdl1_tps" in spec.population.overrides else \
+        pdl1_latent(spec.seed, first["patient"].to_numpy(), effects[:, FITTED.index("immunogenicity")],
+                    sd[FITTED.index("immunogenicity")])
+    return Plausible(tuple(frames), outcomes, effects, sd, latent=latent)
+
+
+def pdl1_latent(seed: int, patients: np.ndarray, effect: np.ndarray, sd: float) -> np.ndarray:
+    """Each plausible patient's PD-L1 copula variable w = rho z + sqrt(1 - rho^2) Phi^-1(u), regenerated from
+    the patient's random-number stream (the twin design's arm key 0; :func:`immunotwin.population.pdl1_tps`).
+    ``effect`` and ``sd`` (the population's immunogenicity effects and proposal SD) check the regeneration:
+    the stream's immunogenicity draw times ``sd`` must give the recorded effect."""
+    from scipy.special import ndtri
+
+    from .population import _IIV_COLUMN, N_NORMAL, N_UNIFORM, PDL1_IMMUNE_CORRELATION, patient_streams
+
+    z, u = np.empty(len(patients)), np.empty(len(patients))
+    for i, g in enumerate(patient_streams(seed, 0, patients)):
+        z[i] = g.standard_normal(N_NORMAL)[_IIV_COLUMN["immunogenicity"]]
+        u[i] = g.random(N_UNIFORM)[5]
+    if not np.allclose(z * sd, effect, rtol=1e-6, atol=1e-9):
+        raise ValueError(f"plausible population of seed {seed}: the regenerated immunogenicity draws do not match "
+                         "the recorded effects (another seed or sampler version)")
+    rho = PDL1_IMMUNE_CORRELATION
+    return rho * z + np.sqrt(1.0 - rho**2) * ndtri(np.clip(u, 1e-12, 1.0 - 1e-12))
 
 
 CENTRE_FILE = "plausible_centre.json"
@@ -234,7 +287,8 @@ def centre_now() -> dict[str, dict[str, float]]:
 
 def write_centre(path: Path, spec: TrialSpec) -> None:
     if not path.exists():
-        path.write_text(json.dumps({"spec_sha256": spec.sha256, "seed": spec.seed, "params": centre_now()}, indent=1))
+        path.write_text(json.dumps({"spec_sha256": spec.sha256, "seed": spec.seed, "params": centre_now(),
+                                    "pdl1_from_spec": "pdl1_tps" in spec.population.overrides}, indent=1))
 
 
 def unpack(phi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -244,8 +298,7 @@ def unpack(phi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 def log_weights(phi: np.ndarray, pl: Plausible) -> np.ndarray:
     mu, s = unpack(phi)
-    lp = np.sum(-0.5 * ((pl.effects - mu) / s) ** 2 - np.log(s), axis=1)
-    return lp - pl.log_proposal
+    return pl.log_density(mu, s) - pl.log_proposal
 
 
 def weights(phi: np.ndarray, pl: Plausible) -> np.ndarray:
