@@ -363,3 +363,32 @@ def test_the_regenerated_pdl1_latent_is_the_one_the_sampler_used(populations: tu
     order = np.argsort(pl.latent)
     assert np.all(np.diff(tps[order]) >= -1e-12)  # the score is a non-decreasing function of the latent
     assert np.corrcoef(pl.latent, pl.effects[:, FITTED.index("immunogenicity")])[0, 1] > 0.4
+
+
+def test_calibrate_cli_pools_an_earlier_population_and_rejects_a_folder_without_centre(tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
+    """``immunotwin calibrate --pool``: a small population simulated with another seed is pooled in (both
+    counted in the provenance); a folder without a recorded centre is refused with exit code 2, nothing written."""
+    import json
+
+    from immunotwin.cli import main
+
+    spec_a = tmp_path / "a.toml"
+    spec_a.write_text(SPEC)
+    spec_b = tmp_path / "b.toml"
+    spec_b.write_text(SPEC.replace("seed = 3", "seed = 4"))
+    targets = tmp_path / "targets.json"
+    targets.write_text(json.dumps({"trial": "synthetic", "endpoints": {"orr": {"nivolumab": 0.3, "ipilimumab": 0.1}}}))
+    simulate_plausible(parse_spec(spec_b.read_text()), 50, out=tmp_path / "b")
+    (tmp_path / "empty").mkdir()
+    assert main(["calibrate", str(spec_a), "--targets", str(targets), "--out", str(tmp_path / "bad"),
+                 "--patients", "50", "--pool", str(tmp_path / "empty"), "--quiet"]) == 2
+    assert "--pool" in capsys.readouterr().err and not (tmp_path / "bad").exists()
+    assert main(["calibrate", str(spec_a), "--targets", str(targets), "--out", str(tmp_path / "a"), "--patients", "50",
+                 "--pool", str(tmp_path / "b"), "--max-evals", "40", "--bootstrap", "1", "--quiet"]) == 0
+    prov = json.loads((tmp_path / "a" / "calibration.json").read_text())["provenance"]
+    assert prov["plausible_patients_per_arm"] == 100 and prov["pooled_with"] == [str(tmp_path / "b")]
+    assert (tmp_path / "a" / "fit.html").is_file()
+    # A population of the same seed would count its patients twice; --population-seed gives another.
+    assert main(["calibrate", str(spec_a), "--targets", str(targets), "--out", str(tmp_path / "c"),
+                 "--patients", "50", "--pool", str(tmp_path / "b"), "--population-seed", "4", "--quiet"]) == 2
+    assert "seed" in capsys.readouterr().err and not (tmp_path / "c").exists()

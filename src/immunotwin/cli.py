@@ -190,8 +190,9 @@ def cmd_calibrate(a: argparse.Namespace) -> int:
     import json as _json
 
     errors = []
+    spec = None
     try:
-        spec = _load(a.spec)
+        spec = _load(a.spec, seed=a.population_seed)
     except SpecError as e:
         errors.extend(e.errors)
     tpath = Path(a.targets)
@@ -205,8 +206,20 @@ def cmd_calibrate(a: argparse.Namespace) -> int:
         errors.append(f"--targets: {a.targets} is not valid JSON: {e}")
     if a.patients < 50:
         errors.append(f"--patients: at least 50 plausible patients per arm, got {a.patients}")
+    from .calibrate import CENTRE_FILE
+
+    for d in a.pool:
+        if not (Path(d) / CENTRE_FILE).is_file():
+            errors.append(f"--pool: {d} holds no plausible population with a recorded centre ({CENTRE_FILE}); "
+                          "give the --out folder of an earlier calibrate run")
+        elif Path(d).resolve() == Path(a.out).resolve():
+            errors.append(f"--pool: {d} is --out itself; its population is used already")
+        elif spec is not None and _json.loads((Path(d) / CENTRE_FILE).read_text()).get("seed") == spec.seed:
+            errors.append(f"--pool: {d} was simulated with the spec's seed ({spec.seed}): its patients share the "
+                          "new population's random numbers and would count twice; simulate one with another seed")
     if errors:
         return _fail(errors)
+    assert spec is not None
     from .calibrate import run_calibration
 
     doc = run_calibration(spec, tpath, Path(a.out), n=a.patients, max_evals=a.max_evals, reps=a.bootstrap,
@@ -532,6 +545,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--bootstrap", type=int, default=8)
     s.add_argument("--seed", type=int, default=1)
     s.add_argument("--install", action="store_true", help="make the fit the package's default parameters")
+    s.add_argument("--population-seed", type=int, metavar="S",
+                   help="seed of the plausible population (default: the spec's); a population to pool with "
+                        "earlier ones needs its own")
     s.add_argument("--pool", action="append", default=[], metavar="DIR",
                    help="also use the plausible population cached in DIR (an earlier calibrate --out, simulated "
                         "with another seed around other defaults; repeatable)")
