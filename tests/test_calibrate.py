@@ -331,9 +331,14 @@ def test_a_plausible_population_records_its_centre_and_reloads(tmp_path) -> None
     assert rec2 == rec
     again = pool([(outcomes, rec2)])
     assert again.effects == pytest.approx(first.effects) and again.centres == pytest.approx(0.0)
+    # A second run with more patients overlaps the first's chunks: each patient is read once.
+    simulate_plausible(spec, 8, out=tmp_path, chunk_size=4)
+    assert list(load_plausible(tmp_path, first.arms)[0][first.arms[0]]["patient"]) == list(range(8))
+    (tmp_path / CENTRE_FILE).unlink()
     with pytest.raises(ValueError, match=CENTRE_FILE):
-        (tmp_path / CENTRE_FILE).unlink()
         load_plausible(tmp_path, first.arms)
+    with pytest.raises(ValueError, match=CENTRE_FILE):  # a cache whose centre is unknown is not reused silently
+        simulate_plausible(spec, 6, out=tmp_path, chunk_size=3)
 
 
 def test_reweighting_carries_the_pdl1_link_to_immunogenicity() -> None:
@@ -354,6 +359,29 @@ def test_reweighting_carries_the_pdl1_link_to_immunogenicity() -> None:
     assert float(np.sum(weights(phi, without) * w * x)) == pytest.approx(rho * s**2 / sd_q, abs=0.01)
     # The marginal of the effects is the target's either way.
     assert float(np.sum(weights(phi, with_latent) * x**2)) == pytest.approx(s**2, rel=0.03)
+    # Two components of other centres and SDs, a shifted target: each patient's w was drawn from its own
+    # component's standardised draw; the mixture's conditional densities must give E[w (x - mu)] = rho s.
+    c, sd = np.array([0.0, 0.4]), np.array([1.0, 0.7])
+    comp = rng.integers(0, 2, n)
+    z = rng.normal(size=n)
+    x = c[comp] + sd[comp] * z
+    w = rho * z + np.sqrt(1 - rho**2) * rng.normal(size=n)
+    mixed = Plausible(("a",), {}, x[:, None], sd.max(keepdims=True), ("immunogenicity",), centres=c[:, None],
+                      sds=sd[:, None], shares=np.array([0.5, 0.5]), latent=w)
+    mu = 0.2
+    ww = weights(np.array([mu, np.log(s)]), mixed)
+    assert float(np.sum(ww * x)) == pytest.approx(mu, abs=0.01)
+    assert float(np.sum(ww * (x - mu) ** 2)) == pytest.approx(s**2, rel=0.03)
+    assert float(np.sum(ww * w * (x - mu))) == pytest.approx(rho * s, abs=0.01)
+    # take() keeps each patient's w with its effects; select() without immunogenicity drops the w term.
+    idx = rng.integers(0, n, n)
+    assert weights(np.array([mu, np.log(s)]), mixed.take(idx)) == pytest.approx(
+        ww[idx] / ww[idx].sum(), rel=1e-9)
+    two = Plausible(("a",), {}, np.stack([x, z], axis=1), np.array([1.0, 1.0]), ("immunogenicity", "other"),
+                    latent=w)
+    plain = Plausible(("a",), {}, z[:, None], np.array([1.0]), ("other",))
+    assert weights(np.array([0.1, np.log(0.8)]), two.select(("other",))) == pytest.approx(
+        weights(np.array([0.1, np.log(0.8)]), plain), rel=1e-9)
 
 
 def test_the_regenerated_pdl1_latent_is_the_one_the_sampler_used(populations: tuple[Plausible, Plausible]) -> None:
@@ -374,15 +402,23 @@ def test_calibrate_cli_pools_an_earlier_population_and_rejects_a_folder_without_
 
     spec_a = tmp_path / "a.toml"
     spec_a.write_text(SPEC)
-    spec_b = tmp_path / "b.toml"
-    spec_b.write_text(SPEC.replace("seed = 3", "seed = 4"))
     targets = tmp_path / "targets.json"
     targets.write_text(json.dumps({"trial": "synthetic", "endpoints": {"orr": {"nivolumab": 0.3, "ipilimumab": 0.1}}}))
-    simulate_plausible(parse_spec(spec_b.read_text()), 50, out=tmp_path / "b")
+    from immunotwin.spec import with_overrides
+
+    simulate_plausible(with_overrides(parse_spec(SPEC), seed=4), 50, out=tmp_path / "b")  # --population-seed 4
+    other = tmp_path / "other"  # another spec (a different file) is refused
+    simulate_plausible(parse_spec(SPEC.replace("seed = 3", "seed = 5")), 50, out=other)
     (tmp_path / "empty").mkdir()
     assert main(["calibrate", str(spec_a), "--targets", str(targets), "--out", str(tmp_path / "bad"),
                  "--patients", "50", "--pool", str(tmp_path / "empty"), "--quiet"]) == 2
-    assert "--pool" in capsys.readouterr().err and not (tmp_path / "bad").exists()
+    assert "--pool: " + str(tmp_path / "empty") + " holds no plausible population" in capsys.readouterr().err
+    assert main(["calibrate", str(spec_a), "--targets", str(targets), "--out", str(tmp_path / "bad"),
+                 "--patients", "50", "--pool", str(tmp_path / "b"), "--pool", str(tmp_path / "b"), "--quiet"]) == 2
+    assert "given twice" in capsys.readouterr().err and not (tmp_path / "bad").exists()
+    assert main(["calibrate", str(spec_a), "--targets", str(targets), "--out", str(tmp_path / "bad"),
+                 "--patients", "50", "--pool", str(other), "--quiet"]) == 2
+    assert "another spec" in capsys.readouterr().err and not (tmp_path / "bad").exists()
     assert main(["calibrate", str(spec_a), "--targets", str(targets), "--out", str(tmp_path / "a"), "--patients", "50",
                  "--pool", str(tmp_path / "b"), "--max-evals", "40", "--bootstrap", "1", "--quiet"]) == 0
     prov = json.loads((tmp_path / "a" / "calibration.json").read_text())["provenance"]
@@ -391,4 +427,8 @@ def test_calibrate_cli_pools_an_earlier_population_and_rejects_a_folder_without_
     # A population of the same seed would count its patients twice; --population-seed gives another.
     assert main(["calibrate", str(spec_a), "--targets", str(targets), "--out", str(tmp_path / "c"),
                  "--patients", "50", "--pool", str(tmp_path / "b"), "--population-seed", "4", "--quiet"]) == 2
-    assert "seed" in capsys.readouterr().err and not (tmp_path / "c").exists()
+    assert "seed 4" in capsys.readouterr().err and not (tmp_path / "c").exists()
+    # --out's own population keeps its seed.
+    assert main(["calibrate", str(spec_a), "--targets", str(targets), "--out", str(tmp_path / "a"),
+                 "--patients", "50", "--population-seed", "9", "--quiet"]) == 2
+    assert "holds a plausible population of seed 3" in capsys.readouterr().err

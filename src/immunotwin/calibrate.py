@@ -170,17 +170,24 @@ def load_plausible(folder: Path, arms: tuple[str, ...]) -> tuple[dict[str, pd.Da
     centre = folder / CENTRE_FILE
     if not centre.exists():
         raise ValueError(f"{folder}: no {CENTRE_FILE}; the defaults it was simulated around are unknown")
+    try:
+        rec = json.loads(centre.read_text())
+        rec["params"] = {k: {"default": float(rec["params"][k]["default"]),
+                             "proposal_sd": float(rec["params"][k]["proposal_sd"])} for k in FITTED}
+    except (ValueError, KeyError, TypeError) as e:
+        raise ValueError(f"{centre}: not a readable centre record ({e!r})") from None
     outcomes = {}
     for a, arm in enumerate(arms):
         files = sorted(folder.glob(f"plausible_arm{a:02d}_*.parquet"))
         if not files:
             raise ValueError(f"{folder}: no cached patients of arm {a} ({arm})")
-        outcomes[arm] = pd.concat([pd.read_parquet(f) for f in files], ignore_index=True).sort_values(
-            "patient").reset_index(drop=True)
-    sizes = {len(df) for df in outcomes.values()}
-    if len(sizes) != 1:
-        raise ValueError(f"{folder}: the arms hold different numbers of patients ({sorted(sizes)})")
-    return outcomes, json.loads(centre.read_text())
+        df = pd.concat([pd.read_parquet(f) for f in files], ignore_index=True)
+        # Runs of different --patients leave overlapping chunks: the same patient (same seed and centre) twice.
+        outcomes[arm] = df.drop_duplicates("patient").sort_values("patient").reset_index(drop=True)
+    ids = [df["patient"].to_numpy() for df in outcomes.values()]
+    if any(len(i) != len(ids[0]) or np.any(i != ids[0]) for i in ids):
+        raise ValueError(f"{folder}: the arms hold different patients ({[len(i) for i in ids]} per arm)")
+    return outcomes, rec
 
 
 def pool(populations: list[tuple[Mapping[str, pd.DataFrame], Mapping]]) -> Plausible:
@@ -190,6 +197,12 @@ def pool(populations: list[tuple[Mapping[str, pd.DataFrame], Mapping]]) -> Plaus
     Each population must use its own random numbers (another spec seed): patients sharing their draws
     would count twice."""
     now = centre_now()
+    vector = [k for k in FITTED if np.ndim(PARAM_INDEX[k].value)]
+    if vector:  # centres are one log-shift per parameter and re_<name> columns are scalar
+        raise ValueError(f"pooling supports scalar fitted parameters only; vector: {', '.join(vector)}")
+    seeds = [rec.get("seed") for _, rec in populations]
+    if len({x for x in seeds if x is not None}) < sum(x is not None for x in seeds):
+        raise ValueError(f"pooled populations share a seed ({seeds}): their patients would count twice")
     arms = tuple(populations[0][0])
     outcomes: dict[str, list[pd.DataFrame]] = {a: [] for a in arms}
     effects, centres, sds, sizes, latents = [], [], [], [], []
@@ -225,9 +238,18 @@ def simulate_plausible(spec: TrialSpec, n: int, out: Path | None = None, chunk_s
     twin = dataclasses.replace(spec, design="twin")
     scale = {k: proposal_sd(k) / PARAM_INDEX[k].iiv for k in FITTED}
     frames: dict[str, list[pd.DataFrame]] = {a.name: [] for a in spec.arms}
-    if out is not None and not any(out.glob("plausible_*.parquet")):  # a new population: record its centre
-        out.mkdir(parents=True, exist_ok=True)
-        write_centre(out / CENTRE_FILE, twin)
+    centre = out / CENTRE_FILE if out is not None else None
+    if out is not None and centre is not None:
+        if not any(out.glob("plausible_*.parquet")):  # a new population: record its centre
+            out.mkdir(parents=True, exist_ok=True)
+            write_centre(centre, twin)
+        elif not centre.exists():
+            raise ValueError(f"{out} holds a cached plausible population without {CENTRE_FILE}: the defaults it was "
+                             "simulated around are unknown; use a new --out")
+        else:
+            seed = json.loads(centre.read_text()).get("seed")
+            if seed is not None and seed != spec.seed:
+                raise ValueError(f"{out} holds a plausible population of seed {seed}, not {spec.seed}; use a new --out")
     done = 0
     for a in range(len(spec.arms)):
         for s in range(0, n, chunk_size):
@@ -247,6 +269,8 @@ def simulate_plausible(spec: TrialSpec, n: int, out: Path | None = None, chunk_s
                 progress(done, n * len(spec.arms))
     outcomes = {a: pd.concat(f, ignore_index=True).sort_values("patient").reset_index(drop=True)
                 for a, f in frames.items()}
+    if centre is not None:  # relative to the defaults it was simulated around, which may since have changed
+        return pool([(outcomes, load_plausible(out, tuple(frames))[1])])  # type: ignore[arg-type]
     first = next(iter(outcomes.values()))
     effects = np.stack([first[f"re_{k}"].to_numpy(float) for k in FITTED], axis=1)
     sd = np.array([proposal_sd(k) for k in FITTED])
@@ -567,9 +591,7 @@ def run_calibration(spec: TrialSpec, targets_path: Path, out: Path, *, n: int = 
     out.mkdir(parents=True, exist_ok=True)
     pl = simulate_plausible(spec, n, out=out, progress=progress)
     if pool_with:
-        own = out / CENTRE_FILE
-        first = (pl.outcomes, json.loads(own.read_text()) if own.exists() else {"params": centre_now()})
-        pl = pool([first, *(load_plausible(Path(d), pl.arms) for d in pool_with)])
+        pl = pool([load_plausible(out, pl.arms), *(load_plausible(Path(d), pl.arms) for d in pool_with)])
     res = fit(pl, targets, control=spec.control, seed=seed, max_evals=max_evals)
     boot = bootstrap(pl, targets, res.phi, control=spec.control, reps=reps, seed=seed + 100) if reps > 1 else None
     w = weights(res.phi, pl)

@@ -206,28 +206,66 @@ def cmd_calibrate(a: argparse.Namespace) -> int:
         errors.append(f"--targets: {a.targets} is not valid JSON: {e}")
     if a.patients < 50:
         errors.append(f"--patients: at least 50 plausible patients per arm, got {a.patients}")
-    from .calibrate import CENTRE_FILE
-
-    for d in a.pool:
-        if not (Path(d) / CENTRE_FILE).is_file():
-            errors.append(f"--pool: {d} holds no plausible population with a recorded centre ({CENTRE_FILE}); "
-                          "give the --out folder of an earlier calibrate run")
-        elif Path(d).resolve() == Path(a.out).resolve():
-            errors.append(f"--pool: {d} is --out itself; its population is used already")
-        elif spec is not None and _json.loads((Path(d) / CENTRE_FILE).read_text()).get("seed") == spec.seed:
-            errors.append(f"--pool: {d} was simulated with the spec's seed ({spec.seed}): its patients share the "
-                          "new population's random numbers and would count twice; simulate one with another seed")
+    if spec is not None:
+        errors += _pool_errors(a, spec)
     if errors:
         return _fail(errors)
     assert spec is not None
     from .calibrate import run_calibration
 
-    doc = run_calibration(spec, tpath, Path(a.out), n=a.patients, max_evals=a.max_evals, reps=a.bootstrap,
-                          seed=a.seed, install=a.install, pool_with=tuple(Path(d) for d in a.pool),
-                          progress=None if a.quiet else lambda d, t: print(f"plausible population {d}/{t}", flush=True))
+    try:
+        doc = run_calibration(spec, tpath, Path(a.out), n=a.patients, max_evals=a.max_evals, reps=a.bootstrap,
+                              seed=a.seed, install=a.install, pool_with=tuple(Path(d) for d in a.pool),
+                              progress=None if a.quiet else lambda d, t: print(f"plausible population {d}/{t}",
+                                                                               flush=True))
+    except ValueError as e:  # a cached population that cannot be used (pooling, centre, seed)
+        return _fail([f"calibrate: {e}"])
     print(f"loss {doc['provenance']['loss']:.3g} after {doc['provenance']['evaluations']} evaluations; "
           f"wrote {a.out}/calibration.json and {a.out}/fit.html" + (" (installed as default)" if a.install else ""))
     return 0
+
+
+def _pool_errors(a: argparse.Namespace, spec) -> list[str]:  # type: ignore[no-untyped-def]
+    """What is wrong with ``--pool`` and the population cached in ``--out``, before anything is simulated."""
+    import json as _json
+
+    from .calibrate import CENTRE_FILE
+
+    errors, seeds = [], {}
+    own = Path(a.out) / CENTRE_FILE
+    if own.is_file():
+        try:
+            seeds[str(a.out)] = _json.loads(own.read_text()).get("seed")
+        except ValueError:
+            errors.append(f"--out: {own} is not valid JSON")
+        if seeds.get(str(a.out)) not in (None, spec.seed):
+            errors.append(f"--out: {a.out} holds a plausible population of seed {seeds[str(a.out)]}, not {spec.seed} "
+                          "(--population-seed or the spec's seed); use a new --out")
+    seeds.setdefault(str(a.out), spec.seed)
+    base = spec.sha256.split("+")[0]
+    for d in a.pool:
+        centre = Path(d) / CENTRE_FILE
+        if not centre.is_file():
+            errors.append(f"--pool: {d} holds no plausible population with a recorded centre ({CENTRE_FILE}); "
+                          "give the --out folder of an earlier calibrate run")
+            continue
+        if Path(d).resolve() == Path(a.out).resolve() or d in list(seeds)[1:]:
+            errors.append(f"--pool: {d} is given twice (or is --out itself)")
+            continue
+        try:
+            rec = _json.loads(centre.read_text())
+        except ValueError:
+            errors.append(f"--pool: {centre} is not valid JSON")
+            continue
+        if str(rec.get("spec_sha256", "")).split("+")[0] != base:
+            errors.append(f"--pool: {d} was simulated from another spec (sha256 {rec.get('spec_sha256')!r}, this one "
+                          f"{base}); pooled populations must come from the same trial spec")
+        same = [k for k, v in seeds.items() if v is not None and v == rec.get("seed")]
+        if same:
+            errors.append(f"--pool: {d} was simulated with seed {rec.get('seed')}, as {same[0]}: its patients would "
+                          "count twice; give each population its own --population-seed")
+        seeds[d] = rec.get("seed")
+    return errors
 
 
 def cmd_serve(a: argparse.Namespace) -> int:
