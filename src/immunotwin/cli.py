@@ -409,8 +409,11 @@ def cmd_sensitivity(a: argparse.Namespace) -> int:
         errors.append(f"--samples: at least 8, got {a.samples}")
     if errors:
         return _fail(errors)
-    res = run_sensitivity(spec, outputs, Path(a.out), patients=a.patients, samples=a.samples,
-                          plausible_dir=Path(a.plausible) if a.plausible else None)
+    try:
+        res = run_sensitivity(spec, outputs, Path(a.out), patients=a.patients, samples=a.samples,
+                              plausible_dir=Path(a.plausible) if a.plausible else None)
+    except ValueError as e:  # a cached population that cannot be used (unknown centre, other seed)
+        return _fail([f"--plausible: {e}" if a.plausible else str(e)])
     for o, per_arm in res["results"].items():
         for arm, d in per_arm.items():
             top = sorted(d["ST"].items(), key=lambda kv: -kv[1])[:3]
