@@ -183,6 +183,11 @@ def test_validation_prediction_intervals_match_binomial() -> None:
 
     assert _pi([1.0, 2.0, np.inf, np.inf] * 10 + [np.nan])[1] == np.inf
     assert _pi([1.0, 2.0] * 20 + [np.nan]) == pytest.approx((1.0, 2.0))
+    # Complete responses by the 3-year cut-off: unfitted rows with the CR band; this trial has no CR at all.
+    cr3 = {r.group: r for r in rows if r.check.endswith("cr_rate_36mo")}
+    assert set(cr3) == {"nivolumab + ipilimumab", "nivolumab", "ipilimumab"}
+    assert all(not r.fitted and r.criterion == "±4 points (unfitted)" and r.simulated == 0.0 for r in cr3.values())
+    assert [cr3[a].inside for a in ("nivolumab + ipilimumab", "nivolumab", "ipilimumab")] == [False, False, False]
 
 
 def test_response_read_at_the_data_cutoff() -> None:

@@ -65,6 +65,7 @@ def _trial_readouts(p: pd.DataFrame, control: str) -> dict[str, dict[str, float]
         r = {
             "orr": float(resp.mean()),
             "cr_rate": float(cr.mean()),
+            "cr_rate_36mo": float(response_by(df, 36.0)[1].mean()),  # the 3-year update's cut-off
             "grade3plus_trae": float((df["any_trae_grade" if "any_trae_grade" in df else "any_irae_grade"] >= 3).mean()),
             "discontinued_for_trae": float((df["discontinued"] == "toxicity").mean()),
             "median_pfs_months": km_median(ok["pfs_months"], ok["pfs_event"]) or np.nan,
@@ -117,6 +118,8 @@ def checkmate_rows(p: pd.DataFrame, spec: TrialSpec, reps: int, seed: int) -> li
                 band, crit = SCALE["os_rate"], "±6 points"
             elif key in SCALE:
                 band, crit = SCALE[key], "±4 points" if key != "hr_pfs" else "±0.10"
+            elif key == "cr_rate_36mo":  # unfitted: the fitted CR rate's band at the 3-year cut-off
+                band, crit = SCALE["cr_rate"], "±4 points (unfitted)"
             else:
                 band, crit = 0.25 * pub, "±25%" + ("" if fitted else " (unfitted)")
             inside = bool(np.isfinite(sim) and abs(sim - pub) <= band)
