@@ -437,3 +437,34 @@ def test_calibrate_cli_pools_an_earlier_population_and_rejects_a_folder_without_
     assert main(["calibrate", str(spec_a), "--targets", str(targets), "--out", str(tmp_path / "a"),
                  "--patients", "50", "--population-seed", "9", "--quiet"]) == 2
     assert "holds a plausible population of seed 3" in capsys.readouterr().err
+
+
+def test_a_prior_on_a_variability_adds_its_squared_log_distance_and_pulls_an_unidentified_iiv_to_it() -> None:
+    """Outcomes that do not depend on the effects leave the variabilities unidentified by the data: the loss then
+    differs between two IIVs of the growth rate by the prior term alone, ((log s - log IIV) / SD)^2, and a fit
+    started away from the prior ends at its IIV."""
+    import pandas as pd
+
+    from immunotwin.calibrate import PRIORS, loss, prior_penalty, target_rows
+
+    rng = np.random.default_rng(2)
+    n, names = 4000, ("immunogenicity", "net_growth_rate")
+    sd = np.array([proposal_sd(k) for k in names])
+    effects = rng.normal(size=(n, 2)) * sd
+    row = {**dict(_synthetic_trial(1).drop(columns="arm").iloc[0]), "neutropenia_grade": 0,
+           "checkpoint_exposure_months": 6.0}
+    frames = {a: pd.DataFrame([{**row, "arm": a}] * n) for a in ("nivolumab", "ipilimumab")}
+    pl = Plausible(tuple(frames), frames, effects, sd, names)
+    targets = {"endpoints": {"orr": {"nivolumab": 0.3, "ipilimumab": 0.1}}}
+    rows = target_rows(targets)
+    iiv, log_sd = PRIORS["net_growth_rate"]
+    phi = np.array([0.0, 0.0, np.log(0.5 * sd[0]), np.log(iiv)])
+    wider = phi.copy()
+    wider[3] += log_sd  # one prior SD away
+    assert prior_penalty(phi, names, PRIORS) == pytest.approx(0.0)
+    assert loss(wider, pl, rows, "ipilimumab", False, PRIORS) - loss(phi, pl, rows, "ipilimumab", False, PRIORS) \
+        == pytest.approx(1.0, abs=1e-9)
+    assert loss(wider, pl, rows, "ipilimumab", False) == pytest.approx(loss(phi, pl, rows, "ipilimumab", False))
+    res = fit(pl, targets, control="ipilimumab", seed=3, max_evals=400, profile_nonimmune=False, priors=PRIORS,
+              x0=np.array([0.0, 0.0, np.log(0.5 * sd[0]), np.log(0.9 * sd[1])]))
+    assert np.exp(res.phi[3]) == pytest.approx(iiv, rel=0.05)

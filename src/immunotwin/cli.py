@@ -211,11 +211,12 @@ def cmd_calibrate(a: argparse.Namespace) -> int:
     if errors:
         return _fail(errors)
     assert spec is not None
-    from .calibrate import run_calibration
+    from .calibrate import PRIORS, run_calibration
 
     try:
         doc = run_calibration(spec, tpath, Path(a.out), n=a.patients, max_evals=a.max_evals, reps=a.bootstrap,
                               seed=a.seed, install=a.install, pool_with=tuple(Path(d) for d in a.pool),
+                              priors={} if a.no_priors else PRIORS,
                               progress=None if a.quiet else lambda d, t: print(f"plausible population {d}/{t}",
                                                                                flush=True))
     except ValueError as e:  # a cached population that cannot be used (pooling, centre, seed)
@@ -586,6 +587,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--bootstrap", type=int, default=8)
     s.add_argument("--seed", type=int, default=1)
     s.add_argument("--install", action="store_true", help="make the fit the package's default parameters")
+    s.add_argument("--no-priors", action="store_true",
+                   help="fit without the priors on variabilities (calibrate.PRIORS: the net growth rate's)")
     s.add_argument("--population-seed", type=int, metavar="S",
                    help="seed of the plausible population (default: the spec's); a population to pool with "
                         "earlier ones needs its own")
