@@ -32,3 +32,21 @@ def test_population_kinetics_of_the_shipped_melanoma_population() -> None:
     assert k["share whose untreated disease kills within 30 days"] <= k["share whose untreated disease kills within 91 days"]
     text = plausibility_markdown(k, "melanoma")
     assert "Population plausibility" in text and all(name in text for name in k)
+
+
+def test_early_deaths_of_a_constructed_trial() -> None:
+    import pandas as pd
+
+    from immunotwin.plausibility import early_deaths
+
+    # Arm a: 4 patients, deaths at 0.5 and 2 months, two alive at 12 months; arm b: nobody dies early.
+    p = pd.DataFrame({"arm": ["a"] * 4 + ["b"] * 2, "status": "ok",
+                      "os_months": [0.5, 2.0, 12.0, 12.0, 6.0, 12.0], "os_event": [True, True, False, False, True, False],
+                      "bor": ["NE", "PD", "PR", "SD", "PD", "CR"]})
+    e = early_deaths(p)
+    assert e["a: OS at 3 months"] == pytest.approx(0.5)
+    assert e["a: share dead within 4 weeks"] == pytest.approx(0.25)  # 0.5 months = 15 days
+    assert e["a: share with best response NE"] == pytest.approx(0.25)
+    assert e["b: OS at 3 months"] == pytest.approx(1.0) and e["b: share dead within 4 weeks"] == 0.0
+    text = plausibility_markdown({"x": 1.0}, "melanoma", e)
+    assert "Early deaths" in text and "a: OS at 3 months | 0.5" in text

@@ -22,7 +22,7 @@ import pandas as pd
 from . import weighted
 from .calibrate import FIT_ENDPOINTS, SCALE
 from .model.organs import IRAES
-from .plausibility import population_kinetics
+from .plausibility import early_deaths, population_kinetics
 from .readouts import CHECKMATE067_RESPONSE_CUTOFF_MONTHS, response_by
 from .reference import load
 from .spec import TrialSpec, load_spec, with_overrides
@@ -247,17 +247,23 @@ def run_validation(out: Path, *, patients: int = 1000, reps: int = 200, seed: in
     df.to_csv(out / "validation.csv", index=False)
     (out / "validation.json").write_text(json.dumps([dataclasses.asdict(r) for r in rows], indent=1, default=float))
     kin = population_kinetics(spec.population.cancer, dict(spec.population.overrides))
-    (out / "plausibility.json").write_text(json.dumps(kin, indent=1) + "\n")
-    (out / "validation.md").write_text(markdown(df) + plausibility_markdown(kin, spec.population.cancer))
+    early = early_deaths(p)
+    (out / "plausibility.json").write_text(json.dumps({"population_kinetics": kin, "early_deaths": early},
+                                                      indent=1) + "\n")
+    (out / "validation.md").write_text(markdown(df) + plausibility_markdown(kin, spec.population.cancer, early))
     return df
 
 
-def plausibility_markdown(kin: dict[str, float], cancer: str) -> str:
+def plausibility_markdown(kin: dict[str, float], cancer: str, early: dict[str, float] | None = None) -> str:
     lines = ["", "### Population plausibility (no published comparison)", "",
              f"Tumour kinetics of 4,000 {cancer} patients drawn with the shipped defaults "
              "(`immunotwin.plausibility`: exponential growth at the enrolment net rate, to the lethal burden).", "",
              "| figure | value |", "|---|---|"]
     lines += [f"| {k} | {v:.3g} |" for k, v in kin.items()]
+    if early:
+        lines += ["", "Early deaths in the simulated trial (`plausibility.early_deaths`):", "",
+                  "| figure | value |", "|---|---|"]
+        lines += [f"| {k} | {v:.3g} |" for k, v in early.items()]
     return "\n".join(lines) + "\n"
 
 
