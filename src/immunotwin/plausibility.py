@@ -45,11 +45,12 @@ def early_deaths(patients: pd.DataFrame) -> dict[str, float]:
     Trial tables rarely print these; a population whose untreated disease kills fast shows here first
     (docs/credibility.md: iteration 8's ipilimumab arm, 0.78 at 3 months)."""
     from .survival import km_rate
+    from .units import DAYS_PER_MONTH
 
     out: dict[str, float] = {}
     for arm, df in patients.groupby("arm", sort=False):
         ok = df[df["status"] == "ok"]
-        died = ok["os_event"].to_numpy(bool) & (ok["os_months"].to_numpy(float) * 30.4375 <= 28.0)
+        died = ok["os_event"].to_numpy(bool) & (ok["os_months"].to_numpy(float) * DAYS_PER_MONTH <= 28.0)
         out[f"{arm}: OS at 3 months"] = float(km_rate(ok["os_months"], ok["os_event"], 3.0))
         out[f"{arm}: share dead within 4 weeks"] = float(died.mean())
         out[f"{arm}: share with best response NE"] = float((ok["bor"] == "NE").mean())
