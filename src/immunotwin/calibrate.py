@@ -269,15 +269,9 @@ def simulate_plausible(spec: TrialSpec, n: int, out: Path | None = None, chunk_s
                 progress(done, n * len(spec.arms))
     outcomes = {a: pd.concat(f, ignore_index=True).sort_values("patient").reset_index(drop=True)
                 for a, f in frames.items()}
-    if centre is not None:  # relative to the defaults it was simulated around, which may since have changed
-        return pool([(outcomes, load_plausible(out, tuple(frames))[1])])  # type: ignore[arg-type]
-    first = next(iter(outcomes.values()))
-    effects = np.stack([first[f"re_{k}"].to_numpy(float) for k in FITTED], axis=1)
-    sd = np.array([proposal_sd(k) for k in FITTED])
-    latent = None if "pdl1_tps" in spec.population.overrides else \
-        pdl1_latent(spec.seed, first["patient"].to_numpy(), effects[:, FITTED.index("immunogenicity")],
-                    sd[FITTED.index("immunogenicity")])
-    return Plausible(tuple(frames), outcomes, effects, sd, latent=latent)
+    # A cached population is read relative to the defaults it was simulated around, which may since have changed.
+    rec = load_plausible(out, tuple(frames))[1] if centre is not None else centre_record(twin)  # type: ignore[arg-type]
+    return pool([(outcomes, rec)])
 
 
 def pdl1_latent(seed: int, patients: np.ndarray, effect: np.ndarray, sd: float) -> np.ndarray:
@@ -309,10 +303,15 @@ def centre_now() -> dict[str, dict[str, float]]:
     return {k: {"default": float(np.mean(PARAM_INDEX[k].value)), "proposal_sd": proposal_sd(k)} for k in FITTED}
 
 
+def centre_record(spec: TrialSpec) -> dict:
+    """What a plausible population simulated now from ``spec`` is drawn around (``plausible_centre.json``)."""
+    return {"spec_sha256": spec.sha256, "seed": spec.seed, "params": centre_now(),
+            "pdl1_from_spec": "pdl1_tps" in spec.population.overrides}
+
+
 def write_centre(path: Path, spec: TrialSpec) -> None:
     if not path.exists():
-        path.write_text(json.dumps({"spec_sha256": spec.sha256, "seed": spec.seed, "params": centre_now(),
-                                    "pdl1_from_spec": "pdl1_tps" in spec.population.overrides}, indent=1))
+        path.write_text(json.dumps(centre_record(spec), indent=1))
 
 
 def unpack(phi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -569,7 +568,8 @@ def calibrated_params(phi: np.ndarray, names: tuple[str, ...] = FITTED) -> dict[
 
 
 def write_calibration(path: Path, phi: np.ndarray, boot: np.ndarray | None, *, spec: TrialSpec, targets_path: str,
-                      targets: Mapping, n: int, seed: int, result: Fit, nonimmune_rate: float) -> dict:
+                      targets: Mapping, n: int, seed: int, result: Fit, nonimmune_rate: float,
+                      extra: Mapping | None = None) -> dict:
     params = calibrated_params(phi)
     # log_shift relative to the installed default, as for the fitted parameters (calibrated_params)
     params[NONIMMUNE] = {"default": nonimmune_rate, "iiv": 0.0,
@@ -589,6 +589,7 @@ def write_calibration(path: Path, phi: np.ndarray, boot: np.ndarray | None, *, s
             "plausible_patients_per_arm": n, "optimiser_seed": seed, "loss": result.loss,
             "evaluations": result.evaluations, "date": time.strftime("%Y-%m-%d"),
             "fitted_endpoints": list(FIT_ENDPOINTS),
+            **(extra or {}),
         },
         "params": params,
     }
@@ -617,12 +618,11 @@ def run_calibration(spec: TrialSpec, targets_path: Path, out: Path, *, n: int = 
                      priors=priors) if reps > 1 else None
     w = weights(res.phi, pl)
     rate = profile_nonimmune_rate(pl, w, target_rows(targets))
-    doc = write_calibration(out / "calibration.json", res.phi, boot, spec=spec, targets_path=str(targets_path),
-                            targets=targets, n=pl.n, seed=seed, result=res, nonimmune_rate=rate)
-    doc["provenance"]["priors"] = {k: {"iiv": v[0], "log_sd": v[1]} for k, v in priors.items()}
+    extra: dict = {"priors": {k: {"iiv": v[0], "log_sd": v[1]} for k, v in priors.items()}}
     if pool_with:
-        doc["provenance"]["pooled_with"] = [str(d) for d in pool_with]
-    (out / "calibration.json").write_text(json.dumps(doc, indent=1))
+        extra["pooled_with"] = [str(d) for d in pool_with]
+    doc = write_calibration(out / "calibration.json", res.phi, boot, spec=spec, targets_path=str(targets_path),
+                            targets=targets, n=pl.n, seed=seed, result=res, nonimmune_rate=rate, extra=extra)
     sim = endpoints(pl, w, spec.control, rate)
     rows = []
     for ep, lm, arm, pub in target_rows(targets):
