@@ -151,17 +151,61 @@ def test_inflammation_uc_direction(inflammation: dict) -> None:
     assert 1.0 < sirs[0] < sirs[1] < sirs[2]  # higher with pancolitis (Ekbom 1990)
 
 
-@pytest.mark.xfail(reason="unfitted prediction with the strength fitted to RA lymphoma: 30-year UC colorectal "
-                          "cancer 0.34% vs 18% (band 9-27%); UC alone would need strength ~2.0 vs 0.32",
+def test_inflammation_uc_30_year_risk_in_band(inflammation: dict) -> None:
+    # Unfitted: the colon's strength is the measured mutation-rate ratio of IBD colon (Olafsson 2020), not fitted
+    # to Eaden. Measured 2026-11-29: 15.0% against 18% (band 9-27%).
+    assert fig(inflammation, "UC: cumulative colorectal cancer at 30 years")["inside"]
+
+
+@pytest.mark.xfail(reason="the two-stage model's risk rises too slowly after onset: measured 0.29% at 10 years "
+                          "(band 1-3%) and 2.4% at 20 (band 4-12%), with 15% at 30 inside; initiated clones need "
+                          "years of faster growth before the hazard rises (no field cancerisation in the structure)",
                    strict=False)
-@pytest.mark.parametrize("years", [10, 20, 30])
-def test_inflammation_uc_cumulative_in_band(inflammation: dict, years: int) -> None:
+@pytest.mark.parametrize("years", [10, 20])
+def test_inflammation_uc_early_cumulative_in_band(inflammation: dict, years: int) -> None:
     assert fig(inflammation, f"UC: cumulative colorectal cancer at {years} years")["inside"]
 
 
-@pytest.mark.xfail(reason="pancolitis SIR 4.1 vs 14.8 (band 7.4-29.6) with the RA-fitted strength", strict=False)
-def test_inflammation_pancolitis_sir_in_band(inflammation: dict) -> None:
-    assert fig(inflammation, "UC: colorectal cancer SIR, pancolitis")["inside"]
+@pytest.mark.xfail(reason="SIRs 2.7-5.6x Ekbom's (proctitis 4.6 vs 1.7, left-sided 15.6 vs 2.8, pancolitis 37 vs "
+                          "14.8; band a factor 2) while the 30-year risk matches Eaden's 18%: on this background "
+                          "Eaden's risk implies an all-UC SIR of 22, Ekbom's SIRs weighted by the extent mix 6.1 "
+                          "(Eaden's meta-analysis pools referral series), and the model sides with Eaden", strict=False)
+@pytest.mark.parametrize("extent", ["proctitis", "left-sided", "pancolitis"])
+def test_inflammation_uc_sir_in_band(inflammation: dict, extent: str) -> None:
+    assert fig(inflammation, f"UC: colorectal cancer SIR, {extent}")["inside"]
+
+
+def test_inflammation_colon_background_and_measured_strength(inflammation: dict) -> None:
+    from immunotwin.scenarios.inflammation import incidence_bands
+
+    # The colon's strength is the measured factor, not the RA fit; the RA fit alone gives far less UC cancer.
+    assert obs(inflammation, "colon inflammation strength s") == pytest.approx(1.4)
+    assert obs(inflammation, "UC 30-year colorectal cancer with the lymphoid") < 0.5 * fig(
+        inflammation, "UC: cumulative colorectal cancer at 30 years")["simulated"]
+    # The background is fitted to SEER's three age bands with two parameters: each within 25% (log residuals
+    # shared out), and the rate rises steeply with age as registries show.
+    sims = [obs(inflammation, f"colon background incidence, ages {lo:.0f}-{hi:.0f}")
+            for lo, hi, _ in incidence_bands("colon")]
+    for sim, (_, _, rate) in zip(sims, incidence_bands("colon"), strict=True):
+        assert sim == pytest.approx(1e5 * rate, rel=0.25)
+    assert sims[0] < sims[1] < sims[2]
+    # The two UC sources disagree on this background (the xfails above): Eaden's 30-year risk implies an all-UC
+    # SIR over three times Ekbom's extent-weighted one.
+    assert obs(inflammation, "all-UC SIR over 30 years implied") > 3 * obs(inflammation, "Ekbom's SIRs weighted")
+
+
+def test_fit_incidence_recovers_known_background() -> None:
+    # Oracle: band rates computed from a known model; a fit started elsewhere recovers its rates and growth.
+    truth = cg.TSCE(X=1e8, nu=2e-8, alpha=9.0, beta=9.0 - 0.11, mu=2e-8)
+    bands = [(lo, hi, cg.band_rate(truth, lo, hi)) for lo, hi in ((0, 50), (50, 65), (65, 85))]
+    start = cg.TSCE(X=1e8, nu=1e-7, alpha=9.0, beta=9.0 - 0.15, mu=1e-7)
+    fit = cg.fit_incidence(start, bands)
+    assert fit.alpha - fit.beta == pytest.approx(0.11, rel=1e-4)
+    assert fit.nu * fit.mu == pytest.approx(truth.nu * truth.mu, rel=1e-3)
+    assert fit.alpha == start.alpha and fit.nu / fit.mu == pytest.approx(start.nu / start.mu)
+    # The band rate is the mean of the closed-form hazard.
+    t = np.linspace(50.05, 64.95, 150)
+    assert cg.band_rate(truth, 50, 65) == pytest.approx(float(np.mean(cg.exact_hazard(t, truth))), rel=1e-9)
 
 
 # ------------------------------------------------------------------------------------------

@@ -26,8 +26,13 @@ of initiated cells (``alpha - beta``, by raising ``alpha``) by ``1 + s I``: oxid
 damage raises mutation, and cytokine-driven proliferation (NF-kB, IL-6/STAT3) promotes
 initiated clones (Coussens & Werb, Nature 2002;420:860; Grivennikov et al., Cell
 2010;140:883). Only the inflamed fraction of the tissue's stem cells is exposed (colitis
-extent). Anti-inflammatory treatment lowers ``I`` by a fraction. The single strength
-``s`` is fitted (see :mod:`immunotwin.scenarios.inflammation`).
+extent). Anti-inflammatory treatment lowers ``I`` by a fraction. The strength ``s`` belongs to
+the tissue: measured where the inflamed tissue's mutation rate has been measured (colonic
+epithelium in inflammatory bowel disease), fitted otherwise (see
+:mod:`immunotwin.scenarios.inflammation`).
+
+Background rates: fitted to registry incidence by age band where the data ship
+(:func:`fit_incidence`), else scaled to a lifetime risk (:func:`fit_background`).
 """
 
 from __future__ import annotations
@@ -159,6 +164,37 @@ def sir(ages: np.ndarray, surv_exposed: np.ndarray, surv_background: np.ndarray,
     return float(np.log(surv_exposed[i] / surv_exposed[k]) / np.log(surv_background[i] / surv_background[k]))
 
 
+def band_rate(m: TSCE, lo: float, hi: float, dt: float = DT_YEARS) -> float:
+    """Mean hazard (per year) over ages (lo, hi], equal weight per year of age (closed form on a ``dt`` grid)."""
+    t = np.arange(lo + dt / 2, hi, dt)
+    return float(np.mean(exact_hazard(t, m)))
+
+
+def fit_incidence(m: TSCE, bands: list[tuple[float, float, float]]) -> TSCE:
+    """Fit the background to registry incidence by age band: ``bands`` holds (from age, to age, rate per
+    person-year). Two parameters, as Luebeck & Moolgavkar (PNAS 2002;99:15095) fit multistage models to
+    SEER's age-specific incidence: ``nu`` and ``mu`` scaled together, and the net clonal growth
+    ``alpha - beta`` (``alpha`` kept). Least squares on log rates (scipy), so each band counts alike."""
+    from scipy.optimize import least_squares
+
+    target = np.log([b[2] for b in bands])
+
+    def model(p: np.ndarray) -> TSCE:
+        k = np.exp(p[0])
+        return replace(m, nu=m.nu * k, mu=m.mu * k, beta=m.alpha - p[1])
+
+    def resid(p: np.ndarray) -> np.ndarray:
+        mm = model(p)
+        return np.log([band_rate(mm, lo, hi) for lo, hi, _ in bands]) - target
+
+    g0 = m.alpha - m.beta
+    fit = least_squares(resid, [0.0, g0], bounds=([-30.0, 1e-3], [30.0, 1.0]), x_scale=[1.0, 0.05], xtol=1e-12,
+                        ftol=1e-12)
+    if not fit.success:
+        raise RuntimeError(f"background incidence fit did not converge: {fit.message}")
+    return model(fit.x)
+
+
 def fit_background(m: TSCE, lifetime_risk: float, to_age: float) -> TSCE:
     """Scale ``nu`` and ``mu`` together (equal factor) so that the risk by ``to_age`` matches."""
     from scipy.optimize import brentq
@@ -174,4 +210,4 @@ def fit_background(m: TSCE, lifetime_risk: float, to_age: float) -> TSCE:
 
 
 __all__ = ["TSCE", "Exposure", "exact_hazard", "exact_survival", "cumulative_hazard", "survival", "inflamed",
-           "conditional_risk", "sir", "fit_background", "age_grid"]
+           "conditional_risk", "sir", "fit_background", "fit_incidence", "band_rate", "age_grid"]

@@ -3,13 +3,15 @@ with chronic inflammation, for lymphoma in rheumatoid arthritis and colorectal c
 ulcerative colitis.
 
 What is fitted, what is not:
-- Background: each tissue's initiation and malignant-conversion rates are scaled so that the
-  cumulative risk to age 85 matches the background lifetime risk in ``data/carcinogenesis.json``
-  (SEER; recalled, verify). Stem-cell numbers and clonal growth rates are assumed.
-- Inflammation strength ``s`` (one number, shared by tissues) is FITTED to the RA lymphoma SIR
-  (Smitten 2008): that figure is marked fitted. The ulcerative-colitis figures (Eaden 2001
-  cumulative risks; Ekbom 1990 SIR by extent) are then predictions with the same ``s``:
-  unfitted validation. The ``s`` that UC alone would need is reported next to it.
+- Background: the colon's initiation and malignant-conversion rates and its net clonal growth
+  are fitted to SEER colorectal incidence by age band (``data/carcinogenesis.json``); lymphoid
+  tissue, with no age-band data shipped, is scaled to a lifetime risk (recalled, verify).
+  Stem-cell numbers (and the lymphoid clonal growth) are assumed.
+- Inflammation strength ``s`` belongs to the tissue. Lymphoid tissue in RA: FITTED to the RA
+  lymphoma SIR (Smitten 2008), so that figure is marked fitted. Colon in ulcerative colitis:
+  measured, 1 + s = 2.4, the mutation-rate ratio of IBD-affected colonic epithelium (Olafsson
+  2020), so the UC figures (Eaden 2001 cumulative risks; Ekbom 1990 SIR by extent) are unfitted
+  predictions. The ``s`` that the UC cumulative risk alone would need is reported next to it.
 """
 
 from __future__ import annotations
@@ -22,7 +24,17 @@ from typing import Any
 
 import numpy as np
 
-from ..carcinogenesis import TSCE, Exposure, age_grid, conditional_risk, fit_background, sir, survival
+from ..carcinogenesis import (
+    TSCE,
+    Exposure,
+    age_grid,
+    band_rate,
+    conditional_risk,
+    fit_background,
+    fit_incidence,
+    sir,
+    survival,
+)
 from ..reference import load
 from .core import Figure, Result, make_figure
 
@@ -40,8 +52,23 @@ def tissues() -> dict[str, TSCE]:
     for key, t in ref.items():
         m = TSCE(X=t["stem_cells"], nu=1e-7, alpha=t["alpha_per_year"],
                  beta=t["alpha_per_year"] - t["net_growth_per_year"], mu=1e-7)
-        out[key] = fit_background(m, t["background_risk"]["value"], t["background_risk"]["to_age"])
+        if "incidence_by_age" in t:
+            out[key] = fit_incidence(m, incidence_bands(key))
+        else:
+            out[key] = fit_background(m, t["background_risk"]["value"], t["background_risk"]["to_age"])
     return out
+
+
+def incidence_bands(key: str) -> list[tuple[float, float, float]]:
+    """(from age, to age, rate per person-year) of a tissue's registry incidence."""
+    inc = reference()["tissues"][key]["incidence_by_age"]
+    assert inc["unit"] == "per 100,000 person-years", inc["unit"]
+    return [(float(lo), float(hi), rate / 1e5) for lo, hi, rate in inc["bands"]]
+
+
+def colon_strength() -> float:
+    """The colon's inflammation strength s: the measured mutation-rate ratio of IBD-affected epithelium, less 1."""
+    return float(reference()["cohorts"]["ulcerative_colitis"]["mutation_factor"]["value"]) - 1.0
 
 
 def ra_lymphoma_sir(strength: float, treatment_effect: float = 0.0) -> float:
@@ -97,23 +124,25 @@ def inflammation_to_cancer() -> Result:
     ref = reference()
     c_uc = ref["cohorts"]["ulcerative_colitis"]
     s = fitted_strength()
+    s_colon = colon_strength()
     ra = ph["ra_lymphoma_sir"]
     figs: list[Figure] = []
     sim_ra = ra_lymphoma_sir(s)
     figs.append(make_figure("RA: lymphoma SIR", sim_ra, [sim_ra, sim_ra], ra["value"], ra["ci"],
                             ra["source"], fitted=True,
-                            band_note="published 95% CI; the inflammation strength is fitted to this figure"))
+                            band_note="published 95% CI; the lymphoid inflammation strength is fitted to this figure"))
     eaden = ph["ulcerative_colitis_crc_cumulative"]
     tol = ref["uc_band_relative"]
     for yrs in (10, 20, 30):
-        v = uc_cumulative(s, float(yrs))["all"]
+        v = uc_cumulative(s_colon, float(yrs))["all"]
         pub = eaden[f"{yrs}y"]
         figs.append(make_figure(f"UC: cumulative colorectal cancer at {yrs} years of colitis", v, [v, v], pub,
                                 [pub * (1 - tol), pub * (1 + tol)], eaden["source"],
                                 band_note=f"±{tol:.0%} of the published value (meta-analysis CIs are about this "
-                                          "wide); unfitted: strength taken from the RA lymphoma fit"))
+                                          "wide); unfitted: the colon's strength is its measured mutation-rate "
+                                          "ratio"))
     ages = age_grid(MAX_AGE)
-    curves = uc_curves(s)
+    curves = uc_curves(s_colon)
     ek = ph["ulcerative_colitis_crc_sir_by_extent"]
     w = c_uc["ekbom_window_years"]
     for extent in ("proctitis", "left_sided", "pancolitis"):
@@ -125,33 +154,56 @@ def inflammation_to_cancer() -> Result:
                                           "unfitted"))
     treat = ref["anti_inflammatory_effect"]
     s_uc = uc_strength_needed(eaden["30y"])
+    bg30 = conditional_risk(ages, curves["background"], c_uc["onset_age"], 30.0)
     obs = [
-        {"name": "fitted inflammation strength s (from RA lymphoma SIR)", "value": s,
+        {"name": "lymphoid inflammation strength s (fitted to the RA lymphoma SIR)", "value": s,
          "note": "mutation rates and net clonal growth multiplied by 1 + s (active disease)"},
-        {"name": "strength s that UC alone would need (30-year risk 18%)", "value": s_uc,
-         "note": "a single shared strength cannot give both: tissue sensitivity differs (or the structure misses "
-                 "colitis-specific field effects)"},
+        {"name": "colon inflammation strength s (measured: 1 + s = mutation-rate ratio in IBD colon)",
+         "value": s_colon, "note": c_uc["mutation_factor"]["source"]},
+        {"name": "colon strength s the UC 30-year risk alone would need (18%)", "value": s_uc,
+         "note": "against the measured value above; the lymphoid strength fitted to RA is far lower: tissue "
+                 "exposure and sensitivity differ"},
+        {"name": "UC 30-year colorectal cancer with the lymphoid strength fitted to RA",
+         "value": uc_cumulative(s, 30.0)["all"], "note": "the model before the colon's own measured factor"},
         {"name": "RA lymphoma SIR with anti-inflammatory treatment", "value": ra_lymphoma_sir(s, treat["value"]),
          "note": treat["source"]},
         {"name": "UC 30-year colorectal cancer with anti-inflammatory treatment",
-         "value": uc_cumulative(s, 30.0, treat["value"])["all"], "note": treat["source"]},
+         "value": uc_cumulative(s_colon, 30.0, treat["value"])["all"], "note": treat["source"]},
         {"name": "background colorectal cancer within 30 years from the UC onset age",
-         "value": conditional_risk(ages, curves["background"], c_uc["onset_age"], 30.0), "note": "general population"},
+         "value": bg30, "note": "general population"},
+        {"name": "all-UC SIR over 30 years implied by Eaden's 30-year risk on this background",
+         "value": float(np.log(1 - eaden["30y"]) / np.log(1 - bg30)),
+         "note": "ratio of cumulative hazards; compare Ekbom's SIRs weighted by the extent mix, next"},
+        {"name": "Ekbom's SIRs weighted by the extent mix", "value": float(sum(
+            w_ * ek[k] for k, w_ in c_uc["extent_mix"].items())),
+         "note": "the two published sources disagree by their ratio: Eaden's meta-analysis pools referral series, "
+                 "Ekbom's cohort is population-based"},
     ]
+    colon = tissues()["colon"]
+    inc = ref["tissues"]["colon"]["incidence_by_age"]
+    for lo, hi, rate in incidence_bands("colon"):
+        obs.append({"name": f"colon background incidence, ages {lo:.0f}-{hi:.0f} (per 100,000 person-years; "
+                            "fitted)", "value": 1e5 * band_rate(colon, lo, hi),
+                    "note": f"SEER {1e5 * rate:.1f} ({inc['source'][:60]}...)"})
+    obs.append({"name": "colon net clonal growth of initiated cells (per year; fitted to the age bands)",
+                "value": colon.alpha - colon.beta, "note": ref["tissues"]["colon"]["source"]})
     for k, t in tissues().items():
-        obs.append({"name": f"{k}: background cumulative risk to age {ref['tissues'][k]['background_risk']['to_age']}",
-                    "value": float(1 - survival(age_grid(MAX_AGE), t)[int(round(
-                        ref['tissues'][k]['background_risk']['to_age'] / 0.1))]),
+        to_age = ref["tissues"][k]["background_risk"]["to_age"]
+        obs.append({"name": f"{k}: background cumulative risk to age {to_age} (no competing mortality)",
+                    "value": float(1 - survival(age_grid(MAX_AGE), t)[int(round(to_age / 0.1))]),
                     "note": ref["tissues"][k]["background_risk"]["source"]})
-    plots = [("Cumulative colorectal cancer after ulcerative colitis onset", _uc_plot(s, eaden, c_uc["onset_age"]))]
+    plots = [("Cumulative colorectal cancer after ulcerative colitis onset",
+              _uc_plot(s_colon, eaden, c_uc["onset_age"]))]
     text = ("A separate long-horizon model: the two-stage clonal expansion model (Moolgavkar & Venzon 1979; "
             "Moolgavkar & Knudson, J Natl Cancer Inst 1981;66:1037), hazard from the exact solution of its "
             "backward (Riccati) equation with piecewise-constant rates. Chronic inflammation multiplies the "
             "mutation rates and the net growth of initiated clones by 1 + s over the inflamed fraction of the "
-            "tissue's stem cells; anti-inflammatory treatment lowers the inflammation intensity. Background "
-            "rates are scaled to SEER lifetime risks; stem-cell numbers, clonal growth rates, onset ages, the "
-            "colitis extent mix and inflamed fractions are assumptions (data/carcinogenesis.json). The strength s "
-            "is fitted to the RA lymphoma SIR only; the ulcerative colitis figures are unfitted predictions. "
+            "tissue's stem cells; anti-inflammatory treatment lowers the inflammation intensity. The colon's "
+            "background (mutation rates and clonal growth) is fitted to SEER incidence by age band; the lymphoid "
+            "background is scaled to a lifetime risk. Stem-cell numbers, onset ages, the colitis extent mix and "
+            "inflamed fractions are assumptions (data/carcinogenesis.json). The lymphoid strength s is fitted to "
+            "the RA lymphoma SIR; the colon's is the measured mutation-rate ratio of IBD-affected epithelium "
+            "(Olafsson 2020), so the ulcerative colitis figures are unfitted predictions. "
             "Competing mortality is ignored (as in the cumulative-risk figures compared). This model does not "
             "use the immunotherapy model's patients.")
     text += f" {ref['notes']}"
@@ -174,7 +226,10 @@ def _uc_plot(s: float, eaden: dict[str, Any], onset: float) -> str:
     i0 = int(round(onset / 0.1))
     yrs = ages[i0:] - onset
     for k, surv in curves.items():
-        ax.plot(yrs, 1 - surv[i0:] / surv[i0], label=k)
+        ax.plot(yrs, 1 - surv[i0:] / surv[i0], label=k.replace("_", "-"))
+    mix = reference()["cohorts"]["ulcerative_colitis"]["extent_mix"]
+    all_uc = sum(w * (1 - curves[k][i0:] / curves[k][i0]) for k, w in mix.items())
+    ax.plot(yrs, all_uc, "k--", label="all UC (extent mix)")
     ax.plot([10, 20, 30], [eaden["10y"], eaden["20y"], eaden["30y"]], "ks", label="Eaden 2001 (all UC)")
     ax.set_xlim(0, 40)
     ax.set_xlabel("years since colitis onset")
