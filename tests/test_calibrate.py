@@ -111,12 +111,25 @@ name = "ipilimumab"
 """
 
 
+#: Independent virtual populations for the round trip: six seeds of 300 patients per arm (about 9 s each).
+ROUND_TRIP_SEEDS = (3, 4, 5, 6, 7, 8)
+#: The parameters the round trip recovers, chosen because the targets identify them. Reweighting 300-patient
+#: populations at calibration iteration 8 (four seeds), one proposal SD of the mean moves nivolumab's ORR by
+#: -0.23 (SD 0.06 between populations) for the growth rate and grade >=3 TRAE by +0.09 (SD 0.01-0.03) for the
+#: autoimmune propensity, but nivolumab's ORR by only +0.03 (SD 0.02) for immunogenicity: with immunogenicity,
+#: fits to an independent population's targets averaged -0.1 SD against a truth of +0.5.
+ROUND_TRIP_NAMES = ("net_growth_rate", "autoimmune_propensity")
+
+
 @pytest.fixture(scope="module")
-def populations() -> tuple[Plausible, Plausible]:
-    spec = parse_spec(SPEC)
-    a = simulate_plausible(spec, 300)
-    b = simulate_plausible(parse_spec(SPEC.replace("seed = 3", "seed = 4")), 300)
-    return a, b
+def population() -> Plausible:
+    return simulate_plausible(parse_spec(SPEC), 300)  # seed 3, the first of ROUND_TRIP_SEEDS
+
+
+@pytest.fixture(scope="module")
+def populations(population: Plausible) -> list[Plausible]:
+    rest = [simulate_plausible(parse_spec(SPEC.replace("seed = 3", f"seed = {s}")), 300) for s in ROUND_TRIP_SEEDS[1:]]
+    return [population, *rest]
 
 
 def _targets(sim: dict) -> dict:
@@ -125,11 +138,12 @@ def _targets(sim: dict) -> dict:
 
 
 @pytest.mark.slow
-def test_round_trip_recovers_known_population_means(populations: tuple[Plausible, Plausible]) -> None:
-    names = ("immunogenicity", "autoimmune_propensity")
-    train, held = (p.select(names) for p in populations)
-    sd = np.array([proposal_sd(k) for k in names])
-    truth = np.concatenate([[0.5 * sd[0], -0.4 * sd[1]], np.log(0.6 * sd)])
+def test_round_trip_recovers_known_population_means(populations: list[Plausible]) -> None:
+    pops = [p.select(ROUND_TRIP_NAMES) for p in populations]
+    sd = np.array([proposal_sd(k) for k in ROUND_TRIP_NAMES])
+    shift = np.array([0.5, -0.4])  # the true means, in proposal SDs
+    truth = np.concatenate([shift * sd, np.log(0.6 * sd)])
+    train = pops[0]
     null = _targets(endpoints(train, weights(np.concatenate([np.zeros(2), np.log(0.6 * sd)]), train), "ipilimumab"))
     # 1. Targets from the trial the fit sees: the optimiser must find the known means.
     exact = _targets(endpoints(train, weights(truth, train), "ipilimumab"))
@@ -137,12 +151,22 @@ def test_round_trip_recovers_known_population_means(populations: tuple[Plausible
     # The targets were made at the installed non-immune rate: it is held there (not profiled).
     res = fit(train, exact, control="ipilimumab", seed=1, max_evals=600, fix_sd=0.6 * sd, profile_nonimmune=False)
     assert np.all(np.abs(res.phi[:2] - truth[:2]) < 0.15 * sd), res.phi[:2]
-    # 2. Targets from an independent virtual population (sampling noise): the directions come back.
-    held_targets = _targets(endpoints(held, weights(truth, held), "ipilimumab"))
-    res2 = fit(train, held_targets, control="ipilimumab", seed=1, max_evals=600, fix_sd=0.6 * sd,
-               profile_nonimmune=False)
-    assert np.sign(res2.phi[0]) == 1 and np.sign(res2.phi[1]) == -1, res2.phi[:2]
-    assert set(FITTED) >= set(names)
+    # 2. Targets from an independent virtual population carry its sampling noise. Each population in turn is
+    # fitted to the next one's targets (a ring of six). The estimates scatter (SD about 0.25 proposal SDs);
+    # their mean must point the right way and lie within 3 standard errors of the truth. Neighbours in the ring
+    # share a population with opposite roles, which correlates them negatively: the plain SE is conservative.
+    est = []
+    for i, pl in enumerate(pops):
+        held = pops[(i + 1) % len(pops)]
+        targets = _targets(endpoints(held, weights(truth, held), "ipilimumab"))
+        r = fit(pl, targets, control="ipilimumab", seed=1, max_evals=600, fix_sd=0.6 * sd, profile_nonimmune=False)
+        est.append(r.phi[:2] / sd)
+    est_a = np.array(est)
+    mean, se = est_a.mean(axis=0), est_a.std(axis=0, ddof=1) / np.sqrt(len(est))
+    assert np.all(np.sign(mean) == np.sign(shift)), est_a
+    assert np.all(np.abs(mean - shift) < 3 * se), (mean, se, est_a)
+    assert np.all(se < 0.2), se  # the scatter itself is bounded: the targets inform both means
+    assert set(FITTED) >= set(ROUND_TRIP_NAMES)
 
 
 def _synthetic_trial(n: int = 2000):  # type: ignore[no-untyped-def]
@@ -389,8 +413,8 @@ def test_reweighting_carries_the_pdl1_link_to_immunogenicity() -> None:
         weights(np.array([0.1, np.log(0.8)]), plain), rel=1e-9)
 
 
-def test_the_regenerated_pdl1_latent_is_the_one_the_sampler_used(populations: tuple[Plausible, Plausible]) -> None:
-    pl = populations[0]
+def test_the_regenerated_pdl1_latent_is_the_one_the_sampler_used(population: Plausible) -> None:
+    pl = population
     assert pl.latent is not None
     tps = next(iter(pl.outcomes.values()))["pdl1_tps"].to_numpy(float)
     order = np.argsort(pl.latent)
