@@ -180,7 +180,8 @@ def _synthetic_trial(n: int = 2000):  # type: ignore[no-untyped-def]
             "arm": arm, "status": "ok", "bor": np.where(rng.random(n) < p, "PR", "PD"),
             "response_onset_months": 3.0, "cr_onset_months": np.nan,
             "any_irae_grade": rng.integers(0, 5, n), "discontinued": "",
-            "pfs_months": t, "pfs_event": True, "os_months": 2 * t, "os_event": True}))
+            "pfs_months": t, "pfs_event": True, "os_months": 2 * t, "os_event": True,
+            "pdl1_tps": rng.uniform(0.0, 0.2, n)}))
     return pd.concat(frames, ignore_index=True)
 
 
@@ -207,6 +208,14 @@ def test_validation_prediction_intervals_match_binomial() -> None:
 
     assert _pi([1.0, 2.0, np.inf, np.inf] * 10 + [np.nan])[1] == np.inf
     assert _pi([1.0, 2.0] * 20 + [np.nan]) == pytest.approx((1.0, 2.0))
+    # ORR by tumour PD-L1: the installed calibration (iteration 8) was not fitted to it, so the rows are unfitted
+    # whatever FIT_ENDPOINTS now holds; the band is the published subgroup's 95% interval (80 patients >= 5%).
+    sub = {r.check: r for r in rows if "orr_pdl1" in r.check}
+    assert set(sub) == {"CheckMate 067 orr_pdl1_ge5", "CheckMate 067 orr_pdl1_lt5"}
+    ge5 = sub["CheckMate 067 orr_pdl1_ge5"]
+    assert not ge5.fitted and ge5.criterion == "±11 points (unfitted)" and ge5.group == "nivolumab"
+    assert abs(ge5.simulated - 0.4) < 0.04  # response here is independent of PD-L1
+    assert ge5.inside == (abs(ge5.simulated - 0.575) <= 1.96 * 0.055)
     # Complete responses by the 3-year cut-off: unfitted rows with the CR band; this trial has no CR at all.
     cr3 = {r.group: r for r in rows if r.check.endswith("cr_rate_36mo")}
     assert set(cr3) == {"nivolumab + ipilimumab", "nivolumab", "ipilimumab"}
@@ -411,6 +420,29 @@ def test_reweighting_carries_the_pdl1_link_to_immunogenicity() -> None:
     plain = Plausible(("a",), {}, z[:, None], np.array([1.0]), ("other",))
     assert weights(np.array([0.1, np.log(0.8)]), two.select(("other",))) == pytest.approx(
         weights(np.array([0.1, np.log(0.8)]), plain), rel=1e-9)
+
+
+def test_pdl1_subgroup_orr_partitions_the_arm(population: Plausible) -> None:
+    """ORR by tumour PD-L1 (>= 5%, < 5%): by hand with unit weights, and under any weights the arm's ORR is the
+    subgroups' mix (a partition of the patients)."""
+    from immunotwin.readouts import CHECKMATE067_RESPONSE_CUTOFF_MONTHS, response_by
+
+    k = len(population.names)
+    for phi in (np.concatenate([np.zeros(k), np.log(population.sd)]),
+                np.concatenate([0.3 * population.sd, np.log(0.6 * population.sd)])):
+        w = weights(phi, population)
+        sim = endpoints(population, w, "ipilimumab")
+        for arm, df in population.outcomes.items():
+            pos = df["pdl1_tps"].to_numpy(float) >= 0.05
+            assert 0 < pos.sum() < len(pos)
+            share = w[pos].sum() / w.sum()
+            mix = share * sim["orr_pdl1_ge5"][arm] + (1 - share) * sim["orr_pdl1_lt5"][arm]
+            assert mix == pytest.approx(sim["orr"][arm], abs=1e-12)
+    resp, _ = response_by(population.outcomes["nivolumab"], CHECKMATE067_RESPONSE_CUTOFF_MONTHS)
+    pos = population.outcomes["nivolumab"]["pdl1_tps"].to_numpy(float) >= 0.05
+    flat = endpoints(population, np.ones(population.n), "ipilimumab")
+    assert flat["orr_pdl1_ge5"]["nivolumab"] == pytest.approx(resp[pos].mean())
+    assert flat["orr_pdl1_lt5"]["nivolumab"] == pytest.approx(resp[~pos].mean())
 
 
 def test_the_regenerated_pdl1_latent_is_the_one_the_sampler_used(population: Plausible) -> None:

@@ -64,13 +64,19 @@ PROPOSAL_MIN_SD = 0.4
 PROPOSAL_FACTOR = 1.25  # see expected_ess_fraction: 1.6 made the ESS floor unreachable at the centre
 MIN_ESS_FRACTION = 0.25
 SCALE = {"orr": 0.04, "cr_rate": 0.04, "grade3plus_trae": 0.04, "discontinued_for_trae": 0.04,
-         "os_rate": 0.06, "hr_pfs": 0.1}  # issue 4 bands; median PFS: see median_residual
+         "os_rate": 0.06, "hr_pfs": 0.1}  # issue 4 bands; median PFS: see median_residual; subgroups: below
 #: Survival-scale unit of the median-PFS residual (assumed): for a PFS curve falling 0.02-0.03 per month
 #: near its median (the simulated combination arm's, between 9 and 15 months), 0.04 is about the issue's
 #: +-20% of an 11.5-month median.
 MEDIAN_SCALE = 0.04
+#: Tumour PD-L1 cut-off of CheckMate 067's subgroups (Larkin et al., N Engl J Med 2015;373:23: >= 5% of tumour cells).
+PDL1_SUBGROUP_CUT = 0.05
+#: ORR by tumour PD-L1 (CheckMate 067's >= 5% and < 5% subgroups): the only targets that say how much
+#: response depends on the patient's immunogenicity, to which PD-L1 is tied (population.pdl1_tps). Residual unit:
+#: the binomial SE at the subgroup sizes of the nivolumab arm (80 and 208 patients with a PD-L1 result).
+SUBGROUP_SCALE = {"orr_pdl1_ge5": 0.055, "orr_pdl1_lt5": 0.034}
 FIT_ENDPOINTS = ("orr", "cr_rate", "median_pfs_months", "grade3plus_trae", "discontinued_for_trae", "os_rate",
-                 "median_os_months", "hr_pfs")
+                 "median_os_months", "hr_pfs", *SUBGROUP_SCALE)
 
 
 def proposal_sd(name: str) -> float:
@@ -376,7 +382,7 @@ def endpoints(pl: Plausible, w: np.ndarray, control: str | None = None,
     """Weighted trial endpoints, keyed like the targets file (endpoint -> arm -> value); grade >= 3
     TRAEs at ``nonimmune_rate`` (default: the parameter's current default)."""
     rate = NONIMMUNE_DEFAULT if nonimmune_rate is None else nonimmune_rate
-    out: dict[str, dict[str, float]] = {k: {} for k in ("orr", "cr_rate", "dcr", "median_pfs_months",
+    out: dict[str, dict[str, float]] = {k: {} for k in ("orr", *SUBGROUP_SCALE, "cr_rate", "dcr", "median_pfs_months",
                                                          "median_os_months", "grade3plus_trae", "grade3plus_irae",
                                                          "discontinued_for_trae", "hr_pfs", "hr_os")}
     os_rate: dict[str, dict[str, float]] = {"12": {}, "24": {}, "36": {}, "60": {}}
@@ -386,6 +392,9 @@ def endpoints(pl: Plausible, w: np.ndarray, control: str | None = None,
         bor = df["bor"].to_numpy()
         resp, cr = response_by(df, CHECKMATE067_RESPONSE_CUTOFF_MONTHS)
         out["orr"][arm] = weighted.proportion(resp, w)
+        pos = df["pdl1_tps"].to_numpy(float) >= PDL1_SUBGROUP_CUT
+        out["orr_pdl1_ge5"][arm] = weighted.proportion(resp[pos], w[pos]) if pos.any() else np.nan
+        out["orr_pdl1_lt5"][arm] = weighted.proportion(resp[~pos], w[~pos]) if (~pos).any() else np.nan
         out["cr_rate"][arm] = weighted.proportion(cr, w)
         out["dcr"][arm] = weighted.proportion(np.isin(bor, ("CR", "PR", "SD")), w)
         out["grade3plus_trae"][arm] = trae_grade3plus(df, w, rate)
@@ -467,7 +476,7 @@ def residuals(sim: Mapping, rows: list[tuple[str, str, str, float]]) -> np.ndarr
             r.append(median_residual((t, s), pub, SCALE["os_rate"], horizon))
             continue
         v = simulated_value(sim, ep, lm, arm)
-        r.append((v - pub) / SCALE[ep] if np.isfinite(v) else 5.0)
+        r.append((v - pub) / {**SCALE, **SUBGROUP_SCALE}[ep] if np.isfinite(v) else 5.0)
     return np.asarray(r)
 
 
@@ -626,7 +635,8 @@ def run_calibration(spec: TrialSpec, targets_path: Path, out: Path, *, n: int = 
     sim = endpoints(pl, w, spec.control, rate)
     rows = []
     for ep, lm, arm, pub in target_rows(targets):
-        band = 0.2 * pub if ep == "median_pfs_months" else 0.25 * pub if ep == "median_os_months" else SCALE[ep]
+        band = (0.2 * pub if ep == "median_pfs_months" else 0.25 * pub if ep == "median_os_months"
+                else 1.96 * SUBGROUP_SCALE[ep] if ep in SUBGROUP_SCALE else SCALE[ep])
         row = (ep, lm, arm, pub, simulated_value(sim, ep, lm, arm), band)
         if ep == "median_os_months" and pub > sim["os_km"][arm][2]:  # beyond follow-up: the fit asks S(end) >= 0.5
             row += (f"not reached by {sim['os_km'][arm][2]:.0f} months",)

@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from . import weighted
-from .calibrate import FIT_ENDPOINTS, SCALE
+from .calibrate import FIT_ENDPOINTS, PDL1_SUBGROUP_CUT, SCALE, SUBGROUP_SCALE
 from .model.organs import IRAES
 from .plausibility import early_deaths, population_kinetics
 from .readouts import CHECKMATE067_RESPONSE_CUTOFF_MONTHS, response_by
@@ -56,6 +56,22 @@ def _pi(values: list[float]) -> tuple[float, float]:
     return tuple(float(np.inf) if x >= 1e299 else float(x) for x in q)  # type: ignore[return-value]
 
 
+def installed_fitted_endpoints() -> tuple[str, ...]:
+    """The endpoints the installed calibration was fitted to (its provenance), so that a target added to the
+    targets file after the fit is not labelled fitted; ``FIT_ENDPOINTS`` where the provenance has no list."""
+    from importlib import resources
+
+    f = resources.files("immunotwin.data").joinpath("calibration.json")
+    prov = json.loads(f.read_text()).get("provenance", {}) if f.is_file() else {}
+    return tuple(prov.get("fitted_endpoints", FIT_ENDPOINTS))
+
+
+def pdl1_subgroup_orr(tps: np.ndarray, resp: np.ndarray) -> dict[str, float]:
+    pos = tps >= PDL1_SUBGROUP_CUT
+    return {"orr_pdl1_ge5": float(resp[pos].mean()) if pos.any() else np.nan,
+            "orr_pdl1_lt5": float(resp[~pos].mean()) if (~pos).any() else np.nan}
+
+
 def _trial_readouts(p: pd.DataFrame, control: str) -> dict[str, dict[str, float]]:
     out: dict[str, dict[str, float]] = {}
     c = p[p["arm"] == control]
@@ -64,6 +80,7 @@ def _trial_readouts(p: pd.DataFrame, control: str) -> dict[str, dict[str, float]
         resp, cr = response_by(df, CHECKMATE067_RESPONSE_CUTOFF_MONTHS)
         r = {
             "orr": float(resp.mean()),
+            **(pdl1_subgroup_orr(df["pdl1_tps"].to_numpy(float), resp) if "pdl1_tps" in df else {}),
             "cr_rate": float(cr.mean()),
             "cr_rate_36mo": float(response_by(df, 36.0)[1].mean()),  # the 3-year update's cut-off
             "grade3plus_trae": float((df["any_trae_grade" if "any_trae_grade" in df else "any_irae_grade"] >= 3).mean()),
@@ -93,6 +110,7 @@ def checkmate_rows(p: pd.DataFrame, spec: TrialSpec, reps: int, seed: int) -> li
         reps_out.append(_trial_readouts(pd.concat(parts, ignore_index=True), spec.control))
     rows = []
     follow_up_months = spec.follow_up_days / DAYS_PER_MONTH
+    fitted_eps = installed_fitted_endpoints()
     for ep, vals in ref.items():
         items = []
         if ep == "os_rate":
@@ -111,11 +129,14 @@ def checkmate_rows(p: pd.DataFrame, spec: TrialSpec, reps: int, seed: int) -> li
                 reps_key = [np.inf if x is not None and np.isnan(x) else x for x in reps_key]
             lo, hi = _pi(reps_key)
             base = key.split("_")[0] + "_" + key.split("_")[1] if key.startswith("os_rate") else key
-            fitted = (base if not key.startswith("os_rate") else "os_rate") in FIT_ENDPOINTS
+            fitted = (base if not key.startswith("os_rate") else "os_rate") in fitted_eps
             if key == "median_pfs_months":
                 band, crit = 0.2 * pub, "±20%"
             elif key.startswith("os_rate"):
                 band, crit = SCALE["os_rate"], "±6 points"
+            elif key in SUBGROUP_SCALE:  # the published subgroup's 95% interval: it is small (80 and 208)
+                band = 1.96 * SUBGROUP_SCALE[key]
+                crit = f"±{100 * band:.0f} points" + ("" if fitted else " (unfitted)")
             elif key in SCALE:
                 band, crit = SCALE[key], "±4 points" if key != "hr_pfs" else "±0.10"
             elif key == "cr_rate_36mo":  # unfitted: the fitted CR rate's band at the 3-year cut-off
