@@ -718,3 +718,32 @@ def test_half_steroid_doses_leave_more_irae_refractory(steroids: dict) -> None:
 ])
 def test_steroids_post_irae_hr_in_band(steroids: dict, prefix: str) -> None:
     assert fig(steroids, prefix)["inside"]  # band: Bai 2021's 95% CI
+
+
+def test_measured_table_reads_summaries(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from immunotwin.scenarios.table import collect, main, markdown
+
+    def put(folder: str, name: str, figs: list[dict]) -> None:
+        d = tmp_path / folder
+        d.mkdir()
+        (d / "summary.json").write_text(json.dumps({"scenario": name, "figures": figs}))
+
+    fig_a = {"name": "ORR", "simulated": 0.412, "published": 0.437, "band": [0.381, 0.493], "inside": True,
+             "fitted": True}
+    fig_b = {"name": "CR", "simulated": 0.0029, "published": 0.02, "band": [0.01, 0.03], "inside": False,
+             "fitted": False}
+    fig_c = {"name": "HR", "simulated": 0.9, "published": 0.42, "band": [0.2, 0.9], "inside": True, "fitted": False}
+    put("b", "zeta", [fig_c])
+    put("a", "alpha", [fig_a, fig_b])
+    put("c", "alpha", [fig_c])  # a second run of the same scenario: the first in path order counts
+    (tmp_path / "junk").mkdir()
+    (tmp_path / "junk" / "summary.json").write_text("{not json")
+    text = markdown(collect(tmp_path))
+    lines = text.splitlines()
+    assert lines[0] == "2 of 3 figures are inside their bands; of the 2 unfitted ones, 1."
+    assert lines[4] == "| alpha | ORR | 0.412 | 0.437 | 0.381–0.493 | yes | fitted |"
+    assert lines[5] == "| alpha | CR | 0.0029 | 0.02 | 0.01–0.03 | no |  |"
+    assert lines[6].startswith("| zeta | HR | 0.9 |") and len(lines) == 7
+    assert main([str(tmp_path / "missing")]) == 2
+    (tmp_path / "empty").mkdir()
+    assert main([str(tmp_path / "empty")]) == 2
