@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from immunotwin import weighted
+from immunotwin.calibrate import FIT_ENDPOINTS as FITTED_ENDPOINTS
 from immunotwin.calibrate import (
     FITTED,
     MEDIAN_SCALE,
@@ -185,10 +186,15 @@ def _synthetic_trial(n: int = 2000):  # type: ignore[no-untyped-def]
     return pd.concat(frames, ignore_index=True)
 
 
-def test_validation_prediction_intervals_match_binomial() -> None:
+def test_validation_prediction_intervals_match_binomial(monkeypatch: pytest.MonkeyPatch) -> None:
+    from immunotwin import validate
     from immunotwin.spec import load_spec
     from immunotwin.validate import EXAMPLE, checkmate_rows
 
+    real = validate.installed_fitted_endpoints
+    # A calibration fitted before the PD-L1 subgroups were targets (iteration 8's provenance list).
+    before = tuple(e for e in FITTED_ENDPOINTS if "pdl1" not in e)
+    monkeypatch.setattr(validate, "installed_fitted_endpoints", lambda: before)
     rows = checkmate_rows(_synthetic_trial(), load_spec(EXAMPLE), reps=200, seed=1)
     orr = {r.group: r for r in rows if r.check.endswith(" orr")}
     r = orr["nivolumab + ipilimumab"]
@@ -208,14 +214,19 @@ def test_validation_prediction_intervals_match_binomial() -> None:
 
     assert _pi([1.0, 2.0, np.inf, np.inf] * 10 + [np.nan])[1] == np.inf
     assert _pi([1.0, 2.0] * 20 + [np.nan]) == pytest.approx((1.0, 2.0))
-    # ORR by tumour PD-L1: the installed calibration (iteration 8) was not fitted to it, so the rows are unfitted
-    # whatever FIT_ENDPOINTS now holds; the band is the published subgroup's 95% interval (80 patients >= 5%).
+    # ORR by tumour PD-L1: a calibration not fitted to it leaves the rows unfitted whatever FIT_ENDPOINTS now
+    # holds; the band is the published subgroup's 95% interval (80 patients >= 5%).
     sub = {r.check: r for r in rows if "orr_pdl1" in r.check}
     assert set(sub) == {"CheckMate 067 orr_pdl1_ge5", "CheckMate 067 orr_pdl1_lt5"}
     ge5 = sub["CheckMate 067 orr_pdl1_ge5"]
     assert not ge5.fitted and ge5.criterion == "±11 points (unfitted)" and ge5.group == "nivolumab"
     assert abs(ge5.simulated - 0.4) < 0.04  # response here is independent of PD-L1
     assert ge5.inside == (abs(ge5.simulated - 0.575) <= 1.96 * 0.055)
+    # One fitted to it labels them fitted (the installed provenance decides, not the code's list).
+    monkeypatch.setattr(validate, "installed_fitted_endpoints", lambda: FITTED_ENDPOINTS)
+    again = {r.check: r for r in checkmate_rows(_synthetic_trial(), load_spec(EXAMPLE), reps=20, seed=1)}
+    assert again["CheckMate 067 orr_pdl1_ge5"].fitted and again["CheckMate 067 orr_pdl1_ge5"].criterion == "±11 points"
+    assert set(real()) <= set(FITTED_ENDPOINTS)  # the installed provenance lists known endpoints
     # Complete responses by the 3-year cut-off: unfitted rows with the CR band; this trial has no CR at all.
     cr3 = {r.group: r for r in rows if r.check.endswith("cr_rate_36mo")}
     assert set(cr3) == {"nivolumab + ipilimumab", "nivolumab", "ipilimumab"}
