@@ -24,11 +24,11 @@ ARMS = ("nivolumab + ipilimumab", "nivolumab", "ipilimumab")
 # (docs/credibility.md). They are expected failures, kept visible: if one starts to pass,
 # pytest reports XPASS and the list should shrink.
 C, N, I = "nivolumab + ipilimumab", "nivolumab", "ipilimumab"
-# Measured (runs/val17, 1,000 per arm, calibration iteration 8): ORR ipilimumab 0.146 (0.19); median PFS
-# combination 19.3 months (11.5); 60-month OS ipilimumab 0.322 (0.26); grade >=3 TRAEs of the combination
-# 0.540 (0.59, band from 0.55; 0.575 with iteration 7).
+# Measured (runs/val23, 1,000 per arm, calibration iteration 9): median PFS combination 19.3 months (11.5);
+# 60-month OS ipilimumab 0.325 (0.26). Iteration 8 also missed ipilimumab's ORR (0.146 against 0.19, now 0.153)
+# and the combination's grade >=3 TRAEs (0.540 against 0.59, band from 0.55; now 0.550).
 KNOWN_MISSES: set[tuple[str, str]] = {
-    ("orr", I), ("median_pfs_months", C), ("os_rate_60", I), ("grade3plus_trae", C),
+    ("median_pfs_months", C), ("os_rate_60", I),
 }
 
 
