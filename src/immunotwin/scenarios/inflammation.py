@@ -62,7 +62,9 @@ def tissues() -> dict[str, TSCE]:
 def incidence_bands(key: str) -> list[tuple[float, float, float]]:
     """(from age, to age, rate per person-year) of a tissue's registry incidence."""
     inc = reference()["tissues"][key]["incidence_by_age"]
-    assert inc["unit"] == "per 100,000 person-years", inc["unit"]
+    if inc["unit"] != "per 100,000 person-years":
+        raise ValueError(f"data/carcinogenesis.json: {key}.incidence_by_age.unit must be 'per 100,000 person-years', "
+                         f"not {inc['unit']!r}")
     return [(float(lo), float(hi), rate / 1e5) for lo, hi, rate in inc["bands"]]
 
 
