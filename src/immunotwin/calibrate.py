@@ -75,6 +75,8 @@ PDL1_SUBGROUP_CUT = 0.05
 #: response depends on the patient's immunogenicity, to which PD-L1 is tied (population.pdl1_tps). Residual unit:
 #: the binomial SE at the subgroup sizes of the nivolumab arm (80 and 208 patients with a PD-L1 result).
 SUBGROUP_SCALE = {"orr_pdl1_ge5": 0.055, "orr_pdl1_lt5": 0.034}
+#: Residual unit of every endpoint read as a rate (the loss reads it thousands of times: built once).
+RESIDUAL_SCALE = {**SCALE, **SUBGROUP_SCALE}
 FIT_ENDPOINTS = ("orr", "cr_rate", "median_pfs_months", "grade3plus_trae", "discontinued_for_trae", "os_rate",
                  "median_os_months", "hr_pfs", *SUBGROUP_SCALE)
 
@@ -377,6 +379,15 @@ def profile_nonimmune_rate(pl: Plausible, w: np.ndarray, rows: list[tuple[str, s
     return float(np.exp(res.x))
 
 
+def pdl1_subgroup_orr(tps: np.ndarray, resp: np.ndarray, w: np.ndarray | None = None) -> dict[str, float]:
+    """ORR within CheckMate 067's tumour PD-L1 subgroups (>= and < ``PDL1_SUBGROUP_CUT``), weighted by ``w``
+    (unit weights by default); NaN for an empty subgroup."""
+    w = np.ones(len(resp)) if w is None else w
+    pos = tps >= PDL1_SUBGROUP_CUT
+    return {k: weighted.proportion(resp[m], w[m]) if m.any() else np.nan
+            for k, m in (("orr_pdl1_ge5", pos), ("orr_pdl1_lt5", ~pos))}
+
+
 def endpoints(pl: Plausible, w: np.ndarray, control: str | None = None,
               nonimmune_rate: float | None = None) -> dict[str, dict[str, float]]:
     """Weighted trial endpoints, keyed like the targets file (endpoint -> arm -> value); grade >= 3
@@ -392,9 +403,8 @@ def endpoints(pl: Plausible, w: np.ndarray, control: str | None = None,
         bor = df["bor"].to_numpy()
         resp, cr = response_by(df, CHECKMATE067_RESPONSE_CUTOFF_MONTHS)
         out["orr"][arm] = weighted.proportion(resp, w)
-        pos = df["pdl1_tps"].to_numpy(float) >= PDL1_SUBGROUP_CUT
-        out["orr_pdl1_ge5"][arm] = weighted.proportion(resp[pos], w[pos]) if pos.any() else np.nan
-        out["orr_pdl1_lt5"][arm] = weighted.proportion(resp[~pos], w[~pos]) if (~pos).any() else np.nan
+        for k, v in pdl1_subgroup_orr(df["pdl1_tps"].to_numpy(float), resp, w).items():
+            out[k][arm] = v
         out["cr_rate"][arm] = weighted.proportion(cr, w)
         out["dcr"][arm] = weighted.proportion(np.isin(bor, ("CR", "PR", "SD")), w)
         out["grade3plus_trae"][arm] = trae_grade3plus(df, w, rate)
@@ -476,7 +486,7 @@ def residuals(sim: Mapping, rows: list[tuple[str, str, str, float]]) -> np.ndarr
             r.append(median_residual((t, s), pub, SCALE["os_rate"], horizon))
             continue
         v = simulated_value(sim, ep, lm, arm)
-        r.append((v - pub) / {**SCALE, **SUBGROUP_SCALE}[ep] if np.isfinite(v) else 5.0)
+        r.append((v - pub) / RESIDUAL_SCALE[ep] if np.isfinite(v) else 5.0)
     return np.asarray(r)
 
 

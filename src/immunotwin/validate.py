@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from . import weighted
-from .calibrate import FIT_ENDPOINTS, PDL1_SUBGROUP_CUT, SCALE, SUBGROUP_SCALE
+from .calibrate import FIT_ENDPOINTS, SCALE, SUBGROUP_SCALE, pdl1_subgroup_orr
 from .model.organs import IRAES
 from .plausibility import early_deaths, population_kinetics
 from .readouts import CHECKMATE067_RESPONSE_CUTOFF_MONTHS, response_by
@@ -64,12 +64,6 @@ def installed_fitted_endpoints() -> tuple[str, ...]:
     f = resources.files("immunotwin.data").joinpath("calibration.json")
     prov = json.loads(f.read_text()).get("provenance", {}) if f.is_file() else {}
     return tuple(prov.get("fitted_endpoints", FIT_ENDPOINTS))
-
-
-def pdl1_subgroup_orr(tps: np.ndarray, resp: np.ndarray) -> dict[str, float]:
-    pos = tps >= PDL1_SUBGROUP_CUT
-    return {"orr_pdl1_ge5": float(resp[pos].mean()) if pos.any() else np.nan,
-            "orr_pdl1_lt5": float(resp[~pos].mean()) if (~pos).any() else np.nan}
 
 
 def _trial_readouts(p: pd.DataFrame, control: str) -> dict[str, dict[str, float]]:
