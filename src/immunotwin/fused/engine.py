@@ -1,0 +1,306 @@
+"""Compile and run the fused integrator on the CPU (a C compiler, OpenMP) or a GPU (CuPy/NVRTC).
+
+``FusedModel(params, inputs)`` generates the source for a batch: parameters and inputs that are
+the same for every patient of the batch become literals, the others are read per patient.
+``run(y0, params, plan_arrays, weeks, save_idx)`` integrates every patient over ``weeks`` weeks
+with the regimen's doses and returns the saved states at days 0, 7, ..., each after that day's
+doses (as :func:`immunotwin.sbml.engine_trajectory`). Each patient is computed alone, so its
+numbers do not depend on the batch it is in (for one compiled source and one target).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import hashlib
+import os
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+
+import numpy as np
+
+from .codegen import rhs_body
+from .source import source
+
+MAX_STEPS = 100_000  # attempted steps per patient over the whole horizon
+
+
+@cache
+def equations():  # type: ignore[no-untyped-def]
+    from ..sbml import derive_equations
+
+    return derive_equations()
+
+
+def _flat(eq, params: Mapping[str, np.ndarray], inputs: Mapping[str, np.ndarray], n: int) -> dict[str, np.ndarray]:  # type: ignore[no-untyped-def]
+    """Per-symbol arrays (n,) for every parameter and input id of the equations."""
+    out: dict[str, np.ndarray] = {}
+    for table, values in ((eq.param_ids, params), (eq.input_ids, inputs)):
+        for key, ids in table.items():
+            v = np.asarray(values[key], dtype=np.float64)
+            v = np.broadcast_to(v.reshape((n if v.ndim else 1,) + ids.shape) if v.size > 1 or ids.shape == ()
+                                else v, (n, *ids.shape))
+            for idx in np.ndindex(*ids.shape):
+                out[str(ids[idx])] = np.ascontiguousarray(v[(slice(None), *idx)])
+    return out
+
+
+@dataclass
+class Compiled:
+    theta_ids: tuple[str, ...]
+    text: str
+    ops_per_rhs: int
+    precision: str
+    target: str
+    fn: object  # ctypes function or CuPy kernel
+    compile_s: float = 0.0
+
+
+class FusedModel:
+    """The fused integrator specialised to a batch's shared values.
+
+    With ``y0`` and ``dosed`` (the state indices that doses go into) the states that start at zero
+    for every patient, are never dosed and stay zero under the folded equations
+    (:func:`.codegen.constant_states`, e.g. the compartments of drugs not in the regimen) are held
+    at zero rather than integrated; the error norm is still the RMS over every state.
+    """
+
+    def __init__(self, params: Mapping[str, np.ndarray], inputs: Mapping[str, np.ndarray], *,
+                 y0: np.ndarray | None = None, dosed: Sequence[int] = (), precision: str = "float64",
+                 target: str = "cpu", fold: bool = True) -> None:
+        import time
+
+        from .codegen import constant_states
+
+        if precision not in ("float64", "float32"):
+            raise ValueError(f"precision must be float64 or float32, not {precision!r}")
+        if target not in ("cpu", "gpu"):
+            raise ValueError(f"target must be cpu or gpu, not {target!r}")
+        eq = equations()
+        n = len(next(iter(params.values())))
+        flat = _flat(eq, params, inputs, n)
+        fixed = {k: float(v[0]) for k, v in flat.items() if fold and np.all(v == v[0])}
+        self.theta_ids = tuple(k for k in flat if k not in fixed)
+        self.fixed = fixed
+        n_all = len(eq.state_ids)
+        held: list[int] = []
+        if fold and y0 is not None:
+            zero = np.all(np.asarray(y0) == 0.0, axis=0)
+            held = constant_states(eq, fixed, [k for k in range(n_all) if zero[k] and k not in set(dosed)])
+        self.held = tuple(held)
+        self.states = tuple(k for k in range(n_all) if k not in set(held))
+        self.index = {k: j for j, k in enumerate(self.states)}  # model state -> integrated position
+        body, ops = rhs_body(eq, self.theta_ids, {**fixed, **{eq.state_ids[k]: 0.0 for k in held}}, self.states)
+        self.text = source(body, len(self.states), n_all)
+        self.ops_per_rhs = ops
+        self.precision, self.target = precision, target
+        self.dtype = np.float64 if precision == "float64" else np.float32
+        t = time.perf_counter()
+        self._fn = _compile_cpu(self.text, precision) if target == "cpu" else _compile_gpu(self.text, precision)
+        self.compile_s = time.perf_counter() - t
+
+    def theta(self, params: Mapping[str, np.ndarray], inputs: Mapping[str, np.ndarray]) -> np.ndarray:
+        """(n_theta, n) per-patient values; checks that the folded ones match this batch."""
+        eq = equations()
+        n = len(next(iter(params.values())))
+        flat = _flat(eq, params, inputs, n)
+        for k, v in self.fixed.items():
+            if not np.all(flat[k] == v):
+                raise ValueError(f"{k} differs from the value compiled in ({v!r}): build a FusedModel for this batch")
+        if not self.theta_ids:
+            return np.zeros((1, n))
+        return np.stack([flat[k] for k in self.theta_ids])
+
+    def positions(self, model_states: Sequence[int]) -> np.ndarray:
+        """Integrated positions of model state indices (-1 for a state held at zero)."""
+        return np.array([self.index.get(int(k), -1) for k in model_states], dtype=np.int32)
+
+    def run(self, y0: np.ndarray, theta: np.ndarray, amount: np.ndarray, given: np.ndarray, dose_states: Sequence[int],
+            weeks: int, save: Sequence[int], rtol: float = 1e-6, atol: float = 1e-9,
+            max_steps: int = MAX_STEPS) -> tuple[np.ndarray, np.ndarray]:
+        """Integrate. ``y0`` (n, model states); ``theta`` (n_theta, n) from :meth:`theta`; ``amount``
+        (n, entries) per administration; ``given`` (weeks + 1, entries) 0/1; ``dose_states`` (entries,)
+        the model state each entry doses; ``save`` model state indices. Returns the saved states
+        (n, weeks + 1, len(save)) (NaN from a failure on) and the attempted steps per patient
+        (negative where the patient failed)."""
+        n = y0.shape[0]
+        dt = self.dtype
+        y0 = np.asarray(y0)
+        if self.held and np.any(y0[:, list(self.held)] != 0.0):
+            raise ValueError("a state compiled as held at zero is not zero in y0: build a FusedModel for this batch")
+        dose_pos = self.positions(dose_states)
+        if np.any(dose_pos < 0):
+            raise ValueError("a dosed state was compiled as held at zero: pass dosed= to FusedModel")
+        y0_t = np.ascontiguousarray(y0[:, list(self.states)].astype(dt).T)
+        th = np.ascontiguousarray(np.asarray(theta, dtype=dt))
+        am = np.ascontiguousarray(np.asarray(amount, dtype=dt).T)
+        gv = np.ascontiguousarray(np.asarray(given, dtype=np.uint8))
+        if gv.shape != (weeks + 1, am.shape[0]):
+            raise ValueError(f"given must be (weeks + 1, entries) = {(weeks + 1, am.shape[0])}, not {gv.shape}")
+        sl = np.ascontiguousarray(dose_pos)
+        si = np.ascontiguousarray(self.positions(save))
+        if self.target == "cpu":
+            out = np.empty(((weeks + 1) * len(si), n), dtype=dt)
+            steps = np.empty(n, dtype=np.int32)
+            real = ctypes.c_double if dt == np.float64 else ctypes.c_float
+            self._fn(ctypes.c_long(n), ctypes.c_long(1), ctypes.c_long(n), _ptr(y0_t), _ptr(th), _ptr(am), _ptr(gv),
+                     _ptr(sl), ctypes.c_int(am.shape[0]), ctypes.c_int(weeks), real(rtol), real(atol),
+                     ctypes.c_int(max_steps), _ptr(si), ctypes.c_int(len(si)), _ptr(out), _ptr(steps))
+        else:
+            out, steps = _launch_gpu(self._fn, n, dt, y0_t, th, am, gv, sl, weeks, rtol, atol, max_steps, si)
+        return out.reshape(weeks + 1, len(si), n).transpose(2, 0, 1), steps
+
+
+def _ptr(a: np.ndarray) -> ctypes.c_void_p:
+    return ctypes.c_void_p(a.ctypes.data)
+
+
+def compiler() -> str | None:
+    """The C compiler used for the CPU target (``$CC``, else cc or gcc), or None."""
+    for c in (os.environ.get("CC"), "cc", "gcc", "clang"):
+        if c and shutil.which(c):
+            return shutil.which(c)
+    return None
+
+
+def _cache_dir() -> Path:
+    root = os.environ.get("IMMUNOTWIN_FUSED_CACHE", os.path.expanduser("~/.cache/immunotwin/fused"))
+    return Path(root)
+
+
+def _compile_cpu(text: str, precision: str):  # type: ignore[no-untyped-def]
+    cc = compiler()
+    if cc is None:
+        raise RuntimeError("the fused CPU engine needs a C compiler (cc, gcc or clang on PATH, or $CC)")
+    flags = ["-O2", "-fPIC", "-shared", "-fopenmp", "-fno-fast-math"] + (["-DIT_FLOAT"] if precision == "float32" else [])
+    key = hashlib.sha256((text + " ".join(flags) + cc).encode()).hexdigest()[:24]
+    lib = _cache_dir() / f"fused_{key}.so"
+    if not lib.exists():
+        lib.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory() as tmp:
+            src = Path(tmp) / "fused.c"
+            src.write_text(text)
+            built = Path(tmp) / "fused.so"
+            proc = subprocess.run([cc, *flags, str(src), "-o", str(built), "-lm"], capture_output=True, text=True)
+            if proc.returncode != 0:
+                raise RuntimeError(f"compiling the fused engine failed:\n{proc.stderr[-3000:]}")
+            tmp_lib = lib.with_suffix(f".{os.getpid()}.tmp")
+            shutil.copy(built, tmp_lib)
+            os.replace(tmp_lib, lib)  # atomic: concurrent builders never load a half-written library
+    dll = ctypes.CDLL(str(lib))
+    fn = dll.run
+    fn.restype = None
+    fn.rhs_batch = dll.rhs_batch  # type: ignore[attr-defined]
+    return fn
+
+
+def rhs_cpu(model: FusedModel, t: float, y: np.ndarray, theta_rows: np.ndarray) -> np.ndarray:
+    """The generated right-hand side at integrated states ``y`` (n, len(model.states)), per-patient
+    values (n, n_theta)."""
+    if model.target != "cpu":
+        raise ValueError("rhs_cpu needs a CPU-compiled model")
+    dt = model.dtype
+    y = np.ascontiguousarray(y, dtype=dt)
+    th = np.ascontiguousarray(theta_rows, dtype=dt)
+    dy = np.empty_like(y)
+    real = ctypes.c_double if dt == np.float64 else ctypes.c_float
+    model._fn.rhs_batch(ctypes.c_long(y.shape[0]), real(t), _ptr(y), _ptr(th), ctypes.c_long(th.shape[1]),  # type: ignore[attr-defined]
+                        _ptr(dy))
+    return dy
+
+
+def _compile_gpu(text: str, precision: str):  # type: ignore[no-untyped-def]
+    import cupy as cp
+
+    opts = ("--std=c++14", "-DIT_FLOAT") if precision == "float32" else ("--std=c++14",)
+    mod = cp.RawModule(code=text, options=opts)
+    fn = mod.get_function("run")
+    fn.compile_s = 0.0
+    return fn
+
+
+GPU_BLOCK = 128
+
+
+def _launch_gpu(fn, n, dt, y0_t, th, am, gv, sl, weeks, rtol, atol, max_steps, si):  # type: ignore[no-untyped-def]
+    import cupy as cp
+
+    d = [cp.asarray(a) for a in (y0_t, th, am, gv, sl, si)]
+    out = cp.empty(((weeks + 1) * len(si), n), dtype=dt)
+    steps = cp.empty(n, dtype=cp.int32)
+    real = np.float64 if dt == np.float64 else np.float32
+    blocks = (n + GPU_BLOCK - 1) // GPU_BLOCK
+    fn((blocks,), (GPU_BLOCK,), (np.int64(n), d[0], d[1], d[2], d[3], d[4], np.int32(am.shape[0]), np.int32(weeks),
+                                 real(rtol), real(atol), np.int32(max_steps), d[5], np.int32(len(si)), out, steps))
+    return cp.asnumpy(out), cp.asnumpy(steps)
+
+
+# ---------------------------------------------------------------------------------------
+# The dosing-only model (doses on schedule, no clinic), as immunotwin.bench measures it
+# ---------------------------------------------------------------------------------------
+
+
+def plan_inputs(plan, n: int) -> dict[str, np.ndarray]:  # type: ignore[no-untyped-def]
+    from .. import engine as jax_engine
+
+    inputs = jax_engine.zero_inputs(n)
+    inputs["tfd"] = plan.first_dose(n)
+    return inputs
+
+
+def given_matrix(plan, weeks: int) -> np.ndarray:  # type: ignore[no-untyped-def]
+    """(weeks + 1, entries): 1 where entry j is given on day 7 w (doses sit on the weekly grid)."""
+    out = np.zeros((weeks + 1, len(plan.days)), dtype=np.uint8)
+    for j, days in enumerate(plan.days):
+        for d in np.asarray(days, dtype=np.float64):
+            w = d / 7.0
+            if abs(w - round(w)) > 1e-9:
+                raise ValueError(f"entry {j}: a dose on day {d:g} is off the weekly grid")
+            if round(w) <= weeks:
+                out[int(round(w)), j] = 1
+    return out
+
+
+def save_indices() -> list[int]:
+    """States saved by :func:`dosing_only`: log_sensitive, log_resistant, then each slot's central amount."""
+    from ..model.core import LAYOUT
+    from ..model.slots import N_SLOTS
+
+    pk0 = LAYOUT.slices["pk_central"].start
+    return [LAYOUT.slices["log_sensitive"].start, LAYOUT.slices["log_resistant"].start,
+            *range(pk0, pk0 + N_SLOTS)]
+
+
+def dose_states(plan) -> list[int]:  # type: ignore[no-untyped-def]
+    """The model state each entry of ``plan`` doses (its slot's central amount)."""
+    from ..model.core import LAYOUT
+
+    pk0 = LAYOUT.slices["pk_central"].start
+    return [pk0 + int(s) for s in plan.slot]
+
+
+def model_for(patients, plan, **kw) -> FusedModel:  # type: ignore[no-untyped-def]
+    """A fused model specialised to ``patients`` under ``plan`` (the dosing-only model)."""
+    return FusedModel(patients.params, plan_inputs(plan, patients.n), y0=patients.y0, dosed=dose_states(plan), **kw)
+
+
+def dosing_only(model: FusedModel, patients, plan, weeks: int, rtol: float = 1e-6, atol: float = 1e-9,  # type: ignore[no-untyped-def]
+                save: Sequence[int] | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Saved states (n, weeks + 1, len(save)) and attempted steps of ``patients`` under ``plan``."""
+    inputs = plan_inputs(plan, patients.n)
+    theta = model.theta(patients.params, inputs)
+    return model.run(patients.y0, theta, plan.amount, given_matrix(plan, weeks), dose_states(plan), weeks,
+                     save_indices() if save is None else save, rtol, atol)
+
+
+def observations(saved: np.ndarray, params: Mapping[str, np.ndarray]) -> np.ndarray:
+    """(n, T, 1 + slots) as ``immunotwin.bench.observe``: tumour (1e9 cells), then each slot's
+    concentration (mg/L), from :func:`dosing_only`'s default saved states."""
+    saved = saved.astype(np.float64)
+    tum = np.exp(saved[..., 0]) + np.exp(saved[..., 1])
+    conc = saved[..., 2:] / np.asarray(params["pk_vc"], dtype=np.float64)[:, None, :]
+    return np.concatenate([tum[..., None], conc], axis=-1)
