@@ -121,12 +121,15 @@ class FusedModel:
 
     def run(self, y0: np.ndarray, theta: np.ndarray, amount: np.ndarray, given: np.ndarray, dose_states: Sequence[int],
             weeks: int, save: Sequence[int], rtol: float = 1e-6, atol: float = 1e-9,
-            max_steps: int = MAX_STEPS) -> tuple[np.ndarray, np.ndarray]:
+            max_steps: int = MAX_STEPS, lanes: int | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Integrate. ``y0`` (n, model states); ``theta`` (n_theta, n) from :meth:`theta`; ``amount``
         (n, entries) per administration; ``given`` (weeks + 1, entries) 0/1; ``dose_states`` (entries,)
         the model state each entry doses; ``save`` model state indices. Returns the saved states
         (n, weeks + 1, len(save)) (NaN from a failure on) and the attempted steps per patient
-        (negative where the patient failed)."""
+        (negative where the patient failed). ``lanes``: drive the patients through that many persistent
+        lanes sharing a counter (the GPU's scheme; the same numbers) instead of one loop per patient."""
+        if weeks < 1:
+            raise ValueError("weeks must be at least 1")
         n = y0.shape[0]
         dt = self.dtype
         y0 = np.asarray(y0)
@@ -147,9 +150,11 @@ class FusedModel:
             out = np.empty(((weeks + 1) * len(si), n), dtype=dt)
             steps = np.empty(n, dtype=np.int32)
             real = ctypes.c_double if dt == np.float64 else ctypes.c_float
-            self._fn(ctypes.c_long(n), ctypes.c_long(1), ctypes.c_long(n), _ptr(y0_t), _ptr(th), _ptr(am), _ptr(gv),
-                     _ptr(sl), ctypes.c_int(am.shape[0]), ctypes.c_int(weeks), real(rtol), real(atol),
-                     ctypes.c_int(max_steps), _ptr(si), ctypes.c_int(len(si)), _ptr(out), _ptr(steps))
+            head = (ctypes.c_long(n),) if lanes is None else (ctypes.c_long(n), ctypes.c_long(lanes))
+            fn = self._fn if lanes is None else self._fn.run_lanes  # type: ignore[attr-defined]
+            fn(*head, ctypes.c_long(1), ctypes.c_long(n), _ptr(y0_t), _ptr(th), _ptr(am), _ptr(gv),
+               _ptr(sl), ctypes.c_int(am.shape[0]), ctypes.c_int(weeks), real(rtol), real(atol),
+               ctypes.c_int(max_steps), _ptr(si), ctypes.c_int(len(si)), _ptr(out), _ptr(steps))
         else:
             out, steps = _launch_gpu(self._fn, n, dt, y0_t, th, am, gv, sl, weeks, rtol, atol, max_steps, si)
         return out.reshape(weeks + 1, len(si), n).transpose(2, 0, 1), steps
@@ -195,6 +200,8 @@ def _compile_cpu(text: str, precision: str):  # type: ignore[no-untyped-def]
     fn = dll.run
     fn.restype = None
     fn.rhs_batch = dll.rhs_batch  # type: ignore[attr-defined]
+    fn.run_lanes = dll.run_lanes  # type: ignore[attr-defined]
+    fn.run_lanes.restype = None
     return fn
 
 

@@ -101,14 +101,18 @@ class GpuKernel:
 
         t = time.perf_counter()
         opts = ("--std=c++14", *extra) + (("-DIT_FLOAT",) if precision == "float32" else ())
-        self.fn = cp.RawModule(code=text, options=opts).get_function("run")
+        mod = cp.RawModule(code=text, options=opts)
+        self.fn = mod.get_function("run")
+        self.fn_lanes = mod.get_function("run_lanes")
+        self.fn_lanes.max_threads_per_block  # noqa: B018
         self.dtype = np.float32 if precision == "float32" else np.float64
         self.fn.max_threads_per_block  # noqa: B018  (forces the module to load)
         self.compile_s = time.perf_counter() - t
         self.registers = int(self.fn.num_regs)
         self.local_bytes = int(self.fn.local_size_bytes)
 
-    def run(self, arm: Arm, n: int, rtol: float, atol: float, save: list[int], block: int = 128) -> dict:
+    def run(self, arm: Arm, n: int, rtol: float, atol: float, save: list[int], block: int = 128,
+            lanes: int = 0) -> dict:
         """Patients 0..n-1 of the arm tiled to n; ``save``: integrated positions (-1: held at zero).
         Returns timings, saved states (host) and steps."""
         import cupy as cp
@@ -124,13 +128,17 @@ class GpuKernel:
         si = cp.asarray(np.asarray(save, dtype=np.int32))
         out = cp.empty(((WEEKS + 1) * len(save), n), dtype=dt)
         steps = cp.empty(n, dtype=cp.int32)
+        nxt = cp.asarray(np.array([lanes], dtype=np.uint64))
         cp.cuda.Device().synchronize()
         t_up = time.perf_counter() - t0
         start, stop = cp.cuda.Event(), cp.cuda.Event()
         start.record()
-        self.fn(((n + block - 1) // block,), (block,),
-                (np.int64(n), y0, th, am, gv, sl, np.int32(am.shape[0]), np.int32(WEEKS), dt(rtol), dt(atol),
-                 np.int32(100_000), si, np.int32(len(save)), out, steps))
+        tail = (y0, th, am, gv, sl, np.int32(am.shape[0]), np.int32(WEEKS), dt(rtol), dt(atol),
+                np.int32(100_000), si, np.int32(len(save)), out, steps)
+        if lanes:
+            self.fn_lanes(((lanes + block - 1) // block,), (block,), (np.int64(n), nxt, *tail))
+        else:
+            self.fn(((n + block - 1) // block,), (block,), (np.int64(n), *tail))
         stop.record()
         stop.synchronize()
         kernel_s = cp.cuda.get_elapsed_time(start, stop) / 1e3
@@ -317,6 +325,68 @@ def measure(data: Path, json_path: Path, scaling: list[int], vmap_n: list[int], 
     return res
 
 
+def measure_lanes(data: Path, json_path: Path, scaling: list[int], budget_s: float) -> dict:
+    """Persistent lanes against one thread per patient, side by side, then scaling with lanes."""
+    started = time.perf_counter()
+    meta = json.loads((data / "meta.json").read_text())
+    arm = Arm(data, 0, meta)
+    res: dict[str, Any] = {"device": _device_name(), "started": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()),
+                           "versions": _versions(), "arm": arm.meta["name"], "check": [], "side_by_side": [],
+                           "scaling": []}
+    tol = {"float64": (1e-6, 1e-9), "float32": (1e-4, 1e-7)}
+    best = {"float64": ((f"--maxrregcount={128}",), 64), "float32": ((), 128)}  # from the first run's sweep
+
+    def dump() -> None:
+        res["elapsed_s"] = time.perf_counter() - started
+        json_path.write_text(json.dumps(res, indent=1, default=float))
+
+    kernels = {}
+    for prec in ("float64", "float32"):
+        kernels[prec] = GpuKernel(arm.text, prec, best[prec][0])
+        res[f"compile_s_{prec}"] = kernels[prec].compile_s
+        res[f"registers_{prec}"] = kernels[prec].registers
+    dump()
+    for prec in ("float64", "float32"):  # the same numbers either way, and as accurate
+        rtol, atol = tol[prec]
+        a = kernels[prec].run(arm, arm.n, rtol, atol, arm.save, block=best[prec][1])
+        b = kernels[prec].run(arm, arm.n, rtol, atol, arm.save, block=best[prec][1], lanes=4096)
+        res["check"].append({"precision": prec, "identical": bool(np.array_equal(a["saved"], b["saved"], equal_nan=True)
+                                                                 and np.array_equal(a["steps"], b["steps"])),
+                             **arm.errors(_saved_obs(arm, b, arm.n, len(arm.save)))})
+        dump()
+    save_tum = arm.save[:2]
+    n_side = 1 << 18
+    for prec in ("float64", "float32"):
+        rtol, atol = tol[prec]
+        block = best[prec][1]
+        r = kernels[prec].run(arm, n_side, rtol, atol, save_tum, block=block)
+        res["side_by_side"].append({"precision": prec, "n": n_side, "lanes": 0, "block": block,
+                                    "kernel_s": r["kernel_s"], "patients_per_s": n_side / r["kernel_s"]})
+        dump()
+        for lanes in (132 * 256, 132 * 512, 132 * 1024):
+            r = kernels[prec].run(arm, n_side, rtol, atol, save_tum, block=block, lanes=lanes)
+            res["side_by_side"].append({"precision": prec, "n": n_side, "lanes": lanes, "block": block,
+                                        "kernel_s": r["kernel_s"], "patients_per_s": n_side / r["kernel_s"],
+                                        **_steps_summary(r["steps"])})
+            dump()
+    for prec in ("float32", "float64"):
+        rtol, atol = tol[prec]
+        pts = [p for p in res["side_by_side"] if p["precision"] == prec and p["lanes"]]
+        top = max(pts, key=lambda p: p["patients_per_s"])
+        for n in scaling:
+            if n / top["patients_per_s"] > budget_s / 5 or time.perf_counter() - started > budget_s * 0.7:
+                res["scaling"].append({"precision": prec, "n": n, "skipped": "time budget"})
+                continue
+            r = kernels[prec].run(arm, n, rtol, atol, save_tum, block=top["block"], lanes=top["lanes"])
+            res["scaling"].append({"precision": prec, "n": n, "lanes": top["lanes"], "block": top["block"],
+                                   "kernel_s": r["kernel_s"], "upload_s": r["upload_s"], "download_s": r["download_s"],
+                                   "patients_per_s": n / r["kernel_s"],
+                                   "patients_per_s_end_to_end": n / (r["kernel_s"] + r["upload_s"] + r["download_s"]),
+                                   **_steps_summary(r["steps"])})
+            dump()
+    return res
+
+
 def _vmap(arms: list[Arm], data: Path, vmap_n: list[int], res: dict, dump, started: float, budget_s: float) -> dict:  # type: ignore[no-untyped-def]
     """A plain jax.vmap of diffrax.diffeqsolve (immunotwin.bench.DiffraxVmap) on the same patients."""
     import jax
@@ -393,9 +463,17 @@ def main(argv: list[str] | None = None) -> int:
     p2.add_argument("--scaling", default="10000,100000,1000000,10000000")
     p2.add_argument("--vmap", default="16384,131072")
     p2.add_argument("--budget-s", type=float, default=420.0)
+    p3 = sub.add_parser("lanes")
+    p3.add_argument("--data", type=Path, required=True)
+    p3.add_argument("--json", type=Path, required=True)
+    p3.add_argument("--scaling", default="1000000,10000000")
+    p3.add_argument("--budget-s", type=float, default=300.0)
     args = ap.parse_args(argv)
     if args.cmd == "prepare":
         prepare(args.out, args.patients_per_arm, args.accuracy_patients, args.seed)
+    elif args.cmd == "lanes":
+        res = measure_lanes(args.data, args.json, [int(x) for x in args.scaling.split(",") if x], args.budget_s)
+        print(json.dumps({k: res[k] for k in ("device", "check", "side_by_side", "scaling", "elapsed_s")}, default=float))
     else:
         os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
         res = measure(args.data, args.json, [int(x) for x in args.scaling.split(",") if x],
