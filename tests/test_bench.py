@@ -112,6 +112,10 @@ def test_bench_command_writes_json_and_report(tmp_path: Path) -> None:
     spec = tmp_path / "one_arm.toml"
     spec.write_text(ONE_ARM_SPEC)
     engines = "immunotwin,scipy,diffrax_vmap"
+    from immunotwin.fused.engine import compiler
+
+    if compiler() is not None:
+        engines += ",fused"
     try:
         import roadrunner  # noqa: F401
 

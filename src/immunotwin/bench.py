@@ -8,6 +8,12 @@ on schedule; no clinic decisions, no steroids) over 2 years (104 weeks), for:
 ``immunotwin``
     the engine as the clinic uses it: ``engine.step`` over weekly steps on batches of up to
     512 patients (the trial's chunk size), doses added between steps.
+``fused``
+    immunotwin's fused per-patient integrator (:mod:`immunotwin.fused`): the right-hand side
+    generated as C from the traced equations, each patient's own adaptive Tsit5 loop, doses
+    on the weekly grid, patients spread over the cores with OpenMP. The same source runs one
+    GPU thread per patient (``python -m immunotwin.fused.gpubench``; its stored measurements
+    in ``benchmarks/gpu/`` are rendered into RESULTS.md).
 ``diffrax_vmap``
     a plain ``jax.vmap`` of ``diffrax.diffeqsolve`` (Tsit5, PID controller, automatic first
     step) over all patients of an arm at once, integrating from dose to dose.
@@ -61,7 +67,7 @@ DEFAULT_TOL = (1e-6, 1e-9)  # the engine's own (engine.RTOL, engine.ATOL)
 REFERENCE_TOL = (1e-12, 1e-14)
 TUMOUR_FLOOR = 1e-6  # 1e9 cells
 CONC_FLOOR = 1e-3  # mg/L
-ENGINES = ("immunotwin", "roadrunner", "scipy", "diffrax_vmap")
+ENGINES = ("immunotwin", "fused", "roadrunner", "scipy", "diffrax_vmap")
 ENGINE_CHUNK = 512  # the trial's default chunk (trial.DEFAULT_CHUNK)
 GPU_CHUNK = 32768
 
@@ -469,6 +475,21 @@ def worker(task: dict) -> dict:
                 compile_s += time.perf_counter() - t
                 points.append(wp_point(lambda a, p, pl, r, at: run_immunotwin(p, pl, chunk), rtol, atol, False))
         result.update(points=points, compile_s=compile_s)
+    elif kind == "fused":
+        from .fused.engine import dosing_only, model_for, observations
+
+        models = []
+        t = time.perf_counter()
+        for a in arms:
+            models.append(model_for(*data[a]))
+        compile_s = time.perf_counter() - t
+        weeks = int(round(HORIZON_DAYS / WEEK))
+
+        def run_fused(a: int, p: Any, pl: Any, r: float, at: float) -> np.ndarray:
+            return observations(dosing_only(models[a], p, pl, weeks, r, at)[0], p.params)
+
+        points = [wp_point(run_fused, rtol, atol, False) for rtol, atol in tolerances]
+        result.update(points=points, compile_s=compile_s, threads=os.cpu_count())
     elif kind == "diffrax_vmap":
         eng = DiffraxVmap("tsit5")
         points = []
@@ -901,8 +922,10 @@ def run_and_write(cfg: Config, json_path: Path, markdown_path: Path | None = Non
     json_path.parent.mkdir(parents=True, exist_ok=True)
     json_path.write_text(json.dumps(res, indent=1, default=float) + "\n")
     if markdown_path is not None:
+        from .fused.gpubench import render_stored
+
         markdown_path.parent.mkdir(parents=True, exist_ok=True)
-        markdown_path.write_text(render_markdown(res))
+        markdown_path.write_text(render_markdown(res) + render_stored(markdown_path.parent / "gpu"))
     return res
 
 

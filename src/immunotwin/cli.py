@@ -634,7 +634,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--json", required=True, help="results file")
     s.add_argument("--markdown", help="also write this Markdown report (e.g. benchmarks/RESULTS.md)")
     s.add_argument("--accuracy-patients", type=int, default=2, help="per arm: reference, errors, serial engines")
-    s.add_argument("--engines", default="immunotwin,roadrunner,scipy,diffrax_vmap")
+    s.add_argument("--engines", default="immunotwin,fused,roadrunner,scipy,diffrax_vmap")
     s.add_argument("--scaling", default="", help="N for the engine's scaling curve, e.g. 96,384,1536")
     s.add_argument("--memory", default="", help="N for peak-memory points over 4 weeks, e.g. 1536,15360")
     s.add_argument("--trial-patients", type=int, default=0, help="N for the full trial path (0: skip)")

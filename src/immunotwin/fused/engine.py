@@ -221,28 +221,20 @@ def rhs_cpu(model: FusedModel, t: float, y: np.ndarray, theta_rows: np.ndarray) 
 
 
 def _compile_gpu(text: str, precision: str):  # type: ignore[no-untyped-def]
+    from .gpu import compile_module
+
+    return compile_module(text, precision)
+
+
+def _launch_gpu(mod, n, dt, y0_t, th, am, gv, sl, weeks, rtol, atol, max_steps, si):  # type: ignore[no-untyped-def]
     import cupy as cp
 
-    opts = ("--std=c++14", "-DIT_FLOAT") if precision == "float32" else ("--std=c++14",)
-    mod = cp.RawModule(code=text, options=opts)
-    fn = mod.get_function("run")
-    fn.compile_s = 0.0
-    return fn
+    from .gpu import SHAPES, default_lanes, launch
 
-
-GPU_BLOCK = 128
-
-
-def _launch_gpu(fn, n, dt, y0_t, th, am, gv, sl, weeks, rtol, atol, max_steps, si):  # type: ignore[no-untyped-def]
-    import cupy as cp
-
+    prec = "float64" if dt == np.float64 else "float32"
     d = [cp.asarray(a) for a in (y0_t, th, am, gv, sl, si)]
-    out = cp.empty(((weeks + 1) * len(si), n), dtype=dt)
-    steps = cp.empty(n, dtype=cp.int32)
-    real = np.float64 if dt == np.float64 else np.float32
-    blocks = (n + GPU_BLOCK - 1) // GPU_BLOCK
-    fn((blocks,), (GPU_BLOCK,), (np.int64(n), d[0], d[1], d[2], d[3], d[4], np.int32(am.shape[0]), np.int32(weeks),
-                                 real(rtol), real(atol), np.int32(max_steps), d[5], np.int32(len(si)), out, steps))
+    out, steps, _ = launch(mod, n, *d, weeks, rtol, atol, max_steps, SHAPES[prec]["block"],
+                           lanes=min(n, default_lanes(prec)))
     return cp.asnumpy(out), cp.asnumpy(steps)
 
 

@@ -97,25 +97,22 @@ class GpuKernel:
     """One arm's kernel compiled with NVRTC (CuPy) for one precision."""
 
     def __init__(self, text: str, precision: str, extra: tuple[str, ...] = ()) -> None:
-        import cupy as cp
+        from .gpu import compile_module
 
-        t = time.perf_counter()
-        opts = ("--std=c++14", *extra) + (("-DIT_FLOAT",) if precision == "float32" else ())
-        mod = cp.RawModule(code=text, options=opts)
-        self.fn = mod.get_function("run")
-        self.fn_lanes = mod.get_function("run_lanes")
-        self.fn_lanes.max_threads_per_block  # noqa: B018
-        self.dtype = np.float32 if precision == "float32" else np.float64
-        self.fn.max_threads_per_block  # noqa: B018  (forces the module to load)
-        self.compile_s = time.perf_counter() - t
-        self.registers = int(self.fn.num_regs)
-        self.local_bytes = int(self.fn.local_size_bytes)
+        regs = int(extra[0].split("=")[1]) if extra else 0
+        self.mod = compile_module(text, precision, regs)
+        self.dtype = self.mod.dtype
+        self.compile_s = self.mod.compile_s
+        self.registers = self.mod.registers
+        self.local_bytes = self.mod.local_bytes
 
     def run(self, arm: Arm, n: int, rtol: float, atol: float, save: list[int], block: int = 128,
             lanes: int = 0) -> dict:
         """Patients 0..n-1 of the arm tiled to n; ``save``: integrated positions (-1: held at zero).
         Returns timings, saved states (host) and steps."""
         import cupy as cp
+
+        from .gpu import launch
 
         dt = self.dtype
         reps = -(-n // arm.n)
@@ -126,22 +123,9 @@ class GpuKernel:
         gv = cp.asarray(arm.z["given"].astype(np.uint8))
         sl = cp.asarray(arm.z["dose_pos"].astype(np.int32))
         si = cp.asarray(np.asarray(save, dtype=np.int32))
-        out = cp.empty(((WEEKS + 1) * len(save), n), dtype=dt)
-        steps = cp.empty(n, dtype=cp.int32)
-        nxt = cp.asarray(np.array([lanes], dtype=np.uint64))
         cp.cuda.Device().synchronize()
         t_up = time.perf_counter() - t0
-        start, stop = cp.cuda.Event(), cp.cuda.Event()
-        start.record()
-        tail = (y0, th, am, gv, sl, np.int32(am.shape[0]), np.int32(WEEKS), dt(rtol), dt(atol),
-                np.int32(100_000), si, np.int32(len(save)), out, steps)
-        if lanes:
-            self.fn_lanes(((lanes + block - 1) // block,), (block,), (np.int64(n), nxt, *tail))
-        else:
-            self.fn(((n + block - 1) // block,), (block,), (np.int64(n), *tail))
-        stop.record()
-        stop.synchronize()
-        kernel_s = cp.cuda.get_elapsed_time(start, stop) / 1e3
+        out, steps, kernel_s = launch(self.mod, n, y0, th, am, gv, sl, si, WEEKS, rtol, atol, 100_000, block, lanes)
         t1 = time.perf_counter()
         host = cp.asnumpy(out)
         st = cp.asnumpy(steps)
@@ -447,6 +431,131 @@ def _versions() -> dict:
         except metadata.PackageNotFoundError:
             pass
     return out
+
+
+# ---------------------------------------------------------------------------------------
+# RESULTS.md section from the stored measurements (benchmarks/gpu/*.json)
+# ---------------------------------------------------------------------------------------
+
+#: Floating-point operations per state and attempted step in the Tsit5 loop around the right-hand
+#: side (stage inputs 2 x 21 + 14, error estimate 14 + 8): counted from source.py's loops.
+LOOP_FLOPS_PER_STATE = 78
+#: Reads and writes of the per-thread stage arrays per state and attempted step (stage inputs 21,
+#: stage input writes 7, right-hand side reads and writes 7 + 7, error estimate 7 + 2, accept 2).
+LOOP_WORDS_PER_STATE = 53
+
+
+def roofline(meta_arm: dict, mean_steps: float, precision: str, patients_per_s: float, ceilings: dict,
+             weeks: int = WEEKS) -> dict:
+    """Work per patient and the fraction of the GPU's measured ceilings it reaches."""
+    ns = int(meta_arm["n_integrated"])
+    evals = 6.0 * mean_steps + weeks  # 6 new stages per attempt, plus stage 1 after each week's doses
+    flops = meta_arm["ops_per_rhs"] * evals + LOOP_FLOPS_PER_STATE * ns * mean_steps
+    word = 8 if precision == "float64" else 4
+    local = LOOP_WORDS_PER_STATE * ns * mean_steps * word
+    glob = word * (ns + meta_arm["n_theta"] + 2 + (weeks + 1) * 2) + 4
+    peak = ceilings["fma64_tflops" if precision == "float64" else "fma32_tflops"] * 1e12
+    bw = ceilings["copy_tb_s"] * 1e12
+    return {"rhs_evals": evals, "flops": flops, "local_bytes": local, "global_bytes": glob,
+            "tflops": flops * patients_per_s / 1e12, "flop_fraction": flops * patients_per_s / peak,
+            "local_tb_s": local * patients_per_s / 1e12, "local_fraction": local * patients_per_s / bw,
+            "compute_bound_patients_per_s": peak / flops, "local_bound_patients_per_s": bw / local}
+
+
+def render_stored(folder: Path) -> str:
+    """Markdown for the stored GPU measurements in ``folder`` (empty if there are none)."""
+    from ..bench import _f
+
+    files = sorted(folder.glob("*.json")) if folder.is_dir() else []
+    runs = [json.loads(f.read_text()) | {"file": f.name} for f in files]
+    full = [r for r in runs if "fused" in r]
+    lanes = [r for r in runs if "side_by_side" in r]
+    if not full:
+        return ""
+    r1 = full[0]
+    meta, ceil = r1["meta"], r1.get("ceilings", {})
+    a0 = meta["arms"][0]
+    out = ["", f"## GPU: {r1['device']} (stored measurements, `benchmarks/gpu/`)", "",
+           "Measured on the device machine with `python -m immunotwin.fused.gpubench` on patients prepared on the CPU "
+           f"machine ({r1.get('prepared_by', 'prepare')}); kernel time from CUDA events, the dosing-only model over "
+           f"{WEEKS} weeks. Arm tiled to N where N exceeds the {meta['per_arm']} prepared patients.", ""]
+    for r in full + lanes:
+        out.append(f"- `{r['file']}`: {r['started']}, {r.get('code', '')}; `{r.get('command', '')}`; versions "
+                   + ", ".join(f"{k} {v}" for k, v in r.get("versions", {}).items()))
+    if ceil:
+        out += ["", f"Ceilings measured in the same run: FMA {ceil['fma64_tflops']:.1f} TFLOP/s (float64), "
+                    f"{ceil['fma32_tflops']:.1f} TFLOP/s (float32); device-to-device copy {ceil['copy_tb_s']:.2f} TB/s."]
+    out += ["", f"Model as compiled for arm {a0['name']!r}: {a0['n_integrated']} of {a0['n_states']} states integrated "
+                f"(the rest held at zero: compartments of drugs not given), {a0['ops_per_rhs']} operations per "
+                f"right-hand side, {a0['n_theta']} per-patient values.", "",
+            "### Work-precision on the GPU (all three arms, 2,048 patients each: too few threads to fill the GPU)", "",
+            "| engine | precision | rtol | atol | patients/s | tumour rel. error | conc. rel. error | mean steps |",
+            "|---|---|---:|---:|---:|---:|---:|---:|"]
+    for prec, v in r1["fused"].items():
+        for p in v["points"]:
+            out.append(f"| fused | {prec} | {p['rtol']:g} | {p['atol']:g} | {_f(p['patients_per_s'])} | "
+                       f"{_f(p['tumour_rel_error'], 2)} | {_f(p['conc_rel_error'], 2)} | {p['mean_steps']:.0f} |")
+    for p in r1.get("vmap", {}).get("points", []):
+        out.append(f"| diffrax_vmap | float64 | {p['rtol']:g} | {p['atol']:g} | {_f(p['patients_per_s'])} | "
+                   f"{_f(p['tumour_rel_error'], 2)} | {_f(p['conc_rel_error'], 2)} | - |")
+    groups: dict[tuple, list] = {}
+    for r in [r1] + lanes:
+        for p in r["scaling"] + r.get("side_by_side", []):
+            if "skipped" in p:
+                continue
+            regs = p.get("maxrregcount") or (128 if p["precision"] == "float64" and "lanes" in p else 0)
+            how = (f"lanes {p['lanes']}" if p.get("lanes") else "thread per patient") + f", block {p['block']}" + (
+                f", {regs} registers" if regs else "")
+            groups.setdefault((p["precision"], p["n"], how), []).append(p)
+
+    def row(key: tuple, pts: list) -> str:
+        pps = float(np.median([p["patients_per_s"] for p in pts]))
+        e2e = [p["patients_per_s_end_to_end"] for p in pts if "patients_per_s_end_to_end" in p]
+        st = next((f"{p['mean_steps']:.0f} / {p['max_steps']:.0f}" for p in pts if "mean_steps" in p), "-")
+        return (f"| fused | {key[0]} | {key[1]} | {key[2]} | {_f(pps)} | {len(pts)} | "
+                f"{_f(float(np.median(e2e))) if e2e else '-'} | {st} |")
+
+    head = ["| engine | precision | N | launch | patients/s (kernel, median) | runs | patients/s (with copies) | "
+            "mean / max steps |", "|---|---|---:|---|---:|---:|---:|---|"]
+    out += ["", f"### Launch shape (arm {a0['name']!r}, N = 262,144; float64 at rtol 1e-6, float32 at rtol 1e-4)",
+            "", *head]
+    out += [row(k, v) for k, v in sorted(groups.items(), key=lambda kv: (kv[0][0], -np.median(
+        [p["patients_per_s"] for p in kv[1]]))) if k[1] == 1 << 18]
+    out += ["", "### Scaling with N (same arm and tolerances)", "", *head]
+    out += [row(k, v) for k, v in sorted(groups.items(), key=lambda kv: (kv[0][0], kv[0][1], kv[0][2]))
+            if k[1] != 1 << 18]
+    for p in r1.get("vmap", {}).get("scaling", []):
+        if "skipped" not in p:
+            out.append(f"| diffrax_vmap | float64 | {p['n']} | one vmap (compile {p['compile_s']:.0f} s apart) | "
+                       f"{_f(p['patients_per_s'])} | 1 | - | - |")
+    # the comparison and the roofline at the largest N measured with lanes
+    best = {}
+    for prec in ("float64", "float32"):
+        pts = [p for r in lanes for p in r["scaling"] if p["precision"] == prec and "skipped" not in p]
+        if pts:
+            best[prec] = max(pts, key=lambda p: (p["n"], p["patients_per_s"]))
+    vm = [p for p in r1.get("vmap", {}).get("scaling", []) if "skipped" not in p]
+    if vm and "float64" in best:
+        v = max(vm, key=lambda p: p["n"])
+        near = [p for r in lanes for p in r["scaling"] if p["precision"] == "float64" and "skipped" not in p
+                and p["n"] <= v["n"]]
+        f = max(near, key=lambda p: p["n"]) if near else best["float64"]
+        out += ["", f"Fused (float64, N = {f['n']}) against the plain diffrax vmap (float64, N = {v['n']}), same "
+                    f"tolerance: {_f(f['patients_per_s'] / v['patients_per_s'])}x."]
+    if ceil and best:
+        out += ["", "### Roofline (per patient, two years; right-hand-side operations counted one each, exp and pow "
+                    "included; local = the per-thread stage arrays, spilled past the registers)", "",
+                "| precision | N | patients/s | RHS evaluations | FLOP | achieved TFLOP/s | of FMA peak | local bytes | "
+                "local traffic TB/s | of copy bandwidth | compute-bound limit (patients/s) | local-bound limit |",
+                "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+        for prec, p in best.items():
+            rf = roofline(a0, p["mean_steps"], prec, p["patients_per_s"], ceil)
+            out.append(f"| {prec} | {p['n']} | {_f(p['patients_per_s'])} | {rf['rhs_evals']:.0f} | {rf['flops']:.3g} | "
+                       f"{rf['tflops']:.2f} | {100 * rf['flop_fraction']:.1f}% | {rf['local_bytes']:.3g} | "
+                       f"{rf['local_tb_s']:.2f} | {100 * rf['local_fraction']:.0f}% | "
+                       f"{_f(rf['compute_bound_patients_per_s'])} | {_f(rf['local_bound_patients_per_s'])} |")
+    out.append("")
+    return "\n".join(out)
 
 
 def main(argv: list[str] | None = None) -> int:
