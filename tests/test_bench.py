@@ -139,3 +139,21 @@ def test_bench_command_writes_json_and_report(tmp_path: Path) -> None:
     assert res["trial_path"]["rows"] == 3
     text = md.read_text()
     assert "Work-precision" in text and res["machine"]["cpu"] in text
+
+
+def test_stored_gpu_measurements_render_with_their_roofline() -> None:
+    from immunotwin.fused.gpubench import LOOP_FLOPS_PER_STATE, LOOP_WORDS_PER_STATE, render_stored, roofline
+
+    folder = Path(__file__).resolve().parents[1] / "benchmarks" / "gpu"
+    text = render_stored(folder)
+    assert "## GPU: NVIDIA H200" in text and "### Roofline" in text and "run4_lanes_h200.json" in text
+    assert render_stored(folder / "missing") == ""
+    # by hand: 10 states, 100 operations per right-hand side, 50 steps over 4 weeks, 1000 patients/s
+    arm = {"n_integrated": 10, "ops_per_rhs": 100, "n_theta": 3}
+    ceil = {"fma64_tflops": 1.0, "fma32_tflops": 2.0, "copy_tb_s": 1.0}
+    r = roofline(arm, 50.0, "float64", 1000.0, ceil, weeks=4)
+    flops = 100 * (6 * 50 + 4) + LOOP_FLOPS_PER_STATE * 10 * 50
+    assert r["rhs_evals"] == 304 and r["flops"] == flops
+    assert r["local_bytes"] == LOOP_WORDS_PER_STATE * 10 * 50 * 8
+    assert abs(r["flop_fraction"] - flops * 1000 / 1e12) < 1e-15
+    assert roofline(arm, 50.0, "float32", 1000.0, ceil, weeks=4)["local_bytes"] == r["local_bytes"] / 2

@@ -480,8 +480,9 @@ def worker(task: dict) -> dict:
 
         models = []
         t = time.perf_counter()
+        target = "gpu" if task.get("backend") == "gpu" else "cpu"  # the GPU build needs CuPy
         for a in arms:
-            models.append(model_for(*data[a]))
+            models.append(model_for(*data[a], target=target))
         compile_s = time.perf_counter() - t
         weeks = int(round(HORIZON_DAYS / WEEK))
 
@@ -662,6 +663,7 @@ def run_bench(cfg: Config, command: str = "", progress: Callable[[str], None] | 
                 dose_ids.append([f"dose_{j + 1}_{_slug(d.name)}" for j, d in enumerate(arm.drugs)])
         chunk = cfg.chunk or (ENGINE_CHUNK if cfg.backend == "cpu" else GPU_CHUNK)
         base = {"spec": cfg.spec, "data": data_files, "refs": refs, "accuracy_patients": k_acc, "seed": cfg.seed,
+                "backend": cfg.backend,
                 "tolerances": [list(t) for t in cfg.tolerances], "chunk": chunk}
         say(f"reference: diffrax Dopri8 rtol {REFERENCE_TOL[0]:g} on {k_acc} patients per arm")
         ref = _run_worker({**base, "kind": "reference"}, cfg.backend, tmp, "reference")

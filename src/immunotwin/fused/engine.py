@@ -191,6 +191,10 @@ def _compile_cpu(text: str, precision: str):  # type: ignore[no-untyped-def]
             src.write_text(text)
             built = Path(tmp) / "fused.so"
             proc = subprocess.run([cc, *flags, str(src), "-o", str(built), "-lm"], capture_output=True, text=True)
+            if proc.returncode != 0 and "-fopenmp" in flags:  # a compiler without OpenMP: one core
+                serial = [f for f in flags if f != "-fopenmp"]
+                proc = subprocess.run([cc, *serial, str(src), "-o", str(built), "-lm"], capture_output=True,
+                                      text=True)
             if proc.returncode != 0:
                 raise RuntimeError(f"compiling the fused engine failed:\n{proc.stderr[-3000:]}")
             tmp_lib = lib.with_suffix(f".{os.getpid()}.tmp")
