@@ -157,3 +157,14 @@ def test_stored_gpu_measurements_render_with_their_roofline() -> None:
     assert r["local_bytes"] == LOOP_WORDS_PER_STATE * 10 * 50 * 8
     assert abs(r["flop_fraction"] - flops * 1000 / 1e12) < 1e-15
     assert roofline(arm, 50.0, "float32", 1000.0, ceil, weeks=4)["local_bytes"] == r["local_bytes"] / 2
+
+
+def test_lockstep_cost_by_hand() -> None:
+    steps = np.array([10, 10, 10, 40, 10, 10, 10, 10])
+    c = bench.lockstep_cost(steps, groups=(2, 4))
+    # pairs (10,10) (10,40) (10,10) (10,10): 2*(10+40+10+10) / 110 = 140/110
+    assert c["group_2"] == 140 / 110
+    assert c["group_4"] == 4 * (40 + 10) / 110
+    assert c["group_2_sorted"] == 2 * (10 + 10 + 10 + 40) / 110  # sorting puts the slow one with a fast one
+    assert c["all"] == 40 / (110 / 8)
+    assert bench.lockstep_cost(np.full(8, 7.0), groups=(4,))["group_4"] == 1.0
