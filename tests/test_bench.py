@@ -161,10 +161,14 @@ def test_stored_gpu_measurements_render_with_their_roofline() -> None:
 
 def test_lockstep_cost_by_hand() -> None:
     steps = np.array([10, 10, 10, 40, 10, 10, 10, 10])
-    c = bench.lockstep_cost(steps, groups=(2, 4))
+    c = bench.lockstep_cost([steps], groups=(2, 4, 16))
     # pairs (10,10) (10,40) (10,10) (10,10): 2*(10+40+10+10) / 110 = 140/110
     assert c["group_2"] == 140 / 110
     assert c["group_4"] == 4 * (40 + 10) / 110
     assert c["group_2_sorted"] == 2 * (10 + 10 + 10 + 40) / 110  # sorting puts the slow one with a fast one
-    assert c["all"] == 40 / (110 / 8)
-    assert bench.lockstep_cost(np.full(8, 7.0), groups=(4,))["group_4"] == 1.0
+    assert c["group_16"] is None  # no whole group of 16
+    assert c["all"] == 8 * 40 / 110
+    assert bench.lockstep_cost([np.full(8, 7.0)], groups=(4,))["group_4"] == 1.0
+    # groups never mix arms: two arms of 2, each uniform, waste nothing in pairs
+    two = bench.lockstep_cost([np.array([5.0, 5.0]), np.array([9.0, 9.0])], groups=(2,))
+    assert two["group_2"] == 1.0 and two["all"] == 1.0

@@ -141,9 +141,11 @@ def constant_states(eq: Equations, fixed: Mapping[str, float], candidates: Seque
 
 
 def _fold_signals(eq: Equations, fixed: Mapping[str, float]) -> tuple[_Folder, list[tuple[str, Expr]]]:
+    """Signals folded in dependency order (so that a signal that folds to a number is substituted
+    wherever it is named, later in the list or earlier), with those that became numbers left out."""
     fold = _Folder(fixed)
     signals: list[tuple[str, Expr]] = []
-    for sid, e in eq.signals:
+    for sid, e in _topological(list(eq.signals)):
         f = fold(e)
         if f.is_num():  # a signal that is the same number for every patient is folded into its uses
             fold.fixed[sid] = float(f.value)  # type: ignore[arg-type]
@@ -161,9 +163,8 @@ def rhs_body(eq: Equations, theta_ids: Sequence[str], fixed: Mapping[str, float]
     operations it evaluates (for the roofline)."""
     sys.setrecursionlimit(max(sys.getrecursionlimit(), 20000))
     states = list(range(len(eq.state_ids))) if states is None else list(states)
-    known = set(theta_ids) | set(fixed) | {eq.state_ids[k] for k in states} | {sid for sid, _ in eq.signals}
     fold, signals = _fold_signals(eq, fixed)
-    signals = _topological(signals)
+    known = set(theta_ids) | set(fixed) | {eq.state_ids[k] for k in states} | {sid for sid, _ in signals}
     rates = [(eq.rates[k][0], fold(eq.rates[k][1])) for k in states]
     missing = {s for _, e in signals + rates for s in e.symbols()} - known
     if missing:

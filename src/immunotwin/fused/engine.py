@@ -42,8 +42,12 @@ def _flat(eq, params: Mapping[str, np.ndarray], inputs: Mapping[str, np.ndarray]
     for table, values in ((eq.param_ids, params), (eq.input_ids, inputs)):
         for key, ids in table.items():
             v = np.asarray(values[key], dtype=np.float64)
-            v = np.broadcast_to(v.reshape((n if v.ndim else 1,) + ids.shape) if v.size > 1 or ids.shape == ()
-                                else v, (n, *ids.shape))
+            if v.shape == (n, *ids.shape):
+                pass  # one value (or vector) per patient
+            elif v.shape == ids.shape or v.shape == (1, *ids.shape):
+                v = np.broadcast_to(v.reshape(ids.shape), (n, *ids.shape))  # shared by every patient
+            else:
+                raise ValueError(f"{key}: shape {v.shape}, expected {(n, *ids.shape)} or {ids.shape}")
             for idx in np.ndindex(*ids.shape):
                 out[str(ids[idx])] = np.ascontiguousarray(v[(slice(None), *idx)])
     return out
@@ -130,9 +134,20 @@ class FusedModel:
         lanes sharing a counter (the GPU's scheme; the same numbers) instead of one loop per patient."""
         if weeks < 1:
             raise ValueError("weeks must be at least 1")
+        if lanes is not None and lanes < 1:
+            raise ValueError("lanes must be at least 1")
+        y0 = np.asarray(y0)
         n = y0.shape[0]
         dt = self.dtype
-        y0 = np.asarray(y0)
+        n_all = len(self.states) + len(self.held)
+        if y0.ndim != 2 or y0.shape[1] != n_all:
+            raise ValueError(f"y0: shape {y0.shape}, expected (patients, {n_all})")
+        theta = np.asarray(theta)
+        if theta.shape != (max(len(self.theta_ids), 1), n):
+            raise ValueError(f"theta: shape {theta.shape}, expected {(max(len(self.theta_ids), 1), n)} (see theta())")
+        amount = np.asarray(amount)
+        if amount.ndim != 2 or amount.shape[0] != n or len(dose_states) != amount.shape[1]:
+            raise ValueError(f"amount: shape {amount.shape}, expected (patients, entries) = ({n}, {len(dose_states)})")
         if self.held and np.any(y0[:, list(self.held)] != 0.0):
             raise ValueError("a state compiled as held at zero is not zero in y0: build a FusedModel for this batch")
         dose_pos = self.positions(dose_states)
@@ -142,7 +157,7 @@ class FusedModel:
         th = np.ascontiguousarray(np.asarray(theta, dtype=dt))
         am = np.ascontiguousarray(np.asarray(amount, dtype=dt).T)
         gv = np.ascontiguousarray(np.asarray(given, dtype=np.uint8))
-        if gv.shape != (weeks + 1, am.shape[0]):
+        if gv.shape != (weeks + 1, am.shape[0]):  # am is (entries, n)
             raise ValueError(f"given must be (weeks + 1, entries) = {(weeks + 1, am.shape[0])}, not {gv.shape}")
         sl = np.ascontiguousarray(dose_pos)
         si = np.ascontiguousarray(self.positions(save))
@@ -155,8 +170,8 @@ class FusedModel:
             fn(*head, ctypes.c_long(1), ctypes.c_long(n), _ptr(y0_t), _ptr(th), _ptr(am), _ptr(gv),
                _ptr(sl), ctypes.c_int(am.shape[0]), ctypes.c_int(weeks), real(rtol), real(atol),
                ctypes.c_int(max_steps), _ptr(si), ctypes.c_int(len(si)), _ptr(out), _ptr(steps))
-        else:
-            out, steps = _launch_gpu(self._fn, n, dt, y0_t, th, am, gv, sl, weeks, rtol, atol, max_steps, si)
+        else:  # the GPU always drives persistent lanes (``lanes`` sets how many; default from the device)
+            out, steps = _launch_gpu(self._fn, n, dt, y0_t, th, am, gv, sl, weeks, rtol, atol, max_steps, si, lanes)
         return out.reshape(weeks + 1, len(si), n).transpose(2, 0, 1), steps
 
 
@@ -230,7 +245,7 @@ def _compile_gpu(text: str, precision: str):  # type: ignore[no-untyped-def]
     return compile_module(text, precision)
 
 
-def _launch_gpu(mod, n, dt, y0_t, th, am, gv, sl, weeks, rtol, atol, max_steps, si):  # type: ignore[no-untyped-def]
+def _launch_gpu(mod, n, dt, y0_t, th, am, gv, sl, weeks, rtol, atol, max_steps, si, lanes=None):  # type: ignore[no-untyped-def]
     import cupy as cp
 
     from .gpu import SHAPES, default_lanes, launch
@@ -238,7 +253,7 @@ def _launch_gpu(mod, n, dt, y0_t, th, am, gv, sl, weeks, rtol, atol, max_steps, 
     prec = "float64" if dt == np.float64 else "float32"
     d = [cp.asarray(a) for a in (y0_t, th, am, gv, sl, si)]
     out, steps, _ = launch(mod, n, *d, weeks, rtol, atol, max_steps, SHAPES[prec]["block"],
-                           lanes=min(n, default_lanes(prec)))
+                           lanes=min(n, default_lanes(prec)) if lanes is None else lanes)
     return cp.asnumpy(out), cp.asnumpy(steps)
 
 

@@ -47,6 +47,7 @@ typedef double real;
 #endif
 #else
 #include <math.h>
+#include <stdbool.h>
 #include <stdint.h>
 #define DEV static
 #define INLINE static inline
@@ -148,22 +149,29 @@ INLINE void patient(const long i, ARGS) {{
   steps[i] = failed ? -n_steps : n_steps;
 }}
 
+/* Load patient i and start its first week: returns its per-patient values. */
+INLINE const real* begin(const long i, real* y, real* h, int* n_steps, int* failed, int* w, real* t, real* t1,
+                         int* have_k0, ARGS) {{
+  for (int s = 0; s < NS; ++s) y[s] = y0[i * sp + (long)s * se];
+  *h = R(0.25); *n_steps = 0; *failed = 0; *w = 0;
+  week_start(i, 0, y, 0, sp, se, y0, theta, amount, given, slot, n_entries, weeks, rtol, atol, max_steps,
+             save_idx, n_save, out, steps);
+  *t = R(0.0); *t1 = R(7.0); *have_k0 = 0;
+  return theta + i * sp;
+}}
+
 /* A lane that takes patients from a shared counter until none is left, one attempted step per
    turn of its loop: the same arithmetic as patient(), so the same numbers, but a GPU warp's lanes
-   no longer idle while the slowest patient of the warp finishes (each takes the next patient). */
+   no longer idle while the slowest patient of the warp finishes (each takes the next patient).
+   Needs weeks >= 1 (the callers check). */
 INLINE void lane(long i, const long n, unsigned long long* next, ARGS) {{
   real y[NS], yt[NS], k[7][NS];
   real h = R(0.0), t = R(0.0), t1 = R(0.0);
   int n_steps = 0, failed = 0, w = 0, have_k0 = 0;
   const real* th = theta;
-  if (i < n) {{
-    th = theta + i * sp;
-    for (int s = 0; s < NS; ++s) y[s] = y0[i * sp + (long)s * se];
-    h = R(0.25); n_steps = 0; failed = 0; w = 0;
-    week_start(i, 0, y, 0, sp, se, y0, theta, amount, given, slot, n_entries, weeks, rtol, atol, max_steps,
-               save_idx, n_save, out, steps);
-    t = R(0.0); t1 = R(7.0); have_k0 = 0;
-  }}
+#define BEGIN() begin(i, y, &h, &n_steps, &failed, &w, &t, &t1, &have_k0, sp, se, y0, theta, amount, given, slot, \
+                      n_entries, weeks, rtol, atol, max_steps, save_idx, n_save, out, steps)
+  if (i < n) th = BEGIN();
   while (i < n) {{
     if (t < t1) {{
       attempt(y, yt, k, &t, t1, &h, &have_k0, th, se, rtol, atol);
@@ -186,16 +194,10 @@ INLINE void lane(long i, const long n, unsigned long long* next, ARGS) {{
     if (done) {{
       steps[i] = failed ? -n_steps : n_steps;
       i = (long)NEXT(next);
-      if (i < n) {{
-        th = theta + i * sp;
-        for (int s = 0; s < NS; ++s) y[s] = y0[i * sp + (long)s * se];
-        h = R(0.25); n_steps = 0; failed = 0; w = 0;
-        week_start(i, 0, y, 0, sp, se, y0, theta, amount, given, slot, n_entries, weeks, rtol, atol, max_steps,
-                   save_idx, n_save, out, steps);
-        t = R(0.0); t1 = R(7.0); have_k0 = 0;
-      }}
+      if (i < n) th = BEGIN();
     }}
   }}
+#undef BEGIN
 }}
 
 #ifdef __CUDACC__
@@ -207,7 +209,7 @@ extern "C" __global__ void run(const long n, const real* y0, const real* theta, 
   if (i < n) patient(i, 1, n, y0, theta, amount, given, slot, n_entries, weeks, rtol, atol, max_steps,
                      save_idx, n_save, out, steps);
 }}
-/* Persistent lanes: launch any number of threads; *next must hold that number on entry. */
+/* Persistent lanes: *next must hold the number of threads launched (grid x block) on entry. */
 extern "C" __global__ void run_lanes(const long n, unsigned long long* next, const real* y0, const real* theta,
                                      const real* amount, const unsigned char* given, const int* slot,
                                      const int n_entries, const int weeks, const real rtol, const real atol,
