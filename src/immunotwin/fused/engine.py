@@ -17,7 +17,6 @@ import shutil
 import subprocess
 import tempfile
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
@@ -51,17 +50,6 @@ def _flat(eq, params: Mapping[str, np.ndarray], inputs: Mapping[str, np.ndarray]
             for idx in np.ndindex(*ids.shape):
                 out[str(ids[idx])] = np.ascontiguousarray(v[(slice(None), *idx)])
     return out
-
-
-@dataclass
-class Compiled:
-    theta_ids: tuple[str, ...]
-    text: str
-    ops_per_rhs: int
-    precision: str
-    target: str
-    fn: object  # ctypes function or CuPy kernel
-    compile_s: float = 0.0
 
 
 class FusedModel:
