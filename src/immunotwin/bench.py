@@ -628,6 +628,7 @@ def _run_worker(task: dict, backend: str, tmp: Path, name: str) -> dict:
     env = dict(os.environ)
     on_gpu = backend == "gpu" and task["kind"] in ("immunotwin", "diffrax_vmap", "scaling", "trial", "reference")
     env["JAX_PLATFORMS"] = "cuda" if on_gpu else "cpu"
+    env["IMMUNOTWIN_ENGINE"] = task.get("engine", "jax")  # the integrator engine.step uses (trial path)
     proc = subprocess.run([sys.executable, "-m", "immunotwin.bench", "--worker", str(task_file), str(out_file)],
                           env=env, capture_output=True, text=True)
     if proc.returncode != 0:
@@ -726,6 +727,10 @@ def run_bench(cfg: Config, command: str = "", progress: Callable[[str], None] | 
         if cfg.trial_patients:
             say(f"trial path: simulate_chunk, N = {cfg.trial_patients}")
             trial = _run_worker({**base, "kind": "trial", "n": cfg.trial_patients}, cfg.backend, tmp, "trial")
+            if "fused" in cfg.engines:
+                say(f"trial path on the fused engine: simulate_chunk, N = {cfg.trial_patients}")
+                trial["fused"] = _run_worker({**base, "kind": "trial", "n": cfg.trial_patients, "engine": "fused"},
+                                             "cpu", tmp, "trial_fused")
     device = engines.get("immunotwin", {}).get("device") or _jax_device()
     return {
         "n": cfg.patients, "backend": cfg.backend, "device": device, "command": command,
@@ -940,10 +945,12 @@ def render_markdown(res: dict) -> str:
     if t:
         lines += ["", "## immunotwin's full trial path (`trial.simulate_chunk`: visits, grading, management, RECIST; "
                       "chunks of 512; follow-up set to the horizon)", "",
-                  "| N | patients/s (wall) | patients per CPU-s | wall (s) | compile (s) | peak RSS (MB) |",
-                  "|---:|---:|---:|---:|---:|---:|",
-                  f"| {t['n']} | {_f(t['patients_per_s'])} | {_f(t['patients_per_cpu_s'])} | {t['wall_s']:.1f} | "
-                  f"{t['compile_s']:.1f} | {t['peak_rss_mb']:.0f} |"]
+                  "| integrator (`engine.step`) | N | patients/s (wall) | patients per CPU-s | wall (s) | compile (s) | "
+                  "peak RSS (MB) |", "|---|---:|---:|---:|---:|---:|---:|"]
+        for name, row in (("jax", t), ("fused (`--engine fused`)", t.get("fused"))):
+            if row:
+                lines.append(f"| {name} | {row['n']} | {_f(row['patients_per_s'])} | {_f(row['patients_per_cpu_s'])} | "
+                             f"{row['wall_s']:.1f} | {row['compile_s']:.1f} | {row['peak_rss_mb']:.0f} |")
     lines += ["", "Notes: throughput excludes compilation (reported apart) and patient preparation (sampling, "
               "burn-in, enrolment: the same for every engine); the trial path includes them. Serial engines (scipy, roadrunner) are timed on the "
               "accuracy subset, batched ones on all N. Peak RSS is each engine's own process (JAX or libRoadRunner "

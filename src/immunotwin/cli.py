@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -125,6 +126,11 @@ def cmd_trial(a: argparse.Namespace) -> int:
         errors.append(f"--scheduler: expected a Dask scheduler address like tcp://HOST:PORT, got {a.scheduler!r}")
     if a.workers is not None and not (1 <= a.workers <= MAX_WORKERS):
         errors.append(f"--workers: must be between 1 and {MAX_WORKERS}, got {a.workers}")
+    if a.engine == "fused":
+        from .fused.engine import compiler
+
+        if compiler() is None:
+            errors.append("--engine fused: needs a C compiler (cc, gcc or clang on PATH, or $CC)")
     if "://" in a.out and not a.out.startswith("file://") and not dask:
         errors.append(f"--out: {a.out!r} is a URL; only file:// URLs work without --scheduler or --workers")
     try:
@@ -133,6 +139,8 @@ def cmd_trial(a: argparse.Namespace) -> int:
         errors.extend(e.errors)
     if errors:
         return _fail(errors)
+    if a.engine:
+        os.environ["IMMUNOTWIN_ENGINE"] = a.engine  # read by engine.step; local Dask workers inherit it
     out = Path(a.out[len("file://"):]) if a.out.startswith("file://") and not dask else Path(a.out)
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn, TimeRemainingColumn
 
@@ -560,6 +568,10 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--scheduler", help="run the chunks on a running Dask cluster, e.g. tcp://HOST:8786 "
                    "(--out must then be reachable by the workers: shared path or fsspec URL)")
     s.add_argument("--workers", type=int, help="run the chunks on a local Dask cluster of N worker processes")
+    s.add_argument("--engine", choices=("jax", "fused"),
+                   help="integrator: jax (JAX + diffrax, the default; the calibration's) or fused (the generated C "
+                        "integrator, needs a C compiler; same equations and tolerances, agrees to the tolerance). "
+                        "Default: $IMMUNOTWIN_ENGINE, else jax")
     s.add_argument("--quiet", action="store_true")
     s.set_defaults(fn=cmd_trial)
     s = sub.add_parser("success", help="probability of success of a trial design from replicate virtual trials")

@@ -34,7 +34,7 @@ import pandas as pd
 
 from . import __version__
 from .spec import TrialSpec, parse_spec, with_overrides
-from .trial import RunDirError, _covers, assemble, check_modelled, chunks, simulate_chunk
+from .trial import RunDirError, _covers, assemble, check_modelled, chunks, engine_name, simulate_chunk
 
 MAX_WORKERS = 1024
 
@@ -99,14 +99,17 @@ def _rebuild_spec(text: str, sha256: str) -> TrialSpec:
 
 
 def simulate_and_write(url: str, storage_options: Mapping[str, Any] | None, spec_text: str, spec_sha256: str,
-                       chunk: Any, visits: bool) -> tuple[str, int]:
+                       chunk: Any, visits: bool, integrator: str = "jax") -> tuple[str, int]:
     """The task: simulate one chunk and write its files under ``url``/chunks; return (name, n).
 
     ``chunk`` is a :class:`immunotwin.trial.ChunkId`. Importing the engine in the worker
     configures JAX's persistent compilation cache (``IMMUNOTWIN_JAX_CACHE``), so each worker
     process traces the engine once and takes the XLA executable from the cache when it holds it."""
+    import os
+
     from . import engine  # noqa: F401  (configures float64 and the compilation cache)
 
+    os.environ["IMMUNOTWIN_ENGINE"] = integrator  # the client's integrator, whatever the worker's environment
     spec = _rebuild_spec(spec_text, spec_sha256)
     rows, vis = simulate_chunk(spec, chunk, visits)
     fs, root = _fs(url, storage_options)
@@ -134,6 +137,9 @@ def _check_dir(fs, root: str, spec: TrialSpec, visits: bool) -> dict | None:  # 
     if man is not None:
         if man.get("spec_sha256") != spec.sha256 or man.get("visits") != visits:
             raise RunDirError(f"{root} holds a run of another spec (or visits setting); choose another --out")
+        if man.get("engine", "jax") != engine_name():
+            raise RunDirError(f"{root} holds a run integrated by the {man.get('engine', 'jax')} engine, not "
+                              f"{engine_name()}; choose another --out")
         return man
     try:
         entries = fs.ls(root, detail=False) if fs.exists(root) else []
@@ -147,7 +153,7 @@ def _check_dir(fs, root: str, spec: TrialSpec, visits: bool) -> dict | None:  # 
 def _create_dir(fs, root: str, spec: TrialSpec, visits: bool) -> dict:  # type: ignore[no-untyped-def]
     fs.makedirs(f"{root}/chunks", exist_ok=True)
     _put_bytes(fs, f"{root}/spec.toml", spec.text.encode("utf-8"))
-    man = {"spec_sha256": spec.sha256, "version": __version__, "visits": visits, "done": {}}
+    man = {"spec_sha256": spec.sha256, "version": __version__, "visits": visits, "engine": engine_name(), "done": {}}
     _write_manifest(fs, root, man)
     return man
 
@@ -241,7 +247,7 @@ def _run(client, fs, root: str, url: str, spec: TrialSpec, man: dict, chunk_size
     todo = [c for c in chunks(spec, chunk_size) if not any(_covers(key, c) for key in man["done"])]
     text, sha = _spec_key(spec)
     token = tokenize(url, sha, visits)
-    futures = {client.submit(simulate_and_write, url, storage_options, text, sha, c, visits,
+    futures = {client.submit(simulate_and_write, url, storage_options, text, sha, c, visits, engine_name(),
                              key=f"immunotwin-chunk-{token}-{c.name}"): c for c in todo}
     try:
         for fut in as_completed(list(futures), loop=client.loop):

@@ -47,6 +47,17 @@ def _configure_jax() -> None:
 _configure_jax()
 
 
+ENGINES = ("jax", "fused")
+
+
+def current() -> str:
+    """The integrator ``step`` uses: ``jax`` (default) or ``fused`` (environment ``IMMUNOTWIN_ENGINE``)."""
+    name = os.environ.get("IMMUNOTWIN_ENGINE", "jax") or "jax"
+    if name not in ENGINES:
+        raise ValueError(f"IMMUNOTWIN_ENGINE: {name!r} is not one of {', '.join(ENGINES)}")
+    return name
+
+
 def padded_size(n: int) -> int:
     return max(1, -(-n // BATCH)) * BATCH
 
@@ -90,7 +101,15 @@ def step(y0: np.ndarray, params: Mapping[str, np.ndarray], inputs: Mapping[str, 
     Returns the daily states (N, step_days, size) and a success flag (N,). Failed patients
     keep their initial state; the caller records them as failed. Patients with ``active`` false
     (default: all active) are held at their state.
+
+    With the environment variable ``IMMUNOTWIN_ENGINE=fused`` the step runs on the fused C
+    integrator (:func:`immunotwin.fused.engine.step`, the same equations and tolerances, its own
+    step-size control: results agree to the integration tolerance, not bit for bit with this one).
     """
+    if current() == "fused":
+        from .fused.engine import step as fused_step
+
+        return fused_step(y0, params, inputs, t0, step_days, active, RTOL, ATOL, MAX_STEPS)
     n = y0.shape[0]
     size = padded_size(n)
     fn = _compiled_step(step_days)

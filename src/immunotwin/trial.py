@@ -122,6 +122,13 @@ def _write_parquet(df: pd.DataFrame, path: Path) -> None:
     os.replace(tmp, path)
 
 
+def engine_name() -> str:
+    """The integrator this process runs (``immunotwin.engine.current``); recorded in the manifest."""
+    from .engine import current
+
+    return current()
+
+
 def _manifest(out: Path) -> dict | None:
     f = out / "manifest.json"
     return json.loads(f.read_text()) if f.exists() else None
@@ -133,12 +140,15 @@ def prepare_dir(spec: TrialSpec, out: Path, chunk_size: int, visits: bool) -> di
     if man is not None:
         if man.get("spec_sha256") != spec.sha256 or man.get("visits") != visits:
             raise RunDirError(f"{out} holds a run of another spec (or visits setting); choose another --out")
+        if man.get("engine", "jax") != engine_name():
+            raise RunDirError(f"{out} holds a run integrated by the {man.get('engine', 'jax')} engine, not "
+                              f"{engine_name()}; choose another --out")
         return man
     if out.exists() and any(out.iterdir()):
         raise RunDirError(f"{out} exists and is not an immunotwin run directory; choose another --out")
     (out / "chunks").mkdir(parents=True, exist_ok=True)
     (out / "spec.toml").write_text(spec.text)
-    man = {"spec_sha256": spec.sha256, "version": __version__, "visits": visits, "done": {}}
+    man = {"spec_sha256": spec.sha256, "version": __version__, "visits": visits, "engine": engine_name(), "done": {}}
     _atomic_write_bytes(out / "manifest.json", json.dumps(man, indent=1).encode())
     return man
 

@@ -209,6 +209,8 @@ def _compile_cpu(text: str, precision: str):  # type: ignore[no-untyped-def]
     fn.rhs_batch = dll.rhs_batch  # type: ignore[attr-defined]
     fn.run_lanes = dll.run_lanes  # type: ignore[attr-defined]
     fn.run_lanes.restype = None
+    fn.step_batch = dll.step_batch  # type: ignore[attr-defined]
+    fn.step_batch.restype = None
     return fn
 
 
@@ -310,3 +312,38 @@ def observations(saved: np.ndarray, params: Mapping[str, np.ndarray]) -> np.ndar
     tum = np.exp(saved[..., 0]) + np.exp(saved[..., 1])
     conc = saved[..., 2:] / np.asarray(params["pk_vc"], dtype=np.float64)[:, None, :]
     return np.concatenate([tum[..., None], conc], axis=-1)
+
+
+# ---------------------------------------------------------------------------------------
+# The clinic's step (immunotwin.engine.step with IMMUNOTWIN_ENGINE=fused)
+# ---------------------------------------------------------------------------------------
+
+
+@cache
+def stepper(precision: str = "float64") -> FusedModel:
+    """One unfolded model (every parameter and input read per patient, every state integrated), so
+    the same compiled code serves every chunk and a patient's numbers do not depend on its batch."""
+    from .. import engine as jax_engine
+    from ..model.core import default_params
+
+    params = {k: np.asarray(v, dtype=np.float64)[None] for k, v in default_params().items()}
+    return FusedModel(params, jax_engine.zero_inputs(1), fold=False, precision=precision)
+
+
+def step(y0: np.ndarray, params: Mapping[str, np.ndarray], inputs: Mapping[str, np.ndarray], t0: float,
+         days: int, active: np.ndarray | None, rtol: float, atol: float, max_steps: int) -> tuple[np.ndarray, np.ndarray]:
+    """As :func:`immunotwin.engine.step`: daily states (N, days, size) and a success flag (N,)."""
+    model = stepper()
+    y0 = np.asarray(y0, dtype=np.float64)
+    n, size = y0.shape
+    if size != len(model.states):
+        raise ValueError(f"y0: {size} states, the model has {len(model.states)}")
+    theta = np.ascontiguousarray(model.theta(params, inputs))
+    y_t = np.ascontiguousarray(y0.T)
+    act = np.ascontiguousarray(np.ones(n, dtype=np.uint8) if active is None else np.asarray(active, dtype=np.uint8))
+    out = np.empty((days, size, n))
+    ok = np.empty(n, dtype=np.int32)
+    model._fn.step_batch(ctypes.c_long(n), ctypes.c_double(t0), ctypes.c_int(days), _ptr(y_t), _ptr(theta),  # type: ignore[attr-defined]
+                         _ptr(act), ctypes.c_double(rtol), ctypes.c_double(atol), ctypes.c_int(max_steps), _ptr(out),
+                         _ptr(ok))
+    return out.transpose(2, 0, 1).copy(), ok.astype(bool)

@@ -239,6 +239,39 @@ void run_lanes(const long n, const long n_lanes, const long sp, const long se, c
     lane(l, n, &next, sp, se, y0, theta, amount, given, slot, n_entries, weeks, rtol, atol, max_steps, save_idx,
          n_save, out, steps);
 }}
+/* The clinic's step: every patient from t0 over `days` days, the state saved at the end of each day
+   (out: day-major, then state, then patient); patients not active are held still; a patient whose
+   integration fails (non-finite state, more than max_steps attempts) keeps its initial state in
+   every day and gets ok = 0 (as immunotwin.engine.step). */
+void step_batch(const long n, const real t0, const int days, const real* y_in, const real* theta,
+                const unsigned char* active, const real rtol, const real atol, const int max_steps, real* out,
+                int* ok) {{
+  #pragma omp parallel for schedule(dynamic, 8)
+  for (long i = 0; i < n; ++i) {{
+    real y[NS], yt[NS], k[7][NS];
+    for (int s = 0; s < NS; ++s) y[s] = y_in[i + (long)s * n];
+    int good = 1;
+    if (active[i]) {{
+      real h = R(0.25), t = t0;
+      int n_steps = 0, have_k0 = 0;
+      for (int d = 0; d < days && good; ++d) {{
+        const real t1 = t0 + (real)(d + 1);
+        while (t < t1) {{
+          attempt(y, yt, k, &t, t1, &h, &have_k0, theta + i, n, rtol, atol);
+          if (++n_steps > max_steps || !(h > R(0.0))) {{ good = 0; break; }}
+        }}
+        for (int s = 0; s < NS; ++s) {{
+          if (!isfinite(y[s])) good = 0;
+          out[((long)d * NS + s) * n + i] = y[s];
+        }}
+      }}
+    }}
+    for (int d = 0; d < days; ++d)
+      for (int s = 0; s < NS; ++s)
+        if (!good || !active[i]) out[((long)d * NS + s) * n + i] = y_in[i + (long)s * n];
+    ok[i] = good;
+  }}
+}}
 void rhs_batch(const long n, const real t, const real* y, const real* theta, const long n_theta, real* dy) {{
   for (long i = 0; i < n; ++i) rhs(t, y + i * NS, theta + i * n_theta, 1, dy + i * NS);
 }}
