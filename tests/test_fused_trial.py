@@ -13,37 +13,12 @@ import pytest
 from immunotwin.cli import main
 from immunotwin.fused.engine import compiler
 
-SPEC = """
-name = "small fused trial"
-seed = 5
-follow_up = "9 months"
-control = "ipilimumab"
-
-[population]
-cancer = "melanoma"
-size_per_arm = 24
-
-[[arm]]
-name = "nivolumab"
-  [[arm.drug]]
-  name = "nivolumab"
-  dose = "3 mg/kg"
-  every = "2 weeks"
-
-[[arm]]
-name = "ipilimumab"
-  [[arm.drug]]
-  name = "ipilimumab"
-  dose = "3 mg/kg"
-  every = "3 weeks"
-  doses = 4
-"""
-
 
 def write_spec(tmp: Path) -> Path:
-    f = tmp / "spec.toml"
-    f.write_text(SPEC)
-    return f
+    from test_trial import write_spec as small_trial  # the fast suite's small two-arm trial
+
+    return small_trial(tmp)
+
 
 pytestmark = pytest.mark.skipif(compiler() is None, reason="the fused engine needs a C compiler")
 
