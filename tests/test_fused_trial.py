@@ -86,3 +86,11 @@ def test_fused_trial_outcomes_match_the_jax_engine(fused_run: Path, tmp_path: Pa
     assert (f["bor"] == j["bor"]).mean() >= 0.9
     assert np.allclose(f["pfs_months"], j["pfs_months"], rtol=0.05) or (
         np.isclose(f["pfs_months"], j["pfs_months"], rtol=0.05).mean() >= 0.9)
+
+
+def test_an_unknown_engine_is_refused_with_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("IMMUNOTWIN_ENGINE", "cvode")
+        rc = main(["trial", str(write_spec(tmp_path)), "--out", str(tmp_path / "x"), "--quiet"])
+    assert rc == 2 and "IMMUNOTWIN_ENGINE" in capsys.readouterr().err
+    assert not (tmp_path / "x").exists()

@@ -126,7 +126,10 @@ def cmd_trial(a: argparse.Namespace) -> int:
         errors.append(f"--scheduler: expected a Dask scheduler address like tcp://HOST:PORT, got {a.scheduler!r}")
     if a.workers is not None and not (1 <= a.workers <= MAX_WORKERS):
         errors.append(f"--workers: must be between 1 and {MAX_WORKERS}, got {a.workers}")
-    if a.engine == "fused":
+    engine_choice = a.engine or os.environ.get("IMMUNOTWIN_ENGINE", "jax") or "jax"
+    if engine_choice not in ("jax", "fused"):
+        errors.append(f"IMMUNOTWIN_ENGINE: {engine_choice!r} is not one of jax, fused (or give --engine)")
+    if engine_choice == "fused":
         from .fused.engine import compiler
 
         if compiler() is None:
