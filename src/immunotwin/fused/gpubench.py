@@ -96,11 +96,10 @@ class Arm:
 class GpuKernel:
     """One arm's kernel compiled with NVRTC (CuPy) for one precision."""
 
-    def __init__(self, text: str, precision: str, extra: tuple[str, ...] = ()) -> None:
+    def __init__(self, text: str, precision: str, maxrregcount: int = 0) -> None:
         from .gpu import compile_module
 
-        regs = int(extra[0].split("=")[1]) if extra else 0
-        self.mod = compile_module(text, precision, regs)
+        self.mod = compile_module(text, precision, maxrregcount)  # 0: no register cap
         self.dtype = self.mod.dtype
         self.compile_s = self.mod.compile_s
         self.registers = self.mod.registers
@@ -268,7 +267,7 @@ def measure(data: Path, json_path: Path, scaling: list[int], vmap_n: list[int], 
     def variants(prec: str) -> None:
         rtol, atol = tol[prec]
         for regs in (0, 128):
-            kern = kernels[(0, prec)] if regs == 0 else GpuKernel(arms[0].text, prec, (f"--maxrregcount={regs}",))
+            kern = kernels[(0, prec)] if regs == 0 else GpuKernel(arms[0].text, prec, regs)
             for block in (64, 128, 256):
                 r = kern.run(arms[0], 1 << 18, rtol, atol, save_tum, block=block)
                 res["scaling"].append({"precision": prec, "n": 1 << 18, "block": block, "maxrregcount": regs,
@@ -284,7 +283,7 @@ def measure(data: Path, json_path: Path, scaling: list[int], vmap_n: list[int], 
         pts = [p for p in res["scaling"] if p["precision"] == prec and "patients_per_s" in p]
         best = max(pts, key=lambda p: p["patients_per_s"]) if pts else {"block": 128, "maxrregcount": 0}
         regs = best["maxrregcount"]
-        kern = kernels[(0, prec)] if regs == 0 else GpuKernel(arms[0].text, prec, (f"--maxrregcount={regs}",))
+        kern = kernels[(0, prec)] if regs == 0 else GpuKernel(arms[0].text, prec, regs)
         for n in scaling:
             rate = best.get("patients_per_s", 1e5)
             if n / rate > budget_s / 8 or time.perf_counter() - started > budget_s * 0.55:
@@ -318,7 +317,7 @@ def measure_lanes(data: Path, json_path: Path, scaling: list[int], budget_s: flo
                            "versions": _versions(), "arm": arm.meta["name"], "check": [], "side_by_side": [],
                            "scaling": []}
     tol = {"float64": (1e-6, 1e-9), "float32": (1e-4, 1e-7)}
-    best = {"float64": ((f"--maxrregcount={128}",), 64), "float32": ((), 128)}  # from the first run's sweep
+    best = {"float64": (128, 64), "float32": (0, 128)}  # (register cap, block) from the first run's sweep
 
     def dump() -> None:
         res["elapsed_s"] = time.perf_counter() - started
