@@ -70,6 +70,22 @@ def test_unknown_scenario_is_refused(tmp_path: Path, capsys: pytest.CaptureFixtu
     assert not (tmp_path / "x").exists()
 
 
+def test_scenario_prints_direction_only_rows(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    """A row with no published value (a direction check) prints its band note; this crashed the CLI once."""
+    import immunotwin.scenarios as scenarios
+
+    rows = [{"name": "peak and grade", "simulated": 0.4, "ci95": [0.3, 0.5], "published": None, "band": [0.0, 1.0],
+             "inside": True, "fitted": False, "source": "s", "band_note": "direction only: above 0"},
+            {"name": "ORR", "simulated": 0.8, "ci95": [0.7, 0.9], "published": 0.82, "band": [0.73, 0.89],
+             "inside": True, "fitted": True, "source": "s"}]
+    monkeypatch.setattr(scenarios, "run_scenario", lambda *a, **k: {"scenario": "car-t-crs", "figures": rows})
+    assert main(["scenario", "car-t-crs", "--out", str(tmp_path)]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert "pub direction only: above 0" in out[0] and "inside" in out[0]
+    assert "pub 0.82" in out[1] and out[1].endswith("(fitted)")
+
+
 COLON = cg.TSCE(X=1e7, nu=3e-8, alpha=9.0, beta=8.85, mu=3e-8)
 
 
