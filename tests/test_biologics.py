@@ -171,6 +171,72 @@ def test_celltox_management_rules() -> None:
     assert p[1] > 0 and p[0] == 0 and p[2] == 0 and not t.grade4_week.any()
 
 
+def test_celltox_lee2014_rules() -> None:
+    """Lee 2014 (ZUMA-1 cohorts 1-2): grade 2 CRS gets tocilizumab only in older patients; grade 3 gets it at
+    once and dexamethasone a day later if still grade 3; neurotoxicity gets steroids from grade 3, not 2."""
+    weight = np.full(4, 80.0)
+    zeros = np.zeros(4, int)
+    t = CellTox(4, "lee2014", np.array([50.0, 70.0, 50.0, 50.0]))
+    g = {"crs": np.array([2, 2, 3, 1]), "icans": np.array([0, 0, 0, 0]), "leak": zeros, "cystitis": zeros}
+    mg = t.manage(g, weight, 2.0, np.ones(4, bool), 1.0)
+    assert (mg > 0).tolist() == [False, True, True, False]
+    assert t.steroid_mg.tolist() == [0.0, 0.0, 0.0, 0.0]  # grade 3 CRS: tocilizumab first
+    t.manage(g, weight, 3.0, np.ones(4, bool), 1.0)
+    assert t.steroid_mg.tolist() == [0.0, 0.0, DEX_PRED_EQ, 0.0]  # still grade 3 a day after tocilizumab
+    label = CellTox(4)
+    label.manage(g, weight, 2.0, np.ones(4, bool), 1.0)
+    assert (label.toci_doses > 0).tolist() == [True, True, True, False]  # the label treats every grade 2
+    assert label.steroid_mg.tolist() == [0.0, 0.0, DEX_PRED_EQ, 0.0]  # and steroids grade 3 at once
+    neuro = CellTox(4, "lee2014", np.full(4, 50.0))
+    ng = {"crs": np.array([0, 1, 0, 0]), "icans": np.array([2, 3, 3, 4]), "leak": zeros, "cystitis": zeros}
+    mg = neuro.manage(ng, weight, 5.0, np.ones(4, bool), 1.0)
+    assert (mg > 0).tolist() == [False, True, False, False]  # tocilizumab only with concurrent CRS
+    assert neuro.steroid_mg.tolist() == [0.0, DEX_PRED_EQ, DEX_PRED_EQ, MP_PRED_EQ]
+    with pytest.raises(ValueError, match="cytokine_protocol"):
+        CellTox(2, "cartox")
+    with pytest.raises(ValueError, match="age"):
+        CellTox(2, "lee2014")
+
+
+def test_cytokine_protocol_in_spec() -> None:
+    """A spec may name the cytokine protocol (default label2017); an unknown one is refused naming the field."""
+    from immunotwin.scenarios.core import spec_text
+    from immunotwin.spec import SpecError, parse_spec
+
+    text = spec_text("car-t-crs")
+    assert parse_spec(text).management.cytokine_protocol == "label2017"
+    key = 'guideline = "asco2021"'
+    lee = text.replace(key, key + '\ncytokine_protocol = "lee2014"')
+    assert parse_spec(lee).management.cytokine_protocol == "lee2014"
+    with pytest.raises(SpecError, match="management.cytokine_protocol"):
+        parse_spec(text.replace(key, key + '\ncytokine_protocol = "cartox"'))
+
+
+def test_cytokine_protocol_reaches_the_clinic(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The spec's protocol and each patient's age are what the clinic's CellTox is built with."""
+    import immunotwin.clinic.run as clinic_run
+    from immunotwin.scenarios.core import spec_text
+    from immunotwin.spec import parse_spec
+    from immunotwin.trial import ChunkId, simulate_chunk
+
+    seen = {}
+
+    class Stop(Exception):
+        pass
+
+    def record(n: int, protocol: str, age: np.ndarray) -> None:
+        seen.update(n=n, protocol=protocol, age=np.asarray(age))
+        raise Stop
+
+    monkeypatch.setattr(clinic_run, "CellTox", record)
+    key = 'guideline = "asco2021"'
+    spec = parse_spec(spec_text("car-t-crs").replace(key, key + '\ncytokine_protocol = "lee2014"'))
+    with pytest.raises(Stop):
+        simulate_chunk(spec, ChunkId(0, 0, 5), visits=False)
+    assert seen["n"] == 5 and seen["protocol"] == "lee2014"
+    assert seen["age"].shape == (5,) and np.all((seen["age"] >= 18) & (seen["age"] <= 100))
+
+
 def test_rituximab_depletes_b_cells_for_months_then_they_return() -> None:
     p = params(1, ("rituximab",), weight=80.0)
     y = engine.burn_in(initial_state(p, np.array([20.0])), p)

@@ -21,6 +21,7 @@ The TOML format is a public interface (see ``examples/checkmate067.toml``)::
     guideline = "asco2021"         # or "none"
     treat_beyond_progression = false
     steroid_dose_scale = 1.0       # optional: multiplies the guideline's steroid doses (0-4)
+    cytokine_protocol = "label2017"  # optional: CRS/neurotoxicity after CAR T cells, or "lee2014"
     [post_progression]             # optional
     fraction = 0.5
       [[post_progression.drug]]    # same table as arm.drug; start counts from progression
@@ -111,6 +112,11 @@ DESIGNS: tuple[str, ...] = ("parallel", "twin")
 CRITERIA: tuple[str, ...] = ("recist1.1", "irecist", "lugano2014", "cystoscopy")
 HPD_DEFINITIONS: tuple[str, ...] = ("champiat", "ferrara", "kas")
 GUIDELINES: tuple[str, ...] = ("asco2021", "none")
+#: Management of cytokine release syndrome and neurotoxicity after CAR T cells (immunotwin.clinic.celltox):
+#: ``label2017`` (axicabtagene label and CARTOX: tocilizumab from CRS grade 2) or ``lee2014`` (Lee et al.,
+#: Blood 2014;124:188, the algorithm of the early CAR T trials: tocilizumab from CRS grade 3, or grade 2 in
+#: older patients; steroids for refractory grade 3 CRS and for grade >= 3 neurotoxicity).
+CYTOKINE_PROTOCOLS: tuple[str, ...] = ("label2017", "lee2014")
 
 #: irAE names, in the order of ``immunotwin.model.organs.IRAES`` (docs/schema.md).
 IRAE_ORGANS: tuple[str, ...] = (
@@ -348,12 +354,14 @@ class Assessment:
 @dataclass(frozen=True)
 class Management:
     """Clinical management: irAE guideline (``"asco2021"`` or ``"none"``), treatment beyond progression,
-    and ``steroid_dose_scale``, a multiplier on the guideline's prednisone doses (mg/kg/day) for
-    what-if studies of steroid intensity (1 = the guideline as written)."""
+    ``steroid_dose_scale``, a multiplier on the guideline's prednisone doses (mg/kg/day) for
+    what-if studies of steroid intensity (1 = the guideline as written), and ``cytokine_protocol``, the
+    rules for cytokine release syndrome and neurotoxicity after CAR T cells (``CYTOKINE_PROTOCOLS``)."""
 
     guideline: str = "asco2021"
     treat_beyond_progression: bool = False
     steroid_dose_scale: float = 1.0
+    cytokine_protocol: str = "label2017"
 
 
 @dataclass(frozen=True)
@@ -835,15 +843,18 @@ def _parse_management(table: dict[str, Any] | None, errs: _Errors) -> Management
         return Management()
     path = "management"
     n_before = len(errs.items)
-    _check_keys(table, ("guideline", "treat_beyond_progression", "steroid_dose_scale"), path, errs)
+    _check_keys(table, ("guideline", "treat_beyond_progression", "steroid_dose_scale", "cytokine_protocol"), path,
+                errs)
     guideline = _get_str(table, "guideline", path, errs, default="asco2021", choices=GUIDELINES)
+    protocol = _get_str(table, "cytokine_protocol", path, errs, default="label2017", choices=CYTOKINE_PROTOCOLS)
     tbp = _get_bool(table, "treat_beyond_progression", path, errs, False)
     scale = table.get("steroid_dose_scale", 1.0)
     if not _is_number(scale) or not math.isfinite(scale) or not 0.0 <= scale <= 4.0:
         errs.add(_join(path, "steroid_dose_scale"), f"expected a number between 0 and 4, got {scale!r}")
     if len(errs.items) > n_before:
         return None
-    return Management(guideline=guideline, treat_beyond_progression=tbp, steroid_dose_scale=float(scale))
+    return Management(guideline=guideline, treat_beyond_progression=tbp, steroid_dose_scale=float(scale),
+                      cytokine_protocol=protocol)
 
 
 def _parse_post_progression(table: dict[str, Any] | None, errs: _Errors) -> PostProgression | None:

@@ -93,7 +93,8 @@ def simulate_chunk(spec: TrialSpec, c: ChunkId, visits: bool = True,
     res = run_clinic(cohort, arm.drugs, assessment=spec.assessment, guideline=spec.management.guideline,
                      treat_beyond_progression=spec.management.treat_beyond_progression,
                      post=spec.post_progression, follow_up_days=spec.follow_up_days, record_visits=visits,
-                     steroid_scale=spec.management.steroid_dose_scale)
+                     steroid_scale=spec.management.steroid_dose_scale,
+                     cytokine_protocol=spec.management.cytokine_protocol)
     rows = patient_rows(res, cohort.covariates, criteria=spec.assessment.criteria,
                         confirm=spec.assessment.confirm_response, hpd_definition=spec.assessment.hpd_definition)
     rows.insert(0, "patient", cohort.index)

@@ -13,6 +13,16 @@ the clinic's daily visits during the monitoring period:
   >= 2 without concurrent CRS, or still at grade >= 2 a day or more after tocilizumab (no
   improvement within 24 hours); methylprednisolone 1 g/day (1,250 mg/day prednisone equivalent) for
   grade 4 CRS or ICANS; tapered over a week once both syndromes are at grade <= 1 (assumed taper);
+
+That is protocol ``label2017``. Protocol ``lee2014`` is the algorithm of the early CAR T trials (Lee et
+al., Blood 2014;124:188, Figure 2, as tabulated against the later systems in PMC9616161, Table 4),
+under which ZUMA-1's cohorts 1-2 were managed (Neelapu et al., N Engl J Med 2017;377:2531: CRS graded by
+Lee 2014; tocilizumab in 43% and corticosteroids in 27% of patients; the protocol's own text is not
+shipped, so this reading is to verify): vigilant supportive care for grade 1-2 CRS unless the patient is
+older (``OLDER_AGE``, assumed threshold) or has extensive comorbidities (not modelled), tocilizumab for
+grade >= 3 CRS, or grade 2 in older patients, and for neurotoxicity grade >= 3 with concurrent CRS;
+dexamethasone for grade 3 CRS still present a day after tocilizumab and for neurotoxicity grade >= 3;
+methylprednisolone for grade 4; the same taper.
 - capillary leak grade >= 3 under aldesleukin: that day's doses are withheld (skipped);
 - BCG instillations are postponed while cystitis is grade >= 3 (label: delay for severe local reactions).
 
@@ -34,11 +44,15 @@ MP_PRED_EQ = 1000.0 * 1.25  # methylprednisolone 1 g/day as prednisone mg/day
 TAPER_DAYS = 7.0
 SYNDROMES = ("crs", "icans", "leak", "cystitis")
 FATAL_WEEKLY = {"crs": 0.25, "icans": 0.25, "leak": 0.1, "cystitis": 0.0}
+PROTOCOLS = ("label2017", "lee2014")
+OLDER_AGE = 65.0  # years: "older age" of Lee 2014's grade-2 rule (threshold assumed; ZUMA-1's median age was 58)
 
 
 @dataclass
 class CellTox:
     n: int
+    protocol: str = "label2017"
+    age: np.ndarray | None = None  # years, (n,); needed by lee2014
     worst: dict[str, np.ndarray] = field(init=False)
     onset: dict[str, np.ndarray] = field(init=False)
     last_high: dict[str, np.ndarray] = field(init=False)
@@ -52,6 +66,10 @@ class CellTox:
 
     def __post_init__(self) -> None:
         n = self.n
+        if self.protocol not in PROTOCOLS:
+            raise ValueError(f"cytokine_protocol: unknown {self.protocol!r}; known: {', '.join(PROTOCOLS)}")
+        if self.protocol == "lee2014" and (self.age is None or np.shape(self.age) != (n,)):
+            raise ValueError("cytokine_protocol lee2014 needs each patient's age")
         self.worst = {k: np.zeros(n, dtype=np.int8) for k in SYNDROMES}
         self.onset = {k: np.full(n, np.nan) for k in SYNDROMES}
         self.last_high = {k: np.full(n, np.nan) for k in SYNDROMES}
@@ -84,11 +102,17 @@ class CellTox:
         ``alive`` marks the patients seen today."""
         crs, icans = grades["crs"], grades["icans"]
         refractory = ~np.isnan(self.toci_day) & (self.toci_day < day)  # tocilizumab given at an earlier visit
-        toci = alive & ((crs >= 2) | ((icans >= 2) & (crs >= 1))) & (self.toci_doses < TOCI_MAX_DOSES)
+        if self.protocol == "lee2014":
+            older = np.asarray(self.age) >= OLDER_AGE
+            toci_rule = (crs >= 3) | ((crs == 2) & older) | ((icans >= 3) & (crs >= 1))
+            dex = ((crs >= 3) & refractory) | (icans >= 3)
+        else:
+            toci_rule = (crs >= 2) | ((icans >= 2) & (crs >= 1))
+            dex = (crs >= 3) | ((icans >= 2) & ((crs == 0) | refractory))
+        toci = alive & toci_rule & (self.toci_doses < TOCI_MAX_DOSES)
         mg = np.where(toci, np.minimum(TOCI_MG_PER_KG * weight_kg, TOCI_MAX_MG), 0.0)
         self.toci_doses += toci
         self.toci_day = np.where(toci & np.isnan(self.toci_day), day, self.toci_day)
-        dex = (crs >= 3) | ((icans >= 2) & ((crs == 0) | refractory))
         need = np.where((icans >= 4) | (crs >= 4), MP_PRED_EQ, np.where(dex, DEX_PRED_EQ, 0.0))
         need = np.where(alive, need, 0.0)
         start = need > self.steroid_mg + 1e-9

@@ -164,7 +164,7 @@ def pre_treatment_burden(tumour0: np.ndarray, params: dict, t0: float) -> np.nda
 def run_clinic(cohort: Cohort, arm: Sequence[DrugSchedule], *, assessment: Assessment, guideline: str,
                treat_beyond_progression: bool, post: PostProgression | None, follow_up_days: float,
                record_visits: bool = True, keep_trajectory: bool = False,
-               steroid_scale: float = 1.0) -> ClinicResult:
+               steroid_scale: float = 1.0, cytokine_protocol: str = "label2017") -> ClinicResult:
     n = cohort.n
     cov = cohort.covariates
     weight = cov["weight_kg"].to_numpy(float)
@@ -184,7 +184,7 @@ def run_clinic(cohort: Cohort, arm: Sequence[DrugSchedule], *, assessment: Asses
 
     grid = step_grid(t0, follow_up_days, intensive_days(dosing.entries, follow_up_days))
     daily_weeks = {w for _, dt, w in grid if dt == 1}
-    tox = CellTox(n)
+    tox = CellTox(n, cytokine_protocol, cov["age"].to_numpy(float))
     toci_index = dose_index("tocilizumab")
     car_i = LAYOUT.slices["car_effector"].start
     car_peak = np.zeros(n)

@@ -68,7 +68,9 @@ PARAMS = (
     assumed("car_resistant_kill", "1", 0.1, "fraction of CAR T killing that reaches the immune-resistant clone: "
             "that clone escapes T cells by MHC or interferon-pathway loss, which CAR T cells do not need, or by "
             "antigen loss, which they do; about a third of relapses after axicabtagene were CD19-negative "
-            "(7 of 21 biopsies: Neelapu 2017), so half is assumed"),
+            "(7 of 21 biopsies: Neelapu 2017). How much CAR T killing the clone's cells still meet is not measured: "
+            "0.1 is assumed (this text said 'half' until 2026-11-30 while the value was 0.1; car_kill is fitted "
+            "with 0.1)"),
     assumed("car_activation_half", "1e9 cells", 5.0, "activated CAR T load (C a) of half-maximal cytokine "
             "release: macrophage activation and IL-6 production saturate (assumed)"),
     assumed("tumour_cd19", "1", 0.0, "fraction of tumour cells carrying CD19 (set from the cancer "
