@@ -31,6 +31,7 @@ import argparse
 import dataclasses
 import datetime as dt
 import json
+import sys
 from importlib import resources
 from pathlib import Path
 
@@ -191,7 +192,8 @@ def main(argv: list[str] | None = None) -> int:
     out.setdefault("cross", {})
     out["provenance"] = {"method": "bisection on the log of each fitted value, common random numbers",
                          "patients": a.patients, "seed": a.seed, "date": dt.date.today().isoformat(),
-                         "command": f"python -m immunotwin.calibrate_cancers --patients {a.patients} --seed {a.seed}"}
+                         "command": "python -m immunotwin.calibrate_cancers " + " ".join(argv if argv is not None
+                                                                                      else sys.argv[1:])}
     for cancer in filter(None, a.cancers.split(",")):
         spec_name, key, arm = TARGETS[cancer]
         ref = orr_refs[key] if key in orr_refs else refs[key]

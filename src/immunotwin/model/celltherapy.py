@@ -17,15 +17,22 @@ The immune-resistant clone of :mod:`.tumour` escapes T cells by MHC or interfero
 CAR T cells do not need, or by antigen loss, which they do (CD19-negative relapses: Orlando et al.,
 Nat Med 2018;24:1504): it meets a fraction rho_CAR of the CAR T killing.
 
-Cytokine release: activated CAR T cells (C a) drive macrophage activation and IL-6 release X
-(Giavridis et al., Nat Med 2018;24:731; Norelli et al., Nat Med 2018;24:739); corticosteroids
-suppress it (I, :mod:`.cytokines`); tocilizumab blocks IL-6 receptor signalling (b_6, :mod:`.pk`),
-which carries a fraction f_6 of the syndrome's signs (fever, hypotension, hypoxia), and does not
-reach the brain. The neurotoxicity driver Z integrates the same cytokine load (endothelial
-activation and blood-brain barrier disruption: Gust et al., Cancer Discov 2017;7:1404) and
-resolves more slowly, so ICANS follows CRS and outlasts it; steroids speed its resolution:
+Cytokine release: target cells lysed by CAR T cells (pyroptosis) activate macrophages, which
+release IL-1 and IL-6 (Liu et al., Sci Immunol 2020;5:eaax7969; Giavridis et al., Nat Med
+2018;24:731; Norelli et al., Nat Med 2018;24:739). The drive is therefore the lysis rate Λ (CD19+
+tumour and B cells killed per day), which peaks while the tumour is being cleared, days before the
+CAR T cells peak, and falls once the targets are gone: CRS starts within days, rises with tumour
+burden and resolves while the CAR T cells are still expanding on B cells. (Until 2026-11-30 the
+drive was the activated CAR T load C a, which peaks with the expansion; under the Lee 2014 rules
+it let CRS reach grade 3 in half the patients.) Corticosteroids suppress the release (I,
+:mod:`.cytokines`); tocilizumab blocks IL-6 receptor signalling (b_6, :mod:`.pk`), which carries a
+fraction f_6 of the syndrome's signs (fever, hypotension, hypoxia), and does not reach the brain.
+The neurotoxicity driver Z integrates the same cytokine load (endothelial activation and
+blood-brain barrier disruption: Gust et al., Cancer Discov 2017;7:1404) and resolves more slowly,
+so ICANS follows CRS and outlasts it; steroids speed its resolution:
 
-    dX/dt = k_X s_X A/(A + A_50) (1 - I) - d_X X,  A = C a,     CRS signs S = X (1 - f_6 b_6)
+    Λ = kill_CAR (T_s + rho_CAR T_r) + kill_CAR,B B
+    dX/dt = k_X s_X Λ/(Λ + Λ_50) (1 - I) - d_X X,               CRS signs S = X (1 - f_6 b_6)
     dZ/dt = k_Z s_Z X - d_Z (1 + c_Z I) Z
 
 The clinic grades CRS from S and ICANS from Z (ASTCT consensus grades: Lee et al., Biol Blood
@@ -71,11 +78,12 @@ PARAMS = (
             "(7 of 21 biopsies: Neelapu 2017). How much CAR T killing the clone's cells still meet is not measured: "
             "0.1 is assumed (this text said 'half' until 2026-11-30 while the value was 0.1; car_kill is fitted "
             "with 0.1)"),
-    assumed("car_activation_half", "1e9 cells", 5.0, "activated CAR T load (C a) of half-maximal cytokine "
-            "release: macrophage activation and IL-6 production saturate (assumed)"),
+    assumed("car_lysis_half", "1e9 cells/day", 5, "CD19+ cells lysed per day by CAR T cells for half-maximal cytokine "
+            "release: macrophage activation and IL-6 production saturate (assumed: the order of a 1e11-cell burden "
+            "cleared over three weeks)"),
     assumed("tumour_cd19", "1", 0.0, "fraction of tumour cells carrying CD19 (set from the cancer "
             "catalogue: 1 for B-cell lymphomas)"),
-    assumed("crs_drive", "1/day", 6.0, "cytokine release at saturating CAR T activation (scale of X, whose "
+    assumed("crs_drive", "1/day", 6.0, "cytokine release at saturating lysis (scale of X, whose "
             "grade-1 threshold is 1); fitted if marked so"),
     assumed("crs_susceptibility", "1", 1.0, "patient-level scale of the cytokine release (host myeloid "
             "response, endothelial state)", iiv=0.7),
@@ -84,7 +92,11 @@ PARAMS = (
     assumed("crs_il6_share", "1", 0.8, "share of CRS signs carried by IL-6 receptor signalling: tocilizumab "
             "resolves most CRS within days (about 70% responded: Le et al., Oncologist 2018;23:943)"),
     assumed("icans_drive", "1/day", 0.4, "neurotoxicity drive per unit cytokine load"),
-    assumed("icans_susceptibility", "1", 1.0, "patient-level scale of neurotoxicity", iiv=0.7),
+    assumed("icans_susceptibility", "1", 1.0, "patient-level scale of neurotoxicity (endothelial state, blood-brain "
+            "barrier; Gust et al., Cancer Discov 2017;7:1404). Its variability is set against ZUMA-1's grade >= 3 "
+            "neurotoxicity, so that figure is fitted: with icans_drive refitted to the any-grade rate each time, a "
+            "log-SD of 0.7 (the value assumed until 2026-11-30) gave 9.7% grade >= 3 and 1.4 gave 23% (28% "
+            "published; 300 patients, Lee 2014 rules)", iiv=1.4),
     assumed("icans_decay", "1/day", 0.15, "ICANS lasts longer than CRS (median duration about two weeks "
             "in ZUMA-1, Neelapu 2017)"),
     assumed("icans_steroid", "1", 2.0, "corticosteroids speed the resolution of ICANS (standard first-line "
@@ -113,11 +125,12 @@ def _derivatives(ctx: Ctx) -> dict:
     grow = p["car_expansion"] * a * (1.0 - p["car_steroid_weight"] * isup) / (1.0 + c / p["car_cap"])
     recall = p["car_recall"] * a * mc
     x = s["crs_cytokine"]
-    act = c * a  # activated CAR T cells
+    # target cells lysed per day (1e9/day): pyroptotic CAR T killing activates macrophages (Liu et al., Sci Immunol 2020)
+    lysis = sig["kill_car"] * sig["sensitive"] + sig["kill_car_resistant"] * sig["resistant"] + sig["car_kill_b"] * s["b_cells"]
     return {
         "car_effector": grow * c - (p["car_contraction"] + p["car_memory_conversion"]) * c + recall,
         "car_memory": p["car_memory_conversion"] * c - p["car_memory_death"] * mc - recall,
-        "crs_cytokine": p["crs_drive"] * p["crs_susceptibility"] * act / (act + p["car_activation_half"]) * (1.0 - isup)
+        "crs_cytokine": p["crs_drive"] * p["crs_susceptibility"] * lysis / (lysis + p["car_lysis_half"]) * (1.0 - isup)
         - p["crs_decay"] * x,
         "icans_driver": p["icans_drive"] * p["icans_susceptibility"] * x
         - p["icans_decay"] * (1.0 + p["icans_steroid"] * isup) * s["icans_driver"],

@@ -60,7 +60,8 @@ def car_t_crs(patients: int | None = None, seed: int | None = None) -> Result:
         _binom("neurotoxicity, any grade", d, lambda x: rate(x["icans_grade"] >= 1), ref["neuro_any"], 65, n, src,
                fitted=True, seed=5, note="fitted: icans_drive; ZUMA-1 counted neurologic events by CTCAE"),
         _binom("neurotoxicity, grade >= 3", d, lambda x: rate(x["icans_grade"] >= 3), ref["neuro_grade3plus"], 28, n,
-               src, seed=6),
+               src, fitted=True, seed=6, note="fitted by hand: the variability of icans_susceptibility was set against "
+               "it (model.celltherapy)"),
         _binom("tocilizumab given", d, lambda x: rate(x["tocilizumab_doses"] > 0), kin["tocilizumab"], 43, n,
                kin["source"], seed=7, note="figure marked verify"),
         _binom("corticosteroids given for CRS or neurotoxicity", d, lambda x: rate(x["syndrome_steroids"]),
@@ -108,13 +109,14 @@ def car_t_crs(patients: int | None = None, seed: int | None = None) -> Result:
     text = ("Axicabtagene ciloleucel (2e6 CAR T cells/kg, one infusion) in chemorefractory large B-cell lymphoma, "
             "visited daily for 28 days. CAR T cells expand on CD19 (tumour and normal B cells), contract and persist "
             "(Stein 2019 structure); they kill CD19+ cells and, at a fraction, the immune-resistant clone (CD19 "
-            "loss is one of its escape routes). Activated CAR T cells drive a cytokine load graded as CRS (less the "
-            "IL-6 share blocked by tocilizumab) and, more slowly, neurotoxicity, managed by the axicabtagene label and "
-            "the CARTOX rules (Neelapu 2018): tocilizumab for CRS grade >= 2 and for neurotoxicity grade >= 2 with "
-            "CRS; dexamethasone for CRS grade >= 3, for neurotoxicity grade >= 2 without CRS or a day after "
-            "tocilizumab (immunotwin.clinic.celltox). Response by "
+            "loss is one of its escape routes). The target cells they lyse drive a cytokine load graded as CRS (less "
+            "the IL-6 share blocked by tocilizumab) and, more slowly, neurotoxicity, managed as in ZUMA-1's pivotal "
+            "cohorts by the Lee 2014 algorithm (management.cytokine_protocol = lee2014): tocilizumab for CRS grade "
+            ">= 3, or grade 2 at age 65 or more, and for neurotoxicity grade >= 3 with CRS; dexamethasone for grade 3 "
+            "CRS a day after tocilizumab and for neurotoxicity grade >= 3 (immunotwin.clinic.celltox). Response by "
             "Lugano 2014 (PET-based complete response). The lymphodepleting chemotherapy is not simulated as drugs. "
-            "Three scales are fitted to ZUMA-1's ORR and any-grade CRS and neurotoxicity rates; the rest is unfitted.")
+            "Three scales are fitted to ZUMA-1's ORR and any-grade CRS and neurotoxicity rates, and the spread of "
+            "neurotoxicity susceptibility to its grade >= 3 rate; the rest is unfitted.")
     return Result("car-t-crs", "CAR T cells: expansion, response, CRS and neurotoxicity (ZUMA-1)", text, figs, obs,
                   [spec_text("car-t-crs")], len(p))
 
