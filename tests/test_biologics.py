@@ -195,6 +195,16 @@ def test_celltox_lee2014_rules() -> None:
     mg = neuro.manage(ng, weight, 5.0, np.ones(4, bool), 1.0)
     assert (mg > 0).tolist() == [False, True, False, False]  # tocilizumab only with concurrent CRS
     assert neuro.steroid_mg.tolist() == [0.0, DEX_PRED_EQ, DEX_PRED_EQ, MP_PRED_EQ]
+    g4 = CellTox(2, "lee2014", np.array([50.0, 70.0]))
+    g4.manage({"crs": np.array([4, 2]), "icans": np.zeros(2, int), "leak": np.zeros(2, int),
+               "cystitis": np.zeros(2, int)}, np.full(2, 80.0), 2.0, np.ones(2, bool), 1.0)
+    assert g4.steroid_mg.tolist() == [MP_PRED_EQ, 0.0] and g4.toci_doses.tolist() == [1, 1]
+    worse = {"crs": np.array([4, 3]), "icans": np.zeros(2, int), "leak": np.zeros(2, int), "cystitis": np.zeros(2, int)}
+    g4.manage(worse, np.full(2, 80.0), 3.0, np.ones(2, bool), 1.0)
+    assert g4.steroid_mg[1] == DEX_PRED_EQ  # tocilizumab at grade 2 yesterday, grade 3 today: refractory
+    from immunotwin.clinic.celltox import PROTOCOLS
+    from immunotwin.spec import CYTOKINE_PROTOCOLS
+    assert PROTOCOLS == CYTOKINE_PROTOCOLS  # the spec's vocabulary is the clinic's
     with pytest.raises(ValueError, match="cytokine_protocol"):
         CellTox(2, "cartox")
     with pytest.raises(ValueError, match="age"):

@@ -224,6 +224,12 @@ def test_structured_spec_is_the_toml_spec() -> None:
     assert (a.name, a.seed, a.follow_up_days, a.population, a.arms, a.control) == \
            (b.name, b.seed, b.follow_up_days, b.population, b.arms, b.control)
     assert parse_spec(a.text).arms == b.arms
+    managed = {**STRUCTURED, "management": {"guideline": "asco2021", "steroid_dose_scale": 0.5,
+                                            "cytokine_protocol": "lee2014"}}
+    m = trial_inputs(TrialRequest.model_validate({"spec": managed}), 100).spec.management
+    assert (m.steroid_dose_scale, m.cytokine_protocol) == (0.5, "lee2014")
+    with pytest.raises(ValueError, match="cytokine_protocol"):
+        TrialRequest.model_validate({"spec": {**STRUCTURED, "management": {"cytokine_protocol": "cartox"}}})
 
 
 @pytest.mark.parametrize("body, loc", [

@@ -31,6 +31,7 @@ import argparse
 import dataclasses
 import datetime as dt
 import json
+import shlex
 import sys
 from importlib import resources
 from pathlib import Path
@@ -192,8 +193,9 @@ def main(argv: list[str] | None = None) -> int:
     out.setdefault("cross", {})
     out["provenance"] = {"method": "bisection on the log of each fitted value, common random numbers",
                          "patients": a.patients, "seed": a.seed, "date": dt.date.today().isoformat(),
-                         "command": "python -m immunotwin.calibrate_cancers " + " ".join(argv if argv is not None
-                                                                                      else sys.argv[1:])}
+                         "command": "python -m immunotwin.calibrate_cancers " + shlex.join(argv if argv is not None
+                                                                                       else sys.argv[1:]),
+                         "note": "this run's command; each fitted entry carries its own date, patients and seed"}
     for cancer in filter(None, a.cancers.split(",")):
         spec_name, key, arm = TARGETS[cancer]
         ref = orr_refs[key] if key in orr_refs else refs[key]

@@ -536,8 +536,8 @@ def cmd_scenario(a: argparse.Namespace) -> int:
         inside = "—" if f["inside"] is None else ("inside" if f["inside"] else "OUTSIDE")
         # a direction-only row has no published value: its band note says what is checked
         pub = (f.get("band_note") or "—") if f["published"] is None else f"{f['published']:.3g}"
-        print(f"{f['name'][:70]:70s} sim {sim:>7s}  pub {pub}  "
-              f"band {f['band'][0]:.3g}-{f['band'][1]:.3g}  {inside}{'  (fitted)' if f['fitted'] else ''}")
+        band = "—" if f["band"] is None else f"{f['band'][0]:.3g}-{f['band'][1]:.3g}"
+        print(f"{f['name'][:70]:70s} sim {sim:>7s}  pub {pub}  band {band}  {inside}{'  (fitted)' if f['fitted'] else ''}")
     print(f"wrote {a.out}/summary.json and {a.out}/report.html")
     return 0
 

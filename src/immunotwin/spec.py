@@ -22,6 +22,7 @@ The TOML format is a public interface (see ``examples/checkmate067.toml``)::
     treat_beyond_progression = false
     steroid_dose_scale = 1.0       # optional: multiplies the guideline's steroid doses (0-4)
     cytokine_protocol = "label2017"  # optional: CRS/neurotoxicity after CAR T cells, or "lee2014"
+                                   # (guideline = "none" turns off this management too)
     [post_progression]             # optional
     fraction = 0.5
       [[post_progression.drug]]    # same table as arm.drug; start counts from progression
@@ -356,7 +357,8 @@ class Management:
     """Clinical management: irAE guideline (``"asco2021"`` or ``"none"``), treatment beyond progression,
     ``steroid_dose_scale``, a multiplier on the guideline's prednisone doses (mg/kg/day) for
     what-if studies of steroid intensity (1 = the guideline as written), and ``cytokine_protocol``, the
-    rules for cytokine release syndrome and neurotoxicity after CAR T cells (``CYTOKINE_PROTOCOLS``)."""
+    rules for cytokine release syndrome and neurotoxicity after CAR T cells (``CYTOKINE_PROTOCOLS``;
+    ``guideline = "none"`` turns that management off too, whatever the protocol)."""
 
     guideline: str = "asco2021"
     treat_beyond_progression: bool = False

@@ -5,7 +5,7 @@ Grades come from the model's severity indices (:mod:`.observe` ladders; ASTCT co
 CRS and ICANS, Lee et al., Biol Blood Marrow Transplant 2019;25:625; CTCAE v5.0 for capillary
 leak). Management follows the axicabtagene ciloleucel label (Yescarta US prescribing information,
 2017, section 2.3) and the CARTOX recommendations (Neelapu et al., Nat Rev Clin Oncol 2018;15:47), at
-the clinic's daily visits during the monitoring period:
+the clinic's daily visits during the monitoring period (protocol ``label2017``, the default):
 
 - tocilizumab 8 mg/kg IV (at most 800 mg; one dose a visit, at most 4): CRS grade >= 2, and
   neurotoxicity (ICANS) grade >= 2 with concurrent CRS;
@@ -13,20 +13,21 @@ the clinic's daily visits during the monitoring period:
   >= 2 without concurrent CRS, or still at grade >= 2 a day or more after tocilizumab (no
   improvement within 24 hours); methylprednisolone 1 g/day (1,250 mg/day prednisone equivalent) for
   grade 4 CRS or ICANS; tapered over a week once both syndromes are at grade <= 1 (assumed taper);
+- capillary leak grade >= 3 under aldesleukin: that day's doses are withheld (skipped);
+- BCG instillations are postponed while cystitis is grade >= 3 (label: delay for severe local reactions).
 
-That is protocol ``label2017``. Protocol ``lee2014`` is the algorithm of the early CAR T trials (Lee et
+(Until 2026-11-29 dexamethasone followed any grade >= 2 ICANS, with or without CRS.)
+
+Protocol ``lee2014`` is the algorithm of the early CAR T trials (Lee et
 al., Blood 2014;124:188, Figure 2, as tabulated against the later systems in PMC9616161, Table 4),
 under which ZUMA-1's cohorts 1-2 were managed (Neelapu et al., N Engl J Med 2017;377:2531: CRS graded by
 Lee 2014; tocilizumab in 43% and corticosteroids in 27% of patients; the protocol's own text is not
 shipped, so this reading is to verify): vigilant supportive care for grade 1-2 CRS unless the patient is
 older (``OLDER_AGE``, assumed threshold) or has extensive comorbidities (not modelled), tocilizumab for
 grade >= 3 CRS, or grade 2 in older patients, and for neurotoxicity grade >= 3 with concurrent CRS;
-dexamethasone for grade 3 CRS still present a day after tocilizumab and for neurotoxicity grade >= 3;
+dexamethasone for grade >= 3 CRS a day or more after the first tocilizumab dose (so an older patient given
+tocilizumab at grade 2 who reaches grade 3 later gets it at once, as refractory) and for neurotoxicity grade >= 3;
 methylprednisolone for grade 4; the same taper.
-- capillary leak grade >= 3 under aldesleukin: that day's doses are withheld (skipped);
-- BCG instillations are postponed while cystitis is grade >= 3 (label: delay for severe local reactions).
-
-(Until 2026-11-29 dexamethasone followed any grade >= 2 ICANS, with or without CRS.)
 
 A week with a grade-4 syndrome carries a probability of death (``FATAL_WEEKLY``, assumed, in the
 range of the fatal irAEs of :mod:`.run`).

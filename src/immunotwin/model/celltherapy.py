@@ -31,7 +31,7 @@ The neurotoxicity driver Z integrates the same cytokine load (endothelial activa
 blood-brain barrier disruption: Gust et al., Cancer Discov 2017;7:1404) and resolves more slowly,
 so ICANS follows CRS and outlasts it; steroids speed its resolution:
 
-    Λ = kill_CAR (T_s + rho_CAR T_r) + kill_CAR,B B
+    Λ = kill_CAR (a_19 T_s + rho_CAR a_19 T_r + B)      (a_19: tumour_cd19, the CD19+ share of tumour cells)
     dX/dt = k_X s_X Λ/(Λ + Λ_50) (1 - I) - d_X X,               CRS signs S = X (1 - f_6 b_6)
     dZ/dt = k_Z s_Z X - d_Z (1 + c_Z I) Z
 
@@ -87,7 +87,7 @@ PARAMS = (
             "grade-1 threshold is 1); fitted if marked so"),
     assumed("crs_susceptibility", "1", 1.0, "patient-level scale of the cytokine release (host myeloid "
             "response, endothelial state)", iiv=0.7),
-    assumed("crs_decay", "1/day", 0.5, "CRS resolves over days once CAR T activation falls (median "
+    assumed("crs_decay", "1/day", 0.5, "CRS resolves over days once target lysis falls (median "
             "duration about a week in ZUMA-1, Neelapu 2017)"),
     assumed("crs_il6_share", "1", 0.8, "share of CRS signs carried by IL-6 receptor signalling: tocilizumab "
             "resolves most CRS within days (about 70% responded: Le et al., Oncologist 2018;23:943)"),

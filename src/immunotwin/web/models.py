@@ -17,6 +17,7 @@ from ..spec import (
     _COVARIATES,
     CANCERS,
     CRITERIA,
+    CYTOKINE_PROTOCOLS,
     DESIGNS,
     GUIDELINES,
     HPD_DEFINITIONS,
@@ -103,6 +104,9 @@ class PopulationIn(_Strict):
 class ManagementIn(_Strict):
     guideline: Guideline = Guideline("asco2021")  # type: ignore[call-arg]
     treat_beyond_progression: bool = False
+    steroid_dose_scale: float = Field(1.0, ge=0.0, le=4.0, description="multiplies the guideline's steroid doses")
+    cytokine_protocol: Literal[CYTOKINE_PROTOCOLS] = Field(  # type: ignore[valid-type]
+        "label2017", description="CRS/neurotoxicity rules after CAR T cells: label2017 or lee2014")
 
 
 class AssessmentIn(_Strict):

@@ -223,7 +223,9 @@ def structured_spec_toml(req: TrialRequest) -> str:
         doc["assessment"] = s.assessment.model_dump()
     if s.management is not None:
         doc["management"] = {"guideline": s.management.guideline.value,
-                             "treat_beyond_progression": s.management.treat_beyond_progression}
+                             "treat_beyond_progression": s.management.treat_beyond_progression,
+                             "steroid_dose_scale": s.management.steroid_dose_scale,
+                             "cytokine_protocol": s.management.cytokine_protocol}
     doc["arm"] = [{"name": a.name, "drug": [_drug_table(d) for d in a.drugs]} for a in s.arms]
     return tomlout.dumps(doc)
 
