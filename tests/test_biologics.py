@@ -12,7 +12,7 @@ import pytest
 from conftest import params
 from immunotwin import engine
 from immunotwin.clinic import observe
-from immunotwin.clinic.celltox import DEX_PRED_EQ, MP_PRED_EQ, TOCI_MAX_DOSES, CellTox
+from immunotwin.clinic.celltox import DEX_LOW_PRED_EQ, DEX_PRED_EQ, MP_PRED_EQ, TOCI_MAX_DOSES, CellTox
 from immunotwin.clinic.run import intensive_days, step_grid
 from immunotwin.clinic.schedule import Dosing
 from immunotwin.drugs.catalogue import CATALOGUE, dose_index
@@ -202,6 +202,14 @@ def test_celltox_lee2014_rules() -> None:
     worse = {"crs": np.array([4, 3]), "icans": np.zeros(2, int), "leak": np.zeros(2, int), "cystitis": np.zeros(2, int)}
     g4.manage(worse, np.full(2, 80.0), 3.0, np.ones(2, bool), 1.0)
     assert g4.steroid_mg[1] == DEX_PRED_EQ  # tocilizumab at grade 2 yesterday, grade 3 today: refractory
+    early = CellTox(3, "topp2021")
+    eg = {"crs": np.array([1, 1, 0]), "icans": np.array([0, 0, 1]), "leak": np.zeros(3, int), "cystitis": np.zeros(3, int)}
+    early.observe(eg, 1.0, np.ones(3, bool))
+    early.manage(eg, np.full(3, 80.0), 1.0, np.ones(3, bool), 1.0)
+    assert early.steroid_mg.tolist() == [0.0, 0.0, DEX_LOW_PRED_EQ]  # grade 1 neurotoxicity: steroids at once
+    early.observe({**eg, "crs": np.array([1, 0, 0])}, 4.0, np.ones(3, bool))
+    early.manage({**eg, "crs": np.array([1, 0, 0])}, np.full(3, 80.0), 4.0, np.ones(3, bool), 1.0)
+    assert early.steroid_mg[:2].tolist() == [DEX_LOW_PRED_EQ, 0.0]  # grade 1 CRS three days on: steroids
     from immunotwin.clinic.celltox import PROTOCOLS
     from immunotwin.spec import CYTOKINE_PROTOCOLS
     assert PROTOCOLS == CYTOKINE_PROTOCOLS  # the spec's vocabulary is the clinic's
@@ -221,6 +229,10 @@ def test_cytokine_protocol_in_spec() -> None:
     assert parse_spec(text.replace('cytokine_protocol = "lee2014"\n', "")).management.cytokine_protocol == "label2017"
     with pytest.raises(SpecError, match="management.cytokine_protocol"):
         parse_spec(text.replace('cytokine_protocol = "lee2014"', 'cytokine_protocol = "cartox"'))
+    lee, early = parse_spec(text), parse_spec(spec_text("car-t-crs-early-steroids"))
+    assert early.management.cytokine_protocol == "topp2021"  # the twin differs in its management only
+    assert (early.seed, early.population, early.arms, early.assessment, early.follow_up_days) == \
+           (lee.seed, lee.population, lee.arms, lee.assessment, lee.follow_up_days)
 
 
 def test_cytokine_protocol_reaches_the_clinic(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -21,7 +21,7 @@ The TOML format is a public interface (see ``examples/checkmate067.toml``)::
     guideline = "asco2021"         # or "none"
     treat_beyond_progression = false
     steroid_dose_scale = 1.0       # optional: multiplies the guideline's steroid doses (0-4)
-    cytokine_protocol = "label2017"  # optional: CRS/neurotoxicity after CAR T cells, or "lee2014"
+    cytokine_protocol = "label2017"  # optional: CRS/neurotoxicity after CAR T cells, or "lee2014", "topp2021"
                                    # (guideline = "none" turns off this management too)
     [post_progression]             # optional
     fraction = 0.5
@@ -116,8 +116,9 @@ GUIDELINES: tuple[str, ...] = ("asco2021", "none")
 #: Management of cytokine release syndrome and neurotoxicity after CAR T cells (immunotwin.clinic.celltox):
 #: ``label2017`` (axicabtagene label and CARTOX: tocilizumab from CRS grade 2) or ``lee2014`` (Lee et al.,
 #: Blood 2014;124:188, the algorithm of the early CAR T trials: tocilizumab from CRS grade 3, or grade 2 in
-#: older patients; steroids for refractory grade 3 CRS and for grade >= 3 neurotoxicity).
-CYTOKINE_PROTOCOLS: tuple[str, ...] = ("label2017", "lee2014")
+#: older patients; steroids for refractory grade 3 CRS and for grade >= 3 neurotoxicity) or ``topp2021`` (the label
+#: plus early low-dose steroids: ZUMA-1's safety cohort 4, Topp et al., Br J Haematol 2021;195:388).
+CYTOKINE_PROTOCOLS: tuple[str, ...] = ("label2017", "lee2014", "topp2021")
 
 #: irAE names, in the order of ``immunotwin.model.organs.IRAES`` (docs/schema.md).
 IRAE_ORGANS: tuple[str, ...] = (

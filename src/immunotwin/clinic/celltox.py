@@ -29,6 +29,13 @@ dexamethasone for grade >= 3 CRS a day or more after the first tocilizumab dose 
 tocilizumab at grade 2 who reaches grade 3 later gets it at once, as refractory) and for neurotoxicity grade >= 3;
 methylprednisolone for grade 4; the same taper.
 
+Protocol ``topp2021`` is the earlier intervention of ZUMA-1's safety cohort 4 (Topp et al., Br J Haematol
+2021;195:388; ASH 2019 abstract as reported by Oncology Nurse Advisor: steroids from grade 1 neurologic
+events, and for grade 1 CRS not improving after 3 days of supportive care; CRS grade >= 3 in 2% and
+neurologic events grade >= 3 in 17% of 41 patients, against 11% and 32% in cohorts 1-2 as reported there):
+the label's rules, plus dexamethasone 10 mg a day (``DEX_LOW_PRED_EQ``; the daily dose is assumed) for
+neurotoxicity grade >= 1 and for CRS grade >= 1 three days or more after its onset (``EARLY_CRS_DAYS``).
+
 A week with a grade-4 syndrome carries a probability of death (``FATAL_WEEKLY``, assumed, in the
 range of the fatal irAEs of :mod:`.run`).
 """
@@ -45,7 +52,9 @@ MP_PRED_EQ = 1000.0 * 1.25  # methylprednisolone 1 g/day as prednisone mg/day
 TAPER_DAYS = 7.0
 SYNDROMES = ("crs", "icans", "leak", "cystitis")
 FATAL_WEEKLY = {"crs": 0.25, "icans": 0.25, "leak": 0.1, "cystitis": 0.0}
-PROTOCOLS = ("label2017", "lee2014")
+PROTOCOLS = ("label2017", "lee2014", "topp2021")
+DEX_LOW_PRED_EQ = 10.0 * 6.67  # dexamethasone 10 mg once a day as prednisone mg/day (early intervention, topp2021)
+EARLY_CRS_DAYS = 3.0  # topp2021: steroids for grade-1 CRS not improving after 3 days of supportive care
 OLDER_AGE = 65.0  # years: "older age" of Lee 2014's grade-2 rule (threshold assumed; ZUMA-1's median age was 58)
 
 
@@ -103,6 +112,7 @@ class CellTox:
         ``alive`` marks the patients seen today."""
         crs, icans = grades["crs"], grades["icans"]
         refractory = ~np.isnan(self.toci_day) & (self.toci_day < day)  # tocilizumab given at an earlier visit
+        early = np.zeros(len(crs), dtype=bool)
         if self.protocol == "lee2014":
             older = np.asarray(self.age) >= OLDER_AGE
             toci_rule = (crs >= 3) | ((crs == 2) & older) | ((icans >= 3) & (crs >= 1))
@@ -110,11 +120,14 @@ class CellTox:
         else:
             toci_rule = (crs >= 2) | ((icans >= 2) & (crs >= 1))
             dex = (crs >= 3) | ((icans >= 2) & ((crs == 0) | refractory))
+            if self.protocol == "topp2021":  # the label's rules plus early, low-dose steroids
+                early = (icans >= 1) | ((crs >= 1) & (day - self.onset["crs"] >= EARLY_CRS_DAYS))
         toci = alive & toci_rule & (self.toci_doses < TOCI_MAX_DOSES)
         mg = np.where(toci, np.minimum(TOCI_MG_PER_KG * weight_kg, TOCI_MAX_MG), 0.0)
         self.toci_doses += toci
         self.toci_day = np.where(toci & np.isnan(self.toci_day), day, self.toci_day)
-        need = np.where((icans >= 4) | (crs >= 4), MP_PRED_EQ, np.where(dex, DEX_PRED_EQ, 0.0))
+        need = np.where((icans >= 4) | (crs >= 4), MP_PRED_EQ,
+                        np.where(dex, DEX_PRED_EQ, np.where(early, DEX_LOW_PRED_EQ, 0.0)))
         need = np.where(alive, need, 0.0)
         start = need > self.steroid_mg + 1e-9
         self.steroid_day = np.where(start & np.isnan(self.steroid_day), day, self.steroid_day)

@@ -46,8 +46,12 @@ def _ratio_peak(d: pd.DataFrame) -> float:
 def car_t_crs(patients: int | None = None, seed: int | None = None) -> Result:
     z1 = load("phenomena")["car_t"]
     ref, ref5, kin = z1["zuma1_axicabtagene"], z1["zuma1_5y"], scenario_refs()["zuma1_kinetics"]
+    c4 = scenario_refs()["zuma1_cohort4"]
     _, p, _ = simulate_spec("car-t-crs", patients, visits=False, seed=seed)
     d = p[p["status"] == "ok"].assign(resp=lambda x: responders(x), arm="axi-cel")
+    # the same patients managed as ZUMA-1's safety cohort 4 (early steroids; Topp 2021)
+    _, pe, _ = simulate_spec("car-t-crs-early-steroids", patients, visits=False, seed=seed)
+    e = pe[pe["status"] == "ok"].assign(resp=lambda x: responders(x), arm="axi-cel, early steroids")
     src, n = ref["source"], 101  # ZUMA-1 modified intention-to-treat set (Neelapu 2017)
     figs = [
         _binom("ORR (best response CR or PR)", d, lambda x: rate(x["resp"]), ref["orr"], 83, n, src, fitted=True,
@@ -84,6 +88,19 @@ def car_t_crs(patients: int | None = None, seed: int | None = None) -> Result:
                    ref5["median_os_months"], [ref5["median_os_months"] * 0.7, ref5["median_os_months"] * 1.3],
                    ref5["source"], "±30% (a KM median from 101 patients with a long flat tail is imprecise)", seed=14),
     ]
+    figs += [
+        _binom("early steroids (cohort 4 rules): CRS, grade >= 3", e, lambda x: rate(x["crs_grade"] >= 3),
+               c4["crs_grade3plus"], c4["crs_k"], c4["n"], c4["source"], seed=15,
+               note="the same virtual patients as above, managed by cytokine_protocol topp2021"),
+        _binom("early steroids (cohort 4 rules): neurotoxicity, grade >= 3", e, lambda x: rate(x["icans_grade"] >= 3),
+               c4["neuro_grade3plus"], c4["neuro_k"], c4["n"], c4["source"], seed=16,
+               note="the same virtual patients as above, managed by cytokine_protocol topp2021"),
+        _direction("neurotoxicity grade >= 3: early steroids minus Lee 2014 (same patients)",
+                   pd.concat([d.assign(early=False), e.assign(early=True)]),
+                   lambda x: rate(x.loc[x["early"], "icans_grade"] >= 3) - rate(x.loc[~x["early"], "icans_grade"] >= 3),
+                   c4["neuro_grade3plus"] - c4["cohorts12"]["neuro_grade3plus"], [-1.0, 0.0], c4["source"],
+                   "direction: below 0 (cohort 4 against cohorts 1-2, 17% against 32%)", seed=17),
+    ]
     half = d["sld0_mm"] >= d["sld0_mm"].median()
     figs.append(_direction(
         "CRS grade >= 2: high minus low tumour burden (halves by baseline SLD)", d.assign(half=half),
@@ -105,6 +122,10 @@ def car_t_crs(patients: int | None = None, seed: int | None = None) -> Result:
         {"name": "median tocilizumab doses among those given it",
          "value": float(d.loc[d["tocilizumab_doses"] > 0, "tocilizumab_doses"].median())
          if (d["tocilizumab_doses"] > 0).any() else float("nan"), "note": "at most 4"},
+        {"name": "early steroids (cohort 4 rules): ORR", "value": rate(e["resp"]),
+         "note": f"same patients; {rate(d['resp']):.3f} under Lee 2014 (cohort 4: 73%, no loss of efficacy reported)"},
+        {"name": "early steroids (cohort 4 rules): corticosteroids given", "value": rate(e["syndrome_steroids"]),
+         "note": "same patients"},
     ]
     text = ("Axicabtagene ciloleucel (2e6 CAR T cells/kg, one infusion) in chemorefractory large B-cell lymphoma, "
             "visited daily for 28 days. CAR T cells expand on CD19 (tumour and normal B cells), contract and persist "
@@ -116,9 +137,11 @@ def car_t_crs(patients: int | None = None, seed: int | None = None) -> Result:
             "CRS a day after tocilizumab and for neurotoxicity grade >= 3 (immunotwin.clinic.celltox). Response by "
             "Lugano 2014 (PET-based complete response). The lymphodepleting chemotherapy is not simulated as drugs. "
             "Three scales are fitted to ZUMA-1's ORR and any-grade CRS and neurotoxicity rates, and the spread of "
-            "neurotoxicity susceptibility to its grade >= 3 rate; the rest is unfitted.")
+            "neurotoxicity susceptibility to its grade >= 3 rate; the rest is unfitted. The same patients are also "
+            "managed as ZUMA-1's safety cohort 4 was (early steroids: cytokine_protocol topp2021), an unfitted check "
+            "that earlier intervention lowers severe CRS and neurotoxicity without costing response.")
     return Result("car-t-crs", "CAR T cells: expansion, response, CRS and neurotoxicity (ZUMA-1)", text, figs, obs,
-                  [spec_text("car-t-crs")], len(p))
+                  [spec_text("car-t-crs"), spec_text("car-t-crs-early-steroids")], len(p) + len(pe))
 
 
 # --------------------------------------------------------------------------------------------
