@@ -141,7 +141,7 @@ def car_t_crs(patients: int | None = None, seed: int | None = None) -> Result:
             "managed as ZUMA-1's safety cohort 4 was (early steroids: cytokine_protocol topp2021), an unfitted check "
             "that earlier intervention lowers severe CRS and neurotoxicity without costing response.")
     return Result("car-t-crs", "CAR T cells: expansion, response, CRS and neurotoxicity (ZUMA-1)", text, figs, obs,
-                  [spec_text("car-t-crs"), spec_text("car-t-crs-early-steroids")], len(p) + len(pe))
+                  [spec_text("car-t-crs"), spec_text("car-t-crs-early-steroids")], len(p))  # the twin: the same patients
 
 
 # --------------------------------------------------------------------------------------------
