@@ -78,7 +78,7 @@ PARAMS = (
             "(7 of 21 biopsies: Neelapu 2017). How much CAR T killing the clone's cells still meet is not measured: "
             "0.1 is assumed (this text said 'half' until 2026-11-30 while the value was 0.1; car_kill is fitted "
             "with 0.1)"),
-    assumed("car_lysis_half", "1e9 cells/day", 5, "CD19+ cells lysed per day by CAR T cells for half-maximal cytokine "
+    assumed("car_lysis_half", "1e9 cells/day", 5.0, "CD19+ cells lysed per day by CAR T cells for half-maximal cytokine "
             "release: macrophage activation and IL-6 production saturate (assumed: the order of a 1e11-cell burden "
             "cleared over three weeks)"),
     assumed("tumour_cd19", "1", 0.0, "fraction of tumour cells carrying CD19 (set from the cancer "
