@@ -228,7 +228,9 @@ def inflammation_to_cancer() -> Result:
             "background is scaled to a lifetime risk. Stem-cell numbers, onset ages, the colitis extent mix and "
             "inflamed fractions are assumptions (data/carcinogenesis.json). The lymphoid strength s is fitted to "
             "the RA lymphoma SIR; the colon's is the measured mutation-rate ratio of IBD-affected epithelium "
-            "(Olafsson 2020), so the ulcerative colitis figures are unfitted predictions. "
+            "(Olafsson 2020). The inflammation intensity varies between colitis patients (a lognormal factor of "
+            "mean 1), its spread fitted to Eaden's 10- and 20-year risks; the 30-year risk and the SIRs by extent "
+            "are unfitted predictions. "
             "Competing mortality is ignored (as in the cumulative-risk figures compared). This model does not "
             "use the immunotherapy model's patients.")
     text += f" {ref['notes']}"
