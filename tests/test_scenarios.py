@@ -185,11 +185,14 @@ def test_inflammation_uc_spread_brings_risk_forward(inflammation: dict) -> None:
 
 def test_uc_intensity_spread_is_the_least_squares_fit() -> None:
     """The shipped log-SD minimises the squared log residuals of the 10- and 20-year risks against Eaden's."""
+    from immunotwin.reference import load
     from immunotwin.scenarios.inflammation import colon_strength, uc_cumulative, uc_log_sd
 
+    eaden = load("phenomena")["autoimmunity_to_cancer"]["ulcerative_colitis_crc_cumulative"]
+
     def loss(sd: float) -> float:
-        return sum((np.log(uc_cumulative(colon_strength(), float(y), log_sd=sd)["all"]) - np.log(p)) ** 2
-                   for y, p in ((10, 0.02), (20, 0.08)))
+        return sum((np.log(uc_cumulative(colon_strength(), float(y), log_sd=sd)["all"]) - np.log(eaden[f"{y}y"])) ** 2
+                   for y in (10, 20))
 
     sd = uc_log_sd()
     assert loss(sd) < 0.01 and loss(sd) < loss(sd - 0.1) and loss(sd) < loss(sd + 0.1)
@@ -201,9 +204,10 @@ def test_survival_mixed_limits() -> None:
     assert np.array_equal(cg.survival_mixed(ages, COLON, exp, 1.0, 0.0), cg.survival(ages, COLON, exp, 1.0))
     # no inflammation effect: any spread of intensity leaves the background
     assert np.allclose(cg.survival_mixed(ages, COLON, exp, 0.0, 1.0), cg.survival(ages, COLON), rtol=1e-12)
-    # the quadrature keeps the mean intensity: weights times factors sum to 1
-    x, w = np.polynomial.hermite_e.hermegauss(9)
-    assert float(np.sum(w / w.sum() * np.exp(1.0 * x - 0.5))) == pytest.approx(1.0, rel=1e-3)
+    # the quadrature survival_mixed uses keeps the mean intensity and the lognormal's variance
+    f, w = cg.intensity_nodes(1.0)
+    assert float(np.sum(w)) == pytest.approx(1.0, rel=1e-12) and float(np.sum(w * f)) == pytest.approx(1.0, rel=1e-3)
+    assert float(np.sum(w * f**2)) == pytest.approx(np.exp(1.0), rel=2e-2)
     # a spread raises the early cohort risk (the high-intensity patients' hazards rise first)
     early = [cg.conditional_risk(ages, cg.survival_mixed(ages, COLON, exp, 1.4, sd), 30.0, 10.0) for sd in (0.0, 1.0)]
     assert early[1] > early[0]

@@ -151,6 +151,12 @@ def survival(ages: np.ndarray, m: TSCE, exposure: Exposure | None = None, streng
     return np.exp(-m.X * ((1.0 - exposure.fraction) * h_bg + exposure.fraction * h_inf))
 
 
+def intensity_nodes(log_sd: float, nodes: int = 9) -> tuple[np.ndarray, np.ndarray]:
+    """Gauss-Hermite nodes (numpy) of a lognormal factor of mean 1 and log-SD ``log_sd``: (factors, weights)."""
+    x, w = np.polynomial.hermite_e.hermegauss(nodes)
+    return np.exp(log_sd * x - 0.5 * log_sd**2), w / w.sum()
+
+
 def survival_mixed(ages: np.ndarray, m: TSCE, exposure: Exposure, strength: float, log_sd: float,
                    nodes: int = 9) -> np.ndarray:
     """Cohort survival when the inflammation intensity varies between people: the exposure's intensity times a
@@ -160,9 +166,7 @@ def survival_mixed(ages: np.ndarray, m: TSCE, exposure: Exposure, strength: floa
     Arthritis Rheum 2006;54:692). ``log_sd`` 0 gives :func:`survival`."""
     if log_sd == 0.0:
         return survival(ages, m, exposure, strength)
-    x, w = np.polynomial.hermite_e.hermegauss(nodes)
-    w = w / w.sum()
-    factors = np.exp(log_sd * x - 0.5 * log_sd**2)
+    factors, w = intensity_nodes(log_sd, nodes)
     return sum(wi * survival(ages, m, replace(exposure, intensity=exposure.intensity * float(f)), strength)
                for f, wi in zip(factors, w, strict=True))
 
@@ -226,4 +230,4 @@ def fit_background(m: TSCE, lifetime_risk: float, to_age: float) -> TSCE:
 
 
 __all__ = ["TSCE", "Exposure", "exact_hazard", "exact_survival", "cumulative_hazard", "survival", "survival_mixed",
-           "inflamed", "conditional_risk", "sir", "fit_background", "fit_incidence", "band_rate", "age_grid"]
+           "intensity_nodes", "inflamed", "conditional_risk", "sir", "fit_background", "fit_incidence", "band_rate", "age_grid"]

@@ -106,7 +106,7 @@ class ManagementIn(_Strict):
     treat_beyond_progression: bool = False
     steroid_dose_scale: float = Field(1.0, ge=0.0, le=4.0, description="multiplies the guideline's steroid doses")
     cytokine_protocol: Literal[CYTOKINE_PROTOCOLS] = Field(  # type: ignore[valid-type]
-        "label2017", description="CRS/neurotoxicity rules after CAR T cells: label2017 or lee2014")
+        "label2017", description="CRS/neurotoxicity rules after CAR T cells: " + ", ".join(CYTOKINE_PROTOCOLS))
 
 
 class AssessmentIn(_Strict):
