@@ -16,7 +16,8 @@ ZUMA-1's ORR, the CRS and neurotoxicity drives to ZUMA-1's any-grade rates, IL-2
 killing to Atkins 1999's ORR, antibody-dependent killing to McLaughlin 1998's ORR, the vaccine's
 potency to Hodi 2010's gp100-alone ORR, interferon's antigen presentation to its metastatic
 melanoma ORR, BCG's innate activation to Lamm 1991's complete responses, and the autoantibody
-response to shared tumour antigen to the share of thymoma patients with myasthenia (30-50%: its middle). What
+response to shared tumour antigen to the share of thymoma patients with myasthenia (30-50%: its middle), and the
+serum level at which anti-CD20 stops clearing normal B cells to the start of their recovery 6 months after rituximab. What
 stays unfitted: complete responses, grade >= 3 rates, onsets, survival, and the other cancers.
 
 Each fitted ORR is then a *fitted* figure (``cancers-compared`` says so); what stays unfitted is
@@ -63,6 +64,8 @@ PARAM_TARGETS: dict[str, tuple[str, str, tuple[str, ...], str, tuple[float, floa
     "bcg_innate": ("bcg-bladder", "scenario_refs", ("bcg_cis", "cr"), "cr", (0.01, 30.0)),
     "ifn_presentation": ("interferon-melanoma", "scenario_refs", ("interferon_metastatic_melanoma", "orr"), "orr",
                          (0.01, 30.0)),
+    "b_cell_depletion_ec50": ("monoclonal-antibodies", "scenario_refs", ("b_cell_recovery", "recovery_begins_fraction"),
+                              "b_cells_6m", (0.1, 1000.0)),
     "shared_antigen_antibody": ("paraneoplastic-thymoma", "phenomena",
                                 ("paraneoplastic_myasthenia_in_thymoma", "thymoma_with_mg"), "myasthenia",
                                 (1e-4, 1.0)),
@@ -75,12 +78,13 @@ CROSS_TARGETS: dict[str, tuple[str, str, str, tuple[str, ...], str, tuple[float,
             (0.05, 500.0)),
 }
 #: Fits read one arm of a multi-arm spec (default: every arm; rituximab's spec has a nivolumab arm).
-PARAM_ARMS = {"adcc_kill": "rituximab", "vaccine_potency": "gp100", "shared_antigen_antibody": "no drug"}
+PARAM_ARMS = {"adcc_kill": "rituximab", "b_cell_depletion_ec50": "rituximab", "vaccine_potency": "gp100", "shared_antigen_antibody": "no drug"}
 METRICS = {
     "orr": lambda p: float(p["bor"].isin(["CR", "PR"]).mean()),
     "cr": lambda p: float((p["bor"] == "CR").mean()),
     "crs_any": lambda p: float((p["crs_grade"] >= 1).mean()),
     "icans_any": lambda p: float((p["icans_grade"] >= 1).mean()),
+    "b_cells_6m": lambda p: float(p["b_cells_day182"].median()),
 }
 #: Metrics read from the visits (paraneoplastic disease present at the pre-treatment visit counts).
 VISIT_METRICS = {"myasthenia": lambda p, v: _worst_visit_grade(p, v, "neurologic") >= 2,

@@ -22,7 +22,11 @@ Normal B cells carry CD20 and CD19 too: they are cleared by the bound antibody (
 phagocytosis as well as ADCC, far faster than tumour cells) and by CD19 CAR T cells
 (:mod:`.celltherapy`), and regenerate from the marrow over months:
 
-    dB/dt = k_B (B_0 - B) - (k_B20 b_20 + kill_CAR) B
+    dB/dt = k_B (B_0 - B) - (k_B20 C_20/(C_20 + EC50_B) + kill_CAR) B
+
+(C_20: serum antibody, mg/L; EC50_B: the in-vivo level for half the maximal clearance of normal B cells,
+well above the binding constant that sets b_20; k_B and k_B20 from Pan et al. 2019, rituximab's B-cell
+turnover model.)
 
 Intravesical BCG (slot ``bcg``: the bladder wall as depot) sets off local innate inflammation: NK cells,
 macrophages and neutrophils attack the tumour and present its antigens (Redelman-Sidi, Glickman & Bochner,
@@ -34,8 +38,9 @@ IL-2 also adds to the IL-2 signal of :mod:`.cytokines` (effector and regulatory 
 
 from __future__ import annotations
 
-from .base import Ctx, Subsystem
+from .base import Ctx, Subsystem, pos
 from .params import assumed, sourced
+from .slots import SLOTS
 
 PARAMS = (
     assumed("nk_activation", "1/day", 0.5,
@@ -65,13 +70,21 @@ PARAMS = (
             "occupancy; fitted if marked so"),
     assumed("bcg_cystitis_susceptibility", "1", 1.0, "patient-level scale of BCG cystitis (most patients have "
             "some, few a serious reaction: Lamm et al., J Urol 1992;147:596)", iiv=0.5),
-    assumed("b_cell_antibody_kill", "1/day", 0.2, "clearance of normal B cells at full anti-CD20 binding "
-            "(complement, phagocytosis and ADCC): circulating B cells fall below detection within days of the "
-            "first rituximab dose and stay depleted for about 6 months (McLaughlin 1998; label)"),
+    sourced("b_cell_antibody_kill", "1/day", 0.7, "clearance of normal B cells by the bound antibody at its "
+            "maximum (complement, phagocytosis and ADCC): 35 times the B-cell turnover of 0.02/day, the maximum "
+            "increase of the CD19+ death rate under rituximab in Pan et al., Br J Clin Pharmacol 2019;85:1790 "
+            "(children with autoimmune disease, 4 x 375 mg/m2 or 2 x 750 mg/m2)"),
+    assumed("b_cell_depletion_ec50", "mg/L", 1.0, "serum rituximab giving half the maximal clearance of normal B "
+            "cells in vivo. Not the binding constant (Kd about 1 mg/L, the catalogue's EC50 for tumour ADCC): "
+            "circulating B cells come back about 6 months after 4 x 375 mg/m2 (label; McLaughlin 1998) while the "
+            "serum level is still of the order of 1 mg/L (detectable 3-6 months after the last dose, label), "
+            "so clearance must fade at levels far above the Kd (limited effector capacity; in vivo). Fitted "
+            "if marked so, to the start of recovery"),
     assumed("b_cell_normal", "1e9 cells", 25.0, "normal body B-cell pool (blood B cells about 0.2e9/L, a "
             "few per cent of the body's B cells; order of magnitude)"),
-    assumed("b_cell_renewal", "1/day", 0.012, "B cells start to return about 6 months after rituximab and "
-            "are near normal by 9-12 months (McLaughlin 1998): a recovery half-life of about two months"),
+    sourced("b_cell_renewal", "1/day", 0.02, "turnover of the CD19+ B-cell pool, half-life 35 days (Pan et al., "
+            "Br J Clin Pharmacol 2019;85:1790, 41% RSE); B cells start to return about 6 months after rituximab "
+            "and are near normal by 9-12 months (McLaughlin 1998; label)"),
 )
 
 
@@ -87,12 +100,13 @@ def _signals(ctx: Ctx) -> dict:
 def _derivatives(ctx: Ctx) -> dict:
     p, s, sig = ctx.p, ctx.s, ctx.sig
     b = s["b_cells"]
+    c20 = pos(sig["conc"][SLOTS.index("cd20")])  # serum anti-CD20 antibody, mg/L
     return {
         "nk_active": p["nk_activation"] * (sig["il2_exo"] + p["bcg_innate"] * sig["bcg"]) - p["nk_decay"] * s["nk_active"],
         "vascular_leak": p["leak_rate"] * p["leak_susceptibility"] * sig["il2_exo"]
         - p["leak_resolution"] * s["vascular_leak"],
         "b_cells": p["b_cell_renewal"] * (p["b_cell_normal"] - b)
-        - (p["b_cell_antibody_kill"] * sig["cd20_bound"] + sig["car_kill_b"]) * b,
+        - (p["b_cell_antibody_kill"] * c20 / (c20 + p["b_cell_depletion_ec50"]) + sig["car_kill_b"]) * b,
     }
 
 

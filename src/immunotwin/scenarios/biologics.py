@@ -29,9 +29,9 @@ def _binom(name: str, df: pd.DataFrame, stat, published: float, k: int, n: int, 
 
 
 def _direction(name: str, df: pd.DataFrame, stat, published: float | None, band: list[float], source: str,  # type: ignore[no-untyped-def]
-               note: str, seed: int = 0) -> Figure:
+               note: str, seed: int = 0, fitted: bool = False) -> Figure:
     est, ci = bootstrap(df, stat, seed=seed)
-    return make_figure(name, est, ci, published, band, source, band_note=note)
+    return make_figure(name, est, ci, published, band, source, band_note=note, fitted=fitted)
 
 
 # --------------------------------------------------------------------------------------------
@@ -242,6 +242,10 @@ def monoclonal_antibodies(patients: int | None = None, seed: int | None = None) 
         _direction("rituximab: B cells at 3 months (fraction of normal, median)", r,
                    lambda x: float(x["b_cells_day91"].median()), 0.0, [0.0, 0.1], bc["source"],
                    "depleted (< 10% of normal) until about 6 months", seed=7),
+        _direction("rituximab: B cells at 6 months (fraction of normal, median)", r,
+                   lambda x: float(x["b_cells_day182"].median()), bc["recovery_begins_fraction"], [0.0, 0.2],
+                   bc["source"], "recovery begins: about the quantification limit (fitted: b_cell_depletion_ec50)",
+                   seed=9, fitted=True),
         _direction("rituximab: B cells at 12 months (fraction of normal, median)", r,
                    lambda x: float(x["b_cells_day364"].median()), 1.0, [0.5, 1.0], bc["source"],
                    "near normal (> 50%) by about 12 months", seed=8),
