@@ -111,6 +111,34 @@ def test_car_t_contraction_without_antigen_matches_closed_form() -> None:
     assert np.log(2) / (kc + km) == pytest.approx(4.3, rel=0.01)  # Stein 2019 initial decline half-life
 
 
+def test_car_t_support_after_lymphodepletion_is_lost_at_its_rate_only_with_car_t_cells() -> None:
+    # Oracle: while CAR T cells are present, dE/dt = k (1 - E) gives E(t) = 1 - exp(-k t); without them E stays 0.
+    k = 0.05
+    p = params(2, b_cell_normal=0.0, tumour_cd19=0.0, car_support_decay=k)
+    y = initial_state(p, np.array([10.0, 10.0]))
+    y[:, LAYOUT.slices["b_cells"]] = 0.0
+    y[0, LAYOUT.slices["car_effector"]] = 1.0
+    ys = _steady(p, y, engine.zero_inputs(2), 28, 7)
+    t = np.arange(1, 29, dtype=float)
+    lost = LAYOUT.get(ys, "car_support_lost")
+    assert np.allclose(lost[0], 1.0 - np.exp(-k * t), rtol=1e-3)
+    assert np.all(lost[1] == 0.0)
+
+
+def test_b_cells_return_after_car_t_only_once_their_support_is_lost() -> None:
+    # Direction: with the post-lymphodepletion support kept for ever, CAR T cells keep proliferating on
+    # returning B cells and hold them down; losing it lets the B cells come back within the year.
+    out = []
+    for k in (0.0, 0.01):
+        p = params(1, tumour_cd19=1.0, car_support_decay=k)
+        y = engine.burn_in(initial_state(p, np.array([5.0])), p)
+        engine.enrol(y, p)
+        y[:, LAYOUT.slices["car_effector"]] += 0.16
+        ys = _steady(p, y, engine.zero_inputs(1), 364, 28)
+        out.append(float(np.ravel(LAYOUT.get(ys[0, -1], "b_cells"))[0]) / float(np.ravel(p["b_cell_normal"])[0]))
+    assert out[0] < 0.1 < out[1]
+
+
 def test_car_t_expand_kill_and_release_cytokines_with_tumour() -> None:
     p = params(2, tumour_cd19=1.0)
     y = engine.burn_in(initial_state(p, np.array([5.0, 100.0])), p)
@@ -291,8 +319,8 @@ def test_b_cells_settle_at_the_turnover_balance_under_a_constant_antibody_level(
         conc = conc_mult * ec50
         y[:, dose_index("rituximab")] = conc * p["pk_vc"][0, j]
         ys = _steady(p, y, engine.zero_inputs(1), 400, 50)
-        b = LAYOUT.get(ys[0, -1], "b_cells") / float(np.ravel(p["b_cell_normal"])[0])
-        assert float(b[0] if np.ndim(b) else b) == pytest.approx(kb / (kb + kmax * conc / (conc + ec50)), rel=1e-3)
+        b = float(np.ravel(LAYOUT.get(ys[0, -1], "b_cells"))[0]) / float(np.ravel(p["b_cell_normal"])[0])
+        assert b == pytest.approx(kb / (kb + kmax * conc / (conc + ec50)), rel=1e-3)
 
 
 def test_fcgr3a_genotype_frequencies_and_adcc_factor() -> None:

@@ -181,7 +181,7 @@ def test_exported_rhs_equals_vector_field(exported: tuple[Path, list[str]], equa
         y[LAYOUT.slices["pk_central"]] = rng.uniform(0, 300, n_slots)
         y[LAYOUT.slices["pk_periph"]] = rng.uniform(0, 100, n_slots)
         for name, (lo, hi) in (("marrow_prol", (0.5, 8.0)), ("marrow_transit", (0.5, 8.0)), ("neutrophils", (0.2, 8.0)),
-                               ("micrometastases", (0.0, 2.0))):
+                               ("micrometastases", (0.0, 2.0)), ("car_support_lost", (0.0, 1.0))):
             sl = LAYOUT.slices[name]
             y[sl] = rng.uniform(lo, hi, sl.stop - sl.start)
         for name in ("effector", "exhausted", "memory", "treg_tumour", "treg_systemic", "steroid_effect",

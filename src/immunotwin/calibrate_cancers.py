@@ -17,7 +17,8 @@ killing to Atkins 1999's ORR, antibody-dependent killing to McLaughlin 1998's OR
 potency to Hodi 2010's gp100-alone ORR, interferon's antigen presentation to its metastatic
 melanoma ORR, BCG's innate activation to Lamm 1991's complete responses, and the autoantibody
 response to shared tumour antigen to the share of thymoma patients with myasthenia (30-50%: its middle), and the
-serum level at which anti-CD20 stops clearing normal B cells to the start of their recovery 6 months after rituximab. What
+serum level at which anti-CD20 stops clearing normal B cells to the start of their recovery 6 months after rituximab,
+and the loss of CAR T cells' post-lymphodepletion support to the return of B cells a year after axicabtagene. What
 stays unfitted: complete responses, grade >= 3 rates, onsets, survival, and the other cancers.
 
 Each fitted ORR is then a *fitted* figure (``cancers-compared`` says so); what stays unfitted is
@@ -64,6 +65,8 @@ PARAM_TARGETS: dict[str, tuple[str, str, tuple[str, ...], str, tuple[float, floa
     "bcg_innate": ("bcg-bladder", "scenario_refs", ("bcg_cis", "cr"), "cr", (0.01, 30.0)),
     "ifn_presentation": ("interferon-melanoma", "scenario_refs", ("interferon_metastatic_melanoma", "orr"), "orr",
                          (0.01, 30.0)),
+    "car_support_decay": ("car-t-crs", "scenario_refs", ("axicel_b_cells_1y", "value"), "b_cells_1y_remission",
+                          (0.0002, 0.2)),
     "b_cell_depletion_ec50": ("monoclonal-antibodies", "scenario_refs", ("b_cell_recovery", "recovery_begins_fraction"),
                               "b_cells_6m", (0.1, 1000.0)),
     "shared_antigen_antibody": ("paraneoplastic-thymoma", "phenomena",
@@ -85,7 +88,16 @@ METRICS = {
     "crs_any": lambda p: float((p["crs_grade"] >= 1).mean()),
     "icans_any": lambda p: float((p["icans_grade"] >= 1).mean()),
     "b_cells_6m": lambda p: float(p["b_cells_day182"].median()),
+    "b_cells_1y_remission": lambda p: _b_cells_in_remission(p),
 }
+
+
+def _b_cells_in_remission(p) -> float:  # type: ignore[no-untyped-def]
+    """Share of patients in remission at 1 year whose B cells have come back (as the car-t-crs scenario reads it)."""
+    from .scenarios.biologics import B_DETECT
+
+    rem = p["bor"].isin(["CR", "PR"]) & (p["pfs_months"] > 12.0)
+    return float((p.loc[rem, "b_cells_day364"] >= B_DETECT).mean())
 #: Metrics read from the visits (paraneoplastic disease present at the pre-treatment visit counts).
 VISIT_METRICS = {"myasthenia": lambda p, v: _worst_visit_grade(p, v, "neurologic") >= 2,
                  "cytopenia": lambda p, v: _worst_visit_grade(p, v, "hematologic") >= 2}

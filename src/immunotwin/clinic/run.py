@@ -51,7 +51,7 @@ CELL_MONITOR_DAYS = 28
 CAR_BLOOD_FRACTION = 0.02
 BLOOD_UL = 5e6
 SPENT = 1e-6  # a drug below this fraction of its EC50 in both compartments is set to 0 (_clear_spent_drug)
-B_CELL_DAYS = (91, 182, 364)  # 3, 6 and 12 months: B-cell depletion and recovery
+B_CELL_DAYS = (91, 182, 364, 1092)  # 13, 26, 52 and 156 weeks: B-cell depletion and recovery (on the weekly grid)
 CHECKPOINT_SLOTS = ("pd1", "ctla4", "pdl1")
 AE_WINDOW_DAYS = 30.0  # adverse events are collected until 30 days after the last dose (CheckMate 067 protocol)
 

@@ -9,9 +9,20 @@ tumour cells carrying CD19 and normal B cells (B: :mod:`.innate`), so that more 
 expansion, and the peak is reached when antigen runs out:
 
     a     = (a_19 T_s + B)/(a_19 T_s + B + K_car)                antigen engagement
-    dC/dt = r_C a (1 - w_s I) C/(1 + C/C_cap) - (d_C + k_m) C + r_M a M_C
+    dC/dt = r_C a (1 - E) (1 - w_s I) C/(1 + C/C_cap) - (d_C + k_m) C + r_M a M_C
     dM_C/dt = k_m C - d_M M_C - r_M a M_C
+    dE/dt = k_E (1 - E)                  while CAR T cells are present: support lost since infusion
     kill_CAR = k_CAR q/(s_CAR + q),  q = C/(a_19 T_s + B)        per CD19+ cell (sensitive clone, B cells)
+
+Support after lymphodepletion, E: fludarabine and cyclophosphamide empty the lymphoid compartment, and the
+homeostatic cytokines that rise after it (IL-15, IL-7) drive CAR T expansion (serum IL-15 after conditioning goes
+with remission: Kochenderfer et al., J Clin Oncol 2017;35:1803). As normal lymphocytes return, the CAR T cells
+lose that support and compete with them (Kimmel, Locke & Altrock, Proc R Soc B 2021;288:20210229), so their
+proliferation on antigen fades with time since infusion, as the tisagenlecleucel model has an expansion
+phase only up to its peak. E is the share of support lost (0 at infusion; it runs only while CAR T cells are
+present). Without it, CAR T cells that kept proliferating on returning normal B cells held the B-cell pool
+at a few per cent of normal for ever, and the tumour under guard with it, where B cells came back in most
+patients in remission within a year or two (Neelapu et al., Blood 2023;141:2307).
 
 The immune-resistant clone of :mod:`.tumour` escapes T cells by MHC or interferon-pathway loss, which
 CAR T cells do not need, or by antigen loss, which they do (CD19-negative relapses: Orlando et al.,
@@ -66,6 +77,9 @@ PARAMS = (
             "persistent phase"),
     sourced("car_memory_death", "1/day", 0.0032, f"{_STEIN}: persistence rate 0.0032/day (half-life about 220 days)"),
     assumed("car_recall", "1/day", 0.05, "antigen-driven re-expansion of persisting CAR T cells"),
+    assumed("car_support_decay", "1/day", 0.0, "rate at which CAR T cells lose the homeostatic support of "
+            "lymphodepletion (normal lymphocytes returning; not measured as a rate). Fitted if marked so, to the "
+            "share of patients in remission whose B cells have come back a year after axicabtagene"),
     assumed("car_kill", "1/day", 1.0, "maximal per-cell kill of CD19+ cells by CAR T cells (two-fold "
             "faster than the checkpoint model's kill_max: CAR T cells need no priming or MHC)"),
     assumed("car_kill_s", "1", 0.1, "CAR T:target ratio of half-maximal killing (de Pillis 2005 form)"),
@@ -122,7 +136,8 @@ def _derivatives(ctx: Ctx) -> dict:
     p, s, sig = ctx.p, ctx.s, ctx.sig
     c, mc = s["car_effector"], s["car_memory"]
     a, isup = sig["car_engage"], sig["immsup"]
-    grow = p["car_expansion"] * a * (1.0 - p["car_steroid_weight"] * isup) / (1.0 + c / p["car_cap"])
+    ex = s["car_support_lost"]
+    grow = p["car_expansion"] * a * (1.0 - ex) * (1.0 - p["car_steroid_weight"] * isup) / (1.0 + c / p["car_cap"])
     recall = p["car_recall"] * a * mc
     x = s["crs_cytokine"]
     # target cells lysed per day (1e9/day): pyroptotic CAR T killing activates macrophages (Liu et al., Sci Immunol 2020)
@@ -130,6 +145,8 @@ def _derivatives(ctx: Ctx) -> dict:
     return {
         "car_effector": grow * c - (p["car_contraction"] + p["car_memory_conversion"]) * c + recall,
         "car_memory": p["car_memory_conversion"] * c - p["car_memory_death"] * mc - recall,
+        # runs only while CAR T cells are present (a patient without them keeps E = 0)
+        "car_support_lost": p["car_support_decay"] * (1.0 - ex) * (c + mc) / (c + mc + 1e-6),
         "crs_cytokine": p["crs_drive"] * p["crs_susceptibility"] * lysis / (lysis + p["car_lysis_half"]) * (1.0 - isup)
         - p["crs_decay"] * x,
         "icans_driver": p["icans_drive"] * p["icans_susceptibility"] * x
@@ -138,6 +155,7 @@ def _derivatives(ctx: Ctx) -> dict:
 
 
 SUBSYSTEM = Subsystem(
-    "celltherapy", (("car_effector", 1), ("car_memory", 1), ("crs_cytokine", 1), ("icans_driver", 1)), PARAMS,
+    "celltherapy", (("car_effector", 1), ("car_memory", 1), ("car_support_lost", 1), ("crs_cytokine", 1),
+                    ("icans_driver", 1)), PARAMS,
     derivatives=_derivatives, signals=_signals, doc=__doc__ or "",
 )

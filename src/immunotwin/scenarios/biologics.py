@@ -43,10 +43,21 @@ def _ratio_peak(d: pd.DataFrame) -> float:
     return float(hi / lo) if lo > 0 else float("nan")
 
 
+#: B cells counted as present: the blood assay's quantification limit (20 cells/µL, rituximab label) against a
+#: normal count of about 200 cells/µL (assumed round figure), as for rituximab's recovery.
+B_DETECT = 0.1
+B_DETECT_NOTE = "present: >= 10% of normal (20 cells/µL, the assay's quantification limit, of about 200)"
+
+
+def _in_remission(d: pd.DataFrame, months: float) -> pd.Series:
+    """Responders alive and without progression at ``months``."""
+    return d["resp"] & (d["pfs_months"] > months)
+
+
 def car_t_crs(patients: int | None = None, seed: int | None = None) -> Result:
     z1 = load("phenomena")["car_t"]
     ref, ref5, kin = z1["zuma1_axicabtagene"], z1["zuma1_5y"], scenario_refs()["zuma1_kinetics"]
-    c4 = scenario_refs()["zuma1_cohort4"]
+    c4, lt, b1 = scenario_refs()["zuma1_cohort4"], scenario_refs()["zuma1_longterm"], scenario_refs()["axicel_b_cells_1y"]
     _, p, _ = simulate_spec("car-t-crs", patients, visits=False, seed=seed)
     d = p[p["status"] == "ok"].assign(resp=lambda x: responders(x), arm="axi-cel")
     # the same patients managed as ZUMA-1's safety cohort 4 (early steroids; Topp 2021)
@@ -84,6 +95,17 @@ def car_t_crs(patients: int | None = None, seed: int | None = None) -> Result:
         _direction("overall survival at 5 years", d, lambda x: km_rate(x["os_months"].to_numpy(float),
                                                                         x["os_event"].to_numpy(bool), 60.0),
                    ref5["os_5y"], clopper_pearson(43, n), ref5["source"], "exact 95% CI of 43/101", seed=13),
+        _binom("in response at 5 years (responders without progression or death by 60 months)", d,
+               lambda x: rate(x["resp"] & ~(x["pfs_event"] & (x["pfs_months"] <= 60.0))), lt["ongoing_response"],
+               lt["ongoing_k"], lt["n"], lt["source"], seed=18,
+               note=f"ZUMA-1's cut-off came at a median follow-up of {lt['followup_months']} months"),
+        _binom("B cells >= 10% of normal at 1 year, patients in remission", d.assign(rem=_in_remission(d, 12.0)),
+               lambda x: rate(x.loc[x["rem"], "b_cells_day364"] >= B_DETECT), b1["value"], b1["k"], b1["n"],
+               b1["source"], seed=19, fitted=True, note=B_DETECT_NOTE + "; fitted: car_support_decay"),
+        _direction("B cells >= 10% of normal at 3 years, patients in remission", d.assign(rem=_in_remission(d, 36.0)),
+                   lambda x: rate(x.loc[x["rem"], "b_cells_day1092"] >= B_DETECT), lt["b_cells_detectable_3y"],
+                   [0.8, 1.0], lt["source"], "all evaluable patients had B cells (polyclonal recovery in 91%): "
+                   "band 80-100%; " + B_DETECT_NOTE, seed=20),
         _direction("median overall survival (months)", d, lambda x: median_or_nan(x["os_months"], x["os_event"]),
                    ref5["median_os_months"], [ref5["median_os_months"] * 0.7, ref5["median_os_months"] * 1.3],
                    ref5["source"], "±30% (a KM median from 101 patients with a long flat tail is imprecise)", seed=14),
@@ -129,15 +151,18 @@ def car_t_crs(patients: int | None = None, seed: int | None = None) -> Result:
     ]
     text = ("Axicabtagene ciloleucel (2e6 CAR T cells/kg, one infusion) in chemorefractory large B-cell lymphoma, "
             "visited daily for 28 days. CAR T cells expand on CD19 (tumour and normal B cells), contract and persist "
-            "(Stein 2019 structure); they kill CD19+ cells and, at a fraction, the immune-resistant clone (CD19 "
+            "(Stein 2019 structure); their expansion rests on the support that lymphodepletion gives, which fades "
+            "as normal lymphocytes return (its rate fitted to the return of B cells within a year in patients in "
+            "remission), so tumour left when it has gone grows back and B cells recover; they kill CD19+ cells and, at a fraction, the immune-resistant clone (CD19 "
             "loss is one of its escape routes). The target cells they lyse drive a cytokine load graded as CRS (less "
             "the IL-6 share blocked by tocilizumab) and, more slowly, neurotoxicity, managed as in ZUMA-1's pivotal "
             "cohorts by the Lee 2014 algorithm (management.cytokine_protocol = lee2014): tocilizumab for CRS grade "
             ">= 3, or grade 2 at age 65 or more, and for neurotoxicity grade >= 3 with CRS; dexamethasone for grade 3 "
             "CRS a day after tocilizumab and for neurotoxicity grade >= 3 (immunotwin.clinic.celltox). Response by "
             "Lugano 2014 (PET-based complete response). The lymphodepleting chemotherapy is not simulated as drugs. "
-            "Three scales are fitted to ZUMA-1's ORR and any-grade CRS and neurotoxicity rates, and the spread of "
-            "neurotoxicity susceptibility to its grade >= 3 rate; the rest is unfitted. The same patients are also "
+            "Three scales are fitted to ZUMA-1's ORR and any-grade CRS and neurotoxicity rates, the spread of "
+            "neurotoxicity susceptibility to its grade >= 3 rate, and the loss of support to B-cell recovery; the "
+            "rest, survival included, is unfitted. The same patients are also "
             "managed as ZUMA-1's safety cohort 4 was (early steroids: cytokine_protocol topp2021), an unfitted check "
             "that earlier intervention lowers severe CRS and neurotoxicity without costing response.")
     return Result("car-t-crs", "CAR T cells: expansion, response, CRS and neurotoxicity (ZUMA-1)", text, figs, obs,
