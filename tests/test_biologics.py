@@ -335,3 +335,26 @@ def test_fcgr3a_genotype_frequencies_and_adcc_factor() -> None:
     assert np.all(c.params["tumour_cd20"] == 1.0)
     melanoma = sample_cohort("melanoma", {}, 7, 0, range(10), 2)
     assert np.all(melanoma.params["tumour_cd20"] == 0.0) and np.all(melanoma.params["tumour_cd19"] == 0.0)
+
+
+def test_b_cell_fit_metrics_read_what_the_scenarios_report() -> None:
+    # The fit's metrics (calibrate_cancers) and the scenario figures read the same patients the same way.
+    # Oracle by hand: 4 patients in remission at 1 year (responded by 12 months, no progression then), 3 with
+    # B cells >= 10% of normal; a late responder, a progressor, a non-responder and a failed run are left out.
+    import pandas as pd
+
+    from immunotwin.calibrate_cancers import METRICS, RTX_6M_DAY
+    from immunotwin.scenarios.biologics import B_DETECT, b_cells_back
+
+    d = pd.DataFrame({
+        "status": ["ok"] * 7 + ["failed"],
+        "bor": ["CR", "CR", "PR", "CR", "PR", "CR", "SD", "CR"],
+        "response_onset_months": [1.0, 2.0, 3.0, 1.0, 14.0, 1.0, np.nan, 1.0],
+        "pfs_months": [60.0, 60.0, 20.0, 13.0, 60.0, 8.0, 3.0, np.nan],
+        "b_cells_day364": [0.5, 0.2, B_DETECT, 0.01, 0.9, 0.9, 0.9, 0.9],
+        f"b_cells_day{RTX_6M_DAY}": [0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 9.0],
+    })
+    ok = d[d["status"] == "ok"]
+    assert b_cells_back(ok, 12.0) == pytest.approx(0.75)
+    assert METRICS["b_cells_1y_remission"](d) == pytest.approx(0.75)
+    assert METRICS["b_cells_6m"](d) == pytest.approx(0.3)  # median over the patients who ran

@@ -50,7 +50,9 @@ TARGETS: dict[str, tuple[str, str, str]] = {
 }
 #: model parameter -> (scenario spec, reference file, path to the published figure, metric, bracket).
 #: Metrics: ``orr`` (best response CR or PR), ``cr`` (complete response), ``crs_any`` / ``icans_any``
-#: (share with any grade).
+#: (share with any grade), ``b_cells_6m`` (median B cells 6 months after the last rituximab dose),
+#: ``b_cells_1y_remission`` (share of patients in remission at 1 year whose B cells are back) and, from the
+#: visits, ``myasthenia``.
 #: Each must rise with the parameter.
 PARAM_TARGETS: dict[str, tuple[str, str, tuple[str, ...], str, tuple[float, float]]] = {
     "chemo_tumour_kill": ("chemotherapy-docetaxel", "scenario_refs", ("docetaxel_nsclc_second_line", "orr"), "orr",
@@ -87,20 +89,23 @@ METRICS = {
     "cr": lambda p: float((p["bor"] == "CR").mean()),
     "crs_any": lambda p: float((p["crs_grade"] >= 1).mean()),
     "icans_any": lambda p: float((p["icans_grade"] >= 1).mean()),
-    "b_cells_6m": lambda p: float(p["b_cells_day182"].median()),
+    "b_cells_6m": lambda p: float(p.loc[p["status"] == "ok", f"b_cells_day{RTX_6M_DAY}"].median()),
     "b_cells_1y_remission": lambda p: _b_cells_in_remission(p),
 }
 
 
 def _b_cells_in_remission(p) -> float:  # type: ignore[no-untyped-def]
-    """Share of patients in remission at 1 year whose B cells have come back (as the car-t-crs scenario reads it)."""
-    from .scenarios.biologics import B_DETECT
+    """As the car-t-crs scenario reads it (:func:`immunotwin.scenarios.biologics.b_cells_back`)."""
+    from .scenarios.biologics import b_cells_back
 
-    rem = p["bor"].isin(["CR", "PR"]) & (p["pfs_months"] > 12.0)
-    return float((p.loc[rem, "b_cells_day364"] >= B_DETECT).mean())
+    return b_cells_back(p[p["status"] == "ok"], 12.0)
+
+
 #: Metrics read from the visits (paraneoplastic disease present at the pre-treatment visit counts).
 VISIT_METRICS = {"myasthenia": lambda p, v: _worst_visit_grade(p, v, "neurologic") >= 2,
                  "cytopenia": lambda p, v: _worst_visit_grade(p, v, "hematologic") >= 2}
+#: 6 months after the last of four weekly rituximab doses (day 21): week 29 of the clinic's weekly grid.
+RTX_6M_DAY = 203
 LO, HI = 0.05, 30.0
 BRACKET = {"follicular": (0.002, 1.0)}
 #: A target counts as reached within this ORR distance (about 1.5 SE at 600 patients); otherwise
@@ -181,7 +186,7 @@ def bisect(evaluate, target: float, lo: float = LO, hi: float = HI, iters: int =
     if not reached:  # a plateau below (or above) the target: the smallest value that gets as close
         near = [t for t in trace if abs(t[1] - best[1]) <= REACH_TOL]
         best = min(near, key=lambda t: t[0]) if best[1] < target else max(near, key=lambda t: t[0])
-    return {"value": round(best[0], 4), "orr": best[1], "target_orr": target, "reached": reached, "trace": trace}
+    return {"value": float(f"{best[0]:.4g}"), "orr": best[1], "target_orr": target, "reached": reached, "trace": trace}
 
 
 def fit_one(cancer: str, spec_name: str, target: float, patients: int, seed: int, arm: str = "") -> dict:

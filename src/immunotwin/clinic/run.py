@@ -51,7 +51,9 @@ CELL_MONITOR_DAYS = 28
 CAR_BLOOD_FRACTION = 0.02
 BLOOD_UL = 5e6
 SPENT = 1e-6  # a drug below this fraction of its EC50 in both compartments is set to 0 (_clear_spent_drug)
-B_CELL_DAYS = (91, 182, 364, 1092)  # 13, 26, 52 and 156 weeks: B-cell depletion and recovery (on the weekly grid)
+# B-cell depletion and recovery, read on the weekly grid: weeks 13, 26, 52 and 156 from the first dose, and
+# weeks 29 and 55 (6 and 12 months after the last of four weekly doses, as the rituximab label counts).
+B_CELL_DAYS = (91, 182, 203, 364, 385, 1092)
 CHECKPOINT_SLOTS = ("pd1", "ctla4", "pdl1")
 AE_WINDOW_DAYS = 30.0  # adverse events are collected until 30 days after the last dose (CheckMate 067 protocol)
 

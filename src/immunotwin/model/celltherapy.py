@@ -54,8 +54,12 @@ from __future__ import annotations
 
 import math
 
-from .base import Ctx, Subsystem
+from .base import Ctx, Subsystem, pos
 from .params import assumed, sourced
+
+#: CAR T cells (1e9 cells) at which the loss of support runs at half speed: 1,000 cells, far below any infused
+#: product (about 1e8 cells) and its persisting pool, so E runs from infusion on and never without CAR T cells.
+CAR_PRESENT = 1e-6
 
 _STEIN = "Stein et al., CPT Pharmacometrics Syst Pharmacol 2019;8:285 (tisagenlecleucel; structural guide)"
 
@@ -136,8 +140,8 @@ def _derivatives(ctx: Ctx) -> dict:
     p, s, sig = ctx.p, ctx.s, ctx.sig
     c, mc = s["car_effector"], s["car_memory"]
     a, isup = sig["car_engage"], sig["immsup"]
-    ex = s["car_support_lost"]
-    grow = p["car_expansion"] * a * (1.0 - ex) * (1.0 - p["car_steroid_weight"] * isup) / (1.0 + c / p["car_cap"])
+    lost = s["car_support_lost"]
+    grow = p["car_expansion"] * a * (1.0 - lost) * (1.0 - p["car_steroid_weight"] * isup) / (1.0 + c / p["car_cap"])
     recall = p["car_recall"] * a * mc
     x = s["crs_cytokine"]
     # target cells lysed per day (1e9/day): pyroptotic CAR T killing activates macrophages (Liu et al., Sci Immunol 2020)
@@ -146,7 +150,7 @@ def _derivatives(ctx: Ctx) -> dict:
         "car_effector": grow * c - (p["car_contraction"] + p["car_memory_conversion"]) * c + recall,
         "car_memory": p["car_memory_conversion"] * c - p["car_memory_death"] * mc - recall,
         # runs only while CAR T cells are present (a patient without them keeps E = 0)
-        "car_support_lost": p["car_support_decay"] * (1.0 - ex) * (c + mc) / (c + mc + 1e-6),
+        "car_support_lost": p["car_support_decay"] * (1.0 - lost) * pos(c + mc) / (pos(c + mc) + CAR_PRESENT),
         "crs_cytokine": p["crs_drive"] * p["crs_susceptibility"] * lysis / (lysis + p["car_lysis_half"]) * (1.0 - isup)
         - p["crs_decay"] * x,
         "icans_driver": p["icans_drive"] * p["icans_susceptibility"] * x

@@ -18,8 +18,8 @@ Nat Med 2000;6:443); the FCGR3A 158V allele binds IgG1 more tightly and goes wit
 
     kill_ADCC = k_ADCC f_Fc a_20 b_20 (1 + N)          (a_20: fraction of tumour cells with the antigen)
 
-Normal B cells carry CD20 and CD19 too: they are cleared by the bound antibody (complement and
-phagocytosis as well as ADCC, far faster than tumour cells) and by CD19 CAR T cells
+Normal B cells carry CD20 and CD19 too: anti-CD20 antibody clears them (complement and
+phagocytosis as well as ADCC, far faster than tumour cells), at serum levels of its own (below) and by CD19 CAR T cells
 (:mod:`.celltherapy`), and regenerate from the marrow over months:
 
     dB/dt = k_B (B_0 - B) - (k_B20 C_20/(C_20 + EC50_B) + kill_CAR) B
@@ -70,10 +70,11 @@ PARAMS = (
             "occupancy; fitted if marked so"),
     assumed("bcg_cystitis_susceptibility", "1", 1.0, "patient-level scale of BCG cystitis (most patients have "
             "some, few a serious reaction: Lamm et al., J Urol 1992;147:596)", iiv=0.5),
-    sourced("b_cell_antibody_kill", "1/day", 0.7, "clearance of normal B cells by the bound antibody at its "
-            "maximum (complement, phagocytosis and ADCC): 35 times the B-cell turnover of 0.02/day, the maximum "
-            "increase of the CD19+ death rate under rituximab in Pan et al., Br J Clin Pharmacol 2019;85:1790 "
-            "(children with autoimmune disease, 4 x 375 mg/m2 or 2 x 750 mg/m2)"),
+    sourced("b_cell_antibody_kill", "1/day", 0.7, "maximal clearance of normal B cells by anti-CD20 antibody "
+            "(complement, phagocytosis and ADCC): 35 times the B-cell turnover of 0.02/day, the increase of the "
+            "CD19+ death rate under rituximab in Pan et al., Br J Clin Pharmacol 2019;85:1790 (children with "
+            "autoimmune disease, 4 x 375 mg/m2 or 2 x 750 mg/m2). Transferred: Pan's drug effect decays from each "
+            "dose without measured serum levels, so it is read here as the maximum of a serum-level Emax model"),
     assumed("b_cell_depletion_ec50", "mg/L", 1.0, "serum rituximab giving half the maximal clearance of normal B "
             "cells in vivo. Not the binding constant (Kd about 1 mg/L, the catalogue's EC50 for tumour ADCC): "
             "circulating B cells come back about 6 months after 4 x 375 mg/m2 (label; McLaughlin 1998) while the "
