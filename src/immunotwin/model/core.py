@@ -122,7 +122,8 @@ def _apply_drug_fit(params: tuple[Param, ...]) -> tuple[Param, ...]:
                 "icans_any": "any-grade neurotoxicity",
                 "myasthenia": "share with myasthenia (neurologic grade >= 2), no drug,",
                 "b_cells_6m": "median B cells (fraction of normal) 6 months after rituximab,",
-                "b_cells_1y_remission": "share of patients in remission at 1 year with B cells >= 10% of normal,"}[v.get("metric", "orr")]
+                "b_cells_1y_remission": "share of patients in remission at 1 year with B cells >= 10% of normal,",
+                }[v.get("metric", "orr")]
         return (f"fitted: {what} {v['target_orr']:g} of {v['source']} (scenario {v['spec']}; data/cancer_fit.json); "
                 f"before fitting: ")
 

@@ -19,8 +19,8 @@ Nat Med 2000;6:443); the FCGR3A 158V allele binds IgG1 more tightly and goes wit
     kill_ADCC = k_ADCC f_Fc a_20 b_20 (1 + N)          (a_20: fraction of tumour cells with the antigen)
 
 Normal B cells carry CD20 and CD19 too: anti-CD20 antibody clears them (complement and
-phagocytosis as well as ADCC, far faster than tumour cells), at serum levels of its own (below) and by CD19 CAR T cells
-(:mod:`.celltherapy`), and regenerate from the marrow over months:
+phagocytosis as well as ADCC, far faster than tumour cells, at serum levels of its own: below), so do
+CD19 CAR T cells (:mod:`.celltherapy`), and they regenerate from the marrow over months:
 
     dB/dt = k_B (B_0 - B) - (k_B20 C_20/(C_20 + EC50_B) + kill_CAR) B
 
