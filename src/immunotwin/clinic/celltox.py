@@ -46,13 +46,15 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..spec import CYTOKINE_PROTOCOLS
+
 TOCI_MG_PER_KG, TOCI_MAX_MG, TOCI_MAX_DOSES = 8.0, 800.0, 4
 DEX_PRED_EQ = 40.0 * 6.67  # dexamethasone 10 mg q6h as prednisone mg/day (potency ratio 6.67)
 MP_PRED_EQ = 1000.0 * 1.25  # methylprednisolone 1 g/day as prednisone mg/day
 TAPER_DAYS = 7.0
 SYNDROMES = ("crs", "icans", "leak", "cystitis")
 FATAL_WEEKLY = {"crs": 0.25, "icans": 0.25, "leak": 0.1, "cystitis": 0.0}
-PROTOCOLS = ("label2017", "lee2014", "topp2021")
+PROTOCOLS = CYTOKINE_PROTOCOLS  # the spec's vocabulary (label2017, lee2014, topp2021)
 DEX_LOW_PRED_EQ = 10.0 * 6.67  # dexamethasone 10 mg once a day as prednisone mg/day (early intervention, topp2021)
 EARLY_CRS_DAYS = 3.0  # topp2021: steroids for grade-1 CRS not improving after 3 days of supportive care
 OLDER_AGE = 65.0  # years: "older age" of Lee 2014's grade-2 rule (threshold assumed; ZUMA-1's median age was 58)

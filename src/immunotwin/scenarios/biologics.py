@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 from scipy.stats import spearmanr
 
+from ..readouts import response_by
 from ..reference import load
 from ..survival import km_rate
 from .compare import responders, scenario_refs
@@ -53,9 +54,9 @@ B_DETECT_NOTE = ("back: >= 10% of normal (20 cells/µL, the rituximab label's qu
 
 
 def in_remission(d: pd.DataFrame, months: float) -> pd.Series:
-    """Patients who responded by ``months`` and are alive without progression then."""
-    resp = d["bor"].isin(["CR", "PR"]) & (d["response_onset_months"] <= months)
-    return resp & (d["pfs_months"] > months)
+    """Patients who responded by ``months`` (:func:`immunotwin.readouts.response_by`) and are alive without
+    progression then."""
+    return pd.Series(response_by(d, months)[0], index=d.index) & (d["pfs_months"] > months)
 
 
 def b_cells_back(d: pd.DataFrame, months: float) -> float:
@@ -163,8 +164,8 @@ def car_t_crs(patients: int | None = None, seed: int | None = None) -> Result:
             "visited daily for 28 days. CAR T cells expand on CD19 (tumour and normal B cells), contract and persist "
             "(Stein 2019 structure); their expansion rests on the support that lymphodepletion gives, which fades "
             "as normal lymphocytes return (its rate fitted to the return of B cells within a year in patients in "
-            "remission), so tumour left when it has gone grows back and B cells recover; they kill CD19+ cells and, at a fraction, the immune-resistant clone (CD19 "
-            "loss is one of its escape routes). The target cells they lyse drive a cytokine load graded as CRS (less "
+            "remission), so tumour left when it has gone grows back and B cells recover; they kill CD19+ cells "
+            "and, at a fraction, the immune-resistant clone (CD19 loss is one of its escape routes). The target cells they lyse drive a cytokine load graded as CRS (less "
             "the IL-6 share blocked by tocilizumab) and, more slowly, neurotoxicity, managed as in ZUMA-1's pivotal "
             "cohorts by the Lee 2014 algorithm (management.cytokine_protocol = lee2014): tocilizumab for CRS grade "
             ">= 3, or grade 2 at age 65 or more, and for neurotoxicity grade >= 3 with CRS; dexamethasone for grade 3 "
@@ -300,7 +301,8 @@ def monoclonal_antibodies(patients: int | None = None, seed: int | None = None) 
             "covariate drawn at Cartron's frequencies); killing releases antigen, so some T-cell priming follows. "
             "Normal B cells are cleared too (turnover and maximal clearance from Pan 2019), until the serum level "
             "falls below an in-vivo EC50 fitted to the start of their recovery 6 months after the last dose. "
-            "Nivolumab acts through T cells, weak in this low-immunogenicity lymphoma, and brings irAEs. Infusion reactions to rituximab are not modelled.")
+            "Nivolumab acts through T cells, weak in this low-immunogenicity lymphoma, and brings irAEs. Infusion "
+            "reactions to rituximab are not modelled.")
     return Result("monoclonal-antibodies", "A tumour-targeting antibody next to a checkpoint antibody", text, figs,
                   obs, [spec_text("monoclonal-antibodies")], len(p))
 
