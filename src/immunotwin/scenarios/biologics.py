@@ -65,11 +65,41 @@ def b_cells_back(d: pd.DataFrame, months: float) -> float:
     return rate(d.loc[in_remission(d, months), f"b_cells_day{day}"] >= B_DETECT)
 
 
+def non_response_attribution(d: pd.DataFrame, patients: int | None, seed: int | None) -> list[dict]:
+    """Why non-responders did not respond: their CAR T cells' expansion or the tumour.
+
+    ``d``: the car-t-crs patients with ``resp`` and ``re_car_expansion`` (the log-scale random effect of the expansion
+    rate). Two readings: the share of non-responders whose expansion rate was at or above the median (0.5 if
+    non-response had nothing to do with expansion, 0 if it were all poor expansion), and a twin run of the same
+    patients with every expansion rate at the median (``iiv_scale`` 0): non-responders who still do not respond
+    fail for reasons of the tumour (its burden, its resistant clone), not of their CAR T cells."""
+    _, t, _ = simulate_spec("car-t-crs", patients, visits=False, seed=seed, iiv_scale={"car_expansion": 0.0})
+    twin = t.set_index("patient")
+    twin = twin[twin["status"] == "ok"].assign(resp=lambda x: responders(x))
+    nr = d.loc[~d["resp"], "patient"]
+    nr = nr[nr.isin(twin.index)]
+    still = rate(~twin.loc[nr, "resp"]) if len(nr) else float("nan")
+    return [
+        {"name": "non-responders whose CAR T expansion rate was at or above the median",
+         "value": rate(d.loc[~d["resp"], "re_car_expansion"] >= 0.0),
+         "note": "0.5 if non-response did not hang on expansion; 0 if it all did"},
+        {"name": "ORR, the same patients with every CAR T expansion rate at the median (twin)", "value": rate(twin["resp"]),
+         "note": f"{rate(d['resp']):.3f} as simulated"},
+        {"name": "tumour-intrinsic share of non-response: non-responders still not responding at the median "
+                 "expansion rate (twin)", "value": still,
+         "note": "the rest of non-response is the CAR T cells' poor expansion"},
+        {"name": "peak CAR T cells, responders / non-responders (medians), twin at the median expansion rate",
+         "value": _ratio_peak(twin), "note": "ZUMA-1: 2.2 (marked verify); the spread of expansion rates (car_expansion, "
+         "log-SD 0.8, assumed) sets how far the simulated ratio is above it"},
+    ]
+
+
 def car_t_crs(patients: int | None = None, seed: int | None = None) -> Result:
     z1 = load("phenomena")["car_t"]
     ref, ref5, kin = z1["zuma1_axicabtagene"], z1["zuma1_5y"], scenario_refs()["zuma1_kinetics"]
     c4, lt, b1 = scenario_refs()["zuma1_cohort4"], scenario_refs()["zuma1_longterm"], scenario_refs()["axicel_b_cells_1y"]
-    _, p, _ = simulate_spec("car-t-crs", patients, visits=False, seed=seed)
+    # iiv_scale 1 leaves the patients as they are and returns their expansion random effect (re_car_expansion)
+    _, p, _ = simulate_spec("car-t-crs", patients, visits=False, seed=seed, iiv_scale={"car_expansion": 1.0})
     d = p[p["status"] == "ok"].assign(resp=lambda x: responders(x), arm="axi-cel")
     # the same patients managed as ZUMA-1's safety cohort 4 (early steroids; Topp 2021)
     _, pe, _ = simulate_spec("car-t-crs-early-steroids", patients, visits=False, seed=seed)
@@ -148,6 +178,12 @@ def car_t_crs(patients: int | None = None, seed: int | None = None) -> Result:
     obs = [
         {"name": "median peak CAR T cells (cells/µL, blood)", "value": float(d["car_peak_cells_ul"].median()),
          "note": "2% of the body's CAR T cells in 5 L of blood (assumed)"},
+        {"name": "median peak CAR T cells, responders (cells/µL)", "value": float(d.loc[d["resp"], "car_peak_cells_ul"].median()),
+         "note": f"ZUMA-1: {kin['peak_responders_cells_ul']} (marked verify)"},
+        {"name": "median peak CAR T cells, non-responders (cells/µL)",
+         "value": float(d.loc[~d["resp"], "car_peak_cells_ul"].median()),
+         "note": f"ZUMA-1: {kin['peak_nonresponders_cells_ul']} (marked verify)"},
+        *non_response_attribution(d, patients, seed),
         {"name": "patients dying of a grade-4 cytokine syndrome", "value": rate(d["death_cause"] == "treatment"),
          "note": "ZUMA-1: 2 of 101 (HLH, cardiac arrest in CRS)"},
         {"name": "B cells at 6 months (fraction of normal, median)", "value": float(d["b_cells_day182"].median()),
@@ -175,7 +211,9 @@ def car_t_crs(patients: int | None = None, seed: int | None = None) -> Result:
             "neurotoxicity susceptibility to its grade >= 3 rate, and the loss of support to B-cell recovery; the "
             "rest, survival included, is unfitted. The same patients are also "
             "managed as ZUMA-1's safety cohort 4 was (early steroids: cytokine_protocol topp2021), an unfitted check "
-            "that earlier intervention lowers severe CRS and neurotoxicity without costing response.")
+            "that earlier intervention lowers severe CRS and neurotoxicity without costing response. A second twin, the same "
+            "patients with every CAR T expansion rate at the median, separates non-response that comes from poor "
+            "expansion from non-response that comes from the tumour (observations).")
     return Result("car-t-crs", "CAR T cells: expansion, response, CRS and neurotoxicity (ZUMA-1)", text, figs, obs,
                   [spec_text("car-t-crs"), spec_text("car-t-crs-early-steroids")], len(p))  # the twin: the same patients
 

@@ -80,8 +80,10 @@ def spec_text(name: str) -> str:
 
 
 def simulate_spec(name: str, patients: int | None, visits: bool, seed: int | None = None,
-                  chunk: int = 256) -> tuple[Any, pd.DataFrame, pd.DataFrame | None]:
-    """Run a shipped scenario spec in memory: (spec, patients, visits or None)."""
+                  chunk: int = 256, iiv_scale: dict[str, float] | None = None) -> tuple[Any, pd.DataFrame, pd.DataFrame | None]:
+    """Run a shipped scenario spec in memory: (spec, patients, visits or None). ``iiv_scale`` scales named
+    parameters' variability with the patients' random numbers unchanged (0: every patient at the median), and
+    adds their random effects as ``re_<name>`` columns (:func:`immunotwin.trial.simulate_chunk`)."""
     from ..spec import parse_spec, with_overrides
     from ..trial import check_modelled, chunks, simulate_chunk
 
@@ -91,7 +93,7 @@ def simulate_spec(name: str, patients: int | None, visits: bool, seed: int | Non
     check_modelled(spec)
     rows, vis = [], []
     for c in chunks(spec, chunk):
-        r, v = simulate_chunk(spec, c, visits)
+        r, v = simulate_chunk(spec, c, visits, iiv_scale=iiv_scale)
         rows.append(r)
         if v is not None:
             vis.append(v)
