@@ -535,3 +535,34 @@ def test_a_prior_on_a_variability_adds_its_squared_log_distance_and_pulls_an_uni
     res = fit(pl, targets, control="ipilimumab", seed=3, max_evals=400, profile_nonimmune=False, priors=PRIORS,
               x0=np.array([0.0, 0.0, np.log(0.5 * sd[0]), np.log(0.9 * sd[1])]))
     assert np.exp(res.phi[3]) == pytest.approx(iiv, rel=0.05)
+
+
+def test_organ_mix_rows_against_checkmate067_table() -> None:
+    """Oracle by hand: a nivolumab arm of 100 patients with skin grades 0 (70), 1 (25), 3 (5), colitis never and
+    hypothyroidism-type thyroiditis grade 2 in 9; the published rash is 26% any grade (exact 95% CI of 81/313,
+    0.211-0.311) and 1% grade >= 3 (3/313, 0.002-0.028)."""
+    import pandas as pd
+
+    from immunotwin.model.organs import IRAES
+    from immunotwin.scenarios.trials import clopper_pearson
+    from immunotwin.validate import organ_mix_rows
+
+    n = 100
+    d = {f"irae_{k}_grade": np.zeros(n) for k in IRAES}
+    d["irae_dermatitis_grade"] = np.array([0] * 70 + [1] * 25 + [3] * 5, float)
+    d["irae_thyroiditis_grade"] = np.array([2] * 9 + [0] * 91, float)
+    p = pd.DataFrame({"arm": "nivolumab", "status": "ok", **d})
+    rows = {r.check.split(": ", 1)[1]: r for r in organ_mix_rows(p)}
+    assert all(r.group == "nivolumab" and not r.fitted for r in rows.values())  # the other arms are absent
+    # rash and liver have grade >= 3 rows; hypothyroidism's published grade >= 3 under nivolumab is 0: no row
+    assert set(rows) == {"rash, any grade", "rash, grade >=3", "diarrhoea/colitis, any grade",
+                         "diarrhoea/colitis, grade >=3", "hepatitis, any grade", "hepatitis, grade >=3",
+                         "hypothyroidism, any grade"}
+    rash = rows["rash, any grade"]
+    assert rash.simulated == pytest.approx(0.30) and rash.published == pytest.approx(0.26) and rash.inside
+    assert clopper_pearson(81, 313) == pytest.approx((0.211, 0.311), abs=1e-3)
+    assert rows["rash, grade >=3"].simulated == pytest.approx(0.05) and not rows["rash, grade >=3"].inside  # above 2.8%
+    assert rows["hypothyroidism, any grade"].simulated == pytest.approx(0.09) and rows["hypothyroidism, any grade"].inside
+    assert not rows["diarrhoea/colitis, any grade"].inside  # 0 against 20%
+    # grade >= 3 gut is compared with the larger of diarrhoea's (2%) and colitis's (1%)
+    assert rows["diarrhoea/colitis, grade >=3"].published == pytest.approx(0.02)

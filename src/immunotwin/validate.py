@@ -183,6 +183,7 @@ def irae_rows(p: pd.DataFrame) -> list[Row]:
         rows.append(Row(f"organ mix: {organ_name} more frequent with {more}", "ipilimumab vs nivolumab",
                         1.0, a - b, np.nan, np.nan, f"sign: {more} higher", ok, False,
                         "class difference (Khoja et al., Ann Oncol 2017;28:2377)"))
+    rows += organ_mix_rows(p)
     # Severity apart from the non-immune events that treatment-related AE tables add (clinic/run.py).
     g3 = float((nivo["any_irae_grade"] >= 3).mean())
     rows.append(Row("nivolumab: grade >=3 select immune AE", "nivolumab", inc["select_immune_grade3plus"], g3, np.nan,
@@ -214,6 +215,42 @@ def irae_rows(p: pd.DataFrame) -> list[Row]:
         hr = hazard_ratio(t[skin], alive["os_event"][skin], t[~skin], alive["os_event"][~skin])[0]
         rows.append(Row("12-week landmark: OS HR, skin irAE vs none (nivolumab)", "nivolumab", land["os_hr_rash"], hr,
                         np.nan, np.nan, "HR < 1", bool(np.isfinite(hr) and hr < 1), False, land["source"]))
+    return rows
+
+
+#: CheckMate 067's adverse-event terms -> the model's organ process (scenario_refs.json, checkmate067_organ_mix).
+ORGAN_TERMS = (("rash", "dermatitis"), ("diarrhoea/colitis", "colitis"), ("hepatitis", "hepatitis"),
+               ("hypothyroidism", "thyroiditis"))
+
+
+def organ_mix_rows(p: pd.DataFrame) -> list[Row]:
+    """Each organ's incidence by arm against CheckMate 067's own table (unfitted): inside when the simulated rate
+    lies in the exact 95% CI of the published count (the percentage times the arm's safety population). The
+    mapping of the model's organ processes onto adverse-event terms is approximate (see the reference's note).
+    Grade >= 3 is compared where the published rate is above 0."""
+    from .scenarios.trials import clopper_pearson
+
+    ref = load("scenario_refs")["checkmate067_organ_mix"]
+    rows: list[Row] = []
+    for arm, terms in ref["arms"].items():
+        g = p[(p["arm"] == arm) & (p["status"] == "ok")]
+        if not len(g):
+            continue
+        n = int(ref["safety_n"][arm])
+        for term, organ in ORGAN_TERMS:
+            if term == "diarrhoea/colitis":
+                pub_any, pub_g3 = terms["diarrhoea"][0], max(terms["diarrhoea"][1], terms["colitis"][1])
+            else:
+                pub_any, pub_g3 = terms[term]
+            grade = g[f"irae_{organ}_grade"].fillna(0)
+            for label, pub, sim in (("any grade", pub_any, float((grade >= 1).mean())),
+                                    ("grade >=3", pub_g3, float((grade >= 3).mean()))):
+                if pub <= 0:
+                    continue
+                lo, hi = clopper_pearson(round(pub * n), n)
+                rows.append(Row(f"CheckMate 067 organ mix: {term}, {label}", arm, pub, sim, np.nan, np.nan,
+                                f"exact 95% CI of {round(pub * n)}/{n}: {lo:.3f}-{hi:.3f}", lo <= sim <= hi, False,
+                                ref["source"]))
     return rows
 
 
