@@ -548,9 +548,12 @@ def vitiligo(tmp_path_factory: pytest.TempPathFactory) -> dict:
 
 
 @pytest.mark.slow
+@pytest.mark.xfail(reason="the direction is not in the model: 0.967 at this test's 300 patients (calibration iteration 9; "
+                          "0.974 with 8, 0.90 with 7) passes by chance, while the scenario's own 600 patients give 1.23 "
+                          "and CheckMate 067's nivolumab arm at 1,000 (immunotwin validate) 1.20 (stop 21): skin irAEs "
+                          "are too often severe and bring discontinuations, and they do not mark better responders "
+                          "(docs/phenomena.md, item 1)", strict=False)
 def test_vitiligo_skin_irae_goes_with_survival(vitiligo: dict) -> None:
-    # 0.967 (n=300, calibration iteration 9; 0.974 with 8, 0.90 with 7): below 1, far from significant (1.75 with
-    # calibration iteration 3, 1.06 before the calibrated growth mean took effect)
     hr = fig(vitiligo, "12-week landmark OS hazard ratio")
     assert hr["simulated"] < 1.0
 
