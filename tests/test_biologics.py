@@ -359,9 +359,9 @@ def test_b_cell_fit_metrics_read_what_the_scenarios_report() -> None:
 
 
 def test_car_t_non_response_attribution_by_hand(monkeypatch: pytest.MonkeyPatch) -> None:
-    # Oracle by hand: 3 non-responders (patients 1, 2, 3), one with an expansion rate above the median; in the twin at
-    # the median rate patient 1 responds and 2 and 3 still do not, so 2 of 3 non-responses are the tumour's.
-    # Patient 4's twin run failed and is left out of the twin; patient 5 responds both times.
+    # Oracle by hand: 4 non-responders (patients 1-4), two with an expansion rate at or above the median (2 and 4); in
+    # the twin at the median rate patient 1 responds and 2 and 3 still do not, so 2 of 3 non-responses are the
+    # tumour's: patient 4's twin run failed and is left out of the twin. Patient 5 responds both times.
     import pandas as pd
 
     from immunotwin.scenarios import biologics
@@ -373,12 +373,14 @@ def test_car_t_non_response_attribution_by_hand(monkeypatch: pytest.MonkeyPatch)
                              "cr_onset_months": [1.0 if b == "CR" else np.nan for b in bor],
                              "car_peak_cells_ul": peaks})
 
-    d = table(["SD", "PD", "SD", "CR", "CR"], ["ok"] * 5, [1.0, 2.0, 3.0, 40.0, 50.0])
+    d = table(["SD", "PD", "SD", "SD", "CR"], ["ok"] * 5, [1.0, 2.0, 3.0, 4.0, 50.0])
     d = d.assign(resp=biologics.responders(d), re_car_expansion=[-1.0, 0.5, -0.2, 0.3, 0.0])
-    twin = table(["PR", "PD", "SD", "CR", "CR"], ["ok", "ok", "ok", "failed", "ok"], [30.0, 10.0, 12.0, 40.0, 60.0])
+    twin = table(["PR", "PD", "SD", "CR", "CR"], ["ok", "ok", "ok", "failed", "ok"],
+                 [30.0, 10.0, 12.0, 40.0, 60.0])
     monkeypatch.setattr(biologics, "simulate_spec", lambda *a, **k: (None, twin, None))
     got = {o["name"].split(":")[0].split(",")[0]: o["value"] for o in biologics.non_response_attribution(d, 5, 1)}
-    assert got["non-responders whose CAR T expansion rate was at or above the median"] == pytest.approx(1 / 3)
+    assert got["non-responders whose CAR T expansion rate was at or above the median"] == pytest.approx(2 / 4)
     assert got["ORR"] == pytest.approx(2 / 4)  # of the four twin patients who ran (1, 2, 3, 5), 1 and 5 respond
     assert got["tumour-intrinsic share of non-response"] == pytest.approx(2 / 3)
-    assert got["peak CAR T cells"] == pytest.approx(45.0 / 11.0)  # medians: responders (30, 60), non-responders (10, 12)
+    # medians: responders (30, 60), non-responders (10, 12)
+    assert got["peak CAR T cells"] == pytest.approx(45.0 / 11.0)

@@ -68,12 +68,14 @@ def b_cells_back(d: pd.DataFrame, months: float) -> float:
 def non_response_attribution(d: pd.DataFrame, patients: int | None, seed: int | None) -> list[dict]:
     """Why non-responders did not respond: their CAR T cells' expansion or the tumour.
 
-    ``d``: the car-t-crs patients with ``resp`` and ``re_car_expansion`` (the log-scale random effect of the expansion
-    rate). Two readings: the share of non-responders whose expansion rate was at or above the median (0.5 if
-    non-response had nothing to do with expansion, 0 if it were all poor expansion), and a twin run of the same
-    patients with every expansion rate at the median (``iiv_scale`` 0): non-responders who still do not respond
-    fail for reasons of the tumour (its burden, its resistant clone), not of their CAR T cells."""
-    _, t, _ = simulate_spec("car-t-crs", patients, visits=False, seed=seed, iiv_scale={"car_expansion": 0.0})
+    ``d``: the car-t-crs patients with ``resp`` and ``re_car_expansion`` (the log-scale random effect of the
+    expansion rate). Four observations: the share of non-responders whose expansion rate was at or above the median
+    (0.5 if non-response had nothing to do with expansion, 0 if it were all poor expansion); and, from a twin run of
+    the same patients with every expansion rate at the median (``iiv_scale`` 0), its ORR, the share of all
+    non-responders who still do not respond (they fail for reasons of the tumour, its burden and resistant clone,
+    not of their CAR T cells) and its responder/non-responder peak ratio."""
+    _, t, _ = simulate_spec("car-t-crs", patients, visits=False, seed=seed,
+                            iiv_scale={"car_expansion": 0.0})
     twin = t.set_index("patient")
     twin = twin[twin["status"] == "ok"].assign(resp=lambda x: responders(x))
     nr = d.loc[~d["resp"], "patient"]
@@ -83,21 +85,24 @@ def non_response_attribution(d: pd.DataFrame, patients: int | None, seed: int | 
         {"name": "non-responders whose CAR T expansion rate was at or above the median",
          "value": rate(d.loc[~d["resp"], "re_car_expansion"] >= 0.0),
          "note": "0.5 if non-response did not hang on expansion; 0 if it all did"},
-        {"name": "ORR, the same patients with every CAR T expansion rate at the median (twin)", "value": rate(twin["resp"]),
-         "note": f"{rate(d['resp']):.3f} as simulated"},
+        {"name": "ORR, the same patients with every CAR T expansion rate at the median (twin)",
+         "value": rate(twin["resp"]), "note": f"{rate(d['resp']):.3f} as simulated"},
         {"name": "tumour-intrinsic share of non-response: non-responders still not responding at the median "
                  "expansion rate (twin)", "value": still,
          "note": "the rest of non-response is the CAR T cells' poor expansion"},
         {"name": "peak CAR T cells, responders / non-responders (medians), twin at the median expansion rate",
-         "value": _ratio_peak(twin), "note": "ZUMA-1: 2.2 (marked verify); the spread of expansion rates (car_expansion, "
-         "log-SD 0.8, assumed) sets how far the simulated ratio is above it"},
+         "value": _ratio_peak(twin),
+         "note": "ZUMA-1: 2.2 (marked verify); without the spread of expansion rates the ratio falls below it, with the "
+                 "spread (car_expansion, log-SD 0.8, assumed) the simulated one is above it"},
     ]
 
 
 def car_t_crs(patients: int | None = None, seed: int | None = None) -> Result:
     z1 = load("phenomena")["car_t"]
     ref, ref5, kin = z1["zuma1_axicabtagene"], z1["zuma1_5y"], scenario_refs()["zuma1_kinetics"]
-    c4, lt, b1 = scenario_refs()["zuma1_cohort4"], scenario_refs()["zuma1_longterm"], scenario_refs()["axicel_b_cells_1y"]
+    refs = scenario_refs()
+    c4, lt, b1 = refs["zuma1_cohort4"], refs["zuma1_longterm"], refs["axicel_b_cells_1y"]
+    post = refs["axicel_post_progression"]
     # iiv_scale 1 leaves the patients as they are and returns their expansion random effect (re_car_expansion)
     _, p, _ = simulate_spec("car-t-crs", patients, visits=False, seed=seed, iiv_scale={"car_expansion": 1.0})
     d = p[p["status"] == "ok"].assign(resp=lambda x: responders(x), arm="axi-cel")
@@ -179,7 +184,8 @@ def car_t_crs(patients: int | None = None, seed: int | None = None) -> Result:
     obs = [
         {"name": "median peak CAR T cells (cells/µL, blood)", "value": float(d["car_peak_cells_ul"].median()),
          "note": "2% of the body's CAR T cells in 5 L of blood (assumed)"},
-        {"name": "median peak CAR T cells, responders (cells/µL)", "value": float(d.loc[d["resp"], "car_peak_cells_ul"].median()),
+        {"name": "median peak CAR T cells, responders (cells/µL)",
+         "value": float(d.loc[d["resp"], "car_peak_cells_ul"].median()),
          "note": f"ZUMA-1: {kin['peak_responders_cells_ul']} (marked verify)"},
         {"name": "median peak CAR T cells, non-responders (cells/µL)",
          "value": float(d.loc[~d["resp"], "car_peak_cells_ul"].median()),
@@ -187,8 +193,9 @@ def car_t_crs(patients: int | None = None, seed: int | None = None) -> Result:
         *non_response_attribution(d, patients, seed),
         {"name": "median overall survival after progression (months)",
          "value": median_or_nan(d.loc[prog, "os_months"] - d.loc[prog, "pfs_months"], d.loc[prog, "os_event"]),
-         "note": f"{int(prog.sum())} patients progressing before death; after axicabtagene: 5.3 months (Spiegel et al., "
-                 "Blood 2021;137:1726; recalled, verify): the model's relapses grow back from a small nadir"},
+         "note": f"{int(prog.sum())} patients progressing before death; after axicabtagene: "
+                 f"{post['median_os_months']} months ({post['source']}, marked verify): the model's relapses grow back "
+                 "from a small nadir"},
         {"name": "patients dying of a grade-4 cytokine syndrome", "value": rate(d["death_cause"] == "treatment"),
          "note": "ZUMA-1: 2 of 101 (HLH, cardiac arrest in CRS)"},
         {"name": "B cells at 6 months (fraction of normal, median)", "value": float(d["b_cells_day182"].median()),
@@ -216,9 +223,9 @@ def car_t_crs(patients: int | None = None, seed: int | None = None) -> Result:
             "neurotoxicity susceptibility to its grade >= 3 rate, and the loss of support to B-cell recovery; the "
             "rest, survival included, is unfitted. The same patients are also "
             "managed as ZUMA-1's safety cohort 4 was (early steroids: cytokine_protocol topp2021), an unfitted check "
-            "that earlier intervention lowers severe CRS and neurotoxicity without costing response. A second twin, the same "
-            "patients with every CAR T expansion rate at the median, separates non-response that comes from poor "
-            "expansion from non-response that comes from the tumour (observations).")
+            "that earlier intervention lowers severe CRS and neurotoxicity without costing response. A second "
+            "twin, the same patients with every CAR T expansion rate at the median, separates non-response that comes "
+            "from poor expansion from non-response that comes from the tumour (observations).")
     return Result("car-t-crs", "CAR T cells: expansion, response, CRS and neurotoxicity (ZUMA-1)", text, figs, obs,
                   [spec_text("car-t-crs"), spec_text("car-t-crs-early-steroids")], len(p))  # the twin: the same patients
 

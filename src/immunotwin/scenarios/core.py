@@ -80,7 +80,8 @@ def spec_text(name: str) -> str:
 
 
 def simulate_spec(name: str, patients: int | None, visits: bool, seed: int | None = None,
-                  chunk: int = 256, iiv_scale: dict[str, float] | None = None) -> tuple[Any, pd.DataFrame, pd.DataFrame | None]:
+                  chunk: int = 256, iiv_scale: dict[str, float] | None = None
+                  ) -> tuple[Any, pd.DataFrame, pd.DataFrame | None]:
     """Run a shipped scenario spec in memory: (spec, patients, visits or None). ``iiv_scale`` scales named
     parameters' variability with the patients' random numbers unchanged (0: every patient at the median), and
     adds their random effects as ``re_<name>`` columns (:func:`immunotwin.trial.simulate_chunk`)."""

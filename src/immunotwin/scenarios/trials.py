@@ -97,7 +97,8 @@ def melanoma_vitiligo(patients: int | None = None, seed: int | None = None) -> R
              "note": "CheckMate 067 nivolumab: rash grade >= 3 in 1% of all patients, 26% any grade (Larkin 2015)"},
             {"name": "discontinued for toxicity, with skin irAE by week 12", "value": rate(tox[d["skin"]]),
              "note": "any organ: the autoimmune propensity is shared"},
-            {"name": "discontinued for toxicity, without skin irAE by week 12", "value": rate(tox[~d["skin"]]), "note": ""}]
+            {"name": "discontinued for toxicity, without skin irAE by week 12", "value": rate(tox[~d["skin"]]),
+             "note": ""}]
     text = ("Anti-PD-1 (nivolumab 3 mg/kg every 2 weeks) in advanced melanoma. The melanoma entry of the cancer "
             "catalogue shares melanocyte antigen with skin (cross-reactivity), so T cells primed against the tumour "
             "also attack melanocytes: dermatitis/vitiligo is the model's 'dermatitis' organ (vitiligo is not "
