@@ -261,7 +261,8 @@ def high_dose_il2(patients: int | None = None, seed: int | None = None) -> Resul
                rcc["source"], seed=5),
         _direction("melanoma: responders still progression-free at the end of follow-up", m, _durable,
                    durable["responders_progression_free"], [0.28 - 0.18, 0.28 + 0.18], durable["source"],
-                   "±0.18 (about 2 SE for 43 responders; Atkins' follow-up was longer than the 36 simulated months)",
+                   "±0.18 (about 2 SE for 43 responders); no response lasting over 30 months progressed in Atkins' "
+                   "series, so 36 simulated months see the same durability",
                    seed=6),
         _direction("melanoma: thyroid dysfunction (any grade thyroiditis)", m,
                    lambda x: rate(x["irae_thyroiditis_grade"] >= 1), thy["dysfunction"], [0.2, 0.6], thy["source"],
@@ -279,6 +280,16 @@ def high_dose_il2(patients: int | None = None, seed: int | None = None) -> Resul
          "note": ""},
         {"name": "melanoma: any irAE", "value": rate(m["any_irae_grade"] >= 1), "note": ""},
         {"name": "melanoma: median PFS (months)", "value": median_or_nan(m["pfs_months"], m["pfs_event"]), "note": ""},
+        # Atkins 1999 split the durability by best response; no response progressed after 30 months, so 36 simulated
+        # months see the same durability as their longer follow-up
+        {"name": "melanoma: complete responders still progression-free",
+         "value": rate(~m.loc[m["resp"] & (m["bor"] == "CR"), "pfs_event"]) if (m["resp"] & (m["bor"] == "CR")).any()
+         else float("nan"), "note": f"Atkins 1999: {durable['cr_progression_free']} (10 of 17)"},
+        {"name": "melanoma: median response duration, partial responders (months)",
+         "value": median_or_nan(m.loc[m["resp"] & (m["bor"] == "PR"), "dor_months"],
+                                m.loc[m["resp"] & (m["bor"] == "PR"), "dor_event"]),
+         "note": f"Atkins 1999: {durable['pr_median_duration_months']} (26 partial responders): the model's partial "
+                 "responses last too long"},
     ]
     text = ("High-dose aldesleukin (600,000 IU/kg every 8 hours, up to 14 doses on days 1-5 and 15-19, and a second "
             "course for patients without progression) in metastatic melanoma and, unfitted, renal cell carcinoma. "
