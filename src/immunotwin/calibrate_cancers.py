@@ -40,6 +40,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .model.organs import INDEX, IRAES
+
 #: cancer -> (scenario spec, key of the published ORR in data/scenario_refs.json, arm or "" for all)
 TARGETS: dict[str, tuple[str, str, str]] = {
     "nsclc": ("cancers-compared-nsclc", "nsclc_all", ""),
@@ -74,6 +76,12 @@ PARAM_TARGETS: dict[str, tuple[str, str, tuple[str, ...], str, tuple[float, floa
     "shared_antigen_antibody": ("paraneoplastic-thymoma", "phenomena",
                                 ("paraneoplastic_myasthenia_in_thymoma", "thymoma_with_mg"), "myasthenia",
                                 (1e-4, 1.0)),
+    # One organ's element of an organ vector ("name.organ"): how hard an activated autoreactive pool injures the
+    # tissue, fitted to how often that organ's immune-related events under ipilimumab reach grade >= 3 once they occur
+    # (MDX010-20's two ipilimumab arms; Eggermont 2016 for the liver): scenario_refs "ipilimumab_organ_severity".
+    **{f"damage_rate.{organ}": ("cancer-vaccine", "scenario_refs", ("ipilimumab_organ_severity", organ, "severity"),
+                                f"severity.{organ}", (0.002, 2.0))
+       for organ in ("dermatitis", "colitis", "hepatitis")},
 }
 #: cancer -> (scenario spec, organ, reference file, path to the published share, visit metric, bracket): how much
 #: of the cancer's antigen an organ shares (the catalogue's ``cross``), fitted to the share of untreated patients
@@ -83,8 +91,10 @@ CROSS_TARGETS: dict[str, tuple[str, str, str, tuple[str, ...], str, tuple[float,
             (0.05, 500.0)),
 }
 #: Fits read one arm of a multi-arm spec (default: every arm; rituximab's spec has a nivolumab arm).
-PARAM_ARMS = {"adcc_kill": "rituximab", "b_cell_depletion_ec50": "rituximab", "vaccine_potency": "gp100",
-              "shared_antigen_antibody": "no drug"}
+PARAM_ARMS: dict[str, str | tuple[str, ...]] = {
+    "adcc_kill": "rituximab", "b_cell_depletion_ec50": "rituximab", "vaccine_potency": "gp100",
+    "shared_antigen_antibody": "no drug",
+    **{f"damage_rate.{organ}": ("ipilimumab", "ipilimumab + gp100") for organ in ("dermatitis", "colitis", "hepatitis")}}
 METRICS = {
     "orr": lambda p: float(p["bor"].isin(["CR", "PR"]).mean()),
     "cr": lambda p: float((p["bor"] == "CR").mean()),
@@ -92,7 +102,35 @@ METRICS = {
     "icans_any": lambda p: float((p["icans_grade"] >= 1).mean()),
     "b_cells_6m": lambda p: float(p.loc[p["status"] == "ok", f"b_cells_day{RTX_6M_DAY}"].median()),
     "b_cells_1y_remission": lambda p: _b_cells_in_remission(p),
+    **{f"severity.{organ}": (lambda p, o=organ: organ_severity(p, o)) for organ in IRAES},
 }
+
+
+def organ_severity(p, organ: str) -> float:  # type: ignore[no-untyped-def]
+    """Of the patients who ran and had an ``organ`` irAE of any grade, the share whose worst grade was >= 3."""
+    g = p.loc[p["status"] == "ok", f"irae_{organ}_grade"].fillna(0).to_numpy()
+    return float((g >= 3).sum() / (g >= 1).sum()) if (g >= 1).any() else float("nan")
+
+
+def with_value(params: tuple, key: str, value: float) -> tuple:  # type: ignore[type-arg]
+    """``params`` with the default of ``key`` replaced: a parameter's name, or ``name.organ`` for one organ's
+    element of a per-organ parameter."""
+    name, _, organ = key.partition(".")
+    if organ and organ not in INDEX:
+        raise ValueError(f"{key}: unknown organ {organ!r}")
+
+    def new(prm):  # type: ignore[no-untyped-def]
+        if not organ:
+            return dataclasses.replace(prm, default=float(value))
+        if not prm.is_vector:
+            raise ValueError(f"{key}: {name} is not a per-organ parameter")
+        vec = list(prm.default)
+        vec[INDEX[organ]] = float(value)
+        return dataclasses.replace(prm, default=tuple(vec))
+
+    if name not in {prm.name for prm in params}:
+        raise ValueError(f"{key}: no parameter {name!r}")
+    return tuple(new(prm) if prm.name == name else prm for prm in params)
 
 
 def _b_cells_in_remission(p) -> float:  # type: ignore[no-untyped-def]
@@ -145,20 +183,22 @@ def cross_at(cancer: str, organ: str, spec_name: str, value: float, patients: in
 
 
 def metric_with_param(name: str, spec_name: str, value: float, patients: int, seed: int, metric: str = "orr",
-                      arm: str = "") -> float:
+                      arm: str | tuple[str, ...] = "") -> float:
+    """``metric`` of ``spec_name`` with parameter ``name`` (or ``name.organ``, :func:`with_value`) at ``value``,
+    read over ``arm`` (one name or several; every arm if empty)."""
     from .model import core
     from .scenarios.core import simulate_spec
 
     original = core.PARAMS
-    core.PARAMS = tuple(dataclasses.replace(p, default=float(value)) if p.name == name else p for p in original)
+    core.PARAMS = with_value(original, name, value)
     try:
         _, p, v = simulate_spec(spec_name, patients, visits=metric in VISIT_METRICS, seed=seed)
     finally:
         core.PARAMS = original
+    keep = p["arm"].isin((arm,) if isinstance(arm, str) else arm).to_numpy() if arm else np.ones(len(p), bool)
     if metric in VISIT_METRICS:
-        flag = np.asarray(VISIT_METRICS[metric](p, v))
-        return float(flag[(p["arm"] == arm).to_numpy()].mean() if arm else flag.mean())
-    return METRICS[metric](p[p["arm"] == arm] if arm else p)
+        return float(np.asarray(VISIT_METRICS[metric](p, v))[keep].mean())
+    return METRICS[metric](p[keep])
 
 
 def _worst_visit_grade(p, v, organ: str) -> np.ndarray:  # type: ignore[no-untyped-def]
@@ -256,8 +296,7 @@ def main(argv: list[str] | None = None) -> int:
         out["params"][name] = res
         from .model import core  # later fits in this run see this one
 
-        core.PARAMS = tuple(dataclasses.replace(p, default=float(res["value"])) if p.name == name else p
-                            for p in core.PARAMS)
+        core.PARAMS = with_value(core.PARAMS, name, res["value"])
         a.out.write_text(json.dumps(out, indent=1) + "\n")  # after each fit: a long run keeps what it has
         print(f"{name}: {res['value']:.4g} -> {metric} {res['orr']:.3f} (target {target})")
     a.out.write_text(json.dumps(out, indent=1) + "\n")

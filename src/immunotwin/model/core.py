@@ -16,6 +16,7 @@ import numpy as np
 
 from . import celltherapy, cytokines, innate, marrow, pk, tcells, tolerance, tregs, tumour
 from .base import Ctx, Subsystem
+from .organs import INDEX as ORGAN_INDEX
 from .params import Param
 
 #: In the order their signals are computed (each reads the signals of those before it).
@@ -118,18 +119,32 @@ def _apply_drug_fit(params: tuple[Param, ...]) -> tuple[Param, ...]:
     f = resources.files("immunotwin.data").joinpath("cancer_fit.json")
     fitted = json.loads(f.read_text()).get("params", {}) if f.is_file() else {}
     def note(v: dict) -> str:
+        metric = v.get("metric", "orr")
         what = {"orr": "ORR", "cr": "complete response", "crs_any": "any-grade CRS",
                 "icans_any": "any-grade neurotoxicity",
                 "myasthenia": "share with myasthenia (neurologic grade >= 2), no drug,",
                 "b_cells_6m": "median B cells (fraction of normal) 6 months after rituximab,",
                 "b_cells_1y_remission": "share of patients in remission at 1 year with B cells >= 10% of normal,",
-                }[v.get("metric", "orr")]
+                }.get(metric) or (f"share of {metric.partition('.')[2]} irAEs reaching grade >= 3"
+                                  if metric.startswith("severity.") else metric)
         return (f"fitted: {what} {v['target_orr']:g} of {v['source']} (scenario {v['spec']}; data/cancer_fit.json); "
                 f"before fitting: ")
 
-    return tuple(dataclasses.replace(prm, default=float(fitted[prm.name]["value"]), assumed=False,
-                                     source=note(fitted[prm.name]) + prm.source)
-                 if prm.name in fitted else prm for prm in params)
+    out = []
+    for prm in params:
+        whole = fitted.get(prm.name)
+        parts = {k.partition(".")[2]: v for k, v in fitted.items() if k.partition(".")[0] == prm.name and "." in k}
+        if whole is not None:
+            prm = dataclasses.replace(prm, default=float(whole["value"]), assumed=False, source=note(whole) + prm.source)
+        elif parts and prm.is_vector:  # one organ's element at a time ("damage_rate.colitis")
+            vec = list(prm.default)  # type: ignore[arg-type]
+            for organ, v in parts.items():
+                vec[ORGAN_INDEX[organ]] = float(v["value"])
+            fits = "; ".join(f"{organ}: {note(v)[:-len('; before fitting: ')]}" for organ, v in sorted(parts.items()))
+            prm = dataclasses.replace(prm, default=tuple(vec), assumed=False,
+                                      source=f"{fits}; other organs and before fitting: {prm.source}")
+        out.append(prm)
+    return tuple(out)
 
 
 PARAMS: tuple[Param, ...] = _apply_drug_fit(_apply_calibration(all_params()))

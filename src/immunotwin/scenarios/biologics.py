@@ -371,6 +371,33 @@ def monoclonal_antibodies(patients: int | None = None, seed: int | None = None) 
 # --------------------------------------------------------------------------------------------
 # cancer-vaccine
 
+#: MDX010-20 (Hodi 2010, Table 3) immune-related events by organ: arm -> organ -> (any grade, grade >= 3) of n.
+HODI_ORGANS = {"ipilimumab": (131, {"dermatitis": (57, 2), "colitis": (38, 10)}),
+               "ipilimumab + gp100": (380, {"dermatitis": (152, 9), "colitis": (122, 22)})}
+
+
+def _ipilimumab_organ_figures(refs: dict, arms: dict) -> list[Figure]:
+    """How often skin and gut irAEs occur under ipilimumab (unfitted) and how often, once they occur, they reach
+    grade >= 3 (fitted: the organs' damage rates, :mod:`immunotwin.calibrate_cancers`), in both ipilimumab arms."""
+    from ..calibrate_cancers import organ_severity
+
+    sev = refs["ipilimumab_organ_severity"]
+    both = pd.concat([arms["ipilimumab"], arms["ipilimumab + gp100"]])
+    label = {"dermatitis": "skin", "colitis": "gut", "hepatitis": "liver"}
+    figs = []
+    for i, organ in enumerate(("dermatitis", "colitis", "hepatitis")):
+        r = sev[organ]
+        figs.append(_binom(f"ipilimumab arms: {label[organ]} irAEs reaching grade >= 3 (share of those with one)", both,
+                           lambda x, o=organ: organ_severity(x, o), r["severity"], r["grade3plus"], r["any"],
+                           r["source"], fitted=True, seed=40 + i, note=f"fitted: damage_rate ({organ})"))
+    for j, (arm, (n, organs)) in enumerate(HODI_ORGANS.items()):
+        for i, (organ, (k_any, _)) in enumerate(organs.items()):
+            figs.append(_binom(f"{arm}: {label[organ]} irAE, any grade", arms[arm],
+                               lambda x, o=organ: rate(x[f"irae_{o}_grade"] >= 1), k_any / n, k_any, n,
+                               sev[organ]["source"] if organ != "hepatitis" else "", seed=50 + 2 * j + i))
+    return figs
+
+
 def cancer_vaccine(patients: int | None = None, seed: int | None = None) -> Result:
     refs = scenario_refs()
     h, k942 = refs["hodi2010"], refs["vaccine_anti_pd1"]
@@ -397,6 +424,7 @@ def cancer_vaccine(patients: int | None = None, seed: int | None = None) -> Resu
         "ORR, nivolumab + gp100 minus nivolumab", npair,
         lambda x: rate(x.loc[x["arm"] == "nivolumab + gp100", "resp"]) - rate(x.loc[x["arm"] == "nivolumab", "resp"]),
         None, [0.0, 0.3], k942["source"], "direction only: at least as good with the vaccine", seed=31))
+    figs += _ipilimumab_organ_figures(refs, arms)
     obs = [{"name": f"{a}: {what}", "value": v, "note": ""} for a, g in arms.items() for what, v in (
         ("ORR", rate(g["resp"])), ("any irAE", rate(g["any_irae_grade"] >= 1)),
         ("skin irAE (vitiligo, rash)", rate(g["irae_dermatitis_grade"] >= 1)))]
@@ -405,7 +433,10 @@ def cancer_vaccine(patients: int | None = None, seed: int | None = None) -> Resu
             "depot (14-day half-life, assumed) that adds presented antigen: it primes and expands tumour-specific "
             "T cells, whose killing still needs them to reach the tumour and escape PD-1; gp100 is a melanocyte "
             "antigen, so it also feeds the skin's shared-antigen drive. Its potency is fitted to the gp100-alone "
-            "ORR; the combinations are unfitted.")
+            "ORR; the combinations are unfitted. The ipilimumab arms also carry the fit of how hard an activated "
+            "autoreactive pool injures skin, gut and liver: the share of those organs' irAEs that reach grade 3 "
+            "(fitted, both ipilimumab arms pooled; the liver's from the adjuvant trial, Eggermont 2016); how often skin "
+            "and gut irAEs occur at all is not fitted.")
     return Result("cancer-vaccine", "A cancer vaccine alone and with checkpoint blockade (Hodi 2010)", text, figs, obs,
                   [spec_text("cancer-vaccine")], len(p))
 
