@@ -378,8 +378,10 @@ HODI_ORGANS = {"ipilimumab": (131, {"dermatitis": (57, 2), "colitis": (38, 10)})
 
 def _ipilimumab_organ_figures(refs: dict, arms: dict) -> list[Figure]:
     """How often skin and gut irAEs occur under ipilimumab (unfitted) and how often, once they occur, they reach
-    grade >= 3 (fitted: the organs' damage rates, :mod:`immunotwin.calibrate_cancers`), in both ipilimumab arms."""
+    grade >= 3 (the target of the organs' damage-rate fit, :mod:`immunotwin.calibrate_cancers`; marked fitted
+    only where that fit is installed), in both ipilimumab arms."""
     from ..calibrate_cancers import organ_severity
+    from ..model.core import PARAM_INDEX
 
     sev = refs["ipilimumab_organ_severity"]
     both = pd.concat([arms["ipilimumab"], arms["ipilimumab + gp100"]])
@@ -387,9 +389,11 @@ def _ipilimumab_organ_figures(refs: dict, arms: dict) -> list[Figure]:
     figs = []
     for i, organ in enumerate(("dermatitis", "colitis", "hepatitis")):
         r = sev[organ]
+        fitted = f"{organ}: fitted" in PARAM_INDEX["damage_rate"].source  # installed by calibrate_cancers or not
         figs.append(_binom(f"ipilimumab arms: {label[organ]} irAEs reaching grade >= 3 (share of those with one)", both,
                            lambda x, o=organ: organ_severity(x, o), r["severity"], r["grade3plus"], r["any"],
-                           r["source"], fitted=True, seed=40 + i, note=f"fitted: damage_rate ({organ})"))
+                           r["source"], fitted=fitted, seed=40 + i,
+                           note=f"fitted: damage_rate ({organ})" if fitted else "the fit's target; not installed"))
     for j, (arm, (n, organs)) in enumerate(HODI_ORGANS.items()):
         for i, (organ, (k_any, _)) in enumerate(organs.items()):
             figs.append(_binom(f"{arm}: {label[organ]} irAE, any grade", arms[arm],
@@ -433,10 +437,10 @@ def cancer_vaccine(patients: int | None = None, seed: int | None = None) -> Resu
             "depot (14-day half-life, assumed) that adds presented antigen: it primes and expands tumour-specific "
             "T cells, whose killing still needs them to reach the tumour and escape PD-1; gp100 is a melanocyte "
             "antigen, so it also feeds the skin's shared-antigen drive. Its potency is fitted to the gp100-alone "
-            "ORR; the combinations are unfitted. The ipilimumab arms also carry the fit of how hard an activated "
-            "autoreactive pool injures skin, gut and liver: the share of those organs' irAEs that reach grade 3 "
-            "(fitted, both ipilimumab arms pooled; the liver's from the adjuvant trial, Eggermont 2016); how often skin "
-            "and gut irAEs occur at all is not fitted.")
+            "ORR; the combinations are unfitted. The ipilimumab arms also show how often skin, gut and liver irAEs, "
+            "once they occur, reach grade 3 (both ipilimumab arms pooled; the liver's published share is the adjuvant "
+            "trial's, Eggermont 2016): the target of the organs' damage-rate fit, marked fitted where it is "
+            "installed; how often skin and gut irAEs occur at all is not fitted.")
     return Result("cancer-vaccine", "A cancer vaccine alone and with checkpoint blockade (Hodi 2010)", text, figs, obs,
                   [spec_text("cancer-vaccine")], len(p))
 
