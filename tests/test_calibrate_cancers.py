@@ -40,6 +40,11 @@ def test_severity_targets_come_from_the_counts() -> None:
     from immunotwin.reference import load
 
     ref = load("scenario_refs")["ipilimumab_organ_severity"]
+    # the skin and gut targets pool MDX010-20's two ipilimumab arms
+    arms = ref["mdx010_20_arms"]
+    for organ in ("dermatitis", "colitis"):
+        assert ref[organ]["any"] == sum(arms[a][organ][0] for a in ("ipilimumab", "ipilimumab + gp100"))
+        assert ref[organ]["grade3plus"] == sum(arms[a][organ][1] for a in ("ipilimumab", "ipilimumab + gp100"))
     for key, (spec, _, path, metric, _) in PARAM_TARGETS.items():
         if metric.startswith("severity."):
             organ = key.partition(".")[2]

@@ -215,12 +215,14 @@ def test_vaccine_ipilimumab_organ_severity_ordered(vaccine: dict) -> None:
 
 
 def test_vaccine_organ_severity_marked_fitted_only_when_installed(vaccine: dict) -> None:
+    from immunotwin.calibrate_cancers import installed_fits
     from immunotwin.model.core import PARAM_INDEX
 
     source = PARAM_INDEX["damage_rate"].source
     for organ, label in (("dermatitis", "skin"), ("colitis", "gut"), ("hepatitis", "liver")):
         f = fig(vaccine, f"ipilimumab arms: {label} irAEs reaching")
-        assert f["fitted"] == (f"{organ}: fitted" in source)
+        assert f["fitted"] == (f"damage_rate.{organ}" in installed_fits())
+        assert f["fitted"] == (f"{organ}: fitted" in source)  # and the parameter's source says the same
     assert not any(f["fitted"] for f in vaccine["figures"] if "any grade" in f["name"])
 
 

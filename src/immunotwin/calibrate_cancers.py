@@ -106,6 +106,13 @@ METRICS = {
 }
 
 
+def installed_fits() -> set[str]:
+    """Names of the parameters (``name`` or ``name.organ``) whose fitted values the package ships
+    (``data/cancer_fit.json``, ``params``; applied by :mod:`immunotwin.model.core`)."""
+    f = resources.files("immunotwin.data").joinpath("cancer_fit.json")
+    return set(json.loads(f.read_text()).get("params", {})) if f.is_file() else set()
+
+
 def organ_severity(p, organ: str) -> float:  # type: ignore[no-untyped-def]
     """Of the patients who ran and had an ``organ`` irAE of any grade, the share whose worst grade was >= 3."""
     g = p.loc[p["status"] == "ok", f"irae_{organ}_grade"].fillna(0).to_numpy()

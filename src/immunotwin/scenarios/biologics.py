@@ -371,34 +371,32 @@ def monoclonal_antibodies(patients: int | None = None, seed: int | None = None) 
 # --------------------------------------------------------------------------------------------
 # cancer-vaccine
 
-#: MDX010-20 (Hodi 2010, Table 3) immune-related events by organ: arm -> organ -> (any grade, grade >= 3) of n.
-HODI_ORGANS = {"ipilimumab": (131, {"dermatitis": (57, 2), "colitis": (38, 10)}),
-               "ipilimumab + gp100": (380, {"dermatitis": (152, 9), "colitis": (122, 22)})}
-
-
 def _ipilimumab_organ_figures(refs: dict, arms: dict) -> list[Figure]:
     """How often skin and gut irAEs occur under ipilimumab (unfitted) and how often, once they occur, they reach
     grade >= 3 (the target of the organs' damage-rate fit, :mod:`immunotwin.calibrate_cancers`; marked fitted
     only where that fit is installed), in both ipilimumab arms."""
-    from ..calibrate_cancers import organ_severity
-    from ..model.core import PARAM_INDEX
+    from ..calibrate_cancers import installed_fits, organ_severity
 
     sev = refs["ipilimumab_organ_severity"]
+    installed = installed_fits()
     both = pd.concat([arms["ipilimumab"], arms["ipilimumab + gp100"]])
     label = {"dermatitis": "skin", "colitis": "gut", "hepatitis": "liver"}
     figs = []
     for i, organ in enumerate(("dermatitis", "colitis", "hepatitis")):
         r = sev[organ]
-        fitted = f"{organ}: fitted" in PARAM_INDEX["damage_rate"].source  # installed by calibrate_cancers or not
+        fitted = f"damage_rate.{organ}" in installed
         figs.append(_binom(f"ipilimumab arms: {label[organ]} irAEs reaching grade >= 3 (share of those with one)", both,
                            lambda x, o=organ: organ_severity(x, o), r["severity"], r["grade3plus"], r["any"],
                            r["source"], fitted=fitted, seed=40 + i,
                            note=f"fitted: damage_rate ({organ})" if fitted else "the fit's target; not installed"))
-    for j, (arm, (n, organs)) in enumerate(HODI_ORGANS.items()):
-        for i, (organ, (k_any, _)) in enumerate(organs.items()):
+    hodi = sev["mdx010_20_arms"]
+    for j, arm in enumerate(("ipilimumab", "ipilimumab + gp100")):
+        n = hodi[arm]["n"]
+        for i, organ in enumerate(("dermatitis", "colitis")):
+            k_any = hodi[arm][organ][0]
             figs.append(_binom(f"{arm}: {label[organ]} irAE, any grade", arms[arm],
                                lambda x, o=organ: rate(x[f"irae_{o}_grade"] >= 1), k_any / n, k_any, n,
-                               sev[organ]["source"] if organ != "hepatitis" else "", seed=50 + 2 * j + i))
+                               hodi["source"], seed=50 + 2 * j + i))
     return figs
 
 
