@@ -42,6 +42,8 @@ import numpy as np
 
 from .model.organs import INDEX, IRAES
 
+#: Organs whose damage rate is fitted to how often their irAEs under ipilimumab reach grade >= 3.
+SEVERITY_ORGANS = ("dermatitis", "colitis", "hepatitis")
 #: cancer -> (scenario spec, key of the published ORR in data/scenario_refs.json, arm or "" for all)
 TARGETS: dict[str, tuple[str, str, str]] = {
     "nsclc": ("cancers-compared-nsclc", "nsclc_all", ""),
@@ -81,7 +83,7 @@ PARAM_TARGETS: dict[str, tuple[str, str, tuple[str, ...], str, tuple[float, floa
     # (MDX010-20's two ipilimumab arms; Eggermont 2016 for the liver): scenario_refs "ipilimumab_organ_severity".
     **{f"damage_rate.{organ}": ("cancer-vaccine", "scenario_refs", ("ipilimumab_organ_severity", organ, "severity"),
                                 f"severity.{organ}", (0.002, 2.0))
-       for organ in ("dermatitis", "colitis", "hepatitis")},
+       for organ in SEVERITY_ORGANS},
 }
 #: cancer -> (scenario spec, organ, reference file, path to the published share, visit metric, bracket): how much
 #: of the cancer's antigen an organ shares (the catalogue's ``cross``), fitted to the share of untreated patients
@@ -94,7 +96,7 @@ CROSS_TARGETS: dict[str, tuple[str, str, str, tuple[str, ...], str, tuple[float,
 PARAM_ARMS: dict[str, str | tuple[str, ...]] = {
     "adcc_kill": "rituximab", "b_cell_depletion_ec50": "rituximab", "vaccine_potency": "gp100",
     "shared_antigen_antibody": "no drug",
-    **{f"damage_rate.{organ}": ("ipilimumab", "ipilimumab + gp100") for organ in ("dermatitis", "colitis", "hepatitis")}}
+    **{f"damage_rate.{organ}": ("ipilimumab", "ipilimumab + gp100") for organ in SEVERITY_ORGANS}}
 METRICS = {
     "orr": lambda p: float(p["bor"].isin(["CR", "PR"]).mean()),
     "cr": lambda p: float((p["bor"] == "CR").mean()),

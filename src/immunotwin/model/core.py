@@ -127,20 +127,20 @@ def _apply_drug_fit(params: tuple[Param, ...]) -> tuple[Param, ...]:
                 "b_cells_1y_remission": "share of patients in remission at 1 year with B cells >= 10% of normal,",
                 }.get(metric) or (f"share of {metric.partition('.')[2]} irAEs reaching grade >= 3"
                                   if metric.startswith("severity.") else metric)
-        return (f"fitted: {what} {v['target_orr']:g} of {v['source']} (scenario {v['spec']}; data/cancer_fit.json); "
-                f"before fitting: ")
+        return f"fitted: {what} {v['target_orr']:g} of {v['source']} (scenario {v['spec']}; data/cancer_fit.json)"
 
     out = []
     for prm in params:
         whole = fitted.get(prm.name)
         parts = {k.partition(".")[2]: v for k, v in fitted.items() if k.partition(".")[0] == prm.name and "." in k}
         if whole is not None:
-            prm = dataclasses.replace(prm, default=float(whole["value"]), assumed=False, source=note(whole) + prm.source)
+            prm = dataclasses.replace(prm, default=float(whole["value"]), assumed=False,
+                                      source=f"{note(whole)}; before fitting: {prm.source}")
         elif parts and prm.is_vector:  # one organ's element at a time ("damage_rate.colitis")
             vec = list(prm.default)  # type: ignore[arg-type]
             for organ, v in parts.items():
                 vec[ORGAN_INDEX[organ]] = float(v["value"])
-            fits = "; ".join(f"{organ}: {note(v)[:-len('; before fitting: ')]}" for organ, v in sorted(parts.items()))
+            fits = "; ".join(f"{organ}: {note(v)}" for organ, v in sorted(parts.items()))
             prm = dataclasses.replace(prm, default=tuple(vec), assumed=False,
                                       source=f"{fits}; other organs and before fitting: {prm.source}")
         out.append(prm)

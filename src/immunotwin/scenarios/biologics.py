@@ -375,14 +375,14 @@ def _ipilimumab_organ_figures(refs: dict, arms: dict) -> list[Figure]:
     """How often skin and gut irAEs occur under ipilimumab (unfitted) and how often, once they occur, they reach
     grade >= 3 (the target of the organs' damage-rate fit, :mod:`immunotwin.calibrate_cancers`; marked fitted
     only where that fit is installed), in both ipilimumab arms."""
-    from ..calibrate_cancers import installed_fits, organ_severity
+    from ..calibrate_cancers import SEVERITY_ORGANS, installed_fits, organ_severity
 
     sev = refs["ipilimumab_organ_severity"]
     installed = installed_fits()
     both = pd.concat([arms["ipilimumab"], arms["ipilimumab + gp100"]])
     label = {"dermatitis": "skin", "colitis": "gut", "hepatitis": "liver"}
     figs = []
-    for i, organ in enumerate(("dermatitis", "colitis", "hepatitis")):
+    for i, organ in enumerate(SEVERITY_ORGANS):
         r = sev[organ]
         fitted = f"damage_rate.{organ}" in installed
         figs.append(_binom(f"ipilimumab arms: {label[organ]} irAEs reaching grade >= 3 (share of those with one)", both,
