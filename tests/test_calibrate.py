@@ -150,7 +150,7 @@ def test_round_trip_recovers_known_population_means(populations: list[Plausible]
     exact = _targets(endpoints(train, weights(truth, train), "ipilimumab"))
     assert exact["endpoints"]["orr"]["nivolumab"] != pytest.approx(null["endpoints"]["orr"]["nivolumab"], abs=0.02)
     # The targets were made at the installed non-immune rate: it is held there (not profiled).
-    res = fit(train, exact, control="ipilimumab", seed=1, max_evals=600, fix_sd=0.6 * sd, profile_nonimmune=False)
+    res = fit(train, exact, control="ipilimumab", seed=1, max_evals=600, fix_sd=0.6 * sd, profile_events=False)
     assert np.all(np.abs(res.phi[:2] - truth[:2]) < 0.15 * sd), res.phi[:2]
     # 2. Targets from an independent virtual population carry its sampling noise. Each population in turn is
     # fitted to the next one's targets (a ring of six). The estimates scatter (SD about 0.25 proposal SDs);
@@ -160,7 +160,7 @@ def test_round_trip_recovers_known_population_means(populations: list[Plausible]
     for i, pl in enumerate(pops):
         held = pops[(i + 1) % len(pops)]
         targets = _targets(endpoints(held, weights(truth, held), "ipilimumab"))
-        r = fit(pl, targets, control="ipilimumab", seed=1, max_evals=600, fix_sd=0.6 * sd, profile_nonimmune=False)
+        r = fit(pl, targets, control="ipilimumab", seed=1, max_evals=600, fix_sd=0.6 * sd, profile_events=False)
         est.append(r.phi[:2] / sd)
     est_a = np.array(est)
     mean, se = est_a.mean(axis=0), est_a.std(axis=0, ddof=1) / np.sqrt(len(est))
@@ -281,29 +281,32 @@ def test_effective_sample_size_of_reweighting_matches_the_gaussian_integral() ->
     assert expected_ess_fraction(ratios) > MIN_ESS_FRACTION
 
 
-def test_profiled_nonimmune_rate_recovers_the_rate_that_made_the_targets() -> None:
+def test_profiled_event_rates_recover_the_rates_that_made_the_targets() -> None:
     import pandas as pd
 
-    from immunotwin.calibrate import profile_nonimmune_rate, trae_grade3plus
+    from immunotwin.calibrate import default_rates, profile_event_rates, trae_grade3plus
 
     rng = np.random.default_rng(8)
     frames = {}
-    for arm, p_immune, months in (("combo", 0.45, 10.0), ("nivo", 0.05, 14.0), ("ipi", 0.22, 2.5)):
+    # Arms unlike each other in exposure and in autoreactive activity, as CheckMate 067's are: the two rates are
+    # identifiable only because of that.
+    for arm, p_immune, months, activity in (("combo", 0.45, 10.0, 1.5), ("nivo", 0.05, 14.0, 0.2),
+                                            ("ipi", 0.22, 2.5, 1.0)):
         frames[arm] = pd.DataFrame({"any_irae_grade": np.where(rng.random(3000) < p_immune, 3, 1),
                                     "neutropenia_grade": 0,
-                                    "checkpoint_exposure_months": rng.exponential(months, 3000)})
+                                    "checkpoint_exposure_months": rng.exponential(months, 3000),
+                                    "autoreactive_activity_months": rng.exponential(activity, 3000)})
     pl = Plausible(tuple(frames), frames, np.zeros((3000, 1)), np.ones(1), ("immunogenicity",))
     w = rng.uniform(0.5, 1.5, 3000)
-    # Analytic: each patient's probability 1 - (1 - immune) exp(-rate x exposure).
+    # Analytic: each patient's probability 1 - (1 - immune) exp(-r_n x exposure - r_s x activity).
     df = frames["nivo"]
-    hand = np.sum(w * (1 - (df["any_irae_grade"] < 3) * np.exp(-0.02 * df["checkpoint_exposure_months"]))) / w.sum()
-    assert trae_grade3plus(df, w, 0.02) == pytest.approx(hand, rel=1e-12)
-    rows = [("grade3plus_trae", "", arm, trae_grade3plus(frames[arm], w, 0.02)) for arm in frames]
-    assert profile_nonimmune_rate(pl, w, rows) == pytest.approx(0.02, rel=0.01)
-    # No TRAE target: the installed default is kept.
-    from immunotwin.calibrate import NONIMMUNE_DEFAULT
-
-    assert profile_nonimmune_rate(pl, w, [("orr", "", "nivo", 0.4)]) == NONIMMUNE_DEFAULT
+    hand = np.sum(w * (1 - (df["any_irae_grade"] < 3) * np.exp(-0.02 * df["checkpoint_exposure_months"]
+                                                               - 0.3 * df["autoreactive_activity_months"]))) / w.sum()
+    assert trae_grade3plus(df, w, (0.02, 0.3)) == pytest.approx(hand, rel=1e-12)
+    rows = [("grade3plus_trae", "", arm, trae_grade3plus(frames[arm], w, (0.02, 0.3))) for arm in frames]
+    assert profile_event_rates(pl, w, rows) == pytest.approx((0.02, 0.3), rel=0.02)
+    # No TRAE target: the installed defaults are kept.
+    assert profile_event_rates(pl, w, [("orr", "", "nivo", 0.4)]) == default_rates()
 
 
 def test_fit_report_judges_a_median_beyond_follow_up_by_whether_it_is_reached(tmp_path) -> None:  # type: ignore[no-untyped-def]
@@ -519,7 +522,7 @@ def test_a_prior_on_a_variability_adds_its_squared_log_distance_and_pulls_an_uni
     sd = np.array([proposal_sd(k) for k in names])
     effects = rng.normal(size=(n, 2)) * sd
     row = {**dict(_synthetic_trial(1).drop(columns="arm").iloc[0]), "neutropenia_grade": 0,
-           "checkpoint_exposure_months": 6.0}
+           "checkpoint_exposure_months": 6.0, "autoreactive_activity_months": 0.5}
     frames = {a: pd.DataFrame([{**row, "arm": a}] * n) for a in ("nivolumab", "ipilimumab")}
     pl = Plausible(tuple(frames), frames, effects, sd, names)
     targets = {"endpoints": {"orr": {"nivolumab": 0.3, "ipilimumab": 0.1}}}
@@ -532,7 +535,7 @@ def test_a_prior_on_a_variability_adds_its_squared_log_distance_and_pulls_an_uni
     assert loss(wider, pl, rows, "ipilimumab", False, PRIORS) - loss(phi, pl, rows, "ipilimumab", False, PRIORS) \
         == pytest.approx(1.0, abs=1e-9)
     assert loss(wider, pl, rows, "ipilimumab", False) == pytest.approx(loss(phi, pl, rows, "ipilimumab", False))
-    res = fit(pl, targets, control="ipilimumab", seed=3, max_evals=400, profile_nonimmune=False, priors=PRIORS,
+    res = fit(pl, targets, control="ipilimumab", seed=3, max_evals=400, profile_events=False, priors=PRIORS,
               x0=np.array([0.0, 0.0, np.log(0.5 * sd[0]), np.log(0.9 * sd[1])]))
     assert np.exp(res.phi[3]) == pytest.approx(iiv, rel=0.05)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from immunotwin.clinic import observe
 from immunotwin.clinic.policy import Management, manage
@@ -134,8 +135,8 @@ def test_active_thyroiditis_on_replacement_stays_grade2_but_pituitary_can_be_sev
     assert g[0, INDEX["hypophysitis"]] == 3
 
 
-def test_nonimmune_events_follow_the_exposure_and_a_constant_hazard() -> None:
-    from immunotwin.clinic.run import AE_WINDOW_DAYS, _nonimmune_trae
+def test_other_events_follow_the_exposure_and_their_hazards() -> None:
+    from immunotwin.clinic.run import AE_WINDOW_DAYS, checkpoint_exposure, other_trae
     from immunotwin.units import DAYS_PER_MONTH
 
     n = 200_000
@@ -143,12 +144,36 @@ def test_nonimmune_events_follow_the_exposure_and_a_constant_hazard() -> None:
     first = np.where(np.arange(n) % 4 == 0, np.nan, 0.0)  # a quarter never dosed
     last = np.full(n, 270.0)
     death = np.where(np.arange(n) % 4 == 1, 100.0, np.nan)  # a quarter die on treatment
-    exposure, event = _nonimmune_trae(first, last, death, 1800.0, np.full(n, 0.05), rng.random(n))
+    exposure = checkpoint_exposure(first, last, death, 1800.0)
     groups = {"never": np.arange(n) % 4 == 0, "died": np.arange(n) % 4 == 1, "full": np.arange(n) % 4 >= 2}
-    assert np.all(exposure[groups["never"]] == 0) and not event[groups["never"]].any()
+    assert np.all(exposure[groups["never"]] == 0)
     assert np.all(exposure[groups["died"]] == 100.0)
     assert np.all(exposure[groups["full"]] == 270.0 + AE_WINDOW_DAYS)
-    for key, days in (("died", 100.0), ("full", 300.0)):
-        p = 1.0 - np.exp(-0.05 * days / DAYS_PER_MONTH)  # exponential waiting time
-        k = groups[key].sum()
-        assert abs(event[groups[key]].mean() - p) < 4 * np.sqrt(p * (1 - p) / k)
+    activity = np.where((np.arange(n) // 4) % 2 == 0, 60.0, 0.0)  # organ-days: half the patients with two months of one organ
+    nonimmune, systemic = other_trae(exposure, activity, np.full(n, 0.05), np.full(n, 0.4), rng.random(n))
+    assert not (nonimmune & systemic).any()
+    assert not (nonimmune | systemic)[groups["never"] & (activity == 0)].any()
+    for key in ("died", "full"):
+        for act in (0.0, 60.0):
+            g = groups[key] & (activity == act)
+            h_n, h_s = 0.05 * exposure[g][0] / DAYS_PER_MONTH, 0.4 * act / DAYS_PER_MONTH
+            p = 1.0 - np.exp(-(h_n + h_s))  # competing exponential hazards
+            k = g.sum()
+            assert abs((nonimmune | systemic)[g].mean() - p) < 4 * np.sqrt(p * (1 - p) / k)
+            q = p * h_s / (h_n + h_s)  # the immune-related share of the events
+            assert abs(systemic[g].mean() - q) < 4 * np.sqrt(max(q * (1 - q), 1e-12) / k) + 1e-12
+
+
+def test_autoreactive_activity_counts_activated_organs() -> None:
+    from immunotwin.clinic.run import autoreactive_activity
+    from immunotwin.model.core import LAYOUT
+
+    states = np.zeros((2, 3, LAYOUT.size))
+    sl = LAYOUT.slices["autoreactive"]
+    states[:, :, sl] = 1.0  # tolerised
+    states[1, 2, sl.start] = 30.0  # one organ at A50: half active
+    states[1, 2, sl.start + 1] = 1e6  # another fully active
+    a = autoreactive_activity(states, {"a50": np.array([30.0, 30.0])})
+    tolerised = 12 * 1.0 / (1.0 + 900.0)
+    assert a[0] == pytest.approx(np.full(3, tolerised))
+    assert a[1, 2] == pytest.approx(10 / 901.0 + 0.5 + 1.0, rel=1e-9)

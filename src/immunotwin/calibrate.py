@@ -26,12 +26,13 @@ cores, and an optimiser needs thousands of evaluations):
 
 The fitted defaults are default * exp(mu_k) with IIV s_k, written to ``calibration.json``
 with their provenance; installed into the package data they become the shipped defaults.
-Treatment-related adverse events in published tables include non-immune events (fatigue, infusion
-reactions, laboratory abnormalities). The clinic draws these at a constant hazard per month of
-checkpoint-antibody exposure (``nonimmune_trae_rate``, :mod:`.model.pk`; clinic/run.py), and the
-grade >= 3 TRAE targets are compared with irAEs, neutropenia and these events together. The rate
-enters only those targets, so it is profiled out at each phi (``profile_nonimmune_rate``) and
-installed with the fitted parameters. (Until 2026-11-29 the irAE rate absorbed the difference, which
+Treatment-related adverse events in published tables include events outside the modelled organs: non-immune
+ones (fatigue, infusion reactions, laboratory abnormalities), which the clinic draws at a constant hazard per month
+of checkpoint-antibody exposure (``nonimmune_trae_rate``), and immune-related ones (lipase and amylase rises,
+fatigue, pyrexia), drawn at a hazard proportional to the patient's autoreactive activity (``systemic_irae_rate``;
+both :mod:`.model.pk`, clinic/run.py). The grade >= 3 TRAE targets are compared with irAEs, neutropenia and these
+events together. The two rates enter only those targets, so they are profiled out at each phi
+(``profile_event_rates``) and installed with the fitted parameters. (Until 2026-11-29 the irAE rate absorbed the difference, which
 put 14-17% of nivolumab patients at grade >= 3 irAEs where select immune-related grade >= 3 events
 are 4%: Weber 2017.)
 """
@@ -60,6 +61,10 @@ FITTED: tuple[str, ...] = (
 )
 NONIMMUNE = "nonimmune_trae_rate"
 NONIMMUNE_DEFAULT = float(PARAM_INDEX[NONIMMUNE].value)
+SYSTEMIC = "systemic_irae_rate"
+SYSTEMIC_DEFAULT = float(PARAM_INDEX[SYSTEMIC].value)
+EVENT_RATES = (NONIMMUNE, SYSTEMIC)
+RATE_BOUNDS = ((1e-4, 1.0), (1e-4, 5.0))  # per month (of exposure; of one activated organ): the profile's search box
 PROPOSAL_MIN_SD = 0.4
 PROPOSAL_FACTOR = 1.25  # see expected_ess_fraction: 1.6 made the ESS floor unreachable at the centre
 MIN_ESS_FRACTION = 0.25
@@ -338,45 +343,55 @@ def weights(phi: np.ndarray, pl: Plausible) -> np.ndarray:
     return w / w.sum()
 
 
-def _trae_parts(df: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
-    """(grade >= 3 irAE or neutropenia, checkpoint exposure in months) of each patient."""
-    lacking = [c for c in ("any_irae_grade", "neutropenia_grade", "checkpoint_exposure_months") if c not in df]
-    if lacking:  # e.g. a plausible population cached before non-immune events were modelled: simulate it again
+def _trae_parts(df: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(grade >= 3 irAE or neutropenia, checkpoint exposure in months, autoreactive activity in organ-months over
+    that exposure) of each patient."""
+    cols = ("any_irae_grade", "neutropenia_grade", "checkpoint_exposure_months", "autoreactive_activity_months")
+    lacking = [c for c in cols if c not in df]
+    if lacking:  # e.g. a plausible population cached before these events were modelled: simulate it again
         raise ValueError(f"patient table lacks {', '.join(lacking)}; delete the cached plausible_*.parquet files")
     immune = np.maximum(df["any_irae_grade"].to_numpy(), df["neutropenia_grade"].to_numpy()) >= 3
-    return immune, df["checkpoint_exposure_months"].to_numpy(float)
+    return immune, df["checkpoint_exposure_months"].to_numpy(float), df["autoreactive_activity_months"].to_numpy(float)
 
 
-def _trae_share(immune: np.ndarray, exposure: np.ndarray, w: np.ndarray, rate_per_month: float) -> float:
-    p = 1.0 - (1.0 - immune) * np.exp(-rate_per_month * exposure)
+def _trae_share(immune: np.ndarray, exposure: np.ndarray, activity: np.ndarray, w: np.ndarray,
+                rates: tuple[float, float]) -> float:
+    p = 1.0 - (1.0 - immune) * np.exp(-rates[0] * exposure - rates[1] * activity)
     return float(np.sum(w * p) / np.sum(w))
 
 
-def trae_grade3plus(df: pd.DataFrame, w: np.ndarray, rate_per_month: float) -> float:
+def trae_grade3plus(df: pd.DataFrame, w: np.ndarray, rates: tuple[float, float]) -> float:
     """Weighted share with a grade >= 3 treatment-related adverse event: an irAE or neutropenia of
-    grade >= 3 as simulated, or a non-immune event at the constant hazard ``rate_per_month`` over the
-    patient's checkpoint exposure (the probability the clinic draws it with, clinic/run.py): the
-    expectation over that draw, so the loss is smooth in the rate."""
-    return _trae_share(*_trae_parts(df), w, rate_per_month)
+    grade >= 3 as simulated, or an event outside the modelled organs at ``rates`` (non-immune, per month of
+    checkpoint exposure; immune-related, per organ-month of autoreactive activity): the probability the clinic
+    draws it with (clinic/run.py, ``other_trae``), as an expectation over that draw, so the loss is smooth in
+    the rates."""
+    return _trae_share(*_trae_parts(df), w, rates)
 
 
-def profile_nonimmune_rate(pl: Plausible, w: np.ndarray, rows: list[tuple[str, str, str, float]]) -> float:
-    """The non-immune adverse-event rate (1/month) that best fits the grade >= 3 TRAE targets at these
-    weights. It enters only those targets, so it is profiled out of the loss rather than searched by
-    CMA-ES (a bounded scalar minimisation on its logarithm, 1e-4 to 1 per month)."""
-    from scipy.optimize import minimize_scalar
+def default_rates() -> tuple[float, float]:
+    return NONIMMUNE_DEFAULT, SYSTEMIC_DEFAULT
+
+
+def profile_event_rates(pl: Plausible, w: np.ndarray, rows: list[tuple[str, str, str, float]]) -> tuple[float, float]:
+    """The non-immune and immune-related event rates that best fit the grade >= 3 TRAE targets at these
+    weights. They enter only those targets, so they are profiled out of the loss rather than searched by
+    CMA-ES: a bounded minimisation on their logarithms (``RATE_BOUNDS``; L-BFGS-B from the defaults)."""
+    from scipy.optimize import minimize
 
     trae = [(_trae_parts(pl.outcomes[arm]), pub) for ep, _, arm, pub in rows
             if ep == "grade3plus_trae" and arm in pl.outcomes]  # read once, not at every step of the search
     if not trae:
-        return NONIMMUNE_DEFAULT
+        return default_rates()
 
-    def sse(log_rate: float) -> float:
-        return sum(((_trae_share(*parts, w, float(np.exp(log_rate))) - pub) / SCALE["grade3plus_trae"]) ** 2
-                   for parts, pub in trae)
+    def sse(x: np.ndarray) -> float:
+        rates = (float(np.exp(x[0])), float(np.exp(x[1])))
+        return sum(((_trae_share(*parts, w, rates) - pub) / SCALE["grade3plus_trae"]) ** 2 for parts, pub in trae)
 
-    res = minimize_scalar(sse, bounds=(np.log(1e-4), 0.0), method="bounded", options={"xatol": 1e-4})
-    return float(np.exp(res.x))
+    bounds = [(np.log(lo), np.log(hi)) for lo, hi in RATE_BOUNDS]
+    x0 = [float(np.clip(np.log(max(r, 1e-12)), lo, hi)) for r, (lo, hi) in zip(default_rates(), bounds, strict=True)]
+    res = minimize(sse, x0, method="L-BFGS-B", bounds=bounds)
+    return float(np.exp(res.x[0])), float(np.exp(res.x[1]))
 
 
 def pdl1_subgroup_orr(tps: np.ndarray, resp: np.ndarray, w: np.ndarray | None = None) -> dict[str, float]:
@@ -389,10 +404,10 @@ def pdl1_subgroup_orr(tps: np.ndarray, resp: np.ndarray, w: np.ndarray | None = 
 
 
 def endpoints(pl: Plausible, w: np.ndarray, control: str | None = None,
-              nonimmune_rate: float | None = None) -> dict[str, dict[str, float]]:
+              rates: tuple[float, float] | None = None) -> dict[str, dict[str, float]]:
     """Weighted trial endpoints, keyed like the targets file (endpoint -> arm -> value); grade >= 3
-    TRAEs at ``nonimmune_rate`` (default: the parameter's current default)."""
-    rate = NONIMMUNE_DEFAULT if nonimmune_rate is None else nonimmune_rate
+    TRAEs at the event ``rates`` (non-immune, immune-related; default: the parameters' current defaults)."""
+    rate = default_rates() if rates is None else rates
     out: dict[str, dict[str, float]] = {k: {} for k in ("orr", *SUBGROUP_SCALE, "cr_rate", "dcr", "median_pfs_months",
                                                          "median_os_months", "grade3plus_trae", "grade3plus_irae",
                                                          "discontinued_for_trae", "hr_pfs", "hr_os")}
@@ -509,7 +524,7 @@ def prior_penalty(phi: np.ndarray, names: tuple[str, ...], priors: Mapping[str, 
 def loss(phi: np.ndarray, pl: Plausible, rows: list, control: str | None, profile: bool = True,
          priors: Mapping[str, tuple[float, float]] | None = None) -> float:
     w = weights(phi, pl)
-    rate = profile_nonimmune_rate(pl, w, rows) if profile else None
+    rate = profile_event_rates(pl, w, rows) if profile else None
     r = residuals(endpoints(pl, w, control, rate), rows)
     e = weighted.ess(w)
     pen = max(0.0, MIN_ESS_FRACTION * pl.n / e - 1.0)
@@ -527,10 +542,10 @@ class Fit:
 
 def fit(pl: Plausible, targets: Mapping, *, control: str | None = None, seed: int = 1, max_evals: int = 3000,
         x0: np.ndarray | None = None, sigma0: float = 0.3, fix_sd: np.ndarray | None = None,
-        profile_nonimmune: bool = True, priors: Mapping[str, tuple[float, float]] | None = None) -> Fit:
+        profile_events: bool = True, priors: Mapping[str, tuple[float, float]] | None = None) -> Fit:
     """Minimise the calibration loss over phi with CMA-ES (means only when ``fix_sd`` is given); the
-    non-immune adverse-event rate is profiled out at each phi unless ``profile_nonimmune`` is False
-    (then it stays at its default). ``priors``: on variabilities (see ``PRIORS``; none by default here)."""
+    adverse-event rates outside the modelled organs are profiled out at each phi unless ``profile_events`` is
+    False (then they stay at their defaults). ``priors``: on variabilities (see ``PRIORS``; none by default here)."""
     import cma
 
     rows = target_rows(targets)
@@ -553,7 +568,7 @@ def fit(pl: Plausible, targets: Mapping, *, control: str | None = None, seed: in
     t0 = time.time()
     while not es.stop():
         xs = es.ask()
-        fs = [loss(full(x), pl, rows, control, profile_nonimmune, priors) for x in xs]
+        fs = [loss(full(x), pl, rows, control, profile_events, priors) for x in xs]
         es.tell(xs, fs)
         hist.append(float(min(fs)))
     return Fit(full(es.result.xbest), float(es.result.fbest), hist, int(es.result.evaluations), time.time() - t0)
@@ -571,8 +586,8 @@ def bootstrap(pl: Plausible, targets: Mapping, best: np.ndarray, *, control: str
         sub = pl.take(idx)
         f = fit(sub, targets, control=control, seed=seed + b, max_evals=max_evals, x0=best, sigma0=0.1,
                 priors=priors)
-        out.append(np.append(f.phi, profile_nonimmune_rate(sub, weights(f.phi, sub), rows)))
-    return np.asarray(out)  # (reps, 2K + 1): means, log-SDs, non-immune rate
+        out.append(np.append(f.phi, profile_event_rates(sub, weights(f.phi, sub), rows)))
+    return np.asarray(out)  # (reps, 2K + 2): means, log-SDs, the two event rates (EVENT_RATES)
 
 
 def calibrated_params(phi: np.ndarray, names: tuple[str, ...] = FITTED) -> dict[str, dict[str, object]]:
@@ -587,19 +602,20 @@ def calibrated_params(phi: np.ndarray, names: tuple[str, ...] = FITTED) -> dict[
 
 
 def write_calibration(path: Path, phi: np.ndarray, boot: np.ndarray | None, *, spec: TrialSpec, targets_path: str,
-                      targets: Mapping, n: int, seed: int, result: Fit, nonimmune_rate: float,
+                      targets: Mapping, n: int, seed: int, result: Fit, rates: tuple[float, float],
                       extra: Mapping | None = None) -> dict:
     params = calibrated_params(phi)
     # log_shift relative to the installed default, as for the fitted parameters (calibrated_params)
-    params[NONIMMUNE] = {"default": nonimmune_rate, "iiv": 0.0,
-                         "log_shift": float(np.log(nonimmune_rate / NONIMMUNE_DEFAULT)), "profiled": True}
+    for name, rate, before in zip(EVENT_RATES, rates, default_rates(), strict=True):
+        params[name] = {"default": rate, "iiv": 0.0, "log_shift": float(np.log(rate / before)), "profiled": True}
     if boot is not None and len(boot):
         for k, name in enumerate(FITTED):
             mus, sds = boot[:, k], np.exp(boot[:, len(FITTED) + k])
             params[name]["log_shift_se"] = float(np.std(mus, ddof=1)) if len(boot) > 1 else None
             params[name]["iiv_se"] = float(np.std(sds, ddof=1)) if len(boot) > 1 else None
-        rates = boot[:, 2 * len(FITTED)]
-        params[NONIMMUNE]["log_shift_se"] = float(np.std(np.log(rates), ddof=1)) if len(boot) > 1 else None
+        for j, name in enumerate(EVENT_RATES):
+            params[name]["log_shift_se"] = float(np.std(np.log(boot[:, 2 * len(FITTED) + j]), ddof=1)) \
+                if len(boot) > 1 else None
     doc = {
         "provenance": {
             "label": f"calibrated to {targets.get('trial', 'targets')} ({time.strftime('%Y-%m-%d')})",
@@ -636,12 +652,12 @@ def run_calibration(spec: TrialSpec, targets_path: Path, out: Path, *, n: int = 
     boot = bootstrap(pl, targets, res.phi, control=spec.control, reps=reps, seed=seed + 100,
                      priors=priors) if reps > 1 else None
     w = weights(res.phi, pl)
-    rate = profile_nonimmune_rate(pl, w, target_rows(targets))
+    rate = profile_event_rates(pl, w, target_rows(targets))
     extra: dict = {"priors": {k: {"iiv": v[0], "log_sd": v[1]} for k, v in priors.items()}}
     if pool_with:
         extra["pooled_with"] = [str(d) for d in pool_with]
     doc = write_calibration(out / "calibration.json", res.phi, boot, spec=spec, targets_path=str(targets_path),
-                            targets=targets, n=pl.n, seed=seed, result=res, nonimmune_rate=rate, extra=extra)
+                            targets=targets, n=pl.n, seed=seed, result=res, rates=rate, extra=extra)
     sim = endpoints(pl, w, spec.control, rate)
     rows = []
     for ep, lm, arm, pub in target_rows(targets):

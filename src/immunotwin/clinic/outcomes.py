@@ -104,10 +104,13 @@ def patient_rows(res: ClinicResult, covariates: pd.DataFrame, *, criteria: str, 
     extra["anc_nadir"] = res.anc_nadir
     extra["checkpoint_exposure_months"] = res.checkpoint_exposure_days / DAYS_PER_MONTH
     extra["nonimmune_trae_grade3"] = res.nonimmune_trae
-    # Treatment-related adverse events as trial tables count them: irAEs, neutropenia and the non-immune
-    # grade >= 3 events drawn by the clinic (graded 3: their grade beyond 3 is not modelled).
+    extra["autoreactive_activity_months"] = res.autoreactive_activity_days / DAYS_PER_MONTH
+    extra["systemic_irae_grade3"] = res.systemic_irae
+    # Treatment-related adverse events as trial tables count them: irAEs, neutropenia and the grade >= 3 events
+    # outside the modelled organs drawn by the clinic, non-immune and immune-related (graded 3: their grade beyond
+    # 3 is not modelled).
     extra["any_trae_grade"] = np.maximum(np.maximum(extra["any_irae_grade"], extra["neutropenia_grade"]),
-                                         3 * res.nonimmune_trae.astype(int))
+                                         3 * (res.nonimmune_trae | res.systemic_irae).astype(int))
     m = res.management
     extra["steroids"] = ~np.isnan(m.steroid_start_day)
     extra["steroid_start_weeks"] = m.steroid_start_day / 7.0

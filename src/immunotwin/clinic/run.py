@@ -142,6 +142,8 @@ class ClinicResult:
     b_cells: dict[int, np.ndarray]  # day -> (N,) normal B cells relative to the normal pool (NaN if dead)
     checkpoint_exposure_days: np.ndarray  # (N,) first checkpoint-antibody dose of the arm to 30 days after the last
     nonimmune_trae: np.ndarray  # (N,) bool: a grade >= 3 non-immune treatment-related event in that exposure
+    autoreactive_activity_days: np.ndarray  # (N,) organ-days of autoreactive activity above day 0's, in that exposure
+    systemic_irae: np.ndarray  # (N,) bool: a grade >= 3 immune-related event outside the modelled organs
 
 
 def _visit_columns() -> dict[str, list]:
@@ -234,6 +236,8 @@ def run_clinic(cohort: Cohort, arm: Sequence[DrugSchedule], *, assessment: Asses
     fail_day = np.full(n, np.nan)
     ckpt_last = np.full(n, np.nan)
     base_les = np.zeros(n, dtype=np.int64)
+    activity0 = autoreactive_activity(y[:, None, :], params)[:, 0]  # the patient's own level before the first dose
+    activity_days = np.zeros(n)
     b_cells = {d: np.full(n, np.nan) for d in B_CELL_DAYS}
     for day, dt, k in grid:
         day = float(day)
@@ -424,6 +428,11 @@ def run_clinic(cohort: Cohort, arm: Sequence[DrugSchedule], *, assessment: Asses
         higher = alive & (car > car_peak)
         car_peak_day = np.where(higher, day + 1 + ys[:, :, car_i].argmax(axis=1), car_peak_day)
         car_peak = np.where(higher, car, car_peak)
+        days = day + np.arange(1, dt + 1)
+        window = ~np.isnan(ckpt_first)[:, None] & (days[None, :] <= (ckpt_last + AE_WINDOW_DAYS)[:, None]) \
+            & (days[None, :] <= follow_up_days) & alive[:, None]
+        activity_days += np.where(window, np.maximum(autoreactive_activity(ys, params) - activity0[:, None], 0.0),
+                                  0.0).sum(axis=1)
         if traj is not None:
             traj.day.extend((day + np.arange(1, dt + 1)).tolist())
             traj.states.append(ys)
@@ -437,23 +446,47 @@ def run_clinic(cohort: Cohort, arm: Sequence[DrugSchedule], *, assessment: Asses
     cavg = np.where(conc_cnt[:, None] > 0, conc_sum / np.maximum(conc_cnt, 1)[:, None], np.nan)
     # Exposure ends at death, at an integration failure, or at the end of follow-up (not at the batch's last
     # step, which depends on who shares the batch).
-    exposure, nonimmune = _nonimmune_trae(ckpt_first, ckpt_last, np.fmin(death_day, fail_day), follow_up_days,
-                                          params["nonimmune_trae_rate"], cohort.uniforms[:, 0, 3])
+    exposure = checkpoint_exposure(ckpt_first, ckpt_last, np.fmin(death_day, fail_day), follow_up_days)
+    nonimmune, systemic = other_trae(exposure, activity_days, params["nonimmune_trae_rate"],
+                                     params["systemic_irae_rate"], cohort.uniforms[:, 0, 3])
     cmin = np.where(np.isinf(conc_min), np.nan, conc_min)
     return ClinicResult(scans, visits, grade_worst, onset1, onset3, onset2, last_grade, death_day, death_cause,
                         prog_day, failed, m, dosing, stop_reason, stop_day, cavg, cmin, traj, day, idx_vc,
-                        neut_worst, anc_nadir, tox, car_peak, car_peak_day, b_cells, exposure, nonimmune)
+                        neut_worst, anc_nadir, tox, car_peak, car_peak_day, b_cells, exposure, nonimmune,
+                        activity_days, systemic)
 
 
-def _nonimmune_trae(first: np.ndarray, last: np.ndarray, death_day: np.ndarray, end_day: float,
-                    rate_per_month: np.ndarray, u: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Checkpoint-antibody exposure (days: first dose to ``AE_WINDOW_DAYS`` after the last, cut at death
-    or the end of follow-up; 0 if never dosed) and whether a grade >= 3 non-immune treatment-related
-    event falls in it: constant hazard ``rate_per_month``, one uniform draw ``u`` per patient."""
+def autoreactive_activity(states: np.ndarray, params: dict) -> np.ndarray:
+    """Autoreactive activity of each state (``states``: patients x times x state): the sum over organs of
+    h(A_o) = A_o^2/(A_o^2 + A50^2), the activity that sets systemic IL-2 (:mod:`..model.cytokines`); about
+    0.013 in a tolerised patient, 1 per fully activated organ."""
+    a = states[:, :, LAYOUT.slices["autoreactive"]]
+    a50 = np.broadcast_to(np.asarray(params["a50"], float), (states.shape[0],))[:, None, None]
+    return np.sum(a**2 / (a**2 + a50**2), axis=2)
+
+
+def checkpoint_exposure(first: np.ndarray, last: np.ndarray, death_day: np.ndarray, end_day: float) -> np.ndarray:
+    """Checkpoint-antibody exposure (days): first dose to ``AE_WINDOW_DAYS`` after the last, cut at death or the
+    end of follow-up; 0 if never dosed."""
     stop = np.fmin(np.fmin(last + AE_WINDOW_DAYS, death_day), end_day)
-    exposure = np.where(np.isnan(first), 0.0, np.maximum(stop - first, 0.0))
-    p = 1.0 - np.exp(-np.asarray(rate_per_month, float) * exposure / DAYS_PER_MONTH)
-    return exposure, u < p
+    return np.where(np.isnan(first), 0.0, np.maximum(stop - first, 0.0))
 
 
-__all__ = ["run_clinic", "ClinicResult", "INDEX"]
+def other_trae(exposure_days: np.ndarray, activity_days: np.ndarray, nonimmune_per_month: np.ndarray,
+               systemic_per_month: np.ndarray, u: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Grade >= 3 treatment-related events outside the modelled organs, from one uniform draw ``u`` per patient:
+    non-immune events at a constant hazard per month of checkpoint exposure, and immune-related ones (lipase and
+    amylase rises, fatigue, pyrexia and the like) at a hazard proportional to the autoreactive activity above the
+    patient's pre-treatment level, integrated over the same window (``activity_days``, organ-days). Competing
+    hazards: an event happens with probability 1 - exp(-(H_n + H_s)) and is immune-related with probability
+    H_s/(H_n + H_s). Returns (non-immune event, immune-related event)."""
+    h_n = np.asarray(nonimmune_per_month, float) * exposure_days / DAYS_PER_MONTH
+    h_s = np.asarray(systemic_per_month, float) * activity_days / DAYS_PER_MONTH
+    h = h_n + h_s
+    p = 1.0 - np.exp(-h)
+    event = u < p
+    systemic = event & (u < p * np.divide(h_s, h, out=np.zeros_like(h), where=h > 0))
+    return event & ~systemic, systemic
+
+
+__all__ = ["run_clinic", "ClinicResult", "INDEX", "other_trae", "checkpoint_exposure"]

@@ -60,6 +60,17 @@ PARAMS = (
             "select immune-related 4%: Weber et al., J Clin Oncol 2017;35:785). Not in the ODEs: the clinic "
             "draws the event (clinic/run.py) and records it without acting on it (assumed). Constant hazard "
             "(assumed); its value is fitted with the calibration (data/calibration.json)"),
+    assumed("systemic_irae_rate", "1/month", 0.1,
+            "hazard of a grade >= 3 immune-related event in tissues the model has no organ for (lipase and amylase "
+            "rises, fatigue, pyrexia and the like; e.g. asymptomatic grade 3 amylase/lipase rises in 2 of 148 "
+            "nivolumab patients, Freeman-Keller et al., Clin Cancer Res 2016;22:886) per month of one fully "
+            "activated organ's autoreactive pool, summed over organs above the patient's pre-treatment level "
+            "(clinic/run.py, autoreactive_activity). CheckMate 067's grade 3-4 events beyond its rash, "
+            "diarrhoea/colitis, hepatitis and hypothyroidism rows are larger in the ipilimumab arms than over a "
+            "year of nivolumab (docs/credibility.md), so these events are tied to immune activation, as the "
+            "organs' irAEs are, not to months of exposure (assumed form). Not in the ODEs: the clinic draws the "
+            "event and records it without acting on it (assumed: mostly laboratory rises). Its value is fitted "
+            "with the calibration (data/calibration.json)"),
 )
 
 

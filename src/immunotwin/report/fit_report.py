@@ -74,8 +74,9 @@ td,th{{border:1px solid #ccc;padding:3px 8px;font-size:13px}}.note{{background:#
 </head><body><h1>Calibration</h1>
 <p class='note'>Research and education only. Fitted figures are not validation: see <code>immunotwin validate</code>
 for the figures kept out of the fit. Published grade ≥3 and discontinuation figures are treatment-related adverse events,
-which include non-immune events: the simulated grade ≥3 figure counts irAEs, neutropenia and non-immune events drawn at a constant hazard
-per month of checkpoint exposure (<code>nonimmune_trae_rate</code>, profiled out of the loss and listed below). Discontinuation is for irAEs only.</p>
+which include events outside the modelled organs: the simulated grade ≥3 figure counts irAEs, neutropenia, non-immune events drawn at a constant hazard
+per month of checkpoint exposure (<code>nonimmune_trae_rate</code>) and immune-related events drawn at a hazard proportional to the patient's
+autoreactive activity (<code>systemic_irae_rate</code>); both rates are profiled out of the loss and listed below. Discontinuation is for irAEs only.</p>
 <h2>Provenance</h2><ul>{prov}<li><b>effective sample size</b>: {ess:.0f} of {n} plausible patients</li></ul>
 <h2>Simulated against published</h2>{_img(fig, 'targets')}
 <table><tr><th>endpoint</th><th>arm</th><th>published</th><th>simulated (reweighted)</th><th>band</th><th></th></tr>{trs}</table>
