@@ -252,7 +252,11 @@ def test_roadrunner_on_exported_sbml_agrees_with_engine(regimen: str) -> None:
     tumour = np.exp(LAYOUT.get(states, "log_sensitive")) + np.exp(LAYOUT.get(states, "log_resistant"))
     conc = LAYOUT.get(states, "pk_central")[:, :2] / patient.params["pk_vc"][0, :2]
     np.testing.assert_allclose(res[:, 0], 7.0 * np.arange(weeks + 1))
-    np.testing.assert_allclose(res[:, 1], tumour, rtol=1e-4)
+    # Burden in 1e9 cells. The engine integrates the log of each clone, the SBML the cells; once the median patient
+    # eliminates the tumour (calibration iteration 10: 2e-9, two cells, at week 17) the two solvers' tails part by
+    # about 1% relative, 2e-11 absolute: atol 1e-6 (a thousand cells) keeps the check at 1e-4 relative wherever a
+    # tumour is there to see.
+    np.testing.assert_allclose(res[:, 1], tumour, rtol=1e-4, atol=1e-6)
     for j in range(2):
         np.testing.assert_allclose(res[:, 2 + j], conc[:, j], rtol=1e-4, atol=1e-7)
     np.testing.assert_allclose(res[:, 4:], LAYOUT.get(states, "damage"), rtol=1e-4, atol=1e-10)

@@ -188,10 +188,15 @@ def test_severe_iraes_apart_from_events_outside_the_organs(cm067: pd.DataFrame) 
 
 
 def test_grade4_and_fatal_iraes_occur(cm067: pd.DataFrame) -> None:
-    # With tissue vulnerability varying between patients, colitis and hepatitis reach grade 4 and some irAEs
-    # are fatal (none could before); the combination, with the most severe irAEs, has the most.
+    # With tissue vulnerability varying between patients, irAEs reach grade 4 (colitis and hepatitis among them)
+    # and some are fatal (none could before); the combination, with the most severe irAEs, has the most. Since the
+    # skin, gut and liver damage rates were fitted to their severities (calibration iteration 10), colitis or
+    # hepatitis reaches grade 4 in 0.4% of combination patients (1.5-2% before) and any irAE in 3.6%
+    # (runs/val30; 1.1% with ipilimumab, 0.6% with nivolumab).
     ok = cm067[cm067["status"] == "ok"]
+    g4 = {a: (ok.loc[ok["arm"] == a, "any_irae_grade"] >= 4).mean() for a in ARMS}
+    assert g4[C] > 0.01 and g4[C] > max(g4[N], g4[I]), g4
     combo = ok[ok["arm"] == C]
-    assert (combo[["irae_colitis_grade", "irae_hepatitis_grade"]] >= 4).any(axis=1).mean() > 0.01
+    assert (combo[["irae_colitis_grade", "irae_hepatitis_grade"]] >= 4).any(axis=1).any()
     fatal = {a: (ok.loc[ok["arm"] == a, "death_cause"] == "irae").mean() for a in ARMS}
     assert fatal[C] > 0 and fatal[C] >= max(fatal[N], fatal[I]), fatal
