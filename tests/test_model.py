@@ -183,7 +183,9 @@ def test_tissue_vulnerability_is_drawn_from_spare_columns_and_lets_damage_reach_
     assert abs(eff.std() - 1.0) < 0.03 and abs(eff.mean()) < 0.03
     assert abs(np.corrcoef(eff[:, INDEX["colitis"]], c.effects["immunogenicity"])[0, 1]) < 0.06
     # At full autoreactive activity the damaged fraction settles at k_d/(k_d + k_rep): with the spread,
-    # some patients' colitis and hepatitis pass their grade-4 thresholds, which the median patient cannot.
+    # some patients' colitis and hepatitis pass their grade-4 thresholds, which the median patient cannot. (With the
+    # damage rates fitted to severity, calibration iteration 10: the median patient's colitis settles at grade 2 and
+    # hepatitis at 3; 2.8% and 3.7% of these 3,000 patients reach grade 4.)
     kd, krep = c.params["damage_rate"], base["repair_rate"][None, :]
     dmax = kd / (kd + krep)
     lab = observe.labs(dmax, np.ones_like(dmax), np.zeros((n, 3), dtype=bool))
@@ -192,7 +194,7 @@ def test_tissue_vulnerability_is_drawn_from_spare_columns_and_lets_damage_reach_
     g_med = observe.grades(observe.labs(median[None, :], np.ones((1, 12)), np.zeros((1, 3), dtype=bool)),
                            median[None, :], np.ones((1, 12)))
     for organ in ("colitis", "hepatitis"):
-        assert g_med[0, INDEX[organ]] == 3
+        assert 2 <= g_med[0, INDEX[organ]] <= 3
         share = (g[:, INDEX[organ]] == 4).mean()
         assert 0.02 < share < 0.6, (organ, share)
 
