@@ -149,7 +149,7 @@ def test_round_trip_recovers_known_population_means(populations: list[Plausible]
     # 1. Targets from the trial the fit sees: the optimiser must find the known means.
     exact = _targets(endpoints(train, weights(truth, train), "ipilimumab"))
     assert exact["endpoints"]["orr"]["nivolumab"] != pytest.approx(null["endpoints"]["orr"]["nivolumab"], abs=0.02)
-    # The targets were made at the installed non-immune rate: it is held there (not profiled).
+    # The targets were made at the installed event rates: they are held there (not profiled).
     res = fit(train, exact, control="ipilimumab", seed=1, max_evals=600, fix_sd=0.6 * sd, profile_events=False)
     assert np.all(np.abs(res.phi[:2] - truth[:2]) < 0.15 * sd), res.phi[:2]
     # 2. Targets from an independent virtual population carry its sampling noise. Each population in turn is

@@ -105,7 +105,7 @@ def parameter_draws(k: int, seed: int) -> list[tuple[dict[str, float], dict[str,
     from importlib import resources
 
     cal = json.loads(resources.files("immunotwin.data").joinpath("calibration.json").read_text())["params"]
-    # A parameter fitted without variability (the non-immune adverse-event rate) has a mean to draw only.
+    # A parameter fitted without variability (the two adverse-event rates outside the organs) has a mean to draw only.
     missing = [n for n, v in cal.items()
                if v.get("log_shift_se") is None or (float(v["iiv"]) > 0 and v.get("iiv_se") is None)]
     if k and missing:

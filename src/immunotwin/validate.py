@@ -184,7 +184,7 @@ def irae_rows(p: pd.DataFrame) -> list[Row]:
                         1.0, a - b, np.nan, np.nan, f"sign: {more} higher", ok, False,
                         "class difference (Khoja et al., Ann Oncol 2017;28:2377)"))
     rows += organ_mix_rows(p)
-    # Severity apart from the non-immune events that treatment-related AE tables add (clinic/run.py).
+    # Severity apart from the events outside the modelled organs that treatment-related AE tables add (clinic/run.py).
     g3 = float((nivo["any_irae_grade"] >= 3).mean())
     rows.append(Row("nivolumab: grade >=3 select immune AE", "nivolumab", inc["select_immune_grade3plus"], g3, np.nan,
                     np.nan, "±0.04", abs(g3 - inc["select_immune_grade3plus"]) <= 0.04, False, inc["source"]))

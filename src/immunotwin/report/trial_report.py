@@ -120,7 +120,7 @@ def _arm_table(summary: dict[str, Any], arms: list[str], control: str | None) ->
     for key, lab in (("any_grade", "irAE, any grade"), ("grade3plus", "irAE, grade ≥3"), ("fatal", "fatal irAE"),
                      ("discontinued", "discontinued for toxicity"), ("steroids", "systemic corticosteroids")):
         get.append((lab, partial(_irae_cell, key=key)))
-    get.append(("treatment-related AE, grade ≥3 (irAE, neutropenia, non-immune)",
+    get.append(("treatment-related AE, grade ≥3 (irAE, neutropenia, events outside the organs)",
                 lambda s: _pct(s["trae_grade3plus"]) + _ci(s["ci95"]["trae_grade3plus"], _pct)))
     rows = [[_esc(lab)] + [_esc(f(A[a])) for a in arms] for lab, f in get]
     if control is not None:
@@ -157,7 +157,7 @@ _REF_ENDPOINTS: list[tuple[str, str, str, str, str]] = [
      "response_at_data_cutoff.cr_rate", "response_at_data_cutoff.ci95.cr_rate", "frac"),
     ("median_pfs_months", "median PFS (months)", "median_pfs_months", "median_pfs_months", "months"),
     ("median_os_months", "median OS (months)", "median_os_months", "median_os_months", "months"),
-    ("grade3plus_trae", "grade ≥3 TRAE (simulated: irAEs, neutropenia and non-immune events)", "trae_grade3plus",
+    ("grade3plus_trae", "grade ≥3 TRAE (simulated: irAEs, neutropenia and events outside the modelled organs)", "trae_grade3plus",
      "trae_grade3plus", "frac"),
     ("discontinued_for_trae", "discontinued for TRAE (published) vs for irAE (simulated)", "irae.discontinued",
      "irae_discontinued", "frac"),
