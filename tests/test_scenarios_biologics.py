@@ -242,8 +242,8 @@ def ifn(tmp_path_factory: pytest.TempPathFactory) -> dict:
           "presentation refitted from 11 to 4.9 at full occupancy; 15% with 9, 16% with 8) vs Gogas 2006's 26% (band "
           "20-33%); 24% with iteration 7, 18.5% with iteration 5: iterations 8 and 9's autoimmune propensity is about "
           "20% lower"),
-    _miss("OS HR, autoimmunity", "HR 0.75 (CI 0.30-1.47; 10 patients with autoimmunity), inside, with calibration "
-          "iteration 10; 1.16 (n=200) with 9, 1.6 with 8, 1.23 with 7) vs bias-corrected "
+    _miss("OS HR, autoimmunity", "HR 0.75 (n=200, calibration iteration 10: inside, CI 0.30-1.47 from 10 patients "
+          "with autoimmunity; 1.16 with 9, 1.6 with 8, 1.23 with 7) vs bias-corrected "
           "0.81 (band 0.3-1.0): 1.43 with iteration 5, 1.04 with iteration 3, 1.55 before the cytokine change; no benefit of autoimmunity, as "
           "for skin irAEs under anti-PD-1 (melanoma-vitiligo)"),
 ])
