@@ -392,7 +392,7 @@ def _ipilimumab_organ_figures(refs: dict, arms: dict) -> list[Figure]:
     hodi = sev["mdx010_20_arms"]
     for j, arm in enumerate(("ipilimumab", "ipilimumab + gp100")):
         n = hodi[arm]["n"]
-        for i, organ in enumerate(("dermatitis", "colitis")):
+        for i, organ in enumerate(o for o in hodi[arm] if o != "n"):  # the organs Hodi's table gives: skin, gut
             k_any = hodi[arm][organ][0]
             figs.append(_binom(f"{arm}: {label[organ]} irAE, any grade", arms[arm],
                                lambda x, o=organ: rate(x[f"irae_{o}_grade"] >= 1), k_any / n, k_any, n,
