@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from immunotwin.calibrate_cancers import METRICS, PARAM_TARGETS, organ_severity, with_value
+from immunotwin.calibrate_cancers import METRICS, PARAM_ARMS, PARAM_TARGETS, organ_incidence, organ_severity, with_value
 from immunotwin.model import core
 from immunotwin.model.organs import INDEX
 
@@ -34,6 +34,44 @@ def test_organ_severity_by_hand() -> None:
     assert organ_severity(p, "dermatitis") == pytest.approx(0.4)
     assert METRICS["severity.dermatitis"](p) == pytest.approx(0.4)
     assert np.isnan(organ_severity(p.assign(irae_dermatitis_grade=0), "dermatitis"))
+
+
+def test_organ_incidence_by_hand() -> None:
+    # 7 patients ran (grades 1, 2, 3, 0, 0, 0, missing = none), 1 failed: any grade 3/7, grade >= 2 2/7.
+    p = pd.DataFrame({"status": ["ok"] * 7 + ["failed"], "irae_thyroiditis_grade": [1, 2, 3, 0, 0, 0, np.nan, 4]})
+    assert organ_incidence(p, "thyroiditis") == pytest.approx(3 / 7)
+    assert METRICS["incidence.thyroiditis"](p) == pytest.approx(3 / 7)
+    assert METRICS["grade2.thyroiditis"](p) == pytest.approx(2 / 7)
+
+
+def test_checkpoint_weight_targets_are_outside_checkmate067() -> None:
+    # Each organ's checkpoint weight is fitted to that organ's incidence under the one checkpoint it names, in a trial
+    # other than CheckMate 067 (whose organ rows stay validation figures), and before the damage rates.
+    from immunotwin.reference import load
+
+    ref = load("scenario_refs")["checkpoint_organ_incidence"]
+    keys = [k for k in PARAM_TARGETS if k.startswith("weight_")]
+    assert keys and max(map(list(PARAM_TARGETS).index, keys)) < min(
+        list(PARAM_TARGETS).index(k) for k in PARAM_TARGETS if k.startswith("damage_rate."))
+    for key in keys:
+        spec, file, path, metric, _ = PARAM_TARGETS[key]
+        name, _, organ = key.partition(".")
+        assert file == "scenario_refs" and path[0] == "checkpoint_organ_incidence"
+        assert metric.partition(".")[2] == organ and metric.partition(".")[0] in ("incidence", "grade2")
+        entry = ref[path[1]]
+        assert "067" not in entry["source"] and "Larkin" not in entry["source"]
+        assert 0 < entry[path[2]] < 1
+        # CTLA-4 weights are read on ipilimumab arms only, PD-1 weights on anti-PD-1 specs without ipilimumab
+        if name == "weight_ctla4":
+            assert spec == "cancer-vaccine" and set(PARAM_ARMS[key]) == {"ipilimumab", "ipilimumab + gp100"}
+        else:
+            assert spec in ("melanoma-vitiligo", "cancers-compared-nsclc") and key not in PARAM_ARMS
+    # MDX010-20's gut target pools the two ipilimumab arms of Hodi's Table 3
+    arms = load("scenario_refs")["ipilimumab_organ_severity"]["mdx010_20_arms"]
+    k = sum(arms[a]["colitis"][0] for a in ("ipilimumab", "ipilimumab + gp100"))
+    n = sum(arms[a]["n"] for a in ("ipilimumab", "ipilimumab + gp100"))
+    assert ref["ipilimumab_mdx010_20"]["colitis_k"] == k and ref["ipilimumab_mdx010_20"]["n"] == n
+    assert ref["ipilimumab_mdx010_20"]["colitis"] == pytest.approx(k / n, abs=1e-4)
 
 
 def test_severity_targets_come_from_the_counts() -> None:

@@ -18,8 +18,13 @@ potency to Hodi 2010's gp100-alone ORR, interferon's antigen presentation to its
 melanoma ORR, BCG's innate activation to Lamm 1991's complete responses, and the autoantibody
 response to shared tumour antigen to the share of thymoma patients with myasthenia (30-50%: its middle), and the
 serum level at which anti-CD20 stops clearing normal B cells to the start of their recovery 6 months after rituximab,
-and the loss of CAR T cells' post-lymphodepletion support to the return of B cells a year after axicabtagene. What
-stays unfitted: complete responses, grade >= 3 rates, onsets, survival, and the other cancers.
+and the loss of CAR T cells' post-lymphodepletion support to the return of B cells a year after axicabtagene. Organ by
+organ, how much tolerance rests on PD-1 (skin, gut: Weber 2017's pooled nivolumab rash and diarrhoea; thyroid: Osorio
+2017's share of KEYNOTE-001 NSCLC patients needing thyroid hormone) and on CTLA-4 (gut: MDX010-20's ipilimumab arms;
+liver: Tarhini 2013's pooled ipilimumab analysis) is fitted to that organ's incidence under the one checkpoint, in
+trials other than CheckMate 067; then how hard skin, gut and liver are injured, to how often their events under
+ipilimumab reach grade >= 3. What stays unfitted: complete responses, CheckMate 067's organ rows and the combination's,
+onsets, survival, and the other cancers.
 
 Each fitted ORR is then a *fitted* figure (``cancers-compared`` says so); what stays unfitted is
 the rest: response by PD-L1 score within a cancer, irAE rates, the ordering of other trials.
@@ -44,6 +49,8 @@ from .model.organs import INDEX, IRAES
 
 #: Organs whose damage rate is fitted to how often their irAEs under ipilimumab reach grade >= 3.
 SEVERITY_ORGANS = ("dermatitis", "colitis", "hepatitis")
+#: Organs whose dependence on PD-1 is fitted to their any-grade incidence under nivolumab (Weber 2017's pooled rows).
+PD_INCIDENCE_ORGANS = ("dermatitis", "colitis")
 #: cancer -> (scenario spec, key of the published ORR in data/scenario_refs.json, arm or "" for all)
 TARGETS: dict[str, tuple[str, str, str]] = {
     "nsclc": ("cancers-compared-nsclc", "nsclc_all", ""),
@@ -78,6 +85,20 @@ PARAM_TARGETS: dict[str, tuple[str, str, tuple[str, ...], str, tuple[float, floa
     "shared_antigen_antibody": ("paraneoplastic-thymoma", "phenomena",
                                 ("paraneoplastic_myasthenia_in_thymoma", "thymoma_with_mg"), "myasthenia",
                                 (1e-4, 1.0)),
+    # One organ's dependence of tolerance on PD-1 or on CTLA-4, fitted to how often that organ's immune-related events
+    # occur under one checkpoint antibody in a trial other than CheckMate 067 (scenario_refs
+    # "checkpoint_organ_incidence"); fitted before the damage rates, which set how severe the events run.
+    **{f"weight_pd.{organ}": ("melanoma-vitiligo", "scenario_refs", ("checkpoint_organ_incidence", "nivolumab_pooled",
+                                                                     organ), f"incidence.{organ}", (0.02, 20.0))
+       for organ in PD_INCIDENCE_ORGANS},
+    "weight_pd.thyroiditis": ("cancers-compared-nsclc", "scenario_refs",
+                              ("checkpoint_organ_incidence", "pembrolizumab_thyroid", "needing_replacement"),
+                              "grade2.thyroiditis", (0.02, 20.0)),
+    "weight_ctla4.colitis": ("cancer-vaccine", "scenario_refs", ("checkpoint_organ_incidence", "ipilimumab_mdx010_20",
+                                                                 "colitis"), "incidence.colitis", (0.02, 20.0)),
+    "weight_ctla4.hepatitis": ("cancer-vaccine", "scenario_refs",
+                               ("checkpoint_organ_incidence", "ipilimumab_pooled_hepatic", "hepatitis"),
+                               "incidence.hepatitis", (0.002, 20.0)),
     # One organ's element of an organ vector ("name.organ"): how hard an activated autoreactive pool injures the
     # tissue, fitted to how often that organ's immune-related events under ipilimumab reach grade >= 3 once they occur
     # (MDX010-20's two ipilimumab arms; Eggermont 2016 for the liver): scenario_refs "ipilimumab_organ_severity".
@@ -96,7 +117,8 @@ CROSS_TARGETS: dict[str, tuple[str, str, str, tuple[str, ...], str, tuple[float,
 PARAM_ARMS: dict[str, str | tuple[str, ...]] = {
     "adcc_kill": "rituximab", "b_cell_depletion_ec50": "rituximab", "vaccine_potency": "gp100",
     "shared_antigen_antibody": "no drug",
-    **{f"damage_rate.{organ}": ("ipilimumab", "ipilimumab + gp100") for organ in SEVERITY_ORGANS}}
+    **{f"damage_rate.{organ}": ("ipilimumab", "ipilimumab + gp100") for organ in SEVERITY_ORGANS},
+    **{f"weight_ctla4.{organ}": ("ipilimumab", "ipilimumab + gp100") for organ in ("colitis", "hepatitis")}}
 METRICS = {
     "orr": lambda p: float(p["bor"].isin(["CR", "PR"]).mean()),
     "cr": lambda p: float((p["bor"] == "CR").mean()),
@@ -105,6 +127,8 @@ METRICS = {
     "b_cells_6m": lambda p: float(p.loc[p["status"] == "ok", f"b_cells_day{RTX_6M_DAY}"].median()),
     "b_cells_1y_remission": lambda p: _b_cells_in_remission(p),
     **{f"severity.{organ}": (lambda p, o=organ: organ_severity(p, o)) for organ in IRAES},
+    **{f"incidence.{organ}": (lambda p, o=organ: organ_incidence(p, o)) for organ in IRAES},
+    **{f"grade2.{organ}": (lambda p, o=organ: organ_incidence(p, o, 2)) for organ in IRAES},
 }
 
 
@@ -119,6 +143,13 @@ def organ_severity(p, organ: str) -> float:  # type: ignore[no-untyped-def]
     """Of the patients who ran and had an ``organ`` irAE of any grade, the share whose worst grade was >= 3."""
     g = p.loc[p["status"] == "ok", f"irae_{organ}_grade"].fillna(0).to_numpy()
     return float((g >= 3).sum() / (g >= 1).sum()) if (g >= 1).any() else float("nan")
+
+
+def organ_incidence(p, organ: str, grade: int = 1) -> float:  # type: ignore[no-untyped-def]
+    """Of the patients who ran, the share whose worst ``organ`` irAE reached ``grade`` (default: any grade; thyroiditis
+    at grade 2 is where the clinic starts thyroid hormone, :mod:`immunotwin.clinic.policy`)."""
+    g = p.loc[p["status"] == "ok", f"irae_{organ}_grade"].fillna(0).to_numpy()
+    return float((g >= grade).mean()) if len(g) else float("nan")
 
 
 def with_value(params: tuple, key: str, value: float) -> tuple:  # type: ignore[type-arg]

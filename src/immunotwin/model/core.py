@@ -126,7 +126,11 @@ def _apply_drug_fit(params: tuple[Param, ...]) -> tuple[Param, ...]:
                 "b_cells_6m": "median B cells (fraction of normal) 6 months after rituximab,",
                 "b_cells_1y_remission": "share of patients in remission at 1 year with B cells >= 10% of normal,",
                 }.get(metric) or (f"share of {metric.partition('.')[2]} irAEs reaching grade >= 3"
-                                  if metric.startswith("severity.") else metric)
+                                  if metric.startswith("severity.") else
+                                  f"share with a {metric.partition('.')[2]} irAE of any grade"
+                                  if metric.startswith("incidence.") else
+                                  f"share whose {metric.partition('.')[2]} irAE reached grade >= 2"
+                                  if metric.startswith("grade2.") else metric)
         return f"fitted: {what} {v['target_orr']:g} of {v['source']} (scenario {v['spec']}; data/cancer_fit.json)"
 
     out = []

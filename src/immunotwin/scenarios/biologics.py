@@ -372,7 +372,8 @@ def monoclonal_antibodies(patients: int | None = None, seed: int | None = None) 
 # cancer-vaccine
 
 def _ipilimumab_organ_figures(refs: dict, arms: dict) -> list[Figure]:
-    """How often skin and gut irAEs occur under ipilimumab (unfitted) and how often, once they occur, they reach
+    """How often skin and gut irAEs occur under ipilimumab (the gut's both arms pooled: the target of its CTLA-4
+    weight's fit where installed) and how often, once they occur, they reach
     grade >= 3 (the target of the organs' damage-rate fit, :mod:`immunotwin.calibrate_cancers`; marked fitted
     only where that fit is installed), in both ipilimumab arms."""
     from ..calibrate_cancers import SEVERITY_ORGANS, installed_fits, organ_severity
@@ -394,9 +395,12 @@ def _ipilimumab_organ_figures(refs: dict, arms: dict) -> list[Figure]:
         n = hodi[arm]["n"]
         for i, organ in enumerate(o for o in hodi[arm] if o != "n"):  # the organs Hodi's table gives: skin, gut
             k_any = hodi[arm][organ][0]
+            # the gut's any-grade incidence in both arms together is the target of its CTLA-4 weight's fit
+            fitted = f"weight_ctla4.{organ}" in installed
             figs.append(_binom(f"{arm}: {label[organ]} irAE, any grade", arms[arm],
                                lambda x, o=organ: rate(x[f"irae_{o}_grade"] >= 1), k_any / n, k_any, n,
-                               hodi["source"], seed=50 + 2 * j + i))
+                               hodi["source"], seed=50 + 2 * j + i, fitted=fitted,
+                               note=f"fitted (both arms pooled): weight_ctla4 ({organ})" if fitted else ""))
     return figs
 
 
