@@ -1,4 +1,5 @@
-"""The cancer- and drug-level fits' helpers: one organ's element of a per-organ parameter, and the severity metric."""
+"""The cancer- and drug-level fits' helpers: one organ's element of a per-organ parameter, and the severity and incidence
+metrics."""
 
 from __future__ import annotations
 
@@ -6,7 +7,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from immunotwin.calibrate_cancers import METRICS, PARAM_ARMS, PARAM_TARGETS, organ_incidence, organ_severity, with_value
+from immunotwin.calibrate_cancers import (
+    METRICS,
+    PARAM_ARMS,
+    PARAM_TARGETS,
+    organ_incidence,
+    organ_severity,
+    with_value,
+)
 from immunotwin.model import core
 from immunotwin.model.organs import INDEX
 
