@@ -67,9 +67,9 @@ def test_steroids_lower_damage_and_killing() -> None:
     _, ys0 = integrate(p, 16, doses=doses)
     _, ys1 = integrate(p, 16, doses=doses, steroid=80.0)
     assert LAYOUT.get(ys1[0], "damage").max() < 0.5 * LAYOUT.get(ys0[0], "damage").max()
-    # Steroids slow the killing: the tumour is larger with them on every day until both are eliminated (with
-    # calibration iteration 11 this patient eliminates the tumour in both runs by week 16, so the final sizes are
-    # equal), and at week 8 by more than tenfold (measured: 0.038 against 1.1e-5).
+    # Steroids slow the killing: the tumour is larger with them on every day until both are eliminated, and at week 8
+    # by more than tenfold. (The final sizes alone do not say it: with the organ weights of stop 24's experiment this
+    # patient eliminates the tumour in both runs by week 16; there, 0.038 against 1.1e-5 at week 8.)
     t0, t1 = tumour(ys0[0]), tumour(ys1[0])
     assert np.all(t1[1:] >= 0.999 * t0[1:]) and t1[56] > 10 * t0[56]
     # at the same state, steroid exposure lowers the per-cell killing rate
@@ -189,8 +189,8 @@ def test_tissue_vulnerability_is_drawn_from_spare_columns_and_lets_damage_reach_
     # At full autoreactive activity the damaged fraction settles at k_d/(k_d + k_rep): with the spread,
     # some patients' colitis and hepatitis pass their grade-4 thresholds, which the median patient cannot. (With the
     # damage rates fitted to severity, calibration iteration 10: the median patient's colitis settles at grade 2 and
-    # hepatitis at 3; 2.8% and 3.7% of these 3,000 patients reach grade 4. With iteration 11's refit the colitis
-    # damage rate is 0.103/day and 1.7% reach grade 4: the floor is 1%, i.e. 30 patients.)
+    # hepatitis at 3; 2.8% and 3.7% of these 3,000 patients reach grade 4. With stop 24's experimental refit, not
+    # installed, the colitis damage rate was 0.103/day and 1.7% reached grade 4: the floor is 1%, i.e. 30 patients.)
     kd, krep = c.params["damage_rate"], base["repair_rate"][None, :]
     dmax = kd / (kd + krep)
     lab = observe.labs(dmax, np.ones_like(dmax), np.zeros((n, 3), dtype=bool))
