@@ -189,8 +189,8 @@ def test_tissue_vulnerability_is_drawn_from_spare_columns_and_lets_damage_reach_
     # At full autoreactive activity the damaged fraction settles at k_d/(k_d + k_rep): with the spread,
     # some patients' colitis and hepatitis pass their grade-4 thresholds, which the median patient cannot. (With the
     # damage rates fitted to severity, calibration iteration 10: the median patient's colitis settles at grade 2 and
-    # hepatitis at 3; 2.8% and 3.7% of these 3,000 patients reach grade 4. With stop 24's experimental refit, not
-    # installed, the colitis damage rate was 0.103/day and 1.7% reached grade 4: the floor is 1%, i.e. 30 patients.)
+    # hepatitis at 3; 2.8% and 3.7% of these 3,000 patients reach grade 4. Stop 24's experimental refit, not
+    # installed, had a colitis damage rate of 0.103/day and 1.7% at grade 4, below this floor of 2%.)
     kd, krep = c.params["damage_rate"], base["repair_rate"][None, :]
     dmax = kd / (kd + krep)
     lab = observe.labs(dmax, np.ones_like(dmax), np.zeros((n, 3), dtype=bool))
@@ -201,7 +201,7 @@ def test_tissue_vulnerability_is_drawn_from_spare_columns_and_lets_damage_reach_
     for organ in ("colitis", "hepatitis"):
         assert 2 <= g_med[0, INDEX[organ]] <= 3
         share = (g[:, INDEX[organ]] == 4).mean()
-        assert 0.01 < share < 0.6, (organ, share)
+        assert 0.02 < share < 0.6, (organ, share)
 
 
 def test_baseline_burden_is_the_covariate_at_the_first_dose_not_at_the_pre_treatment_scan() -> None:
