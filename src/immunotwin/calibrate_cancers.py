@@ -126,7 +126,7 @@ PARAM_ARMS: dict[str, str | tuple[str, ...]] = {
     "adcc_kill": "rituximab", "b_cell_depletion_ec50": "rituximab", "vaccine_potency": "gp100",
     "shared_antigen_antibody": "no drug",
     **{f"damage_rate.{organ}": ("ipilimumab", "ipilimumab + gp100") for organ in SEVERITY_ORGANS},
-    **{f"weight_ctla4.{organ}": ("ipilimumab", "ipilimumab + gp100") for organ in ("colitis", "hepatitis")}}
+    **{k: ("ipilimumab", "ipilimumab + gp100") for k in PARAM_TARGETS if k.startswith("weight_ctla4.")}}
 METRICS = {
     "orr": lambda p: float(p["bor"].isin(["CR", "PR"]).mean()),
     "cr": lambda p: float((p["bor"] == "CR").mean()),
@@ -147,16 +147,21 @@ def installed_fits() -> set[str]:
     return set(json.loads(f.read_text()).get("params", {})) if f.is_file() else set()
 
 
+def _worst_grades(p, organ: str) -> np.ndarray:  # type: ignore[no-untyped-def]
+    """Each patient who ran: the worst grade of ``organ``'s irAE (0 without one)."""
+    return p.loc[p["status"] == "ok", f"irae_{organ}_grade"].fillna(0).to_numpy()
+
+
 def organ_severity(p, organ: str) -> float:  # type: ignore[no-untyped-def]
     """Of the patients who ran and had an ``organ`` irAE of any grade, the share whose worst grade was >= 3."""
-    g = p.loc[p["status"] == "ok", f"irae_{organ}_grade"].fillna(0).to_numpy()
+    g = _worst_grades(p, organ)
     return float((g >= 3).sum() / (g >= 1).sum()) if (g >= 1).any() else float("nan")
 
 
 def organ_incidence(p, organ: str, grade: int = 1) -> float:  # type: ignore[no-untyped-def]
     """Of the patients who ran, the share whose worst ``organ`` irAE reached ``grade`` (default: any grade; thyroiditis
     at grade 2 is where the clinic starts thyroid hormone, :mod:`immunotwin.clinic.policy`)."""
-    g = p.loc[p["status"] == "ok", f"irae_{organ}_grade"].fillna(0).to_numpy()
+    g = _worst_grades(p, organ)
     return float((g >= grade).mean()) if len(g) else float("nan")
 
 
@@ -284,7 +289,7 @@ def fit_one(cancer: str, spec_name: str, target: float, patients: int, seed: int
     return res
 
 
-def main(argv: list[str] | None = None) -> int:
+def parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="python -m immunotwin.calibrate_cancers", description=__doc__.split("\n")[0])
     ap.add_argument("--patients", type=int, default=300)
     ap.add_argument("--seed", type=int, default=11)
@@ -294,7 +299,11 @@ def main(argv: list[str] | None = None) -> int:
                     help="parameters to fit, in order (default: all but the organs' checkpoint weights, which are fitted "
                          "only when named: see WEIGHTS_OPT_IN)")
     ap.add_argument("--cross", default=",".join(CROSS_TARGETS), help="cancers whose shared antigen to fit")
-    a = ap.parse_args(argv)
+    return ap
+
+
+def main(argv: list[str] | None = None) -> int:
+    a = parser().parse_args(argv)
     from .reference import load
 
     refs = load("scenario_refs")
