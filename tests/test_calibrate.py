@@ -569,3 +569,31 @@ def test_organ_mix_rows_against_checkmate067_table() -> None:
     assert not rows["diarrhoea/colitis, any grade"].inside  # 0 against 20%
     # grade >= 3 gut is compared with the larger of diarrhoea's (2%) and colitis's (1%)
     assert rows["diarrhoea/colitis, grade >=3"].published == pytest.approx(0.02)
+
+
+def test_complete_response_rows_by_hand() -> None:
+    """Oracle by hand: nivolumab 20 complete responses of 100 at months 1, 2, ..., 20 (median 10.5, upper quartile
+    15.25); the combination 25 of 100 at month 6 each; ipilimumab's patients are not pooled. The pooled published
+    share is 198/935 = 0.212 (±4 points)."""
+    import pandas as pd
+
+    from immunotwin.calibrate_cancers import installed_fits
+    from immunotwin.validate import complete_response_rows
+
+    def arm(name: str, onsets: list[float], n: int = 100) -> pd.DataFrame:
+        bor = ["CR"] * len(onsets) + ["PR"] * (n - len(onsets))
+        return pd.DataFrame({"arm": name, "bor": bor, "cr_onset_months": onsets + [np.nan] * (n - len(onsets))})
+
+    p = pd.concat([arm("nivolumab", [float(m) for m in range(1, 21)]), arm("nivolumab + ipilimumab", [6.0] * 25),
+                   arm("ipilimumab", [3.0] * 90)], ignore_index=True)
+    rows = {(r.check, r.group): r for r in complete_response_rows(p)}
+    pooled = rows[("complete response by 5 years, nivolumab-containing arms pooled", "nivolumab-containing")]
+    assert pooled.simulated == pytest.approx(45 / 200) and pooled.published == pytest.approx(198 / 935, abs=1e-4)
+    assert pooled.inside and pooled.fitted == ("scar_fraction" in installed_fits())
+    med = rows[("months to complete response, median (complete responders)", "nivolumab")]
+    assert med.simulated == pytest.approx(10.5) and med.published == 11.8 and med.inside and not med.fitted
+    q3 = rows[("months to complete response, upper quartile (complete responders)", "nivolumab")]
+    assert q3.simulated == pytest.approx(15.25) and not q3.inside  # 26.5 published
+    combo = rows[("months to complete response, median (complete responders)", "nivolumab + ipilimumab")]
+    assert combo.simulated == 6.0 and not combo.inside  # 9.1 published: 6.0 is more than 25% below
+    assert not any(g == "ipilimumab" for _, g in rows)

@@ -83,3 +83,42 @@ def test_effective_treatment_clears_seeded_foci_and_leaves_residual_mass() -> No
     # the residue clears: from its peak it falls, slower than the viable tumour did
     k = int(np.argmax(resid[0]))
     assert resid[0, -1] < resid[0, k]
+
+
+def _responding(weeks: int, **over: float) -> np.ndarray:
+    """Daily states of one responding patient on nivolumab every 2 weeks (as above)."""
+    p = params(1, drugs=("nivolumab",), immunogenicity=1.5, **over)
+    y = engine.burn_in(initial_state(p, np.full(1, 50.0)), p)
+    engine.enrol(y, p)
+    inp = engine.zero_inputs(1)
+    inp["tfd"][:] = 0.0
+    out = []
+    for k in range(weeks):
+        if k % 2 == 0:
+            y[0, LAYOUT.slices["pk_central"].start] += 240.0
+        ys, ok = engine.step(y, p, inp, 7.0 * k)
+        assert ok.all()
+        out.append(ys)
+        y = ys[:, -1].copy()
+    return np.concatenate(out, axis=1)[0]
+
+
+def test_scar_takes_its_share_of_the_killed_mass() -> None:
+    # Without resorption (tau_R far beyond the run) residue and scar both just accumulate what treatment kills,
+    # in the ratio (1 - phi) : phi, at every time.
+    phi = 0.02
+    ys = _responding(16, scar_fraction=phi, residual_clearance_time=1e12)
+    resid, scar = LAYOUT.get(ys, "residual_mass"), LAYOUT.get(ys, "scar_mass")
+    assert scar[-1] > 1e-3  # treatment killed something
+    grown = scar > 1e-9
+    np.testing.assert_allclose(scar[grown] / resid[grown], phi / (1.0 - phi), rtol=1e-6)
+
+
+def test_scar_stays_while_the_residue_resorbs() -> None:
+    ys = _responding(40, scar_fraction=0.02)
+    resid, scar = LAYOUT.get(ys, "residual_mass"), LAYOUT.get(ys, "scar_mass")
+    assert np.all(np.diff(scar) >= -1e-12)  # never resorbed
+    k = int(np.argmax(resid))
+    assert resid[-1] < 0.5 * resid[k]  # the resorbing part falls from its peak
+    no_scar = LAYOUT.get(_responding(40, scar_fraction=0.0), "scar_mass")
+    assert np.all(no_scar == 0.0)

@@ -180,10 +180,16 @@ def test_tissue_vulnerability_is_drawn_from_spare_columns_and_lets_damage_reach_
     # Its draws are the spare uniforms 17-28 turned normal; every other parameter keeps the first 64 columns.
     from scipy.special import ndtri
 
-    assert _IIV_COLUMN["damage_rate"] == N_NORMAL
-    assert all(col < N_NORMAL for name, col in _IIV_COLUMN.items() if name != "damage_rate")
+    from immunotwin.population import LATE_IIV
+
+    assert LATE_IIV == ("damage_rate", "scar_fraction")
+    assert _IIV_COLUMN["damage_rate"] == N_NORMAL and _IIV_COLUMN["scar_fraction"] == N_NORMAL + 12
+    assert all(col < N_NORMAL for name, col in _IIV_COLUMN.items() if name not in LATE_IIV)
     u = np.stack([(g.standard_normal(N_NORMAL), g.random(32))[1] for g in patient_streams(4, 0, range(n))])
     np.testing.assert_allclose(eff, PARAM_INDEX["damage_rate"].iiv * ndtri(u[:, 17:29]), rtol=1e-12)
+    # the scar's share (added later still) reads the next spare uniform
+    np.testing.assert_allclose(c.effects["scar_fraction"], PARAM_INDEX["scar_fraction"].iiv * ndtri(u[:, 29]),
+                               rtol=1e-12)
     assert abs(eff.std() - 1.0) < 0.03 and abs(eff.mean()) < 0.03
     assert abs(np.corrcoef(eff[:, INDEX["colitis"]], c.effects["immunogenicity"])[0, 1]) < 0.06
     # At full autoreactive activity the damaged fraction settles at k_d/(k_d + k_rep): with the spread,

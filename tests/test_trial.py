@@ -70,6 +70,19 @@ def test_outputs_and_summary(reference_run: Path) -> None:
     assert set(v["patient"]) == set(range(24))
 
 
+def test_ct_reads_residue_and_scar_pet_reads_viable_tumour(reference_run: Path) -> None:
+    # Each scan keeps two readings of the same lesions with the same measurement error: CT (sld_mm: viable tumour,
+    # resorbing residue and scar) and what a PET would show (sld_viable_mm: viable tumour only).
+    v = pd.read_parquet(reference_run / "visits.parquet")
+    s = v[v["scan"].astype(bool) & v["sld_mm"].notna()]
+    assert len(s) > 100 and s["sld_viable_mm"].notna().all()
+    assert (s["sld_mm"] >= s["sld_viable_mm"] - 1e-9).all()
+    treated = s[s["day"] > 0]
+    assert (treated["sld_mm"] > treated["sld_viable_mm"] + 1e-9).any()  # killed tumour leaves a measured mass
+    pre = s[s["day"] < 0]  # the pre-treatment scan, where the simulation starts: nothing killed yet
+    assert len(pre) == 48 and (pre["sld_mm"] == pre["sld_viable_mm"]).all()
+
+
 def test_same_seed_any_chunk_size(reference_run: Path, tmp_path: Path) -> None:
     spec = write_spec(tmp_path)
     assert main(["trial", str(spec), "--out", str(tmp_path / "c7"), "--chunk-size", "7", "--quiet"]) == 0

@@ -44,6 +44,7 @@ from importlib import resources
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
 from .model.organs import INDEX, IRAES
 
@@ -105,6 +106,12 @@ PARAM_TARGETS: dict[str, tuple[str, str, tuple[str, ...], str, tuple[float, floa
     **{f"damage_rate.{organ}": ("cancer-vaccine", "scenario_refs", ("ipilimumab_organ_severity", organ, "severity"),
                                 f"severity.{organ}", (0.002, 2.0))
        for organ in SEVERITY_ORGANS},
+    # The share of killed tumour left as a fibrotic scar CT keeps measuring (model.tumour), fitted to the share of
+    # patients never reaching a complete response in five years of nivolumab-containing first-line therapy (pooled
+    # CheckMate 066/067/069), read on CheckMate 067's own spec (examples/checkmate067.toml, 60 months) over its two
+    # nivolumab-containing arms. It changes what CT shows, not the disease.
+    "scar_fraction": ("checkmate067", "scenario_refs", ("complete_response_long_term", "pooled_5y", "not_cr"), "not_cr",
+                      (1e-6, 0.3)),
 }
 #: The organs' checkpoint weights are fitted only when named in ``--params``. Stop 24 fitted them (Weber 2017, Osorio
 #: 2017, MDX010-20, Tarhini 2013), recalibrated and refitted everything on them, and did not install the result
@@ -124,12 +131,13 @@ CROSS_TARGETS: dict[str, tuple[str, str, str, tuple[str, ...], str, tuple[float,
 #: Fits read one arm of a multi-arm spec (default: every arm; rituximab's spec has a nivolumab arm).
 PARAM_ARMS: dict[str, str | tuple[str, ...]] = {
     "adcc_kill": "rituximab", "b_cell_depletion_ec50": "rituximab", "vaccine_potency": "gp100",
-    "shared_antigen_antibody": "no drug",
+    "shared_antigen_antibody": "no drug", "scar_fraction": ("nivolumab + ipilimumab", "nivolumab"),
     **{f"damage_rate.{organ}": ("ipilimumab", "ipilimumab + gp100") for organ in SEVERITY_ORGANS},
     **{k: ("ipilimumab", "ipilimumab + gp100") for k in PARAM_TARGETS if k.startswith("weight_ctla4.")}}
 METRICS = {
     "orr": lambda p: float(p["bor"].isin(["CR", "PR"]).mean()),
     "cr": lambda p: float((p["bor"] == "CR").mean()),
+    "not_cr": lambda p: float((p["bor"] != "CR").mean()),
     "crs_any": lambda p: float((p["crs_grade"] >= 1).mean()),
     "icans_any": lambda p: float((p["icans_grade"] >= 1).mean()),
     "b_cells_6m": lambda p: float(p.loc[p["status"] == "ok", f"b_cells_day{RTX_6M_DAY}"].median()),
@@ -240,18 +248,35 @@ def metric_with_param(name: str, spec_name: str, value: float, patients: int, se
     """``metric`` of ``spec_name`` with parameter ``name`` (or ``name.organ``, :func:`with_value`) at ``value``,
     read over ``arm`` (one name or several; every arm if empty)."""
     from .model import core
-    from .scenarios.core import simulate_spec
 
     original = core.PARAMS
     core.PARAMS = with_value(original, name, value)
     try:
-        _, p, v = simulate_spec(spec_name, patients, visits=metric in VISIT_METRICS, seed=seed)
+        p, v = _simulate(spec_name, patients, metric in VISIT_METRICS, seed)
     finally:
         core.PARAMS = original
     keep = p["arm"].isin((arm,) if isinstance(arm, str) else arm).to_numpy() if arm else np.ones(len(p), bool)
     if metric in VISIT_METRICS:
         return float(np.asarray(VISIT_METRICS[metric](p, v))[keep].mean())
     return METRICS[metric](p[keep])
+
+
+def _simulate(spec_name: str, patients: int, visits: bool, seed: int):  # type: ignore[no-untyped-def]
+    """(patients, visits) of a shipped scenario spec, or of ``checkmate067``: the CheckMate 067 example that
+    ``immunotwin validate`` runs (``examples/checkmate067.toml``)."""
+    from .scenarios.core import simulate_spec
+
+    if spec_name != "checkmate067":
+        _, p, v = simulate_spec(spec_name, patients, visits=visits, seed=seed)
+        return p, v
+    from .spec import load_spec, with_overrides
+    from .trial import chunks, simulate_chunk
+    from .validate import EXAMPLE
+
+    spec = with_overrides(load_spec(EXAMPLE), size_per_arm=patients, seed=seed)
+    parts = [simulate_chunk(spec, c, visits) for c in chunks(spec, 256)]
+    return (pd.concat([r for r, _ in parts], ignore_index=True),
+            pd.concat([v for _, v in parts], ignore_index=True) if visits else None)
 
 
 def _worst_visit_grade(p, v, organ: str) -> np.ndarray:  # type: ignore[no-untyped-def]

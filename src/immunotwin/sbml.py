@@ -284,7 +284,7 @@ INPUT_IDS: dict[str, str] = {"steroid": "steroid_dose_rate", "second_line": "sec
                              "tfd": "first_dose_day", "freeze": "freeze_tumour", "rate": "zero_order_input"}
 #: States held fixed when ``freeze`` is 1 (the engine's burn-in), as in ``core.vector_field``.
 HELD_STATES: tuple[str, ...] = ("log_sensitive", "log_resistant", "micrometastases", "new_lesion_hazard",
-                                "residual_mass")
+                                "residual_mass", "scar_mass")
 
 
 @dataclass(frozen=True)

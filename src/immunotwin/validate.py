@@ -105,6 +105,8 @@ def checkmate_rows(p: pd.DataFrame, spec: TrialSpec, reps: int, seed: int) -> li
     rows = []
     follow_up_months = spec.follow_up_days / DAYS_PER_MONTH
     fitted_eps = installed_fitted_endpoints()
+    from .calibrate_cancers import installed_fits
+
     for ep, vals in ref.items():
         items = []
         if ep == "os_rate":
@@ -133,8 +135,11 @@ def checkmate_rows(p: pd.DataFrame, spec: TrialSpec, reps: int, seed: int) -> li
                 crit = f"±{100 * band:.0f} points" + ("" if fitted else " (unfitted)")
             elif key in SCALE:
                 band, crit = SCALE[key], "±4 points" if key != "hr_pfs" else "±0.10"
-            elif key == "cr_rate_36mo":  # unfitted: the fitted CR rate's band at the 3-year cut-off
-                band, crit = SCALE["cr_rate"], "±4 points (unfitted)"
+            elif key == "cr_rate_36mo":  # the fitted CR rate's band at the 3-year cut-off
+                # Fitted where the scar's share is: it is fitted to five-year complete responses in pooled
+                # nivolumab-containing arms, CheckMate 067's among them (complete_response_rows).
+                fitted = grp in NIVO_ARMS and "scar_fraction" in installed_fits()
+                band, crit = SCALE["cr_rate"], "±4 points" + ("" if fitted else " (unfitted)")
             else:
                 band, crit = 0.25 * pub, "±25%" + ("" if fitted else " (unfitted)")
             inside = bool(np.isfinite(sim) and abs(sim - pub) <= band)
@@ -254,6 +259,83 @@ def organ_mix_rows(p: pd.DataFrame) -> list[Row]:
     return rows
 
 
+#: The two nivolumab-containing arms of CheckMate 067, as pooled with CheckMate 066 and 069 at five years.
+NIVO_ARMS = {"nivolumab + ipilimumab": "nivolumab_ipilimumab", "nivolumab": "nivolumab"}
+
+
+def complete_response_rows(p: pd.DataFrame) -> list[Row]:
+    """Complete responses over five years and when they came (pooled CheckMate 066/067/069). The pooled share
+    without one is the target of ``scar_fraction`` (fitted when that fit is installed); the months to complete
+    response are not fitted."""
+    from .calibrate_cancers import installed_fits
+
+    ref = load("scenario_refs")["complete_response_long_term"]["pooled_5y"]
+    fitted = "scar_fraction" in installed_fits()
+    rows: list[Row] = []
+    nivo = p[p["arm"].isin(list(NIVO_ARMS))]
+    if not len(nivo):
+        return rows
+    cr = nivo["bor"].astype(str) == "CR"
+    rows.append(Row("complete response by 5 years, nivolumab-containing arms pooled", "nivolumab-containing",
+                    1.0 - float(ref["not_cr"]), float(cr.mean()), np.nan, np.nan, "±4 points",
+                    abs(float(cr.mean()) - (1.0 - float(ref["not_cr"]))) <= SCALE["cr_rate"], fitted, ref["source"]))
+    for arm, key in NIVO_ARMS.items():
+        g = p[(p["arm"] == arm) & (p["bor"].astype(str) == "CR")]["cr_onset_months"].dropna().to_numpy(float)
+        if len(g) < 10:
+            continue
+        for q, label in ((0.5, "median"), (0.75, "upper quartile")):
+            pub, sim = float(ref[key][f"months_to_cr_{'median' if q == 0.5 else 'q3'}"]), float(np.quantile(g, q))
+            rows.append(Row(f"months to complete response, {label} (complete responders)", arm, pub, sim, np.nan,
+                            np.nan, "±25%", abs(sim - pub) <= 0.25 * pub, False, ref["source"]))
+    return rows
+
+
+def one_year_imaging_rows(seed: int, patients: int) -> list[Row]:
+    """CT against PET a year into anti-PD-1-based therapy (Tan et al. 2018), unfitted: CheckMate 067's
+    nivolumab-containing arms, followed 13 months with visits, mixed as Tan's cohort was (two-thirds anti-PD-1
+    alone); read at the 48-week scan among patients alive and progression-free; inside when the simulated share
+    lies in the exact 95% CI of the published count."""
+    from .scenarios.trials import clopper_pearson
+    from .trial import chunks, simulate_chunk
+
+    ref = load("scenario_refs")["complete_response_long_term"]["tan_2018_one_year"]
+    from .spec import parse_spec
+
+    full = EXAMPLE.read_text()
+    text = full.replace('follow_up = "60 months"', 'follow_up = "13 months"')
+    if text == full:
+        raise ValueError(f"{EXAMPLE}: expected follow_up = \"60 months\"")
+    spec = with_overrides(parse_spec(text), size_per_arm=patients, seed=seed)
+    vis = [v for c in chunks(spec, 256) if c.arm in (0, 1) for _, v in [simulate_chunk(spec, c, True)]]
+    v = pd.concat(vis, ignore_index=True)
+    s = v[v["scan"].astype(bool)]
+    day = 48 * 7.0
+    base = s[s["day"] == 0].set_index(["arm", "patient"])["sld_mm"]
+    prog = s[(s["response"] == "PD") & (s["day"] <= day)].set_index(["arm", "patient"]).index
+    at = s[s["day"] == day].set_index(["arm", "patient"])
+    at = at[~at.index.isin(prog) & at["sld_mm"].notna()]
+    arms = at.index.get_level_values("arm")
+    share = {"nivolumab": ref["anti_pd1_alone"], "nivolumab + ipilimumab": ref["with_ipilimumab"]}
+    count = pd.Series(arms).value_counts()
+    weight = np.array([share[a] / count[a] for a in arms])  # each arm's patients weighted to Tan's mix
+    ct_cr = (at["sld_mm"] == 0).to_numpy()
+    ct_pr = ~ct_cr & (at["sld_mm"].to_numpy() <= 0.7 * base.reindex(at.index).to_numpy())
+    cmr = (at["sld_viable_mm"] == 0).to_numpy()
+    n = int(ref["n"])
+    rows = []
+    for label, pub, num, den in (("CT complete response", ref["ct_cr"], ct_cr, np.ones_like(ct_cr)),
+                                 ("PET complete metabolic response", ref["pet_cmr"], cmr, np.ones_like(cmr)),
+                                 ("PET complete metabolic response among CT partial responses", ref["cmr_in_ct_pr"],
+                                  cmr & ct_pr, ct_pr)):
+        sim = float((weight * num).sum() / (weight * den).sum()) if (weight * den).sum() > 0 else np.nan
+        k_n = n if label != "PET complete metabolic response among CT partial responses" else round(ref["ct_pr"] * n)
+        lo, hi = clopper_pearson(round(pub * k_n), k_n)
+        rows.append(Row(f"one year into anti-PD-1, progression-free: {label}", "anti-PD-1 ± ipilimumab (2:1)",
+                        float(pub), sim, np.nan, np.nan, f"exact 95% CI of {round(pub * k_n)}/{k_n}: {lo:.3f}-{hi:.3f}",
+                        bool(lo <= sim <= hi), False, ref["source"]))
+    return rows
+
+
 def hpd_rows(seed: int, patients: int, progress: Callable | None) -> list[Row]:
     from .spec import parse_spec
     from .trial import ChunkId, simulate_chunk
@@ -294,7 +376,8 @@ def run_validation(out: Path, *, patients: int = 1000, reps: int = 200, seed: in
     run_dir = out / "checkmate067"
     run_trial(spec, run_dir, visits=False, progress=progress)
     p = pd.read_parquet(run_dir / "patients.parquet")
-    rows = checkmate_rows(p, spec, reps, seed) + irae_rows(p) + hpd_rows(seed, min(patients, 400), progress)
+    rows = checkmate_rows(p, spec, reps, seed) + irae_rows(p) + complete_response_rows(p) \
+        + one_year_imaging_rows(seed, min(patients, 400)) + hpd_rows(seed, min(patients, 400), progress)
     df = pd.DataFrame([dataclasses.asdict(r) for r in rows])
     df.to_csv(out / "validation.csv", index=False)
     (out / "validation.json").write_text(json.dumps([dataclasses.asdict(r) for r in rows], indent=1, default=float))

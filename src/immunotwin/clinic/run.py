@@ -147,7 +147,7 @@ class ClinicResult:
 
 
 def _visit_columns() -> dict[str, list]:
-    cols = ["patient", "day", "scan", "sld_mm", "new_lesions", "response", *IRAES,
+    cols = ["patient", "day", "scan", "sld_mm", "sld_viable_mm", "new_lesions", "response", *IRAES,
             *observe.OBSERVATION_SCALES, "anc", "c_pd1", "c_ctla4", "steroid_mg", "dosed", "held", "stopped", "alive",
             "crs_grade", "icans_grade", "leak_grade", "cystitis_grade", "car_cells_ul"]
     return {c: [] for c in cols}
@@ -309,14 +309,17 @@ def run_clinic(cohort: Cohort, arm: Sequence[DrugSchedule], *, assessment: Asses
         # Imaging and response.
         response = np.full(n, "", dtype=object)
         sld = np.full(n, np.nan)
+        sld_viable = np.full(n, np.nan)
         new_les = (LAYOUT.get(y, "new_lesion_hazard")[:, None] > cohort.lesion_thresholds).sum(axis=1)
         if is_scan:
-            # CT reads viable tumour and residual mass (tumour.py); PET (Lugano) and cystoscopy with biopsy read
-            # viable tumour only.
+            # CT reads viable tumour, resorbing residue and scar (tumour.py); PET (Lugano) and cystoscopy with
+            # biopsy read viable tumour only. The viable reading is kept for every scan (what a PET would show).
             viable_only = assessment.criteria in ("lugano2014", "cystoscopy")
-            measured = tum if viable_only else tum + LAYOUT.get(y, "residual_mass")
-            sld = observe.sld(measured, cohort.tumour0, cohort.covariates["sld0_mm"].to_numpy(float),
-                              cohort.n_lesions, cohort.scan_noise[:, min(k, cohort.scan_noise.shape[1] - 1)])
+            noise_k = cohort.scan_noise[:, min(k, cohort.scan_noise.shape[1] - 1)]
+            sld0 = cohort.covariates["sld0_mm"].to_numpy(float)
+            sld_viable = np.where(alive, observe.sld(tum, cohort.tumour0, sld0, cohort.n_lesions, noise_k), np.nan)
+            measured = tum if viable_only else tum + LAYOUT.get(y, "residual_mass") + LAYOUT.get(y, "scar_mass")
+            sld = sld_viable if viable_only else observe.sld(measured, cohort.tumour0, sld0, cohort.n_lesions, noise_k)
             sld = np.where(alive, sld, np.nan)
             if day == 0:
                 base_les = new_les.copy()  # lesions seen by baseline (since the pre-treatment scan) are not new
@@ -394,6 +397,7 @@ def run_clinic(cohort: Cohort, arm: Sequence[DrugSchedule], *, assessment: Asses
             visits["day"].extend([day] * len(rows))
             visits["scan"].extend([is_scan] * len(rows))
             visits["sld_mm"].extend(sld[rows].tolist())
+            visits["sld_viable_mm"].extend(sld_viable[rows].tolist())
             visits["new_lesions"].extend((new_les[rows] if is_scan else np.zeros(len(rows), int)).tolist())
             visits["response"].extend(response[rows].tolist())
             for j, name in enumerate(IRAES):

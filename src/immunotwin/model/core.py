@@ -181,6 +181,7 @@ def vector_field(t, y, args):  # type: ignore[no-untyped-def]
     d["new_lesion_hazard"] = d["new_lesion_hazard"] * hold
     d["micrometastases"] = d["micrometastases"] * hold
     d["residual_mass"] = d["residual_mass"] * hold
+    d["scar_mass"] = d["scar_mass"] * hold
     return jnp.concatenate([jnp.atleast_1d(d[name]) for name in STATE_NAMES])
 
 

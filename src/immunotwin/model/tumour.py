@@ -58,10 +58,21 @@ infiltrate) that imaging still measures and that clears slowly with mean time ta
 
     dR/dt = (max(kill - kill_0, 0) + k_chemo E_c) T_s + (rho_r max(kill - kill_0, 0) + k_chemo E_c) T_r - R/tau_R
 
-The clinic measures T + R; death from burden reads T. Residual masses after immunotherapy
-often hold no viable tumour, which is why radiological complete responses keep accruing for
-years (5-year CR 22% against 11.5% at the first report of CheckMate 067: Larkin et al.,
-N Engl J Med 2019;381:1535 and 2015;373:23).
+A patient-level share phi of the killed mass does not resorb: a fibrotic scar S that CT keeps
+measuring (the resorbing part above takes 1 - phi):
+
+    dR/dt = (1 - phi) x dying - R/tau_R,   dS/dt = phi x dying
+
+The clinic's CT reads T + R + S; PET-based readings (Lugano, cystoscopy with biopsy) read T;
+death from burden reads T. Residual masses after immunotherapy often hold no viable tumour,
+which is why radiological complete responses keep accruing for years (5-year CR 22% against
+11.5% at the first report of CheckMate 067: Larkin et al., N Engl J Med 2019;381:1535 and
+2015;373:23), and why many durable responders never reach one: a year into anti-PD-1 therapy,
+of 104 progression-free melanoma patients 28% had a CT complete response and 66% a partial
+one, yet 68% of those partial responders had a complete metabolic response on PET (Tan et al.,
+Ann Oncol 2018;29:2115); 6 of 12 PET-negative long responders kept CT-visible lesions (Kong et
+al., Pigment Cell Melanoma Res 2016;29:572). Without S every eliminated tumour ends as a CT
+complete response once R has cleared.
 """
 
 from __future__ import annotations
@@ -120,6 +131,14 @@ PARAMS = (
             "mean clearance time of the residual mass left by killed tumour cells (necrosis and "
             "fibrosis resorb over months; assumed, then calibrated with its variability): sets how long "
             "a complete response takes to be seen", iiv=0.5),
+    assumed("scar_fraction", "1", 1e-3,
+            "share of the tumour mass killed by treatment that stays as a fibrotic residue CT keeps measuring "
+            "(not resorbed over the simulated years: an assumed simplification). With lesions of a few cm, a "
+            "complete response (every lesion under 3 mm) needs a share below about 1e-3, so the median and the "
+            "wide spread set how many eliminated tumours stay CT partial responses: set so that about two-thirds "
+            "of the CT partial responders progression-free at one year of anti-PD-1 have no viable tumour (68% "
+            "with a complete metabolic response on PET: Tan et al., Ann Oncol 2018;29:2115; see "
+            "docs/credibility.md)", iiv=2.0),
     assumed("ifn_presentation", "1", 1.0, "interferon-alpha raises MHC class I on tumour cells and matures "
             "dendritic cells (Belardelli et al., Cancer Res 2002;62:5869; Ferrantini et al., Biochimie 2007;89:884): "
             "antigen presentation doubled at full receptor occupancy (assumed)"),
@@ -179,12 +198,13 @@ def _derivatives(ctx: Ctx) -> dict:
         "log_resistant": d_r,
         "micrometastases": p["metastasis_rate"] * tum ** p["metastasis_alpha"] - seeded / delay - clearance * seeded,
         "new_lesion_hazard": seeded / delay,
-        "residual_mass": dying - s["residual_mass"] / p["residual_clearance_time"],
+        "residual_mass": (1.0 - p["scar_fraction"]) * dying - s["residual_mass"] / p["residual_clearance_time"],
+        "scar_mass": p["scar_fraction"] * dying,
     }
 
 
 SUBSYSTEM = Subsystem(
     "tumour", (("log_sensitive", 1), ("log_resistant", 1), ("micrometastases", 1), ("new_lesion_hazard", 1),
-                ("residual_mass", 1)), PARAMS,
+                ("residual_mass", 1), ("scar_mass", 1)), PARAMS,
     derivatives=_derivatives, signals=_signals, doc=__doc__ or "",
 )
