@@ -227,11 +227,22 @@ def test_validation_prediction_intervals_match_binomial(monkeypatch: pytest.Monk
     again = {r.check: r for r in checkmate_rows(_synthetic_trial(), load_spec(EXAMPLE), reps=20, seed=1)}
     assert again["CheckMate 067 orr_pdl1_ge5"].fitted and again["CheckMate 067 orr_pdl1_ge5"].criterion == "±11 points"
     assert set(real()) <= set(FITTED_ENDPOINTS)  # the installed provenance lists known endpoints
-    # Complete responses by the 3-year cut-off: unfitted rows with the CR band; this trial has no CR at all.
+    # Complete responses by the 3-year cut-off, with the CR band; this trial has no CR at all. Once the scar's share
+    # is fitted to pooled five-year complete responses of nivolumab-containing arms (CheckMate 067's among them),
+    # those two arms' rows are fitted; ipilimumab's stays unfitted.
+    from immunotwin.calibrate_cancers import installed_fits
+
     cr3 = {r.group: r for r in rows if r.check.endswith("cr_rate_36mo")}
     assert set(cr3) == {"nivolumab + ipilimumab", "nivolumab", "ipilimumab"}
-    assert all(not r.fitted and r.criterion == "±4 points (unfitted)" and r.simulated == 0.0 for r in cr3.values())
-    assert [cr3[a].inside for a in ("nivolumab + ipilimumab", "nivolumab", "ipilimumab")] == [False, False, False]
+    scar = "scar_fraction" in installed_fits()
+    for arm, r in cr3.items():
+        fitted = scar and arm != "ipilimumab"
+        assert r.fitted == fitted and r.criterion == "±4 points" + ("" if fitted else " (unfitted)")
+        assert r.simulated == 0.0 and not r.inside
+    monkeypatch.setattr("immunotwin.calibrate_cancers.installed_fits", lambda: set())
+    plain = {r.group: r for r in checkmate_rows(_synthetic_trial(), load_spec(EXAMPLE), reps=5, seed=1)
+             if r.check.endswith("cr_rate_36mo")}
+    assert not any(r.fitted for r in plain.values())
 
 
 def test_response_read_at_the_data_cutoff() -> None:

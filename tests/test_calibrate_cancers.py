@@ -15,6 +15,7 @@ from immunotwin.calibrate_cancers import (
     organ_severity,
     with_value,
 )
+from immunotwin import calibrate_cancers as cc
 from immunotwin.model import core
 from immunotwin.model.organs import INDEX
 
@@ -129,3 +130,31 @@ def test_fitted_organ_elements_are_applied(monkeypatch: pytest.MonkeyPatch) -> N
     keep = np.arange(len(base.value)) != INDEX["colitis"]
     assert np.array_equal(got.value[keep], base.value[keep])
     assert "colitis irAEs reaching grade >= 3 0.2 of S" in got.source and not got.assumed
+
+
+def test_scar_target_is_the_pooled_five_year_count_on_checkmate067s_nivolumab_arms() -> None:
+    from immunotwin.reference import load
+    from immunotwin.spec import load_spec
+    from immunotwin.validate import EXAMPLE, NIVO_ARMS
+
+    spec, file, path, metric, _ = cc.PARAM_TARGETS["scar_fraction"]
+    assert (spec, file, metric) == ("checkmate067", "scenario_refs", "not_cr") and "scar_fraction" in cc.DEFAULT_PARAMS
+    ref = load(file)[path[0]][path[1]]
+    cr = sum(ref[k]["cr"] for k in NIVO_ARMS.values())
+    n = sum(ref[k]["n"] for k in NIVO_ARMS.values())
+    assert (cr, n) == (198, 935) and ref[path[2]] == pytest.approx(1.0 - cr / n, abs=1e-4)
+    arms = {a.name for a in load_spec(EXAMPLE).arms}
+    assert set(cc.PARAM_ARMS["scar_fraction"]) == set(NIVO_ARMS) and set(NIVO_ARMS) <= arms
+
+
+def test_more_scar_fewer_complete_responses_same_patients() -> None:
+    # The bisection needs the metric to rise with the value: with the same virtual patients, a larger scar share
+    # can only turn CT complete responses into partial ones (it changes what CT shows, not the disease).
+    # A scar can only make CT read more, so objective responses cannot rise either (a large one keeps a shrinking
+    # tumour above the partial-response threshold, 0.7 of the baseline diameters).
+    arms = cc.PARAM_ARMS["scar_fraction"]
+    lo = cc.metric_with_param("scar_fraction", "checkmate067", 1e-6, 16, 5, "not_cr", arms)
+    hi = cc.metric_with_param("scar_fraction", "checkmate067", 0.05, 16, 5, "not_cr", arms)
+    orr = [cc.metric_with_param("scar_fraction", "checkmate067", v, 16, 5, "orr", arms) for v in (1e-6, 0.05)]
+    assert hi > lo + 0.2  # a median of 5% left (log-SD 2.0: some patients far less, who can still reach a CR)
+    assert orr[1] <= orr[0]
