@@ -7,6 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from immunotwin import calibrate_cancers as cc
 from immunotwin.calibrate_cancers import (
     METRICS,
     PARAM_ARMS,
@@ -15,7 +16,6 @@ from immunotwin.calibrate_cancers import (
     organ_severity,
     with_value,
 )
-from immunotwin import calibrate_cancers as cc
 from immunotwin.model import core
 from immunotwin.model.organs import INDEX
 
