@@ -32,6 +32,9 @@ def plot_patient(run: PatientRun, path: Path) -> None:
     scans = v[v["scan"]]
     a = ax[0]
     a.plot(scans["day"] / 7.0, scans["sld_mm"], "o-", color="k", label="observed SLD (mm)")
+    if "sld_viable_mm" in scans and not np.allclose(scans["sld_viable_mm"], scans["sld_mm"], equal_nan=True):
+        a.plot(scans["day"] / 7.0, scans["sld_viable_mm"], "s--", color="tab:purple", ms=4, lw=1,
+               label="viable tumour only (a PET reading, mm)")
     base = scans.loc[scans["day"] == 0, "sld_mm"]
     if len(base):
         b = float(base.iloc[0])
@@ -46,6 +49,10 @@ def plot_patient(run: PatientRun, path: Path) -> None:
     a2.semilogy(weeks, tum, color="tab:red", alpha=0.6, label="tumour cells (1e9, hidden)")
     a2.semilogy(weeks, np.exp(LAYOUT.get(ys, "log_resistant")), color="tab:red", ls="--", alpha=0.5,
                 label="resistant clone (1e9)")
+    dead = LAYOUT.get(ys, "residual_mass") + LAYOUT.get(ys, "scar_mass")
+    if np.any(dead > 1e-6):
+        a2.semilogy(weeks, np.maximum(dead, 1e-9), color="tab:brown", ls=":", alpha=0.7,
+                    label="residue + scar (1e9 cell-equivalents, CT only)")
     a2.set_ylabel("tumour cells (1e9)")
     a.set_ylabel("sum of diameters (mm)")
     a.legend(loc="upper left", fontsize=8)
