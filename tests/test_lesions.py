@@ -58,21 +58,27 @@ def _integrate_from(y: np.ndarray, p: dict, weeks: int) -> tuple[np.ndarray, np.
     return np.asarray(days), np.concatenate(out, axis=1)
 
 
-def test_effective_treatment_clears_seeded_foci_and_leaves_residual_mass() -> None:
-    p = params(2, drugs=("nivolumab",), immunogenicity=1.5)
-    y = engine.burn_in(initial_state(p, np.full(2, 50.0)), p)
-    engine.enrol(y, p)  # baseline killing: only killing above it is treatment-induced
-    inp = engine.zero_inputs(2)
+def _nivolumab_course(n: int, weeks: int, **over: float) -> np.ndarray:
+    """Daily states (n, days, size) of n patients with 50e9 tumour cells, enrolled (baseline killing: only killing
+    above it is treatment-induced); patient 0 gets nivolumab 240 mg every 2 weeks, the others nothing."""
+    p = params(n, drugs=("nivolumab",), immunogenicity=1.5, **over)
+    y = engine.burn_in(initial_state(p, np.full(n, 50.0)), p)
+    engine.enrol(y, p)
+    inp = engine.zero_inputs(n)
     inp["tfd"][:] = 0.0
     out = []
-    for k in range(24):
+    for k in range(weeks):
         if k % 2 == 0:
             y[0, LAYOUT.slices["pk_central"].start] += 240.0
         ys, ok = engine.step(y, p, inp, 7.0 * k)
         assert ok.all()
         out.append(ys)
         y = ys[:, -1].copy()
-    ys = np.concatenate(out, axis=1)
+    return np.concatenate(out, axis=1)
+
+
+def test_effective_treatment_clears_seeded_foci_and_leaves_residual_mass() -> None:
+    ys = _nivolumab_course(2, 24)
     h = LAYOUT.get(ys, "new_lesion_hazard")
     assert h[0, -1] < 0.5 * h[1, -1]  # fewer visible new lesions on treatment
     viable = np.exp(LAYOUT.get(ys, "log_sensitive")) + np.exp(LAYOUT.get(ys, "log_resistant"))
@@ -86,21 +92,8 @@ def test_effective_treatment_clears_seeded_foci_and_leaves_residual_mass() -> No
 
 
 def _responding(weeks: int, **over: float) -> np.ndarray:
-    """Daily states of one responding patient on nivolumab every 2 weeks (as above)."""
-    p = params(1, drugs=("nivolumab",), immunogenicity=1.5, **over)
-    y = engine.burn_in(initial_state(p, np.full(1, 50.0)), p)
-    engine.enrol(y, p)
-    inp = engine.zero_inputs(1)
-    inp["tfd"][:] = 0.0
-    out = []
-    for k in range(weeks):
-        if k % 2 == 0:
-            y[0, LAYOUT.slices["pk_central"].start] += 240.0
-        ys, ok = engine.step(y, p, inp, 7.0 * k)
-        assert ok.all()
-        out.append(ys)
-        y = ys[:, -1].copy()
-    return np.concatenate(out, axis=1)[0]
+    """Daily states of one responding patient on nivolumab every 2 weeks."""
+    return _nivolumab_course(1, weeks, **over)[0]
 
 
 def test_scar_takes_its_share_of_the_killed_mass() -> None:
