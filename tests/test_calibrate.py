@@ -608,3 +608,21 @@ def test_complete_response_rows_by_hand() -> None:
     combo = rows[("months to complete response, median (complete responders)", "nivolumab + ipilimumab")]
     assert combo.simulated == 6.0 and not combo.inside  # 9.1 published: 6.0 is more than 25% below
     assert not any(g == "ipilimumab" for _, g in rows)
+
+
+def test_one_year_ct_and_pet_rows() -> None:
+    """Tan 2018's readings on a small run: three unfitted rows against the published shares, each judged by the exact
+    interval of its count; CT reads at least what PET reads, so a CT complete response is always a complete metabolic
+    one and the PET share cannot be below the CT share."""
+    from immunotwin.reference import load
+    from immunotwin.scenarios.trials import clopper_pearson
+    from immunotwin.validate import one_year_imaging_rows
+
+    ref = load("scenario_refs")["complete_response_long_term"]["tan_2018_one_year"]
+    rows = one_year_imaging_rows(7, 40)
+    assert [r.published for r in rows] == [ref["ct_cr"], ref["pet_cmr"], ref["cmr_in_ct_pr"]]
+    assert all(not r.fitted and 0.0 <= r.simulated <= 1.0 for r in rows)
+    ct_cr, cmr, cmr_pr = rows
+    assert cmr.simulated >= ct_cr.simulated
+    lo, hi = clopper_pearson(47, 69)  # 68% of the 66% of 104 with a CT partial response
+    assert cmr_pr.criterion == f"exact 95% CI of 47/69: {lo:.3f}-{hi:.3f}" and cmr_pr.inside == (lo <= cmr_pr.simulated <= hi)
