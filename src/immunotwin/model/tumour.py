@@ -134,11 +134,13 @@ PARAMS = (
     assumed("scar_fraction", "1", 1e-3,
             "share of the tumour mass killed by treatment that stays as a fibrotic residue CT keeps measuring "
             "(not resorbed over the simulated years: an assumed simplification). With lesions of a few cm, a "
-            "complete response (every lesion under 3 mm) needs a share below about 1e-3, so the median and the "
-            "wide spread set how many eliminated tumours stay CT partial responses: set so that about two-thirds "
-            "of the CT partial responders progression-free at one year of anti-PD-1 have no viable tumour (68% "
-            "with a complete metabolic response on PET: Tan et al., Ann Oncol 2018;29:2115; see "
-            "docs/credibility.md)", iiv=2.0),
+            "complete response (every lesion under 3 mm) needs a share below about 1e-3, the value declared here "
+            "before fitting, so the median and the spread set how many eliminated tumours stay CT partial "
+            "responses. The median is fitted to the share of patients without a complete response after five "
+            "years of nivolumab-containing therapy (pooled CheckMate 066/067/069; data/cancer_fit.json); the wide "
+            "spread is assumed (lesion sites differ: lung lesions resolve completely far more often, Khoja et al., "
+            "Br J Cancer 2016;115:1186). Tan et al. (Ann Oncol 2018;29:2115) is a validation figure "
+            "(docs/credibility.md)", iiv=2.0),
     assumed("ifn_presentation", "1", 1.0, "interferon-alpha raises MHC class I on tumour cells and matures "
             "dendritic cells (Belardelli et al., Cancer Res 2002;62:5869; Ferrantini et al., Biochimie 2007;89:884): "
             "antigen presentation doubled at full receptor occupancy (assumed)"),
