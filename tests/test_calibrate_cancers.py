@@ -153,8 +153,16 @@ def test_more_scar_fewer_complete_responses_same_patients() -> None:
     # A scar can only make CT read more, so objective responses cannot rise either (a large one keeps a shrinking
     # tumour above the partial-response threshold, 0.7 of the baseline diameters).
     arms = cc.PARAM_ARMS["scar_fraction"]
-    lo = cc.metric_with_param("scar_fraction", "checkmate067", 1e-6, 16, 5, "not_cr", arms)
-    hi = cc.metric_with_param("scar_fraction", "checkmate067", 0.05, 16, 5, "not_cr", arms)
-    orr = [cc.metric_with_param("scar_fraction", "checkmate067", v, 16, 5, "orr", arms) for v in (1e-6, 0.05)]
+    runs = []
+    for value in (1e-6, 0.05):  # one simulation per value, both metrics read from it
+        original = core.PARAMS
+        core.PARAMS = cc.with_value(original, "scar_fraction", value)
+        try:
+            p, _ = cc._simulate("checkmate067", 16, False, 5)
+        finally:
+            core.PARAMS = original
+        runs.append(p[p["arm"].isin(arms)])
+    lo, hi = (METRICS["not_cr"](p) for p in runs)
+    orr = [METRICS["orr"](p) for p in runs]
     assert hi > lo + 0.2  # a median of 5% left (log-SD 2.0: some patients far less, who can still reach a CR)
     assert orr[1] <= orr[0]

@@ -44,7 +44,6 @@ from importlib import resources
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 
 from .model.organs import INDEX, IRAES
 
@@ -264,19 +263,15 @@ def metric_with_param(name: str, spec_name: str, value: float, patients: int, se
 def _simulate(spec_name: str, patients: int, visits: bool, seed: int):  # type: ignore[no-untyped-def]
     """(patients, visits) of a shipped scenario spec, or of ``checkmate067``: the CheckMate 067 example that
     ``immunotwin validate`` runs (``examples/checkmate067.toml``)."""
-    from .scenarios.core import simulate_spec
+    from .scenarios.core import simulate_in_memory, simulate_spec
 
     if spec_name != "checkmate067":
         _, p, v = simulate_spec(spec_name, patients, visits=visits, seed=seed)
         return p, v
     from .spec import load_spec, with_overrides
-    from .trial import chunks, simulate_chunk
     from .validate import EXAMPLE
 
-    spec = with_overrides(load_spec(EXAMPLE), size_per_arm=patients, seed=seed)
-    parts = [simulate_chunk(spec, c, visits) for c in chunks(spec, 256)]
-    return (pd.concat([r for r, _ in parts], ignore_index=True),
-            pd.concat([v for _, v in parts], ignore_index=True) if visits else None)
+    return simulate_in_memory(with_overrides(load_spec(EXAMPLE), size_per_arm=patients, seed=seed), visits)
 
 
 def _worst_visit_grade(p, v, organ: str) -> np.ndarray:  # type: ignore[no-untyped-def]

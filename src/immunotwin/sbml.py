@@ -282,9 +282,6 @@ def _ids(name: str, shape: tuple[int, ...]) -> np.ndarray:
 #: SBML ids of the clinic's inputs (constant parameters in the file).
 INPUT_IDS: dict[str, str] = {"steroid": "steroid_dose_rate", "second_line": "second_line_on",
                              "tfd": "first_dose_day", "freeze": "freeze_tumour", "rate": "zero_order_input"}
-#: States held fixed when ``freeze`` is 1 (the engine's burn-in), as in ``core.vector_field``.
-HELD_STATES: tuple[str, ...] = ("log_sensitive", "log_resistant", "micrometastases", "new_lesion_hazard",
-                                "residual_mass", "scar_mass")
 
 
 @dataclass(frozen=True)
@@ -322,7 +319,7 @@ def derive_equations() -> Equations:
 
     from . import engine  # noqa: F401  (float64, as the engine integrates)
     from .model.base import Ctx
-    from .model.core import LAYOUT, PARAMS, STATE_NAMES, SUBSYSTEMS
+    from .model.core import HELD_STATES, LAYOUT, PARAMS, STATE_NAMES, SUBSYSTEMS
 
     if not jax.config.read("jax_enable_x64"):
         raise RuntimeError("the model must be traced in float64")

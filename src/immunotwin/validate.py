@@ -275,10 +275,9 @@ def complete_response_rows(p: pd.DataFrame) -> list[Row]:
     nivo = p[p["arm"].isin(list(NIVO_ARMS))]
     if not len(nivo):
         return rows
-    cr = nivo["bor"].astype(str) == "CR"
-    rows.append(Row("complete response by 5 years, nivolumab-containing arms pooled", "nivolumab-containing",
-                    1.0 - float(ref["not_cr"]), float(cr.mean()), np.nan, np.nan, "±4 points",
-                    abs(float(cr.mean()) - (1.0 - float(ref["not_cr"]))) <= SCALE["cr_rate"], fitted, ref["source"]))
+    pub, sim = 1.0 - float(ref["not_cr"]), float((nivo["bor"].astype(str) == "CR").mean())
+    rows.append(Row("complete response by 5 years, nivolumab-containing arms pooled", "nivolumab-containing", pub, sim,
+                    np.nan, np.nan, "±4 points", abs(sim - pub) <= SCALE["cr_rate"], fitted, ref["source"]))
     for arm, key in NIVO_ARMS.items():
         g = p[(p["arm"] == arm) & (p["bor"].astype(str) == "CR")]["cr_onset_months"].dropna().to_numpy(float)
         if len(g) < 10:
@@ -295,15 +294,14 @@ def one_year_imaging_rows(seed: int, patients: int) -> list[Row]:
     nivolumab-containing arms, followed 13 months with visits, mixed as Tan's cohort was (two-thirds
     anti-PD-1 alone); read at that scan among patients alive and progression-free; inside when the simulated share
     lies in the exact 95% CI of the published count."""
+    from .scenarios.core import simulate_in_memory
     from .scenarios.trials import clopper_pearson
-    from .trial import chunks, simulate_chunk
 
     ref = load("scenario_refs")["complete_response_long_term"]["tan_2018_one_year"]
     day = 48 * 7.0  # the scan nearest a year on CheckMate 067's schedule (every 6 weeks to week 49)
     spec = dataclasses.replace(with_overrides(load_spec(EXAMPLE), size_per_arm=patients, seed=seed),
                                follow_up_days=13 * DAYS_PER_MONTH)
-    vis = [simulate_chunk(spec, c, True)[1] for c in chunks(spec, 256) if spec.arms[c.arm].name in NIVO_ARMS]
-    v = pd.concat(vis, ignore_index=True)
+    _, v = simulate_in_memory(spec, True, arms=tuple(NIVO_ARMS))
     s = v[v["scan"].astype(bool)]
     base = s[s["day"] == 0].set_index(["arm", "patient"])["sld_mm"]
     prog = s[(s["response"] == "PD") & (s["day"] <= day)].set_index(["arm", "patient"]).index

@@ -71,6 +71,9 @@ def _layout() -> Layout:
 
 LAYOUT = _layout()
 STATE_NAMES: tuple[str, ...] = tuple(LAYOUT.slices)
+#: States held fixed while the ``freeze`` input is 1 (the engine's burn-in): the tumour and what it seeds and leaves.
+HELD_STATES: tuple[str, ...] = ("log_sensitive", "log_resistant", "micrometastases", "new_lesion_hazard",
+                                "residual_mass", "scar_mass")
 
 
 def all_params() -> tuple[Param, ...]:
@@ -176,12 +179,8 @@ def vector_field(t, y, args):  # type: ignore[no-untyped-def]
     for sub in SUBSYSTEMS:
         d.update(sub.derivatives(ctx))
     hold = 1.0 - inputs["freeze"]
-    d["log_sensitive"] = d["log_sensitive"] * hold
-    d["log_resistant"] = d["log_resistant"] * hold
-    d["new_lesion_hazard"] = d["new_lesion_hazard"] * hold
-    d["micrometastases"] = d["micrometastases"] * hold
-    d["residual_mass"] = d["residual_mass"] * hold
-    d["scar_mass"] = d["scar_mass"] * hold
+    for name in HELD_STATES:
+        d[name] = d[name] * hold
     return jnp.concatenate([jnp.atleast_1d(d[name]) for name in STATE_NAMES])
 
 

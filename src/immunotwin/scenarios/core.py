@@ -86,20 +86,30 @@ def simulate_spec(name: str, patients: int | None, visits: bool, seed: int | Non
     parameters' variability with the patients' random numbers unchanged (0: every patient at the median), and
     adds their random effects as ``re_<name>`` columns (:func:`immunotwin.trial.simulate_chunk`)."""
     from ..spec import parse_spec, with_overrides
-    from ..trial import check_modelled, chunks, simulate_chunk
 
     spec = parse_spec(spec_text(name))
     if patients is not None or seed is not None:
         spec = with_overrides(spec, size_per_arm=patients, seed=seed)
+    p, v = simulate_in_memory(spec, visits, chunk=chunk, iiv_scale=iiv_scale)
+    return spec, p, v
+
+
+def simulate_in_memory(spec: Any, visits: bool, *, chunk: int = 256, iiv_scale: dict[str, float] | None = None,
+                       arms: Sequence[str] | None = None) -> tuple[pd.DataFrame, pd.DataFrame | None]:
+    """(patients, visits or None) of a parsed trial spec run in memory, chunk by chunk; ``arms``: only these arms
+    (by name; every arm if None)."""
+    from ..trial import check_modelled, chunks, simulate_chunk
+
     check_modelled(spec)
     rows, vis = [], []
     for c in chunks(spec, chunk):
+        if arms is not None and spec.arms[c.arm].name not in arms:
+            continue
         r, v = simulate_chunk(spec, c, visits, iiv_scale=iiv_scale)
         rows.append(r)
         if v is not None:
             vis.append(v)
-    p = pd.concat(rows, ignore_index=True)
-    return spec, p, (pd.concat(vis, ignore_index=True) if vis else None)
+    return pd.concat(rows, ignore_index=True), (pd.concat(vis, ignore_index=True) if vis else None)
 
 
 def worst_from_visits(visits: pd.DataFrame, organ: str) -> pd.DataFrame:
