@@ -126,9 +126,14 @@ def il2(tmp_path_factory: pytest.TempPathFactory) -> dict:
           "10-46%): responses are too durable once NK/LAK killing has cleared the sensitive clone; by best response "
           "(stop 21, observations): partial responses last a median 19.3 months against Atkins' 5.9, and 82% of "
           "complete responders stay progression-free against 59%"),
-    _miss("melanoma: thyroid dysfunction", "0% (n=150, calibration iterations 7, 8 and 9) vs 41% (band 20-60%): IL-2 is given for days, and "
-          "the assumed IL-2 gain on autoreactive pools (doubling at full occupancy) does not break thyroid "
-          "tolerance in that time"),
+    _miss("melanoma: thyroid dysfunction", "0% (n=150, calibration iterations 7-10) vs 41% (Krouse 1995, exact CI "
+          "of 89/216 34-48%): IL-2 is given for days, and the assumed IL-2 gain on autoreactive pools (doubling at "
+          "full occupancy) does not break thyroid tolerance in that time. Raising that gain cannot mend it: it acts "
+          "on every organ alike (stop 26 probe, 150 patients: gain 16 gives thyroiditis 13%, 40 gives 49% with "
+          "hepatitis 43%, hypophysitis 41%, steroids for 73% and an ORR of 2.7%), where IL-2's autoimmunity is "
+          "thyroid-dominant"),
+    _miss("melanoma: hypothyroidism needing", "0% (n=150) vs 9% (Krouse 1995, exact CI of 19/216 5.4-13.4%): as "
+          "thyroid dysfunction above"),
 ])
 def test_il2_figures(il2: dict, prefix: str) -> None:
     f = fig(il2, prefix)

@@ -113,8 +113,10 @@ PARAMS = (
         hypophysitis=0.0, nephritis=0.0, myocarditis=0.0, neurologic=0.3, diabetes=0.0,
         arthritis=0.05, hematologic=0.3), "antibody-mediated tissue injury"),
     assumed("il2_autoreactive", "1", 1.0, "IL-2 drives activated (including autoreactive) T cells to divide: "
-            "thyroid dysfunction in 41% and vitiligo after high-dose IL-2 (Atkins et al., N Engl J Med 1988;318:1557; "
-            "Rosenberg & White, J Immunother 1996;19:81); gain doubled at full receptor occupancy (assumed)"),
+            "thyroid dysfunction in 41% of initially euthyroid patients on high-dose IL-2 (Krouse et al., J Immunother "
+            "1995;18:272) and vitiligo (Rosenberg & White, J Immunother 1996;19:81); gain doubled at full receptor "
+            "occupancy (assumed). The model misses the thyroid figure (docs/phenomena.md): one gain for every organ "
+            "cannot make IL-2's autoimmunity thyroid-dominant"),
     assumed("ifn_autoreactive", "1", 1.0, "interferon-alpha breaks tolerance (autoantibodies and clinical "
             "autoimmunity, thyroid first, in 26% on adjuvant high-dose interferon: Gogas et al., N Engl J Med "
             "2006;354:709); gain doubled at full occupancy (assumed)"),

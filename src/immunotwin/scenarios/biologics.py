@@ -265,9 +265,13 @@ def high_dose_il2(patients: int | None = None, seed: int | None = None) -> Resul
                    "±0.18 (about 2 SE for 43 responders); no response lasting over 30 months progressed in Atkins' "
                    "series, so 36 simulated months see the same durability",
                    seed=6),
-        _direction("melanoma: thyroid dysfunction (any grade thyroiditis)", m,
-                   lambda x: rate(x["irae_thyroiditis_grade"] >= 1), thy["dysfunction"], [0.2, 0.6], thy["source"],
-                   "band 0.2-0.6 (IL-2 with LAK cells in that series; figure marked verify)", seed=7),
+        _binom("melanoma: thyroid dysfunction (any grade thyroiditis)", m,
+               lambda x: rate(x["irae_thyroiditis_grade"] >= 1), thy["dysfunction"],
+               round(thy["dysfunction"] * thy["n"]), thy["n"], thy["source"], seed=7, note=thy["note"]),
+        _binom("melanoma: hypothyroidism needing thyroid hormone (thyroiditis grade >= 2)", m,
+               lambda x: rate(x["irae_thyroiditis_grade"] >= 2), thy["needing_replacement"],
+               round(thy["needing_replacement"] * thy["n"]), thy["n"], thy["source"], seed=8,
+               note="the clinic starts thyroid hormone at grade 2 (clinic.policy); " + thy["note"]),
     ]
     obs = [
         {"name": "melanoma: capillary leak grade >= 3", "value": rate(m["capillary_leak_grade"] >= 3),
