@@ -239,6 +239,17 @@ def test_validation_prediction_intervals_match_binomial(monkeypatch: pytest.Monk
         fitted = scar and arm != "ipilimumab"
         assert r.fitted == fitted and r.criterion == "±4 points" + ("" if fitted else " (unfitted)")
         assert r.simulated == 0.0 and not r.inside
+    # PFS rates at the 4-year landmark: unfitted (no calibration reads them), OS's ±6-point band, and the
+    # Kaplan-Meier rate of this trial's exponential(12-month) PFS: exp(-48/12) (oracle).
+    pfs = {(r.check, r.group): r for r in rows if "PFS rate" in r.check}
+    assert {c for c, _ in pfs} == {"CheckMate 067 PFS rate 48 mo"} and len(pfs) == 3
+    for (check, arm), r in pfs.items():
+        lm = float(check.split()[-2])
+        assert not r.fitted and r.criterion == "±6 points (unfitted)"
+        assert r.simulated == pytest.approx(np.exp(-lm / 12.0), abs=0.012)
+        assert r.lo <= r.simulated <= r.hi
+        assert r.inside == (abs(r.simulated - r.published) <= 0.06)
+    assert all(r.fitted and r.criterion == "±6 points" for r in rows if "OS rate" in r.check)
     monkeypatch.setattr("immunotwin.calibrate_cancers.installed_fits", lambda: set())
     plain = {r.group: r for r in checkmate_rows(_synthetic_trial(), load_spec(EXAMPLE), reps=5, seed=1)
              if r.check.endswith("cr_rate_36mo")}

@@ -30,6 +30,10 @@ from .survival import hazard_ratio, km_median, km_rate
 from .units import DAYS_PER_MONTH
 
 REAL_SIZE = {"nivolumab + ipilimumab": 314, "nivolumab": 316, "ipilimumab": 315}
+#: Endpoints published as Kaplan-Meier rates at landmarks (months -> arm -> rate in the targets file).
+LANDMARK_ENDPOINTS = {"os_rate": "OS", "pfs_rate": "PFS"}
+#: The PFS landmarks read (the published ones are in the targets file; unfitted unless the calibration names them).
+LANDMARK_PFS_MONTHS = ("48",)
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "checkmate067.toml"
 
 
@@ -84,6 +88,8 @@ def _trial_readouts(p: pd.DataFrame, control: str) -> dict[str, dict[str, float]
         }
         for lm in ("24", "36", "60"):
             r[f"os_rate_{lm}"] = km_rate(ok["os_months"], ok["os_event"], float(lm))
+        for lm in LANDMARK_PFS_MONTHS:
+            r[f"pfs_rate_{lm}"] = km_rate(ok["pfs_months"], ok["pfs_event"], float(lm))
         if arm != control:  # Cox (Efron ties), as the calibration reads it; fast enough for hundreds of replicates
             cc = c[c["status"] == "ok"]
             r["hr_pfs"] = weighted.cox_hr(ok["pfs_months"].to_numpy(float), ok["pfs_event"].to_numpy(bool),
@@ -109,10 +115,10 @@ def checkmate_rows(p: pd.DataFrame, spec: TrialSpec, reps: int, seed: int) -> li
 
     for ep, vals in ref.items():
         items = []
-        if ep == "os_rate":
+        if ep in LANDMARK_ENDPOINTS:
             for lm, v in vals.items():
-                items += [(f"os_rate_{lm}", f"OS rate {lm} mo", a, x, v.get("source", "")) for a, x in v.items()
-                          if a not in ("source", "verify")]
+                items += [(f"{ep}_{lm}", f"{LANDMARK_ENDPOINTS[ep]} rate {lm} mo", a, x, v.get("source", ""))
+                          for a, x in v.items() if a not in ("source", "verify")]
         else:
             items += [(ep, ep, a, x, vals.get("source", "")) for a, x in vals.items() if a not in ("source", "verify")]
         for key, label, arm, pub, src in items:
@@ -124,12 +130,12 @@ def checkmate_rows(p: pd.DataFrame, spec: TrialSpec, reps: int, seed: int) -> li
             if key.startswith("median"):  # a replicate whose median is not reached counts as beyond follow-up
                 reps_key = [np.inf if x is not None and np.isnan(x) else x for x in reps_key]
             lo, hi = _pi(reps_key)
-            base = key.split("_")[0] + "_" + key.split("_")[1] if key.startswith("os_rate") else key
-            fitted = (base if not key.startswith("os_rate") else "os_rate") in fitted_eps
+            landmark = ep in LANDMARK_ENDPOINTS
+            fitted = ep in fitted_eps
             if key == "median_pfs_months":
                 band, crit = 0.2 * pub, "±20%"
-            elif key.startswith("os_rate"):
-                band, crit = SCALE["os_rate"], "±6 points"
+            elif landmark:  # issue 4's band for OS rates; PFS rates are read on the same scale
+                band, crit = SCALE["os_rate"], "±6 points" + ("" if fitted else " (unfitted)")
             elif key in SUBGROUP_SCALE:  # the published subgroup's 95% interval: it is small (80 and 208)
                 band = 1.96 * SUBGROUP_SCALE[key]
                 crit = f"±{100 * band:.0f} points" + ("" if fitted else " (unfitted)")

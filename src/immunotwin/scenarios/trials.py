@@ -309,7 +309,7 @@ def paraneoplastic_thymoma(patients: int | None = None, seed: int | None = None)
                 pub = float(sub_ref[st])
                 figs.append(_prop(f"myasthenia by WHO subtype {st} (n={len(g)}), no drug", g, "mg", pub,
                                   [max(pub - 0.15, 0.0), min(pub + 0.15, 1.0)], ref["source"],
-                                  "±0.15: review figures without denominators (marked verify)"))
+                                  "±0.15: review figures without denominators (marked verify; no peer-reviewed source found: see the note in phenomena.json)"))
     obs = []
     for col, label in (("mg", "myasthenia (grade >=2, any visit)"), ("mg3", "neurologic grade >=3, any visit"),
                        ("mg_new_or_worse", "neurologic worse than at baseline during follow-up")):
