@@ -243,7 +243,7 @@ def test_validation_prediction_intervals_match_binomial(monkeypatch: pytest.Monk
     # Kaplan-Meier rate of this trial's exponential(12-month) PFS: exp(-48/12) (oracle).
     pfs = {(r.check, r.group): r for r in rows if "PFS rate" in r.check}
     assert {c for c, _ in pfs} == {"CheckMate 067 PFS rate 48 mo"} and len(pfs) == 3
-    for (check, arm), r in pfs.items():
+    for (check, _arm), r in pfs.items():
         lm = float(check.split()[-2])
         assert not r.fitted and r.criterion == "±6 points (unfitted)"
         assert r.simulated == pytest.approx(np.exp(-lm / 12.0), abs=0.012)
