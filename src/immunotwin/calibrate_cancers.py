@@ -72,6 +72,13 @@ PARAM_TARGETS: dict[str, tuple[str, str, tuple[str, ...], str, tuple[float, floa
     "crs_drive": ("car-t-crs", "phenomena", ("car_t", "zuma1_axicabtagene", "crs_any"), "crs_any", (0.3, 100.0)),
     "icans_drive": ("car-t-crs", "phenomena", ("car_t", "zuma1_axicabtagene", "neuro_any"), "icans_any",
                     (0.02, 10.0)),
+    # How strongly the thyroid's tolerance gives way to cytokines (model.tolerance, cytokine_organ_weight), fitted to
+    # thyroid dysfunction under high-dose IL-2 (Krouse 1995); then interferon's drive on autoreactive pools, fitted to
+    # autoimmunity during interferon (Gogas 2006). Both before the response scales, which their holds can move.
+    "cytokine_organ_weight.thyroiditis": ("high-dose-il2", "scenario_refs", ("il2_thyroid", "dysfunction"),
+                                          "incidence.thyroiditis", (1.0, 200.0)),
+    "ifn_autoreactive": ("interferon-melanoma", "scenario_refs", ("interferon_autoimmunity", "rate"), "any_irae",
+                         (1e-3, 10.0)),
     "nk_kill": ("high-dose-il2", "phenomena", ("high_dose_il2", "melanoma", "orr"), "orr", (0.005, 5.0)),
     "adcc_kill": ("monoclonal-antibodies", "scenario_refs", ("rituximab_follicular", "orr"), "orr", (0.005, 5.0)),
     "vaccine_potency": ("cancer-vaccine", "scenario_refs", ("hodi2010", "orr", "gp100"), "orr", (0.002, 2.0)),
@@ -137,6 +144,7 @@ METRICS = {
     "orr": lambda p: float(p["bor"].isin(["CR", "PR"]).mean()),
     "cr": lambda p: float((p["bor"] == "CR").mean()),
     "not_cr": lambda p: float((p["bor"] != "CR").mean()),
+    "any_irae": lambda p: float((p.loc[p["status"] == "ok", "any_irae_grade"].fillna(0) >= 1).mean()),
     "crs_any": lambda p: float((p["crs_grade"] >= 1).mean()),
     "icans_any": lambda p: float((p["icans_grade"] >= 1).mean()),
     "b_cells_6m": lambda p: float(p.loc[p["status"] == "ok", f"b_cells_day{RTX_6M_DAY}"].median()),

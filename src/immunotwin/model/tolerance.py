@@ -4,10 +4,11 @@ One autoreactive T-cell pool per organ o (``autoreactive``, 1 = tolerised level)
 down by systemic Tregs, tissue PD-L1 and CTLA-4 at priming. Its activation gain
 
     G_o = a susc_o m_o (1 + w_CTLA4,o d_C b_CTLA4)(1 + w_PD,o d_P b_PD)
-          (1 + 2 x_o P act_T + f_D D_o/(D_o + 0.1)) (1 + g_2 b_2 + g_I b_IFN) (1 - I) / R_s^c
+          (1 + 2 x_o P act_T + f_D D_o/(D_o + 0.1)) (1 + w_cyt,o (g_2 b_2 + g_I b_IFN)) (1 - I) / R_s^c
 
 (b_2, b_IFN: receptor occupancy by aldesleukin and interferon-alpha, :mod:`.pk`; both drive activated
-T cells and break tolerance).
+T cells and break tolerance, the thyroid's most: w_cyt is 1 for every organ but the thyroid, whose weight is
+fitted to thyroid dysfunction under high-dose IL-2).
 
 collects the patient's overall autoimmune propensity a and organ susceptibility
 (genetic predisposition, pre-existing disease), the patient's dependence on each
@@ -115,11 +116,22 @@ PARAMS = (
     assumed("il2_autoreactive", "1", 1.0, "IL-2 drives activated (including autoreactive) T cells to divide: "
             "thyroid dysfunction in 41% of initially euthyroid patients on high-dose IL-2 (Krouse et al., J Immunother "
             "1995;18:272) and vitiligo (Rosenberg & White, J Immunother 1996;19:81); gain doubled at full receptor "
-            "occupancy (assumed). The model misses the thyroid figure (docs/phenomena.md): one gain for every organ "
-            "cannot make IL-2's autoimmunity thyroid-dominant"),
+            "occupancy (assumed). One gain for every organ cannot make IL-2's autoimmunity thyroid-dominant (raised 40-fold "
+            "it gives thyroiditis in half of patients and hepatitis and hypophysitis in as many: docs/phenomena.md); the "
+            "thyroid's own weight (cytokine_organ_weight) does"),
     assumed("ifn_autoreactive", "1", 1.0, "interferon-alpha breaks tolerance (autoantibodies and clinical "
-            "autoimmunity, thyroid first, in 26% on adjuvant high-dose interferon: Gogas et al., N Engl J Med "
-            "2006;354:709); gain doubled at full occupancy (assumed)"),
+            "autoimmunity in 26% on adjuvant high-dose interferon: Gogas et al., N Engl J Med 2006;354:709); declared "
+            "doubling at full occupancy, fitted to that 26% in the interferon-melanoma scenario (a metastatic regimen: a "
+            "rough comparison; data/cancer_fit.json)"),
+    assumed("cytokine_organ_weight", "1", organ_vector(**{k: 1.0 for k in (
+        "dermatitis", "colitis", "hepatitis", "pneumonitis", "thyroiditis", "hypophysitis", "nephritis",
+        "myocarditis", "neurologic", "diabetes", "arthritis", "hematologic")}),
+        "how strongly each organ's tolerance gives way to the cytokines' drive (the IL-2 and interferon gains above). "
+        "1 (assumed) for every organ but the thyroid, whose weight is fitted to thyroid dysfunction in 41% of initially "
+        "euthyroid patients on high-dose IL-2 (Krouse et al., J Immunother 1995;18:272; data/cancer_fit.json): "
+        "thyrocytes take on HLA class II under IL-2 and interferon (Pichert et al., Br J Cancer 1990;62:100) and latent "
+        "thyroid autoimmunity is the commonest in adults (thyroid peroxidase antibodies: Hollowell et al., J Clin "
+        "Endocrinol Metab 2002;87:489), so the cytokines' autoimmunity is thyroid-dominant"),
     assumed("shared_antigen_antibody", "1", 1.0, "autoantibody production per unit of shared tumour antigen "
             "presented (c_B), relative to that of a fully active autoreactive T-cell pool: anti-AChR antibodies "
             "from antigen expressed by thymoma (Marx et al., Nat Rev Dis Primers 2021); acts only where an organ makes "
@@ -141,7 +153,7 @@ def _derivatives(ctx: Ctx) -> dict:
     drive = 1.0 + 2.0 * p["cross_reactivity"] * sig["antigen"] * sig["act_tumour"] \
         + p["epitope_spreading"] * d / (d + 0.1)
     gain = p["autoimmune_propensity"] * p["susceptibility"] * p["tolerance_margin"] * checkpoint * drive * (1.0 - isup) \
-        * (1.0 + p["il2_autoreactive"] * sig["il2_exo"] + p["ifn_autoreactive"] * sig["ifn_exo"]) \
+        * (1.0 + p["cytokine_organ_weight"] * (p["il2_autoreactive"] * sig["il2_exo"] + p["ifn_autoreactive"] * sig["ifn_exo"])) \
         / pos(s["treg_systemic"]) ** p["treg_control"]
     da = p["auto_homeostasis"] * (1.0 - a) + p["auto_expansion"] * a * (gain - 1.0) / (1.0 + a / p["auto_max"])
     act = hill(a, p["a50"], 2.0)

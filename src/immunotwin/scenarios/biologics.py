@@ -267,7 +267,8 @@ def high_dose_il2(patients: int | None = None, seed: int | None = None) -> Resul
                    seed=6),
         _binom("melanoma: thyroid dysfunction (any grade thyroiditis)", m,
                lambda x: rate(x["irae_thyroiditis_grade"] >= 1), thy["dysfunction"],
-               round(thy["dysfunction"] * thy["n"]), thy["n"], thy["source"], seed=7, note=thy["note"]),
+               round(thy["dysfunction"] * thy["n"]), thy["n"], thy["source"], fitted=True, seed=7,
+               note="fitted: cytokine_organ_weight.thyroiditis; " + thy["note"]),
         _binom("melanoma: hypothyroidism needing thyroid hormone (thyroiditis grade >= 2)", m,
                lambda x: rate(x["irae_thyroiditis_grade"] >= 2), thy["needing_replacement"],
                round(thy["needing_replacement"] * thy["n"]), thy["n"], thy["source"], seed=8,
@@ -299,7 +300,8 @@ def high_dose_il2(patients: int | None = None, seed: int | None = None) -> Resul
             "course for patients without progression) in metastatic melanoma and, unfitted, renal cell carcinoma. "
             "IL-2 is given as each day's doses over the day (the clinic steps daily while it is given); it activates "
             "NK/LAK cells that kill tumour cells without MHC (their killing scale is fitted to the melanoma ORR), raises the IL-2 signal that expands "
-            "effector and regulatory T cells and autoreactive pools, and causes capillary leak, graded by CTCAE; "
+            "effector and regulatory T cells and autoreactive pools (the thyroid's most: its sensitivity to the cytokines' "
+            "drive is fitted to the thyroid dysfunction), and causes capillary leak, graded by CTCAE; "
             "doses are skipped while the leak is grade >= 3.")
     return Result("high-dose-il2", "High-dose IL-2: response, durable complete responses, capillary leak (Atkins 1999)",
                   text, figs, obs, [spec_text("high-dose-il2"), spec_text("high-dose-il2-rcc")], len(mel) + len(kid))
@@ -478,7 +480,8 @@ def interferon_melanoma(patients: int | None = None, seed: int | None = None) ->
         _binom("ORR", d, lambda x: rate(x["resp"]), ref["orr"], ref["k"], ref["n"], ref["source"], fitted=True, seed=1,
                note="fitted: ifn_presentation"),
         _binom("autoimmunity during interferon (any irAE)", d, lambda x: rate(x["any_irae_grade"] >= 1), auto["rate"],
-               auto["k"], auto["n"], auto["source"], seed=2, note="adjuvant high-dose setting: a rough comparison"),
+               auto["k"], auto["n"], auto["source"], fitted=True, seed=2,
+               note="fitted: ifn_autoreactive; adjuvant high-dose setting: a rough comparison"),
     ]
     lm = _autoimmune_landmark(d)
 
@@ -497,8 +500,9 @@ def interferon_melanoma(patients: int | None = None, seed: int | None = None) ->
            {"name": "patients with autoimmunity by 12 weeks (landmark set)", "value": rate(lm["auto"]), "note": ""}]
     text = ("Interferon alfa-2b 10 MIU/m2 subcutaneously three times a week for up to a year in metastatic melanoma. "
             "Interferon raises antigen presentation (MHC class I, dendritic cells: the fitted scale), slows tumour "
-            "growth directly (assumed 30% at full occupancy) and breaks tolerance (the autoreactive gain doubles at "
-            "full occupancy, assumed): autoimmunity and its association with survival are unfitted.")
+            "growth directly (assumed 30% at full occupancy) and breaks tolerance: its drive on autoreactive pools is fitted "
+            "to the share with autoimmunity, and the thyroid, most sensitive to cytokines (fitted under IL-2), "
+            "gives way first. The association of autoimmunity with survival is unfitted.")
     return Result("interferon-melanoma", "Interferon-alpha in melanoma: response and autoimmunity", text, figs, obs,
                   [spec_text("interferon-melanoma")], len(p))
 
