@@ -268,8 +268,9 @@ def test_interferon_fitted_figures_are_marked(ifn: dict) -> None:
 
 
 def test_interferon_autoimmunity_is_thyroid_first(ifn: dict) -> None:
-    """Gogas 2006 and the interferon thyroiditis literature: the thyroid gives way first. With the thyroid's weight on
-    the cytokines' drive fitted under IL-2 (not here), thyroiditis makes up most of the autoimmunity."""
+    """Thyroiditis is the commonest autoimmunity under interferon-alpha (Tomer, Blackard & Akeno, Endocrinol Metab Clin
+    North Am 2007;36:1051). With the thyroid's weight on the cytokines' drive fitted under IL-2 (not here), thyroiditis
+    makes up most of the autoimmunity."""
     auto = fig(ifn, "autoimmunity during interferon")["simulated"]
     assert obs(ifn, "thyroiditis, any grade") >= 0.5 * auto > 0
 
