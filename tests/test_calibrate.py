@@ -239,10 +239,10 @@ def test_validation_prediction_intervals_match_binomial(monkeypatch: pytest.Monk
         fitted = scar and arm != "ipilimumab"
         assert r.fitted == fitted and r.criterion == "±4 points" + ("" if fitted else " (unfitted)")
         assert r.simulated == 0.0 and not r.inside
-    # PFS rates at the 4-year landmark: unfitted (no calibration reads them), OS's ±6-point band, and the
-    # Kaplan-Meier rate of this trial's exponential(12-month) PFS: exp(-48/12) (oracle).
+    # PFS rates at the 3- and 4-year landmarks: unfitted (no calibration reads them), OS's ±6-point band, and the
+    # Kaplan-Meier rate of this trial's exponential(12-month) PFS: exp(-36/12) and exp(-48/12) (oracle).
     pfs = {(r.check, r.group): r for r in rows if "PFS rate" in r.check}
-    assert {c for c, _ in pfs} == {"CheckMate 067 PFS rate 48 mo"} and len(pfs) == 3
+    assert {c for c, _ in pfs} == {"CheckMate 067 PFS rate 36 mo", "CheckMate 067 PFS rate 48 mo"} and len(pfs) == 6
     for (check, _arm), r in pfs.items():
         lm = float(check.split()[-2])
         assert not r.fitted and r.criterion == "±6 points (unfitted)"

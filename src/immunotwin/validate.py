@@ -33,7 +33,7 @@ REAL_SIZE = {"nivolumab + ipilimumab": 314, "nivolumab": 316, "ipilimumab": 315}
 #: Endpoints published as Kaplan-Meier rates at landmarks (months -> arm -> rate in the targets file).
 LANDMARK_ENDPOINTS = {"os_rate": "OS", "pfs_rate": "PFS"}
 #: The PFS landmarks read (the published ones are in the targets file; unfitted unless the calibration names them).
-LANDMARK_PFS_MONTHS = ("48",)
+LANDMARK_PFS_MONTHS = ("36", "48")
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "checkmate067.toml"
 
 
