@@ -155,12 +155,7 @@ def test_more_scar_fewer_complete_responses_same_patients() -> None:
     arms = cc.PARAM_ARMS["scar_fraction"]
     runs = []
     for value in (1e-6, 0.05):  # one simulation per value, both metrics read from it
-        original = core.PARAMS
-        core.PARAMS = cc.with_value(original, "scar_fraction", value)
-        try:
-            p, _ = cc._simulate("checkmate067", 16, False, 5)
-        finally:
-            core.PARAMS = original
+        p, _ = cc.simulate_with_param("scar_fraction", "checkmate067", value, 16, 5)
         runs.append(p[p["arm"].isin(arms)])
     lo, hi = (METRICS["not_cr"](p) for p in runs)
     orr = [METRICS["orr"](p) for p in runs]

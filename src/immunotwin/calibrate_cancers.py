@@ -254,18 +254,25 @@ def metric_with_param(name: str, spec_name: str, value: float, patients: int, se
                       arm: str | tuple[str, ...] = "") -> float:
     """``metric`` of ``spec_name`` with parameter ``name`` (or ``name.organ``, :func:`with_value`) at ``value``,
     read over ``arm`` (one name or several; every arm if empty)."""
+    p, v = simulate_with_param(name, spec_name, value, patients, seed, metric in VISIT_METRICS)
+    keep = p["arm"].isin((arm,) if isinstance(arm, str) else arm).to_numpy() if arm else np.ones(len(p), bool)
+    if metric in VISIT_METRICS:
+        return float(np.asarray(VISIT_METRICS[metric](p, v))[keep].mean())
+    return METRICS[metric](p[keep])
+
+
+def simulate_with_param(name: str, spec_name: str, value: float, patients: int, seed: int,  # type: ignore[no-untyped-def]
+                        visits: bool = False):
+    """(patients, visits or None) of ``spec_name`` with parameter ``name`` (or ``name.organ``) at ``value``; the
+    installed parameters are restored afterwards."""
     from .model import core
 
     original = core.PARAMS
     core.PARAMS = with_value(original, name, value)
     try:
-        p, v = _simulate(spec_name, patients, metric in VISIT_METRICS, seed)
+        return _simulate(spec_name, patients, visits, seed)
     finally:
         core.PARAMS = original
-    keep = p["arm"].isin((arm,) if isinstance(arm, str) else arm).to_numpy() if arm else np.ones(len(p), bool)
-    if metric in VISIT_METRICS:
-        return float(np.asarray(VISIT_METRICS[metric](p, v))[keep].mean())
-    return METRICS[metric](p[keep])
 
 
 def _simulate(spec_name: str, patients: int, visits: bool, seed: int):  # type: ignore[no-untyped-def]

@@ -30,10 +30,9 @@ from .survival import hazard_ratio, km_median, km_rate
 from .units import DAYS_PER_MONTH
 
 REAL_SIZE = {"nivolumab + ipilimumab": 314, "nivolumab": 316, "ipilimumab": 315}
-#: Endpoints published as Kaplan-Meier rates at landmarks (months -> arm -> rate in the targets file).
+#: Endpoints published as Kaplan-Meier rates at landmarks (months -> arm -> rate in the targets file), with the
+#: columns they are read from; the landmarks read are the ones the targets file gives.
 LANDMARK_ENDPOINTS = {"os_rate": "OS", "pfs_rate": "PFS"}
-#: The PFS landmarks read (the published ones are in the targets file; unfitted unless the calibration names them).
-LANDMARK_PFS_MONTHS = ("36", "48")
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "checkmate067.toml"
 
 
@@ -70,7 +69,8 @@ def installed_fitted_endpoints() -> tuple[str, ...]:
     return tuple(prov.get("fitted_endpoints", FIT_ENDPOINTS))
 
 
-def _trial_readouts(p: pd.DataFrame, control: str) -> dict[str, dict[str, float]]:
+def _trial_readouts(p: pd.DataFrame, control: str, landmarks: dict[str, tuple[str, ...]]) -> dict[str, dict[str, float]]:
+    """Each arm's readouts; ``landmarks``: endpoint ("os_rate", "pfs_rate") -> the months its rates are read at."""
     out: dict[str, dict[str, float]] = {}
     c = p[p["arm"] == control]
     for arm, df in p.groupby("arm", sort=False):
@@ -86,10 +86,10 @@ def _trial_readouts(p: pd.DataFrame, control: str) -> dict[str, dict[str, float]
             "median_pfs_months": km_median(ok["pfs_months"], ok["pfs_event"]) or np.nan,
             "median_os_months": km_median(ok["os_months"], ok["os_event"]) or np.nan,
         }
-        for lm in ("24", "36", "60"):
-            r[f"os_rate_{lm}"] = km_rate(ok["os_months"], ok["os_event"], float(lm))
-        for lm in LANDMARK_PFS_MONTHS:
-            r[f"pfs_rate_{lm}"] = km_rate(ok["pfs_months"], ok["pfs_event"], float(lm))
+        for ep, months in landmarks.items():
+            col = ep.split("_")[0]
+            for lm in months:
+                r[f"{ep}_{lm}"] = km_rate(ok[f"{col}_months"], ok[f"{col}_event"], float(lm))
         if arm != control:  # Cox (Efron ties), as the calibration reads it; fast enough for hundreds of replicates
             cc = c[c["status"] == "ok"]
             r["hr_pfs"] = weighted.cox_hr(ok["pfs_months"].to_numpy(float), ok["pfs_event"].to_numpy(bool),
@@ -101,13 +101,14 @@ def _trial_readouts(p: pd.DataFrame, control: str) -> dict[str, dict[str, float]
 
 def checkmate_rows(p: pd.DataFrame, spec: TrialSpec, reps: int, seed: int) -> list[Row]:
     ref = load("checkmate067")["endpoints"]
-    point = _trial_readouts(p, spec.control)
+    landmarks = {ep: tuple(ref[ep]) for ep in LANDMARK_ENDPOINTS if ep in ref}
+    point = _trial_readouts(p, spec.control, landmarks)
     rng = np.random.default_rng(seed)
     reps_out = []
     groups = {a: g.reset_index(drop=True) for a, g in p.groupby("arm", sort=False)}
     for _ in range(reps):
         parts = [g.iloc[rng.integers(0, len(g), REAL_SIZE.get(a, len(g)))] for a, g in groups.items()]
-        reps_out.append(_trial_readouts(pd.concat(parts, ignore_index=True), spec.control))
+        reps_out.append(_trial_readouts(pd.concat(parts, ignore_index=True), spec.control, landmarks))
     rows = []
     follow_up_months = spec.follow_up_days / DAYS_PER_MONTH
     fitted_eps = installed_fitted_endpoints()
