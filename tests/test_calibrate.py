@@ -564,8 +564,9 @@ def test_a_prior_on_a_variability_adds_its_squared_log_distance_and_pulls_an_uni
 
 def test_organ_mix_rows_against_checkmate067_table() -> None:
     """Oracle by hand: a nivolumab arm of 100 patients with skin grades 0 (70), 1 (25), 3 (5), colitis never and
-    hypothyroidism-type thyroiditis grade 2 in 9; the published rash is 26% any grade (exact 95% CI of 81/313,
-    0.211-0.311) and 1% grade >= 3 (3/313, 0.002-0.028)."""
+    hypothyroidism grade 2 in 9 and a thyrotoxic phase alone (thyroid irAE grade 2, never hypothyroid) in 20 more, which
+    is not hypothyroidism; the published rash is 26% any grade (exact 95% CI of 81/313, 0.211-0.311) and 1% grade >= 3
+    (3/313, 0.002-0.028)."""
     import pandas as pd
 
     from immunotwin.model.organs import IRAES
@@ -575,7 +576,8 @@ def test_organ_mix_rows_against_checkmate067_table() -> None:
     n = 100
     d = {f"irae_{k}_grade": np.zeros(n) for k in IRAES}
     d["irae_dermatitis_grade"] = np.array([0] * 70 + [1] * 25 + [3] * 5, float)
-    d["irae_thyroiditis_grade"] = np.array([2] * 9 + [0] * 91, float)
+    d["irae_thyroiditis_grade"] = np.array([2] * 29 + [0] * 71, float)
+    d["hypothyroidism_grade"] = np.array([2] * 9 + [0] * 91, float)
     p = pd.DataFrame({"arm": "nivolumab", "status": "ok", **d})
     rows = {r.check.split(": ", 1)[1]: r for r in organ_mix_rows(p)}
     assert all(r.group == "nivolumab" and not r.fitted for r in rows.values())  # the other arms are absent

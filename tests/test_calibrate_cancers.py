@@ -51,6 +51,9 @@ def test_organ_incidence_by_hand() -> None:
     assert organ_incidence(p, "thyroiditis") == pytest.approx(3 / 7)
     assert METRICS["incidence.thyroiditis"](p) == pytest.approx(3 / 7)
     assert METRICS["grade2.thyroiditis"](p) == pytest.approx(2 / 7)
+    # thyroid hormone started reads hypothyroidism alone: the thyroid's grade 2 or 3 above may be a thyrotoxic phase
+    p["hypothyroidism_grade"] = [0, 0, 2, 0, 0, 0, np.nan, 2]
+    assert METRICS["hypothyroid_replacement"](p) == pytest.approx(1 / 7)
 
 
 def test_checkpoint_weight_targets_are_outside_checkmate067() -> None:
@@ -66,7 +69,8 @@ def test_checkpoint_weight_targets_are_outside_checkmate067() -> None:
         spec, file, path, metric, _ = PARAM_TARGETS[key]
         name, _, organ = key.partition(".")
         assert file == "scenario_refs" and path[0] == "checkpoint_organ_incidence"
-        assert metric.partition(".")[2] == organ and metric.partition(".")[0] in ("incidence", "grade2")
+        # the thyroid's figure is thyroid hormone started (hypothyroidism of grade >= 2, not the thyrotoxic phase)
+        assert metric == ("hypothyroid_replacement" if organ == "thyroiditis" else f"incidence.{organ}")
         entry = ref[path[1]]
         assert "067" not in entry["source"] and "Larkin" not in entry["source"]
         assert 0 < entry[path[2]] < 1

@@ -56,36 +56,50 @@ def _g(organ: str, grade: int, n: int = 1) -> np.ndarray:
 
 def test_grade3_colitis_stops_ctla4_holds_and_starts_steroids() -> None:
     m = Management(1)
-    manage(m, _g("colitis", 3), np.array([80.0]), 14.0, np.array([True]), "asco2021")
+    manage(m, _g("colitis", 3), np.array([80.0]), 14.0, np.array([True]), "asco2021", np.zeros(1, np.int8))
     assert m.ctla4_stopped[0] and m.held[0] and not m.stopped[0]
     assert m.steroid_mg[0] == 1.5 * 80.0
     # steroid-refractory after a week at grade 3: second line
-    manage(m, _g("colitis", 3), np.array([80.0]), 21.0, np.array([True]), "asco2021")
+    manage(m, _g("colitis", 3), np.array([80.0]), 21.0, np.array([True]), "asco2021", np.zeros(1, np.int8))
     assert m.second_line_ever[0]
     # resolves: taper over 6 weeks after a grade-3 event; resume only once <= 10 mg/day
     days = 28.0
     while m.steroid_mg[0] > 10.0:
         assert m.held[0]
-        manage(m, _g("colitis", 1), np.array([80.0]), days, np.array([True]), "asco2021")
+        manage(m, _g("colitis", 1), np.array([80.0]), days, np.array([True]), "asco2021",
+               np.zeros(1, np.int8))
         days += 7
-    manage(m, _g("colitis", 0), np.array([80.0]), days, np.array([True]), "asco2021")
+    manage(m, _g("colitis", 0), np.array([80.0]), days, np.array([True]), "asco2021",
+               np.zeros(1, np.int8))
     assert not m.held[0] and m.rechallenged[0]
     assert 28 + 7 * 4 <= days <= 28 + 7 * 7
 
 
 def test_grade4_stops_everything_and_none_policy_does_nothing() -> None:
     m = Management(2)
-    manage(m, _g("myocarditis", 2, 2), np.array([70.0, 70.0]), 7.0, np.array([True, False]), "asco2021")
+    manage(m, _g("myocarditis", 2, 2), np.array([70.0, 70.0]), 7.0, np.array([True, False]), "asco2021",
+           np.zeros(2, np.int8))
     assert m.stopped.tolist() == [True, False]
     m2 = Management(1)
-    manage(m2, _g("pneumonitis", 4), np.array([70.0]), 7.0, np.array([True]), "none")
+    manage(m2, _g("pneumonitis", 4), np.array([70.0]), 7.0, np.array([True]), "none", np.zeros(1, np.int8))
     assert not m2.stopped[0] and m2.steroid_mg[0] == 0
 
 
 def test_endocrine_gets_replacement_not_steroids() -> None:
-    m = Management(1)
-    manage(m, _g("thyroiditis", 2), np.array([70.0]), 7.0, np.array([True]), "asco2021")
-    assert m.replaced[0, 0] and m.steroid_mg[0] == 0 and not m.held[0]
+    # A thyrotoxic phase of grade 2 (hypothyroidism grade 0) gets neither thyroid hormone nor steroids (ASCO 2021:
+    # beta-blockers); hypothyroidism of grade 2 (TSH above 10) gets thyroid hormone.
+    m = Management(2)
+    thyroid2 = _g("thyroiditis", 2, 2)
+    manage(m, thyroid2, np.array([70.0, 70.0]), 7.0, np.array([True, True]), "asco2021", np.array([0, 2], np.int8))
+    assert m.replaced[:, 0].tolist() == [False, True]
+    assert m.steroid_mg.tolist() == [0.0, 0.0] and not m.held.any()
+
+
+def test_hypothyroid_grade_reads_tsh_and_replacement() -> None:
+    # TSH = 2/F^2: F 0.8 -> 3.1 (grade 0), 0.6 -> 5.6 (1), 0.4 -> 12.5 (2), 0.04 -> 1250 (3); on hormone: grade 2.
+    f = np.array([0.8, 0.6, 0.4, 0.04, 0.04])
+    replaced = np.array([False, False, False, False, True])
+    assert observe.hypothyroid_grade(f, replaced).tolist() == [0, 1, 2, 3, 2]
 
 
 def test_held_dose_shifts_later_doses() -> None:
@@ -119,7 +133,7 @@ def test_replaced_endocrine_loss_is_grade2_and_does_not_hold() -> None:
     assert g[0, INDEX["thyroiditis"]] == 2
     m = Management(1)
     m.replaced[0, 0] = True
-    manage(m, g, np.array([70.0]), 7.0, np.array([True]), "asco2021")
+    manage(m, g, np.array([70.0]), 7.0, np.array([True]), "asco2021", np.zeros(1, np.int8))
     assert not m.held[0] and not m.stopped[0]
 
 

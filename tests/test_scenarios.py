@@ -588,6 +588,30 @@ def test_vitiligo_any_irae_in_band(vitiligo: dict) -> None:
 # cancers-compared, prior-chemotherapy, steroids-and-efficacy: fast checks
 
 
+def test_thyroid_under_pd1_reads_replacement_order_and_survival() -> None:
+    # Oracle by hand, in blocks of 100 patients: 20 started on thyroid hormone (hypothyroidism grade 2), 15 of them
+    # after a thyrotoxic phase (thyroid irAE seen at week 3, hypothyroidism at week 8) and 5 straight to
+    # hypothyroidism (both at week 6); 10 more with a thyrotoxic phase only (never hypothyroid), which is not
+    # counted. Survival exponential, the hormone group's hazard half the others' (HR 0.5).
+    from immunotwin.scenarios.compare import thyroid_under_pd1
+
+    rng = np.random.default_rng(3)
+    block = pd.DataFrame({"status": "ok", "hypothyroidism_grade": [2] * 20 + [0] * 80,
+                          "irae_thyroiditis_onset_weeks": [3.0] * 15 + [6.0] * 5 + [4.0] * 10 + [np.nan] * 70,
+                          "hypothyroidism_onset_weeks": [8.0] * 15 + [6.0] * 5 + [np.nan] * 80})
+    p = pd.concat([block] * 100, ignore_index=True)
+    hormone = p["hypothyroidism_grade"] >= 2
+    p["os_months"] = np.where(hormone, rng.exponential(24.0, len(p)), rng.exponential(12.0, len(p)))
+    p["os_event"] = True
+    figs, obs = thyroid_under_pd1(p, seed=1)
+    by = {f.name.split(": ", 1)[1].split(" (")[0]: f for f in figs}
+    assert by["thyroid hormone started"].simulated == pytest.approx(0.20)
+    assert by["thyroid hormone started"].inside and not by["thyroid hormone started"].fitted  # 10/48: 0.105-0.350
+    assert by["thyrotoxic phase before hypothyroidism"].simulated == pytest.approx(0.75)
+    assert by["OS hazard ratio, thyroid hormone started vs not"].simulated == pytest.approx(0.5, rel=0.1)
+    assert obs[0]["value"] == pytest.approx(3 * 7)  # median first reading among the hormone group: week 3
+
+
 def test_pdl1_score_keeps_positive_fraction_and_follows_immunogenicity() -> None:
     from scipy.stats import spearmanr
 
@@ -629,7 +653,8 @@ def test_steroid_dose_scale_in_spec_and_policy() -> None:
     doses = []
     for scale in (1.0, 0.5):
         m = Management(2)
-        manage(m, grade, np.array([80.0, 60.0]), 7.0, np.ones(2, bool), "asco2021", steroid_scale=scale)
+        manage(m, grade, np.array([80.0, 60.0]), 7.0, np.ones(2, bool), "asco2021", np.zeros(2, np.int8),
+               steroid_scale=scale)
         doses.append(m.steroid_mg.copy())
         assert np.array_equal(m.steroid_max, m.steroid_mg)
     assert np.allclose(doses[0], [120.0, 90.0]) and np.allclose(doses[1], 0.5 * doses[0])
@@ -738,6 +763,25 @@ def test_cancers_melanoma_response_rises_with_pdl1(cancers: dict) -> None:
 def test_cancers_pdl1_strata_in_band(cancers: dict, prefix: str) -> None:
     # bands: exact 95% CI of the published counts (Garon 2015; Larkin 2015)
     assert fig(cancers, prefix)["inside"]
+
+
+@pytest.mark.slow
+def test_cancers_thyroid_under_pd1(cancers: dict) -> None:
+    # Osorio 2017 (thyroid function tested at every visit, like the model's clinic): thyroid hormone in 10 of 48,
+    # band the exact 95% CI; unfitted. Survival is longer with thyroid dysfunction (HR 0.29 without a landmark):
+    # the direction is checked (0.81 at 600 NSCLC patients, inside the published CI 0.09-0.94).
+    f = fig(cancers, "NSCLC, pembrolizumab: thyroid hormone started")
+    assert f["inside"] and not f["fitted"], f["simulated"]  # 0.163 at 600 patients
+    assert fig(cancers, "NSCLC, pembrolizumab: OS hazard ratio")["simulated"] < 1
+
+
+@pytest.mark.slow
+@pytest.mark.xfail(reason="0.949 (n=600 NSCLC, stop 27) against Osorio's 6 of 10 (exact CI 0.26-0.88): the model grades "
+                          "a thyrotoxic phase from any active damage above 5%, which comes before the gland has lost a "
+                          "third of its function in almost every patient; a reading from the rate of destruction "
+                          "(hormone released from the stored colloid) is not built", strict=False)
+def test_cancers_thyroid_thyrotoxic_first_share(cancers: dict) -> None:
+    assert fig(cancers, "NSCLC, pembrolizumab: thyrotoxic phase before hypothyroidism")["inside"]
 
 
 @pytest.fixture(scope="module")

@@ -100,7 +100,7 @@ PARAM_TARGETS: dict[str, tuple[str, str, tuple[str, ...], str, tuple[float, floa
        for organ in PD_INCIDENCE_ORGANS},
     "weight_pd.thyroiditis": ("cancers-compared-nsclc", "scenario_refs",
                               ("checkpoint_organ_incidence", "pembrolizumab_thyroid", "needing_replacement"),
-                              "grade2.thyroiditis", (0.02, 20.0)),
+                              "hypothyroid_replacement", (0.02, 20.0)),
     "weight_ctla4.colitis": ("cancer-vaccine", "scenario_refs", ("checkpoint_organ_incidence", "ipilimumab_mdx010_20",
                                                                  "colitis"), "incidence.colitis", (0.02, 20.0)),
     "weight_ctla4.hepatitis": ("cancer-vaccine", "scenario_refs",
@@ -145,6 +145,9 @@ METRICS = {
     "cr": lambda p: float((p["bor"] == "CR").mean()),
     "not_cr": lambda p: float((p["bor"] != "CR").mean()),
     "any_irae": lambda p: float((p.loc[p["status"] == "ok", "any_irae_grade"].fillna(0) >= 1).mean()),
+    # Thyroid hormone started: hypothyroidism of grade >= 2 (clinic.policy), not the thyrotoxic phase.
+    "hypothyroid_replacement": lambda p: float((p.loc[p["status"] == "ok", "hypothyroidism_grade"].fillna(0)
+                                                >= 2).mean()),
     "crs_any": lambda p: float((p["crs_grade"] >= 1).mean()),
     "icans_any": lambda p: float((p["icans_grade"] >= 1).mean()),
     "b_cells_6m": lambda p: float(p.loc[p["status"] == "ok", f"b_cells_day{RTX_6M_DAY}"].median()),
@@ -174,8 +177,7 @@ def organ_severity(p, organ: str) -> float:  # type: ignore[no-untyped-def]
 
 
 def organ_incidence(p, organ: str, grade: int = 1) -> float:  # type: ignore[no-untyped-def]
-    """Of the patients who ran, the share whose worst ``organ`` irAE reached ``grade`` (default: any grade; thyroiditis
-    at grade 2 is where the clinic starts thyroid hormone, :mod:`immunotwin.clinic.policy`)."""
+    """Of the patients who ran, the share whose worst ``organ`` irAE reached ``grade`` (default: any grade)."""
     g = _worst_grades(p, organ)
     return float((g >= grade).mean()) if len(g) else float("nan")
 

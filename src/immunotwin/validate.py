@@ -231,8 +231,8 @@ def irae_rows(p: pd.DataFrame) -> list[Row]:
 
 
 #: CheckMate 067's adverse-event terms -> the model's organ process (scenario_refs.json, checkmate067_organ_mix).
-ORGAN_TERMS = (("rash", "dermatitis"), ("diarrhoea/colitis", "colitis"), ("hepatitis", "hepatitis"),
-               ("hypothyroidism", "thyroiditis"))
+ORGAN_TERMS = (("rash", "irae_dermatitis_grade"), ("diarrhoea/colitis", "irae_colitis_grade"),
+               ("hepatitis", "irae_hepatitis_grade"), ("hypothyroidism", "hypothyroidism_grade"))
 
 
 def organ_mix_rows(p: pd.DataFrame) -> list[Row]:
@@ -249,12 +249,12 @@ def organ_mix_rows(p: pd.DataFrame) -> list[Row]:
         if not len(g):
             continue
         n = int(ref["safety_n"][arm])
-        for term, organ in ORGAN_TERMS:
+        for term, column in ORGAN_TERMS:
             if term == "diarrhoea/colitis":
                 pub_any, pub_g3 = terms["diarrhoea"][0], max(terms["diarrhoea"][1], terms["colitis"][1])
             else:
                 pub_any, pub_g3 = terms[term]
-            grade = g[f"irae_{organ}_grade"].fillna(0)
+            grade = g[column].fillna(0)
             for label, pub, sim in (("any grade", pub_any, float((grade >= 1).mean())),
                                     ("grade >=3", pub_g3, float((grade >= 3).mean()))):
                 if pub <= 0:

@@ -86,6 +86,17 @@ def _cut(x: np.ndarray, edges: tuple[float, ...], descending: bool = False) -> n
 ACTIVE_LADDER = {"thyroiditis": (0.05, 0.3), "hypophysitis": (0.05, 0.2, 0.5), "diabetes": (0.05, 0.2, 0.5)}
 
 
+def hypothyroid_grade(thyroid_function: np.ndarray, replaced: np.ndarray) -> np.ndarray:
+    """CTCAE v5.0 grade of hypothyroidism alone (N,), from the remaining thyroid function F (TSH 2/F^2 mIU/L
+    untreated): G1 TSH above 4.5 (asymptomatic), G2 above 10 (replacement indicated), G3 severe (assumed TSH
+    above 800, F < 0.05). A patient on thyroid hormone is grade 2 ("replacement indicated"). The thyrotoxic
+    phase of painless thyroiditis is not hypothyroidism: it is graded from active damage in :func:`grades`
+    only, and it is not treated with thyroid hormone (ASCO 2021: beta-blockers; levothyroxine once TSH is
+    above 10 or the patient is symptomatic)."""
+    g = _cut(2.0 / np.clip(np.asarray(thyroid_function, float), 1e-3, 1) ** 2, (4.5, 10.0, 800.0))
+    return np.where(np.asarray(replaced, bool), np.int8(2), g).astype(np.int8)
+
+
 def grades(lab: dict[str, np.ndarray], damage: np.ndarray, function: np.ndarray,
            replaced: np.ndarray | None = None) -> np.ndarray:
     """CTCAE v5.0 grade (0-4) of each irAE (N, 12), in IRAES order.
@@ -108,7 +119,7 @@ def grades(lab: dict[str, np.ndarray], damage: np.ndarray, function: np.ndarray,
     g[:, INDEX["pneumonitis"]] = _cut(lab["spo2"], (96.0, 94.5, 92.0, 86.0), descending=True)
     # Hypothyroidism: G1 TSH above 4.5 (asymptomatic), G2 replacement indicated (TSH >10),
     # G3 severe (assumed F < 0.05); thyrotoxic phase from active damage: G1 D>0.05, G2 D>0.3.
-    hypo = _cut(2.0 / np.clip(fx("thyroiditis"), 1e-3, 1) ** 2, (4.5, 10.0, 800.0))
+    hypo = hypothyroid_grade(fx("thyroiditis"), np.zeros(n, dtype=bool))
     hyper = _cut(dx("thyroiditis"), (0.05, 0.3))
     g[:, INDEX["thyroiditis"]] = np.maximum(hypo, hyper)
     # Hypophysitis: G1 mild (D > 0.05), G2 replacement indicated (function < 0.6),

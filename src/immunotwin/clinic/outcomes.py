@@ -101,6 +101,9 @@ def patient_rows(res: ClinicResult, covariates: pd.DataFrame, *, criteria: str, 
     extra: dict[str, object] = {}
     extra["any_irae_grade"] = res.grade_worst.max(axis=1).astype(int)
     extra["neutropenia_grade"] = res.neutropenia_worst.astype(int)
+    # Hypothyroidism as trial tables report it, apart from the thyrotoxic phase the thyroid's irAE grade includes.
+    extra["hypothyroidism_grade"] = res.hypothyroid_worst.astype(int)
+    extra["hypothyroidism_onset_weeks"] = res.hypothyroid_onset / 7.0
     extra["anc_nadir"] = res.anc_nadir
     extra["checkpoint_exposure_months"] = res.checkpoint_exposure_days / DAYS_PER_MONTH
     extra["nonimmune_trae_grade3"] = res.nonimmune_trae

@@ -91,9 +91,10 @@ class Management:
 
 
 def manage(m: Management, grade: np.ndarray, weight_kg: np.ndarray, day: float, alive: np.ndarray,
-           guideline: str, step_weeks: float = 1.0, steroid_scale: float = 1.0) -> None:
-    """Apply one visit's decisions in place, from the current grades (N, 12). ``steroid_scale``
-    multiplies the guideline's prednisone doses (a what-if on steroid intensity)."""
+           guideline: str, hypothyroid: np.ndarray, step_weeks: float = 1.0, steroid_scale: float = 1.0) -> None:
+    """Apply one visit's decisions in place, from the current grades (N, 12) and the grade of hypothyroidism
+    alone (N,; :func:`..clinic.observe.hypothyroid_grade`). ``steroid_scale`` multiplies the guideline's
+    prednisone doses (a what-if on steroid intensity)."""
     if guideline == "none":
         return
     g = np.clip(grade, 0, 4).astype(int)
@@ -108,7 +109,9 @@ def manage(m: Management, grade: np.ndarray, weight_kg: np.ndarray, day: float, 
     worst = g.max(axis=1)
 
     # Hormone replacement for lost endocrine function (does not suppress immunity).
-    m.replaced[:, 0] |= g[:, INDEX["thyroiditis"]] >= 2
+    # Thyroid hormone for hypothyroidism of grade >= 2 (TSH above 10), not for the thyrotoxic phase of painless
+    # thyroiditis, which ASCO 2021 treats with beta-blockers and watches until it turns hypothyroid or resolves.
+    m.replaced[:, 0] |= alive & (np.asarray(hypothyroid) >= 2)
     m.replaced[:, 1] |= g[:, INDEX["hypophysitis"]] >= 2
     m.replaced[:, 2] |= g[:, INDEX["diabetes"]] >= 3
 

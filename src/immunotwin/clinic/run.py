@@ -144,6 +144,8 @@ class ClinicResult:
     nonimmune_trae: np.ndarray  # (N,) bool: a grade >= 3 non-immune treatment-related event in that exposure
     autoreactive_activity_days: np.ndarray  # (N,) organ-days of autoreactive activity above day 0's, in that exposure
     systemic_irae: np.ndarray  # (N,) bool: a grade >= 3 immune-related event outside the modelled organs
+    hypothyroid_worst: np.ndarray  # (N,) worst grade of hypothyroidism alone seen at visits (observe.hypothyroid_grade)
+    hypothyroid_onset: np.ndarray  # (N,) day it was first seen at grade >= 1
 
 
 def _visit_columns() -> dict[str, list]:
@@ -221,6 +223,9 @@ def run_clinic(cohort: Cohort, arm: Sequence[DrugSchedule], *, assessment: Asses
     conc_sum = np.zeros((n, N_SLOTS))
     conc_min = np.full((n, N_SLOTS), np.inf)
     neut_worst = np.zeros(n, dtype=np.int8)
+    hypo_worst = np.zeros(n, dtype=np.int8)  # hypothyroidism alone (not the thyrotoxic phase)
+    hypo_onset = np.full(n, np.nan)
+    baseline_hypo = np.zeros(n, dtype=np.int8)
     anc_nadir = np.full(n, np.nan)
     cyto = np.array([is_cytotoxic(d.name) for d in dosing.entries], dtype=bool)
     last_cyto = np.full(n, -np.inf)
@@ -250,6 +255,7 @@ def run_clinic(cohort: Cohort, arm: Sequence[DrugSchedule], *, assessment: Asses
         dmg, fun = LAYOUT.get(y, "damage"), LAYOUT.get(y, "function")
         lab = observe.labs(dmg, fun, m.replaced)
         grade = observe.grades(lab, dmg, fun, m.replaced)
+        hypo = observe.hypothyroid_grade(fun[:, INDEX["thyroiditis"]], m.replaced[:, 0])
         anc = LAYOUT.get(y, "neutrophils")
         toci_c = LAYOUT.get(y, "pk_central")[:, il6r] / idx_vc[:, il6r]
         syndromes = {"crs": observe.ladder_grade(observe.crs_index(LAYOUT.get(y, "crs_cytokine"), toci_c,
@@ -290,6 +296,7 @@ def run_clinic(cohort: Cohort, arm: Sequence[DrugSchedule], *, assessment: Asses
                          | (k in daily_weeks))
         if day == 0:
             baseline_grade = grade.copy()  # pre-existing (e.g. paraneoplastic) findings are not irAEs
+            baseline_hypo = hypo.copy()
         seen = np.where(visit[:, None], grade, 0)
         if day >= 0:
             seen = np.where(seen > baseline_grade, seen, 0)
@@ -303,6 +310,9 @@ def run_clinic(cohort: Cohort, arm: Sequence[DrugSchedule], *, assessment: Asses
             last_grade = np.where(visit[:, None], seen, last_grade)
             grade_worst = np.where((irae_death[:, None]) & (grade >= 4), 5, grade_worst).astype(np.int8)
             neut_worst = np.maximum(neut_worst, np.where(visit, observe.neutropenia_grade(anc), 0)).astype(np.int8)
+            hypo_seen = np.where(visit & (hypo > baseline_hypo), hypo, 0)
+            hypo_onset = np.where(np.isnan(hypo_onset) & (hypo_seen >= 1), day, hypo_onset)
+            hypo_worst = np.maximum(hypo_worst, hypo_seen).astype(np.int8)
             anc_nadir = np.where(visit, np.fmin(anc_nadir, anc), anc_nadir)
             tox.observe(syndromes, day, visit)
 
@@ -357,7 +367,7 @@ def run_clinic(cohort: Cohort, arm: Sequence[DrugSchedule], *, assessment: Asses
         # Management, then doses.
         if day >= 0:
             manage(m, np.where(visit[:, None], grade, 0), weight, day, alive & visit, guideline,
-                   step_weeks=dt / STEP, steroid_scale=steroid_scale)
+                   np.where(visit, hypo, 0), step_weeks=dt / STEP, steroid_scale=steroid_scale)
             toci = tox.manage({k_: np.where(visit, g_, 0) for k_, g_ in syndromes.items()}, weight, day,
                               alive & visit, dt) if guideline != "none" else np.zeros(n)
             y[:, toci_index] += toci
@@ -457,7 +467,7 @@ def run_clinic(cohort: Cohort, arm: Sequence[DrugSchedule], *, assessment: Asses
     return ClinicResult(scans, visits, grade_worst, onset1, onset3, onset2, last_grade, death_day, death_cause,
                         prog_day, failed, m, dosing, stop_reason, stop_day, cavg, cmin, traj, day, idx_vc,
                         neut_worst, anc_nadir, tox, car_peak, car_peak_day, b_cells, exposure, nonimmune,
-                        activity_days, systemic)
+                        activity_days, systemic, hypo_worst, hypo_onset)
 
 
 def autoreactive_activity(states: np.ndarray, params: dict) -> np.ndarray:

@@ -269,10 +269,11 @@ def high_dose_il2(patients: int | None = None, seed: int | None = None) -> Resul
                lambda x: rate(x["irae_thyroiditis_grade"] >= 1), thy["dysfunction"],
                round(thy["dysfunction"] * thy["n"]), thy["n"], thy["source"], fitted=True, seed=7,
                note="fitted: cytokine_organ_weight.thyroiditis; " + thy["note"]),
-        _binom("melanoma: hypothyroidism needing thyroid hormone (thyroiditis grade >= 2)", m,
-               lambda x: rate(x["irae_thyroiditis_grade"] >= 2), thy["needing_replacement"],
+        _binom("melanoma: hypothyroidism needing thyroid hormone (hypothyroidism grade >= 2)", m,
+               lambda x: rate(x["hypothyroidism_grade"] >= 2), thy["needing_replacement"],
                round(thy["needing_replacement"] * thy["n"]), thy["n"], thy["source"], seed=8,
-               note="the clinic starts thyroid hormone at grade 2 (clinic.policy); " + thy["note"]),
+               note="the clinic starts thyroid hormone when hypothyroidism reaches grade 2, TSH above 10 "
+                    "(clinic.policy), not in the thyrotoxic phase; " + thy["note"]),
     ]
     obs = [
         {"name": "melanoma: capillary leak grade >= 3", "value": rate(m["capillary_leak_grade"] >= 3),
