@@ -107,6 +107,22 @@ def test_ctla4_blockade_raises_colitis_and_hypophysitis_more_than_pd1() -> None:
         assert (ipi[:, j] >= 2).mean() > (nivo[:, j] >= 2).mean() + 0.05, organ
 
 
+def test_thyroid_hormone_follows_hypothyroidism_not_the_thyrotoxic_phase() -> None:
+    # Under the ASCO 2021 guideline the clinic starts thyroid hormone exactly when hypothyroidism (TSH) reaches grade
+    # 2 at a visit: the patients on hormone are those whose worst hypothyroidism is >= 2, never a thyrotoxic phase
+    # alone; hypothyroidism never exceeds the thyroid's irAE grade (its worse of TSH and thyrotoxic phase), and an
+    # onset is recorded exactly when it was seen.
+    cohort = sample_cohort("melanoma", {}, 11, 1, range(128), 40)
+    res = run_clinic(cohort, parse_regimen("nivolumab 3 mg/kg q2w"),
+                     assessment=Assessment(imaging=DEFAULT_IMAGING["melanoma"]), guideline="asco2021",
+                     treat_beyond_progression=True, post=None, follow_up_days=7.0 * 30, record_visits=False)
+    hypo, replaced = res.hypothyroid_worst, res.management.replaced[:, 0]
+    assert replaced.sum() >= 5  # about a quarter of nivolumab patients (docs/credibility.md)
+    assert np.array_equal(replaced, hypo >= 2)
+    assert np.all(hypo <= res.grade_worst[:, INDEX["thyroiditis"]])
+    assert np.array_equal(np.isnan(res.hypothyroid_onset), hypo == 0)
+
+
 def test_preexisting_autoimmunity_raises_flare_risk() -> None:
     j = INDEX["arthritis"]
     with_ai = _cohort_grades("nivolumab 3 mg/kg q2w", fixed={"preexisting_ai": "arthritis"})

@@ -111,7 +111,7 @@ def manage(m: Management, grade: np.ndarray, weight_kg: np.ndarray, day: float, 
     # Hormone replacement for lost endocrine function (does not suppress immunity).
     # Thyroid hormone for hypothyroidism of grade >= 2 (TSH above 10), not for the thyrotoxic phase of painless
     # thyroiditis, which ASCO 2021 treats with beta-blockers and watches until it turns hypothyroid or resolves.
-    m.replaced[:, 0] |= alive & (np.asarray(hypothyroid) >= 2)
+    m.replaced[:, 0] |= np.asarray(hypothyroid) >= 2
     m.replaced[:, 1] |= g[:, INDEX["hypophysitis"]] >= 2
     m.replaced[:, 2] |= g[:, INDEX["diabetes"]] >= 3
 

@@ -128,6 +128,7 @@ def _apply_drug_fit(params: tuple[Param, ...]) -> tuple[Param, ...]:
                 "myasthenia": "share with myasthenia (neurologic grade >= 2), no drug,",
                 "b_cells_6m": "median B cells (fraction of normal) 6 months after rituximab,",
                 "b_cells_1y_remission": "share of patients in remission at 1 year with B cells >= 10% of normal,",
+                "hypothyroid_replacement": "share started on thyroid hormone (hypothyroidism grade >= 2)",
                 }.get(metric) or (f"share of {metric.partition('.')[2]} irAEs reaching grade >= 3"
                                   if metric.startswith("severity.") else
                                   f"share with a {metric.partition('.')[2]} irAE of any grade"
