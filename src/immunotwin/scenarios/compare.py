@@ -78,18 +78,20 @@ def thyroid_under_pd1(p: pd.DataFrame, seed: int) -> tuple[list[Figure], list[di
     replaced = ok["hypothyroidism_grade"].fillna(0) >= 2
     est, ci = bootstrap(ok.assign(x=replaced), lambda x: rate(x["x"]), seed=seed, strata=None)
     figs = [make_figure("NSCLC, pembrolizumab: thyroid hormone started (hypothyroidism grade >= 2)", est, ci,
-                        ref["needing_replacement"], clopper_pearson(10, 48), ref["source"],
-                        band_note="exact 95% CI of 10/48; thyroid function tested at every visit in both")]
+                        ref["needing_replacement"], clopper_pearson(ref["k"], ref["n"]), ref["source"],
+                        band_note=f"exact 95% CI of {ref['k']}/{ref['n']}; thyroid function tested at every visit "
+                                  "in both")]
     d = ok[replaced]
     first = d["irae_thyroiditis_onset_weeks"] < d["hypothyroidism_onset_weeks"]
+    k6, n6 = ref["thyrotoxic_first"]
     est, ci = bootstrap(d.assign(x=first), lambda x: rate(x["x"]), seed=seed + 1, strata=None)
     figs.append(make_figure("NSCLC, pembrolizumab: thyrotoxic phase before hypothyroidism (those started on "
-                            "thyroid hormone)", est, ci, 0.6, clopper_pearson(6, 10), ref["source"],
-                            band_note="exact 95% CI of 6/10"))
+                            "thyroid hormone)", est, ci, k6 / n6, clopper_pearson(k6, n6), ref["source"],
+                            band_note=f"exact 95% CI of {k6}/{n6}"))
     hr = hazard_ratio(ok.loc[replaced, "os_months"], ok.loc[replaced, "os_event"], ok.loc[~replaced, "os_months"],
                       ok.loc[~replaced, "os_event"])
     figs.append(make_figure("NSCLC, pembrolizumab: OS hazard ratio, thyroid hormone started vs not (no landmark, "
-                            "as published)", hr[0], [hr[1], hr[2]], hr_ref["value"], [0.09, 0.94],
+                            "as published)", hr[0], [hr[1], hr[2]], hr_ref["value"], hr_ref["ci95"],
                             hr_ref["source"], band_note="the published 95% CI; an HR without a landmark carries "
                             "immortal-time bias in both"))
     obs = [{"name": "NSCLC, pembrolizumab: days to the first abnormal thyroid reading (median, those started on "
