@@ -152,6 +152,25 @@ def test_irae_rates_exact() -> None:
     assert a["irae"]["fatal"] == 0.0
     assert a["irae"]["by_organ"]["colitis"]["median_onset_weeks"] == float(np.median((4.0 + np.arange(40) % 5)[g >= 1]))
     assert a["irae"]["by_organ"]["hepatitis"] == {"any_grade": 0.0, "grade3plus": 0.0, "median_onset_weeks": None}
+    assert "hypothyroidism" not in a["irae"]  # the synthetic table has no hypothyroidism column
+
+
+def test_hypothyroidism_block_by_hand() -> None:
+    # The combination arm's patients get hypothyroidism grades 0, 1, 2, 0, 1, 2, ... by row, onset week 6 at grade 1
+    # and week 10 at grade 2; the shares are over the patients who ran (failed ones are not counted).
+    p = make_patients()
+    combo = p["arm"] == "combo"
+    h = np.where(combo, np.arange(len(p)) % 3, 0)
+    p["hypothyroidism_grade"] = h
+    p["hypothyroidism_onset_weeks"] = np.where(h == 1, 6.0, np.where(h == 2, 10.0, np.nan))
+    a = summ(p)["arms"]["combo"]
+    ok = p[combo & (p["status"] == "ok")]
+    hh = ok["hypothyroidism_grade"]
+    assert a["irae"]["hypothyroidism"]["any_grade"] == pytest.approx((hh >= 1).mean())
+    assert a["irae"]["hypothyroidism"]["thyroid_hormone"] == pytest.approx((hh >= 2).mean())
+    assert a["irae"]["hypothyroidism"]["median_onset_weeks"] == float(np.median(
+        ok.loc[hh >= 1, "hypothyroidism_onset_weeks"]))
+    assert 0 < a["irae"]["hypothyroidism"]["thyroid_hormone"] < a["irae"]["hypothyroidism"]["any_grade"]
 
 
 def test_hazard_ratios() -> None:

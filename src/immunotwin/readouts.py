@@ -149,6 +149,16 @@ def _irae(ok: pd.DataFrame, n: int) -> tuple[dict[str, Any], dict[str, Any]]:
             "median_onset_weeks": float(np.median(onset)) if onset.size else None,
         }
     block["by_organ"] = by_organ
+    if "hypothyroidism_grade" in ok:
+        # Hypothyroidism alone (TSH), as trial tables list it; the thyroid's row above also counts the thyrotoxic phase.
+        h = ok["hypothyroidism_grade"].fillna(0)
+        onset = ok.loc[h >= 1, "hypothyroidism_onset_weeks"].to_numpy(dtype=float)
+        onset = onset[np.isfinite(onset)]
+        block["hypothyroidism"] = {
+            "any_grade": _frac(int((h >= 1).sum()), n),
+            "thyroid_hormone": _frac(int((h >= 2).sum()), n),
+            "median_onset_weeks": float(np.median(onset)) if onset.size else None,
+        }
     return block, ci
 
 

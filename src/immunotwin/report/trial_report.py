@@ -146,6 +146,13 @@ def _organ_table(summary: dict[str, Any], arms: list[str]) -> str:
             cells.append(_esc(f"{_pct(o['any_grade'])} / {_pct(o['grade3plus'])} / {_mo(o['median_onset_weeks'])}"
                               .replace("NR", "—")))
         rows.append(cells)
+    if all("hypothyroidism" in summary["arms"][a]["irae"] for a in arms):
+        cells = ["hypothyroidism alone (TSH): any / thyroid hormone started / median onset"]
+        for a in arms:
+            h = summary["arms"][a]["irae"]["hypothyroidism"]
+            cells.append(_esc(f"{_pct(h['any_grade'])} / {_pct(h['thyroid_hormone'])} / {_mo(h['median_onset_weeks'])}"
+                              .replace("NR", "—")))
+        rows.append(cells)
     return _table(head, rows)
 
 
