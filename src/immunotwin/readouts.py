@@ -138,27 +138,23 @@ def _irae(ok: pd.DataFrame, n: int) -> tuple[dict[str, Any], dict[str, Any]]:
     }
     block: dict[str, Any] = {k: _frac(v, n) for k, v in counts.items()}
     ci = {f"irae_{k}": _pair(*wilson(v, n)) for k, v in counts.items()}
+    def shares(grade_col: str, onset_col: str, upper: int) -> tuple[float, float, float | None]:
+        """Share at any grade, share at grade >= ``upper``, median onset (weeks) of those with one."""
+        g = ok[grade_col].fillna(0)
+        onset = ok.loc[g >= 1, onset_col].to_numpy(dtype=float)
+        onset = onset[np.isfinite(onset)]
+        return (_frac(int((g >= 1).sum()), n), _frac(int((g >= upper).sum()), n),
+                float(np.median(onset)) if onset.size else None)
+
     by_organ: dict[str, Any] = {}
     for name in IRAES:
-        g = ok[f"irae_{name}_grade"]
-        onset = ok.loc[g >= 1, f"irae_{name}_onset_weeks"].to_numpy(dtype=float)
-        onset = onset[np.isfinite(onset)]
-        by_organ[name] = {
-            "any_grade": _frac(int((g >= 1).sum()), n),
-            "grade3plus": _frac(int((g >= 3).sum()), n),
-            "median_onset_weeks": float(np.median(onset)) if onset.size else None,
-        }
+        anyg, g3, med = shares(f"irae_{name}_grade", f"irae_{name}_onset_weeks", 3)
+        by_organ[name] = {"any_grade": anyg, "grade3plus": g3, "median_onset_weeks": med}
     block["by_organ"] = by_organ
     if "hypothyroidism_grade" in ok:
         # Hypothyroidism alone (TSH), as trial tables list it; the thyroid's row above also counts the thyrotoxic phase.
-        h = ok["hypothyroidism_grade"].fillna(0)
-        onset = ok.loc[h >= 1, "hypothyroidism_onset_weeks"].to_numpy(dtype=float)
-        onset = onset[np.isfinite(onset)]
-        block["hypothyroidism"] = {
-            "any_grade": _frac(int((h >= 1).sum()), n),
-            "thyroid_hormone": _frac(int((h >= 2).sum()), n),
-            "median_onset_weeks": float(np.median(onset)) if onset.size else None,
-        }
+        anyg, g2, med = shares("hypothyroidism_grade", "hypothyroidism_onset_weeks", 2)
+        block["hypothyroidism"] = {"any_grade": anyg, "thyroid_hormone": g2, "median_onset_weeks": med}
     return block, ci
 
 
