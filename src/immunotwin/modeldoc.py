@@ -73,7 +73,9 @@ def render() -> str:
             "- Cytokines are algebraic (quasi-steady state); there is no explicit lymph node or tumour spatial "
             "structure; T-cell pools are in units of 1e9 cells, not clonotypes.",
             "- Lesions shrink and grow together (one burden, split evenly over target lesions); new lesions "
-            "are counted from the Iwata colonisation integral, not grown individually.",
+            "surface from the Iwata colonisation integral and are not grown individually: a surfaced lesion "
+            "shrinks and grows with the viable burden, and a scan shows it while the burden is at least what it "
+            "was when the lesion surfaced.",
             "- The clinic runs on a weekly grid: doses, labs and decisions fall on whole weeks.",
             "- Organ observation scales (damage to laboratory values) are assumptions, monotone by construction.",
             "- irAE-associated death is a weekly hazard at grade 4, not a mechanistic organ failure.",

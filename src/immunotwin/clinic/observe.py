@@ -44,6 +44,23 @@ def sld(tumour: np.ndarray, tumour0: np.ndarray, sld0: np.ndarray, n_lesions: np
     return per * n_lesions
 
 
+def surface(surfaced: np.ndarray, crossed: np.ndarray, log_burden: np.ndarray) -> np.ndarray:
+    """Record ln(viable burden) for each potential new lesion at the step it first surfaces (``crossed`` turns true;
+    NaN until then). ``crossed`` (N, K): the visible-lesion hazard has passed the patient's k-th threshold."""
+    return np.where(crossed & np.isnan(surfaced), np.asarray(log_burden)[:, None], surfaced)
+
+
+def new_lesions_seen(surfaced: np.ndarray, crossed: np.ndarray, log_burden: np.ndarray, baseline: np.ndarray) -> np.ndarray:
+    """New lesions a scan shows: lesions that surfaced after baseline (threshold index >= ``baseline``, the count
+    surfaced by the first dose; thresholds are cumulative draws, so lesions surface in index order) and are still
+    visible. A lesion surfaces at the detection limit and then shrinks and grows with the viable burden (it is seeded
+    by the tumour's clones and meets the same killing), so it is visible while the burden is at least what it was
+    when the lesion surfaced; one that treatment shrank below the detection limit is not seen (and a lesion that
+    regrows past that size is seen again)."""
+    later = np.arange(crossed.shape[1])[None, :] >= np.asarray(baseline)[:, None]
+    return (crossed & later & (np.asarray(log_burden)[:, None] >= surfaced)).sum(axis=1)
+
+
 def labs(damage: np.ndarray, function: np.ndarray, replaced: np.ndarray) -> dict[str, np.ndarray]:
     """Laboratory values and signs from damage (N, 12), function (N, 12) and hormone
     replacement flags (N, 3: thyroid, adrenal/pituitary, insulin)."""

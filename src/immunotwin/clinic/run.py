@@ -241,8 +241,7 @@ def run_clinic(cohort: Cohort, arm: Sequence[DrugSchedule], *, assessment: Asses
     fail_day = np.full(n, np.nan)
     ckpt_last = np.full(n, np.nan)
     base_les = np.zeros(n, dtype=np.int64)
-    # ln of the viable burden when each potential new lesion surfaced (NaN: not yet): a surfaced lesion, seeded by
-    # and growing or shrinking with the tumour's clones, stays visible while the burden is at least what it was then.
+    # ln of the viable burden when each potential new lesion surfaced (NaN: not yet; observe.new_lesions_seen)
     surfaced = np.full(cohort.lesion_thresholds.shape, np.nan)
     activity0 = autoreactive_activity(y[:, None, :], params)[:, 0]  # the patient's own level before the first dose
     activity_days = np.zeros(n)
@@ -324,9 +323,7 @@ def run_clinic(cohort: Cohort, arm: Sequence[DrugSchedule], *, assessment: Asses
         sld = np.full(n, np.nan)
         sld_viable = np.full(n, np.nan)
         crossed = LAYOUT.get(y, "new_lesion_hazard")[:, None] > cohort.lesion_thresholds
-        log_tum = np.log(tum)[:, None]
-        surfaced = np.where(crossed & np.isnan(surfaced), log_tum, surfaced)
-        visible = crossed & (log_tum >= surfaced)
+        surfaced = observe.surface(surfaced, crossed, np.log(tum))
         new_les = crossed.sum(axis=1)
         if is_scan:
             # CT reads viable tumour, resorbing residue and scar (tumour.py); PET (Lugano) and cystoscopy with
@@ -340,8 +337,8 @@ def run_clinic(cohort: Cohort, arm: Sequence[DrugSchedule], *, assessment: Asses
             sld = np.where(alive, sld, np.nan)
             if day == 0:
                 base_les = new_les.copy()  # lesions seen by baseline (since the pre-treatment scan) are not new
-            later = np.arange(crossed.shape[1])[None, :] >= base_les[:, None]  # thresholds are cumulative draws
-            new_les = np.zeros(n, dtype=np.int64) if day <= 0 else (visible & later).sum(axis=1)
+            new_les = np.zeros(n, dtype=np.int64) if day <= 0 else observe.new_lesions_seen(surfaced, crossed,
+                                                                                             np.log(tum), base_les)
             for i in np.flatnonzero(alive):
                 scans[i].append((day, float(sld[i]), int(new_les[i])))
             if day == 0:
