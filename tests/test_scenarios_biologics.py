@@ -185,8 +185,8 @@ def vaccine(tmp_path_factory: pytest.TempPathFactory) -> dict:
 
 @pytest.mark.parametrize("prefix", [
     "gp100: ORR", "gp100: median OS",
-    _miss("ipilimumab: ORR", "7.5% (n=200, stop 28: inside, at the band's low end; 6.0% with iteration 10 before it, 9.0% with 9) vs Hodi's 10.9% (exact CI "
-          "6.3-17.4%): iteration 10 halved the CTLA-4 repertoire breadth, and ipilimumab's response in CheckMate 067 is "
+    _miss("ipilimumab: ORR", "7.5% (n=200, stop 28: inside, at the band's low end; 6.0% with iteration 10 before "
+          "it, 9.0% with 9) vs Hodi's 10.9% (exact CI 6.3-17.4%): iteration 10 halved the CTLA-4 repertoire breadth, and ipilimumab's response in CheckMate 067 is "
           "low in its band too (0.158 against 0.19)"),
     # 6.5% (n=200, calibration iteration 10) vs 5.7% (exact CI 3.7-8.4%): inside; 10.5% with iterations 8 and 9
     "ipilimumab + gp100: ORR",
