@@ -120,7 +120,7 @@ def test_scar_stays_while_the_residue_resorbs() -> None:
 def test_a_surfaced_lesion_is_seen_only_while_the_burden_is_back_at_its_size() -> None:
     """Hand-made oracle: lesion k surfaces at the step its threshold is crossed, and a scan shows it while the viable
     burden is at least what it was then (it shrinks and regrows with the tumour)."""
-    from immunotwin.clinic.observe import new_lesions_seen, surface
+    from immunotwin.clinic.observe import new_lesions_visible, surface
 
     surfaced = np.full((2, 3), np.nan)
     base = np.array([1, 0])  # patient 0 had one lesion surfaced by the first dose (not new)
@@ -132,18 +132,18 @@ def test_a_surfaced_lesion_is_seen_only_while_the_burden_is_back_at_its_size() -
     seen = []
     for crossed, logb in steps:
         surfaced = surface(surfaced, crossed, logb)
-        seen.append(new_lesions_seen(surfaced, crossed, logb, base).tolist())
+        seen.append(new_lesions_visible(surfaced, crossed, logb, base).sum(axis=1).tolist())
     # patient 0: lesion 0 is baseline; lesion 1 surfaced at 12, lesion 2 at 6 -> at step 3 only lesion 2 is seen.
     # patient 1: lesion 0 surfaced at 8, lesion 1 at 9 -> both seen at step 3 (9 >= 8, 9 >= 9).
     assert seen == [[0, 0], [1, 1], [1, 2]]
     np.testing.assert_allclose(surfaced[0], np.log([10.0, 12.0, 6.0]))  # recorded once, at first crossing
     # The burden regrowing past a lesion's size brings it back: at 12.5 both of patient 0's new lesions show.
-    assert new_lesions_seen(surfaced, steps[-1][0], np.log([12.5, 1.0]), base).tolist() == [2, 0]
+    assert new_lesions_visible(surfaced, steps[-1][0], np.log([12.5, 1.0]), base).sum(axis=1).tolist() == [2, 0]
 
 
 def test_with_a_growing_burden_every_lesion_surfaced_after_baseline_is_seen() -> None:
     """Untreated growth: the count is the number of thresholds crossed since baseline (the rule before stop 28)."""
-    from immunotwin.clinic.observe import new_lesions_seen, surface
+    from immunotwin.clinic.observe import new_lesions_visible, surface
 
     rng = np.random.default_rng(3)
     thresholds = np.cumsum(rng.exponential(1.0, (50, 16)), axis=1)
@@ -153,4 +153,4 @@ def test_with_a_growing_burden_every_lesion_surfaced_after_baseline_is_seen() ->
         crossed = h > thresholds
         logb = np.full(50, 0.1 * k)  # rising burden
         surfaced = surface(surfaced, crossed, logb)
-        assert (new_lesions_seen(surfaced, crossed, logb, base) == np.maximum(crossed.sum(axis=1) - base, 0)).all()
+        assert (new_lesions_visible(surfaced, crossed, logb, base).sum(axis=1) == np.maximum(crossed.sum(axis=1) - base, 0)).all()

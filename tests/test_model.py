@@ -247,3 +247,17 @@ def test_baseline_burden_is_the_covariate_at_the_first_dose_not_at_the_pre_treat
     start = pre_treatment_burden(cohort.tumour0, cohort.params, -42.0)
     np.testing.assert_allclose(start, cohort.tumour0 * np.exp(-42.0 * cohort.params["net_growth_rate"]))
     assert (start < cohort.tumour0).all()
+
+
+def test_scans_count_each_new_lesion_once_it_has_been_seen() -> None:
+    # The clinic's new-lesion count at a scan is the number of distinct new lesions shown by any scan so far
+    # (clinic.recist reads it as cumulative): per patient it never falls, though a lesion may shrink out of sight
+    # (observe.new_lesions_visible); and an untreated cohort, whose burden only grows, shows new lesions.
+    cohort = sample_cohort("melanoma", {}, 11, 1, range(96), 40)
+    for regimen in ("nivolumab 3 mg/kg q2w", ""):
+        res = run_clinic(cohort, parse_regimen(regimen) if regimen else [],
+                         assessment=Assessment(imaging=DEFAULT_IMAGING["melanoma"]), guideline="none",
+                         treat_beyond_progression=True, post=None, follow_up_days=7.0 * 30, record_visits=False)
+        counts = [np.array([c for day, _, c in s if day > 0]) for s in res.scans]
+        assert all(np.all(np.diff(c) >= 0) for c in counts if c.size > 1), regimen
+        assert sum(int(c[-1] > 0) for c in counts if c.size) >= 5, regimen

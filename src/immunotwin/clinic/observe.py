@@ -50,15 +50,16 @@ def surface(surfaced: np.ndarray, crossed: np.ndarray, log_burden: np.ndarray) -
     return np.where(crossed & np.isnan(surfaced), np.asarray(log_burden)[:, None], surfaced)
 
 
-def new_lesions_seen(surfaced: np.ndarray, crossed: np.ndarray, log_burden: np.ndarray, baseline: np.ndarray) -> np.ndarray:
-    """New lesions a scan shows: lesions that surfaced after baseline (threshold index >= ``baseline``, the count
-    surfaced by the first dose; thresholds are cumulative draws, so lesions surface in index order) and are still
-    visible. A lesion surfaces at the detection limit and then shrinks and grows with the viable burden (it is seeded
-    by the tumour's clones and meets the same killing), so it is visible while the burden is at least what it was
-    when the lesion surfaced; one that treatment shrank below the detection limit is not seen (and a lesion that
-    regrows past that size is seen again)."""
+def new_lesions_visible(surfaced: np.ndarray, crossed: np.ndarray, log_burden: np.ndarray, baseline: np.ndarray) -> np.ndarray:
+    """Which new lesions a scan shows (N, K mask): lesions that surfaced after baseline (threshold index >=
+    ``baseline``, the count surfaced by the first dose; thresholds are cumulative draws, so lesions surface in index
+    order) and are still visible. A lesion surfaces at the detection limit and then shrinks and grows with the viable
+    burden (it is seeded by the tumour's clones and meets the same killing), so it is visible while the burden is at
+    least what it was when the lesion surfaced; one that treatment shrank below the detection limit is not seen (and
+    a lesion that regrows past that size is seen again). The clinic counts the distinct lesions seen at any scan so
+    far (``clinic.recist``'s cumulative count): the first scan that shows one is a RECIST progression."""
     later = np.arange(crossed.shape[1])[None, :] >= np.asarray(baseline)[:, None]
-    return (crossed & later & (np.asarray(log_burden)[:, None] >= surfaced)).sum(axis=1)
+    return crossed & later & (np.asarray(log_burden)[:, None] >= surfaced)
 
 
 def labs(damage: np.ndarray, function: np.ndarray, replaced: np.ndarray) -> dict[str, np.ndarray]:

@@ -241,8 +241,9 @@ def run_clinic(cohort: Cohort, arm: Sequence[DrugSchedule], *, assessment: Asses
     fail_day = np.full(n, np.nan)
     ckpt_last = np.full(n, np.nan)
     base_les = np.zeros(n, dtype=np.int64)
-    # ln of the viable burden when each potential new lesion surfaced (NaN: not yet; observe.new_lesions_seen)
+    # ln of the viable burden when each potential new lesion surfaced (NaN: not yet; observe.new_lesions_visible)
     surfaced = np.full(cohort.lesion_thresholds.shape, np.nan)
+    seen_new = np.zeros(cohort.lesion_thresholds.shape, dtype=bool)  # new lesions shown by a scan so far
     activity0 = autoreactive_activity(y[:, None, :], params)[:, 0]  # the patient's own level before the first dose
     activity_days = np.zeros(n)
     b_cells = {d: np.full(n, np.nan) for d in B_CELL_DAYS}
@@ -337,8 +338,9 @@ def run_clinic(cohort: Cohort, arm: Sequence[DrugSchedule], *, assessment: Asses
             sld = np.where(alive, sld, np.nan)
             if day == 0:
                 base_les = new_les.copy()  # lesions seen by baseline (since the pre-treatment scan) are not new
-            new_les = np.zeros(n, dtype=np.int64) if day <= 0 else observe.new_lesions_seen(surfaced, crossed,
-                                                                                             np.log(tum), base_les)
+            if day > 0:
+                seen_new |= observe.new_lesions_visible(surfaced, crossed, np.log(tum), base_les) & alive[:, None]
+            new_les = seen_new.sum(axis=1)
             for i in np.flatnonzero(alive):
                 scans[i].append((day, float(sld[i]), int(new_les[i])))
             if day == 0:

@@ -54,7 +54,7 @@ Before treatment L sits at its steady state m T^alpha D, so untreated disease sh
 lesions at the Iwata rate. A lesion surfaces at the detection limit when H passes one of the
 patient's thresholds; from then on it shrinks and grows with the viable burden T (seeded by
 both clones in their proportions), so a scan shows it only while T is at least what it was
-when the lesion surfaced (``clinic.observe.new_lesions_seen``): a focus that surfaced as
+when the lesion surfaced (``clinic.observe.new_lesions_visible``): a focus that surfaced as
 treatment began and was shrunk below detection by the next scan is not a new lesion there.
 
 Cells killed by treatment leave a residual mass R (necrosis, fibrosis, inflammatory
