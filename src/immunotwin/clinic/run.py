@@ -324,8 +324,8 @@ def run_clinic(cohort: Cohort, arm: Sequence[DrugSchedule], *, assessment: Asses
         sld = np.full(n, np.nan)
         sld_viable = np.full(n, np.nan)
         crossed = LAYOUT.get(y, "new_lesion_hazard")[:, None] > cohort.lesion_thresholds
-        surfaced = observe.surface(surfaced, crossed, np.log(tum))
-        new_les = crossed.sum(axis=1)
+        log_tum = np.log(tum)
+        surfaced = observe.surface(surfaced, crossed, log_tum)
         if is_scan:
             # CT reads viable tumour, resorbing residue and scar (tumour.py); PET (Lugano) and cystoscopy with
             # biopsy read viable tumour only. The viable reading is kept for every scan (what a PET would show).
@@ -337,9 +337,9 @@ def run_clinic(cohort: Cohort, arm: Sequence[DrugSchedule], *, assessment: Asses
             sld = sld_viable if viable_only else observe.sld(measured, cohort.tumour0, sld0, cohort.n_lesions, noise_k)
             sld = np.where(alive, sld, np.nan)
             if day == 0:
-                base_les = new_les.copy()  # lesions seen by baseline (since the pre-treatment scan) are not new
+                base_les = crossed.sum(axis=1)  # lesions surfaced by baseline (since the pre-treatment scan) are not new
             if day > 0:
-                seen_new |= observe.new_lesions_visible(surfaced, crossed, np.log(tum), base_les) & alive[:, None]
+                seen_new |= observe.new_lesions_visible(surfaced, crossed, log_tum, base_les) & alive[:, None]
             new_les = seen_new.sum(axis=1)
             for i in np.flatnonzero(alive):
                 scans[i].append((day, float(sld[i]), int(new_les[i])))
