@@ -66,9 +66,13 @@ _STEIN = "Stein et al., CPT Pharmacometrics Syst Pharmacol 2019;8:285 (tisagenle
 PARAMS = (
     sourced("car_expansion", "1/day", math.log(2.0) / 0.78,
             f"{_STEIN}: doubling time 0.78 day in the expansion phase (pk.json); axicabtagene's own "
-            "expansion is not published as a rate, so this is the structural guide's value; variability "
-            "assumed wide (peak levels differ a hundredfold between patients and go with the product's "
-            "T-cell fitness: Locke et al., Blood Adv 2020;4:4898)", iiv=0.8),
+            "expansion is not published as a rate, so this is the structural guide's value. Its variability "
+            "(log-SD) is set by hand against ZUMA-1's median peak CAR T cells in responders and non-responders "
+            "(43.6 and 20.2 cells/uL; their ratio is a fitted figure since): 0.8, assumed until stop 29, made "
+            "non-response mostly poor expansion (non-responders' median peak 2.4, ratio 15.6); 0.4 with the CAR T "
+            "chain refitted gives 51.1 and 13.8 (ratio 3.7; 300 patients). Peaks still differ a hundredfold between "
+            "patients with burden and B cells (Locke et al., Blood Adv 2020;4:4898: expansion relative to burden "
+            "goes with durable response)", iiv=0.4),
     assumed("car_k_antigen", "1e9 cells", 10.0, "CD19+ cells (tumour and B cells) of half-maximal CAR T "
             "stimulation; set so that tumour burden adds to expansion beyond the normal B-cell pool "
             "(peak expansion rises with burden: Locke et al., Blood Adv 2020;4:4898)"),
