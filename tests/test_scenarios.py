@@ -759,7 +759,7 @@ def test_cancers_melanoma_response_rises_with_pdl1(cancers: dict) -> None:
                "Larkin's 57.5% (fitted in CheckMate 067's population since iteration 9; see the gradient test)",
         strict=False)),
     pytest.param("ORR, melanoma PD-L1 < 5%", marks=pytest.mark.xfail(
-        reason="0.493 (n=152, stop 28: a new lesion counts only while visible, calibration iteration 10 not redone; "
+        reason="0.480 (n=152, calibration iteration 11, stop 29: inside at the band's top, so it XPASSes); 0.493 (n=152, stop 28: a new lesion counts only while visible, calibration iteration 10 not redone; "
                "0.467 before, at stop 27; 0.421 with iteration 8, 0.49 with 7) against the exact CI 0.35-0.48 of Larkin's 41.3%; fitted in "
                "CheckMate 067's population, where it reads 0.433 (inside) at 1,000 per arm", strict=False))])
 def test_cancers_pdl1_strata_in_band(cancers: dict, prefix: str) -> None:
