@@ -157,11 +157,15 @@ def test_car_t_expand_kill_and_release_cytokines_with_tumour() -> None:
     assert np.all(b[:, -1] < 0.1 * b[:, 0])  # B-cell aplasia
     icans = LAYOUT.get(ys, "icans_driver")
     assert np.all(icans.argmax(axis=1) > LAYOUT.get(ys, "crs_cytokine").argmax(axis=1))  # ICANS follows CRS
-    # the cytokine load follows the lysis of targets, which peaks while the tumour is cleared: CRS peaks before
-    # the CAR T cells do (clinical CRS starts on day 1-3, the expansion peaks on day 7-14). With CAR T killing refitted
-    # on calibration iteration 10 (car_kill 1.07/day, 0.79 before) lysis is faster and the lead shorter: CRS on day
-    # 6 and 7 against CAR T peaks on day 7 and 9 here (two days or more before).
-    assert np.all(LAYOUT.get(ys, "crs_cytokine").argmax(axis=1) < car.argmax(axis=1))
+    # the cytokine load follows the lysis of targets, which runs while the tumour is cleared: CRS starts days before
+    # the CAR T cells peak and peaks no later than they do (clinical CRS starts on day 1-3, the expansion peaks on day
+    # 7-14). Stop 30 (car_kill_s 1.0, killing waiting for the expansion, car_kill 3.71/day): grade 1 (X >= 1) on day
+    # 4 and 3, CRS peaks on day 7 and 9 with the CAR T cells' on day 8 and 9 (the larger tumour is cleared at the peak).
+    # Before it (car_kill 1.07/day, car_kill_s 0.1) CRS peaked on day 6 and 7, a day or two before.
+    x = LAYOUT.get(ys, "crs_cytokine")
+    onset = (x >= 1.0).argmax(axis=1)
+    assert np.all((x >= 1.0).any(axis=1)) and np.all(onset + 2 <= car.argmax(axis=1))
+    assert np.all(x.argmax(axis=1) <= car.argmax(axis=1))
 
 
 def test_crs_index_ladder_and_tocilizumab() -> None:

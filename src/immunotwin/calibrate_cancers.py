@@ -62,13 +62,18 @@ TARGETS: dict[str, tuple[str, str, str]] = {
 #: model parameter -> (scenario spec, reference file, path to the published figure, metric, bracket).
 #: Metrics: ``orr`` (best response CR or PR), ``cr`` (complete response), ``crs_any`` / ``icans_any``
 #: (share with any grade), ``b_cells_6m`` (median B cells 6 months after the last rituximab dose),
-#: ``b_cells_1y_remission`` (share of patients in remission at 1 year whose B cells are back) and, from the
+#: ``b_cells_1y_remission`` (share of patients in remission at 1 year whose B cells are back),
+#: ``in_response_15m`` (share of all patients who ran in response at 15.4 months) and, from the
 #: visits, ``myasthenia``.
 #: Each must rise with the parameter.
 PARAM_TARGETS: dict[str, tuple[str, str, tuple[str, ...], str, tuple[float, float]]] = {
     "chemo_tumour_kill": ("chemotherapy-docetaxel", "scenario_refs", ("docetaxel_nsclc_second_line", "orr"), "orr",
                           (0.005, 5.0)),
     "car_kill": ("car-t-crs", "phenomena", ("car_t", "zuma1_axicabtagene", "orr"), "orr", (0.05, 20.0)),
+    # How much CAR T killing the immune-resistant clone still meets (model.celltherapy), fitted to the share of ZUMA-1's
+    # patients still in response at its median follow-up of 15.4 months: escape sets how long responses last
+    "car_resistant_kill": ("car-t-crs", "scenario_refs", ("zuma1_durability", "in_response_15m"), "in_response_15m",
+                           (0.001, 0.5)),
     "crs_drive": ("car-t-crs", "phenomena", ("car_t", "zuma1_axicabtagene", "crs_any"), "crs_any", (0.3, 100.0)),
     "icans_drive": ("car-t-crs", "phenomena", ("car_t", "zuma1_axicabtagene", "neuro_any"), "icans_any",
                     (0.02, 10.0)),
@@ -152,6 +157,7 @@ METRICS = {
     "icans_any": lambda p: float((p["icans_grade"] >= 1).mean()),
     "b_cells_6m": lambda p: float(p.loc[p["status"] == "ok", f"b_cells_day{RTX_6M_DAY}"].median()),
     "b_cells_1y_remission": lambda p: _b_cells_in_remission(p),
+    "in_response_15m": lambda p: _in_response(p, 15.4),
     **{f"severity.{organ}": (lambda p, o=organ: organ_severity(p, o)) for organ in IRAES},
     **{f"incidence.{organ}": (lambda p, o=organ: organ_incidence(p, o)) for organ in IRAES},
     **{f"grade2.{organ}": (lambda p, o=organ: organ_incidence(p, o, 2)) for organ in IRAES},
@@ -208,6 +214,15 @@ def _b_cells_in_remission(p) -> float:  # type: ignore[no-untyped-def]
     from .scenarios.biologics import b_cells_back
 
     return b_cells_back(p[p["status"] == "ok"], 12.0)
+
+
+def _in_response(p, months: float) -> float:  # type: ignore[no-untyped-def]
+    """Of the patients who ran, the share in response at ``months`` (as the car-t-crs scenario reads it:
+    :func:`immunotwin.scenarios.biologics.in_remission`)."""
+    from .scenarios.biologics import in_remission
+
+    ok = p[p["status"] == "ok"]
+    return float(in_remission(ok, months).mean())
 
 
 #: Metrics read from the visits (paraneoplastic disease present at the pre-treatment visit counts).

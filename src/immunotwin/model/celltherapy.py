@@ -90,7 +90,11 @@ PARAMS = (
             "share of patients in remission whose B cells have come back a year after axicabtagene"),
     assumed("car_kill", "1/day", 1.0, "maximal per-cell kill of CD19+ cells by CAR T cells (two-fold "
             "faster than the checkpoint model's kill_max: CAR T cells need no priming or MHC)"),
-    assumed("car_kill_s", "1", 0.1, "CAR T:target ratio of half-maximal killing (de Pillis 2005 form)"),
+    assumed("car_kill_s", "1", 1.0, "CAR T:target ratio of half-maximal killing (de Pillis 2005 form). Set by hand "
+            "against ZUMA-1's median day of peak CAR T cells (day 7-14): 0.1, assumed until stop 30, put the peak on "
+            "day 5 once car_kill was refitted with the resistant clone's reach (car_resistant_kill) fitted to ZUMA-1's "
+            "durability, as the tumour was cleared within days; at 1.0 the killing waits for the expansion (peak day "
+            "9-10; 300 patients), so that figure is fitted"),
     assumed("car_steroid_weight", "1", 0.15, "CAR T expansion is little affected by steroids given for "
             "toxicity (no loss of efficacy with early steroids in ZUMA-1 cohort 4: Topp et al., Br J "
             "Haematol 2021;195:388); same weight as the tumour effectors'"),
@@ -98,8 +102,10 @@ PARAMS = (
             "that clone escapes T cells by MHC or interferon-pathway loss, which CAR T cells do not need, or by "
             "antigen loss, which they do; about a third of relapses after axicabtagene were CD19-negative "
             "(7 of 21 biopsies: Neelapu 2017). How much CAR T killing the clone's cells still meet is not measured: "
-            "0.1 is assumed (this text said 'half' until 2026-11-30 while the value was 0.1; car_kill is fitted "
-            "with 0.1)"),
+            "0.1 was assumed until stop 30, when it held responses for years (PET partial responses shrinking "
+            "slowly under the persisting CAR T cells). Fitted if marked so, with car_kill, to the share of ZUMA-1's "
+            "patients still in response at its median follow-up of 15.4 months (42%: Neelapu 2017): how much of the "
+            "tumour the CAR T cells cannot reach sets how long responses last"),
     assumed("car_lysis_half", "1e9 cells/day", 5.0, "CD19+ cells lysed per day by CAR T cells for half-maximal cytokine "
             "release: macrophage activation and IL-6 production saturate (assumed: the order of a 1e11-cell burden "
             "cleared over three weeks)"),

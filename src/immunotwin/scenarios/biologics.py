@@ -102,6 +102,7 @@ def car_t_crs(patients: int | None = None, seed: int | None = None) -> Result:
     ref, ref5, kin = z1["zuma1_axicabtagene"], z1["zuma1_5y"], scenario_refs()["zuma1_kinetics"]
     refs = scenario_refs()
     c4, lt, b1 = refs["zuma1_cohort4"], refs["zuma1_longterm"], refs["axicel_b_cells_1y"]
+    du = refs["zuma1_durability"]
     post = refs["axicel_post_progression"]
     # iiv_scale 1 leaves the patients as they are and returns their expansion random effect (re_car_expansion)
     _, p, _ = simulate_spec("car-t-crs", patients, visits=False, seed=seed, iiv_scale={"car_expansion": 1.0})
@@ -133,12 +134,24 @@ def car_t_crs(patients: int | None = None, seed: int | None = None) -> Result:
                    kin["icans_onset_median_day"], [2.0, 7.0], kin["source"],
                    "days 2-7: the label's median 4 and the NEJM's 5, ±2 days", seed=10),
         _direction("median day of peak CAR T cells", d, lambda x: float(x["car_peak_day"].median()), 10.5,
-                   [7.0, 14.0], kin["source"], "published: peak within 7-14 days", seed=11),
+                   [7.0, 14.0], kin["source"], "published: peak within 7-14 days; fitted by hand: the CAR T:target ratio "
+                   "of half-maximal killing (car_kill_s) was set against it (model.celltherapy)", seed=11, fitted=True),
         _direction("peak CAR T cells, responders / non-responders (medians)", d, _ratio_peak,
                    kin["peak_responders_cells_ul"] / kin["peak_nonresponders_cells_ul"], [1.2, 4.0], kin["source"],
                    "published 43.6 / 20.2 cells/µL = 2.2 (figures marked verify); band 1.2-4: direction and rough size; "
                    "fitted by hand: the variability of car_expansion was set against it (model.celltherapy)",
                    seed=12, fitted=True),
+        _binom("disease control at the month-3 assessment (alive, stable disease or better)", d,
+               lambda x: rate(~(x["pfs_event"] & (x["pfs_months"] <= 3.05))), du["disease_control_3m"],
+               du["disease_control_k"], du["n"], du["source"], seed=21,
+               note="ZUMA-1 assessed at month 3 (day 91 here); partial responses at month 1 that do not hold fail here"),
+        _binom(f"in response at {du['followup_months']} months (all treated)", d,
+               lambda x: rate(in_remission(x, du["followup_months"])), du["in_response_15m"], du["in_response_k"],
+               du["n"], du["source"], seed=22, fitted=True,
+               note="fitted: car_resistant_kill; ZUMA-1's share at its median follow-up, read as a landmark"),
+        _direction("overall survival at 18 months", d, lambda x: km_rate(x["os_months"].to_numpy(float),
+                                                                          x["os_event"].to_numpy(bool), 18.0),
+                   du["os_18m"], clopper_pearson(53, du["n"]), du["source"], "exact 95% CI of 53/101", seed=23),
         _direction("overall survival at 5 years", d, lambda x: km_rate(x["os_months"].to_numpy(float),
                                                                         x["os_event"].to_numpy(bool), 60.0),
                    ref5["os_5y"], clopper_pearson(43, n), ref5["source"], "exact 95% CI of 43/101", seed=13),
