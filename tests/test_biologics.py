@@ -364,6 +364,32 @@ def test_b_cell_fit_metrics_read_what_the_scenarios_report() -> None:
     assert METRICS["b_cells_6m"](d) == pytest.approx(0.3)  # median over the patients who ran
 
 
+def test_car_t_durability_metric_by_hand() -> None:
+    # Oracle by hand, at 15.4 months: of 6 patients who ran, 2 are in response (responded by then and progression-free
+    # past it); a responder who progressed at 10 months, one whose response came at 16 months, a stable disease and
+    # a non-responder are not; the failed run is left out. The target is ZUMA-1's 42 of 101 (Neelapu 2017).
+    import pandas as pd
+
+    from immunotwin.calibrate_cancers import METRICS, PARAM_TARGETS
+    from immunotwin.reference import load
+    from immunotwin.scenarios.biologics import in_remission
+
+    d = pd.DataFrame({
+        "status": ["ok"] * 6 + ["failed"],
+        "bor": ["CR", "PR", "PR", "CR", "SD", "PD", "CR"],
+        "response_onset_months": [1.0, 1.0, 1.0, 16.0, np.nan, np.nan, 1.0],
+        "cr_onset_months": [2.0, np.nan, np.nan, 17.0, np.nan, np.nan, 2.0],
+        "pfs_months": [60.0, 20.0, 10.0, 60.0, 5.0, 1.0, np.nan],
+    })
+    assert METRICS["in_response_15m"](d) == pytest.approx(2 / 6)
+    assert in_remission(d[d["status"] == "ok"], 15.4).sum() == 2
+    spec, file, path, metric, _ = PARAM_TARGETS["car_resistant_kill"]
+    ref = load(file)[path[0]]
+    assert (spec, metric) == ("car-t-crs", "in_response_15m") and ref["followup_months"] == 15.4
+    assert ref[path[1]] == pytest.approx(ref["in_response_k"] / ref["n"], abs=0.005)
+    assert ref["disease_control_3m"] == pytest.approx(ref["disease_control_k"] / ref["n"], abs=0.001)
+
+
 def test_car_t_non_response_attribution_by_hand(monkeypatch: pytest.MonkeyPatch) -> None:
     # Oracle by hand: 4 non-responders (patients 1-4), two with an expansion rate at or above the median (2 and 4); in
     # the twin at the median rate patient 1 responds and 2 and 3 still do not, so 2 of 3 non-responses are the
