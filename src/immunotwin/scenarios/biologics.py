@@ -234,7 +234,7 @@ def car_t_crs(patients: int | None = None, seed: int | None = None) -> Result:
             ">= 3, or grade 2 at age 65 or more, and for neurotoxicity grade >= 3 with CRS; dexamethasone for grade 3 "
             "CRS a day after tocilizumab and for neurotoxicity grade >= 3 (immunotwin.clinic.celltox). Response by "
             "Lugano 2014 (PET-based complete response). The lymphodepleting chemotherapy is not simulated as drugs. "
-            "Three scales are fitted to ZUMA-1's ORR and any-grade CRS and neurotoxicity rates, the spread of "
+            "Scales are fitted to ZUMA-1's ORR and any-grade CRS and neurotoxicity rates, the spread of "
             "neurotoxicity susceptibility to its grade >= 3 rate, the loss of support to B-cell recovery, and how "
             "far CAR T killing reaches the resistant clone to the share still in response at 15.4 months; the spread "
             "of expansion rates and the CAR T:target ratio of half-maximal killing are set by hand against the "
