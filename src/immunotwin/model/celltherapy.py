@@ -70,7 +70,8 @@ PARAMS = (
             "(log-SD) is set by hand against ZUMA-1's median peak CAR T cells in responders and non-responders "
             "(43.6 and 20.2 cells/uL; their ratio is a fitted figure since): 0.8, assumed until stop 29, made "
             "non-response mostly poor expansion (non-responders' median peak 2.4, ratio 15.6); 0.4 with the CAR T "
-            "chain refitted gives 51.1 and 13.8 (ratio 3.7; 300 patients). Peaks still differ a hundredfold between "
+            "chain refitted gives 51.1 and 13.8 (ratio 3.7; 300 patients), and 29.7 and 9.7 (ratio 3.05) after stop "
+            "30's refit with the resistant clone's reach fitted. Peaks still differ a hundredfold between "
             "patients with burden and B cells (Locke et al., Blood Adv 2020;4:4898: expansion relative to burden "
             "goes with durable response)", iiv=0.4),
     assumed("car_k_antigen", "1e9 cells", 10.0, "CD19+ cells (tumour and B cells) of half-maximal CAR T "
