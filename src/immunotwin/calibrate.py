@@ -373,13 +373,15 @@ def default_rates() -> tuple[float, float]:
     return NONIMMUNE_DEFAULT, SYSTEMIC_DEFAULT
 
 
-def profile_event_rates(pl: Plausible, w: np.ndarray, rows: list[tuple[str, str, str, float]]) -> tuple[float, float]:
+def profile_event_rates(pl: Plausible, w: np.ndarray, rows: list[tuple[str, str, str, float]],
+                        offsets: np.ndarray | None = None) -> tuple[float, float]:
     """The non-immune and immune-related event rates that best fit the grade >= 3 TRAE targets at these
     weights. They enter only those targets, so they are profiled out of the loss rather than searched by
     CMA-ES: a bounded minimisation on their logarithms (``RATE_BOUNDS``; L-BFGS-B from the defaults)."""
     from scipy.optimize import minimize
 
-    trae = [(_trae_parts(pl.outcomes[arm]), pub) for ep, _, arm, pub in rows
+    off = np.zeros(len(rows)) if offsets is None else np.nan_to_num(np.asarray(offsets)[:, 0])
+    trae = [(_trae_parts(pl.outcomes[arm]), pub - o) for (ep, _, arm, pub), o in zip(rows, off, strict=True)
             if ep == "grade3plus_trae" and arm in pl.outcomes]  # read once, not at every step of the search
     if not trae:
         return default_rates()
@@ -481,27 +483,51 @@ def median_residual(curve: tuple[np.ndarray, np.ndarray], median: float, scale: 
 
     A median beyond the simulated follow-up (``horizon``; CheckMate 067's combination OS, 72.1 months
     against 60 simulated) says only that S stays above 0.5 to the horizon: min(S(horizon) - 0.5, 0)."""
+    return _median_from_readings(*median_readings(curve, median, horizon), scale)
+
+
+def median_readings(curve: tuple[np.ndarray, np.ndarray], median: float, horizon: float = np.inf) -> tuple[float, float]:
+    """(S(m), S(0.9 m-)) of a KM curve at a published median m; (S(horizon), NaN) for a median beyond it."""
     t, s = curve
+
     def at(x: float, left: bool) -> float:
         i = np.searchsorted(t, x, side="left" if left else "right")
         return float(s[i - 1]) if i > 0 else 1.0
-    if median > horizon:
-        return min(at(horizon, False) - 0.5, 0.0) / scale
-    return (max(at(median, False) - 0.5, 0.0) + min(at(0.9 * median, True) - 0.5, 0.0)) / scale
+    return (at(horizon, False), np.nan) if median > horizon else (at(median, False), at(0.9 * median, True))
 
 
-def residuals(sim: Mapping, rows: list[tuple[str, str, str, float]]) -> np.ndarray:
-    r = []
-    for ep, lm, arm, pub in rows:
+def _median_from_readings(a: float, b: float, scale: float) -> float:
+    return min(a - 0.5, 0.0) / scale if np.isnan(b) else (max(a - 0.5, 0.0) + min(b - 0.5, 0.0)) / scale
+
+
+def readings(sim: Mapping, rows: list[tuple[str, str, str, float]]) -> np.ndarray:
+    """What each target row's residual is computed from, (R, 2): a rate, ratio or landmark value in the first
+    column; for a median, the survival-scale readings of :func:`median_residual`, S(m) and S(0.9 m) (S at the
+    last follow-up and NaN for a median beyond it). :func:`residuals` turns readings (plus any offsets of the
+    fresh-trial correction, :mod:`.calibrate_fresh`) into residuals."""
+    out = np.full((len(rows), 2), np.nan)
+    for i, (ep, lm, arm, pub) in enumerate(rows):
         if ep == "median_pfs_months":
-            r.append(median_residual(sim["pfs_km"][arm], pub))
-            continue
-        if ep == "median_os_months":  # on the survival scale, in the OS-rate band's unit
+            out[i] = median_readings(sim["pfs_km"][arm], pub)
+        elif ep == "median_os_months":
             t, s, horizon = sim["os_km"][arm]
-            r.append(median_residual((t, s), pub, SCALE["os_rate"], horizon))
+            out[i] = median_readings((t, s), pub, horizon)
+        else:
+            out[i, 0] = simulated_value(sim, ep, lm, arm)
+    return out
+
+
+def residuals(sim: Mapping, rows: list[tuple[str, str, str, float]], offsets: np.ndarray | None = None) -> np.ndarray:
+    """Scaled residual of each target row; ``offsets`` (R, 2) are added to the :func:`readings` first."""
+    x = readings(sim, rows)
+    if offsets is not None:
+        x = x + np.nan_to_num(offsets)
+    r = []
+    for (ep, _, _, pub), (a, b) in zip(rows, x, strict=True):
+        if ep in ("median_pfs_months", "median_os_months"):  # the OS median on the survival scale, in the OS-rate unit
+            r.append(_median_from_readings(a, b, MEDIAN_SCALE if ep == "median_pfs_months" else SCALE["os_rate"]))
             continue
-        v = simulated_value(sim, ep, lm, arm)
-        r.append((v - pub) / RESIDUAL_SCALE[ep] if np.isfinite(v) else 5.0)
+        r.append((a - pub) / RESIDUAL_SCALE[ep] if np.isfinite(a) else 5.0)
     return np.asarray(r)
 
 
@@ -522,10 +548,11 @@ def prior_penalty(phi: np.ndarray, names: tuple[str, ...], priors: Mapping[str, 
 
 
 def loss(phi: np.ndarray, pl: Plausible, rows: list, control: str | None, profile: bool = True,
-         priors: Mapping[str, tuple[float, float]] | None = None) -> float:
+         priors: Mapping[str, tuple[float, float]] | None = None, offsets: np.ndarray | None = None) -> float:
+    """Sum of squared residuals, the ESS penalty and the priors; ``offsets``: see :func:`residuals`."""
     w = weights(phi, pl)
-    rate = profile_event_rates(pl, w, rows) if profile else None
-    r = residuals(endpoints(pl, w, control, rate), rows)
+    rate = profile_event_rates(pl, w, rows, offsets) if profile else None
+    r = residuals(endpoints(pl, w, control, rate), rows, offsets)
     e = weighted.ess(w)
     pen = max(0.0, MIN_ESS_FRACTION * pl.n / e - 1.0)
     return float(np.sum(r**2) + 50.0 * pen**2 + prior_penalty(phi, pl.names, priors or {}))
@@ -542,10 +569,12 @@ class Fit:
 
 def fit(pl: Plausible, targets: Mapping, *, control: str | None = None, seed: int = 1, max_evals: int = 3000,
         x0: np.ndarray | None = None, sigma0: float = 0.3, fix_sd: np.ndarray | None = None,
-        profile_events: bool = True, priors: Mapping[str, tuple[float, float]] | None = None) -> Fit:
+        profile_events: bool = True, priors: Mapping[str, tuple[float, float]] | None = None,
+        offsets: np.ndarray | None = None) -> Fit:
     """Minimise the calibration loss over phi with CMA-ES (means only when ``fix_sd`` is given); the
     adverse-event rates outside the modelled organs are profiled out at each phi unless ``profile_events`` is
-    False (then they stay at their defaults). ``priors``: on variabilities (see ``PRIORS``; none by default here)."""
+    False (then they stay at their defaults). ``priors``: on variabilities (see ``PRIORS``; none by default here).
+    ``offsets``: added to the target readings (:func:`residuals`; the fresh-trial correction)."""
     import cma
 
     rows = target_rows(targets)
@@ -568,7 +597,7 @@ def fit(pl: Plausible, targets: Mapping, *, control: str | None = None, seed: in
     t0 = time.time()
     while not es.stop():
         xs = es.ask()
-        fs = [loss(full(x), pl, rows, control, profile_events, priors) for x in xs]
+        fs = [loss(full(x), pl, rows, control, profile_events, priors, offsets) for x in xs]
         es.tell(xs, fs)
         hist.append(float(min(fs)))
     return Fit(full(es.result.xbest), float(es.result.fbest), hist, int(es.result.evaluations), time.time() - t0)
@@ -576,8 +605,8 @@ def fit(pl: Plausible, targets: Mapping, *, control: str | None = None, seed: in
 
 def bootstrap(pl: Plausible, targets: Mapping, best: np.ndarray, *, control: str | None, reps: int = 8,
               seed: int = 2, max_evals: int = 800,
-              priors: Mapping[str, tuple[float, float]] | None = None) -> np.ndarray:
-    """Refit on bootstrap resamples of the plausible patients, started from ``best``."""
+              priors: Mapping[str, tuple[float, float]] | None = None, offsets: np.ndarray | None = None) -> np.ndarray:
+    """Refit on bootstrap resamples of the plausible patients, started from ``best`` (with the same ``offsets``)."""
     rng = np.random.default_rng(seed)
     out = []
     rows = target_rows(targets)
@@ -585,8 +614,8 @@ def bootstrap(pl: Plausible, targets: Mapping, best: np.ndarray, *, control: str
         idx = rng.integers(0, pl.n, pl.n)
         sub = pl.take(idx)
         f = fit(sub, targets, control=control, seed=seed + b, max_evals=max_evals, x0=best, sigma0=0.1,
-                priors=priors)
-        out.append(np.append(f.phi, profile_event_rates(sub, weights(f.phi, sub), rows)))
+                priors=priors, offsets=offsets)
+        out.append(np.append(f.phi, profile_event_rates(sub, weights(f.phi, sub), rows, offsets)))
     return np.asarray(out)  # (reps, 2K + 2): means, log-SDs, the two event rates (EVENT_RATES)
 
 
@@ -634,13 +663,15 @@ def write_calibration(path: Path, phi: np.ndarray, boot: np.ndarray | None, *, s
 
 def run_calibration(spec: TrialSpec, targets_path: Path, out: Path, *, n: int = 1536, max_evals: int = 3000,
                     reps: int = 8, seed: int = 1, install: bool = False, pool_with: tuple[Path, ...] = (),
-                    priors: Mapping[str, tuple[float, float]] = PRIORS,
-                    progress: Callable[[int, int], None] | None = None) -> dict:
+                    priors: Mapping[str, tuple[float, float]] = PRIORS, correct_rounds: int = 0,
+                    correct_patients: int = 1000, progress: Callable[[int, int], None] | None = None) -> dict:
     """Simulate the plausible population (cached in ``out``), fit, bootstrap, write
     ``out/calibration.json`` and ``out/fit.html``; ``install`` copies the result into the
     package data so it becomes the shipped default. ``pool_with``: folders of earlier plausible
     populations (with their recorded centres, simulated with other spec seeds) pooled with this one
-    (:func:`pool`). ``priors``: on variabilities (``PRIORS``; ``{}`` for none), recorded in the provenance."""
+    (:func:`pool`). ``priors``: on variabilities (``PRIORS``; ``{}`` for none), recorded in the provenance.
+    ``correct_rounds``: fresh-trial corrections of the fit (:mod:`.calibrate_fresh`; ``correct_patients`` per arm),
+    then one more fresh trial at the result, shown in ``fit.html`` beside the reweighted readings."""
     from .report.fit_report import write_fit_report
 
     targets = json.loads(targets_path.read_text())
@@ -649,26 +680,47 @@ def run_calibration(spec: TrialSpec, targets_path: Path, out: Path, *, n: int = 
     if pool_with:
         pl = pool([load_plausible(out, pl.arms), *(load_plausible(Path(d), pl.arms) for d in pool_with)])
     res = fit(pl, targets, control=spec.control, seed=seed, max_evals=max_evals, priors=priors)
-    boot = bootstrap(pl, targets, res.phi, control=spec.control, reps=reps, seed=seed + 100,
-                     priors=priors) if reps > 1 else None
-    w = weights(res.phi, pl)
-    rate = profile_event_rates(pl, w, target_rows(targets))
+    rows_t = target_rows(targets)
+    offsets = None
     extra: dict = {"priors": {k: {"iiv": v[0], "log_sd": v[1]} for k, v in priors.items()}}
+    if correct_rounds:
+        from .calibrate_fresh import CORRECTION_SEED, correct, rounds_table
+
+        phi, offsets, hist = correct(pl, spec, targets, res.phi, rounds=correct_rounds, patients=correct_patients,
+                                     optimiser_seed=seed, priors=priors)
+        res = dataclasses.replace(res, phi=phi, loss=hist[-1].loss)
+        rounds_table(rows_t, hist).to_csv(out / "fresh_correction.csv", index=False)
+        extra["fresh_correction"] = {"rounds": correct_rounds, "patients_per_arm": correct_patients,
+                                     "seeds": [r.seed for r in hist], "check_seed": CORRECTION_SEED + correct_rounds,
+                                     "table": "fresh_correction.csv"}
+    boot = bootstrap(pl, targets, res.phi, control=spec.control, reps=reps, seed=seed + 100,
+                     priors=priors, offsets=offsets) if reps > 1 else None
+    w = weights(res.phi, pl)
+    rate = profile_event_rates(pl, w, rows_t, offsets)
     if pool_with:
         extra["pooled_with"] = [str(d) for d in pool_with]
     doc = write_calibration(out / "calibration.json", res.phi, boot, spec=spec, targets_path=str(targets_path),
                             targets=targets, n=pl.n, seed=seed, result=res, rates=rate, extra=extra)
     sim = endpoints(pl, w, spec.control, rate)
-    rows = []
-    for ep, lm, arm, pub in target_rows(targets):
+    fresh_sim = None
+    if correct_rounds:
+        from .calibrate_fresh import CORRECTION_SEED, fresh_population
+
+        check = fresh_population(spec, res.phi, correct_patients, CORRECTION_SEED + correct_rounds)
+        fresh_sim = endpoints(check, np.full(correct_patients, 1.0 / correct_patients), spec.control, rate)
+    rows, fresh_vals = [], []
+    for ep, lm, arm, pub in rows_t:
         band = (0.2 * pub if ep == "median_pfs_months" else 0.25 * pub if ep == "median_os_months"
                 else 1.96 * SUBGROUP_SCALE[ep] if ep in SUBGROUP_SCALE else SCALE[ep])
         row = (ep, lm, arm, pub, simulated_value(sim, ep, lm, arm), band)
+        if fresh_sim is not None:
+            fresh_vals.append(simulated_value(fresh_sim, ep, lm, arm))
         if ep == "median_os_months" and pub > sim["os_km"][arm][2]:  # beyond follow-up: the fit asks S(end) >= 0.5
             row += (f"not reached by {sim['os_km'][arm][2]:.0f} months",)
         rows.append(row)
     write_fit_report(out / "fit.html", rows=rows, history=res.history, fitted=doc["params"],
-                     provenance=doc["provenance"], ess=weighted.ess(w), n=pl.n)
+                     provenance=doc["provenance"], ess=weighted.ess(w), n=pl.n,
+                     fresh=fresh_vals if fresh_sim is not None else None)
     if install:
         from importlib import resources
 

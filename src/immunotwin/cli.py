@@ -217,6 +217,10 @@ def cmd_calibrate(a: argparse.Namespace) -> int:
         errors.append(f"--targets: {a.targets} is not valid JSON: {e}")
     if a.patients < 50:
         errors.append(f"--patients: at least 50 plausible patients per arm, got {a.patients}")
+    if a.correct < 0:
+        errors.append(f"--correct: a number of fresh-trial rounds (0 or more), got {a.correct}")
+    if a.correct and a.correct_patients < 50:
+        errors.append(f"--correct-patients: at least 50 patients per arm, got {a.correct_patients}")
     if spec is not None:
         errors += _pool_errors(a, spec)
     if errors:
@@ -227,7 +231,8 @@ def cmd_calibrate(a: argparse.Namespace) -> int:
     try:
         doc = run_calibration(spec, tpath, Path(a.out), n=a.patients, max_evals=a.max_evals, reps=a.bootstrap,
                               seed=a.seed, install=a.install, pool_with=tuple(Path(d) for d in a.pool),
-                              priors={} if a.no_priors else PRIORS,
+                              priors={} if a.no_priors else PRIORS, correct_rounds=a.correct,
+                              correct_patients=a.correct_patients,
                               progress=None if a.quiet else lambda d, t: print(f"plausible population {d}/{t}",
                                                                                flush=True))
     except ValueError as e:  # a cached population that cannot be used (pooling, centre, seed)
@@ -612,6 +617,10 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--pool", action="append", default=[], metavar="DIR",
                    help="also use the plausible population cached in DIR (an earlier calibrate --out, simulated "
                         "with another seed around other defaults; repeatable)")
+    s.add_argument("--correct", type=int, default=0, metavar="ROUNDS",
+                   help="correct the fit by fresh trials at its values, ROUNDS times (immunotwin.calibrate_fresh)")
+    s.add_argument("--correct-patients", type=int, default=1000, metavar="N",
+                   help="patients per arm of each correction trial (default 1000)")
     s.add_argument("--quiet", action="store_true")
     s.set_defaults(fn=cmd_calibrate)
     s = sub.add_parser("serve", help="start the web explorer (page and HTTP API) on 127.0.0.1")

@@ -19,10 +19,11 @@ def _img(fig: Figure, alt: str) -> str:
 
 def write_fit_report(path: Path, *, rows: list[tuple], history: list[float],
                      fitted: Mapping[str, Mapping[str, object]], provenance: Mapping[str, object], ess: float,
-                     n: int) -> None:
+                     n: int, fresh: list[float] | None = None) -> None:
     """``rows``: (endpoint, landmark, arm, published, simulated, band half-width[, rule]). A row with a rule
     (a published median beyond the simulated follow-up: "not reached by 60 months") is inside when the
-    simulated median is not reached (NaN), whatever the band."""
+    simulated median is not reached (NaN), whatever the band. ``fresh``: each row's value in a fresh trial at the
+    fitted parameters (after a fresh-trial correction, :mod:`immunotwin.calibrate_fresh`), judged by the same rule."""
     fig = Figure(figsize=(9, max(3.0, 0.28 * len(rows) + 1)))
     ax = fig.add_subplot()
     ys = np.arange(len(rows))[::-1]
@@ -30,7 +31,8 @@ def write_fit_report(path: Path, *, rows: list[tuple], history: list[float],
     sim = np.array([r[4] for r in rows])
     band = np.array([r[5] for r in rows])
     ruled = np.array([len(r) > 6 for r in rows])
-    ok = np.where(ruled, np.isnan(sim), np.abs(sim - pub) <= band)
+    ok = _inside(sim, pub, band, ruled)
+    fresh_ok = _inside(np.asarray(fresh, float), pub, band, ruled) if fresh is not None else None
     rel = np.where(ruled, np.where(ok, 0.0, 2.0), (sim - pub) / band)
     ax.barh(ys, np.clip(rel, -4, 4), color=np.where(ok, "tab:green", "tab:red"), alpha=0.7)
     ax.axvline(-1, color="k", ls=":")
@@ -58,15 +60,21 @@ def write_fit_report(path: Path, *, rows: list[tuple], history: list[float],
     f3.tight_layout()
     trs = "".join(
         f"<tr><td>{html.escape(r[0])}{' ' + r[1] + ' mo' if r[1] else ''}</td><td>{html.escape(r[2])}</td>"
-        f"<td>{r[3]:.3g}</td><td>{'not reached' if np.isnan(r[4]) else format(r[4], '.3g')}</td>"
+        f"<td>{r[3]:.3g}</td><td>{_val(r[4])}</td>"
         f"<td>{html.escape(r[6]) if len(r) > 6 else '±' + format(r[5], '.3g')}</td>"
-        f"<td>{'inside' if good else 'outside'}</td></tr>"
-        for r, good in zip(rows, ok, strict=True))
+        f"<td>{'inside' if good else 'outside'}</td>"
+        + (f"<td>{_val(fresh[i])}</td><td>{'inside' if fresh_ok[i] else 'outside'}</td>" if fresh is not None
+           and fresh_ok is not None else "") + "</tr>"
+        for i, (r, good) in enumerate(zip(rows, ok, strict=True)))
     prs = "".join(
         f"<tr><td>{html.escape(k)}</td><td>{_fmt(v['default'])}</td><td>{float(v['iiv']):.3g}"  # type: ignore[arg-type]
         f"{' ± ' + format(float(v['iiv_se']), '.2g') if v.get('iiv_se') else ''}</td>"  # type: ignore[arg-type]
         f"<td>{float(v['log_shift']):+.3f}{' ± ' + format(float(v['log_shift_se']), '.2g') if v.get('log_shift_se') else ''}</td></tr>"  # type: ignore[arg-type]
         for k, v in fitted.items())
+    fresh_head = "<th>fresh trial at the fit</th><th></th>" if fresh is not None else ""
+    fresh_note = ("<p>Corrected by fresh trials: the fit matched the reweighted readings plus the offsets that fresh trials "
+                  "at its earlier values showed (<code>fresh_correction.csv</code>); the last columns are one more fresh "
+                  "trial at the result, with a seed of its own.</p>") if fresh is not None else ""
     prov = "".join(f"<li><b>{html.escape(str(k))}</b>: {html.escape(str(v))}</li>" for k, v in provenance.items())
     doc = f"""<!doctype html><html><head><meta charset='utf-8'><title>immunotwin calibration</title>
 <style>body{{font-family:sans-serif;max-width:1100px;margin:2em auto;color:#222}}table{{border-collapse:collapse}}
@@ -79,13 +87,21 @@ per month of checkpoint exposure (<code>nonimmune_trae_rate</code>) and immune-r
 autoreactive activity (<code>systemic_irae_rate</code>); both rates are profiled out of the loss and listed below. Discontinuation is for irAEs only.</p>
 <h2>Provenance</h2><ul>{prov}<li><b>effective sample size</b>: {ess:.0f} of {n} plausible patients</li></ul>
 <h2>Simulated against published</h2>{_img(fig, 'targets')}
-<table><tr><th>endpoint</th><th>arm</th><th>published</th><th>simulated (reweighted)</th><th>band</th><th></th></tr>{trs}</table>
+{fresh_note}<table><tr><th>endpoint</th><th>arm</th><th>published</th><th>simulated (reweighted)</th><th>band</th><th></th>{fresh_head}</tr>{trs}</table>
 <h2>Loss</h2>{_img(f2, 'loss')}
 <h2>Fitted values</h2><p>Population mean = prior default × exp(shift); IIV = SD of the log.
 Uncertainty: bootstrap over plausible patients (refits).</p>{_img(f3, 'fitted values')}
 <table><tr><th>parameter</th><th>fitted default</th><th>fitted IIV</th><th>log shift</th></tr>{prs}</table>
 </body></html>"""
     path.write_text(doc)
+
+
+def _inside(sim: np.ndarray, pub: np.ndarray, band: np.ndarray, ruled: np.ndarray) -> np.ndarray:
+    return np.where(ruled, np.isnan(sim), np.abs(sim - pub) <= band)
+
+
+def _val(x: float) -> str:
+    return "not reached" if np.isnan(x) else format(x, ".3g")
 
 
 def _fmt(v: object) -> str:
