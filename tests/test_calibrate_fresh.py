@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from tests.test_calibrate import ROUND_TRIP_NAMES, SPEC
 
 from immunotwin import calibrate_fresh
 from immunotwin.calibrate import (
@@ -24,7 +25,6 @@ from immunotwin.calibrate import (
 from immunotwin.model.core import PARAM_INDEX
 from immunotwin.population import sample_cohort
 from immunotwin.spec import parse_spec
-from tests.test_calibrate import ROUND_TRIP_NAMES, SPEC
 
 
 def test_offsets_move_the_readings_the_residuals_come_from() -> None:
@@ -99,3 +99,31 @@ def test_correction_removes_a_known_gap_between_reweighting_and_fresh_trials(
     assert abs(after - orr0["nivolumab"]) < min(0.02, 0.2 * abs(before - orr0["nivolumab"])), (before, after)
     table = calibrate_fresh.rounds_table(rows, hist)
     assert isinstance(table, pd.DataFrame) and set(table["round"]) == {1, 2, 3}
+
+
+def test_calibrate_cli_corrects_by_fresh_trials_and_rejects_bad_rounds(tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
+    """``immunotwin calibrate --correct 1``: one round on a 50-patient population writes the rounds' table, records
+    the seeds in the provenance and shows the check trial in fit.html; a negative count is refused (exit 2, nothing
+    written)."""
+    import json
+
+    from immunotwin.cli import main
+
+    spec = tmp_path / "a.toml"
+    spec.write_text(SPEC)
+    targets = tmp_path / "targets.json"
+    targets.write_text(json.dumps({"trial": "synthetic", "endpoints": {"orr": {"nivolumab": 0.3, "ipilimumab": 0.1}}}))
+    common = ["calibrate", str(spec), "--targets", str(targets), "--patients", "50", "--quiet"]
+    assert main([*common, "--out", str(tmp_path / "bad"), "--correct", "-1"]) == 2
+    assert "--correct: " in capsys.readouterr().err and not (tmp_path / "bad").exists()
+    assert main([*common, "--out", str(tmp_path / "bad"), "--correct", "1", "--correct-patients", "10"]) == 2
+    assert "--correct-patients: " in capsys.readouterr().err and not (tmp_path / "bad").exists()
+    assert main([*common, "--out", str(tmp_path / "a"), "--correct", "1", "--correct-patients", "50",
+                 "--max-evals", "40", "--bootstrap", "1"]) == 0
+    prov = json.loads((tmp_path / "a" / "calibration.json").read_text())["provenance"]
+    assert prov["fresh_correction"]["seeds"] == [calibrate_fresh.CORRECTION_SEED]
+    assert prov["fresh_correction"]["check_seed"] == calibrate_fresh.CORRECTION_SEED + 1
+    table = pd.read_csv(tmp_path / "a" / "fresh_correction.csv")
+    assert list(table["arm"]) == ["nivolumab", "ipilimumab"]
+    assert np.allclose(table["offset"], table["fresh"] - table["reweighted"])
+    assert "fresh trial at the fit" in (tmp_path / "a" / "fit.html").read_text()
