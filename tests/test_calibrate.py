@@ -623,6 +623,34 @@ def test_complete_response_rows_by_hand() -> None:
     assert not any(g == "ipilimumab" for _, g in rows)
 
 
+def test_acquired_resistance_row_by_hand() -> None:
+    """Oracle by hand: nivolumab's responders progress at months 2, 4, ..., 40 (20 of them) and 5 more do not; a
+    progressing non-responder and the combination's responders are left out; progressions after 32.8 months are not
+    counted (16 remain: months 2-32, median 17). Published 11.1 months, ±25% (8.3-13.9): outside. Months 1-14 give
+    7.5, outside below; ten progressions at 10-13 months (median 11.5) are inside."""
+    import pandas as pd
+
+    from immunotwin.validate import acquired_resistance_rows
+
+    def arm(name: str, prog: list[float], stay: int, bor: str = "PR") -> pd.DataFrame:
+        return pd.DataFrame({"arm": name, "status": "ok", "bor": bor, "pfs_months": prog + [60.0] * stay,
+                             "pfs_event": [True] * len(prog) + [False] * stay})
+
+    def row(prog: list[float]):  # type: ignore[no-untyped-def]
+        p = pd.concat([arm("nivolumab", prog, 5), arm("nivolumab", [1.0] * 30, 0, "PD"),
+                       arm("nivolumab + ipilimumab", [3.0] * 40, 0)], ignore_index=True)
+        (r,) = acquired_resistance_rows(p)
+        return r
+
+    r = row([2.0 * k for k in range(1, 21)])
+    assert r.simulated == pytest.approx(17.0) and r.published == 11.1 and not r.inside and not r.fitted
+    low = row([float(k) for k in range(1, 15)])
+    assert low.simulated == pytest.approx(7.5) and not low.inside
+    inside = row([10.0, 10.5, 11.0, 11.5, 12.0, 12.5, 13.0, 11.5, 11.5, 11.5])
+    assert inside.simulated == pytest.approx(11.5) and inside.inside
+    assert acquired_resistance_rows(pd.concat([arm("nivolumab", [5.0] * 9, 3)])) == []  # too few to read a median
+
+
 def test_one_year_ct_and_pet_rows() -> None:
     """Tan 2018's readings on a small run: three unfitted rows against the published shares, each judged by the exact
     interval of its count; CT reads at least what PET reads, so a CT complete response is always a complete metabolic
