@@ -684,7 +684,7 @@ def run_calibration(spec: TrialSpec, targets_path: Path, out: Path, *, n: int = 
     offsets = None
     extra: dict = {"priors": {k: {"iiv": v[0], "log_sd": v[1]} for k, v in priors.items()}}
     if correct_rounds:
-        from .calibrate_fresh import CORRECTION_SEED, correct, rounds_table
+        from .calibrate_fresh import CORRECTION_SEED, correct, fresh_population, rounds_table
 
         phi, offsets, hist = correct(pl, spec, targets, res.phi, rounds=correct_rounds, patients=correct_patients,
                                      optimiser_seed=seed, priors=priors)
@@ -704,8 +704,6 @@ def run_calibration(spec: TrialSpec, targets_path: Path, out: Path, *, n: int = 
     sim = endpoints(pl, w, spec.control, rate)
     fresh_sim = None
     if correct_rounds:
-        from .calibrate_fresh import CORRECTION_SEED, fresh_population
-
         check = fresh_population(spec, res.phi, correct_patients, CORRECTION_SEED + correct_rounds)
         fresh_sim = endpoints(check, np.full(correct_patients, 1.0 / correct_patients), spec.control, rate)
     rows, fresh_vals = [], []

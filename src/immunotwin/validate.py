@@ -23,7 +23,7 @@ from . import weighted
 from .calibrate import FIT_ENDPOINTS, SCALE, SUBGROUP_SCALE, pdl1_subgroup_orr
 from .model.organs import IRAES
 from .plausibility import early_deaths, population_kinetics
-from .readouts import CHECKMATE067_RESPONSE_CUTOFF_MONTHS, response_by
+from .readouts import CHECKMATE067_RESPONSE_CUTOFF_MONTHS, RESPONDERS, response_by
 from .reference import load
 from .spec import TrialSpec, load_spec, with_overrides
 from .survival import hazard_ratio, km_median, km_rate
@@ -303,7 +303,7 @@ def acquired_resistance_rows(p: pd.DataFrame) -> list[Row]:
     time to resistance (32.8 months): its follow-up is not in the abstract, and later progressions would have been
     missed there. The band is ±25%, as for the other medians of a few dozen patients."""
     ref = load("scenario_refs")["acquired_resistance_anti_pd1"]
-    g = p[(p["arm"] == "nivolumab") & (p["status"] == "ok") & p["bor"].astype(str).isin(["CR", "PR"])]
+    g = p[(p["arm"] == "nivolumab") & (p["status"] == "ok") & p["bor"].astype(str).isin(RESPONDERS)]
     t = g.loc[g["pfs_event"].astype(bool) & (g["pfs_months"] <= ref["range_months"][1]), "pfs_months"]
     if len(t) < 10:
         return []
