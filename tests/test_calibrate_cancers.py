@@ -165,3 +165,66 @@ def test_more_scar_fewer_complete_responses_same_patients() -> None:
     orr = [METRICS["orr"](p) for p in runs]
     assert hi > lo + 0.2  # a median of 5% left (log-SD 2.0: some patients far less, who can still reach a CR)
     assert orr[1] <= orr[0]
+
+
+def _counting(fn):  # type: ignore[no-untyped-def]
+    calls: list[float] = []
+
+    def evaluate(x: float) -> float:
+        calls.append(x)
+        return fn(x)
+
+    return evaluate, calls
+
+
+def test_warm_refit_converges_on_a_smooth_metric_by_regula_falsi() -> None:
+    # Oracle: x / (1 + x) = 0.5 at x = 1. Started at 0.7 the Illinois steps converge superlinearly: far inside ten
+    # evaluations, to within the tolerance.
+    evaluate, calls = _counting(lambda x: x / (1.0 + x))
+    res = cc.bisect(evaluate, 0.5, 0.05, 30.0, start=0.7, tol=1e-6)
+    assert abs(res["orr"] - 0.5) <= 1e-6 and res["value"] == pytest.approx(1.0, rel=1e-3)
+    assert len(calls) <= 7 and res["reached"]
+    assert res["trace"][0][0] == pytest.approx(0.7)  # it starts where it was told
+
+
+def test_warm_refit_on_a_step_metric_stops_within_one_patient() -> None:
+    # A response rate read from 300 virtual patients with common random numbers is a step function of the value.
+    # Root near 2.0; a refit after a small model change starts near it and stops within one patient's share.
+    def rate(x: float) -> float:
+        return float(np.floor(300.0 / (1.0 + (2.0 / x) ** 1.5)) / 300.0)
+
+    warm, calls = _counting(rate)
+    res = cc.bisect(warm, 0.5, 0.05, 30.0, start=2.6, tol=1.0 / 300)
+    assert abs(res["orr"] - 0.5) <= 1.0 / 300 and len(calls) <= 5
+    cold, cold_calls = _counting(rate)
+    ref = cc.bisect(cold, 0.5, 0.05, 30.0)  # ten bisections of the whole bracket, as before
+    assert len(cold_calls) == 10 and cold_calls[0] == pytest.approx(np.sqrt(0.05 * 30.0))
+    assert abs(ref["orr"] - 0.5) <= 1.0 / 300
+    assert np.log(res["value"] / ref["value"]) == pytest.approx(0.0, abs=0.02)  # the same root, to 2%
+
+
+def test_warm_refit_far_from_the_root_expands_then_closes_in() -> None:
+    evaluate, calls = _counting(lambda x: x / (1.0 + x))
+    res = cc.bisect(evaluate, 0.9, 0.05, 30.0, start=0.06, tol=1e-3)  # root at 9, 150 times the start
+    assert abs(res["orr"] - 0.9) <= 1e-3 and len(calls) <= 10
+    xs = [t[0] for t in res["trace"]]
+    assert xs[1] == pytest.approx(0.06 * 1.5) and xs[2] == pytest.approx(0.06 * 1.5 ** 3)  # steps double on log x
+
+
+def test_warm_refit_at_a_plateau_short_of_the_target_keeps_the_bound() -> None:
+    # The metric never reaches the target inside the bracket: the search stops at the bound, reports it not reached
+    # and keeps the smallest value on the best plateau (as the bisection does).
+    evaluate, calls = _counting(lambda x: min(x / (1.0 + x), 0.6))
+    res = cc.bisect(evaluate, 0.9, 0.05, 30.0, start=1.0, tol=1e-3)
+    assert not res["reached"] and res["orr"] == pytest.approx(0.6)
+    assert res["value"] <= 30.0 and len(calls) <= 10
+
+
+@pytest.mark.parametrize("argv", [["--tol", "0.01"], ["--warm", "--tol", "1.5"], ["--patients", "5"]])
+def test_refit_cli_refuses_bad_options(argv: list[str], tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
+    out = tmp_path / "fit.json"
+    with pytest.raises(SystemExit) as e:
+        cc.main([*argv, "--out", str(out), "--cancers", "", "--cross", "", "--params", ""])
+    assert e.value.code == 2 and not out.exists()
+    error = capsys.readouterr().err.strip().splitlines()[-1]  # the message names the option at fault
+    assert ("--tol" if "--tol" in argv else "--patients") in error

@@ -29,7 +29,10 @@ responses, CheckMate 067's organ rows, onsets, survival, and the other cancers.
 Each fitted ORR is then a *fitted* figure (``cancers-compared`` says so); what stays unfitted is
 the rest: response by PD-L1 score within a cancer, irAE rates, the ordering of other trials.
 
-    python -m immunotwin.calibrate_cancers [--patients 300] [--seed 11]
+    python -m immunotwin.calibrate_cancers [--patients 300] [--seed 11] [--warm [--tol T]]
+
+``--warm`` is for a refit after a model change: each fit starts at the value the output file holds
+and stops within ``--tol`` of its target (default one virtual patient's share), see :func:`bisect`.
 """
 
 from __future__ import annotations
@@ -314,19 +317,8 @@ def _worst_visit_grade(p, v, organ: str) -> np.ndarray:  # type: ignore[no-untyp
     return visit_flags(p, v, organ)[f"{organ}_worst_any"].to_numpy()
 
 
-def bisect(evaluate, target: float, lo: float = LO, hi: float = HI, iters: int = 10) -> dict:  # type: ignore[no-untyped-def]
-    """Bisection on log(x) for evaluate(x) = target, evaluate rising with x; the closest point tried.
-    (The result's ``orr`` holds the fitted metric, whatever it is.)"""
-    lo, hi = np.log(lo), np.log(hi)
-    trace = []
-    for _ in range(iters):
-        mid = 0.5 * (lo + hi)
-        orr = evaluate(float(np.exp(mid)))
-        trace.append([float(np.exp(mid)), orr])
-        if orr < target:
-            lo = mid
-        else:
-            hi = mid
+def _result(trace: list[list[float]], target: float) -> dict:
+    """The closest point tried (on a plateau short of the target: the smallest value that gets as close)."""
     best = min(trace, key=lambda t: abs(t[1] - target))
     reached = abs(best[1] - target) <= REACH_TOL
     if not reached:  # a plateau below (or above) the target: the smallest value that gets as close
@@ -335,8 +327,78 @@ def bisect(evaluate, target: float, lo: float = LO, hi: float = HI, iters: int =
     return {"value": float(f"{best[0]:.4g}"), "orr": best[1], "target_orr": target, "reached": reached, "trace": trace}
 
 
-def fit_one(cancer: str, spec_name: str, target: float, patients: int, seed: int, arm: str = "") -> dict:
-    res = bisect(lambda x: orr_at(cancer, spec_name, x, patients, seed, arm), target, *BRACKET.get(cancer, (LO, HI)))
+def bisect(evaluate, target: float, lo: float = LO, hi: float = HI, iters: int = 10,  # type: ignore[no-untyped-def]
+           start: float | None = None, tol: float = 0.0) -> dict:
+    """Root of evaluate(x) = target on log(x), evaluate rising with x; the closest point tried.
+    (The result's ``orr`` holds the fitted metric, whatever it is.)
+
+    Without ``start``: ``iters`` bisections of [lo, hi]. With ``start`` (a warm start, such as the value a previous
+    fit installed, for a refit after a small model change): evaluate there and stop if within ``tol`` of the target;
+    else step away from it on log(x) (by ln 1.5, doubling each step, never past lo or hi) until the target is
+    bracketed, then close in by regula falsi with the Illinois modification (Dowell & Jarratt, BIT 1971;11:168),
+    which keeps the bracket as bisection does but steps by the secant, stopping within ``tol``. At most ``iters``
+    evaluations either way. (Hand-written: scipy's brentq wants a function that changes sign exactly, and these
+    metrics are step functions of the value with common random numbers, flat over whole intervals.)"""
+    if start is None:
+        lo, hi = np.log(lo), np.log(hi)
+        trace = []
+        for _ in range(iters):
+            mid = 0.5 * (lo + hi)
+            orr = evaluate(float(np.exp(mid)))
+            trace.append([float(np.exp(mid)), orr])
+            if orr < target:
+                lo = mid
+            else:
+                hi = mid
+        return _result(trace, target)
+    llo, lhi = float(np.log(lo)), float(np.log(hi))
+    trace: list[list[float]] = []
+
+    def f(u: float) -> float:
+        m = evaluate(float(np.exp(u)))
+        trace.append([float(np.exp(u)), m])
+        return m - target
+
+    a = float(np.clip(np.log(start), llo, lhi))
+    fa = f(a)
+    if abs(fa) <= tol:
+        return _result(trace, target)
+    step, direction = float(np.log(1.5)), (1.0 if fa < 0 else -1.0)  # the metric rises with x
+    b, fb = a, fa
+    while len(trace) < iters:
+        a, fa = b, fb
+        b = float(np.clip(a + direction * step, llo, lhi))
+        if b == a:  # at the bound and still short: the closest point tried
+            return _result(trace, target)
+        fb = f(b)
+        if abs(fb) <= tol or (fa < 0) != (fb < 0):
+            break
+        step *= 2.0
+    if abs(fb) <= tol or (fa < 0) == (fb < 0):
+        return _result(trace, target)
+    side = 0
+    while len(trace) < iters:
+        c = (a * fb - b * fa) / (fb - fa) if fb != fa else 0.5 * (a + b)
+        fc = f(c)
+        if abs(fc) <= tol:
+            break
+        if (fc < 0) == (fb < 0):  # c replaces b; a stays: halve its weight if it stayed last time too
+            b, fb = c, fc
+            if side == -1:
+                fa *= 0.5
+            side = -1
+        else:
+            a, fa = c, fc
+            if side == 1:
+                fb *= 0.5
+            side = 1
+    return _result(trace, target)
+
+
+def fit_one(cancer: str, spec_name: str, target: float, patients: int, seed: int, arm: str = "",
+            start: float | None = None, tol: float = 0.0) -> dict:
+    res = bisect(lambda x: orr_at(cancer, spec_name, x, patients, seed, arm), target, *BRACKET.get(cancer, (LO, HI)),
+                 start=start, tol=tol)
     res["immunogenicity"] = res.pop("value")
     return res
 
@@ -351,11 +413,23 @@ def parser() -> argparse.ArgumentParser:
                     help="parameters to fit, in order (default: all but the organs' checkpoint weights, which are fitted "
                          "only when named: see WEIGHTS_OPT_IN)")
     ap.add_argument("--cross", default=",".join(CROSS_TARGETS), help="cancers whose shared antigen to fit")
+    ap.add_argument("--warm", action="store_true",
+                    help="a refit: start each fit at the value the output file holds and stop within --tol of the "
+                         "target (regula falsi; see bisect), instead of ten bisections of the whole bracket")
+    ap.add_argument("--tol", type=float, default=None,
+                    help="with --warm: how close to the target a fit may stop (default: one virtual patient's "
+                         "share, 1/patients)")
     return ap
 
 
 def main(argv: list[str] | None = None) -> int:
-    a = parser().parse_args(argv)
+    ap = parser()
+    a = ap.parse_args(argv)
+    if a.patients < 10:
+        ap.error(f"--patients must be at least 10 (got {a.patients})")
+    if a.tol is not None and not (a.warm and 0.0 <= a.tol < 1.0):
+        ap.error("--tol needs --warm and a value in [0, 1)")
+    tol = (1.0 / a.patients if a.tol is None else a.tol) if a.warm else 0.0
     from .reference import load
 
     refs = load("scenario_refs")
@@ -369,10 +443,17 @@ def main(argv: list[str] | None = None) -> int:
                          "command": "python -m immunotwin.calibrate_cancers " + shlex.join(argv if argv is not None
                                                                                        else sys.argv[1:]),
                          "note": "this run's command; each fitted entry carries its own date, patients and seed"}
+    if a.warm:
+        out["provenance"]["method"] = (f"warm start at the previous fitted values, regula falsi (Illinois) on the log "
+                                       f"of each value to within {tol:.4g} of the target, common random numbers")
+
+    def start(section: str, key: str, field: str = "value") -> float | None:
+        return out[section].get(key, {}).get(field) if a.warm else None
     for cancer in filter(None, a.cancers.split(",")):
         spec_name, key, arm = TARGETS[cancer]
         ref = orr_refs[key] if key in orr_refs else refs[key]
-        res = fit_one(cancer, spec_name, float(ref["orr"]), a.patients, a.seed, arm)
+        res = fit_one(cancer, spec_name, float(ref["orr"]), a.patients, a.seed, arm,
+                      start=start("cancers", cancer, "immunogenicity"), tol=tol)
         res.update({"spec": spec_name, "source": ref["source"], "patients": a.patients, "seed": a.seed,
                     "date": dt.date.today().isoformat()})
         out["cancers"][cancer] = res
@@ -384,7 +465,7 @@ def main(argv: list[str] | None = None) -> int:
             node = node[key]
         target = float(node[path[-1]])
         res = bisect(lambda x, c=cancer, o=organ, sp=spec_name, m=metric: cross_at(c, o, sp, x, a.patients, a.seed, m),
-                     target, lo, hi)
+                     target, lo, hi, start=start("cross", cancer), tol=tol)
         res.update({"organ": organ, "spec": spec_name, "source": node.get("source", ""), "metric": metric,
                     "patients": a.patients, "seed": a.seed, "date": dt.date.today().isoformat()})
         out["cross"][cancer] = res
@@ -401,7 +482,7 @@ def main(argv: list[str] | None = None) -> int:
         target = float(np.mean(leaf)) if isinstance(leaf, list) else float(leaf)  # a published range: its middle
         res = bisect(lambda x, n=name, sp=spec_name, m=metric: metric_with_param(n, sp, x, a.patients, a.seed, m,
                                                                                 PARAM_ARMS.get(n, "")),
-                     target, lo, hi)
+                     target, lo, hi, start=start("params", name), tol=tol)
         res.update({"spec": spec_name, "source": source, "metric": metric, "patients": a.patients,
                     "seed": a.seed, "date": dt.date.today().isoformat()})
         out["params"][name] = res
