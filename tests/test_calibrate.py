@@ -602,7 +602,7 @@ def test_complete_response_rows_by_hand() -> None:
     import pandas as pd
 
     from immunotwin.calibrate_cancers import installed_fits
-    from immunotwin.validate import complete_response_rows
+    from immunotwin.validate import complete_response_rows, spread_set_by_hand
 
     def arm(name: str, onsets: list[float], n: int = 100) -> pd.DataFrame:
         bor = ["CR"] * len(onsets) + ["PR"] * (n - len(onsets))
@@ -615,7 +615,9 @@ def test_complete_response_rows_by_hand() -> None:
     assert pooled.simulated == pytest.approx(45 / 200) and pooled.published == pytest.approx(198 / 935, abs=1e-4)
     assert pooled.inside and pooled.fitted == ("scar_fraction" in installed_fits())
     med = rows[("months to complete response, median (complete responders)", "nivolumab")]
-    assert med.simulated == pytest.approx(10.5) and med.published == 11.8 and med.inside and not med.fitted
+    assert med.simulated == pytest.approx(10.5) and med.published == 11.8 and med.inside
+    # fitted exactly when the residue's clearance spread was set by hand against these figures
+    assert med.fitted == spread_set_by_hand("residual_clearance_time") and ("set by hand" in med.criterion) == med.fitted
     q3 = rows[("months to complete response, upper quartile (complete responders)", "nivolumab")]
     assert q3.simulated == pytest.approx(15.25) and not q3.inside  # 26.5 published
     combo = rows[("months to complete response, median (complete responders)", "nivolumab + ipilimumab")]
@@ -667,3 +669,19 @@ def test_one_year_ct_and_pet_rows() -> None:
     assert cmr.simulated >= ct_cr.simulated
     lo, hi = clopper_pearson(47, 69)  # 68% of the 66% of 104 with a CT partial response
     assert cmr_pr.criterion == f"exact 95% CI of 47/69: {lo:.3f}-{hi:.3f}" and cmr_pr.inside == (lo <= cmr_pr.simulated <= hi)
+
+
+def test_spread_set_by_hand_reads_the_calibration_note() -> None:
+    """A spread carries an ``iiv_note`` only when set by hand after the fit; the note reaches the parameter's source."""
+    import json
+    from importlib import resources
+
+    from immunotwin.model.core import PARAM_INDEX
+    from immunotwin.validate import spread_set_by_hand
+
+    cal = json.loads(resources.files("immunotwin.data").joinpath("calibration.json").read_text())["params"]
+    for name, v in cal.items():
+        assert spread_set_by_hand(name) == bool(v.get("iiv_note"))
+        if v.get("iiv_note"):
+            assert v["iiv_note"] in PARAM_INDEX[name].source and PARAM_INDEX[name].iiv == pytest.approx(v["iiv"])
+    assert not spread_set_by_hand("no_such_parameter")

@@ -69,6 +69,16 @@ def installed_fitted_endpoints() -> tuple[str, ...]:
     return tuple(prov.get("fitted_endpoints", FIT_ENDPOINTS))
 
 
+def spread_set_by_hand(name: str) -> bool:
+    """Whether the installed calibration's spread of ``name`` was set by hand against published figures after the
+    fit (an ``iiv_note`` in calibration.json): those figures are then fitted, not validation."""
+    from importlib import resources
+
+    f = resources.files("immunotwin.data").joinpath("calibration.json")
+    cal = json.loads(f.read_text()).get("params", {}) if f.is_file() else {}
+    return bool(cal.get(name, {}).get("iiv_note"))
+
+
 def _trial_readouts(p: pd.DataFrame, control: str, landmarks: dict[str, tuple[str, ...]]) -> dict[str, dict[str, float]]:
     """Each arm's readouts; ``landmarks``: endpoint ("os_rate", "pfs_rate") -> the months its rates are read at."""
     out: dict[str, dict[str, float]] = {}
@@ -273,11 +283,12 @@ NIVO_ARMS = {"nivolumab + ipilimumab": "nivolumab_ipilimumab", "nivolumab": "niv
 def complete_response_rows(p: pd.DataFrame) -> list[Row]:
     """Complete responses over five years and when they came (pooled CheckMate 066/067/069). The pooled share
     without one is the target of ``scar_fraction`` (fitted when that fit is installed); the months to complete
-    response are not fitted."""
+    response are fitted where the residue's clearance spread was set by hand against them (``spread_set_by_hand``)."""
     from .calibrate_cancers import installed_fits
 
     ref = load("scenario_refs")["complete_response_long_term"]["pooled_5y"]
     fitted = "scar_fraction" in installed_fits()
+    by_hand = spread_set_by_hand("residual_clearance_time")
     rows: list[Row] = []
     nivo = p[p["arm"].isin(list(NIVO_ARMS))]
     if not len(nivo):
@@ -292,7 +303,8 @@ def complete_response_rows(p: pd.DataFrame) -> list[Row]:
         for q, label in ((0.5, "median"), (0.75, "upper quartile")):
             pub, sim = float(ref[key][f"months_to_cr_{'median' if q == 0.5 else 'q3'}"]), float(np.quantile(g, q))
             rows.append(Row(f"months to complete response, {label} (complete responders)", arm, pub, sim, np.nan,
-                            np.nan, "±25%", abs(sim - pub) <= 0.25 * pub, False, ref["source"]))
+                            np.nan, "±25%" + (" (set by hand)" if by_hand else ""), abs(sim - pub) <= 0.25 * pub,
+                            by_hand, ref["source"]))
     return rows
 
 

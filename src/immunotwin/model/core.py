@@ -105,8 +105,9 @@ def _apply_calibration(params: tuple[Param, ...]) -> tuple[Param, ...]:
         if prm.name in fitted:
             v = fitted[prm.name]
             default = tuple(v["default"]) if isinstance(v["default"], list) else float(v["default"])
+            note = f"; {v['iiv_note']}" if v.get("iiv_note") else ""  # a spread set by hand after the fit
             out.append(dataclasses.replace(prm, default=default, iiv=float(v.get("iiv", prm.iiv)), assumed=False,
-                                           source=f"fitted: {tag} (data/calibration.json); before fitting: "
+                                           source=f"fitted: {tag} (data/calibration.json){note}; before fitting: "
                                                   f"{prm.source}"))
         else:
             out.append(prm)

@@ -135,7 +135,8 @@ def cancers_compared(patients: int | None = None, seed: int | None = None) -> Re
     text = ("One anti-PD-1 antibody across cancers, each with the trial's own regimen, population and imaging "
             "schedule (specs below). The cancers differ only by their catalogue entries (growth, immunogenicity, "
             "TMB, PD-L1, shared antigens) and covariates. " + refs["hand_set_note"] + " Hodgkin lymphoma is read "
-            "with the shared RECIST-like rule, not the Lugano PET criteria of KEYNOTE-087.")
+            "on viable tumour, as KEYNOTE-087's PET-based lymphoma criteria read it (a residual mass without "
+            "viable tumour is a complete response).")
     return Result("cancers-compared", "One anti-PD-1 regimen across cancers", text, figs, obs, specs, n_all)
 
 
