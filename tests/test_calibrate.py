@@ -672,16 +672,19 @@ def test_one_year_ct_and_pet_rows() -> None:
 
 
 def test_spread_set_by_hand_reads_the_calibration_note() -> None:
-    """A spread carries an ``iiv_note`` only when set by hand after the fit; the note reaches the parameter's source."""
-    import json
-    from importlib import resources
+    """A spread carries an ``iiv_note`` only when set by hand after the fit; the note reaches the parameter's source
+    and the spread is the one applied."""
+    from immunotwin.model.core import _apply_calibration, all_params
+    from immunotwin.validate import installed_calibration, spread_set_by_hand
 
-    from immunotwin.model.core import PARAM_INDEX
-    from immunotwin.validate import spread_set_by_hand
-
-    cal = json.loads(resources.files("immunotwin.data").joinpath("calibration.json").read_text())["params"]
-    for name, v in cal.items():
-        assert spread_set_by_hand(name) == bool(v.get("iiv_note"))
-        if v.get("iiv_note"):
-            assert v["iiv_note"] in PARAM_INDEX[name].source and PARAM_INDEX[name].iiv == pytest.approx(v["iiv"])
-    assert not spread_set_by_hand("no_such_parameter")
+    note = "set by hand against the months to complete response"
+    cal = {"provenance": {"label": "test"},
+           "params": {"residual_clearance_time": {"default": 70.0, "iiv": 1.5, "iiv_note": note},
+                      "immunogenicity": {"default": 0.2, "iiv": 0.8}}}
+    assert spread_set_by_hand("residual_clearance_time", cal) and not spread_set_by_hand("immunogenicity", cal)
+    assert not spread_set_by_hand("no_such_parameter", cal)
+    applied = {p.name: p for p in _apply_calibration(all_params(), cal)}
+    assert note in applied["residual_clearance_time"].source and applied["residual_clearance_time"].iiv == 1.5
+    assert "set by hand" not in applied["immunogenicity"].source and applied["immunogenicity"].iiv == 0.8
+    installed = installed_calibration().get("params", {})
+    assert [n for n in installed if spread_set_by_hand(n)] == [n for n, v in installed.items() if v.get("iiv_note")]

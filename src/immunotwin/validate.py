@@ -59,24 +59,25 @@ def _pi(values: list[float]) -> tuple[float, float]:
     return tuple(float(np.inf) if x >= 1e299 else float(x) for x in q)  # type: ignore[return-value]
 
 
+def installed_calibration() -> dict:
+    """The installed calibration (data/calibration.json; empty where none ships)."""
+    from importlib import resources
+
+    f = resources.files("immunotwin.data").joinpath("calibration.json")
+    return json.loads(f.read_text()) if f.is_file() else {}
+
+
 def installed_fitted_endpoints() -> tuple[str, ...]:
     """The endpoints the installed calibration was fitted to (its provenance), so that a target added to the
     targets file after the fit is not labelled fitted; ``FIT_ENDPOINTS`` where the provenance has no list."""
-    from importlib import resources
-
-    f = resources.files("immunotwin.data").joinpath("calibration.json")
-    prov = json.loads(f.read_text()).get("provenance", {}) if f.is_file() else {}
-    return tuple(prov.get("fitted_endpoints", FIT_ENDPOINTS))
+    return tuple(installed_calibration().get("provenance", {}).get("fitted_endpoints", FIT_ENDPOINTS))
 
 
-def spread_set_by_hand(name: str) -> bool:
-    """Whether the installed calibration's spread of ``name`` was set by hand against published figures after the
-    fit (an ``iiv_note`` in calibration.json): those figures are then fitted, not validation."""
-    from importlib import resources
-
-    f = resources.files("immunotwin.data").joinpath("calibration.json")
-    cal = json.loads(f.read_text()).get("params", {}) if f.is_file() else {}
-    return bool(cal.get(name, {}).get("iiv_note"))
+def spread_set_by_hand(name: str, cal: dict | None = None) -> bool:
+    """Whether the calibration's (default: the installed one's) spread of ``name`` was set by hand against published
+    figures after the fit (an ``iiv_note``): those figures are then fitted, not validation."""
+    cal = installed_calibration() if cal is None else cal
+    return bool(cal.get("params", {}).get(name, {}).get("iiv_note"))
 
 
 def _trial_readouts(p: pd.DataFrame, control: str, landmarks: dict[str, tuple[str, ...]]) -> dict[str, dict[str, float]]:

@@ -88,16 +88,17 @@ def all_params() -> tuple[Param, ...]:
     return tuple(out)
 
 
-def _apply_calibration(params: tuple[Param, ...]) -> tuple[Param, ...]:
-    """Replace defaults and variabilities fitted by ``immunotwin calibrate`` (data/calibration.json)."""
+def _apply_calibration(params: tuple[Param, ...], cal: dict | None = None) -> tuple[Param, ...]:
+    """Replace defaults and variabilities fitted by ``immunotwin calibrate`` (``cal``; default data/calibration.json)."""
     import dataclasses
     import json
     from importlib import resources
 
-    f = resources.files("immunotwin.data").joinpath("calibration.json")
-    if not f.is_file():
-        return params
-    cal = json.loads(f.read_text())
+    if cal is None:
+        f = resources.files("immunotwin.data").joinpath("calibration.json")
+        if not f.is_file():
+            return params
+        cal = json.loads(f.read_text())
     fitted = cal.get("params", {})
     tag = cal.get("provenance", {}).get("label", "calibrated")
     out = []
