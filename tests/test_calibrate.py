@@ -688,3 +688,47 @@ def test_spread_set_by_hand_reads_the_calibration_note() -> None:
     assert "set by hand" not in applied["immunogenicity"].source and applied["immunogenicity"].iiv == 0.8
     installed = installed_calibration().get("params", {})
     assert [n for n in installed if spread_set_by_hand(n)] == [n for n, v in installed.items() if v.get("iiv_note")]
+
+
+def test_held_spread_stays_put_and_keeps_its_note(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """A spread set by hand (``iiv_note``) is held at its value through the CMA-ES fit while the others move; it is
+    written back with its note and no bootstrap SE; a held spread outside the search box or of a parameter not
+    fitted is refused."""
+    import json
+    from types import SimpleNamespace
+
+    from immunotwin.calibrate import Fit, held_spreads, write_calibration
+
+    names = ("immunogenicity", "residual_clearance_time")
+    df = _synthetic_trial(400).assign(neutropenia_grade=0, checkpoint_exposure_months=6.0,
+                                      autoreactive_activity_months=1.0)
+    sd = np.array([proposal_sd(k) for k in names])
+    effects = np.random.default_rng(1).standard_normal((400, 2)) * sd
+    pl = Plausible(tuple(df["arm"].unique()), {a: g.reset_index(drop=True) for a, g in df.groupby("arm", sort=False)},
+                   effects, sd, names)
+    targets = {"endpoints": {"orr": {"nivolumab + ipilimumab": 0.5, "nivolumab": 0.4, "ipilimumab": 0.2}}}
+    held = 0.5 * sd[1]
+    res = fit(pl, targets, control="ipilimumab", max_evals=60, hold={"residual_clearance_time": held},
+              profile_events=False)
+    assert np.exp(res.phi[3]) == pytest.approx(held, rel=1e-12)
+    free = fit(pl, targets, control="ipilimumab", max_evals=60, profile_events=False)
+    assert np.exp(free.phi[3]) != pytest.approx(held, rel=1e-3)  # not held, it moves from its start (0.7 SD)
+    with pytest.raises(ValueError, match="outside the search box"):
+        fit(pl, targets, control="ipilimumab", max_evals=20, hold={"residual_clearance_time": 2.0 * sd[1]})
+    with pytest.raises(ValueError, match="not fitted: net_growth_rate"):
+        fit(pl, targets, control="ipilimumab", max_evals=20, hold={"net_growth_rate": 0.3})
+    # Only noted spreads of fitted parameters are held.
+    cal = {"params": {"residual_clearance_time": {"iiv": 1.5, "iiv_note": "by hand"}, "immunogenicity": {"iiv": 0.8},
+                      "nonimmune_trae_rate": {"iiv": 0.0, "iiv_note": "not a fitted parameter"}}}
+    assert held_spreads(cal) == {"residual_clearance_time": 1.5}
+    # Written back with the note; the bootstrap SE of a held spread is not written (the bootstrap held it too).
+    phi = np.zeros(2 * len(FITTED))
+    phi[len(FITTED) + FITTED.index("residual_clearance_time")] = np.log(1.5)
+    boot = np.tile(np.append(phi, [0.01, 0.1]), (3, 1)) + np.random.default_rng(2).normal(0, 0.01, (3, len(phi) + 2))
+    spec = SimpleNamespace(name="test", sha256="0")
+    doc = write_calibration(tmp_path / "c.json", phi, boot, spec=spec, targets_path="t.json", targets={}, n=10, seed=1,
+                            result=Fit(phi, 1.0, [1.0], 1, 0.0), rates=(0.01, 0.1),
+                            hold={"residual_clearance_time": 1.5}, notes={"residual_clearance_time": "by hand"})
+    rct = json.loads((tmp_path / "c.json").read_text())["params"]["residual_clearance_time"]
+    assert rct["iiv"] == pytest.approx(1.5) and rct["iiv_note"] == "by hand" and rct["iiv_held"]
+    assert rct["iiv_se"] is None and doc["params"]["immunogenicity"]["iiv_se"] > 0

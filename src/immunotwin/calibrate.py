@@ -567,14 +567,45 @@ class Fit:
     seconds: float
 
 
+def held_spreads(cal: Mapping | None = None) -> dict[str, float]:
+    """Spreads held at a value set by hand rather than fitted: the fitted parameters whose entry in the calibration
+    (default: the installed one) carries an ``iiv_note`` saying against which published figures the spread was set.
+    Those figures are then fitted, not validation (:func:`immunotwin.validate.spread_set_by_hand`)."""
+    if cal is None:
+        from .validate import installed_calibration
+
+        cal = installed_calibration()
+    return {k: float(v["iiv"]) for k, v in cal.get("params", {}).items() if k in FITTED and v.get("iiv_note")}
+
+
+def _iiv_notes(cal: Mapping | None, hold: Mapping[str, float]) -> dict[str, str]:
+    """The ``iiv_note`` of each held spread in ``cal`` (default: the installed calibration)."""
+    if cal is None:
+        from .validate import installed_calibration
+
+        cal = installed_calibration()
+    return {k: cal.get("params", {}).get(k, {}).get("iiv_note", "") for k in hold}
+
+
+def _fixed_variables(names: tuple[str, ...], hold: Mapping[str, float] | None) -> dict[int, float]:
+    """The held spreads as coordinates of phi (their log-SDs, in its second half) and values."""
+    if not hold:
+        return {}
+    unknown = sorted(set(hold) - set(names))
+    if unknown:
+        raise ValueError(f"held spreads of parameters that are not fitted: {', '.join(unknown)}")
+    return {len(names) + names.index(k): float(np.log(v)) for k, v in hold.items()}
+
+
 def fit(pl: Plausible, targets: Mapping, *, control: str | None = None, seed: int = 1, max_evals: int = 3000,
         x0: np.ndarray | None = None, sigma0: float = 0.3, fix_sd: np.ndarray | None = None,
         profile_events: bool = True, priors: Mapping[str, tuple[float, float]] | None = None,
-        offsets: np.ndarray | None = None) -> Fit:
+        offsets: np.ndarray | None = None, hold: Mapping[str, float] | None = None) -> Fit:
     """Minimise the calibration loss over phi with CMA-ES (means only when ``fix_sd`` is given); the
     adverse-event rates outside the modelled organs are profiled out at each phi unless ``profile_events`` is
     False (then they stay at their defaults). ``priors``: on variabilities (see ``PRIORS``; none by default here).
-    ``offsets``: added to the target readings (:func:`residuals`; the fresh-trial correction)."""
+    ``offsets``: added to the target readings (:func:`residuals`; the fresh-trial correction). ``hold``: spreads
+    kept at the given SDs, not fitted (:func:`held_spreads`)."""
     import cma
 
     rows = target_rows(targets)
@@ -582,10 +613,27 @@ def fit(pl: Plausible, targets: Mapping, *, control: str | None = None, seed: in
     lower = [-1.5 * pl.sd]
     upper = [1.5 * pl.sd]
     if fix_sd is None:  # means and log-SDs
-        start = np.concatenate([np.zeros(k), np.log(0.7 * pl.sd)]) if x0 is None else x0
+        start = np.concatenate([np.zeros(k), np.log(0.7 * pl.sd)]) if x0 is None else np.array(x0, float)
         lower.append(np.log(np.full(k, 0.05)))
         upper.append(np.log(0.95 * pl.sd))
-        full = lambda x: np.asarray(x)  # noqa: E731
+        lo, hi = np.concatenate(lower), np.concatenate(upper)
+        fixed = _fixed_variables(pl.names, hold)
+        for i, v in fixed.items():
+            if not lo[i] <= v <= hi[i]:
+                raise ValueError(f"held spread of {pl.names[i - k]} ({np.exp(v):.3g}) is outside the search box "
+                                 f"[0.05, {0.95 * pl.sd[i - k]:.3g}] of this plausible population")
+            start[i] = v
+        # CMA-ES searches the free coordinates only; the held ones are put back in (cma's own fixed_variables
+        # option is deprecated in cma 4)
+        free = np.array([i for i in range(2 * k) if i not in fixed], int)
+        template = start.copy()
+
+        def full(x: np.ndarray) -> np.ndarray:
+            out = template.copy()
+            out[free] = x
+            return out
+
+        start, lower, upper = start[free], [lo[free]], [hi[free]]
     else:  # means only
         start = np.zeros(k) if x0 is None else x0[:k]
         logsd = np.log(fix_sd)
@@ -604,8 +652,8 @@ def fit(pl: Plausible, targets: Mapping, *, control: str | None = None, seed: in
 
 
 def bootstrap(pl: Plausible, targets: Mapping, best: np.ndarray, *, control: str | None, reps: int = 8,
-              seed: int = 2, max_evals: int = 800,
-              priors: Mapping[str, tuple[float, float]] | None = None, offsets: np.ndarray | None = None) -> np.ndarray:
+              seed: int = 2, max_evals: int = 800, priors: Mapping[str, tuple[float, float]] | None = None,
+              offsets: np.ndarray | None = None, hold: Mapping[str, float] | None = None) -> np.ndarray:
     """Refit on bootstrap resamples of the plausible patients, started from ``best`` (with the same ``offsets``)."""
     rng = np.random.default_rng(seed)
     out = []
@@ -614,7 +662,7 @@ def bootstrap(pl: Plausible, targets: Mapping, best: np.ndarray, *, control: str
         idx = rng.integers(0, pl.n, pl.n)
         sub = pl.take(idx)
         f = fit(sub, targets, control=control, seed=seed + b, max_evals=max_evals, x0=best, sigma0=0.1,
-                priors=priors, offsets=offsets)
+                priors=priors, offsets=offsets, hold=hold)
         out.append(np.append(f.phi, profile_event_rates(sub, weights(f.phi, sub), rows, offsets)))
     return np.asarray(out)  # (reps, 2K + 2): means, log-SDs, the two event rates (EVENT_RATES)
 
@@ -632,7 +680,10 @@ def calibrated_params(phi: np.ndarray, names: tuple[str, ...] = FITTED) -> dict[
 
 def write_calibration(path: Path, phi: np.ndarray, boot: np.ndarray | None, *, spec: TrialSpec, targets_path: str,
                       targets: Mapping, n: int, seed: int, result: Fit, rates: tuple[float, float],
-                      extra: Mapping | None = None) -> dict:
+                      extra: Mapping | None = None, hold: Mapping[str, float] | None = None,
+                      notes: Mapping[str, str] | None = None) -> dict:
+    """``hold``: the spreads held (not fitted) and ``notes`` their ``iiv_note`` (why and against what they were set):
+    their bootstrap SE is not written, as the bootstrap did not vary them."""
     params = calibrated_params(phi)
     # log_shift relative to the installed default, as for the fitted parameters (calibrated_params)
     for name, rate, before in zip(EVENT_RATES, rates, default_rates(), strict=True):
@@ -641,10 +692,15 @@ def write_calibration(path: Path, phi: np.ndarray, boot: np.ndarray | None, *, s
         for k, name in enumerate(FITTED):
             mus, sds = boot[:, k], np.exp(boot[:, len(FITTED) + k])
             params[name]["log_shift_se"] = float(np.std(mus, ddof=1)) if len(boot) > 1 else None
-            params[name]["iiv_se"] = float(np.std(sds, ddof=1)) if len(boot) > 1 else None
+            params[name]["iiv_se"] = float(np.std(sds, ddof=1)) if len(boot) > 1 and name not in (hold or {}) \
+                else None
         for j, name in enumerate(EVENT_RATES):
             params[name]["log_shift_se"] = float(np.std(np.log(boot[:, 2 * len(FITTED) + j]), ddof=1)) \
                 if len(boot) > 1 else None
+    for name in hold or {}:
+        params[name]["iiv_held"] = True
+        if (notes or {}).get(name):
+            params[name]["iiv_note"] = notes[name]  # type: ignore[index]
     doc = {
         "provenance": {
             "label": f"calibrated to {targets.get('trial', 'targets')} ({time.strftime('%Y-%m-%d')})",
@@ -664,14 +720,17 @@ def write_calibration(path: Path, phi: np.ndarray, boot: np.ndarray | None, *, s
 def run_calibration(spec: TrialSpec, targets_path: Path, out: Path, *, n: int = 1536, max_evals: int = 3000,
                     reps: int = 8, seed: int = 1, install: bool = False, pool_with: tuple[Path, ...] = (),
                     priors: Mapping[str, tuple[float, float]] = PRIORS, correct_rounds: int = 0,
-                    correct_patients: int = 1000, progress: Callable[[int, int], None] | None = None) -> dict:
+                    correct_patients: int = 1000, progress: Callable[[int, int], None] | None = None,
+                    hold: Mapping[str, float] | None = None) -> dict:
     """Simulate the plausible population (cached in ``out``), fit, bootstrap, write
     ``out/calibration.json`` and ``out/fit.html``; ``install`` copies the result into the
     package data so it becomes the shipped default. ``pool_with``: folders of earlier plausible
     populations (with their recorded centres, simulated with other spec seeds) pooled with this one
     (:func:`pool`). ``priors``: on variabilities (``PRIORS``; ``{}`` for none), recorded in the provenance.
     ``correct_rounds``: fresh-trial corrections of the fit (:mod:`.calibrate_fresh`; ``correct_patients`` per arm),
-    then one more fresh trial at the result, shown in ``fit.html`` beside the reweighted readings."""
+    then one more fresh trial at the result, shown in ``fit.html`` beside the reweighted readings. ``hold``: spreads
+    kept at a value instead of fitted (default: the installed calibration's hand-set ones, :func:`held_spreads`);
+    they are written back with their notes."""
     from .report.fit_report import write_fit_report
 
     targets = json.loads(targets_path.read_text())
@@ -679,28 +738,37 @@ def run_calibration(spec: TrialSpec, targets_path: Path, out: Path, *, n: int = 
     pl = simulate_plausible(spec, n, out=out, progress=progress)
     if pool_with:
         pl = pool([load_plausible(out, pl.arms), *(load_plausible(Path(d), pl.arms) for d in pool_with)])
-    res = fit(pl, targets, control=spec.control, seed=seed, max_evals=max_evals, priors=priors)
+    installed = None
+    if hold is None:
+        from .validate import installed_calibration
+
+        installed = installed_calibration()
+        hold = held_spreads(installed)
+    res = fit(pl, targets, control=spec.control, seed=seed, max_evals=max_evals, priors=priors, hold=hold)
     rows_t = target_rows(targets)
     offsets = None
     extra: dict = {"priors": {k: {"iiv": v[0], "log_sd": v[1]} for k, v in priors.items()}}
+    if hold:
+        extra["held_spreads"] = dict(hold)
     if correct_rounds:
         from .calibrate_fresh import CORRECTION_SEED, correct, fresh_population, rounds_table
 
         phi, offsets, hist = correct(pl, spec, targets, res.phi, rounds=correct_rounds, patients=correct_patients,
-                                     optimiser_seed=seed, priors=priors)
+                                     optimiser_seed=seed, priors=priors, hold=hold)
         res = dataclasses.replace(res, phi=phi, loss=hist[-1].loss)
         rounds_table(rows_t, hist).to_csv(out / "fresh_correction.csv", index=False)
         extra["fresh_correction"] = {"rounds": correct_rounds, "patients_per_arm": correct_patients,
                                      "seeds": [r.seed for r in hist], "check_seed": CORRECTION_SEED + correct_rounds,
                                      "table": "fresh_correction.csv"}
     boot = bootstrap(pl, targets, res.phi, control=spec.control, reps=reps, seed=seed + 100,
-                     priors=priors, offsets=offsets) if reps > 1 else None
+                     priors=priors, offsets=offsets, hold=hold) if reps > 1 else None
     w = weights(res.phi, pl)
     rate = profile_event_rates(pl, w, rows_t, offsets)
     if pool_with:
         extra["pooled_with"] = [str(d) for d in pool_with]
     doc = write_calibration(out / "calibration.json", res.phi, boot, spec=spec, targets_path=str(targets_path),
-                            targets=targets, n=pl.n, seed=seed, result=res, rates=rate, extra=extra)
+                            targets=targets, n=pl.n, seed=seed, result=res, rates=rate, extra=extra, hold=hold,
+                            notes=_iiv_notes(installed, hold))
     sim = endpoints(pl, w, spec.control, rate)
     fresh_sim = None
     if correct_rounds:

@@ -85,7 +85,8 @@ def fresh_readings(fresh: Plausible, rows: list, control: str | None, rate: tupl
 
 def correct(pl: Plausible, spec: TrialSpec, targets: Mapping, phi: np.ndarray, *, rounds: int, patients: int,
             seed: int = CORRECTION_SEED, max_evals: int = 1500, optimiser_seed: int = 1,
-            priors: Mapping[str, tuple[float, float]] | None = None) -> tuple[np.ndarray, np.ndarray, list[Round]]:
+            priors: Mapping[str, tuple[float, float]] | None = None,
+            hold: Mapping[str, float] | None = None) -> tuple[np.ndarray, np.ndarray, list[Round]]:
     """``rounds`` fresh-trial corrections of the fit at ``phi``: (corrected phi, the last offsets, the rounds)."""
     rows = target_rows(targets)
     offsets = np.zeros((len(rows), 2))
@@ -97,7 +98,7 @@ def correct(pl: Plausible, spec: TrialSpec, targets: Mapping, phi: np.ndarray, *
         fr = fresh_readings(fresh_population(spec, phi, patients, seed + j), rows, spec.control, rate)
         offsets = np.where(np.isnan(fr) | np.isnan(rew), 0.0, fr - rew)
         res = fit(pl, targets, control=spec.control, seed=optimiser_seed + j + 1, max_evals=max_evals, x0=phi,
-                  sigma0=0.1, priors=priors, offsets=offsets)
+                  sigma0=0.1, priors=priors, offsets=offsets, hold=hold)
         history.append(Round(phi, seed + j, offsets, fr, rew, res.loss))
         phi = res.phi
     return phi, offsets, history
