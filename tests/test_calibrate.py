@@ -732,3 +732,43 @@ def test_held_spread_stays_put_and_keeps_its_note(tmp_path) -> None:  # type: ig
     rct = json.loads((tmp_path / "c.json").read_text())["params"]["residual_clearance_time"]
     assert rct["iiv"] == pytest.approx(1.5) and rct["iiv_note"] == "by hand" and rct["iiv_held"]
     assert rct["iiv_se"] is None and doc["params"]["immunogenicity"]["iiv_se"] > 0
+
+
+def test_weighted_quantile_is_numpys_with_unit_weights_and_ignores_zero_weight() -> None:
+    x = np.random.default_rng(5).exponential(10.0, 201)
+    for q in (0.25, 0.5, 0.75, 0.9):
+        assert weighted.quantile(x, np.ones_like(x), q) == pytest.approx(np.quantile(x, q), rel=1e-12)
+        assert weighted.quantile(x, np.full_like(x, 3.7), q) == pytest.approx(np.quantile(x, q), rel=1e-12)
+    w = np.ones_like(x)
+    w[::2] = 0.0  # zero weight is absence
+    assert weighted.quantile(x, w, 0.5) == pytest.approx(np.quantile(x[1::2], 0.5), rel=1e-12)
+    assert np.isnan(weighted.quantile(x, np.zeros_like(x), 0.5))
+    # weight on the late values moves the quantile later
+    assert weighted.quantile(x, np.where(x > 10.0, 3.0, 1.0), 0.5) > np.quantile(x, 0.5)
+
+
+def test_months_to_complete_response_are_read_and_fitted_on_a_relative_scale() -> None:
+    """The months-to-CR targets read the weighted quantiles of the onset among patients whose best response over the
+    follow-up is CR; one residual unit is a quarter of the published value."""
+    from immunotwin.calibrate import RELATIVE_SCALE, endpoints, residuals, target_rows
+
+    df = _synthetic_trial(400).assign(neutropenia_grade=0, checkpoint_exposure_months=6.0,
+                                      autoreactive_activity_months=1.0)
+    rng = np.random.default_rng(9)
+    cr = rng.random(len(df)) < 0.3
+    df["bor"] = np.where(cr, "CR", df["bor"])
+    df["cr_onset_months"] = np.where(cr, rng.choice([2.76, 5.52, 8.28, 13.8, 24.8], len(df)), np.nan)
+    outcomes = {a: g.reset_index(drop=True) for a, g in df.groupby("arm", sort=False)}
+    pl = Plausible(tuple(outcomes), outcomes, np.zeros((400, 1)), np.ones(1), ("immunogenicity",))
+    w = np.full(400, 1.0 / 400)
+    sim = endpoints(pl, w, "ipilimumab")
+    g = outcomes["nivolumab"]
+    onset = g.loc[g["bor"] == "CR", "cr_onset_months"].to_numpy(float)
+    assert sim["months_to_cr_median"]["nivolumab"] == pytest.approx(np.quantile(onset, 0.5))
+    assert sim["months_to_cr_q3"]["nivolumab"] == pytest.approx(np.quantile(onset, 0.75))
+    targets = {"endpoints": {"months_to_cr_median": {"nivolumab": 2.0 * np.quantile(onset, 0.5), "source": "x"},
+                             "months_to_cr_q3": {"nivolumab": np.quantile(onset, 0.75), "source": "x"}}}
+    rows = target_rows(targets)
+    assert [r[0] for r in rows] == ["months_to_cr_median", "months_to_cr_q3"]
+    r = residuals(sim, rows)
+    assert r[0] == pytest.approx(-0.5 / RELATIVE_SCALE["months_to_cr_median"]) and r[1] == pytest.approx(0.0)

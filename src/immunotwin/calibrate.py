@@ -80,10 +80,15 @@ PDL1_SUBGROUP_CUT = 0.05
 #: response depends on the patient's immunogenicity, to which PD-L1 is tied (population.pdl1_tps). Residual unit:
 #: the binomial SE at the subgroup sizes of the nivolumab arm (80 and 208 patients with a PD-L1 result).
 SUBGROUP_SCALE = {"orr_pdl1_ge5": 0.055, "orr_pdl1_lt5": 0.034}
+#: Months from the start of treatment to a complete response among the patients with one over the whole follow-up
+#: (the targets' median and upper quartile: pooled CheckMate 066/067/069, read on the nivolumab-containing arms). The
+#: only targets that say when responses complete, which the residue's clearance time and its spread decide. Residual
+#: unit: a quarter of the published value (the ±25% band validate gives medians of a few hundred patients).
+RELATIVE_SCALE = {"months_to_cr_median": 0.25, "months_to_cr_q3": 0.25}
 #: Residual unit of every endpoint read as a rate (the loss reads it thousands of times: built once).
 RESIDUAL_SCALE = {**SCALE, **SUBGROUP_SCALE}
 FIT_ENDPOINTS = ("orr", "cr_rate", "median_pfs_months", "grade3plus_trae", "discontinued_for_trae", "os_rate",
-                 "median_os_months", "hr_pfs", *SUBGROUP_SCALE)
+                 "median_os_months", "hr_pfs", *SUBGROUP_SCALE, *RELATIVE_SCALE)
 
 
 def proposal_sd(name: str) -> float:
@@ -410,7 +415,8 @@ def endpoints(pl: Plausible, w: np.ndarray, control: str | None = None,
     """Weighted trial endpoints, keyed like the targets file (endpoint -> arm -> value); grade >= 3
     TRAEs at the event ``rates`` (non-immune, immune-related; default: the parameters' current defaults)."""
     rate = default_rates() if rates is None else rates
-    out: dict[str, dict[str, float]] = {k: {} for k in ("orr", *SUBGROUP_SCALE, "cr_rate", "dcr", "median_pfs_months",
+    out: dict[str, dict[str, float]] = {k: {} for k in ("orr", *SUBGROUP_SCALE, *RELATIVE_SCALE, "cr_rate", "dcr",
+                                                         "median_pfs_months",
                                                          "median_os_months", "grade3plus_trae", "grade3plus_irae",
                                                          "discontinued_for_trae", "hr_pfs", "hr_os")}
     os_rate: dict[str, dict[str, float]] = {"12": {}, "24": {}, "36": {}, "60": {}}
@@ -424,6 +430,10 @@ def endpoints(pl: Plausible, w: np.ndarray, control: str | None = None,
             out[k][arm] = v
         out["cr_rate"][arm] = weighted.proportion(cr, w)
         out["dcr"][arm] = weighted.proportion(np.isin(bor, ("CR", "PR", "SD")), w)
+        ever_cr = bor.astype(str) == "CR"  # best response over the whole follow-up, as the pooled figures count it
+        t_cr = df["cr_onset_months"].to_numpy(float)[ever_cr]
+        out["months_to_cr_median"][arm] = weighted.quantile(t_cr, w[ever_cr], 0.5)
+        out["months_to_cr_q3"][arm] = weighted.quantile(t_cr, w[ever_cr], 0.75)
         out["grade3plus_trae"][arm] = trae_grade3plus(df, w, rate)
         out["grade3plus_irae"][arm] = weighted.proportion(df["any_irae_grade"].to_numpy() >= 3, w)
         out["discontinued_for_trae"][arm] = weighted.proportion(df["discontinued"].to_numpy() == "toxicity", w)
@@ -527,7 +537,8 @@ def residuals(sim: Mapping, rows: list[tuple[str, str, str, float]], offsets: np
         if ep in ("median_pfs_months", "median_os_months"):  # the OS median on the survival scale, in the OS-rate unit
             r.append(_median_from_readings(a, b, MEDIAN_SCALE if ep == "median_pfs_months" else SCALE["os_rate"]))
             continue
-        r.append((a - pub) / RESIDUAL_SCALE[ep] if np.isfinite(a) else 5.0)
+        unit = RELATIVE_SCALE[ep] * pub if ep in RELATIVE_SCALE else RESIDUAL_SCALE[ep]
+        r.append((a - pub) / unit if np.isfinite(a) else 5.0)
     return np.asarray(r)
 
 
@@ -777,7 +788,7 @@ def run_calibration(spec: TrialSpec, targets_path: Path, out: Path, *, n: int = 
     rows, fresh_vals = [], []
     for ep, lm, arm, pub in rows_t:
         band = (0.2 * pub if ep == "median_pfs_months" else 0.25 * pub if ep == "median_os_months"
-                else 1.96 * SUBGROUP_SCALE[ep] if ep in SUBGROUP_SCALE else SCALE[ep])
+                else RELATIVE_SCALE[ep] * pub if ep in RELATIVE_SCALE else 1.96 * SUBGROUP_SCALE[ep] if ep in SUBGROUP_SCALE else SCALE[ep])
         row = (ep, lm, arm, pub, simulated_value(sim, ep, lm, arm), band)
         if fresh_sim is not None:
             fresh_vals.append(simulated_value(fresh_sim, ep, lm, arm))

@@ -284,12 +284,14 @@ NIVO_ARMS = {"nivolumab + ipilimumab": "nivolumab_ipilimumab", "nivolumab": "niv
 def complete_response_rows(p: pd.DataFrame) -> list[Row]:
     """Complete responses over five years and when they came (pooled CheckMate 066/067/069). The pooled share
     without one is the target of ``scar_fraction`` (fitted when that fit is installed); the months to complete
-    response are fitted where the residue's clearance spread was set by hand against them (``spread_set_by_hand``)."""
+    response are fitted where the residue's clearance spread was set by hand against them (``spread_set_by_hand``) or the
+    installed calibration lists them among its targets (``calibrate.RELATIVE_SCALE``)."""
     from .calibrate_cancers import installed_fits
 
     ref = load("scenario_refs")["complete_response_long_term"]["pooled_5y"]
     fitted = "scar_fraction" in installed_fits()
     by_hand = spread_set_by_hand("residual_clearance_time")
+    fitted_timing = by_hand or "months_to_cr_median" in installed_fitted_endpoints()
     rows: list[Row] = []
     nivo = p[p["arm"].isin(list(NIVO_ARMS))]
     if not len(nivo):
@@ -305,7 +307,7 @@ def complete_response_rows(p: pd.DataFrame) -> list[Row]:
             pub, sim = float(ref[key][f"months_to_cr_{'median' if q == 0.5 else 'q3'}"]), float(np.quantile(g, q))
             rows.append(Row(f"months to complete response, {label} (complete responders)", arm, pub, sim, np.nan,
                             np.nan, "±25%" + (" (set by hand)" if by_hand else ""), abs(sim - pub) <= 0.25 * pub,
-                            by_hand, ref["source"]))
+                            fitted_timing, ref["source"]))
     return rows
 
 

@@ -18,6 +18,22 @@ def proportion(flag: np.ndarray, w: np.ndarray) -> float:
     return float(np.sum(w * flag) / np.sum(w))
 
 
+def quantile(x: np.ndarray, w: np.ndarray, q: float) -> float:
+    """Weighted quantile, linear between order statistics: the i-th smallest value (1-based) sits at
+    (sum of the weights before it) / (total weight less the largest value's), which for equal weights is
+    (i - 1) / (n - 1), numpy's default (type 7) quantile. NaN where there is no weight."""
+    ok = np.isfinite(x) & (w > 0)
+    x, w = x[ok], w[ok]
+    if not len(x):
+        return float("nan")
+    if len(x) == 1:
+        return float(x[0])
+    order = np.argsort(x, kind="stable")
+    x, w = x[order], w[order]
+    before = np.cumsum(w) - w
+    return float(np.interp(q, before / (w.sum() - w[-1]), x))
+
+
 def km(time: np.ndarray, event: np.ndarray, w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Weighted Kaplan–Meier: event times and survival just after each (ties pooled)."""
     ok = np.isfinite(time)
