@@ -732,6 +732,7 @@ def test_held_spread_stays_put_and_keeps_its_note(tmp_path) -> None:  # type: ig
     rct = json.loads((tmp_path / "c.json").read_text())["params"]["residual_clearance_time"]
     assert rct["iiv"] == pytest.approx(1.5) and rct["iiv_note"] == "by hand" and rct["iiv_held"]
     assert rct["iiv_se"] is None and doc["params"]["immunogenicity"]["iiv_se"] > 0
+    assert doc["provenance"]["fitted_endpoints"] == []  # only the endpoints the targets file holds (none here)
 
 
 def test_weighted_quantile_is_numpys_with_unit_weights_and_ignores_zero_weight() -> None:

@@ -719,7 +719,7 @@ def write_calibration(path: Path, phi: np.ndarray, boot: np.ndarray | None, *, s
             "method": "importance reweighting of a plausible virtual population (twin design) + CMA-ES",
             "plausible_patients_per_arm": n, "optimiser_seed": seed, "loss": result.loss,
             "evaluations": result.evaluations, "date": time.strftime("%Y-%m-%d"),
-            "fitted_endpoints": list(FIT_ENDPOINTS),
+            "fitted_endpoints": [ep for ep in FIT_ENDPOINTS if ep in targets.get("endpoints", {})],
             **(extra or {}),
         },
         "params": params,
