@@ -145,3 +145,19 @@ def test_success_refuses_more_patients_than_the_pool(tmp_path: Path, capsys: pyt
                  "--out", str(tmp_path / "s")])
     assert code == 2 and "--size-per-arm" in capsys.readouterr().err
     assert not (tmp_path / "s").exists()
+
+
+def test_parameter_draws_leave_a_held_spread_alone() -> None:
+    """A variability held at a hand-set value (no bootstrap SE) keeps its scale at 1; its mean is still drawn. A fitted
+    variability without an SE is refused."""
+    from immunotwin.success import parameter_draws
+
+    cal = {"residual_clearance_time": {"iiv": 1.5, "log_shift_se": 0.2, "iiv_se": None, "iiv_held": True,
+                                       "iiv_note": "by hand"},
+           "immunogenicity": {"iiv": 0.9, "log_shift_se": 0.1, "iiv_se": 0.05}}
+    draws = parameter_draws(500, seed=1, cal=cal)
+    assert all("residual_clearance_time" not in d[1] for d in draws)
+    assert np.std([d[0]["residual_clearance_time"] for d in draws]) == pytest.approx(0.2, rel=0.15)
+    assert np.std([d[1]["immunogenicity"] for d in draws]) * 0.9 == pytest.approx(0.05, rel=0.15)
+    with pytest.raises(ValueError, match="residual_clearance_time"):
+        parameter_draws(2, seed=1, cal={"residual_clearance_time": {"iiv": 1.5, "log_shift_se": 0.2, "iiv_se": None}})

@@ -788,7 +788,8 @@ def run_calibration(spec: TrialSpec, targets_path: Path, out: Path, *, n: int = 
     rows, fresh_vals = [], []
     for ep, lm, arm, pub in rows_t:
         band = (0.2 * pub if ep == "median_pfs_months" else 0.25 * pub if ep == "median_os_months"
-                else RELATIVE_SCALE[ep] * pub if ep in RELATIVE_SCALE else 1.96 * SUBGROUP_SCALE[ep] if ep in SUBGROUP_SCALE else SCALE[ep])
+                else RELATIVE_SCALE[ep] * pub if ep in RELATIVE_SCALE
+                else 1.96 * SUBGROUP_SCALE[ep] if ep in SUBGROUP_SCALE else SCALE[ep])
         row = (ep, lm, arm, pub, simulated_value(sim, ep, lm, arm), band)
         if fresh_sim is not None:
             fresh_vals.append(simulated_value(fresh_sim, ep, lm, arm))

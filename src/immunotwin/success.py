@@ -99,15 +99,18 @@ def probability_of_success(p: pd.DataFrame, arm: str, control: str, endpoint: st
                    "ORR difference" if endpoint == "orr" else "hazard ratio", med, pi)
 
 
-def parameter_draws(k: int, seed: int) -> list[tuple[dict[str, float], dict[str, float]]]:
-    """``k`` draws of (mean log-shift, IIV scale) per fitted parameter from the calibration's
-    bootstrap standard errors (see module doc)."""
-    from importlib import resources
+def parameter_draws(k: int, seed: int, cal: dict | None = None) -> list[tuple[dict[str, float], dict[str, float]]]:
+    """``k`` draws of (mean log-shift, IIV scale) per fitted parameter from the calibration's (default: the installed
+    one's ``params``) bootstrap standard errors (see module doc)."""
+    if cal is None:
+        from importlib import resources
 
-    cal = json.loads(resources.files("immunotwin.data").joinpath("calibration.json").read_text())["params"]
-    # A parameter fitted without variability (the two adverse-event rates outside the organs) has a mean to draw only.
-    missing = [n for n, v in cal.items()
-               if v.get("log_shift_se") is None or (float(v["iiv"]) > 0 and v.get("iiv_se") is None)]
+        cal = json.loads(resources.files("immunotwin.data").joinpath("calibration.json").read_text())["params"]
+    # A parameter fitted without variability (the two adverse-event rates outside the organs) has a mean to draw only;
+    # a variability held at a value set by hand (calibrate.held_spreads) has no bootstrap SE and is not drawn.
+    held = {n for n, v in cal.items() if v.get("iiv_held") or v.get("iiv_note")}
+    missing = [n for n, v in cal.items() if v.get("log_shift_se") is None
+               or (float(v["iiv"]) > 0 and n not in held and v.get("iiv_se") is None)]
     if k and missing:
         raise ValueError(f"the installed calibration has no bootstrap standard errors for {', '.join(missing)}")
     rng = np.random.default_rng(seed)
@@ -117,7 +120,7 @@ def parameter_draws(k: int, seed: int) -> list[tuple[dict[str, float], dict[str,
         for name, v in cal.items():
             shift[name] = float(rng.normal(0.0, v["log_shift_se"]))
             iiv = float(v["iiv"])
-            if iiv <= 0:
+            if iiv <= 0 or name in held:
                 continue
             scale[name] = float(max(iiv + rng.normal(0.0, v["iiv_se"]), 0.05 * iiv) / iiv)  # kept above 5%
         draws.append((shift, scale))
