@@ -595,7 +595,7 @@ def test_organ_mix_rows_against_checkmate067_table() -> None:
     assert rows["diarrhoea/colitis, grade >=3"].published == pytest.approx(0.02)
 
 
-def test_complete_response_rows_by_hand() -> None:
+def test_complete_response_rows_by_hand(monkeypatch: pytest.MonkeyPatch) -> None:
     """Oracle by hand: nivolumab 20 complete responses of 100 at months 1, 2, ..., 20 (median 10.5, upper quartile
     15.25); the combination 25 of 100 at month 6 each; ipilimumab's patients are not pooled. The pooled published
     share is 198/935 = 0.212 (±4 points)."""
@@ -616,8 +616,20 @@ def test_complete_response_rows_by_hand() -> None:
     assert pooled.inside and pooled.fitted == ("scar_fraction" in installed_fits())
     med = rows[("months to complete response, median (complete responders)", "nivolumab")]
     assert med.simulated == pytest.approx(10.5) and med.published == 11.8 and med.inside
-    # fitted exactly when the residue's clearance spread was set by hand against these figures
-    assert med.fitted == spread_set_by_hand("residual_clearance_time") and ("set by hand" in med.criterion) == med.fitted
+    # fitted exactly when the residue's clearance spread was set by hand against these figures, or the installed
+    # calibration lists them among its targets
+    from immunotwin import validate
+
+    by_hand = spread_set_by_hand("residual_clearance_time")
+    assert med.fitted == (by_hand or "months_to_cr_median" in validate.installed_fitted_endpoints())
+    assert ("set by hand" in med.criterion) == by_hand
+    monkeypatch.setattr(validate, "installed_fitted_endpoints", lambda: ("orr", "months_to_cr_median", "months_to_cr_q3"))
+    again = {(r.check, r.group): r for r in complete_response_rows(p)}
+    assert all(r.fitted for (c, _), r in again.items() if c.startswith("months to complete response"))
+    monkeypatch.setattr(validate, "installed_fitted_endpoints", lambda: ("orr",))
+    if not by_hand:
+        again = {(r.check, r.group): r for r in complete_response_rows(p)}
+        assert not any(r.fitted for (c, _), r in again.items() if c.startswith("months to complete response"))
     q3 = rows[("months to complete response, upper quartile (complete responders)", "nivolumab")]
     assert q3.simulated == pytest.approx(15.25) and not q3.inside  # 26.5 published
     combo = rows[("months to complete response, median (complete responders)", "nivolumab + ipilimumab")]
