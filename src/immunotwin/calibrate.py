@@ -580,22 +580,15 @@ class Fit:
 
 def held_spreads(cal: Mapping | None = None) -> dict[str, float]:
     """Spreads held at a value set by hand rather than fitted: the fitted parameters whose entry in the calibration
-    (default: the installed one) carries an ``iiv_note`` saying against which published figures the spread was set.
-    Those figures are then fitted, not validation (:func:`immunotwin.validate.spread_set_by_hand`)."""
+    (default: the installed one) carries an ``iiv_note`` saying against which published figures the spread was set,
+    or was written held (``iiv_held``). Those figures are then fitted, not validation
+    (:func:`immunotwin.validate.spread_set_by_hand`)."""
     if cal is None:
         from .validate import installed_calibration
 
         cal = installed_calibration()
-    return {k: float(v["iiv"]) for k, v in cal.get("params", {}).items() if k in FITTED and v.get("iiv_note")}
-
-
-def _iiv_notes(cal: Mapping | None, hold: Mapping[str, float]) -> dict[str, str]:
-    """The ``iiv_note`` of each held spread in ``cal`` (default: the installed calibration)."""
-    if cal is None:
-        from .validate import installed_calibration
-
-        cal = installed_calibration()
-    return {k: cal.get("params", {}).get(k, {}).get("iiv_note", "") for k in hold}
+    return {k: float(v["iiv"]) for k, v in cal.get("params", {}).items()
+            if k in FITTED and (v.get("iiv_note") or v.get("iiv_held"))}
 
 
 def _fixed_variables(names: tuple[str, ...], hold: Mapping[str, float] | None) -> dict[int, float]:
@@ -749,12 +742,10 @@ def run_calibration(spec: TrialSpec, targets_path: Path, out: Path, *, n: int = 
     pl = simulate_plausible(spec, n, out=out, progress=progress)
     if pool_with:
         pl = pool([load_plausible(out, pl.arms), *(load_plausible(Path(d), pl.arms) for d in pool_with)])
-    installed = None
-    if hold is None:
-        from .validate import installed_calibration
+    from .validate import installed_calibration
 
-        installed = installed_calibration()
-        hold = held_spreads(installed)
+    installed = installed_calibration().get("params", {})
+    hold = held_spreads({"params": installed}) if hold is None else hold
     res = fit(pl, targets, control=spec.control, seed=seed, max_evals=max_evals, priors=priors, hold=hold)
     rows_t = target_rows(targets)
     offsets = None
@@ -779,7 +770,7 @@ def run_calibration(spec: TrialSpec, targets_path: Path, out: Path, *, n: int = 
         extra["pooled_with"] = [str(d) for d in pool_with]
     doc = write_calibration(out / "calibration.json", res.phi, boot, spec=spec, targets_path=str(targets_path),
                             targets=targets, n=pl.n, seed=seed, result=res, rates=rate, extra=extra, hold=hold,
-                            notes=_iiv_notes(installed, hold))
+                            notes={k: installed.get(k, {}).get("iiv_note", "") for k in hold})
     sim = endpoints(pl, w, spec.control, rate)
     fresh_sim = None
     if correct_rounds:

@@ -102,13 +102,14 @@ def probability_of_success(p: pd.DataFrame, arm: str, control: str, endpoint: st
 def parameter_draws(k: int, seed: int, cal: dict | None = None) -> list[tuple[dict[str, float], dict[str, float]]]:
     """``k`` draws of (mean log-shift, IIV scale) per fitted parameter from the calibration's (default: the installed
     one's ``params``) bootstrap standard errors (see module doc)."""
-    if cal is None:
-        from importlib import resources
+    from .calibrate import held_spreads
+    from .validate import installed_calibration
 
-        cal = json.loads(resources.files("immunotwin.data").joinpath("calibration.json").read_text())["params"]
+    if cal is None:
+        cal = installed_calibration()["params"]
     # A parameter fitted without variability (the two adverse-event rates outside the organs) has a mean to draw only;
     # a variability held at a value set by hand (calibrate.held_spreads) has no bootstrap SE and is not drawn.
-    held = {n for n, v in cal.items() if v.get("iiv_held") or v.get("iiv_note")}
+    held = set(held_spreads({"params": cal}))
     missing = [n for n, v in cal.items() if v.get("log_shift_se") is None
                or (float(v["iiv"]) > 0 and n not in held and v.get("iiv_se") is None)]
     if k and missing:

@@ -76,8 +76,9 @@ def installed_fitted_endpoints() -> tuple[str, ...]:
 def spread_set_by_hand(name: str, cal: dict | None = None) -> bool:
     """Whether the calibration's (default: the installed one's) spread of ``name`` was set by hand against published
     figures after the fit (an ``iiv_note``): those figures are then fitted, not validation."""
-    cal = installed_calibration() if cal is None else cal
-    return bool(cal.get("params", {}).get(name, {}).get("iiv_note"))
+    from .calibrate import held_spreads
+
+    return name in held_spreads(cal)
 
 
 def _trial_readouts(p: pd.DataFrame, control: str, landmarks: dict[str, tuple[str, ...]]) -> dict[str, dict[str, float]]:
