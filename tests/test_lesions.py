@@ -27,7 +27,7 @@ def test_pool_starts_at_steady_state_and_feeds_the_iwata_rate() -> None:
     dy = np.asarray(vector_field(0.0, y[0], ({k: v[0] for k, v in p.items()}, inp)))
     np.testing.assert_allclose(dy[LAYOUT.slices["micrometastases"]], 0.0, atol=1e-12)
     np.testing.assert_allclose(dy[LAYOUT.slices["new_lesion_hazard"]], seeding, rtol=1e-12)
-    assert dy[LAYOUT.slices["residual_mass"]][0] == 0.0 and dy[LAYOUT.slices["residual_debris"]][0] == 0.0
+    assert dy[LAYOUT.slices["residual_mass"]][0] == 0.0
 
 
 def test_pool_is_a_first_order_delay_without_treatment_effect() -> None:
@@ -96,29 +96,15 @@ def _responding(weeks: int, **over: float) -> np.ndarray:
     return _nivolumab_course(1, weeks, **over)[0]
 
 
-def test_scar_debris_and_regression_bed_take_their_shares_of_the_killed_mass() -> None:
-    # Without resorption (both clearance times far beyond the run) the three pools just accumulate what treatment
-    # kills, split phi : f_F (1 - phi) : (1 - f_F)(1 - phi) at every time (tumour.py).
-    phi, f = 0.02, 0.7
-    ys = _responding(16, scar_fraction=phi, debris_fraction=f, residual_clearance_time=1e12,
-                     debris_clearance_time=1e12)
-    debris, bed, scar = (LAYOUT.get(ys, k) for k in ("residual_debris", "residual_mass", "scar_mass"))
+def test_scar_takes_its_share_of_the_killed_mass() -> None:
+    # Without resorption (tau_R far beyond the run) residue and scar both just accumulate what treatment kills,
+    # in the ratio (1 - phi) : phi, at every time.
+    phi = 0.02
+    ys = _responding(16, scar_fraction=phi, residual_clearance_time=1e12)
+    resid, scar = LAYOUT.get(ys, "residual_mass"), LAYOUT.get(ys, "scar_mass")
     assert scar[-1] > 1e-3  # treatment killed something
     grown = scar > 1e-9
-    np.testing.assert_allclose(scar[grown] / (debris[grown] + bed[grown]), phi / (1.0 - phi), rtol=1e-6)
-    np.testing.assert_allclose(debris[grown] / bed[grown], f / (1.0 - f), rtol=1e-6)
-
-
-def test_debris_clears_in_weeks_while_the_regression_bed_stays() -> None:
-    # The same killing feeds both pools; the debris (tau_F 14 days) peaks earlier and falls further from its peak
-    # than the regression bed (tau_R months), and with f_F = 0 it is empty (the one-pool residue).
-    ys = _responding(40, scar_fraction=0.0, debris_fraction=0.7, debris_clearance_time=14.0,
-                     residual_clearance_time=120.0)
-    debris, bed = LAYOUT.get(ys, "residual_debris"), LAYOUT.get(ys, "residual_mass")
-    assert int(np.argmax(debris)) < int(np.argmax(bed))
-    assert debris[-1] / debris.max() < bed[-1] / bed.max()
-    one_pool = _responding(40, debris_fraction=0.0)
-    assert np.all(LAYOUT.get(one_pool, "residual_debris") == 0.0)
+    np.testing.assert_allclose(scar[grown] / resid[grown], phi / (1.0 - phi), rtol=1e-6)
 
 
 def test_scar_stays_while_the_residue_resorbs() -> None:

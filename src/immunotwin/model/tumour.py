@@ -57,29 +57,17 @@ both clones in their proportions), so a scan shows it only while T is at least w
 when the lesion surfaced (``clinic.observe.new_lesions_visible``): a focus that surfaced as
 treatment began and was shrunk below detection by the next scan is not a new lesion there.
 
-Cells killed by treatment leave a residue that imaging still measures. With
+Cells killed by treatment leave a residual mass R (necrosis, fibrosis, inflammatory
+infiltrate) that imaging still measures and that clears slowly with mean time tau_R:
 
-    dying = (max(kill - kill_0, 0) + k_chemo E_c) T_s + (rho_r max(kill - kill_0, 0) + k_chemo E_c) T_r
+    dR/dt = (max(kill - kill_0, 0) + k_chemo E_c) T_s + (rho_r max(kill - kill_0, 0) + k_chemo E_c) T_r - R/tau_R
 
-the residue is held in two pools. A share f_F of what resorbs is the dead cells' own volume
-(cell debris and oedema), cleared by phagocytes in weeks (mean time tau_F); the rest is the
-regression bed (fibrosis, new vessels, immune infiltrate: the pathological picture of
-response to checkpoint blockade, Tetzlaff et al., Ann Oncol 2018;29:1861; Cottrell et al.,
-Ann Oncol 2018;29:1853), remodelled over months with mean time tau_R. A patient-level share
-phi of the killed mass does not resorb at all: a fibrotic scar S that CT keeps measuring:
+A patient-level share phi of the killed mass does not resorb: a fibrotic scar S that CT keeps
+measuring (the resorbing part above takes 1 - phi):
 
-    dF/dt = f_F (1 - phi) dying - F/tau_F,   dR/dt = (1 - f_F)(1 - phi) dying - R/tau_R,
-    dS/dt = phi dying
+    dR/dt = (1 - phi) x dying - R/tau_R,   dS/dt = phi x dying
 
-With one pool a lesion that shrinks by a third in diameter (a RECIST partial response: 70% of
-its volume gone) has also cleared most of the way to a complete response, so the residue's one
-clearance time set both how soon responses are seen and how late they complete. Two pools part
-them: a partial response is seen once the debris has gone (weeks), a complete one once the
-regression bed has been remodelled (months to years: 9.1 months median and 23.1 months upper
-quartile from the start of nivolumab plus ipilimumab to a complete response, pooled CheckMate
-066/067/069, data/checkmate067.json).
-
-The clinic's CT reads T + F + R + S; PET-based readings (Lugano, cystoscopy with biopsy) read T;
+The clinic's CT reads T + R + S; PET-based readings (Lugano, cystoscopy with biopsy) read T;
 death from burden reads T. Residual masses after immunotherapy often hold no viable tumour,
 which is why radiological complete responses keep accruing for years (5-year CR 22% against
 11.5% at the first report of CheckMate 067: Larkin et al., N Engl J Med 2019;381:1535 and
@@ -99,8 +87,6 @@ from .base import Ctx, Subsystem
 from .params import assumed, sourced
 
 LN_MIN = -20.7  # ln(1e-9): one cell, in units of 1e9 cells
-#: States of what treatment killed that CT still measures (debris, regression bed, scar); PET reads none of them.
-RESIDUE_STATES = ("residual_debris", "residual_mass", "scar_mass")
 
 PARAMS = (
     assumed("growth_rate", "1/day", 0.012,
@@ -146,18 +132,9 @@ PARAMS = (
             "Iwata, Kawasaki & Shigesada, J Theor Biol 2000;203:177 (fractal dimension of tumour "
             "vasculature)"),
     assumed("residual_clearance_time", "day", 90.0,
-            "mean remodelling time of the regression bed left by killed tumour cells (fibrosis, new vessels "
-            "and infiltrate resorb over months; assumed, then calibrated with its variability): sets how long "
+            "mean clearance time of the residual mass left by killed tumour cells (necrosis and "
+            "fibrosis resorb over months; assumed, then calibrated with its variability): sets how long "
             "a complete response takes to be seen", iiv=0.5),
-    assumed("debris_fraction", "1", 0.7,
-            "share of the resorbing residue that is the dead tumour cells' own volume (debris, oedema), cleared "
-            "in weeks; the rest is the regression bed. Taken as the cancer-cell share of a lesion (assumed, inside "
-            "the 60-80% tumour nuclei that The Cancer Genome Atlas required of its samples, as described by Aran "
-            "et al., Nat Commun 2015;6:8971); no variability assumed"),
-    assumed("debris_clearance_time", "day", 14.0,
-            "mean clearance time of dead tumour-cell debris and oedema (assumed: phagocytic clearance of dying "
-            "cells takes hours to days, resolution of the necrotic core and its oedema a few weeks); short "
-            "beside the 12-week scan interval, so its exact value matters little"),
     assumed("scar_fraction", "1", 1e-3,
             "share of the tumour mass killed by treatment that stays as a fibrotic residue CT keeps measuring "
             "(not resorbed over the simulated years: an assumed simplification). With lesions of a few cm, a "
@@ -227,16 +204,13 @@ def _derivatives(ctx: Ctx) -> dict:
         "log_resistant": d_r,
         "micrometastases": p["metastasis_rate"] * tum ** p["metastasis_alpha"] - seeded / delay - clearance * seeded,
         "new_lesion_hazard": seeded / delay,
-        "residual_debris": p["debris_fraction"] * (1.0 - p["scar_fraction"]) * dying
-        - s["residual_debris"] / p["debris_clearance_time"],
-        "residual_mass": (1.0 - p["debris_fraction"]) * (1.0 - p["scar_fraction"]) * dying
-        - s["residual_mass"] / p["residual_clearance_time"],
+        "residual_mass": (1.0 - p["scar_fraction"]) * dying - s["residual_mass"] / p["residual_clearance_time"],
         "scar_mass": p["scar_fraction"] * dying,
     }
 
 
 SUBSYSTEM = Subsystem(
     "tumour", (("log_sensitive", 1), ("log_resistant", 1), ("micrometastases", 1), ("new_lesion_hazard", 1),
-                ("residual_mass", 1), ("scar_mass", 1), ("residual_debris", 1)), PARAMS,
+                ("residual_mass", 1), ("scar_mass", 1)), PARAMS,
     derivatives=_derivatives, signals=_signals, doc=__doc__ or "",
 )
