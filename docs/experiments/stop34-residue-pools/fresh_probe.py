@@ -19,7 +19,7 @@ phi = np.zeros(2 * len(FITTED))
 from immunotwin.model.core import PARAM_INDEX
 phi[len(FITTED):] = np.log([PARAM_INDEX[k].iiv for k in FITTED])
 targets = json.load(open("src/immunotwin/data/checkmate067.json"))
-pl = fresh_population(spec, phi, n, 7003)
+import os; pl = fresh_population(spec, phi, n, int(os.environ.get("SEED", "7003")))
 w = np.full(n, 1.0 / n)
 cal = json.load(open("src/immunotwin/data/calibration.json"))
 rate = (cal["params"]["nonimmune_trae_rate"]["default"], cal["params"]["systemic_irae_rate"]["default"])
