@@ -351,9 +351,11 @@ def test_landmark_excludes_early_deaths() -> None:
     from immunotwin.scenarios.trials import landmark_set
 
     p = pd.DataFrame({"status": ["ok"] * 4, "os_months": [1.0, 10.0, 20.0, 30.0], "os_event": [True] * 4,
-                      "irae_dermatitis_onset_weeks": [2.0, 4.0, 20.0, np.nan]})
+                      "irae_dermatitis_onset_weeks": [2.0, 4.0, 20.0, np.nan],
+                      "vitiligo_onset_weeks": [np.nan, 12.0, 8.0, 13.0]})
     d = landmark_set(p)
     assert len(d) == 3 and d["skin"].tolist() == [True, False, False]
+    assert d["vitiligo"].tolist() == [True, True, False]  # by week 12 inclusive
     assert d["t_lm"].iloc[0] == pytest.approx(10.0 - 12 * 7 / 30.4375)
 
 
@@ -555,7 +557,7 @@ def vitiligo(tmp_path_factory: pytest.TempPathFactory) -> dict:
                           "shared between organs), and they do not mark better responders (ORR 44.3% against 43.3%; "
                           "docs/phenomena.md, item 1)", strict=True)
 def test_vitiligo_skin_irae_goes_with_survival(vitiligo: dict) -> None:
-    hr = fig(vitiligo, "12-week landmark OS hazard ratio")
+    hr = fig(vitiligo, "12-week landmark OS hazard ratio, skin irAE")
     assert hr["simulated"] < 1.0
 
 
@@ -573,7 +575,7 @@ def test_vitiligo_skin_irae_patients_discontinue_more(vitiligo: dict) -> None:
                           "Freeman-Keller's 0.423 (band 0.2-0.9): the irAE-survival link is absent (the discontinuations "
                           "that come with skin irAEs; no shared factor of immune responsiveness)", strict=False)
 def test_vitiligo_hr_in_band(vitiligo: dict) -> None:
-    assert fig(vitiligo, "12-week landmark OS hazard ratio")["inside"]
+    assert fig(vitiligo, "12-week landmark OS hazard ratio, skin irAE")["inside"]
 
 
 @pytest.mark.slow
@@ -582,6 +584,32 @@ def test_vitiligo_hr_in_band(vitiligo: dict) -> None:
                    strict=False)
 def test_vitiligo_any_irae_in_band(vitiligo: dict) -> None:
     assert fig(vitiligo, "any-grade irAE")["inside"]
+
+
+@pytest.mark.slow
+def test_vitiligo_marks_responders_and_survivors(vitiligo: dict) -> None:
+    """Vitiligo is melanocytes killed by the tumour-primed T cells (model.tolerance): the patients who show it
+    respond more often (Hua 2016: 71% against 28%) and live longer from the 12-week landmark (Freeman-Keller 2016:
+    HR 0.184). Only its frequency is fitted; both links are checked for direction and against the published bands."""
+    with_v, without_v = fig(vitiligo, "ORR, patients with vitiligo"), fig(vitiligo, "ORR, patients without vitiligo")
+    assert with_v["simulated"] > without_v["simulated"] + 0.2
+    assert with_v["inside"] and without_v["inside"]
+    hr = fig(vitiligo, "12-week landmark OS hazard ratio, vitiligo")
+    assert hr["simulated"] < 1.0 and hr["ci95"][1] < 1.0 and hr["inside"]
+
+
+@pytest.mark.slow
+def test_vitiligo_incidence_fitted(vitiligo: dict) -> None:
+    """The fitted frequency (300 patients, seed 11 in the fit) holds at the scenario's own 600 patients and seed."""
+    f = fig(vitiligo, "vitiligo by 441 days")
+    assert f["fitted"] and f["inside"]
+
+
+@pytest.mark.slow
+@pytest.mark.xfail(reason="median onset about 80 days at 300 patients before the fit (Hua 2016: 126 days, band "
+                          "63-252): the rise in killing comes in the first weeks of treatment", strict=False)
+def test_vitiligo_onset_in_band(vitiligo: dict) -> None:
+    assert fig(vitiligo, "vitiligo: median onset")["inside"]
 
 
 # ------------------------------------------------------------------------------------------

@@ -66,7 +66,8 @@ TARGETS: dict[str, tuple[str, str, str]] = {
 #: Metrics: ``orr`` (best response CR or PR), ``cr`` (complete response), ``crs_any`` / ``icans_any``
 #: (share with any grade), ``b_cells_6m`` (median B cells 6 months after the last rituximab dose),
 #: ``b_cells_1y_remission`` (share of patients in remission at 1 year whose B cells are back),
-#: ``in_response_15m`` (share of all patients who ran in response at 15.4 months) and, from the
+#: ``in_response_15m`` (share of all patients who ran in response at 15.4 months), ``vitiligo`` (share with
+#: vitiligo seen by Hua 2016's median follow-up) and, from the
 #: visits, ``myasthenia``.
 #: Each must rise with the parameter.
 PARAM_TARGETS: dict[str, tuple[str, str, tuple[str, ...], str, tuple[float, float]]] = {
@@ -87,6 +88,11 @@ PARAM_TARGETS: dict[str, tuple[str, str, tuple[str, ...], str, tuple[float, floa
                                           "incidence.thyroiditis", (1.0, 200.0)),
     "ifn_autoreactive": ("interferon-melanoma", "scenario_refs", ("interferon_autoimmunity", "rate"), "any_irae",
                          (1e-3, 10.0)),
+    # How much of the rise in T-cell killing melanocytes meet (model.tolerance, vitiligo), fitted to the share of
+    # melanoma patients on anti-PD-1 screened for vitiligo who developed it (Hua 2016, read at its median follow-up);
+    # vitiligo feeds back on nothing, so it can be fitted in any order.
+    "vitiligo_rate": ("melanoma-vitiligo", "scenario_refs", ("vitiligo_pembrolizumab", "incidence"), "vitiligo",
+                      (1e-3, 3.0)),
     "nk_kill": ("high-dose-il2", "phenomena", ("high_dose_il2", "melanoma", "orr"), "orr", (0.005, 5.0)),
     "adcc_kill": ("monoclonal-antibodies", "scenario_refs", ("rituximab_follicular", "orr"), "orr", (0.005, 5.0)),
     "vaccine_potency": ("cancer-vaccine", "scenario_refs", ("hodi2010", "orr", "gp100"), "orr", (0.002, 2.0)),
@@ -156,6 +162,7 @@ METRICS = {
     # Thyroid hormone started: hypothyroidism of grade >= 2 (clinic.policy), not the thyrotoxic phase.
     "hypothyroid_replacement": lambda p: float((p.loc[p["status"] == "ok", "hypothyroidism_grade"].fillna(0)
                                                 >= 2).mean()),
+    "vitiligo": lambda p: vitiligo_by(p, VITILIGO_READ_DAYS),
     "crs_any": lambda p: float((p["crs_grade"] >= 1).mean()),
     "icans_any": lambda p: float((p["icans_grade"] >= 1).mean()),
     "b_cells_6m": lambda p: float(p.loc[p["status"] == "ok", f"b_cells_day{RTX_6M_DAY}"].median()),
@@ -165,6 +172,16 @@ METRICS = {
     **{f"incidence.{organ}": (lambda p, o=organ: organ_incidence(p, o)) for organ in IRAES},
     **{f"grade2.{organ}": (lambda p, o=organ: organ_incidence(p, o, 2)) for organ in IRAES},
 }
+
+
+#: Hua et al. 2016's median follow-up (days): vitiligo incidence is read as a crude share by then.
+VITILIGO_READ_DAYS = 441.0
+
+
+def vitiligo_by(p, days: float) -> float:  # type: ignore[no-untyped-def]
+    """Of the patients who ran, the share in whom vitiligo was first seen by ``days`` (crude: deaths are not censored)."""
+    ok = p[p["status"] == "ok"]
+    return float((ok["vitiligo_onset_weeks"] * 7.0 <= days).mean()) if len(ok) else float("nan")
 
 
 def installed_fits() -> set[str]:

@@ -62,6 +62,19 @@ def new_lesions_visible(surfaced: np.ndarray, crossed: np.ndarray, log_burden: n
     return crossed & later & (np.asarray(log_burden)[:, None] >= surfaced)
 
 
+#: Depigmented skin first noticed at a visit (% body surface): about a palm's area, the usual unit of bedside
+#: surface estimates (assumed; dermatologists screening every infusion, as in Hua et al. 2016, see smaller patches).
+VITILIGO_SEEN_BSA = 1.0
+
+
+def vitiligo_grade(melanocyte_loss: np.ndarray) -> np.ndarray:
+    """CTCAE v5.0 grade of skin hypopigmentation (vitiligo) from the destroyed share of skin melanocytes, read as the
+    depigmented share of body surface: 0 below :data:`VITILIGO_SEEN_BSA`, 1 below 10%, 2 above (the highest grade
+    CTCAE gives it)."""
+    bsa = 100.0 * np.asarray(melanocyte_loss, dtype=float)
+    return np.where(bsa < VITILIGO_SEEN_BSA, 0, np.where(bsa <= 10.0, 1, 2)).astype(np.int8)
+
+
 def labs(damage: np.ndarray, function: np.ndarray, replaced: np.ndarray) -> dict[str, np.ndarray]:
     """Laboratory values and signs from damage (N, 12), function (N, 12) and hormone
     replacement flags (N, 3: thyroid, adrenal/pituitary, insulin)."""

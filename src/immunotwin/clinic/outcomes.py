@@ -104,6 +104,9 @@ def patient_rows(res: ClinicResult, covariates: pd.DataFrame, *, criteria: str, 
     # Hypothyroidism as trial tables report it, apart from the thyrotoxic phase the thyroid's irAE grade includes.
     extra["hypothyroidism_grade"] = res.hypothyroid_worst.astype(int)
     extra["hypothyroidism_onset_weeks"] = res.hypothyroid_onset / 7.0
+    # Vitiligo (depigmentation by tumour-primed T cells, model.tolerance): apart from the organ irAEs and any_irae_grade.
+    extra["vitiligo_grade"] = res.vitiligo_worst.astype(int)
+    extra["vitiligo_onset_weeks"] = res.vitiligo_onset / 7.0
     extra["anc_nadir"] = res.anc_nadir
     extra["checkpoint_exposure_months"] = res.checkpoint_exposure_days / DAYS_PER_MONTH
     extra["nonimmune_trae_grade3"] = res.nonimmune_trae

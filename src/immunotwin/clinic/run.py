@@ -146,6 +146,8 @@ class ClinicResult:
     systemic_irae: np.ndarray  # (N,) bool: a grade >= 3 immune-related event outside the modelled organs
     hypothyroid_worst: np.ndarray  # (N,) worst grade of hypothyroidism alone seen at visits (observe.hypothyroid_grade)
     hypothyroid_onset: np.ndarray  # (N,) day it was first seen at grade >= 1
+    vitiligo_worst: np.ndarray  # (N,) worst grade of vitiligo seen at visits (observe.vitiligo_grade); no irAE grade
+    vitiligo_onset: np.ndarray  # (N,) day it was first seen
 
 
 def _visit_columns() -> dict[str, list]:
@@ -225,6 +227,8 @@ def run_clinic(cohort: Cohort, arm: Sequence[DrugSchedule], *, assessment: Asses
     neut_worst = np.zeros(n, dtype=np.int8)
     hypo_worst = np.zeros(n, dtype=np.int8)  # hypothyroidism alone (not the thyrotoxic phase)
     hypo_onset = np.full(n, np.nan)
+    vit_worst = np.zeros(n, dtype=np.int8)  # vitiligo: seen at visits, not an organ irAE, never managed
+    vit_onset = np.full(n, np.nan)
     baseline_hypo = np.zeros(n, dtype=np.int8)
     anc_nadir = np.full(n, np.nan)
     cyto = np.array([is_cytotoxic(d.name) for d in dosing.entries], dtype=bool)
@@ -316,6 +320,9 @@ def run_clinic(cohort: Cohort, arm: Sequence[DrugSchedule], *, assessment: Asses
             hypo_seen = np.where(visit & (hypo > baseline_hypo), hypo, 0)
             hypo_onset = np.where(np.isnan(hypo_onset) & (hypo_seen >= 1), day, hypo_onset)
             hypo_worst = np.maximum(hypo_worst, hypo_seen).astype(np.int8)
+            vit = np.where(visit, observe.vitiligo_grade(LAYOUT.get(y, "depigmentation")), 0)
+            vit_onset = np.where(np.isnan(vit_onset) & (vit >= 1), day, vit_onset)
+            vit_worst = np.maximum(vit_worst, vit).astype(np.int8)
             anc_nadir = np.where(visit, np.fmin(anc_nadir, anc), anc_nadir)
             tox.observe(syndromes, day, visit)
 
@@ -474,7 +481,7 @@ def run_clinic(cohort: Cohort, arm: Sequence[DrugSchedule], *, assessment: Asses
     return ClinicResult(scans, visits, grade_worst, onset1, onset3, onset2, last_grade, death_day, death_cause,
                         prog_day, failed, m, dosing, stop_reason, stop_day, cavg, cmin, traj, day, idx_vc,
                         neut_worst, anc_nadir, tox, car_peak, car_peak_day, b_cells, exposure, nonimmune,
-                        activity_days, systemic, hypo_worst, hypo_onset)
+                        activity_days, systemic, hypo_worst, hypo_onset, vit_worst, vit_onset)
 
 
 def autoreactive_activity(states: np.ndarray, params: dict) -> np.ndarray:

@@ -31,7 +31,20 @@ where the earlier form P (1 + act_T) had it. (Autoantibodies, below, need antige
     dF_o/dt = -k_loss,o D_o F_o                      (thyroid, pituitary, islets: no recovery)
     dB_o/dt = k_B,o (h(A_o) + c_B x_o P) - d_B B_o    (autoantibodies; IgG half-life 21 days)
 
-with h(A) = A/(A + A50); c_B scales the antibody response to shared tumour antigen (fitted to
+with h(A) = A/(A + A50). Vitiligo is not this organ process: melanocytes are killed by the tumour-primed T
+cells themselves, which recognise the differentiation antigens (MART-1, gp100, tyrosinase) melanoma shares
+with them, so no tolerance has to break (Failla et al., Int J Mol Sci 2019;20:5731). A melanocyte meets a
+share of the rise in T-cell killing that treatment brings to a melanoma cell (as the resistant clone does,
+:mod:`.tumour`), in proportion to the shared antigen x_skin and to the antigen presented P (so it fades
+once the tumour is gone). The destroyed share V of skin melanocytes never recovers within a trial, and
+the skin shows it as the melanin already in keratinocytes is shed (W, depigmented share, one epidermal
+transit tau_p; the clinic reads W as a share of body surface):
+
+    dV/dt = k_v x_skin P max(kill - kill_0, 0) (1 - V),    dW/dt = (V - W)/tau_p
+
+k_v is fitted to the share of pembrolizumab-treated melanoma patients screened for vitiligo who developed it
+(17 of 67: Hua et al., JAMA Dermatol 2016;152:45; data/cancer_fit.json); its link with response and survival
+is left to validation. c_B scales the antibody response to shared tumour antigen (fitted to
 the share of thymoma patients with myasthenia, :mod:`immunotwin.calibrate_cancers`). D_o in [0, 1] is the damaged fraction; F_o the remaining function.
 """
 
@@ -40,6 +53,7 @@ from __future__ import annotations
 import jax.numpy as jnp
 
 from .base import Ctx, Subsystem, hill, pos
+from .organs import INDEX as ORGAN_INDEX
 from .organs import organ_vector
 from .params import assumed, sourced
 
@@ -137,6 +151,12 @@ PARAMS = (
             "from antigen expressed by thymoma (Marx et al., Nat Rev Dis Primers 2021); acts only where an organ makes "
             "antibodies and shares antigen with the cancer (in the catalogue: thymoma and CLL); fitted "
             "(data/cancer_fit.json)"),
+    assumed("vitiligo_rate", "1", 0.03, "share of the rise in per-cell T-cell killing of melanoma that a melanocyte "
+            "meets, per unit of shared antigen and of antigen presented (k_v above); fitted to vitiligo in 17 of 67 melanoma "
+            "patients on pembrolizumab (Hua et al., JAMA Dermatol 2016;152:45; data/cancer_fit.json)"),
+    sourced("pigment_turnover", "day", 40.0, "mean time for skin to show a melanocyte loss: the melanin already "
+            "passed to keratinocytes is shed with them, one epidermal transit of about 40-56 days in adults (Hoath & "
+            "Leahy, J Invest Dermatol 2003;121:1440; 28 days in older textbooks); the lower end taken"),
     sourced("antibody_decay", "1/day", 0.033, "IgG half-life about 21 days (Morell, Terry & "
             "Waldmann, J Clin Invest 1970;49:673)"),
 )
@@ -161,11 +181,17 @@ def _derivatives(ctx: Ctx) -> dict:
     dd = injury - p["repair_rate"] * d
     df = -p["function_loss"] * d * f
     db = p["antibody_production"] * (act + p["shared_antigen_antibody"] * p["cross_reactivity"] * sig["antigen"]) - p["antibody_decay"] * b
-    return {"autoreactive": da, "damage": dd, "function": df, "autoantibody": db}
+    skin = ORGAN_INDEX["dermatitis"]
+    rise = jnp.maximum(sig["kill"] - p["baseline_kill"], 0.0)
+    dv = p["vitiligo_rate"] * p["cross_reactivity"][skin] * sig["antigen"] * rise * (1.0 - s["melanocyte_loss"])
+    dw = (s["melanocyte_loss"] - s["depigmentation"]) / p["pigment_turnover"]
+    return {"autoreactive": da, "damage": dd, "function": df, "autoantibody": db, "melanocyte_loss": dv,
+            "depigmentation": dw}
 
 
 SUBSYSTEM = Subsystem(
-    "tolerance", (("autoreactive", 12), ("damage", 12), ("function", 12), ("autoantibody", 12)),
+    "tolerance", (("autoreactive", 12), ("damage", 12), ("function", 12), ("autoantibody", 12),
+                  ("melanocyte_loss", 1), ("depigmentation", 1)),
     PARAMS, derivatives=_derivatives, doc=__doc__ or "",
 )
 

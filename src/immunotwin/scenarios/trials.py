@@ -53,16 +53,18 @@ def _prop(name: str, df: pd.DataFrame, col: str, published: float | None, band: 
 
 
 def landmark_set(p: pd.DataFrame, weeks: float = LANDMARK_WEEKS) -> pd.DataFrame:
-    """Patients alive at the landmark, with time from the landmark and a skin-irAE flag."""
+    """Patients alive at the landmark, with time from the landmark and flags for a skin irAE (the dermatitis
+    organ: rash) and for vitiligo first seen by then."""
     lm = weeks * 7.0 / MONTH_DAYS
     d = p[(p["status"] == "ok") & (p["os_months"] > lm)].copy()
     d["skin"] = d["irae_dermatitis_onset_weeks"] <= weeks
+    d["vitiligo"] = d["vitiligo_onset_weeks"] <= weeks if "vitiligo_onset_weeks" in d else False
     d["t_lm"] = d["os_months"] - lm
     return d
 
 
-def landmark_hr(d: pd.DataFrame, exact: bool = True) -> float:
-    a, b = d[d["skin"]], d[~d["skin"]]
+def landmark_hr(d: pd.DataFrame, exact: bool = True, flag: str = "skin") -> float:
+    a, b = d[d[flag]], d[~d[flag]]
     if len(a) < 3 or len(b) < 3 or not a["os_event"].any() or not b["os_event"].any():
         return float("nan")
     if exact:
@@ -71,25 +73,72 @@ def landmark_hr(d: pd.DataFrame, exact: bool = True) -> float:
                          b["t_lm"].to_numpy(float), b["os_event"].to_numpy(bool), np.ones(len(b))))
 
 
+def _vitiligo_figures(p: pd.DataFrame, d: pd.DataFrame, ref: dict, hua: dict) -> list[Figure]:
+    """Vitiligo: how often (fitted, Hua 2016), when, with which response (Hua) and survival (Freeman-Keller)."""
+    ok = p[p["status"] == "ok"].copy()
+    days = float(hua["median_follow_up_days"])
+    ok["vitiligo_seen"] = ok["vitiligo_onset_weeks"] * 7.0 <= days
+    ok["resp"] = ok["bor"].isin(["CR", "PR"])
+    figs = [_prop(f"vitiligo by {days:.0f} days (Hua 2016's median follow-up)", ok, "vitiligo_seen",
+                  hua["incidence"], clopper_pearson(hua["with_vitiligo"], hua["n"]), hua["source"],
+                  "exact 95% CI of 17/67; fitted: sets vitiligo_rate (data/cancer_fit.json)", fitted=True)]
+    k_w, k_wo = hua["responders_with_vitiligo"], hua["responders_without_vitiligo"]
+    n_w, n_wo = hua["with_vitiligo"], hua["n"] - hua["with_vitiligo"]
+    for name, want, pub, band, note in (
+            ("ORR, patients with vitiligo", True, hua["orr_with_vitiligo"], clopper_pearson(k_w, n_w),
+             "exact 95% CI of 12/17"),
+            ("ORR, patients without vitiligo", False, hua["orr_without_vitiligo"], clopper_pearson(k_wo, n_wo),
+             "exact 95% CI of 14/50")):
+        est, ci = bootstrap(ok, lambda x, w=want: rate(x.loc[x["vitiligo_seen"] == w, "resp"]))
+        figs.append(make_figure(name, est, ci, pub, band, hua["source"], band_note=note))
+
+    def median_onset(x: pd.DataFrame) -> float:
+        days_seen = x.loc[x["vitiligo_seen"], "vitiligo_onset_weeks"] * 7.0
+        return float(days_seen.median()) if len(days_seen) else float("nan")
+
+    est, ci = bootstrap(ok, median_onset)
+    figs.append(make_figure("vitiligo: median onset (days)", est, ci, hua["median_onset_days"],
+                            [hua["median_onset_days"] / 2.0, hua["median_onset_days"] * 2.0], hua["source"],
+                            band_note="band: half to twice the published median of 17 onsets (assumed; the abstract "
+                                      "gives no spread)"))
+    a, b = d[d["vitiligo"]], d[~d["vitiligo"]]
+    if len(a) >= 3 and a["os_event"].any() and b["os_event"].any():
+        hr, lo, hi = hazard_ratio(a["t_lm"], a["os_event"], b["t_lm"], b["os_event"])
+    else:
+        hr, lo, hi = float("nan"), float("nan"), float("nan")
+    figs.append(make_figure("12-week landmark OS hazard ratio, vitiligo by week 12 vs none", hr, [lo, hi],
+                            ref["os_hr_vitiligo"], [0.036, 0.94], ref["source"],
+                            band_note="band: the published 95% CI (0.036-0.94; Freeman-Keller 2016 abstract); CI: Cox "
+                                      "model Wald interval"))
+    return figs
+
+
 def melanoma_vitiligo(patients: int | None = None, seed: int | None = None) -> Result:
     spec, p, _ = simulate_spec("melanoma-vitiligo", patients, visits=False, seed=seed)
     ref = load("irae")["irae_and_survival"]["nivolumab_melanoma"]
+    hua = json.loads(resources.files("immunotwin.data").joinpath("scenario_refs.json").read_text())[
+        "vitiligo_pembrolizumab"]
     d = landmark_set(p)
     a, b = d[d["skin"]], d[~d["skin"]]
     hr, lo, hi = hazard_ratio(a["t_lm"], a["os_event"], b["t_lm"], b["os_event"])
     figs = [make_figure("12-week landmark OS hazard ratio, skin irAE (dermatitis grade >=1 by week 12) vs none",
                         hr, [lo, hi], ref["os_hr_rash"], [0.2, 0.9], ref["source"],
                         band_note="band 0.2-0.9: the published HR (n=148, 12-week landmark) is imprecise; "
-                                  "the band is about its 95% CI (assumed width, verify); CI: Cox model Wald interval")]
-    p["any_irae"] = p["any_irae_grade"] >= 1
-    figs.append(_prop("any-grade irAE", p, "any_irae", ref["any_irae"], clopper_pearson(101, 148), ref["source"],
-                      "exact 95% CI of 101/148 (68.2%)"))
+                                  "the band is about its 95% CI (0.243-0.735) widened; CI: Cox model Wald interval")]
+    # Freeman-Keller's irAEs include vitiligo, which the model keeps apart from the organ irAEs.
+    p["any_irae"] = (p["any_irae_grade"] >= 1) | (p["vitiligo_grade"] >= 1)
+    figs.append(_prop("any-grade irAE (organ irAEs or vitiligo)", p, "any_irae", ref["any_irae"],
+                      clopper_pearson(101, 148), ref["source"], "exact 95% CI of 101/148 (68.2%)"))
+    figs += _vitiligo_figures(p, d, ref, hua)
     resp = p["bor"].isin(["CR", "PR"])
     obs = [{"name": "patients alive at the 12-week landmark", "value": float(len(d)), "note": ""},
            {"name": "skin irAE by week 12 among them", "value": rate(d["skin"]), "note": "fraction"},
+           {"name": "vitiligo by week 12 among them", "value": rate(d["vitiligo"]), "note": "fraction"},
            {"name": "ORR with skin irAE by week 12", "value": rate(resp[d.index][d["skin"]]), "note": ""},
            {"name": "ORR without skin irAE by week 12", "value": rate(resp[d.index][~d["skin"]]), "note": ""},
-           {"name": "ORR overall", "value": rate(resp), "note": ""}]
+           {"name": "ORR overall", "value": rate(resp), "note": ""},
+           {"name": "vitiligo at any time, grade 2 (over 10% of body surface)",
+            "value": rate(p.loc[p["status"] == "ok", "vitiligo_grade"] >= 2), "note": "fraction of all patients"}]
     # What the skin-irAE patients' survival carries besides their response: severity and its management.
     tox = d["discontinued"].astype(str) == "toxicity"
     sev = d["irae_dermatitis_grade"].fillna(0) >= 3
@@ -100,9 +149,12 @@ def melanoma_vitiligo(patients: int | None = None, seed: int | None = None) -> R
             {"name": "discontinued for toxicity, without skin irAE by week 12", "value": rate(tox[~d["skin"]]),
              "note": ""}]
     text = ("Anti-PD-1 (nivolumab 3 mg/kg every 2 weeks) in advanced melanoma. The melanoma entry of the cancer "
-            "catalogue shares melanocyte antigen with skin (cross-reactivity), so T cells primed against the tumour "
-            "also attack melanocytes: dermatitis/vitiligo is the model's 'dermatitis' organ (vitiligo is not "
-            "graded apart, so Freeman-Keller's rash HR 0.423 is the comparison, not the vitiligo HR 0.184). "
+            "catalogue shares melanocyte antigen with skin. Two skin processes follow: rash is the model's "
+            "'dermatitis' organ, an autoreactive pool released from tolerance (the shared antigen adds to its drive); "
+            "vitiligo is melanocytes killed by the tumour-primed T cells themselves, a share of the rise in killing "
+            "that treatment brings to the melanoma (model.tolerance), seen as the skin sheds the melanin already "
+            "passed to keratinocytes. Its rate is fitted to how often it occurred in Hua 2016; its link with "
+            "response (Hua 2016) and survival (Freeman-Keller 2016: HR 0.184 for vitiligo, 0.423 for rash) is not. "
             "Survival is compared from a 12-week landmark among patients alive then, to avoid immortal-time bias.")
     return Result("melanoma-vitiligo", "Skin irAEs and survival under anti-PD-1 in melanoma", text, figs, obs,
                   [spec_text("melanoma-vitiligo")], len(p))
