@@ -173,6 +173,24 @@ def test_hypothyroidism_block_by_hand() -> None:
     assert 0 < a["irae"]["hypothyroidism"]["thyroid_hormone"] < a["irae"]["hypothyroidism"]["any_grade"]
 
 
+def test_vitiligo_block_by_hand() -> None:
+    # The combination arm's patients get vitiligo grades 0, 0, 1, 2, 0, 0, 1, 2, ... by row, first seen at week 8 or 20.
+    p = make_patients()
+    combo = p["arm"] == "combo"
+    v = np.where(combo, np.array([0, 0, 1, 2])[np.arange(len(p)) % 4], 0)
+    p["vitiligo_grade"] = v
+    p["vitiligo_onset_weeks"] = np.where(v == 1, 8.0, np.where(v == 2, 20.0, np.nan))
+    s = summ(p)["arms"]
+    ok = p[combo & (p["status"] == "ok")]
+    vv = ok["vitiligo_grade"]
+    block = s["combo"]["irae"]["vitiligo"]
+    assert block["any_grade"] == pytest.approx((vv >= 1).mean())
+    assert block["over_10pct_bsa"] == pytest.approx((vv >= 2).mean())
+    assert block["median_onset_weeks"] == float(np.median(ok.loc[vv >= 1, "vitiligo_onset_weeks"]))
+    others = [a for a in s if a != "combo"]
+    assert others and all(s[a]["irae"]["vitiligo"]["any_grade"] == 0.0 for a in others)
+
+
 def test_hazard_ratios() -> None:
     p = make_patients(arms=["x", "y"], scale={"x": 6.0, "y": 6.0}, n=80)
     y = p[p["arm"] == "x"].copy()

@@ -155,6 +155,11 @@ def _irae(ok: pd.DataFrame, n: int) -> tuple[dict[str, Any], dict[str, Any]]:
         # Hypothyroidism alone (TSH), as trial tables list it; the thyroid's row above also counts the thyrotoxic phase.
         anyg, g2, med = shares("hypothyroidism_grade", "hypothyroidism_onset_weeks", 2)
         block["hypothyroidism"] = {"any_grade": anyg, "thyroid_hormone": g2, "median_onset_weeks": med}
+    if "vitiligo_grade" in ok:
+        # Vitiligo (depigmentation by tumour-primed T cells, model.tolerance), apart from the organ irAEs; CTCAE grade 2
+        # is over 10% of body surface, the highest it has.
+        anyg, g2, med = shares("vitiligo_grade", "vitiligo_onset_weeks", 2)
+        block["vitiligo"] = {"any_grade": anyg, "over_10pct_bsa": g2, "median_onset_weeks": med}
     return block, ci
 
 

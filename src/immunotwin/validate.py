@@ -239,6 +239,15 @@ def irae_rows(p: pd.DataFrame) -> list[Row]:
         hr = hazard_ratio(t[skin], alive["os_event"][skin], t[~skin], alive["os_event"][~skin])[0]
         rows.append(Row("12-week landmark: OS HR, skin irAE vs none (nivolumab)", "nivolumab", land["os_hr_rash"], hr,
                         np.nan, np.nan, "HR < 1", bool(np.isfinite(hr) and hr < 1), False, land["source"]))
+    # Vitiligo (model.tolerance: melanocytes killed by the tumour-primed T cells); its rate is fitted to Hua 2016's
+    # incidence in another scenario, its link with survival is not. Band: Freeman-Keller's 95% CI.
+    vit = alive["vitiligo_onset_weeks"] <= lm_weeks if "vitiligo_onset_weeks" in alive else None
+    if vit is not None and vit.sum() >= 5 and (~vit).sum() >= 5:
+        t = alive["os_months"] - lm_weeks * 7 / 30.4375
+        hr = hazard_ratio(t[vit], alive["os_event"][vit], t[~vit], alive["os_event"][~vit])[0]
+        rows.append(Row("12-week landmark: OS HR, vitiligo vs none (nivolumab)", "nivolumab", land["os_hr_vitiligo"], hr,
+                        np.nan, np.nan, "published 95% CI 0.036-0.94",
+                        bool(np.isfinite(hr) and 0.036 <= hr <= 0.94), False, land["source"]))
     return rows
 
 

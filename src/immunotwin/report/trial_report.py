@@ -153,6 +153,13 @@ def _organ_table(summary: dict[str, Any], arms: list[str]) -> str:
             cells.append(_esc(f"{_pct(h['any_grade'])} / {_pct(h['thyroid_hormone'])} / {_mo(h['median_onset_weeks'])}"
                               .replace("NR", "—")))
         rows.append(cells)
+    if all("vitiligo" in summary["arms"][a]["irae"] for a in arms):
+        cells = ["vitiligo (not an organ irAE): any / over 10% of body surface / median onset"]
+        for a in arms:
+            v = summary["arms"][a]["irae"]["vitiligo"]
+            cells.append(_esc(f"{_pct(v['any_grade'])} / {_pct(v['over_10pct_bsa'])} / {_mo(v['median_onset_weeks'])}"
+                              .replace("NR", "—")))
+        rows.append(cells)
     return _table(head, rows)
 
 
