@@ -146,6 +146,11 @@ def il2(tmp_path_factory: pytest.TempPathFactory) -> dict:
           "phase; 38.5% so read at stop 26) vs 9% (Krouse 1995, exact CI of 19/216 5.4-13.4%): once the thyroid gives way to IL-2 the model loses thyroid cells for good (function loss "
           "while damaged), where most IL-2 hypothyroidism is mild and transient (Krouse: hypothyroidism 35%, 9% needing "
           "hormone): a reversible, functional thyroid suppression is not in the model"),
+    _miss("melanoma: vitiligo (patients", "3.9% (n=400, stop 35) against Rosenberg & White's 15% (exact CI of 11/74: "
+          "7.7-25%): vitiligo follows the rise in T-cell killing, and the model's IL-2 response is mostly NK/LAK "
+          "killing (nk_kill, fitted to the ORR), which does not see melanocyte antigens"),
+    _miss("melanoma: vitiligo among responders", "9.4% (n=400, stop 35) against 11 of 43 (exact CI 13.5-41%): as above"),
+    "melanoma: vitiligo among non-responders",  # 2.1% (n=400, stop 35) against none of 27 (exact CI 0-12.8%)
 ])
 def test_il2_figures(il2: dict, prefix: str) -> None:
     f = fig(il2, prefix)
@@ -155,6 +160,13 @@ def test_il2_figures(il2: dict, prefix: str) -> None:
 def test_il2_fitted_figure_is_marked(il2: dict) -> None:
     assert {f["name"] for f in il2["figures"] if f["fitted"]} == {"melanoma: ORR",
                                                                "melanoma: thyroid dysfunction (any grade thyroiditis)"}
+
+
+def test_il2_vitiligo_marks_responders(il2: dict) -> None:
+    # Rosenberg & White 1996: vitiligo in 11 of 43 responders and none of 27 non-responders; unfitted under IL-2.
+    assert fig(il2, "melanoma: vitiligo among responders")["simulated"] > \
+        2 * fig(il2, "melanoma: vitiligo among non-responders")["simulated"]
+    assert obs(il2, "renal cell carcinoma: vitiligo") == 0.0  # no antigen shared with skin
 
 
 def test_il2_capillary_leak_limits_doses(il2: dict) -> None:

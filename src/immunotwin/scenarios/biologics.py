@@ -259,7 +259,7 @@ def _durable(x: pd.DataFrame) -> float:
 def high_dose_il2(patients: int | None = None, seed: int | None = None) -> Result:
     ref = load("phenomena")["high_dose_il2"]["melanoma"]
     refs = scenario_refs()
-    rcc, durable, thy = refs["il2_rcc"], refs["il2_melanoma_durable"], refs["il2_thyroid"]
+    rcc, durable, thy, vit = refs["il2_rcc"], refs["il2_melanoma_durable"], refs["il2_thyroid"], refs["il2_vitiligo"]
     _, mel, _ = simulate_spec("high-dose-il2", patients, visits=False, seed=seed)
     _, kid, _ = simulate_spec("high-dose-il2-rcc", patients, visits=False, seed=seed)
     m = mel[mel["status"] == "ok"].assign(resp=lambda x: responders(x), arm="melanoma")
@@ -292,7 +292,24 @@ def high_dose_il2(patients: int | None = None, seed: int | None = None) -> Resul
                note="the clinic starts thyroid hormone when hypothyroidism reaches grade 2, TSH above 10 "
                     "(clinic.policy), not in the thyrotoxic phase; " + thy["note"]),
     ]
+    # Vitiligo (model.tolerance: melanocytes killed by the tumour-primed T cells), as Rosenberg & White read it:
+    # patients followed at least a year, vitiligo at any time; its rate is fitted under anti-PD-1 (Hua 2016), not here.
+    m1 = m[m["os_months"] >= 12.0].assign(vit=lambda x: x["vitiligo_grade"] >= 1)
+    vnote = "unfitted (the rate is fitted under anti-PD-1); " + vit["note"]
+    figs += [
+        _binom("melanoma: vitiligo (patients followed at least a year)", m1, lambda x: rate(x["vit"]), vit["melanoma"],
+               vit["melanoma_k"], vit["melanoma_n"], vit["source"], seed=9, note=vnote),
+        _binom("melanoma: vitiligo among responders (followed at least a year)", m1,
+               lambda x: rate(x.loc[x["resp"], "vit"]), vit["responders_k"] / vit["responders_n"], vit["responders_k"],
+               vit["responders_n"], vit["source"], seed=10, note=vnote),
+        _binom("melanoma: vitiligo among non-responders (followed at least a year)", m1,
+               lambda x: rate(x.loc[~x["resp"], "vit"]), 0.0, vit["non_responders_k"], vit["non_responders_n"],
+               vit["source"], seed=11, note=vnote),
+    ]
     obs = [
+        {"name": "renal cell carcinoma: vitiligo", "value": rate(k["vitiligo_grade"] >= 1),
+         "note": "Rosenberg & White: none of 104; in the model none by construction (the catalogue gives renal cell "
+                 "carcinoma no antigen shared with skin)"},
         {"name": "melanoma: capillary leak grade >= 3", "value": rate(m["capillary_leak_grade"] >= 3),
          "note": "doses withheld while >= 3"},
         {"name": "melanoma: capillary leak grade 4", "value": rate(m["capillary_leak_grade"] >= 4), "note": ""},
