@@ -29,6 +29,18 @@ def test_outputs_written(run_dir: Path) -> None:
     assert ev["response"]["best_overall_response"] in {"CR", "PR", "SD", "PD", "NE"}
     scans = v[v["scan"]]
     assert {-42.0, 0.0, 84.0}.issubset(set(scans["day"]))
+    assert "vitiligo" in ev and (ev["vitiligo"] is None or ev["vitiligo"]["worst_grade"] in (1, 2))
+
+
+def test_vitiligo_in_events(tmp_path: Path) -> None:
+    # Seed 5 with nivolumab alone in melanoma: a partial responder who shows vitiligo at the week-14 visit (the skin
+    # depigments about 2% of body surface while the tumour is cleared, and the loss stops with it).
+    out = tmp_path / "v"
+    assert main(["simulate", "--cancer", "melanoma", "--regimen", "nivolumab 240 mg q2w", "--days", "365", "--seed", "5",
+                 "--out", str(out)]) == 0
+    ev = json.loads((out / "events.json").read_text())
+    assert ev["response"]["best_overall_response"] in {"CR", "PR"}
+    assert ev["vitiligo"]["worst_grade"] == 1 and 4.0 <= ev["vitiligo"]["onset_week"] <= 52.0
 
 
 def test_same_seed_same_numbers(run_dir: Path, tmp_path: Path) -> None:

@@ -77,6 +77,9 @@ def _events(row: pd.Series, visits: pd.DataFrame) -> dict[str, Any]:
                   "month": num(row["os_months"]) if row["os_event"] else None},
         "hyperprogression": {"call": row["hpd"], "tgr_ref": num(row["tgr_ref"]), "tgr_exp": num(row["tgr_exp"])},
         "iraes": iraes,
+        # not an organ irAE: melanocytes killed by the tumour-primed T cells (model.tolerance); CTCAE grade 1 or 2
+        "vitiligo": ({"worst_grade": int(row["vitiligo_grade"]), "onset_week": num(row["vitiligo_onset_weeks"])}
+                     if int(row.get("vitiligo_grade", 0)) >= 1 else None),
         "steroids": {"given": bool(row["steroids"]), "start_week": num(row["steroid_start_weeks"]),
                      "second_line": bool(row["second_line"])},
         "discontinued": {"reason": row["discontinued"] or None, "week": num(row["discontinued_weeks"])},

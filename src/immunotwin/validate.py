@@ -207,6 +207,15 @@ def irae_rows(p: pd.DataFrame) -> list[Row]:
         rows.append(Row(f"organ mix: {organ_name} more frequent with {more}", "ipilimumab vs nivolumab",
                         1.0, a - b, np.nan, np.nan, f"sign: {more} higher", ok, False,
                         "class difference (Khoja et al., Ann Oncol 2017;28:2377)"))
+    if "vitiligo_grade" in p:
+        # Vitiligo by class (model.tolerance: a share of the rise in T-cell killing; its rate fitted under anti-PD-1).
+        a = float((p.loc[p["arm"] == "ipilimumab", "vitiligo_grade"] >= 1).mean())
+        b = float((p.loc[p["arm"] == "nivolumab", "vitiligo_grade"] >= 1).mean())
+        rows.append(Row("vitiligo more frequent with nivolumab", "ipilimumab vs nivolumab", 1.0, a - b, np.nan, np.nan,
+                        "sign: nivolumab higher", b > a, False,
+                        "class difference: 'vitiligo is most commonly found in patients treated with PD-1 inhibitors' "
+                        "(systematic review and meta-analysis of dermatological toxicities of checkpoint inhibitors in "
+                        "melanoma, 39 studies: PLoS One 2021;16:e0255716, abstract)"))
     rows += organ_mix_rows(p)
     # Severity apart from the events outside the modelled organs that treatment-related AE tables add (clinic/run.py).
     g3 = float((nivo["any_irae_grade"] >= 3).mean())

@@ -11,6 +11,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
+from ..clinic.observe import VITILIGO_SEEN_BSA  # noqa: E402
 from ..model.core import LAYOUT  # noqa: E402
 from ..model.organs import IRAES  # noqa: E402
 
@@ -81,12 +82,21 @@ def plot_patient(run: PatientRun, path: Path) -> None:
         line, = a.plot(weeks, dmg[:, j], label=f"{IRAES[j]} damage")
         g = v[IRAES[j]].to_numpy()
         a.scatter(v["day"] / 7.0, np.where(g > 0, g / 4.0, np.nan), color=line.get_color(), marker="s", s=14)
+    depig = 100.0 * LAYOUT.get(ys, "depigmentation")
+    vitiligo_drawn = bool(depig.max() > 0.1)
+    if vitiligo_drawn:  # vitiligo: melanocytes lost to the tumour-primed T cells (model.tolerance), as the skin shows it
+        b = a.twinx()
+        b.plot(weeks, depig, color="0.35", ls="--", label="vitiligo (% body surface, right)")
+        b.axhline(VITILIGO_SEEN_BSA, color="0.35", ls=":", lw=0.8)
+        b.set_ylabel("vitiligo (% body surface)\ndotted: first noticed")
+        b.set_ylim(0.0, max(2.0 * VITILIGO_SEEN_BSA, 1.1 * float(depig.max())))
+        b.legend(fontsize=8, loc="upper left")
     a.set_ylabel("organ damage (0-1)\nsquares: CTCAE grade / 4")
     a.set_ylim(-0.02, 1.05)
     if shown:
         a.legend(fontsize=8, loc="upper right", ncol=2)
     else:
-        a.text(0.5, 0.5, "no organ damage", transform=a.transAxes, ha="center")
+        a.text(0.5, 0.85 if vitiligo_drawn else 0.5, "no organ damage", transform=a.transAxes, ha="center")
 
     a = ax[4]
     a.step(v["day"] / 7.0, v["steroid_mg"], where="post", color="tab:purple", label="prednisone-eq (mg/day)")
