@@ -156,7 +156,7 @@ PARAMS = (
             "patients on pembrolizumab (Hua et al., JAMA Dermatol 2016;152:45; data/cancer_fit.json)"),
     sourced("pigment_turnover", "day", 40.0, "mean time for skin to show a melanocyte loss: the melanin already "
             "passed to keratinocytes is shed with them, one epidermal transit of about 40-56 days in adults (Hoath & "
-            "Leahy, J Invest Dermatol 2003;121:1440; 28 days in older textbooks); the lower end taken"),
+            "Leahy, J Invest Dermatol 2003;121:1440, recalled, verify; 28 days in older textbooks); the lower end taken"),
     sourced("antibody_decay", "1/day", 0.033, "IgG half-life about 21 days (Morell, Terry & "
             "Waldmann, J Clin Invest 1970;49:673)"),
 )
