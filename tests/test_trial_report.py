@@ -100,3 +100,26 @@ def test_empty_arm_and_all_failed(tmp_path: Path) -> None:
                        design="parallel")
     text = f.read_text()
     assert "could not be drawn" not in text and "ghost" in text
+
+
+def test_calibration_status_names_the_fitted_endpoints(tmp_path: Path) -> None:
+    # The shipped calibration was fitted to CheckMate 067: its report says which rows are fitted, not "not calibrated".
+    import json
+    from importlib import resources
+
+    from immunotwin.reference import calibration_status
+
+    prov = json.loads(resources.files("immunotwin.data").joinpath("calibration.json").read_text())["provenance"]
+    line = calibration_status(load("checkmate067"))
+    assert line is not None and prov["label"] in line and "not validation" in line
+    assert all(ep in line for ep in prov["fitted_endpoints"])
+    assert "none of this reference's figures" in calibration_status({"trial": "another trial"})
+    p = make_patients(arms=CM_ARMS, bor_counts={a: (6, 14, 8, 10, 2) for a in CM_ARMS},
+                      scale=dict(zip(CM_ARMS, [14.0, 9.0, 3.0], strict=True)))
+    s = summarize(p, name="t", seed=1, version="0", spec_sha256="x" * 64, arm_order=CM_ARMS, control=CM_ARMS[-1])
+    s["calibrated"] = line
+    f = tmp_path / "report.html"
+    write_trial_report(f, spec_text="", summary=s, patients=p, visits=None, reference=load("checkmate067"),
+                       design="parallel")
+    text = f.read_text(encoding="utf-8")
+    assert "Calibration status:" in text and "Not calibrated yet" not in text

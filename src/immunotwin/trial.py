@@ -188,7 +188,7 @@ def _covers(key: str, c: ChunkId) -> bool:
 
 def assemble(spec: TrialSpec, out: Path, visits: bool) -> dict:
     from .readouts import summarize
-    from .reference import reference_for
+    from .reference import calibration_status, reference_for
     from .report.trial_report import write_trial_report
 
     man = _manifest(out) or {"done": {}}
@@ -212,8 +212,11 @@ def assemble(spec: TrialSpec, out: Path, visits: bool) -> dict:
         vis_df = _visit_sample(out / "visits.parquet", patients)
     summary = summarize(patients, name=spec.name, seed=spec.seed, version=__version__, spec_sha256=spec.sha256,
                         arm_order=list(spec.arm_names), control=spec.control)
-    _atomic_write_bytes(out / "summary.json", json.dumps(summary, indent=1).encode())
     ref = reference_for(spec)
+    status = calibration_status(ref)
+    if status is not None:
+        summary["calibrated"] = status
+    _atomic_write_bytes(out / "summary.json", json.dumps(summary, indent=1).encode())
     tmp_html = out / "report.html.tmp"
     write_trial_report(tmp_html, spec_text=spec.text, summary=summary, patients=patients, visits=vis_df,
                        reference=ref, design=spec.design)
