@@ -92,3 +92,19 @@ def test_ctcae_grades_of_depigmented_surface() -> None:
     seen = VITILIGO_SEEN_BSA / 100.0
     g = vitiligo_grade(np.array([0.0, 0.999 * seen, seen, 0.05, 0.10, 0.1001, 0.9]))
     assert g.tolist() == [0, 0, 1, 1, 1, 2, 2]
+
+
+def test_the_page_tells_and_plots_vitiligo() -> None:
+    # The patient of tests/test_simulate.py's vitiligo check (melanoma, nivolumab 240 mg every 2 weeks, seed 5): the
+    # page's account has a vitiligo sentence at its onset week, and the series reaches the 1% at which it is seen.
+    from immunotwin.simulate import simulate_patient
+    from immunotwin.spec import parse_regimen
+    from immunotwin.web.patientview import account, patient_view
+
+    run = simulate_patient(cancer="melanoma", regimen=parse_regimen("nivolumab 240 mg q2w"), days=365.0, seed=5)
+    onset = run.events["vitiligo"]["onset_week"]
+    sentences, _ = account(run)
+    said = [x for x in sentences if "vitiligo" in x]
+    assert len(said) == 1 and said[0].startswith(f"Week {onset:.0f}:")
+    series = np.asarray([v for v in patient_view(run)["series"]["vitiligo_pct_bsa"] if v is not None])
+    assert series.max() >= VITILIGO_SEEN_BSA and np.all(np.diff(series) >= -1e-9)

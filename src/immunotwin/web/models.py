@@ -249,6 +249,8 @@ class Series(BaseModel):
     treg_systemic: list[Num] = Field(description="systemic regulatory T cells, 1e9")
     slots: list[SlotSeries]
     damage: dict[str, list[Num]] = Field(description="organ damage 0-1 per irAE organ, daily")
+    vitiligo_pct_bsa: list[Num] = Field(description="vitiligo: depigmented skin, % of body surface, daily (melanocytes "
+                                                    "killed by the tumour-primed T cells; seen from 1%)")
 
 
 class ScanOut(BaseModel):

@@ -113,6 +113,7 @@ def patient_view(run: PatientRun) -> dict[str, Any]:
                                                     "treg_systemic")},
         "slots": slots,
         "damage": {name: _floats(dmg[:, j]) for j, name in enumerate(IRAES)},
+        "vitiligo_pct_bsa": _floats(100.0 * LAYOUT.get(ys, "depigmentation")),
     }
     v = run.visits
     visits = {
@@ -236,6 +237,13 @@ def account(run: PatientRun) -> tuple[list[str], str]:
             worst_text = (worst, day, f"grade {worst} {organ} at week {_week(day)}" + (f" {after}" if after else ""))
     if worst_text is not None:
         head.append(worst_text[2])
+    vit = ev.get("vitiligo")
+    if vit and vit.get("onset_week") is not None:
+        extent = "over a tenth of the body surface" if int(vit["worst_grade"]) >= 2 else "under a tenth of the body surface"
+        timed.append((7.0 * float(vit["onset_week"]),
+                      f"Week {_week(7.0 * float(vit['onset_week']))}: vitiligo (skin losing its pigment, {extent} at "
+                      "worst): the T cells attacking the melanoma also kill the melanocytes that share its antigens; "
+                      "it needs no treatment."))
 
     # Steroids, second-line immunosuppression.
     steroid = v["steroid_mg"].to_numpy(float)

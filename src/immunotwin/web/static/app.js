@@ -395,6 +395,13 @@ function timelineFigure(run, opts) {
       line: { color: ORGAN_COLOURS[o], width: 1, shape: "hv" }, marker: { size: 4 }, showlegend: false }, AXIS.grade, "organs");
   });
 
+  // Vitiligo: the depigmented share of the skin (melanocytes killed by the tumour-primed T cells), on the damage axis.
+  const vit = (s.vitiligo_pct_bsa || []).map((v) => (v === null ? null : v / 100));
+  if (vit.some((v) => v !== null && v > 0.001)) {
+    add({ meta: "vitiligo", name: "vitiligo (depigmented share)", x, y: vit, mode: "lines",
+      line: { color: "#666", width: 1.5, dash: "dash" } }, AXIS.damage, "organs");
+  }
+
   // Treatment: steroid dose, doses given, held, stopped.
   add({ meta: "steroid_mg", name: "prednisone-eq. (mg/day)", x: vx, y: run.visits.steroid_mg, mode: "lines",
     line: { color: "#7b3294", shape: "hv", width: 1.5 }, fill: "tozeroy", fillcolor: "rgba(123,50,148,0.12)",
