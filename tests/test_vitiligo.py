@@ -11,30 +11,17 @@ from immunotwin import engine
 from immunotwin.clinic.observe import VITILIGO_SEEN_BSA, vitiligo_grade
 from immunotwin.model.core import LAYOUT, initial_state
 from immunotwin.model.organs import INDEX
+from test_lesions import _integrate_from, _nivolumab_course
 
 SKIN = np.zeros(12)
 SKIN[INDEX["dermatitis"]] = 0.6  # melanoma's shared melanocyte antigen in the catalogue
 
 
-def _course(n: int, weeks: int, treated: tuple[int, ...] = (0,), **over: object) -> np.ndarray:
-    """Daily states (n, days, size) of n enrolled patients with 50e9 tumour cells; those in ``treated`` get
-    nivolumab 240 mg every 2 weeks."""
+def _course(n: int, weeks: int, **over: object) -> np.ndarray:
+    """Daily states (n, days, size) of n enrolled patients with 50e9 tumour cells and melanoma's shared skin antigen
+    (unless overridden); patient 0 gets nivolumab every 2 weeks (tests/test_lesions.py's course)."""
     over.setdefault("cross_reactivity", SKIN)
-    p = params(n, drugs=("nivolumab",), immunogenicity=1.5, **over)
-    y = engine.burn_in(initial_state(p, np.full(n, 50.0)), p)
-    engine.enrol(y, p)
-    inp = engine.zero_inputs(n)
-    inp["tfd"][:] = 0.0
-    out = []
-    for k in range(weeks):
-        if k % 2 == 0:
-            for i in treated:
-                y[i, LAYOUT.slices["pk_central"].start] += 240.0
-        ys, ok = engine.step(y, p, inp, 7.0 * k)
-        assert ok.all()
-        out.append(ys)
-        y = ys[:, -1].copy()
-    return np.concatenate(out, axis=1)
+    return _nivolumab_course(n, weeks, **over)
 
 
 def test_treatment_with_shared_antigen_destroys_melanocytes_and_the_skin_shows_it_later() -> None:
@@ -66,16 +53,8 @@ def test_depigmentation_is_a_first_order_lag_of_one_epidermal_transit() -> None:
     p = params(kill_max=0.0, cross_reactivity=SKIN)
     y = initial_state(p, np.full(1, 50.0))
     y[:, LAYOUT.slices["melanocyte_loss"]] = 0.2
-    inp = engine.zero_inputs(1)
-    inp["tfd"][:] = 0.0
-    days, out = [], []
-    for k in range(10):
-        ys, ok = engine.step(y, p, inp, 7.0 * k)
-        assert ok.all()
-        days.extend(7.0 * k + np.arange(1, 8))
-        out.append(ys)
-        y = ys[:, -1].copy()
-    ys = np.concatenate(out, axis=1)[0]
+    days, ys = _integrate_from(y, p, 10)
+    ys = ys[0]
     tau = p["pigment_turnover"][0]
     np.testing.assert_allclose(LAYOUT.get(ys, "melanocyte_loss"), 0.2, rtol=1e-9)
     np.testing.assert_allclose(LAYOUT.get(ys, "depigmentation"), 0.2 * (1.0 - np.exp(-np.asarray(days) / tau)),

@@ -138,28 +138,19 @@ def _arm_table(summary: dict[str, Any], arms: list[str], control: str | None) ->
 
 def _organ_table(summary: dict[str, Any], arms: list[str]) -> str:
     head = ["irAE"] + [f"{_esc(a)}: any / grade ≥3 / median onset (weeks)" for a in arms]
-    rows = []
-    for name in IRAES:
-        cells = [_esc(name)]
-        for a in arms:
-            o = summary["arms"][a]["irae"]["by_organ"][name]
-            cells.append(_esc(f"{_pct(o['any_grade'])} / {_pct(o['grade3plus'])} / {_mo(o['median_onset_weeks'])}"
-                              .replace("NR", "—")))
-        rows.append(cells)
-    if all("hypothyroidism" in summary["arms"][a]["irae"] for a in arms):
-        cells = ["hypothyroidism alone (TSH): any / thyroid hormone started / median onset"]
-        for a in arms:
-            h = summary["arms"][a]["irae"]["hypothyroidism"]
-            cells.append(_esc(f"{_pct(h['any_grade'])} / {_pct(h['thyroid_hormone'])} / {_mo(h['median_onset_weeks'])}"
-                              .replace("NR", "—")))
-        rows.append(cells)
-    if all("vitiligo" in summary["arms"][a]["irae"] for a in arms):
-        cells = ["vitiligo (not an organ irAE): any / over 10% of body surface / median onset"]
-        for a in arms:
-            v = summary["arms"][a]["irae"]["vitiligo"]
-            cells.append(_esc(f"{_pct(v['any_grade'])} / {_pct(v['over_10pct_bsa'])} / {_mo(v['median_onset_weeks'])}"
-                              .replace("NR", "—")))
-        rows.append(cells)
+
+    def cell(block: dict[str, Any], upper: str) -> str:
+        return _esc(f"{_pct(block['any_grade'])} / {_pct(block[upper])} / {_mo(block['median_onset_weeks'])}"
+                    .replace("NR", "—"))
+
+    irae = [summary["arms"][a]["irae"] for a in arms]
+    rows = [[_esc(name)] + [cell(i["by_organ"][name], "grade3plus") for i in irae] for name in IRAES]
+    # Read apart from the organ rows: hypothyroidism alone (TSH) and vitiligo (melanocytes killed by tumour-primed T cells).
+    for key, upper, label in (
+            ("hypothyroidism", "thyroid_hormone", "hypothyroidism alone (TSH): any / thyroid hormone started / median onset"),
+            ("vitiligo", "over_10pct_bsa", "vitiligo (not an organ irAE): any / over 10% of body surface / median onset")):
+        if all(key in i for i in irae):
+            rows.append([label] + [cell(i[key], upper) for i in irae])
     return _table(head, rows)
 
 
