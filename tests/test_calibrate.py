@@ -785,3 +785,29 @@ def test_months_to_complete_response_are_read_and_fitted_on_a_relative_scale() -
     assert [r[0] for r in rows] == ["months_to_cr_median", "months_to_cr_q3"]
     r = residuals(sim, rows)
     assert r[0] == pytest.approx(-0.5 / RELATIVE_SCALE["months_to_cr_median"]) and r[1] == pytest.approx(0.0)
+
+
+def test_onset_order_rows_by_hand() -> None:
+    """Oracle by hand: an ipilimumab arm whose skin irAEs start at week 3, colitis at 7, hepatitis at 6 and
+    hypophysitis at 10 (median of each organ's onsets). Published order (Weber 2012, read from its text): skin 2.5,
+    gut 6.5, liver 6.5, endocrine 9 weeks, ranks 1, 2.5, 2.5, 4 against the simulated 1, 3, 2, 4: Spearman's rho is
+    4.5 / sqrt(4.5 x 5) = 3/sqrt(10). If every organ starts in the same week there is no order: rho 0, outside. No
+    nivolumab arm: no nivolumab row."""
+    import pandas as pd
+
+    from immunotwin.model.organs import IRAES
+    from immunotwin.validate import onset_order_rows
+
+    def arm(weeks: dict[str, list[float]]) -> pd.DataFrame:
+        d = {f"irae_{k}_onset_weeks": [np.nan] * 3 for k in IRAES}
+        d.update({f"irae_{k}_onset_weeks": v for k, v in weeks.items()})
+        return pd.DataFrame({"arm": "ipilimumab", **d})
+
+    ordered = arm({"dermatitis": [2, 3, 4], "colitis": [6, 7, 8], "hepatitis": [5, 6, np.nan], "hypophysitis": [9, 10, 11]})
+    (row,) = onset_order_rows(ordered)
+    assert row.group == "ipilimumab" and not row.fitted
+    assert row.simulated == pytest.approx(3 / np.sqrt(10)) and row.inside
+    assert "hepatic 5.5" in row.criterion  # the median of the onsets seen, 5 and 6
+    flat = arm({k: [2, 2, 2] for k in ("dermatitis", "colitis", "hepatitis", "hypophysitis")})
+    (row,) = onset_order_rows(flat)
+    assert row.simulated == 0.0 and not row.inside
