@@ -123,3 +123,31 @@ def test_calibration_status_names_the_fitted_endpoints(tmp_path: Path) -> None:
                        design="parallel")
     text = f.read_text(encoding="utf-8")
     assert "Calibration status:" in text and "Not calibrated yet" not in text
+
+
+def test_irae_onset_figure_medians_by_hand() -> None:
+    """Oracle by hand: arm A's skin irAEs start at weeks 2, 4 and 9 (median 4, quartiles 3 and 6.5) and reach
+    grade 2 at weeks 5 and 7 (median 6); its gut irAE at week 8 only. Arm B has a skin irAE at week 10 and nothing
+    else. The liver has no irAE in either arm: no row. No onsets at all: a note, not a figure."""
+    from matplotlib.figure import Figure
+
+    from immunotwin.model.organs import IRAES
+    from immunotwin.report.figures import irae_onset_figure
+
+    nan = np.nan
+    cols = {f"irae_{k}_onset{s}_weeks": [nan] * 5 for k in IRAES for s in ("", "2")}
+    cols["irae_dermatitis_onset_weeks"] = [2, 4, 9, 10, nan]
+    cols["irae_dermatitis_onset2_weeks"] = [5, 7, nan, nan, nan]
+    cols["irae_colitis_onset_weeks"] = [8, nan, nan, nan, nan]
+    p = pd.DataFrame({"arm": ["A", "A", "A", "B", "B"], **cols})
+    fig = irae_onset_figure(p, ["A", "B"])
+    assert isinstance(fig, Figure)
+    ax = fig.axes[0]
+    marks = {ln.get_gid(): float(ln.get_xdata()[0]) for ln in ax.get_lines() if ln.get_gid()}
+    assert marks == {"A|dermatitis|any": 4.0, "A|dermatitis|grade2": 6.0, "A|colitis|any": 8.0,
+                     "B|dermatitis|any": 10.0}
+    iqr = [tuple(ln.get_xdata()) for ln in ax.get_lines() if not ln.get_gid() and len(ln.get_xdata()) == 2]
+    assert (3.0, 6.5) in iqr
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["dermatitis", "colitis"]
+    empty = p.assign(**{c: nan for c in p.columns if c.endswith("_weeks")})
+    assert isinstance(irae_onset_figure(empty, ["A", "B"]), str)

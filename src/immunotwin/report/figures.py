@@ -26,7 +26,7 @@ from ..units import DAYS_PER_MONTH
 
 __all__ = [
     "BOR_COLOURS", "arm_colours", "exposure_response_figure", "forest_figure", "irae_cumulative_figure",
-    "irae_organ_figure", "km_figure", "spider_figure", "swimmer_figure", "to_png_base64", "waterfall_figure",
+    "irae_onset_figure", "irae_organ_figure", "km_figure", "spider_figure", "swimmer_figure", "to_png_base64", "waterfall_figure",
 ]
 
 FigOrNote = Figure | str
@@ -318,6 +318,56 @@ def irae_cumulative_figure(patients: pd.DataFrame, arms: list[str]) -> FigOrNote
     ax.set_title("Cumulative incidence of a first irAE (empirical, death not treated as competing)")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
+    return fig
+
+
+def irae_onset_figure(patients: pd.DataFrame, arms: list[str]) -> FigOrNote:
+    """When each organ's irAE starts, by arm: the median week of first onset at any grade (dot) with its
+    interquartile range (line), and the median week a grade >= 2 is first reached (open triangle), among the
+    arm's patients with that irAE; the number of them is written beside. Organs without an irAE in any arm are left
+    out. Each median marker carries ``gid`` "arm|organ|any" or "arm|organ|grade2" (tests read them)."""
+    organs = [k for k in IRAES if f"irae_{k}_onset_weeks" in patients.columns
+              and np.isfinite(_floats(patients[f"irae_{k}_onset_weeks"])).any()]
+    arms = [a for a in arms if len(_arm(patients, a))]
+    if not organs or not arms:
+        return "No irAE onsets: onset-by-organ plot skipped."
+    colours = arm_colours(arms)
+    fig = Figure(figsize=(9, 1.5 + len(organs) * (0.2 + 0.17 * len(arms))), layout="constrained")
+    ax = fig.subplots()
+    step = 0.7 / len(arms)
+    for j, organ in enumerate(organs):
+        for i, arm in enumerate(arms):
+            d = _arm(patients, arm)
+            on = _floats(d[f"irae_{organ}_onset_weeks"])
+            on = on[np.isfinite(on)]
+            if not on.size:
+                continue
+            y = j - 0.35 + step * (i + 0.5)
+            q1, med, q3 = np.percentile(on, [25, 50, 75])
+            ax.plot([q1, q3], [y, y], color=colours[arm], lw=2, alpha=0.6)
+            ax.plot([med], [y], "o", color=colours[arm], ms=6, gid=f"{arm}|{organ}|any")
+            col2 = f"irae_{organ}_onset2_weeks"
+            on2 = _floats(d[col2]) if col2 in d.columns else np.empty(0)
+            on2 = on2[np.isfinite(on2)]
+            if on2.size:
+                ax.plot([float(np.median(on2))], [y], "^", mfc="none", color=colours[arm], ms=7,
+                        gid=f"{arm}|{organ}|grade2")
+            ax.annotate(f"n={on.size}", (q3, y), xytext=(4, 0), textcoords="offset points", va="center", fontsize=7,
+                        color=colours[arm])
+    ax.set_yticks(range(len(organs)), organs)
+    ax.invert_yaxis()
+    # Log weeks: the first weeks, where most irAEs start, stay readable beside endocrine onsets years out.
+    ax.set_xscale("log")
+    ticks = [t for t in (0.5, 1, 2, 4, 8, 16, 32, 64, 128, 256) if t <= max(ax.get_xlim()[1], 1.0)]
+    ax.set_xticks(ticks, [f"{t:g}" for t in ticks])
+    ax.set_xlabel("weeks since first dose (log scale)")
+    ax.set_title("Onset of each irAE among the patients who have it\n"
+                 "dot: median first onset at any grade, line: its interquartile range; "
+                 "triangle: median week grade ≥2 is reached", fontsize=10)
+    ax.grid(axis="x", alpha=0.3)
+    handles = [Line2D([], [], color=colours[a], marker="o", lw=2, label=a) for a in arms]
+    handles.append(Line2D([], [], color="0.3", marker="^", mfc="none", lw=0, label="grade ≥2 reached (median)"))
+    ax.legend(handles=handles, fontsize=8, loc="lower right")
     return fig
 
 

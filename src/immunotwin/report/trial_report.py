@@ -300,7 +300,11 @@ def write_trial_report(path: Path, *, spec_text: str, summary: dict[str, Any], p
                 "Share of each arm with the irAE at its worst grade; solid part = grade ≥3."),
         _figure(lambda: F.irae_cumulative_figure(patients, arms), "cumulative incidence of irAEs",
                 "Empirical cumulative fraction of all patients of the arm with a first irAE (solid: any grade, "
-                "dashed: grade ≥3).")])))
+                "dashed: grade ≥3)."),
+        _figure(lambda: F.irae_onset_figure(patients, arms), "irAE onset by organ",
+                "Week of first onset of each irAE among the patients who have it: median and interquartile range "
+                "at any grade, and the median week grade ≥2 is reached. Published order: skin first, then gut and "
+                "liver, endocrine organs later (Weber et al., J Clin Oncol 2012;30:2691 and 2017;35:785).")])))
     if control is not None:
         sec.append(("subgroups", "Subgroups", _figure(
             lambda: F.forest_figure(subgroups(patients, control, arms), arms, control), "forest plot",
