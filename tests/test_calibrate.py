@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -811,3 +813,38 @@ def test_onset_order_rows_by_hand() -> None:
     flat = arm({k: [2, 2, 2] for k in ("dermatitis", "colitis", "hepatitis", "hypophysitis")})
     (row,) = onset_order_rows(flat)
     assert row.simulated == 0.0 and not row.inside
+
+
+def test_validation_figure_by_hand(tmp_path: Path) -> None:
+    """Oracle by hand: a fitted row at 0.44 against 0.40 (ratio 1.1, prediction interval 0.36-0.48, ratios 0.9 and
+    1.2), an unfitted one at 3 against 6 months (ratio 0.5, no interval), a sign row (published placeholder 1) and a
+    row published as 0: two markers where the ratio says, the other two counted, not drawn. A PNG is written."""
+    import pandas as pd
+    from matplotlib.figure import Figure
+
+    from immunotwin.report.validation_figure import drawable, validation_figure
+    from immunotwin.validate import write_figure
+
+    nan = np.nan
+    df = pd.DataFrame([
+        {"check": "orr", "group": "a", "published": 0.40, "simulated": 0.44, "lo": 0.36, "hi": 0.48,
+         "criterion": "±4 points", "inside": True, "fitted": True, "source": "s"},
+        {"check": "months", "group": "a", "published": 6.0, "simulated": 3.0, "lo": nan, "hi": nan,
+         "criterion": "±25%", "inside": False, "fitted": False, "source": "s"},
+        {"check": "order", "group": "a vs b", "published": 1.0, "simulated": -0.2, "lo": nan, "hi": nan,
+         "criterion": "sign: a higher", "inside": False, "fitted": False, "source": "s"},
+        {"check": "rate", "group": "a", "published": 0.0, "simulated": 0.01, "lo": nan, "hi": nan,
+         "criterion": "within 3x", "inside": False, "fitted": False, "source": "s"},
+    ])
+    assert drawable(df).tolist() == [True, True, False, False]
+    fig = validation_figure(df)
+    assert isinstance(fig, Figure) and len(fig.axes) == 2
+    marks = {ln.get_gid(): float(ln.get_xdata()[0]) for ax in fig.axes for ln in ax.get_lines() if ln.get_gid()}
+    assert marks == {"fitted|0": pytest.approx(1.1), "unfitted|1": pytest.approx(0.5)}
+    bars = [tuple(ln.get_xdata()) for ln in fig.axes[0].get_lines() if not ln.get_gid() and len(ln.get_xdata()) == 2
+            and ln.get_ydata()[0] == ln.get_ydata()[1]]
+    assert any(b == pytest.approx((0.9, 1.2)) for b in bars)
+    assert "2 rows without a ratio (order, sign) not drawn" in fig.axes[1].get_title()
+    write_figure(df, tmp_path / "v.png")
+    assert (tmp_path / "v.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert isinstance(validation_figure(df.iloc[2:]), str)

@@ -306,7 +306,7 @@ def cmd_validate(a: argparse.Namespace) -> int:
 
     df = run_validation(Path(a.out), patients=a.patients, reps=a.replicates, seed=a.seed)
     print(markdown(df))
-    print(f"wrote {a.out}/validation.csv, validation.md, validation.json, plausibility.json")
+    print(f"wrote {a.out}/validation.csv, validation.md, validation.json, validation.png, plausibility.json")
     return 0
 
 

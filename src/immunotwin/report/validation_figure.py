@@ -1,0 +1,70 @@
+"""The validation table as a figure: each row's simulated value over its published one.
+
+Rows are drawn on one log axis of simulated / published so that rates, months and hazard ratios sit side by side:
+1 is agreement, and a 95% prediction interval (replicate trials at the real trial's size), where the row has one,
+is drawn as a bar in the same ratio. Fitted rows (calibration targets: agreement there is not validation) and
+unfitted rows (validation) are in separate panels; a row is green when it is inside its own criterion (its band
+is in the table) and red when not. Rows that compare an order or a sign ("sign: ...", "rho > ...") have no
+published value to divide by and are counted in the panel's title instead.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+
+INSIDE, OUTSIDE = "#1a7f37", "#d1432f"
+_LABEL_CHARS = 78
+
+
+def drawable(df: pd.DataFrame) -> pd.Series:
+    """Rows with a published value to divide by: not an order or sign check, both values positive and finite."""
+    crit = df["criterion"].astype(str)
+    pub, sim = df["published"].astype(float), df["simulated"].astype(float)
+    return ~crit.str.startswith(("sign", "rho")) & (pub > 0) & (sim > 0) & np.isfinite(pub) & np.isfinite(sim)
+
+
+def _label(row: pd.Series) -> str:
+    text = f"{row['check']} · {row['group']}"
+    return text if len(text) <= _LABEL_CHARS else text[:_LABEL_CHARS - 1] + "…"
+
+
+def validation_figure(df: pd.DataFrame) -> Figure | str:
+    """Two panels (fitted, unfitted) of simulated / published on a log axis. Each row's marker carries ``gid``
+    "fitted|i" or "unfitted|i", i its index in ``df`` (tests read them)."""
+    ok = drawable(df)
+    panels = [(f, df[(df["fitted"] == f) & ok], int(((df["fitted"] == f) & ~ok).sum())) for f in (True, False)]
+    panels = [p for p in panels if len(p[1])]
+    if not panels:
+        return "No row with a published value: no validation figure."
+    heights = [max(len(sub), 3) for _, sub, _ in panels]
+    fig = Figure(figsize=(11, 1.6 + 0.2 * sum(heights)), layout="constrained")
+    axes = fig.subplots(len(panels), 1, height_ratios=heights, squeeze=False, sharex=True)[:, 0]
+    shown = np.concatenate([df.loc[sub.index, c].to_numpy(float) / sub["published"].to_numpy(float)
+                            for _, sub, _ in panels for c in ("simulated", "lo", "hi")])
+    shown = shown[np.isfinite(shown) & (shown > 0)]
+    ticks = [t for t in (0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10, 20, 50) if shown.min() / 1.3 <= t <= shown.max() * 1.3]
+    for ax, (fitted, sub, skipped) in zip(axes, panels, strict=True):
+        pub = sub["published"].to_numpy(float)
+        ratio = sub["simulated"].to_numpy(float) / pub
+        y = np.arange(len(sub))
+        for j, (i, row) in enumerate(sub.iterrows()):
+            colour = INSIDE if row["inside"] else OUTSIDE
+            lo, hi = float(row["lo"]), float(row["hi"])
+            if np.isfinite(lo) and np.isfinite(hi) and lo > 0:
+                ax.plot([lo / pub[j], hi / pub[j]], [y[j], y[j]], color=colour, lw=2, alpha=0.45)
+            ax.plot([ratio[j]], [y[j]], "o", color=colour, ms=5, gid=f"{'fitted' if fitted else 'unfitted'}|{i}")
+        ax.axvline(1.0, color="0.3", lw=1)
+        ax.set_xscale("log")
+        ax.set_xticks(ticks, [f"{t:g}" for t in ticks])
+        ax.set_xlim(shown.min() / 1.3, shown.max() * 1.3)
+        ax.set_yticks(y, [_label(r) for _, r in sub.iterrows()], fontsize=7)
+        ax.invert_yaxis()
+        ax.grid(axis="x", alpha=0.3)
+        inside = int(sub["inside"].sum())
+        kind = "Fitted rows (calibration targets)" if fitted else "Unfitted rows (validation)"
+        note = f"; {skipped} rows without a ratio (order, sign) not drawn" if skipped else ""
+        ax.set_title(f"{kind}: {inside} of {len(sub)} inside their criterion (green){note}", fontsize=10)
+    axes[-1].set_xlabel("simulated / published (log scale; bar: 95% prediction interval at the trial's size)")
+    return fig
