@@ -899,3 +899,26 @@ def test_measured_table_reads_summaries(tmp_path) -> None:  # type: ignore[no-un
     assert main([str(tmp_path / "missing")]) == 2
     (tmp_path / "empty").mkdir()
     assert main([str(tmp_path / "empty")]) == 2
+
+
+def test_measured_table_frame_and_figure(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """The scenario figures as validation-shaped rows: group the scenario, lo-hi the simulated value's CI, the band
+    as the criterion; ``--figure`` writes a PNG of them (a missing folder for it: exit 2)."""
+    import math
+
+    from immunotwin.scenarios.table import frame, main
+
+    d = tmp_path / "s"
+    d.mkdir()
+    figs = [{"name": "ORR", "simulated": 0.412, "ci95": [0.38, 0.44], "published": 0.437, "band": [0.381, 0.493],
+             "inside": True, "fitted": True, "source": "x"},
+            {"name": "order", "simulated": 0.1, "ci95": None, "published": None, "band": None, "inside": False,
+             "fitted": False}]
+    (d / "summary.json").write_text(json.dumps({"scenario": "alpha", "figures": figs}))
+    df = frame([json.loads((d / "summary.json").read_text())])
+    assert df.loc[0, ["group", "lo", "hi", "criterion", "fitted"]].tolist() == ["alpha", 0.38, 0.44,
+                                                                                 "band 0.381–0.493", True]
+    assert math.isnan(df.loc[1, "published"]) and math.isnan(df.loc[1, "lo"])
+    assert main([str(tmp_path), "--figure", str(tmp_path / "f.png")]) == 0
+    assert (tmp_path / "f.png").read_bytes()[:4] == b"\x89PNG"
+    assert main([str(tmp_path), "--figure", str(tmp_path / "no" / "f.png")]) == 2

@@ -30,9 +30,11 @@ def _label(row: pd.Series) -> str:
     return text if len(text) <= _LABEL_CHARS else text[:_LABEL_CHARS - 1] + "…"
 
 
-def validation_figure(df: pd.DataFrame) -> Figure | str:
-    """Two panels (fitted, unfitted) of simulated / published on a log axis. Each row's marker carries ``gid``
-    "fitted|i" or "unfitted|i", i its index in ``df`` (tests read them)."""
+def validation_figure(df: pd.DataFrame, *, interval: str = "95% prediction interval at the trial's size",
+                      what: str = "rows") -> Figure | str:
+    """Two panels (fitted, unfitted) of simulated / published on a log axis. ``interval`` names what the bars
+    (``lo``-``hi``) are; ``what`` names the rows in the titles. Each row's marker carries ``gid`` "fitted|i" or
+    "unfitted|i", i its index in ``df`` (tests read them)."""
     ok = drawable(df)
     panels = [(f, df[(df["fitted"] == f) & ok], int(((df["fitted"] == f) & ~ok).sum())) for f in (True, False)]
     panels = [p for p in panels if len(p[1])]
@@ -63,8 +65,8 @@ def validation_figure(df: pd.DataFrame) -> Figure | str:
         ax.invert_yaxis()
         ax.grid(axis="x", alpha=0.3)
         inside = int(sub["inside"].sum())
-        kind = "Fitted rows (calibration targets)" if fitted else "Unfitted rows (validation)"
-        note = f"; {skipped} rows without a ratio (order, sign) not drawn" if skipped else ""
-        ax.set_title(f"{kind}: {inside} of {len(sub)} inside their criterion (green){note}", fontsize=10)
-    axes[-1].set_xlabel("simulated / published (log scale; bar: 95% prediction interval at the trial's size)")
+        kind = f"Fitted {what} (calibration targets)" if fitted else f"Unfitted {what} (validation)"
+        note = f"\n{skipped} more without a ratio (order, sign): not drawn" if skipped else ""
+        ax.set_title(f"{kind}: {inside} of {len(sub)} drawn inside their criterion (green){note}", fontsize=10)
+    axes[-1].set_xlabel(f"simulated / published (log scale; bar: {interval})")
     return fig

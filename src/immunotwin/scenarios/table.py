@@ -1,9 +1,11 @@
 """The measured scenario table of ``docs/phenomena.md``, read from ``summary.json`` files.
 
-``python -m immunotwin.scenarios.table DIR`` walks DIR (for example the slow suite's
+``python -m immunotwin.scenarios.table DIR [--figure PNG]`` walks DIR (for example the slow suite's
 ``--basetemp``, or folders written by ``immunotwin scenario NAME --out``) for ``summary.json``
 files and prints one markdown row per figure, with the counts inside (all, and unfitted).
 Where a scenario was run more than once under DIR, the first file in path order is used.
+``--figure`` also draws every figure with a published value as simulated / published
+(:mod:`immunotwin.report.validation_figure`), its 95% CI as a bar, fitted and unfitted apart.
 """
 
 from __future__ import annotations
@@ -11,6 +13,8 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
+
+import pandas as pd
 
 
 def _num(x: float | None) -> str:
@@ -48,16 +52,56 @@ def markdown(summaries: list[dict]) -> str:
     return head + "\n\n" + "\n".join(rows) + "\n"
 
 
+def frame(summaries: list[dict]) -> pd.DataFrame:
+    """The figures as rows of the validation table's shape (check, group, published, simulated, lo, hi,
+    criterion, inside, fitted, source): group is the scenario, lo-hi the simulated value's 95% CI."""
+    nan = float("nan")
+    rows = []
+    for doc in summaries:
+        for f in doc["figures"]:
+            lo, hi = f.get("ci95") or (nan, nan)
+            band = f.get("band") or (None, None)
+            rows.append({"check": f["name"], "group": doc["scenario"],
+                         "published": nan if f.get("published") is None else float(f["published"]),
+                         "simulated": nan if f.get("simulated") is None else float(f["simulated"]),
+                         "lo": nan if lo is None else float(lo), "hi": nan if hi is None else float(hi),
+                         "criterion": f"band {_num(band[0])}–{_num(band[1])}", "inside": bool(f.get("inside")),
+                         "fitted": bool(f.get("fitted")), "source": str(f.get("source", ""))})
+    return pd.DataFrame(rows)
+
+
+def write_figure(summaries: list[dict], path: Path) -> None:
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    from ..report.validation_figure import validation_figure
+
+    fig = validation_figure(frame(summaries), interval="95% CI of the simulated value", what="figures")
+    if not isinstance(fig, str):
+        FigureCanvasAgg(fig)
+        fig.savefig(path, dpi=100)
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = sys.argv[1:] if argv is None else argv
+    args = list(sys.argv[1:] if argv is None else argv)
+    png = None
+    if "--figure" in args:
+        i = args.index("--figure")
+        png = Path(args[i + 1]) if i + 1 < len(args) else None
+        del args[i:i + 2]
+        if png is None or not png.parent.is_dir():
+            print("--figure needs a PNG path in an existing folder", file=sys.stderr)
+            return 2
     if len(args) != 1 or not Path(args[0]).is_dir():
-        print("usage: python -m immunotwin.scenarios.table DIR  (a folder holding summary.json files)", file=sys.stderr)
+        print("usage: python -m immunotwin.scenarios.table DIR [--figure PNG]  (a folder holding summary.json files)",
+              file=sys.stderr)
         return 2
     summaries = collect(Path(args[0]))
     if not summaries:
         print(f"no scenario summary.json under {args[0]}", file=sys.stderr)
         return 2
     sys.stdout.write(markdown(summaries))
+    if png is not None:
+        write_figure(summaries, png)
     return 0
 
 
