@@ -363,7 +363,7 @@ def irae_onset_figure(patients: pd.DataFrame, arms: list[str]) -> FigOrNote:
     ax.set_xlabel("weeks since first dose (log scale)")
     ax.set_title("Onset of each irAE among the patients who have it\n"
                  "dot: median first onset at any grade, line: its interquartile range; "
-                 "triangle: median week grade ≥2 is reached", fontsize=10)
+                 "triangle: median week grade ≥2 is reached, among those who reach it", fontsize=10)
     ax.grid(axis="x", alpha=0.3)
     handles = [Line2D([], [], color=colours[a], marker="o", lw=2, label=a) for a in arms]
     handles.append(Line2D([], [], color="0.3", marker="^", mfc="none", lw=0, label="grade ≥2 reached (median)"))

@@ -303,7 +303,8 @@ def write_trial_report(path: Path, *, spec_text: str, summary: dict[str, Any], p
                 "dashed: grade ≥3)."),
         _figure(lambda: F.irae_onset_figure(patients, arms), "irAE onset by organ",
                 "Week of first onset of each irAE among the patients who have it: median and interquartile range "
-                "at any grade, and the median week grade ≥2 is reached. Published order: skin first, then gut and "
+                "at any grade, and the median week grade ≥2 is reached among those who reach it (a different "
+                "set of patients, so it can come before the any-grade median). Published order: skin first, then gut and "
                 "liver, endocrine organs later (Weber et al., J Clin Oncol 2012;30:2691 and 2017;35:785).")])))
     if control is not None:
         sec.append(("subgroups", "Subgroups", _figure(
