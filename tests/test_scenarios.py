@@ -919,6 +919,13 @@ def test_measured_table_frame_and_figure(tmp_path) -> None:  # type: ignore[no-u
     assert df.loc[0, ["group", "lo", "hi", "criterion", "fitted"]].tolist() == ["alpha", 0.38, 0.44,
                                                                                  "band 0.381–0.493", True]
     assert math.isnan(df.loc[1, "published"]) and math.isnan(df.loc[1, "lo"])
+    assert df.loc[0, ["band_lo", "band_hi"]].tolist() == [0.381, 0.493]
+    from immunotwin.report.validation_figure import validation_figure
+
+    ax = validation_figure(df).axes[0]
+    (band,) = [ln for ln in ax.get_lines() if ln.get_gid() == "band|0"]
+    assert tuple(band.get_xdata()) == pytest.approx((0.381 / 0.437, 0.493 / 0.437))
+    assert "light blue" in ax.get_xlabel()
     assert main([str(tmp_path), "--figure", str(tmp_path / "f.png")]) == 0
     assert (tmp_path / "f.png").read_bytes()[:4] == b"\x89PNG"
     assert main([str(tmp_path), "--figure", str(tmp_path / "no" / "f.png")]) == 2

@@ -2,7 +2,9 @@
 
 Rows are drawn on one log axis of simulated / published so that rates, months and hazard ratios sit side by side:
 1 is agreement, and a 95% prediction interval (replicate trials at the real trial's size), where the row has one,
-is drawn as a bar in the same ratio. Fitted rows (calibration targets: agreement there is not validation) and
+is drawn as a bar in the same ratio; where the table gives a row's band as numbers (columns ``band_lo``,
+``band_hi``: the scenario figures have them) it is drawn behind, in light blue, as the scenario reports draw it
+(``scenarios.core.comparison_plot``, one scenario at a time). Fitted rows (calibration targets: agreement there is not validation) and
 unfitted rows (validation) are in separate panels; a row is green when it is inside its own criterion (its band
 is in the table) and red when not. Rows that compare an order or a sign ("sign: ...", "rho > ...") have no
 published value to divide by and are counted in the panel's title instead.
@@ -14,7 +16,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-INSIDE, OUTSIDE = "#1a7f37", "#d1432f"
+INSIDE, OUTSIDE, BAND = "#1a7f37", "#d1432f", "#9ecae1"
 _LABEL_CHARS = 78
 
 
@@ -44,7 +46,8 @@ def validation_figure(df: pd.DataFrame, *, interval: str = "95% prediction inter
     fig = Figure(figsize=(11, 1.6 + 0.2 * sum(heights)), layout="constrained")
     axes = fig.subplots(len(panels), 1, height_ratios=heights, squeeze=False, sharex=True)[:, 0]
     shown = np.concatenate([df.loc[sub.index, c].to_numpy(float) / sub["published"].to_numpy(float)
-                            for _, sub, _ in panels for c in ("simulated", "lo", "hi")])
+                            for _, sub, _ in panels for c in ("simulated", "lo", "hi", "band_lo", "band_hi")
+                            if c in df])
     shown = shown[np.isfinite(shown) & (shown > 0)]
     ticks = [t for t in (0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10, 20, 50) if shown.min() / 1.3 <= t <= shown.max() * 1.3]
     for ax, (fitted, sub, skipped) in zip(axes, panels, strict=True):
@@ -53,6 +56,10 @@ def validation_figure(df: pd.DataFrame, *, interval: str = "95% prediction inter
         y = np.arange(len(sub))
         for j, (i, row) in enumerate(sub.iterrows()):
             colour = INSIDE if row["inside"] else OUTSIDE
+            blo, bhi = float(row.get("band_lo", np.nan)), float(row.get("band_hi", np.nan))
+            if np.isfinite(blo) and np.isfinite(bhi) and bhi > 0:
+                ax.plot([max(blo, 1e-3 * pub[j]) / pub[j], bhi / pub[j]], [y[j], y[j]], color=BAND, lw=7,
+                        solid_capstyle="butt", alpha=0.8, gid=f"band|{i}")
             lo, hi = float(row["lo"]), float(row["hi"])
             if np.isfinite(lo) and np.isfinite(hi) and lo > 0:
                 ax.plot([lo / pub[j], hi / pub[j]], [y[j], y[j]], color=colour, lw=2, alpha=0.45)
@@ -68,5 +75,7 @@ def validation_figure(df: pd.DataFrame, *, interval: str = "95% prediction inter
         kind = f"Fitted {what} (calibration targets)" if fitted else f"Unfitted {what} (validation)"
         note = f"\n{skipped} more without a ratio (order, sign): not drawn" if skipped else ""
         ax.set_title(f"{kind}: {inside} of {len(sub)} drawn inside their criterion (green){note}", fontsize=10)
-    axes[-1].set_xlabel(f"simulated / published (log scale; bar: {interval})")
+    has_band = "band_lo" in df and np.isfinite(df["band_lo"].astype(float)).any()
+    band_text = "; light blue: the figure's band" if has_band else ""
+    axes[-1].set_xlabel(f"simulated / published (log scale; bar: {interval}{band_text})")
     return fig

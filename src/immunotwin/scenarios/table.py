@@ -65,6 +65,8 @@ def frame(summaries: list[dict]) -> pd.DataFrame:
                          "published": nan if f.get("published") is None else float(f["published"]),
                          "simulated": nan if f.get("simulated") is None else float(f["simulated"]),
                          "lo": nan if lo is None else float(lo), "hi": nan if hi is None else float(hi),
+                         "band_lo": nan if band[0] is None else float(band[0]),
+                         "band_hi": nan if band[1] is None else float(band[1]),
                          "criterion": f"band {_num(band[0])}–{_num(band[1])}", "inside": bool(f.get("inside")),
                          "fitted": bool(f.get("fitted")), "source": str(f.get("source", ""))})
     return pd.DataFrame(rows)
