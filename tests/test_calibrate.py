@@ -822,8 +822,7 @@ def test_validation_figure_by_hand(tmp_path: Path) -> None:
     import pandas as pd
     from matplotlib.figure import Figure
 
-    from immunotwin.report.validation_figure import drawable, validation_figure
-    from immunotwin.validate import write_figure
+    from immunotwin.report.validation_figure import drawable, validation_figure, write_png
 
     nan = np.nan
     df = pd.DataFrame([
@@ -845,6 +844,6 @@ def test_validation_figure_by_hand(tmp_path: Path) -> None:
             and ln.get_ydata()[0] == ln.get_ydata()[1]]
     assert any(b == pytest.approx((0.9, 1.2)) for b in bars)
     assert "2 more without a ratio (order, sign): not drawn" in fig.axes[1].get_title()
-    write_figure(df, tmp_path / "v.png")
+    assert write_png(df, tmp_path / "v.png")
     assert (tmp_path / "v.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert isinstance(validation_figure(df.iloc[2:]), str)

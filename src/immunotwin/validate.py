@@ -462,20 +462,10 @@ def run_validation(out: Path, *, patients: int = 1000, reps: int = 200, seed: in
     (out / "plausibility.json").write_text(json.dumps({"population_kinetics": kin, "early_deaths": early},
                                                       indent=1) + "\n")
     (out / "validation.md").write_text(markdown(df) + plausibility_markdown(kin, spec.population.cancer, early))
-    write_figure(df, out / "validation.png")
+    from .report.validation_figure import write_png
+
+    write_png(df, out / "validation.png")
     return df
-
-
-def write_figure(df: pd.DataFrame, path: Path) -> None:
-    """``report.validation_figure`` as a PNG (nothing is written when no row can be drawn)."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-
-    from .report.validation_figure import validation_figure
-
-    fig = validation_figure(df)
-    if not isinstance(fig, str):
-        FigureCanvasAgg(fig)
-        fig.savefig(path, dpi=100)
 
 
 def plausibility_markdown(kin: dict[str, float], cancer: str, early: dict[str, float] | None = None) -> str:

@@ -12,8 +12,12 @@ published value to divide by and are counted in the panel's title instead.
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Any
+
 import numpy as np
 import pandas as pd
+from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 INSIDE, OUTSIDE, BAND = "#1a7f37", "#d1432f", "#9ecae1"
@@ -79,3 +83,14 @@ def validation_figure(df: pd.DataFrame, *, interval: str = "95% prediction inter
     band_text = "; light blue: the figure's band" if has_band else ""
     axes[-1].set_xlabel(f"simulated / published (log scale; bar: {interval}{band_text})")
     return fig
+
+
+def write_png(df: pd.DataFrame, path: Path, **kwargs: Any) -> bool:
+    """:func:`validation_figure` of ``df`` (``kwargs`` passed on) saved as a PNG at ``path``; False, and nothing
+    written, when no row can be drawn."""
+    fig = validation_figure(df, **kwargs)
+    if isinstance(fig, str):
+        return False
+    FigureCanvasAgg(fig)
+    fig.savefig(path, dpi=100)
+    return True

@@ -72,17 +72,6 @@ def frame(summaries: list[dict]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def write_figure(summaries: list[dict], path: Path) -> None:
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-
-    from ..report.validation_figure import validation_figure
-
-    fig = validation_figure(frame(summaries), interval="95% CI of the simulated value", what="figures")
-    if not isinstance(fig, str):
-        FigureCanvasAgg(fig)
-        fig.savefig(path, dpi=100)
-
-
 def main(argv: list[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     png = None
@@ -103,7 +92,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     sys.stdout.write(markdown(summaries))
     if png is not None:
-        write_figure(summaries, png)
+        from ..report.validation_figure import write_png
+
+        write_png(frame(summaries), png, interval="95% CI of the simulated value", what="figures")
     return 0
 
 
