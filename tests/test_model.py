@@ -263,3 +263,35 @@ def test_scans_count_each_new_lesion_once_it_has_been_seen() -> None:
         counts = [np.array([c for day, _, c in s if day > 0]) for s in res.scans]
         assert all(np.all(np.diff(c) >= 0) for c in counts if c.size > 1), regimen
         assert sum(int(c[-1] > 0) for c in counts if c.size) >= 5, regimen
+
+
+def _pool_expansion_rate(**over: object) -> np.ndarray:
+    """Per-capita net expansion rate (1/day) of each organ's autoreactive pool at A = 2, from the vector field:
+    (dA/dt - k_h (1 - A)) (1 + A/A_max) / A."""
+    p = params(**over)
+    y = engine.burn_in(core.initial_state(p, np.full(1, 50.0)), p)
+    y[:, LAYOUT.slices["autoreactive"]] = 2.0
+    inp = engine.zero_inputs(1)
+    one = lambda d: {k: np.asarray(v)[0] for k, v in d.items()}  # noqa: E731
+    dy = np.asarray(core.vector_field(0.0, y[0], (one(p), one(inp))))
+    da = dy[LAYOUT.slices["autoreactive"]]
+    a, kh, amax = 2.0, p["auto_homeostasis"][0], p["auto_max"][0]
+    return (da - kh * (1.0 - a)) * (1.0 + a / amax) / a
+
+
+def test_autoreactive_expansion_never_exceeds_its_ceiling_and_is_unchanged_where_slow() -> None:
+    cap = float(core.PARAM_INDEX["auto_expansion_max"].value)
+    # A gain far above 1 (propensity x 1000): uncapped, r_A (G - 1) is 5-9 per day.
+    free = _pool_expansion_rate(autoimmune_propensity=1000.0, auto_expansion_max=1e9)
+    capped = _pool_expansion_rate(autoimmune_propensity=1000.0)
+    assert np.all(free > 10 * cap)
+    assert np.all(capped <= cap * (1 + 1e-9)) and np.all(capped > 0.99 * cap)
+    # Gains near 1 (the patient's own tolerised level): a contraction is not limited, a slow expansion barely.
+    slow_free = _pool_expansion_rate(autoimmune_propensity=1.2, auto_expansion_max=1e9)
+    slow = _pool_expansion_rate(autoimmune_propensity=1.2)
+    assert np.all(np.abs(slow_free) < 0.5 * cap)
+    np.testing.assert_allclose(slow, slow_free, rtol=0.02)
+    tolerised = _pool_expansion_rate(autoimmune_propensity=0.1)
+    np.testing.assert_allclose(tolerised, _pool_expansion_rate(autoimmune_propensity=0.1, auto_expansion_max=1e9),
+                               rtol=1e-12)
+    assert np.all(tolerised < 0)

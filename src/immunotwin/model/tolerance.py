@@ -26,14 +26,15 @@ goes with the anti-tumour response (vitiligo in responders: Freeman-Keller et al
 2016;22:886) rather than with tumour size alone; the factor 2 keeps the drive at full activity
 where the earlier form P (1 + act_T) had it. (Autoantibodies, below, need antigen only.) Pools grow when G > 1:
 
-    dA_o/dt = k_h (1 - A_o) + r_A A_o (G_o - 1)/(1 + A_o/A_max)
+    dA_o/dt = k_h (1 - A_o) + e_o A_o/(1 + A_o/A_max),   e_o = x/(1 + (max(x, 0)/e_max)^4)^(1/4),  x = r_A (G_o - 1)
     dD_o/dt = (k_d,o h(A_o) + k_ab,o B_o/(B_o+1)) (1 - D_o)(1 - I) - k_rep,o D_o
     dF_o/dt = -k_loss,o D_o F_o                      (thyroid, pituitary, islets: no recovery)
     dB_o/dt = k_B,o (h(A_o) + c_B x_o P) - d_B B_o    (autoantibodies; IgG half-life 21 days)
 
-with h(A) = A/(A + A50). Vitiligo is not this organ process: melanocytes are killed by the tumour-primed T
-cells themselves, which recognise the differentiation antigens (MART-1, gp100, tyrosinase) melanoma shares
-with them, so no tolerance has to break (Failla et al., Int J Mol Sci 2019;20:5731). A melanocyte meets a
+(e_o: the net expansion rate, r_A (G_o - 1) while that is small, never above the ceiling e_max however large the
+gain; a contraction, G_o < 1, is not limited) with h(A) = A^2/(A^2 + A50^2). Vitiligo is not this organ process:
+melanocytes are killed by the tumour-primed T cells themselves, which recognise the differentiation antigens
+(MART-1, gp100, tyrosinase) melanoma shares with them, so no tolerance has to break (Failla et al., Int J Mol Sci 2019;20:5731). A melanocyte meets a
 share of the rise in T-cell killing that treatment brings to a melanoma cell (as the resistant clone does,
 :mod:`.tumour`), in proportion to the shared antigen x_skin and to the antigen presented P (so it fades
 once the tumour is gone). The destroyed share V of skin melanocytes never recovers within a trial, and
@@ -96,6 +97,14 @@ PARAMS = (
     assumed("auto_expansion", "1/day", 0.25, "expansion of a released autoreactive pool per unit "
             "excess gain; sets onset in weeks (Weber 2017: 5-15 weeks under nivolumab)"),
     assumed("auto_max", "1", 1000.0, "fold expansion at which a pool halves its growth"),
+    assumed("auto_expansion_max", "1/day", 0.5, "fastest net expansion of a released autoreactive pool, however far "
+            "its gain is above 1 (a doubling in 1.4 days): a sixth of the fastest CD8 T-cell expansion measured, 3/day "
+            "in mice with an acute virus (De Boer et al., J Virol 2001;75:10663), and about half of a human response to a "
+            "live vaccine (yellow fever 17D: specific CD8 T cells from precursor frequency to about 1% of CD8 T cells by "
+            "the second week, Co et al., Immunology 2009;128:e718), for self-antigen held back by tolerance. Without a "
+            "ceiling the expansion rate grew with the gain: a tenth of CheckMate 067's virtual ipilimumab patients (those "
+            "whose tolerance rests most on CTLA-4) had irAEs in several organs within 7 days of the first dose, and grade 3 "
+            "colitis among them. With it they come in the second week (docs/credibility.md, irAE timing)"),
     assumed("damage_rate", "1/day", organ_vector(
         dermatitis=0.1, colitis=0.35, hepatitis=0.3, pneumonitis=0.2, thyroiditis=0.2,
         hypophysitis=0.2, nephritis=0.15, myocarditis=0.15, neurologic=0.12, diabetes=0.2,
@@ -175,7 +184,9 @@ def _derivatives(ctx: Ctx) -> dict:
     gain = p["autoimmune_propensity"] * p["susceptibility"] * p["tolerance_margin"] * checkpoint * drive * (1.0 - isup) \
         * (1.0 + p["cytokine_organ_weight"] * (p["il2_autoreactive"] * sig["il2_exo"] + p["ifn_autoreactive"] * sig["ifn_exo"])) \
         / pos(s["treg_systemic"]) ** p["treg_control"]
-    da = p["auto_homeostasis"] * (1.0 - a) + p["auto_expansion"] * a * (gain - 1.0) / (1.0 + a / p["auto_max"])
+    excess = p["auto_expansion"] * (gain - 1.0)
+    excess = excess / (1.0 + (pos(excess) / p["auto_expansion_max"]) ** 4) ** 0.25
+    da = p["auto_homeostasis"] * (1.0 - a) + excess * a / (1.0 + a / p["auto_max"])
     act = hill(a, p["a50"], 2.0)
     injury = (p["damage_rate"] * act + p["antibody_damage"] * b / (b + 1.0)) * (1.0 - d) * (1.0 - isup)
     dd = injury - p["repair_rate"] * d
