@@ -597,6 +597,38 @@ def test_organ_mix_rows_against_checkmate067_table() -> None:
     assert rows["diarrhoea/colitis, grade >=3"].published == pytest.approx(0.02)
 
 
+def test_thyroid_test_rows_by_hand() -> None:
+    """Oracle by hand: a nivolumab arm of 100 patients, 10 with a thyrotoxic phase first seen at week 4 (5 of them
+    hypothyroid from week 8), 20 with hypothyroidism alone from week 6, 70 with neither: 30 abnormal (Patel 2018:
+    28/89, exact 95% CI 0.220-0.422), onsets at 28 days (10) and 42 days (20)."""
+    import pandas as pd
+
+    from immunotwin.scenarios.trials import clopper_pearson
+    from immunotwin.validate import median_within_sampling, thyroid_onset_days, thyroid_test_rows
+
+    nan = np.nan
+    thy = np.array([4.0] * 10 + [nan] * 90)
+    hypo = np.array([8.0] * 5 + [nan] * 5 + [6.0] * 20 + [nan] * 70)
+    p = pd.DataFrame({"arm": "nivolumab", "status": "ok", "irae_thyroiditis_onset_weeks": thy,
+                      "hypothyroidism_onset_weeks": hypo})
+    days = thyroid_onset_days(p)
+    assert np.isfinite(days).sum() == 30 and (days == 28).sum() == 10 and (days == 42).sum() == 20
+    rows = thyroid_test_rows(p)
+    arm = [r for r in rows if r.group == "nivolumab"]
+    assert len(arm) == 1 and len(rows) == 2  # the other arms are absent; the pooled onset row
+    assert arm[0].simulated == pytest.approx(0.30) and arm[0].published == pytest.approx(28 / 89) and arm[0].inside
+    assert clopper_pearson(28, 89) == pytest.approx((0.220, 0.422), abs=1e-3)
+    onset = rows[1]
+    assert onset.simulated == pytest.approx(42.0) and onset.published == 46.0 and not onset.fitted
+    # Medians of 76 draws from {28 (1/3), 42 (2/3)} are 28 or 42 (35 when the two middle draws differ): never 46.
+    assert not onset.inside
+    # The sampling range of a median: 76 draws from an exponential of median 46 days hold 46, not 92.
+    sim = np.random.default_rng(1).exponential(46.0 / np.log(2.0), size=20000)
+    lo, hi, ok = median_within_sampling(sim, 46.0, 76)
+    assert ok and lo < 46.0 < hi and hi < 70.0
+    assert not median_within_sampling(sim, 92.0, 76)[2]
+
+
 def test_complete_response_rows_by_hand(monkeypatch: pytest.MonkeyPatch) -> None:
     """Oracle by hand: nivolumab 20 complete responses of 100 at months 1, 2, ..., 20 (median 10.5, upper quartile
     15.25); the combination 25 of 100 at month 6 each; ipilimumab's patients are not pooled. The pooled published

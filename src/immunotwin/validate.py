@@ -242,6 +242,7 @@ def irae_rows(p: pd.DataFrame) -> list[Row]:
                         "(systematic review and meta-analysis of dermatological toxicities of checkpoint inhibitors in "
                         "melanoma, 39 studies: PLoS One 2021;16:e0255716, abstract)"))
     rows += organ_mix_rows(p)
+    rows += thyroid_test_rows(p)
     # Severity apart from the events outside the modelled organs that treatment-related AE tables add (clinic/run.py).
     g3 = float((nivo["any_irae_grade"] >= 3).mean())
     rows.append(Row("nivolumab: grade >=3 select immune AE", "nivolumab", inc["select_immune_grade3plus"], g3, np.nan,
@@ -318,6 +319,54 @@ def organ_mix_rows(p: pd.DataFrame) -> list[Row]:
                 rows.append(Row(f"CheckMate 067 organ mix: {term}, {label}", arm, pub, sim, np.nan, np.nan,
                                 f"exact 95% CI of {round(pub * n)}/{n}: {lo:.3f}-{hi:.3f}", lo <= sim <= hi, False,
                                 ref["source"]))
+    return rows
+
+
+def thyroid_onset_days(g: pd.DataFrame) -> np.ndarray:
+    """Day each patient's thyroid tests first went out of range (NaN if never): the earlier of the thyrotoxic phase
+    (thyroiditis of any grade) and hypothyroidism of any grade, as seen at visits."""
+    return np.fmin(g["irae_thyroiditis_onset_weeks"].to_numpy(float),
+                   g["hypothyroidism_onset_weeks"].to_numpy(float)) * 7.0
+
+
+def median_within_sampling(sim: np.ndarray, published: float, n: int, draws: int = 2000,
+                           seed: int = 0) -> tuple[float, float, bool]:
+    """The 2.5th and 97.5th percentiles of the median of ``n`` values drawn (with replacement) from ``sim``, and
+    whether ``published`` lies between them: a published median of n patients agrees with the simulated
+    distribution when it is a median such a sample could give."""
+    rng = np.random.default_rng(seed)
+    meds = np.median(rng.choice(sim, size=(draws, n), replace=True), axis=1)
+    lo, hi = np.percentile(meds, [2.5, 97.5])
+    return float(lo), float(hi), bool(lo <= published <= hi)
+
+
+def thyroid_test_rows(p: pd.DataFrame) -> list[Row]:
+    """New-onset thyroid function test abnormalities by arm against Patel 2018's tested cohort (unfitted; subclinical
+    abnormalities included, unlike the trials' adverse-event tables), inside when the simulated share lies in the
+    exact 95% CI of the published count, and their median day of onset (all arms pooled)."""
+    from .scenarios.trials import clopper_pearson
+
+    ref = load("scenario_refs")["thyroid_function_tests"]
+    rows: list[Row] = []
+    onsets = []
+    for arm, (k, n) in ref["arms"].items():
+        g = p[(p["arm"] == arm) & (p["status"] == "ok")]
+        if not len(g):
+            continue
+        days = thyroid_onset_days(g)
+        sim = float(np.isfinite(days).mean())
+        onsets.append(days[np.isfinite(days)])
+        lo, hi = clopper_pearson(k, n)
+        rows.append(Row("thyroid tests newly abnormal (thyrotoxic or hypothyroid)", arm, k / n, sim, np.nan, np.nan,
+                        f"exact 95% CI of {k}/{n}: {lo:.3f}-{hi:.3f}", lo <= sim <= hi, False, ref["source"]))
+    pooled = np.concatenate(onsets) if onsets else np.array([])
+    if len(pooled) >= 10:
+        pub, m = float(ref["median_onset_days"]), int(ref["onset_n"])
+        lo, hi, ok = median_within_sampling(pooled, pub, m)
+        rows.append(Row("median day thyroid tests turn abnormal", "three arms pooled", pub,
+                        float(np.median(pooled)), np.nan, np.nan,
+                        f"published within the 95% range of medians of {m} simulated patients: {lo:.0f}-{hi:.0f}", ok,
+                        False, ref["source"]))
     return rows
 
 

@@ -19,7 +19,6 @@ from scipy.stats import beta
 from ..model.organs import IRAES
 from ..reference import load
 from ..survival import hazard_ratio, km_median
-from ..weighted import cox_hr
 from .core import Figure, Result, bootstrap, make_figure, rate, simulate_spec, spec_text, worst_from_visits
 
 LANDMARK_WEEKS = 12.0
@@ -61,16 +60,6 @@ def landmark_set(p: pd.DataFrame, weeks: float = LANDMARK_WEEKS) -> pd.DataFrame
     d["vitiligo"] = d["vitiligo_onset_weeks"] <= weeks if "vitiligo_onset_weeks" in d else False
     d["t_lm"] = d["os_months"] - lm
     return d
-
-
-def landmark_hr(d: pd.DataFrame, exact: bool = True, flag: str = "skin") -> float:
-    a, b = d[d[flag]], d[~d[flag]]
-    if len(a) < 3 or len(b) < 3 or not a["os_event"].any() or not b["os_event"].any():
-        return float("nan")
-    if exact:
-        return float(hazard_ratio(a["t_lm"], a["os_event"], b["t_lm"], b["os_event"])[0])
-    return float(cox_hr(a["t_lm"].to_numpy(float), a["os_event"].to_numpy(bool), np.ones(len(a)),
-                         b["t_lm"].to_numpy(float), b["os_event"].to_numpy(bool), np.ones(len(b))))
 
 
 def _vitiligo_figures(p: pd.DataFrame, d: pd.DataFrame, ref: dict, hua: dict) -> list[Figure]:
