@@ -11,6 +11,7 @@ from immunotwin.clinic.run import run_clinic
 from immunotwin.model import core
 from immunotwin.model.core import LAYOUT, PARAMS
 from immunotwin.model.organs import INDEX, IRAES
+from immunotwin.model.slots import SLOTS
 from immunotwin.population import sample_cohort
 from immunotwin.spec import DEFAULT_IMAGING, Assessment, parse_regimen
 
@@ -265,12 +266,13 @@ def test_scans_count_each_new_lesion_once_it_has_been_seen() -> None:
         assert sum(int(c[-1] > 0) for c in counts if c.size) >= 5, regimen
 
 
-def _pool_expansion_rate(**over: object) -> np.ndarray:
+def _pool_expansion_rate(il2_mg: float = 0.0, **over: object) -> np.ndarray:
     """Per-capita net expansion rate (1/day) of each organ's autoreactive pool at A = 2, from the vector field:
-    (dA/dt - k_h (1 - A)) (1 + A/A_max) / A."""
-    p = params(**over)
+    (dA/dt - k_h (1 - A)) (1 + A/A_max) / A; ``il2_mg`` of aldesleukin in its central compartment."""
+    p = params(drugs=("aldesleukin",), **over)
     y = engine.burn_in(core.initial_state(p, np.full(1, 50.0)), p)
     y[:, LAYOUT.slices["autoreactive"]] = 2.0
+    y[:, LAYOUT.slices["pk_central"].start + SLOTS.index("il2")] = il2_mg
     inp = engine.zero_inputs(1)
     one = lambda d: {k: np.asarray(v)[0] for k, v in d.items()}  # noqa: E731
     dy = np.asarray(core.vector_field(0.0, y[0], (one(p), one(inp))))
@@ -295,3 +297,17 @@ def test_autoreactive_expansion_never_exceeds_its_ceiling_and_is_unchanged_where
     np.testing.assert_allclose(tolerised, _pool_expansion_rate(autoimmune_propensity=0.1, auto_expansion_max=1e9),
                                rtol=1e-12)
     assert np.all(tolerised < 0)
+
+
+def test_aldesleukin_lifts_the_expansion_ceiling_in_proportion_to_occupancy() -> None:
+    # At full occupancy the ceiling is the cell cycle's (auto_expansion_max_il2); part-way, in between.
+    e0 = float(core.PARAM_INDEX["auto_expansion_max"].value)
+    e_il2 = float(core.PARAM_INDEX["auto_expansion_max_il2"].value)
+    assert e_il2 > e0
+    full = _pool_expansion_rate(il2_mg=1e6, autoimmune_propensity=1e5)
+    np.testing.assert_allclose(full, e_il2, rtol=0.01)
+    part = _pool_expansion_rate(il2_mg=1.0, autoimmune_propensity=1e5)
+    assert np.all(part > 1.01 * e0) and np.all(part < 0.99 * e_il2)
+    # The same pools without IL-2's lift on the ceiling (both ceilings e0) stay at e0 although the gain rises too.
+    np.testing.assert_allclose(_pool_expansion_rate(il2_mg=1e6, autoimmune_propensity=1e5, auto_expansion_max_il2=e0),
+                               e0, rtol=0.01)

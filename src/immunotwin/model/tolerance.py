@@ -32,7 +32,8 @@ where the earlier form P (1 + act_T) had it. (Autoantibodies, below, need antige
     dB_o/dt = k_B,o (h(A_o) + c_B x_o P) - d_B B_o    (autoantibodies; IgG half-life 21 days)
 
 (e_o: the net expansion rate, r_A (G_o - 1) while that is small, never above the ceiling e_max however large the
-gain; a contraction, G_o < 1, is not limited) with h(A) = A^2/(A^2 + A50^2). Vitiligo is not this organ process:
+gain; a contraction, G_o < 1, is not limited. e_max = e_0 + (e_IL2 - e_0) b_2: aldesleukin, the T-cell growth factor,
+lifts the ceiling from e_0, what a pool's own IL-2 supports, toward the cell cycle's limit e_IL2) with h(A) = A^2/(A^2 + A50^2). Vitiligo is not this organ process:
 melanocytes are killed by the tumour-primed T cells themselves, which recognise the differentiation antigens
 (MART-1, gp100, tyrosinase) melanoma shares with them, so no tolerance has to break (Failla et al., Int J Mol Sci 2019;20:5731). A melanocyte meets a
 share of the rise in T-cell killing that treatment brings to a melanoma cell (as the resistant clone does,
@@ -98,13 +99,17 @@ PARAMS = (
             "excess gain; sets onset in weeks (Weber 2017: 5-15 weeks under nivolumab)"),
     assumed("auto_max", "1", 1000.0, "fold expansion at which a pool halves its growth"),
     assumed("auto_expansion_max", "1/day", 0.5, "fastest net expansion of a released autoreactive pool, however far "
-            "its gain is above 1 (a doubling in 1.4 days): a sixth of the fastest CD8 T-cell expansion measured, 3/day "
-            "in mice with an acute virus (De Boer et al., J Virol 2001;75:10663), and about half of a human response to a "
+            "its gain is above 1, on the IL-2 the pool's own response makes (a doubling in 1.4 days): a sixth of the "
+            "fastest CD8 T-cell expansion measured (auto_expansion_max_il2), and about half of a human response to a "
             "live vaccine (yellow fever 17D: specific CD8 T cells from precursor frequency to about 1% of CD8 T cells by "
             "the second week, Co et al., Immunology 2009;128:e718), for self-antigen held back by tolerance. Without a "
             "ceiling the expansion rate grew with the gain: a tenth of CheckMate 067's virtual ipilimumab patients (those "
             "whose tolerance rests most on CTLA-4) had irAEs in several organs within 7 days of the first dose, and grade 3 "
             "colitis among them. With it they come in the second week (docs/credibility.md, irAE timing)"),
+    sourced("auto_expansion_max_il2", "1/day", 3.0, "the ceiling with aldesleukin's receptors fully occupied: IL-2 is "
+            "the T-cell growth factor whose supply limits clonal expansion, and high-dose aldesleukin lifts that limit "
+            "to the cell cycle's own, taken as the fastest CD8 T-cell expansion measured, an average 3/day in mice with "
+            "an acute virus (De Boer et al., J Virol 2001;75:10663); between the two in proportion to occupancy"),
     assumed("damage_rate", "1/day", organ_vector(
         dermatitis=0.1, colitis=0.35, hepatitis=0.3, pneumonitis=0.2, thyroiditis=0.2,
         hypophysitis=0.2, nephritis=0.15, myocarditis=0.15, neurologic=0.12, diabetes=0.2,
@@ -185,7 +190,8 @@ def _derivatives(ctx: Ctx) -> dict:
         * (1.0 + p["cytokine_organ_weight"] * (p["il2_autoreactive"] * sig["il2_exo"] + p["ifn_autoreactive"] * sig["ifn_exo"])) \
         / pos(s["treg_systemic"]) ** p["treg_control"]
     excess = p["auto_expansion"] * (gain - 1.0)
-    excess = excess / (1.0 + (pos(excess) / p["auto_expansion_max"]) ** 4) ** 0.25
+    ceiling = p["auto_expansion_max"] + (p["auto_expansion_max_il2"] - p["auto_expansion_max"]) * sig["il2_exo"]
+    excess = excess / (1.0 + (pos(excess) / ceiling) ** 4) ** 0.25
     da = p["auto_homeostasis"] * (1.0 - a) + excess * a / (1.0 + a / p["auto_max"])
     act = hill(a, p["a50"], 2.0)
     injury = (p["damage_rate"] * act + p["antibody_damage"] * b / (b + 1.0)) * (1.0 - d) * (1.0 - isup)
