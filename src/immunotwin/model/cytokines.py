@@ -6,7 +6,7 @@ cell states (quasi-steady state). Immunosuppression I = steroid + second-line ef
 
     I      = Imax_s S/(S + IC50_s) + I_2 u_2                       (S: prednisone-eq mg/day)
     act_T  = q/(s_kill + q),  q = E (1 - I) / T                    effector activity in tumour
-    act_A  = sum_o A_o/(A_o + A50)                                 autoreactive activity
+    act_A  = sum_o A_o^2/(A_o^2 + A50^2)                           autoreactive activity
     IFN-γ  = 1 + c_ifn act_T                                      in the tumour
     IL-2   = 1 + c_il2 act_T + c_exo b_2                            in the tumour (b_2: aldesleukin, :mod:`.pk`)
     IL-2_s = 1 + c_il2 act_A + c_exo b_2                            systemic: inflamed organs, aldesleukin

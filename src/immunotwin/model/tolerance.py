@@ -32,11 +32,12 @@ where the earlier form P (1 + act_T) had it. (Autoantibodies, below, need antige
     dB_o/dt = k_B,o (h(A_o) + c_B x_o P) - d_B B_o    (autoantibodies; IgG half-life 21 days)
 
 (e_o: the net expansion rate, r_A (G_o - 1) while that is small, never above the ceiling e_max however large the
-gain; a contraction, G_o < 1, is not limited. e_max = e_0 + (e_IL2 - e_0) b_2: aldesleukin, the T-cell growth factor,
-lifts the ceiling from e_0, what a pool's own IL-2 supports, toward the cell cycle's limit e_IL2) with h(A) = A^2/(A^2 + A50^2). Vitiligo is not this organ process:
-melanocytes are killed by the tumour-primed T cells themselves, which recognise the differentiation antigens
-(MART-1, gp100, tyrosinase) melanoma shares with them, so no tolerance has to break (Failla et al., Int J Mol Sci 2019;20:5731). A melanocyte meets a
-share of the rise in T-cell killing that treatment brings to a melanoma cell (as the resistant clone does,
+gain; a contraction, G_o < 1, is not limited. e_max = e_0 + (e_IL2 - e_0) b_2: aldesleukin, the T-cell growth
+factor, lifts the ceiling from e_0, what a pool's own IL-2 supports, toward the cell cycle's limit e_IL2), with
+h(A) = A^2/(A^2 + A50^2). Vitiligo is not this organ process: melanocytes are killed by the tumour-primed T cells
+themselves, which recognise the differentiation antigens (MART-1, gp100, tyrosinase) melanoma shares with them, so
+no tolerance has to break (Failla et al., Int J Mol Sci 2019;20:5731). A melanocyte meets a share of the rise in
+T-cell killing that treatment brings to a melanoma cell (as the resistant clone does,
 :mod:`.tumour`), in proportion to the shared antigen x_skin and to the antigen presented P (so it fades
 once the tumour is gone). The destroyed share V of skin melanocytes never recovers within a trial, and
 the skin shows it as the melanin already in keratinocytes is shed (W, depigmented share, one epidermal
