@@ -101,9 +101,10 @@ PARAMS = (
     assumed("auto_max", "1", 1000.0, "fold expansion at which a pool halves its growth"),
     assumed("auto_expansion_max", "1/day", 0.5, "fastest net expansion of a released autoreactive pool, however far "
             "its gain is above 1, on the IL-2 the pool's own response makes (a doubling in 1.4 days): a sixth of the "
-            "fastest CD8 T-cell expansion measured (auto_expansion_max_il2), and about half of a human response to a "
-            "live vaccine (yellow fever 17D: specific CD8 T cells from precursor frequency to about 1% of CD8 T cells by "
-            "the second week, Co et al., Immunology 2009;128:e718), for self-antigen held back by tolerance. Without a "
+            "fastest CD8 T-cell expansion measured (auto_expansion_max_il2), and roughly half of a human response to a "
+            "live vaccine (yellow fever 17D: specific CD8 T cells at about 1% of CD8 T cells by the second week, Co et "
+            "al., Immunology 2009;128:e718; from a precursor frequency of the order of 1 in 10^5 that is about 0.7/day), "
+            "for self-antigen held back by tolerance. Without a "
             "ceiling the expansion rate grew with the gain: a tenth of CheckMate 067's virtual ipilimumab patients (those "
             "whose tolerance rests most on CTLA-4) had irAEs in several organs within 7 days of the first dose, and grade 3 "
             "colitis among them. With it they come in the second week (docs/credibility.md, irAE timing)"),
