@@ -105,7 +105,7 @@ PARAMS = (
             "live vaccine (yellow fever 17D: specific CD8 T cells at about 1% of CD8 T cells by the second week, Co et "
             "al., Immunology 2009;128:e718; from a precursor frequency of the order of 1 in 10^5 that is about 0.7/day), "
             "for self-antigen held back by tolerance. Without a "
-            "ceiling the expansion rate grew with the gain: a tenth of CheckMate 067's virtual ipilimumab patients (those "
+            "ceiling the expansion rate grew with the gain: 13% of CheckMate 067's virtual ipilimumab patients (those "
             "whose tolerance rests most on CTLA-4) had irAEs in several organs within 7 days of the first dose, and grade 3 "
             "colitis among them. With it they come in the second week (docs/credibility.md, irAE timing)"),
     sourced("auto_expansion_max_il2", "1/day", 3.0, "the ceiling with aldesleukin's receptors fully occupied: IL-2 is "
