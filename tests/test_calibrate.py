@@ -879,3 +879,47 @@ def test_validation_figure_by_hand(tmp_path: Path) -> None:
     assert write_png(df, tmp_path / "v.png")
     assert (tmp_path / "v.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert isinstance(validation_figure(df.iloc[2:]), str)
+
+
+def test_response_timing_rows_by_hand() -> None:
+    """Oracle by hand. Combination: 40 patients, 20 responders seen at 2.76 months and 10 at 5.52 (20 of 30 responses,
+    0.667, within 3 months: not above 0.70), 10 without response. Deaths: 4 non-responders before 12 months (left out
+    of the landmark), the other non-responders at 18-30 months, responders censored at 60. A patient whose response
+    comes at 13.8 months counts as a non-responder at the 12-month landmark. The hazard ratio is the Cox estimate on
+    the landmark set as built here, so its row must equal ``survival.hazard_ratio`` on that set, and lie far below
+    the published 95% CI (no responder dies)."""
+    import pandas as pd
+
+    from immunotwin.survival import hazard_ratio
+    from immunotwin.validate import response_timing_rows
+
+    onset = [2.76] * 20 + [5.52] * 9 + [13.8] + [np.nan] * 10
+    bor = ["PR"] * 30 + ["SD"] * 10
+    os_m = [60.0] * 29 + [24.0] + [6.0, 8.0, 10.0, 11.0] + [18.0, 20.0, 22.0, 26.0, 28.0, 30.0]
+    ev = [False] * 29 + [True] + [True] * 10
+    p = pd.DataFrame({"arm": "nivolumab + ipilimumab", "status": "ok", "bor": bor, "response_onset_months": onset,
+                      "os_months": os_m, "os_event": ev})
+    rows = response_timing_rows(p)
+    share = [r for r in rows if r.check.startswith("share")][0]
+    assert share.simulated == pytest.approx(20 / 30) and share.published == pytest.approx(0.70) and not share.inside
+    hr_row = [r for r in rows if r.check.startswith("12-month")]
+    assert len(hr_row) == 1 and hr_row[0].group == "nivolumab + ipilimumab" and hr_row[0].published == 0.23
+    land = p[p["os_months"] > 12]
+    assert len(land) == 36
+    resp = (land["bor"].isin(["PR"]) & (land["response_onset_months"] <= 12)).to_numpy()
+    assert resp.sum() == 29
+    t, e = land["os_months"].to_numpy() - 12, land["os_event"].to_numpy()
+    expect = hazard_ratio(t[resp], e[resp], t[~resp], e[~resp])[0]
+    assert np.isnan(expect) and np.isnan(hr_row[0].simulated) and not hr_row[0].inside  # no responder died
+    # A responder dying at 40 months, after every non-responder: still a monotone likelihood, not estimable.
+    p.loc[0, "os_months"], p.loc[0, "os_event"] = 40.0, True
+    assert np.isnan([r for r in response_timing_rows(p) if r.check.startswith("12-month")][0].simulated)
+    # Five responders dying over the follow-up (17-57 months) make it estimable: the row is the Cox estimate on the
+    # landmark set, below 1, and inside exactly when within the published 0.15-0.35.
+    for i, month in enumerate((17.0, 27.0, 37.0, 47.0, 57.0)):
+        p.loc[i, "os_months"], p.loc[i, "os_event"] = month, True
+    hr = [r for r in response_timing_rows(p) if r.check.startswith("12-month")][0]
+    land = p[p["os_months"] > 12]
+    t, e = land["os_months"].to_numpy(float) - 12, land["os_event"].to_numpy(bool)
+    assert hr.simulated == pytest.approx(hazard_ratio(t[resp], e[resp], t[~resp], e[~resp])[0])
+    assert 0 < hr.simulated < 1 and hr.inside == (0.15 <= hr.simulated <= 0.35)

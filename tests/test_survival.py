@@ -167,6 +167,15 @@ def test_hazard_ratio_not_estimable_when_one_group_has_no_events() -> None:
     assert all(math.isnan(v) for v in hazard_ratio(TA, np.zeros(5), TB, EB))
 
 
+def test_hazard_ratio_not_estimable_when_the_groups_events_never_share_a_risk_set() -> None:
+    # Every event of a comes before b's first (monotone likelihood: the maximum is at infinity). Before stop 38 the
+    # confidence bound overflowed in exp() and raised.
+    assert all(math.isnan(v) for v in hazard_ratio([1.0, 2.0, 3.0], [1, 1, 1], [10.0, 11.0, 12.0], [1, 1, 1]))
+    # The one event of a comes after every event of b (a's other members censored later): the same.
+    assert all(math.isnan(v) for v in hazard_ratio([48.0] * 28 + [28.0], [0] * 28 + [1],
+                                                   [6.0, 8.0, 10.0, 14.0, 16.0, 18.0, 12.0], [1] * 7))
+
+
 def test_numbers_at_risk() -> None:
     # Still under observation (time >= t): at 3 all five; at 4: 5+, 7, 9, 12+; at 10: 12+.
     assert numbers_at_risk(TA, [0.0, 3.0, 4.0, 10.0, 20.0]) == [5, 5, 4, 1, 0]

@@ -200,7 +200,8 @@ def hazard_ratio(
 
     Fitted with ``lifelines.CoxPHFitter`` (Efron ties) on an indicator of group a. Returns
     (nan, nan, nan) when the HR is not estimable: an empty group, no events in a group
-    (the partial-likelihood maximum is at 0 or infinity), or a failed fit.
+    (the partial-likelihood maximum is at 0 or infinity; so too when the groups' events never share a risk set),
+    or a failed fit.
     """
     ta, ea = _clean(time_a, event_a)
     tb, eb = _clean(time_b, event_b)
@@ -225,9 +226,11 @@ def hazard_ratio(
         se = float(cph.standard_errors_["group_a"])
     except Exception:  # lifelines raises ConvergenceError and others on degenerate data
         return nan3
-    if not (math.isfinite(beta) and math.isfinite(se)):
-        return nan3
     z = float(norm.ppf(0.975))
+    # A monotone likelihood (every event of one group before the other's first, so no event compares the two) has its
+    # maximum at 0 or infinity: the fit stops at a huge |beta| with a huge SE, and exp() would overflow.
+    if not (math.isfinite(beta) and math.isfinite(se)) or abs(beta) + z * se > 700.0:
+        return nan3
     return math.exp(beta), math.exp(beta - z * se), math.exp(beta + z * se)
 
 

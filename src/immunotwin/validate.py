@@ -420,6 +420,37 @@ def acquired_resistance_rows(p: pd.DataFrame) -> list[Row]:
                 sim, np.nan, np.nan, "±25%", abs(sim - pub) <= 0.25 * pub, False, ref["source"])]
 
 
+def response_timing_rows(p: pd.DataFrame) -> list[Row]:
+    """When responses are seen and what they say about survival (unfitted), against the 5-year pooled analysis of
+    CheckMate 069, 066 and 067 (``response_timing_and_survival``), read on CheckMate 067's nivolumab-containing arms:
+
+    - the share of all objective responses over the follow-up first seen within 3 months (published: more than 70%);
+      CheckMate 067's first assessment is at week 12, so this is the share seen at the first scan;
+    - per arm, the 12-month landmark hazard ratio of death, responders (objective response by 12 months) against
+      the rest, among the patients alive at 12 months, from the landmark on; inside when within the published 95% CI.
+    """
+    ref = load("scenario_refs")["response_timing_and_survival"]
+    rows: list[Row] = []
+    ok = p[p["arm"].isin(list(NIVO_ARMS)) & (p["status"] == "ok")]
+    resp = ok[ok["bor"].astype(str).isin(RESPONDERS)]
+    if len(resp) >= 10:
+        pub = float(ref["responses_by_3_months_more_than"])
+        sim = float((resp["response_onset_months"] <= 3.0).mean())
+        rows.append(Row("share of objective responses first seen within 3 months", "nivolumab-containing", pub, sim,
+                        np.nan, np.nan, f"above {pub:.2f}", sim > pub, False, ref["source"]))
+    lm = float(ref["landmark_months"])
+    for arm, (hr_pub, lo, hi) in ref["os_hr_responders_12m"].items():
+        g = ok[(ok["arm"] == arm) & (ok["os_months"] > lm)]
+        responder = (g["bor"].astype(str).isin(RESPONDERS) & (g["response_onset_months"] <= lm)).to_numpy()
+        if responder.sum() < 5 or (~responder).sum() < 5:
+            continue
+        t, e = g["os_months"].to_numpy(float) - lm, g["os_event"].to_numpy(bool)
+        hr = hazard_ratio(t[responder], e[responder], t[~responder], e[~responder])[0]
+        rows.append(Row("12-month landmark: OS HR, objective response vs none", arm, hr_pub, hr, np.nan, np.nan,
+                        f"published 95% CI {lo}-{hi}", bool(np.isfinite(hr) and lo <= hr <= hi), False, ref["source"]))
+    return rows
+
+
 def one_year_imaging_rows(seed: int, patients: int) -> list[Row]:
     """CT against PET a year into anti-PD-1-based therapy (Tan et al. 2018), unfitted: CheckMate 067's
     nivolumab-containing arms, followed 13 months with visits, mixed as Tan's cohort was (two-thirds
@@ -502,6 +533,7 @@ def run_validation(out: Path, *, patients: int = 1000, reps: int = 200, seed: in
     run_trial(spec, run_dir, visits=False, progress=progress)
     p = pd.read_parquet(run_dir / "patients.parquet")
     rows = checkmate_rows(p, spec, reps, seed) + irae_rows(p) + complete_response_rows(p) + acquired_resistance_rows(p) \
+        + response_timing_rows(p) \
         + one_year_imaging_rows(seed, min(patients, 400)) + hpd_rows(seed, min(patients, 400), progress)
     df = pd.DataFrame([dataclasses.asdict(r) for r in rows])
     df.to_csv(out / "validation.csv", index=False)
