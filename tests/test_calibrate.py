@@ -882,12 +882,12 @@ def test_validation_figure_by_hand(tmp_path: Path) -> None:
 
 
 def test_response_timing_rows_by_hand() -> None:
-    """Oracle by hand. Combination: 40 patients, 20 responders seen at 2.76 months and 10 at 5.52 (20 of 30 responses,
-    0.667, within 3 months: not above 0.70), 10 without response. Deaths: 4 non-responders before 12 months (left out
-    of the landmark), the other non-responders at 18-30 months, responders censored at 60. A patient whose response
-    comes at 13.8 months counts as a non-responder at the 12-month landmark. The hazard ratio is the Cox estimate on
-    the landmark set as built here, so its row must equal ``survival.hazard_ratio`` on that set, and lie far below
-    the published 95% CI (no responder dies)."""
+    """Oracle by hand. Combination: 40 patients, 30 partial responders (20 seen at 2.76 months, 9 at 5.52 and one at
+    13.8: 20 of 30 responses, 0.667, within 3 months, not above 0.70) and 10 with stable disease. Deaths: 4 of the
+    stable ones before 12 months (left out of the landmark), the other 6 at 18-30 months, the late responder at 24;
+    the other responders censored at 60. The late responder counts as a non-responder at the 12-month landmark.
+    The hazard ratio is the Cox estimate on the landmark set as built here, so the row must equal
+    ``survival.hazard_ratio`` on that set: not estimable while no responder dies, then below 1."""
     import pandas as pd
 
     from immunotwin.survival import hazard_ratio
