@@ -204,6 +204,16 @@ def onset_order_rows(p: pd.DataFrame, ref: dict | None = None) -> list[Row]:
     return rows
 
 
+def _landmark_os_hr(alive: pd.DataFrame, landmark_months: float, flag: np.ndarray) -> float | None:
+    """OS hazard ratio from the landmark on, flagged patients against the rest, among ``alive`` (the patients alive
+    at the landmark); None when either group has fewer than 5 patients."""
+    flag = np.asarray(flag, dtype=bool)
+    if flag.sum() < 5 or (~flag).sum() < 5:
+        return None
+    t, e = alive["os_months"].to_numpy(float) - landmark_months, alive["os_event"].to_numpy(bool)
+    return hazard_ratio(t[flag], e[flag], t[~flag], e[~flag])[0]
+
+
 def irae_rows(p: pd.DataFrame) -> list[Row]:
     ref = load("irae")
     rows: list[Row] = []
@@ -268,18 +278,15 @@ def irae_rows(p: pd.DataFrame) -> list[Row]:
     land = ref["irae_and_survival"]["nivolumab_melanoma"]
     lm_weeks = 12
     alive = nivo[(nivo["os_months"] > lm_weeks * 7 / 30.4375) & (nivo["status"] == "ok")]
-    skin = alive["irae_dermatitis_onset_weeks"] <= lm_weeks
-    if skin.sum() >= 5 and (~skin).sum() >= 5:
-        t = alive["os_months"] - lm_weeks * 7 / 30.4375
-        hr = hazard_ratio(t[skin], alive["os_event"][skin], t[~skin], alive["os_event"][~skin])[0]
+    hr = _landmark_os_hr(alive, lm_weeks * 7 / 30.4375, (alive["irae_dermatitis_onset_weeks"] <= lm_weeks).to_numpy())
+    if hr is not None:
         rows.append(Row("12-week landmark: OS HR, skin irAE vs none (nivolumab)", "nivolumab", land["os_hr_rash"], hr,
                         np.nan, np.nan, "HR < 1", bool(np.isfinite(hr) and hr < 1), False, land["source"]))
     # Vitiligo (model.tolerance: melanocytes killed by the tumour-primed T cells); its rate is fitted to Hua 2016's
     # incidence in another scenario, its link with survival is not. Band: Freeman-Keller's 95% CI.
-    vit = alive["vitiligo_onset_weeks"] <= lm_weeks if "vitiligo_onset_weeks" in alive else None
-    if vit is not None and vit.sum() >= 5 and (~vit).sum() >= 5:
-        t = alive["os_months"] - lm_weeks * 7 / 30.4375
-        hr = hazard_ratio(t[vit], alive["os_event"][vit], t[~vit], alive["os_event"][~vit])[0]
+    hr = _landmark_os_hr(alive, lm_weeks * 7 / 30.4375, (alive["vitiligo_onset_weeks"] <= lm_weeks).to_numpy()) \
+        if "vitiligo_onset_weeks" in alive else None
+    if hr is not None:
         rows.append(Row("12-week landmark: OS HR, vitiligo vs none (nivolumab)", "nivolumab", land["os_hr_vitiligo"], hr,
                         np.nan, np.nan, "published 95% CI 0.036-0.94",
                         bool(np.isfinite(hr) and 0.036 <= hr <= 0.94), False, land["source"]))
@@ -441,11 +448,9 @@ def response_timing_rows(p: pd.DataFrame) -> list[Row]:
     lm = float(ref["landmark_months"])
     for arm, (hr_pub, lo, hi) in ref["os_hr_responders_12m"].items():
         g = ok[(ok["arm"] == arm) & (ok["os_months"] > lm)]
-        responder = (g["bor"].astype(str).isin(RESPONDERS) & (g["response_onset_months"] <= lm)).to_numpy()
-        if responder.sum() < 5 or (~responder).sum() < 5:
+        hr = _landmark_os_hr(g, lm, (g["bor"].astype(str).isin(RESPONDERS) & (g["response_onset_months"] <= lm)).to_numpy())
+        if hr is None:
             continue
-        t, e = g["os_months"].to_numpy(float) - lm, g["os_event"].to_numpy(bool)
-        hr = hazard_ratio(t[responder], e[responder], t[~responder], e[~responder])[0]
         rows.append(Row("12-month landmark: OS HR, objective response vs none", arm, hr_pub, hr, np.nan, np.nan,
                         f"published 95% CI {lo}-{hi}", bool(np.isfinite(hr) and lo <= hr <= hi), False, ref["source"]))
     return rows
