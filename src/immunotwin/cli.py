@@ -215,17 +215,48 @@ def cmd_calibrate(a: argparse.Namespace) -> int:
         errors.append(f"--targets: cannot read {a.targets}: {e.strerror}")
     except ValueError as e:
         errors.append(f"--targets: {a.targets} is not valid JSON: {e}")
+    if a.patients is None:
+        a.patients = 500 if a.direct else 1536
     if a.patients < 50:
-        errors.append(f"--patients: at least 50 plausible patients per arm, got {a.patients}")
+        errors.append(f"--patients: at least 50 {'' if a.direct else 'plausible '}patients per arm, got {a.patients}")
+    direct_free: list[str] = []
+    if a.direct:
+        from .calibrate import FITTED
+        from .calibrate_direct import coordinates
+
+        direct_free = [f.strip() for f in (a.free or ",".join(FITTED)).split(",") if f.strip()]
+        try:
+            coordinates(direct_free)
+        except ValueError as e:
+            errors.append(f"--free: {e}")
+        if a.iterations < 1:
+            errors.append(f"--iterations: at least 1, got {a.iterations}")
+        try:
+            seeds = [int(x) for x in a.seeds.split(",") if x.strip()]
+            if not seeds:
+                errors.append("--seeds: at least one seed")
+        except ValueError:
+            errors.append(f"--seeds: comma-separated integers, got {a.seeds!r}")
+        if a.correct or a.pool:
+            errors.append("--direct: fits fresh trials, so --correct and --pool (reweighting options) do not apply")
+    elif a.free or a.engine:
+        errors.append("--free and --engine go with --direct")
     if a.correct < 0:
         errors.append(f"--correct: a number of fresh-trial rounds (0 or more), got {a.correct}")
     if a.correct and a.correct_patients < 50:
         errors.append(f"--correct-patients: at least 50 patients per arm, got {a.correct_patients}")
-    if spec is not None:
+    if spec is not None and not a.direct:
         errors += _pool_errors(a, spec)
+    if a.engine == "fused":
+        from .fused.engine import compiler
+
+        if compiler() is None:
+            errors.append("--engine fused: needs a C compiler (cc, gcc or clang on PATH, or $CC)")
     if errors:
         return _fail(errors)
     assert spec is not None
+    if a.direct:
+        return _calibrate_direct(a, spec, tpath, direct_free)
     from .calibrate import PRIORS, run_calibration
 
     try:
@@ -238,6 +269,25 @@ def cmd_calibrate(a: argparse.Namespace) -> int:
     except ValueError as e:  # a cached population that cannot be used (pooling, centre, seed)
         return _fail([f"calibrate: {e}"])
     print(f"loss {doc['provenance']['loss']:.3g} after {doc['provenance']['evaluations']} evaluations; "
+          f"wrote {a.out}/calibration.json and {a.out}/fit.html" + (" (installed as default)" if a.install else ""))
+    return 0
+
+
+def _calibrate_direct(a: argparse.Namespace, spec, tpath: Path, free: list[str]) -> int:  # type: ignore[no-untyped-def]
+    from .calibrate_direct import run_direct
+
+    if a.engine:
+        os.environ["IMMUNOTWIN_ENGINE"] = a.engine
+    seeds = tuple(int(x) for x in a.seeds.split(",") if x.strip())
+
+    def progress(h: dict) -> None:
+        print(f"trial {progress.n}: loss {h['loss']:.3g}, {h['outside']} rows outside", flush=True)  # type: ignore[attr-defined]
+        progress.n += 1  # type: ignore[attr-defined]
+
+    progress.n = 1  # type: ignore[attr-defined]
+    doc = run_direct(spec, tpath, Path(a.out), free=free, patients=a.patients, seeds=seeds, iterations=a.iterations,
+                     install=a.install, progress=None if a.quiet else progress)
+    print(f"loss {doc['provenance']['loss']:.3g} after {doc['provenance']['evaluations']} trials; "
           f"wrote {a.out}/calibration.json and {a.out}/fit.html" + (" (installed as default)" if a.install else ""))
     return 0
 
@@ -604,7 +654,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("spec")
     s.add_argument("--targets", required=True, help="JSON shaped like data/checkmate067.json")
     s.add_argument("--out", required=True)
-    s.add_argument("--patients", type=int, default=1536, help="plausible patients per arm")
+    s.add_argument("--patients", type=int, help="plausible patients per arm (default 1536); with --direct, patients "
+                   "per arm of each fresh trial (default 500)")
     s.add_argument("--max-evals", type=int, default=3000)
     s.add_argument("--bootstrap", type=int, default=8)
     s.add_argument("--seed", type=int, default=1)
@@ -621,6 +672,15 @@ def build_parser() -> argparse.ArgumentParser:
                    help="correct the fit by fresh trials at its values, ROUNDS times (immunotwin.calibrate_fresh)")
     s.add_argument("--correct-patients", type=int, default=1000, metavar="N",
                    help="patients per arm of each correction trial (default 1000)")
+    s.add_argument("--direct", action="store_true",
+                   help="fit by least squares on fresh trials with common random numbers instead of reweighting "
+                        "(immunotwin.calibrate_direct); starts from the installed calibration")
+    s.add_argument("--free", metavar="LIST", help="with --direct: the coordinates fitted, comma-separated; NAME "
+                   "for a population mean, s:NAME for its spread (default: every fitted mean)")
+    s.add_argument("--iterations", type=int, default=6, help="with --direct: trust-region steps (default 6)")
+    s.add_argument("--seeds", default="7101", help="with --direct: seeds of the fresh trials (default 7101)")
+    s.add_argument("--engine", choices=("jax", "fused"), help="with --direct: the integrator (fused: about five "
+                   "times faster on CPU, needs a C compiler)")
     s.add_argument("--quiet", action="store_true")
     s.set_defaults(fn=cmd_calibrate)
     s = sub.add_parser("serve", help="start the web explorer (page and HTTP API) on 127.0.0.1")

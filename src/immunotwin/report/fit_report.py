@@ -19,8 +19,9 @@ def _img(fig: Figure, alt: str) -> str:
 
 def write_fit_report(path: Path, *, rows: list[tuple], history: list[float],
                      fitted: Mapping[str, Mapping[str, object]], provenance: Mapping[str, object], ess: float,
-                     n: int, fresh: list[float] | None = None) -> None:
-    """``rows``: (endpoint, landmark, arm, published, simulated, band half-width[, rule]). A row with a rule
+                     n: int, fresh: list[float] | None = None, direct: bool = False) -> None:
+    """``direct``: a fit on fresh trials with common random numbers (:mod:`immunotwin.calibrate_direct`): no
+    weights, so no effective sample size; the loss is drawn per trial evaluated. ``rows``: (endpoint, landmark, arm, published, simulated, band half-width[, rule]). A row with a rule
     (a published median beyond the simulated follow-up: "not reached by 60 months") is inside when the
     simulated median is not reached (NaN), whatever the band. ``fresh``: each row's value in a fresh trial at the
     fitted parameters (after a fresh-trial correction, :mod:`immunotwin.calibrate_fresh`), judged by the same rule."""
@@ -39,13 +40,14 @@ def write_fit_report(path: Path, *, rows: list[tuple], history: list[float],
     ax.axvline(1, color="k", ls=":")
     ax.set_yticks(ys, [f"{r[0]}{' ' + r[1] if r[1] else ''} | {r[2]}" for r in rows], fontsize=7)
     ax.set_xlabel("(simulated − published) / acceptance band   (|x| ≤ 1: inside the band)")
-    ax.set_title("Calibration targets after fitting (reweighted plausible population)")
+    ax.set_title("Calibration targets after fitting (" + ("fresh trial at the fit" if direct
+                 else "reweighted plausible population") + ")")
     fig.tight_layout()
     f2 = Figure(figsize=(7, 3.2))
     a2 = f2.add_subplot()
     a2.semilogy(np.arange(1, len(history) + 1), history)
-    a2.set_xlabel("CMA-ES iteration")
-    a2.set_ylabel("best loss in generation")
+    a2.set_xlabel("trial evaluated (Jacobian columns included)" if direct else "CMA-ES iteration")
+    a2.set_ylabel("loss" if direct else "best loss in generation")
     a2.set_title("Loss over iterations")
     f2.tight_layout()
     names = list(fitted)
@@ -56,7 +58,7 @@ def write_fit_report(path: Path, *, rows: list[tuple], history: list[float],
     a3.errorbar(mu, np.arange(len(names)), xerr=1.96 * se, fmt="o")
     a3.axvline(0, color="grey", ls=":")
     a3.set_yticks(np.arange(len(names)), names)
-    a3.set_xlabel("fitted log-shift of the population mean (±1.96 bootstrap SE)")
+    a3.set_xlabel("fitted log-shift of the population mean (±1.96 SE)")
     f3.tight_layout()
     trs = "".join(
         f"<tr><td>{html.escape(r[0])}{' ' + r[1] + ' mo' if r[1] else ''}</td><td>{html.escape(r[2])}</td>"
@@ -75,6 +77,9 @@ def write_fit_report(path: Path, *, rows: list[tuple], history: list[float],
     fresh_note = ("<p>Corrected by fresh trials: the fit matched the reweighted readings plus the offsets that fresh trials "
                   "at its earlier values showed (<code>fresh_correction.csv</code>); the last columns are one more fresh "
                   "trial at the result, with a seed of its own.</p>") if fresh is not None else ""
+    ess_line = "" if direct else f"<li><b>effective sample size</b>: {ess:.0f} of {n} plausible patients</li>"
+    se_note = ("Uncertainty: Gauss-Newton standard errors of the free coordinates (the others as installed; shift 0 "
+               "where not fitted).") if direct else "Uncertainty: bootstrap over plausible patients (refits)."
     prov = "".join(f"<li><b>{html.escape(str(k))}</b>: {html.escape(str(v))}</li>" for k, v in provenance.items())
     doc = f"""<!doctype html><html><head><meta charset='utf-8'><title>immunotwin calibration</title>
 <style>body{{font-family:sans-serif;max-width:1100px;margin:2em auto;color:#222}}table{{border-collapse:collapse}}
@@ -85,12 +90,12 @@ for the figures kept out of the fit. Published grade ≥3 and discontinuation fi
 which include events outside the modelled organs: the simulated grade ≥3 figure counts irAEs, neutropenia, non-immune events drawn at a constant hazard
 per month of checkpoint exposure (<code>nonimmune_trae_rate</code>) and immune-related events drawn at a hazard proportional to the patient's
 autoreactive activity (<code>systemic_irae_rate</code>); both rates are profiled out of the loss and listed below. Discontinuation is for irAEs only.</p>
-<h2>Provenance</h2><ul>{prov}<li><b>effective sample size</b>: {ess:.0f} of {n} plausible patients</li></ul>
+<h2>Provenance</h2><ul>{prov}{ess_line}</ul>
 <h2>Simulated against published</h2>{_img(fig, 'targets')}
-{fresh_note}<table><tr><th>endpoint</th><th>arm</th><th>published</th><th>simulated (reweighted)</th><th>band</th><th></th>{fresh_head}</tr>{trs}</table>
+{fresh_note}<table><tr><th>endpoint</th><th>arm</th><th>published</th><th>simulated ({'fresh trial' if direct else 'reweighted'})</th><th>band</th><th></th>{fresh_head}</tr>{trs}</table>
 <h2>Loss</h2>{_img(f2, 'loss')}
 <h2>Fitted values</h2><p>Population mean = prior default × exp(shift); IIV = SD of the log.
-Uncertainty: bootstrap over plausible patients (refits).</p>{_img(f3, 'fitted values')}
+{se_note}</p>{_img(f3, 'fitted values')}
 <table><tr><th>parameter</th><th>fitted default</th><th>fitted IIV</th><th>log shift</th></tr>{prs}</table>
 </body></html>"""
     path.write_text(doc)

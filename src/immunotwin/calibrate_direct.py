@@ -1,0 +1,260 @@
+"""Calibration on fresh trials with common random numbers: least squares over simulated trials, no reweighting.
+
+The reweighted fit (:mod:`.calibrate`) reads every target on importance weights of one pre-simulated population, and
+its optimiser picks up the weights' sampling error; the fresh-trial correction (:mod:`.calibrate_fresh`) measures that
+gap at the fit and refits with it, but the gap moves with the parameters (docs/credibility.md: at stop 38's fits the
+combination's ORR read 0.577 reweighted and 0.644 fresh). This fit has no weights: every evaluation of the residuals
+simulates the trial afresh at the parameters, with the same seed each time (common random numbers: the same patients'
+random effects, the same clinic draws), so the residuals move with the parameters and not with the draw (Glasserman &
+Yao, Manag Sci 1992;38:884; Kleinman, Spall & Naiman, Manag Sci 1999;45:1570, for finite differences under common
+random numbers).
+
+The optimiser is scipy's trust-region least squares (``least_squares``, method ``trf``) on the calibration's own
+residuals (:func:`.calibrate.residuals`: the issue's bands as units). Its Jacobian is taken by forward differences
+at a fixed step in the log parameters (``STEP``, 0.1: a 10% change of a mean). A trial's outcome table is a step
+function of the parameters, one step per patient whose outcome flips, so an infinitesimal step (scipy's default, or a
+step relative to a coordinate that is zero at the installed values) reads a derivative of zero; 0.1 moves dozens of
+the patients of a 500-per-arm trial. Each Jacobian costs one trial per free coordinate, so the free coordinates are
+chosen (``free``); the rest stay at the installed calibration.
+
+The fit reads its own seed's patients: with 500 per arm a rate carries a sampling SD of about 0.022 that the fit
+absorbs. Several seeds (``seeds``) average it down at a proportional cost; the result is then judged by fresh trials
+at other seeds, as every calibration here is (``immunotwin validate`` reads seed 67).
+
+Standard errors: the Gauss-Newton covariance s^2 (J'J)^-1 at the optimum, with s^2 the residual variance
+SSE / (R - p) (Bates & Watts, Nonlinear Regression Analysis, Wiley 1988, ch. 2), for the free coordinates; the
+others keep the installed calibration's.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .calibrate import FITTED, endpoints, profile_event_rates, residuals, target_rows
+from .spec import TrialSpec
+
+#: Forward-difference step in the log parameters (see the module doc).
+STEP = 0.1
+#: The first seed of a direct fit's trials (never the validation's 67, nor the fresh-trial correction's 7001+).
+DIRECT_SEED = 7101
+
+
+def coordinates(free: Sequence[str], names: tuple[str, ...] = FITTED) -> list[int]:
+    """Indices into phi (means, then log-SDs) of the free coordinates: ``name`` for a mean, ``s:name`` for a
+    spread. Raises ValueError naming any name that is not a fitted parameter."""
+    out, bad = [], []
+    for f in free:
+        spread = f.startswith("s:")
+        name = f[2:] if spread else f
+        if name not in names:
+            bad.append(f)
+            continue
+        out.append(len(names) + names.index(name) if spread else names.index(name))
+    if bad:
+        raise ValueError(f"not fitted parameters: {', '.join(bad)} (fitted: {', '.join(names)}; a spread is s:NAME)")
+    if len(set(out)) != len(out):
+        raise ValueError("a free coordinate is given twice")
+    return out
+
+
+def installed_phi(names: tuple[str, ...] = FITTED) -> np.ndarray:
+    """phi at the installed calibration: zero mean shifts and the installed log-SDs."""
+    from .model.core import PARAM_INDEX
+
+    return np.concatenate([np.zeros(len(names)), np.log([float(PARAM_INDEX[k].iiv) for k in names])])
+
+
+Simulate = Callable[[TrialSpec, np.ndarray, int, int], object]
+
+
+def trial_residuals(spec: TrialSpec, rows: list, phi: np.ndarray, patients: int, seeds: Sequence[int],
+                    simulate: Simulate | None = None) -> tuple[np.ndarray, list[dict]]:
+    """The calibration residuals of fresh trials at phi, one block per seed, each divided by sqrt(len(seeds)) so
+    that the sum of squares is the mean over seeds; and each trial's endpoints. A residual that cannot be read (no
+    responder, no event) counts 5 band units, as in the reweighted fit."""
+    if simulate is None:
+        from .calibrate_fresh import fresh_population as simulate
+    blocks, sims = [], []
+    for seed in seeds:
+        trial = simulate(spec, phi, patients, seed)
+        n = len(next(iter(trial.outcomes.values())))  # type: ignore[attr-defined]
+        w = np.full(n, 1.0 / n)
+        rate = profile_event_rates(trial, w, rows)  # type: ignore[arg-type]
+        sim = endpoints(trial, w, spec.control, rate)  # type: ignore[arg-type]
+        r = residuals(sim, rows)
+        blocks.append(np.where(np.isfinite(r), r, 5.0) / np.sqrt(len(seeds)))
+        sims.append({**sim, "rates": rate})
+    return np.concatenate(blocks), sims
+
+
+@dataclass
+class DirectFit:
+    phi: np.ndarray
+    free: list[str]
+    loss: float
+    evaluations: int
+    seconds: float
+    history: list[dict] = field(default_factory=list)  # one entry per trial evaluated: x, loss, rows outside
+    se: np.ndarray | None = None  # of the free coordinates
+    sim: dict | None = None  # the endpoints at the result (first seed)
+    rates: tuple[float, float] | None = None
+
+
+def direct_fit(spec: TrialSpec, targets: Mapping, *, free: Sequence[str], patients: int = 500,
+               seeds: Sequence[int] = (DIRECT_SEED,), phi0: np.ndarray | None = None, step: float = STEP,
+               iterations: int = 6, simulate: Simulate | None = None,
+               progress: Callable[[dict], None] | None = None) -> DirectFit:
+    """Least squares over fresh trials (see the module doc). ``iterations``: trust-region steps, each one Jacobian
+    (one trial per free coordinate and seed) and at least one trial at the new point."""
+    from scipy.optimize import least_squares
+
+    rows = target_rows(targets)
+    idx = coordinates(free)
+    base = installed_phi() if phi0 is None else np.asarray(phi0, float).copy()
+    history: list[dict] = []
+    cache: dict[tuple, tuple[np.ndarray, list[dict]]] = {}
+    t0 = time.time()
+
+    def full(x: np.ndarray) -> np.ndarray:
+        phi = base.copy()
+        phi[idx] = x
+        return phi
+
+    def f(x: np.ndarray) -> np.ndarray:
+        key = tuple(np.round(x, 12))
+        if key not in cache:
+            r, sims = trial_residuals(spec, rows, full(x), patients, seeds, simulate)
+            cache[key] = (r, sims)
+            entry = {"x": [float(v) for v in x], "loss": float(np.sum(r**2)),
+                     "outside": int(np.sum(np.abs(r) * np.sqrt(len(seeds)) > 1.0))}
+            history.append(entry)
+            if progress:
+                progress(entry)
+        return cache[key][0]
+
+    def jac(x: np.ndarray) -> np.ndarray:
+        r0 = f(x)
+        J = np.empty((len(r0), len(x)))
+        for j in range(len(x)):
+            xj = x.copy()
+            xj[j] += step
+            J[:, j] = (f(xj) - r0) / step
+        jac.last = J  # type: ignore[attr-defined]
+        return J
+
+    # max_nfev counts the start as well: ``iterations`` steps after it
+    res = least_squares(f, base[idx], jac=jac, method="trf", max_nfev=iterations + 1, x_scale=1.0)
+    best = min(history, key=lambda h: h["loss"])  # trf returns its last accepted point; keep the best trial seen
+    x = np.array(best["x"])
+    r, sims = cache[tuple(np.round(x, 12))]
+    se = gauss_newton_se(getattr(jac, "last", res.jac), r)
+    return DirectFit(full(x), list(free), float(np.sum(r**2)), len(history), time.time() - t0, history, se,
+                     sims[0], sims[0]["rates"])
+
+
+def gauss_newton_se(J: np.ndarray, r: np.ndarray) -> np.ndarray:
+    """Standard errors sqrt(diag(s^2 (J'J)^-1)), s^2 = r'r / (R - p); NaN where J'J is singular or R <= p."""
+    R, p = J.shape
+    if R <= p:
+        return np.full(p, np.nan)
+    s2 = float(r @ r) / (R - p)
+    try:
+        cov = np.linalg.inv(J.T @ J) * s2
+    except np.linalg.LinAlgError:
+        return np.full(p, np.nan)
+    d = np.diag(cov)
+    return np.where(d > 0, np.sqrt(np.abs(d)), np.nan)
+
+
+def calibration_document(fit: DirectFit, *, spec: TrialSpec, targets: Mapping, targets_path: str, patients: int,
+                         seeds: Sequence[int], engine: str) -> dict:
+    """calibration.json's content: the installed calibration with the free coordinates replaced by the fit's, their
+    standard errors by the Gauss-Newton ones, the two profiled event rates by the fit's, and a new provenance."""
+    from .calibrate import EVENT_RATES, FIT_ENDPOINTS, calibrated_params, default_rates, unpack
+    from .validate import installed_calibration
+
+    installed = installed_calibration()
+    params = {k: dict(v) for k, v in installed.get("params", {}).items()}
+    new = calibrated_params(fit.phi)
+    idx = coordinates(fit.free)
+    mu, _ = unpack(fit.phi)
+    for name in FITTED:
+        entry = params.setdefault(name, {})
+        # log_shift: relative to the installed default the fit started from, as calibrate writes it
+        entry.update({"default": new[name]["default"], "iiv": new[name]["iiv"],
+                      "log_shift": float(mu[FITTED.index(name)])})
+    for j, (i, f) in enumerate(zip(idx, fit.free, strict=True)):
+        name = f[2:] if f.startswith("s:") else f
+        se = None if fit.se is None or not np.isfinite(fit.se[j]) else float(fit.se[j])
+        if f.startswith("s:"):  # the SE of log s, carried to s by the delta method
+            params[name]["iiv_se"] = None if se is None else float(np.exp(fit.phi[i]) * se)
+        else:
+            params[name]["log_shift_se"] = se
+    rates = fit.rates or default_rates()
+    for name, rate, before in zip(EVENT_RATES, rates, default_rates(), strict=True):
+        entry = params.setdefault(name, {"iiv": 0.0})
+        entry.update({"default": float(rate), "log_shift": float(np.log(rate / before)), "profiled": True})
+    return {
+        "provenance": {
+            "label": f"calibrated to {targets.get('trial', 'targets')} ({time.strftime('%Y-%m-%d')})",
+            "targets": targets_path, "trial": targets.get("trial"), "spec": spec.name, "spec_sha256": spec.sha256,
+            "method": "least squares (scipy trust-region reflective, forward-difference Jacobian at step "
+                      f"{STEP} in log parameters) on fresh trials with common random numbers "
+                      "(immunotwin.calibrate_direct)",
+            "engine": engine, "patients_per_arm": patients, "seeds": list(seeds), "free": list(fit.free),
+            "start": installed.get("provenance", {}).get("label"), "loss": fit.loss,
+            "evaluations": fit.evaluations, "date": time.strftime("%Y-%m-%d"),
+            "fitted_endpoints": [ep for ep in FIT_ENDPOINTS if ep in targets.get("endpoints", {})],
+            "standard_errors": "free coordinates: Gauss-Newton s^2 (J'J)^-1 at the result; others: as installed",
+        },
+        "params": params,
+    }
+
+
+def write_history(path: Path, fit: DirectFit) -> None:
+    path.write_text(json.dumps({"free": fit.free, "history": fit.history}, indent=1))
+
+
+def run_direct(spec: TrialSpec, targets_path: Path, out: Path, *, free: Sequence[str], patients: int = 500,
+               seeds: Sequence[int] = (DIRECT_SEED,), iterations: int = 6, install: bool = False,
+               progress: Callable[[dict], None] | None = None) -> dict:
+    """Fit (:func:`direct_fit`) and write ``out/calibration.json``, ``out/fit.html`` and ``out/direct_history.json``
+    (every trial evaluated); ``install`` copies calibration.json into the package data."""
+    from .calibrate import RELATIVE_SCALE, SCALE, SUBGROUP_SCALE, simulated_value
+    from .engine import current
+    from .report.fit_report import write_fit_report
+
+    targets = json.loads(targets_path.read_text())
+    coordinates(free)  # bad names fail before anything is simulated or written
+    out.mkdir(parents=True, exist_ok=True)
+    fit = direct_fit(spec, targets, free=free, patients=patients, seeds=seeds, iterations=iterations,
+                     progress=progress)
+    doc = calibration_document(fit, spec=spec, targets=targets, targets_path=str(targets_path), patients=patients,
+                               seeds=seeds, engine=current())
+    rows = []
+    sim = fit.sim or {}
+    for ep, lm, arm, pub in target_rows(targets):
+        band = (0.2 * pub if ep == "median_pfs_months" else 0.25 * pub if ep == "median_os_months"
+                else RELATIVE_SCALE[ep] * pub if ep in RELATIVE_SCALE
+                else 1.96 * SUBGROUP_SCALE[ep] if ep in SUBGROUP_SCALE else SCALE[ep])
+        row: tuple = (ep, lm, arm, pub, simulated_value(sim, ep, lm, arm), band)
+        if ep == "median_os_months" and pub > sim["os_km"][arm][2]:
+            row += (f"not reached by {sim['os_km'][arm][2]:.0f} months",)
+        rows.append(row)
+    (out / "calibration.json").write_text(json.dumps(doc, indent=1))
+    write_history(out / "direct_history.json", fit)
+    write_fit_report(out / "fit.html", rows=rows, history=[h["loss"] for h in fit.history],
+                     fitted={k: v for k, v in doc["params"].items() if k in FITTED},
+                     provenance=doc["provenance"], ess=float("nan"), n=patients, direct=True)
+    if install:
+        from importlib import resources
+
+        dest = Path(str(resources.files("immunotwin.data"))) / "calibration.json"
+        dest.write_text((out / "calibration.json").read_text())
+    return doc

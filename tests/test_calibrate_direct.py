@@ -1,0 +1,128 @@
+"""Least squares on fresh trials with common random numbers (``calibrate --direct``): a round trip on a stand-in
+trial whose outcomes are known functions of the parameters, the standard errors against scipy's linear regression,
+the coordinates' names, and the command line (bad input refused before anything is written; a real one-step fit)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy.stats import linregress
+from tests.test_calibrate import SPEC
+
+from immunotwin import calibrate_direct as cd
+from immunotwin.calibrate import FITTED, Plausible, target_rows
+from immunotwin.spec import parse_spec
+
+IMM, GROWTH = FITTED.index("immunogenicity"), FITTED.index("net_growth_rate")
+
+
+def stand_in(spec, phi, patients, seed):  # type: ignore[no-untyped-def]
+    """A trial whose patients keep their random draws across phi (common random numbers): each responds when its
+    uniform is below a logistic of the immunogenicity shift, and its PFS is an exponential time scaled by the
+    growth-rate shift (faster growth, earlier progression)."""
+    rng = np.random.default_rng(seed)
+    out = {}
+    for arm, base in (("nivolumab", -0.3), ("ipilimumab", -1.4)):
+        u, e = rng.random(patients), rng.exponential(1.0, patients)
+        resp = u < 1.0 / (1.0 + np.exp(-(base + 4.0 * phi[IMM])))
+        pfs = 8.0 * e * np.exp(-3.0 * phi[GROWTH])
+        out[arm] = pd.DataFrame({
+            "patient": np.arange(patients), "bor": np.where(resp, "PR", "PD"), "response_onset_months": 2.8,
+            "cr_onset_months": np.nan, "pdl1_tps": 0.1, "any_irae_grade": 0, "neutropenia_grade": 0,
+            "checkpoint_exposure_months": 3.0, "autoreactive_activity_months": 0.0, "discontinued": "",
+            "pfs_months": pfs, "pfs_event": True, "os_months": 3 * pfs, "os_event": True})
+    return Plausible(tuple(out), out, np.zeros((patients, len(FITTED))), np.ones(len(FITTED)))
+
+
+def test_round_trip_recovers_the_shifts_that_made_the_targets() -> None:
+    """Targets read from the stand-in trial at known shifts (immunogenicity +0.2, growth -0.15) at another seed;
+    the fit, started from zero at 2,000 patients per arm, lands within 0.03 of both (a shift of 0.03 moves an ORR by
+    about 0.03 here, the sampling SD of a 2,000-patient rate is 0.011)."""
+    spec = parse_spec(SPEC)
+    truth = np.zeros(2 * len(FITTED))
+    truth[IMM], truth[GROWTH] = 0.2, -0.15
+    made = stand_in(spec, truth, 4000, 99)
+    n = 4000
+    from immunotwin.calibrate import endpoints
+
+    sim = endpoints(made, np.full(n, 1.0 / n), "ipilimumab")
+    targets = {"endpoints": {"orr": dict(sim["orr"]), "median_pfs_months": dict(sim["median_pfs_months"])}}
+    fit = cd.direct_fit(spec, targets, free=["immunogenicity", "net_growth_rate"], patients=2000, seeds=(5,),
+                        phi0=np.zeros(2 * len(FITTED)), iterations=8, simulate=stand_in)
+    assert abs(fit.phi[IMM] - 0.2) < 0.03 and abs(fit.phi[GROWTH] + 0.15) < 0.03, fit.phi[[IMM, GROWTH]]
+    assert fit.loss < fit.history[0]["loss"] and fit.loss == min(h["loss"] for h in fit.history)
+    assert fit.se is not None and np.all(np.isfinite(fit.se)) and np.all(fit.se > 0)
+    # Only the free coordinates move.
+    others = np.delete(np.arange(2 * len(FITTED)), [IMM, GROWTH])
+    assert np.all(fit.phi[others] == 0.0)
+
+
+def test_two_seeds_average_the_residuals() -> None:
+    """With two seeds the sum of squares is the mean of each seed's."""
+    spec = parse_spec(SPEC)
+    targets = {"endpoints": {"orr": {"nivolumab": 0.5, "ipilimumab": 0.2}}}
+    rows = target_rows(targets)
+    phi = np.zeros(2 * len(FITTED))
+    one = [float(np.sum(cd.trial_residuals(spec, rows, phi, 300, (s,), stand_in)[0] ** 2)) for s in (1, 2)]
+    both = float(np.sum(cd.trial_residuals(spec, rows, phi, 300, (1, 2), stand_in)[0] ** 2))
+    assert both == pytest.approx(np.mean(one))
+
+
+def test_standard_errors_match_linear_regression() -> None:
+    """For a linear model the Gauss-Newton standard error is the regression's: residuals of y on x with the slope
+    and intercept as the coordinates (J = [x, 1])."""
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=40)
+    y = 1.5 * x + 0.3 + rng.normal(scale=0.4, size=40)
+    fit = linregress(x, y)
+    r = y - (fit.slope * x + fit.intercept)
+    se = cd.gauss_newton_se(np.column_stack([x, np.ones_like(x)]), r)
+    assert se[0] == pytest.approx(fit.stderr, rel=1e-10)
+    assert se[1] == pytest.approx(fit.intercept_stderr, rel=1e-10)
+    assert np.all(np.isnan(cd.gauss_newton_se(np.ones((2, 3)), np.zeros(2))))  # fewer rows than coordinates
+
+
+def test_coordinates_name_means_and_spreads() -> None:
+    k = len(FITTED)
+    assert cd.coordinates(["immunogenicity", "s:resistant_kill"]) == [IMM, k + FITTED.index("resistant_kill")]
+    with pytest.raises(ValueError, match="not fitted parameters: kill_max, s:nope"):
+        cd.coordinates(["kill_max", "s:nope"])
+    with pytest.raises(ValueError, match="twice"):
+        cd.coordinates(["immunogenicity", "immunogenicity"])
+
+
+def test_cli_refuses_bad_direct_input_and_writes_a_one_step_fit(tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
+    """Bad names, seeds or options exit 2 naming the field, with nothing written; one trust-region step on 50 patients
+    per arm (three fresh trials) writes the calibration with the method and the free coordinate in its provenance,
+    leaves every other parameter at the installed values, and writes fit.html and the trials' history."""
+    from immunotwin.cli import main
+    from immunotwin.validate import installed_calibration
+
+    spec = tmp_path / "a.toml"
+    spec.write_text(SPEC)
+    targets = tmp_path / "targets.json"
+    targets.write_text(json.dumps({"trial": "synthetic", "endpoints": {"orr": {"nivolumab": 0.3, "ipilimumab": 0.1}}}))
+    common = ["calibrate", str(spec), "--targets", str(targets), "--quiet"]
+    for extra, field in ((["--direct", "--free", "kill_max"], "--free: "), (["--direct", "--seeds", "x"], "--seeds: "),
+                         (["--direct", "--iterations", "0"], "--iterations: "), (["--free", "immunogenicity"], "--free"),
+                         (["--direct", "--correct", "1"], "--direct: ")):
+        assert main([*common, "--out", str(tmp_path / "bad"), *extra]) == 2
+        assert field in capsys.readouterr().err and not (tmp_path / "bad").exists()
+    assert main([*common, "--out", str(tmp_path / "d"), "--direct", "--free", "immunogenicity", "--patients", "50",
+                 "--iterations", "1"]) == 0
+    doc = json.loads((tmp_path / "d" / "calibration.json").read_text())
+    prov, params = doc["provenance"], doc["params"]
+    assert "common random numbers" in prov["method"] and prov["free"] == ["immunogenicity"]
+    assert prov["seeds"] == [cd.DIRECT_SEED] and prov["patients_per_arm"] == 50
+    installed = installed_calibration()["params"]
+    for name in FITTED:
+        if name != "immunogenicity":
+            assert params[name]["log_shift"] == 0.0
+            assert params[name]["default"] == pytest.approx(installed[name]["default"], rel=1e-12)
+            assert params[name]["iiv"] == pytest.approx(installed[name]["iiv"], rel=1e-12)
+    history = json.loads((tmp_path / "d" / "direct_history.json").read_text())["history"]
+    assert len(history) >= 3 and prov["evaluations"] == len(history)
+    assert "fresh trial" in (tmp_path / "d" / "fit.html").read_text()
