@@ -21,9 +21,10 @@ The fit reads its own seed's patients: with 500 per arm a rate carries a samplin
 absorbs. Several seeds (``seeds``) average it down at a proportional cost; the result is then judged by fresh trials
 at other seeds, as every calibration here is (``immunotwin validate`` reads seed 67).
 
-Standard errors: the Gauss-Newton covariance s^2 (J'J)^-1 at the optimum, with s^2 the residual variance
-SSE / (R - p) (Bates & Watts, Nonlinear Regression Analysis, Wiley 1988, ch. 2), for the free coordinates; the
-others keep the installed calibration's.
+Standard errors: the Gauss-Newton covariance s^2 (J'J)^-1 from the last Jacobian the optimiser took (at its last
+iterate, next to the best trial), with s^2 the residual variance SSE / (R - p) (Bates & Watts, Nonlinear Regression
+Analysis, Wiley 1988, ch. 2), for the free coordinates; the others keep the installed calibration's, as does a free
+coordinate whose SE cannot be computed (a singular J'J; the provenance names it).
 """
 
 from __future__ import annotations
@@ -189,11 +190,14 @@ def calibration_document(fit: DirectFit, *, spec: TrialSpec, targets: Mapping, t
         # log_shift: relative to the installed default the fit started from, as calibrate writes it
         entry.update({"default": new[name]["default"], "iiv": new[name]["iiv"],
                       "log_shift": float(mu[FITTED.index(name)])})
+    kept = []  # free coordinates whose Gauss-Newton SE could not be computed: the installed SE is kept
     for j, (i, f) in enumerate(zip(idx, fit.free, strict=True)):
         name = f[2:] if f.startswith("s:") else f
         se = None if fit.se is None or not np.isfinite(fit.se[j]) else float(fit.se[j])
-        if f.startswith("s:"):  # the SE of log s, carried to s by the delta method
-            params[name]["iiv_se"] = None if se is None else float(np.exp(fit.phi[i]) * se)
+        if se is None:
+            kept.append(f)
+        elif f.startswith("s:"):  # the SE of log s, carried to s by the delta method
+            params[name]["iiv_se"] = float(np.exp(fit.phi[i]) * se)
         else:
             params[name]["log_shift_se"] = se
     rates = fit.rates or default_rates()
@@ -211,7 +215,8 @@ def calibration_document(fit: DirectFit, *, spec: TrialSpec, targets: Mapping, t
             "start": installed.get("provenance", {}).get("label"), "loss": fit.loss,
             "evaluations": fit.evaluations, "date": time.strftime("%Y-%m-%d"),
             "fitted_endpoints": [ep for ep in FIT_ENDPOINTS if ep in targets.get("endpoints", {})],
-            "standard_errors": "free coordinates: Gauss-Newton s^2 (J'J)^-1 at the result; others: as installed",
+            "standard_errors": "free coordinates: Gauss-Newton s^2 (J'J)^-1 from the last Jacobian; others: as "
+                               "installed" + (f"; kept as installed (singular J'J): {', '.join(kept)}" if kept else ""),
         },
         "params": params,
     }
