@@ -101,7 +101,8 @@ class DirectFit:
     loss: float
     evaluations: int
     seconds: float
-    history: list[dict] = field(default_factory=list)  # one entry per trial evaluated: x, loss, rows outside
+    history: list[dict] = field(default_factory=list)  # per trial evaluated: x, loss, residuals beyond one unit
+    # ("outside": a median's unit is the survival-scale one of calibrate.median_residual, not its ±20% band)
     se: np.ndarray | None = None  # of the free coordinates
     sim: dict | None = None  # the endpoints at the result (first seed)
     rates: tuple[float, float] | None = None

@@ -281,7 +281,7 @@ def _calibrate_direct(a: argparse.Namespace, spec, tpath: Path, free: list[str])
     seeds = tuple(int(x) for x in a.seeds.split(",") if x.strip())
 
     def progress(h: dict) -> None:
-        print(f"trial {progress.n}: loss {h['loss']:.3g}, {h['outside']} rows outside", flush=True)  # type: ignore[attr-defined]
+        print(f"trial {progress.n}: loss {h['loss']:.3g}, {h['outside']} residuals beyond one unit", flush=True)  # type: ignore[attr-defined]
         progress.n += 1  # type: ignore[attr-defined]
 
     progress.n = 1  # type: ignore[attr-defined]
