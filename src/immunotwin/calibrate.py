@@ -480,6 +480,14 @@ def simulated_value(sim: Mapping, ep: str, lm: str, arm: str) -> float:
     return float(sim[ep][lm][arm]) if ep == "os_rate" else float(sim[ep].get(arm, np.nan))
 
 
+def target_band(ep: str, pub: float) -> float:
+    """Half-width of a target's acceptance band in fit.html: the issue's bands (±20% for median PFS, ±25% for median
+    OS and the months to CR, ±1.96 SE for the PD-L1 subgroups' ORR, points for rates)."""
+    return (0.2 * pub if ep == "median_pfs_months" else 0.25 * pub if ep == "median_os_months"
+            else RELATIVE_SCALE[ep] * pub if ep in RELATIVE_SCALE
+            else 1.96 * SUBGROUP_SCALE[ep] if ep in SUBGROUP_SCALE else SCALE[ep])
+
+
 def median_residual(curve: tuple[np.ndarray, np.ndarray], median: float, scale: float = MEDIAN_SCALE,
                     horizon: float = np.inf) -> float:
     """How far a KM curve is from having its median at the published ``median``, on the survival scale.
@@ -778,10 +786,7 @@ def run_calibration(spec: TrialSpec, targets_path: Path, out: Path, *, n: int = 
         fresh_sim = endpoints(check, np.full(correct_patients, 1.0 / correct_patients), spec.control, rate)
     rows, fresh_vals = [], []
     for ep, lm, arm, pub in rows_t:
-        band = (0.2 * pub if ep == "median_pfs_months" else 0.25 * pub if ep == "median_os_months"
-                else RELATIVE_SCALE[ep] * pub if ep in RELATIVE_SCALE
-                else 1.96 * SUBGROUP_SCALE[ep] if ep in SUBGROUP_SCALE else SCALE[ep])
-        row = (ep, lm, arm, pub, simulated_value(sim, ep, lm, arm), band)
+        row = (ep, lm, arm, pub, simulated_value(sim, ep, lm, arm), target_band(ep, pub))
         if fresh_sim is not None:
             fresh_vals.append(simulated_value(fresh_sim, ep, lm, arm))
         if ep == "median_os_months" and pub > sim["os_km"][arm][2]:  # beyond follow-up: the fit asks S(end) >= 0.5

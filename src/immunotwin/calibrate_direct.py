@@ -232,7 +232,7 @@ def run_direct(spec: TrialSpec, targets_path: Path, out: Path, *, free: Sequence
                progress: Callable[[dict], None] | None = None) -> dict:
     """Fit (:func:`direct_fit`) and write ``out/calibration.json``, ``out/fit.html`` and ``out/direct_history.json``
     (every trial evaluated); ``install`` copies calibration.json into the package data."""
-    from .calibrate import RELATIVE_SCALE, SCALE, SUBGROUP_SCALE, simulated_value
+    from .calibrate import simulated_value, target_band
     from .engine import current
     from .report.fit_report import write_fit_report
 
@@ -246,10 +246,7 @@ def run_direct(spec: TrialSpec, targets_path: Path, out: Path, *, free: Sequence
     rows = []
     sim = fit.sim or {}
     for ep, lm, arm, pub in target_rows(targets):
-        band = (0.2 * pub if ep == "median_pfs_months" else 0.25 * pub if ep == "median_os_months"
-                else RELATIVE_SCALE[ep] * pub if ep in RELATIVE_SCALE
-                else 1.96 * SUBGROUP_SCALE[ep] if ep in SUBGROUP_SCALE else SCALE[ep])
-        row: tuple = (ep, lm, arm, pub, simulated_value(sim, ep, lm, arm), band)
+        row: tuple = (ep, lm, arm, pub, simulated_value(sim, ep, lm, arm), target_band(ep, pub))
         if ep == "median_os_months" and pub > sim["os_km"][arm][2]:
             row += (f"not reached by {sim['os_km'][arm][2]:.0f} months",)
         rows.append(row)
