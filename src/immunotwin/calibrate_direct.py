@@ -178,19 +178,16 @@ def calibration_document(fit: DirectFit, *, spec: TrialSpec, targets: Mapping, t
                          seeds: Sequence[int], engine: str) -> dict:
     """calibration.json's content: the installed calibration with the free coordinates replaced by the fit's, their
     standard errors by the Gauss-Newton ones, the two profiled event rates by the fit's, and a new provenance."""
-    from .calibrate import EVENT_RATES, FIT_ENDPOINTS, calibrated_params, default_rates, unpack
+    from .calibrate import EVENT_RATES, FIT_ENDPOINTS, calibrated_params, default_rates
     from .validate import installed_calibration
 
     installed = installed_calibration()
     params = {k: dict(v) for k, v in installed.get("params", {}).items()}
-    new = calibrated_params(fit.phi)
     idx = coordinates(fit.free)
-    mu, _ = unpack(fit.phi)
-    for name in FITTED:
-        entry = params.setdefault(name, {})
-        # log_shift: relative to the installed default the fit started from, as calibrate writes it
-        entry.update({"default": new[name]["default"], "iiv": new[name]["iiv"],
-                      "log_shift": float(mu[FITTED.index(name)])})
+    # default, iiv and log_shift (relative to the installed default the fit started from, as calibrate writes it);
+    # the installed entry's other fields (standard errors, notes on held spreads) stay
+    for name, new in calibrated_params(fit.phi).items():
+        params.setdefault(name, {}).update(new)
     kept = []  # free coordinates whose Gauss-Newton SE could not be computed: the installed SE is kept
     for j, (i, f) in enumerate(zip(idx, fit.free, strict=True)):
         name = f[2:] if f.startswith("s:") else f

@@ -220,6 +220,7 @@ def cmd_calibrate(a: argparse.Namespace) -> int:
     if a.patients < 50:
         errors.append(f"--patients: at least 50 {'' if a.direct else 'plausible '}patients per arm, got {a.patients}")
     direct_free: list[str] = []
+    seeds: list[int] = []
     if a.direct:
         from .calibrate import FITTED
         from .calibrate_direct import coordinates
@@ -256,7 +257,7 @@ def cmd_calibrate(a: argparse.Namespace) -> int:
         return _fail(errors)
     assert spec is not None
     if a.direct:
-        return _calibrate_direct(a, spec, tpath, direct_free)
+        return _calibrate_direct(a, spec, tpath, direct_free, tuple(seeds))
     from .calibrate import PRIORS, run_calibration
 
     try:
@@ -273,12 +274,12 @@ def cmd_calibrate(a: argparse.Namespace) -> int:
     return 0
 
 
-def _calibrate_direct(a: argparse.Namespace, spec, tpath: Path, free: list[str]) -> int:  # type: ignore[no-untyped-def]
+def _calibrate_direct(a: argparse.Namespace, spec, tpath: Path, free: list[str],  # type: ignore[no-untyped-def]
+                      seeds: tuple[int, ...]) -> int:
     from .calibrate_direct import run_direct
 
     if a.engine:
         os.environ["IMMUNOTWIN_ENGINE"] = a.engine
-    seeds = tuple(int(x) for x in a.seeds.split(",") if x.strip())
 
     def progress(h: dict) -> None:
         print(f"trial {progress.n}: loss {h['loss']:.3g}, {h['outside']} residuals beyond one unit", flush=True)  # type: ignore[attr-defined]
