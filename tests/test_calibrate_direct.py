@@ -71,6 +71,31 @@ def test_two_seeds_average_the_residuals() -> None:
     assert both == pytest.approx(np.mean(one))
 
 
+def test_held_out_check_reads_fresh_seeds_at_the_start_and_at_the_fit() -> None:
+    """At held-out seeds, the parameters that made the targets read a lower loss than a start away from them, and a
+    point further away reads higher (the check says so); each seed's loss is that seed's own trial residuals."""
+    spec = parse_spec(SPEC)
+    truth = np.zeros(2 * len(FITTED))
+    truth[IMM], truth[GROWTH] = 0.2, -0.15
+    from immunotwin.calibrate import endpoints
+
+    made = stand_in(spec, truth, 4000, 99)
+    sim = endpoints(made, np.full(4000, 1.0 / 4000), "ipilimumab")
+    targets = {"endpoints": {"orr": dict(sim["orr"]), "median_pfs_months": dict(sim["median_pfs_months"])}}
+    start = np.zeros(2 * len(FITTED))
+    good = cd.held_out_check(spec, targets, start=start, fitted=truth, patients=1000, seeds=(11, 12),
+                             simulate=stand_in)
+    assert good["improved"] and good["mean_loss_fit"] < good["mean_loss_start"]
+    assert [p["seed"] for p in good["fit"]] == [11, 12] and good["patients_per_arm"] == 1000
+    r, _ = cd.trial_residuals(spec, target_rows(targets), truth, 1000, (12,), stand_in)
+    assert good["fit"][1]["loss"] == pytest.approx(float(np.sum(r**2)), rel=1e-12)
+    assert good["fit"][1]["outside"] == int(np.sum(np.abs(r) > 1.0))
+    away = truth.copy()
+    away[IMM] = -0.3
+    bad = cd.held_out_check(spec, targets, start=start, fitted=away, patients=1000, seeds=(11, 12), simulate=stand_in)
+    assert not bad["improved"] and bad["mean_loss_start"] == pytest.approx(good["mean_loss_start"], rel=1e-12)
+
+
 def test_standard_errors_match_linear_regression() -> None:
     """For a linear model the Gauss-Newton standard error is the regression's: residuals of y on x with the slope
     and intercept as the coordinates (J = [x, 1])."""
@@ -97,7 +122,8 @@ def test_coordinates_name_means_and_spreads() -> None:
 def test_cli_refuses_bad_direct_input_and_writes_a_one_step_fit(tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
     """Bad names, seeds or options exit 2 naming the field, with nothing written; one trust-region step on 50 patients
     per arm (three fresh trials) writes the calibration with the method and the free coordinate in its provenance,
-    leaves every other parameter at the installed values, and writes fit.html and the trials' history."""
+    leaves every other parameter at the installed values, and writes fit.html and the trials' history; the held-out
+    seed's check (two more trials) goes into the provenance, fit.html and the last line printed."""
     from immunotwin.cli import main
     from immunotwin.validate import installed_calibration
 
@@ -108,11 +134,14 @@ def test_cli_refuses_bad_direct_input_and_writes_a_one_step_fit(tmp_path, capsys
     common = ["calibrate", str(spec), "--targets", str(targets), "--quiet"]
     for extra, field in ((["--direct", "--free", "kill_max"], "--free: "), (["--direct", "--seeds", "x"], "--seeds: "),
                          (["--direct", "--iterations", "0"], "--iterations: "), (["--free", "immunogenicity"], "--free"),
-                         (["--direct", "--correct", "1"], "--direct: ")):
+                         (["--direct", "--correct", "1"], "--direct: "),
+                         (["--direct", "--check-seeds", "7101"], "--check-seeds: "),
+                         (["--direct", "--check-seeds", "6,x"], "--check-seeds: "),
+                         (["--check-seeds", "68"], "--check-seeds go with --direct")):
         assert main([*common, "--out", str(tmp_path / "bad"), *extra]) == 2
         assert field in capsys.readouterr().err and not (tmp_path / "bad").exists()
     assert main([*common, "--out", str(tmp_path / "d"), "--direct", "--free", "immunogenicity", "--patients", "50",
-                 "--iterations", "1"]) == 0
+                 "--iterations", "1", "--check-seeds", "5"]) == 0
     doc = json.loads((tmp_path / "d" / "calibration.json").read_text())
     prov, params = doc["provenance"], doc["params"]
     assert "common random numbers" in prov["method"] and prov["free"] == ["immunogenicity"]
@@ -125,4 +154,9 @@ def test_cli_refuses_bad_direct_input_and_writes_a_one_step_fit(tmp_path, capsys
             assert params[name]["iiv"] == pytest.approx(installed[name]["iiv"], rel=1e-12)
     history = json.loads((tmp_path / "d" / "direct_history.json").read_text())["history"]
     assert len(history) >= 3 and prov["evaluations"] == len(history)
-    assert "fresh trial" in (tmp_path / "d" / "fit.html").read_text()
+    report = (tmp_path / "d" / "fit.html").read_text()
+    assert "fresh trial" in report and "Held-out check" in report
+    held = prov["held_out"]
+    assert held["seeds"] == [5] and held["patients_per_arm"] == 50 and len(held["start"]) == len(held["fit"]) == 1
+    assert held["improved"] == (held["mean_loss_fit"] < held["mean_loss_start"])
+    assert "held-out seeds 5: mean loss" in capsys.readouterr().out

@@ -238,10 +238,24 @@ def cmd_calibrate(a: argparse.Namespace) -> int:
                 errors.append("--seeds: at least one seed")
         except ValueError:
             errors.append(f"--seeds: comma-separated integers, got {a.seeds!r}")
+        from .calibrate_direct import CHECK_SEEDS
+
+        check: list[int] = []
+        if a.check_seeds is None:
+            check = list(CHECK_SEEDS)
+        elif a.check_seeds.strip().lower() != "none":
+            try:
+                check = [int(x) for x in a.check_seeds.split(",") if x.strip()]
+            except ValueError:
+                errors.append(f"--check-seeds: comma-separated integers or 'none', got {a.check_seeds!r}")
+        if set(check) & set(seeds):
+            errors.append(f"--check-seeds: {', '.join(map(str, sorted(set(check) & set(seeds))))} also in --seeds; "
+                          "a held-out seed must be one the fit does not see")
+        a.check_seeds = tuple(check)
         if a.correct or a.pool:
             errors.append("--direct: fits fresh trials, so --correct and --pool (reweighting options) do not apply")
-    elif a.free or a.engine:
-        errors.append("--free and --engine go with --direct")
+    elif a.free or a.engine or a.check_seeds is not None:
+        errors.append("--free, --engine and --check-seeds go with --direct")
     if a.correct < 0:
         errors.append(f"--correct: a number of fresh-trial rounds (0 or more), got {a.correct}")
     if a.correct and a.correct_patients < 50:
@@ -287,9 +301,14 @@ def _calibrate_direct(a: argparse.Namespace, spec, tpath: Path, free: list[str],
 
     progress.n = 1  # type: ignore[attr-defined]
     doc = run_direct(spec, tpath, Path(a.out), free=free, patients=a.patients, seeds=seeds, iterations=a.iterations,
-                     install=a.install, progress=None if a.quiet else progress)
+                     install=a.install, check_seeds=a.check_seeds, progress=None if a.quiet else progress)
     print(f"loss {doc['provenance']['loss']:.3g} after {doc['provenance']['evaluations']} trials; "
           f"wrote {a.out}/calibration.json and {a.out}/fit.html" + (" (installed as default)" if a.install else ""))
+    h = doc["provenance"].get("held_out")
+    if h:
+        print(f"held-out seeds {', '.join(map(str, h['seeds']))}: mean loss {h['mean_loss_start']:.3g} at the start, "
+              f"{h['mean_loss_fit']:.3g} at the fit"
+              + ("" if h["improved"] else " - NOT lower: the gain on the fit's own trials does not carry over"))
     return 0
 
 
@@ -680,6 +699,9 @@ def build_parser() -> argparse.ArgumentParser:
                    "for a population mean, s:NAME for its spread (default: every fitted mean)")
     s.add_argument("--iterations", type=int, default=6, help="with --direct: trust-region steps (default 6)")
     s.add_argument("--seeds", default="7101", help="with --direct: seeds of the fresh trials (default 7101)")
+    s.add_argument("--check-seeds",
+                   help="with --direct: held-out seeds whose fresh trials judge the fit, at the start and at the "
+                        "result (default 68,69,70; 'none' to skip)")
     s.add_argument("--engine", choices=("jax", "fused"), help="with --direct: the integrator (fused: about five "
                    "times faster on CPU, needs a C compiler)")
     s.add_argument("--quiet", action="store_true")

@@ -80,7 +80,9 @@ def write_fit_report(path: Path, *, rows: list[tuple], history: list[float],
     ess_line = "" if direct else f"<li><b>effective sample size</b>: {ess:.0f} of {n} plausible patients</li>"
     se_note = ("Uncertainty: Gauss-Newton standard errors of the free coordinates (the others as installed; shift 0 "
                "where not fitted).") if direct else "Uncertainty: bootstrap over plausible patients (refits)."
-    prov = "".join(f"<li><b>{html.escape(str(k))}</b>: {html.escape(str(v))}</li>" for k, v in provenance.items())
+    prov = "".join(f"<li><b>{html.escape(str(k))}</b>: {html.escape(str(v))}</li>" for k, v in provenance.items()
+                   if k != "held_out")
+    held = _held_out_html(provenance.get("held_out"), provenance.get("loss"))
     doc = f"""<!doctype html><html><head><meta charset='utf-8'><title>immunotwin calibration</title>
 <style>body{{font-family:sans-serif;max-width:1100px;margin:2em auto;color:#222}}table{{border-collapse:collapse}}
 td,th{{border:1px solid #ccc;padding:3px 8px;font-size:13px}}.note{{background:#fff7e0;padding:8px;border:1px solid #e0c060}}</style>
@@ -93,12 +95,29 @@ autoreactive activity (<code>systemic_irae_rate</code>); both rates are profiled
 <h2>Provenance</h2><ul>{prov}{ess_line}</ul>
 <h2>Simulated against published</h2>{_img(fig, 'targets')}
 {fresh_note}<table><tr><th>endpoint</th><th>arm</th><th>published</th><th>simulated ({'fresh trial' if direct else 'reweighted'})</th><th>band</th><th></th>{fresh_head}</tr>{trs}</table>
-<h2>Loss</h2>{_img(f2, 'loss')}
+<h2>Loss</h2>{_img(f2, 'loss')}{held}
 <h2>Fitted values</h2><p>Population mean = prior default × exp(shift); IIV = SD of the log.
 {se_note}</p>{_img(f3, 'fitted values')}
 <table><tr><th>parameter</th><th>fitted default</th><th>fitted IIV</th><th>log shift</th></tr>{prs}</table>
 </body></html>"""
     path.write_text(doc)
+
+
+def _held_out_html(h: object, own: object = None) -> str:
+    """The held-out check of a direct fit (calibrate_direct.held_out_check) as a table, or nothing; ``own``: the
+    fit's loss on its own trials."""
+    if not isinstance(h, Mapping):
+        return ""
+    own_txt = f" (on the fit's own trials: {float(own):.3g})" if isinstance(own, int | float) else ""  # type: ignore[arg-type]
+    trs = "".join(f"<tr><td>{a['seed']}</td><td>{a['loss']:.3g} ({a['outside']})</td><td>{b['loss']:.3g} "
+                  f"({b['outside']})</td></tr>" for a, b in zip(h["start"], h["fit"], strict=True))
+    verdict = ("lower at the fit: the fit carries over to patients it did not see" if h["improved"] else
+               "<b>not lower at the fit: its gain on its own trials does not carry over (it has fitted their "
+               "sampling error)</b>")
+    return (f"<h2>Held-out check</h2><p>Fresh trials of {h['patients_per_arm']} per arm at seeds the fit never saw, "
+            f"read with the fit's loss (rows beyond one unit in brackets). Mean loss {h['mean_loss_start']:.3g} at the "
+            f"start, {h['mean_loss_fit']:.3g} at the fit{own_txt}: {verdict}.</p><table><tr><th>seed</th><th>start</th>"
+            f"<th>fit</th></tr>{trs}</table>")
 
 
 def _inside(sim: np.ndarray, pub: np.ndarray, band: np.ndarray, ruled: np.ndarray) -> np.ndarray:
