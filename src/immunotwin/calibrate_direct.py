@@ -20,8 +20,8 @@ chosen (``free``); the rest stay at the installed calibration.
 The fit reads its own seed's patients: with 500 per arm a rate carries a sampling SD of about 0.022 that the fit
 absorbs. Several seeds (``seeds``) average it down at a proportional cost. With a dozen free coordinates and 35
 targets the fit also chases that sampling error (stop 40: a fit at seeds 7101 and 7102, 500 per arm, reached a loss
-of 8.8 on its own trials and 19-25 on trials of 1,000 per arm at three other seeds, where the calibration it started
-from read 16-17), so every fit is judged on held-out seeds (``check_seeds``, :func:`held_out_check`): the loss of
+of 8.8 on its own trials and 19-25 on trials of 1,000 per arm at three other seeds, where the shipped calibration on
+the shipped model reads 16-17), so every fit is judged on held-out seeds (``check_seeds``, :func:`held_out_check`): the loss of
 fresh trials at seeds the fit never saw, at the start and at the result, written beside the fit's own. A fit that
 does not lower the held-out loss has fitted noise. ``immunotwin validate`` reads seed 67 (the example's).
 
