@@ -97,14 +97,60 @@ def _responding(weeks: int, **over: float) -> np.ndarray:
 
 
 def test_scar_takes_its_share_of_the_killed_mass() -> None:
-    # Without resorption (tau_R far beyond the run) residue and scar both just accumulate what treatment kills,
-    # in the ratio (1 - phi) : phi, at every time.
-    phi = 0.02
-    ys = _responding(16, scar_fraction=phi, residual_clearance_time=1e12)
-    resid, scar = LAYOUT.get(ys, "residual_mass"), LAYOUT.get(ys, "scar_mass")
+    # Without resorption (both clearance times far beyond the run) debris, residue and scar just accumulate what
+    # treatment kills, in the ratio f_D (1 - phi) : (1 - f_D)(1 - phi) : phi, at every time.
+    phi, f_d = 0.02, 0.7
+    ys = _responding(16, scar_fraction=phi, debris_share=f_d, residual_clearance_time=1e12,
+                     debris_clearance_time=1e12)
+    debris, resid, scar = (LAYOUT.get(ys, k) for k in ("debris_mass", "residual_mass", "scar_mass"))
     assert scar[-1] > 1e-3  # treatment killed something
     grown = scar > 1e-9
-    np.testing.assert_allclose(scar[grown] / resid[grown], phi / (1.0 - phi), rtol=1e-6)
+    np.testing.assert_allclose(scar[grown] / resid[grown], phi / ((1.0 - f_d) * (1.0 - phi)), rtol=1e-6)
+    np.testing.assert_allclose(debris[grown] / resid[grown], f_d / (1.0 - f_d), rtol=1e-6)
+
+
+def test_debris_and_residue_share_the_killed_mass_and_clear_at_their_own_rates() -> None:
+    # The vector field at any state of a responding patient: what enters the debris and the slow residue,
+    # dX/dt + X/tau_X, stands in the ratio f_D : (1 - f_D), whatever either holds.
+    from immunotwin.model.core import vector_field
+
+    f_d, tau_d, tau_r = 0.7, 14.0, 70.0
+    over = dict(debris_share=f_d, debris_clearance_time=tau_d, residual_clearance_time=tau_r)
+    ys = _responding(12, **over)
+    p = params(1, drugs=("nivolumab",), immunogenicity=1.5, **over)
+    engine.enrol(engine.burn_in(initial_state(p, np.full(1, 50.0)), p), p)
+    pp = {k: v[0] for k, v in p.items()}
+    inp = {k: v[0] for k, v in engine.zero_inputs(1).items()}
+    inp["tfd"] = 0.0
+    checked = 0
+    for day in (20, 40, 60, 80):
+        dy = np.asarray(vector_field(float(day), ys[day], (pp, inp)))
+        d_in = dy[LAYOUT.slices["debris_mass"]][0] + LAYOUT.get(ys[day], "debris_mass") / tau_d
+        r_in = dy[LAYOUT.slices["residual_mass"]][0] + LAYOUT.get(ys[day], "residual_mass") / tau_r
+        if r_in > 1e-9:
+            np.testing.assert_allclose(d_in / r_in, f_d / (1.0 - f_d), rtol=1e-9)
+            checked += 1
+    assert checked >= 2
+    # debris clears five times faster than the residue: after the killing, it is the smaller of the two
+    late = _responding(40, **over)
+    debris, resid = LAYOUT.get(late, "debris_mass"), LAYOUT.get(late, "residual_mass")
+    assert debris.max() > resid.max() * 0.5  # it takes most of the mass while the tumour dies
+    assert debris[-1] < resid[-1]
+
+
+def test_fast_debris_lets_ct_see_a_response_sooner() -> None:
+    # Same patient, same killing: with most of the killed mass cleared in two weeks, CT at week 12 reads
+    # closer to the viable tumour than with one slow residue.
+    def ct(ys: np.ndarray) -> np.ndarray:
+        viable = np.exp(LAYOUT.get(ys, "log_sensitive")) + np.exp(LAYOUT.get(ys, "log_resistant"))
+        return viable + sum(LAYOUT.get(ys, k) for k in ("debris_mass", "residual_mass", "scar_mass"))
+
+    slow, fast = _responding(13, debris_share=0.0), _responding(13, debris_share=0.7)
+    via = np.exp(LAYOUT.get(fast, "log_sensitive")) + np.exp(LAYOUT.get(fast, "log_resistant"))
+    np.testing.assert_allclose(via, np.exp(LAYOUT.get(slow, "log_sensitive"))
+                               + np.exp(LAYOUT.get(slow, "log_resistant")), rtol=1e-6)  # the tumour is the same
+    assert ct(fast)[83] < ct(slow)[83]
+    assert ct(fast)[83] - via[83] < 0.6 * (ct(slow)[83] - via[83])
 
 
 def test_scar_stays_while_the_residue_resorbs() -> None:

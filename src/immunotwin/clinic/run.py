@@ -334,13 +334,14 @@ def run_clinic(cohort: Cohort, arm: Sequence[DrugSchedule], *, assessment: Asses
         log_tum = np.log(tum)
         surfaced = observe.surface(surfaced, crossed, log_tum)
         if is_scan:
-            # CT reads viable tumour, resorbing residue and scar (tumour.py); PET (Lugano) and cystoscopy with
+            # CT reads viable tumour, debris, resorbing residue and scar (tumour.py); PET (Lugano) and cystoscopy with
             # biopsy read viable tumour only. The viable reading is kept for every scan (what a PET would show).
             viable_only = assessment.criteria in ("lugano2014", "cystoscopy")
             noise_k = cohort.scan_noise[:, min(k, cohort.scan_noise.shape[1] - 1)]
             sld0 = cohort.covariates["sld0_mm"].to_numpy(float)
             sld_viable = np.where(alive, observe.sld(tum, cohort.tumour0, sld0, cohort.n_lesions, noise_k), np.nan)
-            measured = tum if viable_only else tum + LAYOUT.get(y, "residual_mass") + LAYOUT.get(y, "scar_mass")
+            dead = LAYOUT.get(y, "debris_mass") + LAYOUT.get(y, "residual_mass") + LAYOUT.get(y, "scar_mass")
+            measured = tum if viable_only else tum + dead
             sld = sld_viable if viable_only else observe.sld(measured, cohort.tumour0, sld0, cohort.n_lesions, noise_k)
             sld = np.where(alive, sld, np.nan)
             if day == 0:

@@ -73,7 +73,7 @@ LAYOUT = _layout()
 STATE_NAMES: tuple[str, ...] = tuple(LAYOUT.slices)
 #: States held fixed while the ``freeze`` input is 1 (the engine's burn-in): the tumour and what it seeds and leaves.
 HELD_STATES: tuple[str, ...] = ("log_sensitive", "log_resistant", "micrometastases", "new_lesion_hazard",
-                                "residual_mass", "scar_mass", "melanocyte_loss",
+                                "debris_mass", "residual_mass", "scar_mass", "melanocyte_loss",
                                 "depigmentation")
 
 

@@ -67,7 +67,18 @@ measuring (the resorbing part above takes 1 - phi):
 
     dR/dt = (1 - phi) x dying - R/tau_R,   dS/dt = phi x dying
 
-The clinic's CT reads T + R + S; PET-based readings (Lugano, cystoscopy with biopsy) read T;
+The resorbing mass clears in two phases. A share f_D of it is the killed cells' own debris,
+which phagocytes clear within days to weeks (mean time tau_D); the rest, R above, is the
+stroma, inflammatory infiltrate and fibrosis that resorb over months:
+
+    dD/dt = f_D (1 - phi) x dying - D/tau_D,   dR/dt = (1 - f_D)(1 - phi) x dying - R/tau_R
+
+With one slow phase alone, a lesion whose tumour cells were all killed by week 8 still
+measured about half its size on CT at week 12, so most responses were first seen months
+late, where more than 70% of responses to nivolumab with or without ipilimumab are seen at
+the first scan (pooled CheckMate 066/067/069; a validation figure, docs/credibility.md).
+
+The clinic's CT reads T + D + R + S; PET-based readings (Lugano, cystoscopy with biopsy) read T;
 death from burden reads T. Residual masses after immunotherapy often hold no viable tumour,
 which is why radiological complete responses keep accruing for years (5-year CR 22% against
 11.5% at the first report of CheckMate 067: Larkin et al., N Engl J Med 2019;381:1535 and
@@ -135,6 +146,17 @@ PARAMS = (
             "mean clearance time of the residual mass left by killed tumour cells (necrosis and "
             "fibrosis resorb over months; assumed, then calibrated with its variability): sets how long "
             "a complete response takes to be seen", iiv=0.5),
+    assumed("debris_share", "1", 0.7,
+            "share of the resorbing mass left by killed tumour cells that is the cells' own debris, cleared "
+            "in weeks (debris_clearance_time); the rest is stroma, infiltrate and fibrosis that resorb over "
+            "months (residual_clearance_time). Assumed from the make-up of melanoma metastases: mostly tumour "
+            "cells with a minor stromal part (tumour cell content of melanoma samples is usually above "
+            "60-70%, the threshold that molecular profiling asks of a sample; order of magnitude). Set before "
+            "any fit and not fitted"),
+    assumed("debris_clearance_time", "day", 14.0,
+            "mean clearance time of killed tumour cells' debris: apoptotic cells are engulfed within hours and "
+            "necrotic debris and its oedema resolve over days to a few weeks (assumed order of magnitude); set "
+            "before any fit and not fitted"),
     assumed("scar_fraction", "1", 1e-3,
             "share of the tumour mass killed by treatment that stays as a fibrotic residue CT keeps measuring "
             "(not resorbed over the simulated years: an assumed simplification). With lesions of a few cm, a "
@@ -204,13 +226,16 @@ def _derivatives(ctx: Ctx) -> dict:
         "log_resistant": d_r,
         "micrometastases": p["metastasis_rate"] * tum ** p["metastasis_alpha"] - seeded / delay - clearance * seeded,
         "new_lesion_hazard": seeded / delay,
-        "residual_mass": (1.0 - p["scar_fraction"]) * dying - s["residual_mass"] / p["residual_clearance_time"],
+        "debris_mass": p["debris_share"] * (1.0 - p["scar_fraction"]) * dying
+        - s["debris_mass"] / p["debris_clearance_time"],
+        "residual_mass": (1.0 - p["debris_share"]) * (1.0 - p["scar_fraction"]) * dying
+        - s["residual_mass"] / p["residual_clearance_time"],
         "scar_mass": p["scar_fraction"] * dying,
     }
 
 
 SUBSYSTEM = Subsystem(
     "tumour", (("log_sensitive", 1), ("log_resistant", 1), ("micrometastases", 1), ("new_lesion_hazard", 1),
-                ("residual_mass", 1), ("scar_mass", 1)), PARAMS,
+                ("debris_mass", 1), ("residual_mass", 1), ("scar_mass", 1)), PARAMS,
     derivatives=_derivatives, signals=_signals, doc=__doc__ or "",
 )

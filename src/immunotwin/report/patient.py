@@ -50,10 +50,10 @@ def plot_patient(run: PatientRun, path: Path) -> None:
     a2.semilogy(weeks, tum, color="tab:red", alpha=0.6, label="tumour cells (1e9, hidden)")
     a2.semilogy(weeks, np.exp(LAYOUT.get(ys, "log_resistant")), color="tab:red", ls="--", alpha=0.5,
                 label="resistant clone (1e9)")
-    dead = LAYOUT.get(ys, "residual_mass") + LAYOUT.get(ys, "scar_mass")
+    dead = LAYOUT.get(ys, "debris_mass") + LAYOUT.get(ys, "residual_mass") + LAYOUT.get(ys, "scar_mass")
     if np.any(dead > 1e-6):
         a2.semilogy(weeks, np.maximum(dead, 1e-9), color="tab:brown", ls=":", alpha=0.7,
-                    label="residue + scar (1e9 cell-equivalents, CT only)")
+                    label="debris + residue + scar (1e9 cell-equivalents, CT only)")
     a2.set_ylabel("tumour cells (1e9)")
     a.set_ylabel("sum of diameters (mm)")
     a.legend(loc="upper left", fontsize=8)
