@@ -96,7 +96,7 @@ autoreactive activity (<code>systemic_irae_rate</code>); both rates are profiled
 <h2>Simulated against published</h2>{_img(fig, 'targets')}
 {fresh_note}<table><tr><th>endpoint</th><th>arm</th><th>published</th><th>simulated ({'fresh trial' if direct else 'reweighted'})</th><th>band</th><th></th>{fresh_head}</tr>{trs}</table>
 <h2>Loss</h2>{_img(f2, 'loss')}{held}
-<h2>Fitted values</h2><p>Population mean = prior default × exp(shift); IIV = SD of the log.
+<h2>Fitted values</h2><p>Population mean = the default installed before this fit (its start) × exp(shift); IIV = SD of the log.
 {se_note}</p>{_img(f3, 'fitted values')}
 <table><tr><th>parameter</th><th>fitted default</th><th>fitted IIV</th><th>log shift</th></tr>{prs}</table>
 </body></html>"""
