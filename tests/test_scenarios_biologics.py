@@ -129,9 +129,10 @@ def il2(tmp_path_factory: pytest.TempPathFactory) -> dict:
 @pytest.mark.parametrize("prefix", [
     "melanoma: ORR",
     _miss("melanoma: complete response", "2.5% (n=400, calibration iteration 12, stop 41) against 6% (exact CI "
-          "3.7-9.9%); 4.25% with iteration 11, inside. Iteration 12 clears the killed mass in two phases (debris in 14 "
-          "days, the rest over 96 days against 73) and refitted the scar's share (0.0038 to 0.0031) to five-year "
-          "complete responses under anti-PD-1; which of them costs IL-2 its complete responses is not yet measured"),
+          "3.7-9.9%); 4.25% with iteration 11, inside. Probed at 400 (stop 41): with iteration 11's immunogenicity "
+          "(0.189 against 0.163) and the rest of iteration 12, 3.75%; with the debris pool off, 2.5%; with iteration "
+          "11's T-cell expansion rate, 2.5%: IL-2's complete responses need T-cell killing, and the fit lowered the "
+          "immunogenicity while NK/LAK killing stays fitted to the ORR"),
     "melanoma: treatment-related deaths",  # 2 of 150 (calibration iterations 7, 8 and 9; 1 with 5) against 0.8-4.8%
     _miss("renal cell carcinoma: ORR", "22.5% (n=400, calibration iteration 12, stop 41); 19.0% (calibration "
           "iteration 11, stop 29: inside at the band's top, so it XPASSed); 21.5% (n=400, stop 26); 23.3% (n=150, calibration iteration 9; 18.7% with 8, 19.3% with 7, 22% with 5) "
