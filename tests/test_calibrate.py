@@ -923,3 +923,24 @@ def test_response_timing_rows_by_hand() -> None:
     t, e = land["os_months"].to_numpy(float) - 12, land["os_event"].to_numpy(bool)
     assert hr.simulated == pytest.approx(hazard_ratio(t[resp], e[resp], t[~resp], e[~resp])[0])
     assert 0 < hr.simulated < 1 and hr.inside == (0.15 <= hr.simulated <= 0.35)
+
+
+def test_myocarditis_row_by_hand() -> None:
+    """Oracle by hand: 1,000 combination patients, 8 with myocarditis of any grade (0.8%, within 3x of 0.27%: inside),
+    then 9 (0.9%, above 0.81%: outside); a failed patient is left out; the other arms do not count."""
+    import pandas as pd
+
+    from immunotwin.validate import myocarditis_rows
+
+    grade = np.zeros(1000, int)
+    grade[:5], grade[5:8] = 1, 5
+    p = pd.DataFrame({"arm": "nivolumab + ipilimumab", "status": "ok", "irae_myocarditis_grade": grade})
+    other = pd.DataFrame({"arm": ["nivolumab"] * 50, "status": "ok", "irae_myocarditis_grade": 3})
+    failed = pd.DataFrame({"arm": ["nivolumab + ipilimumab"], "status": "failed", "irae_myocarditis_grade": [4]})
+    (row,) = myocarditis_rows(pd.concat([p, other, failed], ignore_index=True))
+    assert row.published == pytest.approx(0.0027) and row.simulated == pytest.approx(0.008) and row.inside
+    assert not row.fitted and row.group == "nivolumab + ipilimumab"
+    p.loc[8, "irae_myocarditis_grade"] = 2
+    (row,) = myocarditis_rows(p)
+    assert row.simulated == pytest.approx(0.009) and not row.inside
+    assert myocarditis_rows(other) == []

@@ -275,6 +275,7 @@ def irae_rows(p: pd.DataFrame) -> list[Row]:
         f = float((p.loc[p["arm"] == arm, "death_cause"] == "irae").mean())
         rows.append(Row("fatal irAE rate", arm, fat[key], f, np.nan, np.nan, "within 3x", fat[key] / 3 <= f <= 3 * fat[key],
                         False, fat["source"]))
+    rows += myocarditis_rows(p)
     land = ref["irae_and_survival"]["nivolumab_melanoma"]
     lm_weeks = 12
     alive = nivo[(nivo["os_months"] > lm_weeks * 7 / 30.4375) & (nivo["status"] == "ok")]
@@ -291,6 +292,20 @@ def irae_rows(p: pd.DataFrame) -> list[Row]:
                         np.nan, np.nan, "published 95% CI 0.036-0.94",
                         bool(np.isfinite(hr) and 0.036 <= hr <= 0.94), False, land["source"]))
     return rows
+
+
+def myocarditis_rows(p: pd.DataFrame) -> list[Row]:
+    """Myocarditis of any grade under nivolumab + ipilimumab against pharmacovigilance's 0.27% (Johnson 2016;
+    ``scenario_refs.json``, ``myocarditis_incidence``): most of the fatal irAEs of the combination are the heart's, so
+    its incidence is the root of the fatal spectrum. Unfitted; inside within 3x."""
+    ref = load("scenario_refs")["myocarditis_incidence"]
+    g = p[(p["arm"] == "nivolumab + ipilimumab") & (p["status"] == "ok")]
+    if not len(g) or "irae_myocarditis_grade" not in g:
+        return []
+    pub = float(ref["combination"]["value"])
+    f = float((g["irae_myocarditis_grade"] >= 1).mean())
+    return [Row("myocarditis, any grade", "nivolumab + ipilimumab", pub, f, np.nan, np.nan, "within 3x",
+                pub / 3 <= f <= 3 * pub, False, ref["source"])]
 
 
 #: CheckMate 067's adverse-event terms -> the model's organ process (scenario_refs.json, checkmate067_organ_mix).
