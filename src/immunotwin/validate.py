@@ -296,7 +296,7 @@ def irae_rows(p: pd.DataFrame) -> list[Row]:
 
 def myocarditis_rows(p: pd.DataFrame) -> list[Row]:
     """Myocarditis of any grade under nivolumab + ipilimumab against pharmacovigilance's 0.27% (Johnson 2016;
-    ``scenario_refs.json``, ``myocarditis_incidence``): most of the fatal irAEs of the combination are the heart's, so
+    ``scenario_refs.json``, ``myocarditis_incidence``): in the model most of the combination's fatal irAEs are the heart's, so
     its incidence is the root of the fatal spectrum. Unfitted; inside within 3x."""
     ref = load("scenario_refs")["myocarditis_incidence"]
     g = p[(p["arm"] == "nivolumab + ipilimumab") & (p["status"] == "ok")]
