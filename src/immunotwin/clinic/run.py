@@ -19,7 +19,7 @@ import numpy as np
 
 from .. import engine
 from ..drugs.catalogue import CATALOGUE, dose_index, is_cytotoxic, slot_params
-from ..model.core import LAYOUT, initial_state
+from ..model.core import LAYOUT, ct_residue, initial_state
 from ..model.organs import INDEX, IRAES
 from ..model.slots import N_SLOTS, SLOTS
 from ..population import Cohort
@@ -340,8 +340,7 @@ def run_clinic(cohort: Cohort, arm: Sequence[DrugSchedule], *, assessment: Asses
             noise_k = cohort.scan_noise[:, min(k, cohort.scan_noise.shape[1] - 1)]
             sld0 = cohort.covariates["sld0_mm"].to_numpy(float)
             sld_viable = np.where(alive, observe.sld(tum, cohort.tumour0, sld0, cohort.n_lesions, noise_k), np.nan)
-            dead = LAYOUT.get(y, "debris_mass") + LAYOUT.get(y, "residual_mass") + LAYOUT.get(y, "scar_mass")
-            measured = tum if viable_only else tum + dead
+            measured = tum if viable_only else tum + ct_residue(y)
             sld = sld_viable if viable_only else observe.sld(measured, cohort.tumour0, sld0, cohort.n_lesions, noise_k)
             sld = np.where(alive, sld, np.nan)
             if day == 0:

@@ -71,10 +71,17 @@ def _layout() -> Layout:
 
 LAYOUT = _layout()
 STATE_NAMES: tuple[str, ...] = tuple(LAYOUT.slices)
+#: What killed tumour cells leave that CT still measures besides the viable tumour (model.tumour): debris, the slowly
+#: resorbing residue and the scar, in 1e9 cell-equivalents.
+CT_RESIDUE_STATES: tuple[str, ...] = ("debris_mass", "residual_mass", "scar_mass")
 #: States held fixed while the ``freeze`` input is 1 (the engine's burn-in): the tumour and what it seeds and leaves.
 HELD_STATES: tuple[str, ...] = ("log_sensitive", "log_resistant", "micrometastases", "new_lesion_hazard",
-                                "debris_mass", "residual_mass", "scar_mass", "melanocyte_loss",
-                                "depigmentation")
+                                *CT_RESIDUE_STATES, "melanocyte_loss", "depigmentation")
+
+
+def ct_residue(y: np.ndarray) -> np.ndarray:
+    """The mass CT reads besides the viable tumour (:data:`CT_RESIDUE_STATES`), per row of the states ``y``."""
+    return sum(LAYOUT.get(y, k) for k in CT_RESIDUE_STATES)
 
 
 def all_params() -> tuple[Param, ...]:

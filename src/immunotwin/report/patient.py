@@ -12,7 +12,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from ..clinic.observe import VITILIGO_SEEN_BSA  # noqa: E402
-from ..model.core import LAYOUT  # noqa: E402
+from ..model.core import LAYOUT, ct_residue  # noqa: E402
 from ..model.organs import IRAES  # noqa: E402
 
 if TYPE_CHECKING:
@@ -50,7 +50,7 @@ def plot_patient(run: PatientRun, path: Path) -> None:
     a2.semilogy(weeks, tum, color="tab:red", alpha=0.6, label="tumour cells (1e9, hidden)")
     a2.semilogy(weeks, np.exp(LAYOUT.get(ys, "log_resistant")), color="tab:red", ls="--", alpha=0.5,
                 label="resistant clone (1e9)")
-    dead = LAYOUT.get(ys, "debris_mass") + LAYOUT.get(ys, "residual_mass") + LAYOUT.get(ys, "scar_mass")
+    dead = ct_residue(ys)
     if np.any(dead > 1e-6):
         a2.semilogy(weeks, np.maximum(dead, 1e-9), color="tab:brown", ls=":", alpha=0.7,
                     label="debris + residue + scar (1e9 cell-equivalents, CT only)")
