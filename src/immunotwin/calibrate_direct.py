@@ -247,13 +247,26 @@ def write_history(path: Path, fit: DirectFit) -> None:
     path.write_text(json.dumps({"free": fit.free, "history": fit.history}, indent=1))
 
 
+def report_rows(targets: Mapping, sim: dict) -> list[tuple]:
+    """``fit.html``'s rows for one trial's endpoints ``sim``: (endpoint, landmark, arm, published, simulated, band
+    half-width), with the rule "not reached by N months" added where a published median lies beyond the follow-up."""
+    from .calibrate import simulated_value, target_band
+
+    rows = []
+    for ep, lm, arm, pub in target_rows(targets):
+        row: tuple = (ep, lm, arm, pub, simulated_value(sim, ep, lm, arm), target_band(ep, pub))
+        if ep == "median_os_months" and pub > sim["os_km"][arm][2]:
+            row += (f"not reached by {sim['os_km'][arm][2]:.0f} months",)
+        rows.append(row)
+    return rows
+
+
 def run_direct(spec: TrialSpec, targets_path: Path, out: Path, *, free: Sequence[str], patients: int = 500,
                seeds: Sequence[int] = (DIRECT_SEED,), iterations: int = 6, install: bool = False,
                check_seeds: Sequence[int] = CHECK_SEEDS, progress: Callable[[dict], None] | None = None) -> dict:
     """Fit (:func:`direct_fit`), judge it on ``check_seeds`` (:func:`held_out_check`; none if empty) and write
     ``out/calibration.json`` (the check in its provenance), ``out/fit.html`` and ``out/direct_history.json`` (every
     trial evaluated); ``install`` copies calibration.json into the package data."""
-    from .calibrate import simulated_value, target_band
     from .engine import current
     from .report.fit_report import write_fit_report
 
@@ -267,13 +280,7 @@ def run_direct(spec: TrialSpec, targets_path: Path, out: Path, *, free: Sequence
     if check_seeds:
         doc["provenance"]["held_out"] = held_out_check(spec, targets, start=installed_phi(), fitted=fit.phi,
                                                        patients=patients, seeds=check_seeds)
-    rows = []
-    sim = fit.sim or {}
-    for ep, lm, arm, pub in target_rows(targets):
-        row: tuple = (ep, lm, arm, pub, simulated_value(sim, ep, lm, arm), target_band(ep, pub))
-        if ep == "median_os_months" and pub > sim["os_km"][arm][2]:
-            row += (f"not reached by {sim['os_km'][arm][2]:.0f} months",)
-        rows.append(row)
+    rows = report_rows(targets, fit.sim or {})
     (out / "calibration.json").write_text(json.dumps(doc, indent=1))
     write_history(out / "direct_history.json", fit)
     write_fit_report(out / "fit.html", rows=rows, history=[h["loss"] for h in fit.history],

@@ -17,8 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from immunotwin.calibrate import simulated_value, target_band
-from immunotwin.calibrate_direct import FITTED, installed_phi, target_rows, trial_residuals
+from immunotwin.calibrate_direct import FITTED, installed_phi, report_rows, target_rows, trial_residuals
 from immunotwin.report.fit_report import write_fit_report
 from immunotwin.spec import load_spec
 
@@ -35,14 +34,7 @@ if "--expect-loss" in sys.argv:
     assert abs(loss - prov["loss"]) < 1e-6 * max(1.0, prov["loss"]), "the re-run does not reproduce the fit's trial"
 log = (root / "docs/experiments/stop40-debris-direct-fit/cal56.log").read_text()
 history = [float(x) for x in re.findall(r"^trial \d+: loss ([0-9.]+)", log, flags=re.M)]
-sim = sims[0]
-rows = []
-for ep, lm, arm, pub in rows_t:
-    row: tuple = (ep, lm, arm, pub, simulated_value(sim, ep, lm, arm), target_band(ep, pub))
-    if ep == "median_os_months" and pub > sim["os_km"][arm][2]:
-        row += (f"not reached by {sim['os_km'][arm][2]:.0f} months",)
-    rows.append(row)
-write_fit_report(Path(sys.argv[1]), rows=rows, history=history,
+write_fit_report(Path(sys.argv[1]), rows=report_rows(targets, sims[0]), history=history,
                  fitted={k: v for k, v in doc["params"].items() if k in FITTED}, provenance=prov,
                  ess=float("nan"), n=prov["patients_per_arm"], direct=True)
 print(f"wrote {sys.argv[1]} ({len(history)} trials in the history)")
