@@ -925,9 +925,10 @@ def test_response_timing_rows_by_hand() -> None:
     assert 0 < hr.simulated < 1 and hr.inside == (0.15 <= hr.simulated <= 0.35)
 
 
-def test_myocarditis_row_by_hand() -> None:
+def test_myocarditis_row_by_hand(monkeypatch: pytest.MonkeyPatch) -> None:
     """Oracle by hand: 1,000 combination patients, 8 with myocarditis of any grade (0.8%, within 3x of 0.27%: inside),
-    then 9 (0.9%, above 0.81%: outside); a failed patient is left out; the other arms do not count."""
+    then 9 (0.9%, above 0.81%: outside); a failed patient is left out; the other arms do not count. The row is fitted
+    exactly when the heart's CTLA-4 weight is (its target is the combination's incidence in another cohort)."""
     import pandas as pd
 
     from immunotwin.validate import myocarditis_rows
@@ -939,7 +940,10 @@ def test_myocarditis_row_by_hand() -> None:
     failed = pd.DataFrame({"arm": ["nivolumab + ipilimumab"], "status": "failed", "irae_myocarditis_grade": [4]})
     (row,) = myocarditis_rows(pd.concat([p, other, failed], ignore_index=True))
     assert row.published == pytest.approx(0.0027) and row.simulated == pytest.approx(0.008) and row.inside
-    assert not row.fitted and row.group == "nivolumab + ipilimumab"
+    assert row.group == "nivolumab + ipilimumab"
+    for fits, fitted in (({"weight_ctla4.myocarditis", "scar_fraction"}, True), ({"scar_fraction"}, False)):
+        monkeypatch.setattr("immunotwin.calibrate_cancers.installed_fits", lambda f=fits: f)
+        assert myocarditis_rows(p)[0].fitted == fitted
     p.loc[8, "irae_myocarditis_grade"] = 2
     (row,) = myocarditis_rows(p)
     assert row.simulated == pytest.approx(0.009) and not row.inside

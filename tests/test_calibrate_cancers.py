@@ -12,6 +12,7 @@ from immunotwin.calibrate_cancers import (
     METRICS,
     PARAM_ARMS,
     PARAM_TARGETS,
+    WEIGHTS_OPT_IN,
     organ_incidence,
     organ_severity,
     with_value,
@@ -62,7 +63,7 @@ def test_checkpoint_weight_targets_are_outside_checkmate067() -> None:
     from immunotwin.reference import load
 
     ref = load("scenario_refs")["checkpoint_organ_incidence"]
-    keys = [k for k in PARAM_TARGETS if k.startswith("weight_")]
+    keys = [k for k in PARAM_TARGETS if k.startswith("weight_") and k != "weight_ctla4.myocarditis"]  # the heart: below
     assert keys and max(map(list(PARAM_TARGETS).index, keys)) < min(
         list(PARAM_TARGETS).index(k) for k in PARAM_TARGETS if k.startswith("damage_rate."))
     for key in keys:
@@ -83,6 +84,7 @@ def test_checkpoint_weight_targets_are_outside_checkmate067() -> None:
     from immunotwin.calibrate_cancers import parser
 
     default = parser().parse_args([]).params.split(",")
+    assert tuple(keys) == WEIGHTS_OPT_IN
     assert not set(default) & set(keys) and set(default) | set(keys) == set(PARAM_TARGETS)
     assert default == [k for k in PARAM_TARGETS if k not in keys]  # the fit order kept
     # MDX010-20's gut target pools the two ipilimumab arms of Hodi's Table 3
@@ -91,6 +93,37 @@ def test_checkpoint_weight_targets_are_outside_checkmate067() -> None:
     n = sum(arms[a]["n"] for a in ("ipilimumab", "ipilimumab + gp100"))
     assert ref["ipilimumab_mdx010_20"]["colitis_k"] == k and ref["ipilimumab_mdx010_20"]["n"] == n
     assert ref["ipilimumab_mdx010_20"]["colitis"] == pytest.approx(k / n, abs=1e-4)
+
+
+def test_heart_is_fitted_to_one_claims_cohort_monotherapy_first() -> None:
+    # The heart's margin is fitted to myocarditis on a single checkpoint inhibitor (read on the anti-PD-1 arm, which
+    # does not see the CTLA-4 weight) and then its CTLA-4 weight to the combination's, both on the spec that follows
+    # the claims cohort for its mean follow-up, both in the default fit and before the damage rates.
+    from immunotwin.calibrate_cancers import PARAM_PATIENTS, parser
+    from immunotwin.reference import load
+    from immunotwin.scenarios.core import spec_text
+    from immunotwin.spec import parse_spec
+
+    ref = load("scenario_refs")["myocarditis_claims"]
+    margin, weight = "tolerance_margin.myocarditis", "weight_ctla4.myocarditis"
+    order = parser().parse_args([]).params.split(",")
+    assert order.index(margin) < order.index(weight) < min(order.index(k) for k in order if k.startswith("damage_rate."))
+    assert PARAM_TARGETS[margin][:4] == ("checkpoint-myocarditis", "scenario_refs", ("myocarditis_claims", "monotherapy"),
+                                         "incidence.myocarditis")
+    assert PARAM_TARGETS[weight][:4] == ("checkpoint-myocarditis", "scenario_refs", ("myocarditis_claims", "combination"),
+                                         "incidence.myocarditis")
+    spec = parse_spec(spec_text("checkpoint-myocarditis"))
+    drugs = {a.name: {d.name for d in a.drugs} for a in spec.arms}
+    assert drugs[PARAM_ARMS[margin]] == {"nivolumab"} and drugs[PARAM_ARMS[weight]] == {"nivolumab", "ipilimumab"}
+    assert spec.follow_up_days == pytest.approx(ref["follow_up_mean_days"])
+    # the published rates per 1,000 (7.40 and 2.37) give the published risk ratio, inside its interval
+    assert ref["combination"] / ref["monotherapy"] == pytest.approx(ref["risk_ratio"], abs=0.01)
+    assert ref["risk_ratio_ci95"][0] < ref["risk_ratio"] < ref["risk_ratio_ci95"][1]
+    # enough virtual patients that the monotherapy target is a count of at least 20, and a warm refit's tolerance (one
+    # patient's share) a tenth of it or less
+    for key in (margin, weight):
+        n = PARAM_PATIENTS[key]
+        assert n * ref["monotherapy"] >= 20 and 1.0 / n <= 0.1 * ref["monotherapy"]
 
 
 def test_severity_targets_come_from_the_counts() -> None:

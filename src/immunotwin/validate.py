@@ -296,8 +296,12 @@ def irae_rows(p: pd.DataFrame) -> list[Row]:
 
 def myocarditis_rows(p: pd.DataFrame) -> list[Row]:
     """Myocarditis of any grade under nivolumab + ipilimumab against pharmacovigilance's 0.27% (Johnson 2016;
-    ``scenario_refs.json``, ``myocarditis_incidence``): in the model most of the combination's fatal irAEs are the heart's, so
-    its incidence is the root of the fatal spectrum. Unfitted; inside within 3x."""
+    ``scenario_refs.json``, ``myocarditis_incidence``): through iteration 12 most of the combination's fatal irAEs were
+    the heart's, so its incidence is the root of the fatal spectrum. Inside within 3x. Fitted once the heart's CTLA-4
+    weight is (``calibrate_cancers``, ``weight_ctla4.myocarditis``): that fit's target is the same quantity, the
+    combination's incidence, in a claims cohort (Lindsay 2025), so this row is then no validation."""
+    from .calibrate_cancers import installed_fits
+
     ref = load("scenario_refs")["myocarditis_incidence"]
     g = p[(p["arm"] == "nivolumab + ipilimumab") & (p["status"] == "ok")]
     if not len(g) or "irae_myocarditis_grade" not in g:
@@ -305,7 +309,7 @@ def myocarditis_rows(p: pd.DataFrame) -> list[Row]:
     pub = float(ref["combination"]["value"])
     f = float((g["irae_myocarditis_grade"] >= 1).mean())
     return [Row("myocarditis, any grade", "nivolumab + ipilimumab", pub, f, np.nan, np.nan, "within 3x",
-                pub / 3 <= f <= 3 * pub, False, ref["source"])]
+                pub / 3 <= f <= 3 * pub, "weight_ctla4.myocarditis" in installed_fits(), ref["source"])]
 
 
 #: CheckMate 067's adverse-event terms -> the model's organ process (scenario_refs.json, checkmate067_organ_mix).
