@@ -948,3 +948,31 @@ def test_myocarditis_row_by_hand(monkeypatch: pytest.MonkeyPatch) -> None:
     (row,) = myocarditis_rows(p)
     assert row.simulated == pytest.approx(0.009) and not row.inside
     assert myocarditis_rows(other) == []
+
+
+def test_fatal_spectrum_rows_by_hand() -> None:
+    """Oracle by hand: ipilimumab's 5 irAE deaths, 3 with grade-5 colitis and 2 hepatitis: colitis commonest (as Wang
+    2018's 70%), share 0.6, inside; the combination's 3 deaths, 2 neurologic and 1 colitis: outside, colitis's share
+    1/3; no irAE death under nivolumab: no row; a failed patient and a tumour death do not count."""
+    import pandas as pd
+
+    from immunotwin.reference import load
+    from immunotwin.validate import fatal_spectrum_rows
+
+    def patient(arm: str, organ: str, cause: str = "irae", status: str = "ok") -> dict:
+        row = {"arm": arm, "status": status, "death_cause": cause}
+        row.update({f"irae_{o}_grade": (5 if o == organ else 0) for o in ("colitis", "hepatitis", "pneumonitis",
+                                                                          "neurologic", "hypophysitis", "myocarditis")})
+        return row
+
+    rows = [patient("ipilimumab", "colitis")] * 3 + [patient("ipilimumab", "hepatitis")] * 2
+    rows += [patient("nivolumab + ipilimumab", "neurologic")] * 2 + [patient("nivolumab + ipilimumab", "colitis")]
+    rows += [patient("nivolumab + ipilimumab", "colitis", status="failed")] * 3
+    rows += [patient("nivolumab", "pneumonitis", cause="tumour")]
+    spectrum = load("irae")["fatal"]["spectrum_percent_of_fatal_cases"]
+    got = {r.group: r for r in fatal_spectrum_rows(pd.DataFrame(rows), spectrum)}
+    assert set(got) == {"ipilimumab", "nivolumab + ipilimumab"}
+    ipi, combo = got["ipilimumab"], got["nivolumab + ipilimumab"]
+    assert ipi.published == pytest.approx(0.70) and ipi.simulated == pytest.approx(0.6) and ipi.inside
+    assert combo.published == pytest.approx(0.37) and combo.simulated == pytest.approx(1 / 3) and not combo.inside
+    assert not ipi.fitted and "colitis" in ipi.check

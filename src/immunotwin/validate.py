@@ -276,6 +276,7 @@ def irae_rows(p: pd.DataFrame) -> list[Row]:
         rows.append(Row("fatal irAE rate", arm, fat[key], f, np.nan, np.nan, "within 3x", fat[key] / 3 <= f <= 3 * fat[key],
                         False, fat["source"]))
     rows += myocarditis_rows(p)
+    rows += fatal_spectrum_rows(p, ref["fatal"]["spectrum_percent_of_fatal_cases"])
     land = ref["irae_and_survival"]["nivolumab_melanoma"]
     lm_weeks = 12
     alive = nivo[(nivo["os_months"] > lm_weeks * 7 / 30.4375) & (nivo["status"] == "ok")]
@@ -310,6 +311,38 @@ def myocarditis_rows(p: pd.DataFrame) -> list[Row]:
     f = float((g["irae_myocarditis_grade"] >= 1).mean())
     return [Row("myocarditis, any grade", "nivolumab + ipilimumab", pub, f, np.nan, np.nan, "within 3x",
                 pub / 3 <= f <= 3 * pub, "weight_ctla4.myocarditis" in installed_fits(), ref["source"])]
+
+
+#: Wang 2018's categories of fatal irAEs -> the model's organ process (myositis has none: it is left out).
+FATAL_ORGANS = {"colitis": "colitis", "hepatitis": "hepatitis", "pneumonitis": "pneumonitis", "neurologic": "neurologic",
+                "hypophysitis": "hypophysitis", "cardiac": "myocarditis"}
+
+
+def fatal_spectrum_rows(p: pd.DataFrame, spectrum: dict) -> list[Row]:
+    """The fatal irAE spectrum (unfitted): in each arm, which organ's irAE kills most often, against the commonest in
+    Wang 2018's VigiBase series for that class (``irae.json``, ``spectrum_percent_of_fatal_cases``: colitis under
+    ipilimumab and the combination, pneumonitis under anti-PD-1). Inside when the model's commonest fatal organ among
+    the patients who died of an irAE (grade 5 in that organ; every modelled organ competes) is the published one; the
+    value is that organ's share of the model's grade-5 organ events, the published value its share in the series. An
+    arm without an irAE death has no row."""
+    rows: list[Row] = []
+    for arm, key in (("nivolumab", "anti_pd1_pdl1"), ("ipilimumab", "ipilimumab"),
+                     ("nivolumab + ipilimumab", "combination")):
+        dead = p[(p["arm"] == arm) & (p["status"] == "ok") & (p["death_cause"] == "irae")]
+        pub = {FATAL_ORGANS[k]: v / 100.0 for k, v in spectrum[key].items() if k in FATAL_ORGANS}
+        top = max(pub, key=pub.get)
+        if not len(dead) or f"irae_{top}_grade" not in p:
+            continue
+        # every organ the model has competes, whether or not the series names it
+        counts = {c[5:-6]: int((dead[c].fillna(0) >= 5).sum()) for c in p.columns
+                  if c.startswith("irae_") and c.endswith("_grade") and c != "any_irae_grade"}
+        total = sum(counts.values())
+        share = counts[top] / total if total else 0.0
+        best = max(counts.values())
+        rows.append(Row(f"fatal irAE spectrum: {top} commonest ({len(dead)} deaths)", arm, pub[top], share, np.nan,
+                        np.nan, "the commonest fatal organ", bool(total) and counts[top] == best, False,
+                        spectrum["source"]))
+    return rows
 
 
 #: CheckMate 067's adverse-event terms -> the model's organ process (scenario_refs.json, checkmate067_organ_mix).
