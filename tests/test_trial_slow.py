@@ -24,8 +24,8 @@ ARMS = ("nivolumab + ipilimumab", "nivolumab", "ipilimumab")
 # (docs/credibility.md). They are expected failures, kept visible: if one starts to pass,
 # pytest reports XPASS and the list should shrink.
 C, N, I = "nivolumab + ipilimumab", "nivolumab", "ipilimumab"
-# Measured (1,000 per arm, calibration iteration 12 with its refits, stop 41, runs/val57): median PFS combination 16.8
-# months (11.5), nivolumab 5.52 (the week-24 scan, 5.5195 months, under the band's floor 5.52 by 0.0005); ipilimumab's
+# Measured (1,000 per arm, calibration iteration 13 with its refits, stop 42, runs/val60): median PFS combination 19.3
+# months (11.5; 16.8 with iteration 12, stop 41), nivolumab 5.52 (the week-24 scan, 5.5195 months, under the band's floor 5.52 by 0.0005); ipilimumab's
 # CR rate 0.065 (0.022, band to 0.062). Before (iteration 11, stop 29; a new lesion counted only while visible):
 # median PFS combination 24.8 months (11.5; 24.8 with iteration 10 under the rule, 19.3 before it). Nivolumab's reads
 # 8.28 (the week-36 scan, 8.279 months, inside the band's top 8.28 by 0.0007, so it XPASSes; 8.28 with iteration 10
