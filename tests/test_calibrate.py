@@ -975,4 +975,4 @@ def test_fatal_spectrum_rows_by_hand() -> None:
     ipi, combo = got["ipilimumab"], got["nivolumab + ipilimumab"]
     assert ipi.published == pytest.approx(0.70) and ipi.simulated == pytest.approx(0.6) and ipi.inside
     assert combo.published == pytest.approx(0.37) and combo.simulated == pytest.approx(1 / 3) and not combo.inside
-    assert not ipi.fitted and "colitis" in ipi.check
+    assert not ipi.fitted and ipi.check == "fatal irAE spectrum: colitis commonest" and "5 irAE deaths" in ipi.criterion

@@ -339,9 +339,9 @@ def fatal_spectrum_rows(p: pd.DataFrame, spectrum: dict) -> list[Row]:
         total = sum(counts.values())
         share = counts[top] / total if total else 0.0
         best = max(counts.values())
-        rows.append(Row(f"fatal irAE spectrum: {top} commonest ({len(dead)} deaths)", arm, pub[top], share, np.nan,
-                        np.nan, "the commonest fatal organ", bool(total) and counts[top] == best, False,
-                        spectrum["source"]))
+        rows.append(Row(f"fatal irAE spectrum: {top} commonest", arm, pub[top], share, np.nan, np.nan,
+                        f"the commonest fatal organ ({len(dead)} irAE deaths)", bool(total) and counts[top] == best,
+                        False, spectrum["source"]))
     return rows
 
 
