@@ -3,10 +3,12 @@
 One autoreactive T-cell pool per organ o (``autoreactive``, 1 = tolerised level) is held
 down by systemic Tregs, tissue PD-L1 and CTLA-4 at priming. Its activation gain
 
-    G_o = a susc_o m_o (1 + w_CTLA4,o d_C b_CTLA4)(1 + w_PD,o d_P b_PD)
-          (1 + 2 x_o P act_T + f_D D_o/(D_o + 0.1)) (1 + w_cyt,o (g_2 b_2 + g_I b_IFN)) (1 - I) / R_s^c
+    G_o = a susc_o m_o (1 + c_o + p_o + s c_o p_o)
+          (1 + 2 x_o P act_T + f_D D_o/(D_o + 0.1)) (1 + w_cyt,o (g_2 b_2 + g_I b_IFN)) (1 - I) / R_s^c,
+    c_o = w_CTLA4,o d_C b_CTLA4,   p_o = w_PD,o d_P b_PD
 
-(b_2, b_IFN: receptor occupancy by aldesleukin and interferon-alpha, :mod:`.pk`; both drive activated
+(c_o, p_o: the release of the organ's pool by CTLA-4 and by PD-1 blockade, which multiply: s = 1, checkpoint_synergy below;
+b_2, b_IFN: receptor occupancy by aldesleukin and interferon-alpha, :mod:`.pk`; both drive activated
 T cells and break tolerance, the thyroid's most: w_cyt is 1 for every organ but the thyroid, whose weight is
 fitted to thyroid dysfunction under high-dose IL-2).
 
@@ -80,6 +82,13 @@ PARAMS = (
         dermatitis=0.765, colitis=0.51, hepatitis=0.51, pneumonitis=0.85, thyroiditis=1.02,
         hypophysitis=0.17, nephritis=0.595, myocarditis=0.935, neurologic=0.68, diabetes=0.935,
         arthritis=0.68, hematologic=0.51), "dependence of each organ's tolerance on PD-1/PD-L1; " + _TUNED),
+    assumed("checkpoint_synergy", "1", 1.0, "how the two checkpoints' releases of an organ's autoreactive pool combine: "
+            "1 multiplies them (G grows as (1 + c)(1 + p)), 0 adds them (1 + c + p). 1 (assumed) as in every calibration "
+            "so far. The two act at different places on different cells (CTLA-4 blockade at priming in lymphoid tissue, "
+            "PD-1 blockade on effector cells in the tissue: Wei, Duffy & Allison, Cancer Discov 2018;8:1069), which "
+            "argues for adding them; stop 43 tried 0 with the skin, gut and liver weights fitted to incidence under one "
+            "antibody in other trials, refitted CheckMate 067 and did not install it: the fit's loss doubled "
+            "(docs/credibility.md, 'Checkpoint releases added: tried, not installed')"),
     assumed("susceptibility", "1", organ_vector(**{k: 1.0 for k in (
         "dermatitis", "colitis", "hepatitis", "pneumonitis", "thyroiditis", "hypophysitis", "nephritis",
         "myocarditis", "neurologic", "diabetes", "arthritis", "hematologic")}),
@@ -185,8 +194,10 @@ def _derivatives(ctx: Ctx) -> dict:
     p, s, sig = ctx.p, ctx.s, ctx.sig
     a, d, f, b = s["autoreactive"], s["damage"], s["function"], s["autoantibody"]
     isup = sig["immsup"]
-    checkpoint = (1.0 + p["weight_ctla4"] * p["ctla4_dependence"] * sig["block_ctla4"]) \
-        * (1.0 + p["weight_pd"] * p["pd_dependence"] * sig["block_pd"])
+    release_c = p["weight_ctla4"] * p["ctla4_dependence"] * sig["block_ctla4"]
+    release_p = p["weight_pd"] * p["pd_dependence"] * sig["block_pd"]
+    # (1 + c)(1 + p) - (1 - s) c p = 1 + c + p + s c p, written so that s = 1 gives the product to the last bit
+    checkpoint = (1.0 + release_c) * (1.0 + release_p) - (1.0 - p["checkpoint_synergy"]) * release_c * release_p
     # T cells that are killing the tumour meet its shared antigen in the organ (vitiligo with melanoma
     # regression): the drive needs antigen and effector activity both, not tumour antigen alone.
     drive = 1.0 + 2.0 * p["cross_reactivity"] * sig["antigen"] * sig["act_tumour"] \
