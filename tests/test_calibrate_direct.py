@@ -160,3 +160,73 @@ def test_cli_refuses_bad_direct_input_and_writes_a_one_step_fit(tmp_path, capsys
     assert held["seeds"] == [5] and held["patients_per_arm"] == 50 and len(held["start"]) == len(held["fit"]) == 1
     assert held["improved"] == (held["mean_loss_fit"] < held["mean_loss_start"])
     assert "held-out seeds 5: mean loss" in capsys.readouterr().out
+
+
+SYN = "checkpoint_synergy"
+
+
+def stand_in_with_synergy(spec, phi, patients, seed):  # type: ignore[no-untyped-def]
+    """The stand-in trial, with the combination's response also rising with the model parameter checkpoint_synergy
+    as the simulated patients see it (model.core.default_params, which calibrate_direct.model_values patches)."""
+    from immunotwin.model.core import default_params
+
+    trial = stand_in(spec, phi, patients, seed)
+    s = float(default_params()[SYN])
+    rng = np.random.default_rng(seed + 1)
+    u = rng.random(patients)
+    resp = u < 1.0 / (1.0 + np.exp(-(1.5 + 4.0 * np.log(s))))
+    combo = trial.outcomes["nivolumab"].copy()
+    combo["bor"] = np.where(resp, "PR", "PD")
+    out = {**trial.outcomes, "nivolumab + ipilimumab": combo}
+    return Plausible(tuple(out), out, np.zeros((patients, len(FITTED))), np.ones(len(FITTED)))
+
+
+def test_model_coordinates_name_scalar_parameters_without_variability() -> None:
+    from immunotwin.model.core import PARAMS
+
+    assert cd.model_coordinates(["immunogenicity", f"p:{SYN}", "s:resistant_kill"]) == [SYN]
+    assert cd.coordinates(["immunogenicity", f"p:{SYN}"]) == [IMM]  # the population coordinates alone
+    with_iiv = next(p.name for p in PARAMS if not p.is_vector and p.iiv > 0 and p.name not in FITTED)
+    zero = next(p.name for p in PARAMS if not p.is_vector and p.iiv == 0 and float(p.default) == 0.0)
+    bad = ["p:weight_pd", "p:immunogenicity", "p:nope", f"p:{with_iiv}", f"p:{zero}"]
+    with pytest.raises(ValueError, match="not scalar model parameters") as e:
+        cd.model_coordinates(bad)
+    assert all(b in str(e.value) for b in bad)
+    with pytest.raises(ValueError, match="twice"):
+        cd.model_coordinates([f"p:{SYN}", f"p:{SYN}"])
+
+
+def test_round_trip_recovers_a_model_parameter_and_writes_it_into_the_calibration() -> None:
+    """Targets made at checkpoint_synergy 0.5 (log -0.69; installed 1) and growth -0.15; the fit frees both and lands
+    within 0.06 on the log scale (a log-shift of 0.06 moves the combination's ORR, 0.22 there, by about 0.04; the
+    sampling SD of the two trials' rates together, about 0.011, is 0.017 on that scale); the model's
+    parameters are back at their installed values afterwards, and the calibration document carries the fitted value
+    with no variability and its log-shift from the installed value."""
+    from immunotwin.calibrate import endpoints
+    from immunotwin.model.core import default_params
+
+    spec = parse_spec(SPEC)
+    truth = np.zeros(2 * len(FITTED))
+    truth[GROWTH] = -0.15
+    with cd.model_values({SYN: 0.5}):
+        assert float(default_params()[SYN]) == 0.5
+        made = stand_in_with_synergy(spec, truth, 4000, 99)
+    assert float(default_params()[SYN]) == 1.0
+    sim = endpoints(made, np.full(4000, 1.0 / 4000), "ipilimumab")
+    targets = {"endpoints": {"orr": dict(sim["orr"]), "median_pfs_months": dict(sim["median_pfs_months"])}}
+    fit = cd.direct_fit(spec, targets, free=[f"p:{SYN}", "net_growth_rate"], patients=2000, seeds=(5,),
+                        phi0=np.zeros(2 * len(FITTED)), iterations=8, simulate=stand_in_with_synergy)
+    assert fit.free == ["net_growth_rate", f"p:{SYN}"]  # population coordinates first
+    assert abs(np.log(fit.model[SYN]) - np.log(0.5)) < 0.06 and abs(fit.phi[GROWTH] + 0.15) < 0.03, fit.model
+    assert float(default_params()[SYN]) == 1.0
+    assert fit.se is not None and len(fit.se) == 2 and np.all(np.isfinite(fit.se))
+    doc = cd.calibration_document(fit, spec=spec, targets=targets, targets_path="t.json", patients=2000, seeds=(5,),
+                                  engine="jax")
+    entry = doc["params"][SYN]
+    assert entry["default"] == pytest.approx(fit.model[SYN]) and entry["iiv"] == 0.0
+    assert entry["log_shift"] == pytest.approx(np.log(fit.model[SYN])) and entry["log_shift_se"] == fit.se[1]
+    # installed, it becomes the model's default (model.core._apply_calibration)
+    from immunotwin.model.core import _apply_calibration, all_params
+
+    installed = {p.name: p for p in _apply_calibration(all_params(), doc)}
+    assert installed[SYN].default == pytest.approx(fit.model[SYN]) and installed[SYN].iiv == 0.0

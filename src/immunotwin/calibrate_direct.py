@@ -15,7 +15,11 @@ at a fixed step in the log parameters (``STEP``, 0.1: a 10% change of a mean). A
 function of the parameters, one step per patient whose outcome flips, so an infinitesimal step (scipy's default, or a
 step relative to a coordinate that is zero at the installed values) reads a derivative of zero; 0.1 moves dozens of
 the patients of a 500-per-arm trial. Each Jacobian costs one trial per free coordinate, so the free coordinates are
-chosen (``free``); the rest stay at the installed calibration.
+chosen (``free``); the rest stay at the installed calibration. Besides the population parameters' means (``NAME``)
+and spreads (``s:NAME``), a free coordinate may be a scalar model parameter that has no between-patient variability
+(``p:NAME``, :func:`model_coordinates`), fitted on the log of its value: a structural choice such as how the two
+checkpoints' releases of an organ's autoreactive pool combine (``checkpoint_synergy``, :mod:`.model.tolerance`),
+which no population mean can stand in for. It is installed with the calibration (``params``, no variability).
 
 The fit reads its own seed's patients: with 500 per arm a rate carries a sampling SD of about 0.022 that the fit
 absorbs. Several seeds (``seeds``) average it down at a proportional cost. With a dozen free coordinates and 35
@@ -35,7 +39,8 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -57,6 +62,8 @@ def coordinates(free: Sequence[str], names: tuple[str, ...] = FITTED) -> list[in
     spread. Raises ValueError naming any name that is not a fitted parameter."""
     out, bad = [], []
     for f in free:
+        if f.startswith(MODEL):  # a model parameter: model_coordinates
+            continue
         spread = f.startswith("s:")
         name = f[2:] if spread else f
         if name not in names:
@@ -68,6 +75,61 @@ def coordinates(free: Sequence[str], names: tuple[str, ...] = FITTED) -> list[in
     if len(set(out)) != len(out):
         raise ValueError("a free coordinate is given twice")
     return out
+
+
+#: Prefix of a free coordinate that is a model parameter's value rather than a population mean or spread.
+MODEL = "p:"
+
+
+def model_coordinates(free: Sequence[str], names: tuple[str, ...] = FITTED) -> list[str]:
+    """The model parameters among the free coordinates (``p:NAME``), in order. Each must be a scalar parameter of the
+    model with no between-patient variability, outside the population parameters (``names``), whose installed value
+    is positive (it is fitted on the log of its value). Raises ValueError naming every one that is not."""
+    from .model.core import PARAM_INDEX
+
+    out, bad = [], []
+    for f in free:
+        if not f.startswith(MODEL):
+            continue
+        name = f[len(MODEL):]
+        prm = PARAM_INDEX.get(name)
+        if prm is None or name in names or prm.is_vector or float(prm.iiv) != 0.0 or not float(prm.default) > 0.0:
+            bad.append(f)
+        else:
+            out.append(name)
+    if bad:
+        raise ValueError(f"not scalar model parameters without variability and with a positive value: {', '.join(bad)}")
+    if len(set(out)) != len(out):
+        raise ValueError("a free coordinate is given twice")
+    return out
+
+
+def installed_model_values(names: Sequence[str]) -> dict[str, float]:
+    """The installed values of the model parameters ``names``."""
+    from .model.core import PARAM_INDEX
+
+    return {k: float(PARAM_INDEX[k].default) for k in names}  # type: ignore[arg-type]
+
+
+@contextmanager
+def model_values(values: Mapping[str, float]) -> Iterator[None]:
+    """Within the block the model's parameters ``values`` have these defaults (every patient simulated then sees
+    them); the installed parameters are restored afterwards."""
+    if not values:
+        yield
+        return
+    from .calibrate_cancers import with_value
+    from .model import core
+
+    original = core.PARAMS
+    params = original
+    for name, value in values.items():
+        params = with_value(params, name, value)
+    core.PARAMS = params
+    try:
+        yield
+    finally:
+        core.PARAMS = original
 
 
 def installed_phi(names: tuple[str, ...] = FITTED) -> np.ndarray:
@@ -112,6 +174,7 @@ class DirectFit:
     se: np.ndarray | None = None  # of the free coordinates
     sim: dict | None = None  # the endpoints at the result (first seed)
     rates: tuple[float, float] | None = None
+    model: dict[str, float] = field(default_factory=dict)  # the free model parameters' values at the result
 
 
 def direct_fit(spec: TrialSpec, targets: Mapping, *, free: Sequence[str], patients: int = 500,
@@ -123,21 +186,29 @@ def direct_fit(spec: TrialSpec, targets: Mapping, *, free: Sequence[str], patien
     from scipy.optimize import least_squares
 
     rows = target_rows(targets)
+    # population coordinates first, then the model parameters (p:NAME): the order of x, of the SEs and of fit.free
+    free = [f for f in free if not f.startswith(MODEL)] + [f for f in free if f.startswith(MODEL)]
     idx = coordinates(free)
+    model = model_coordinates(free)
     base = installed_phi() if phi0 is None else np.asarray(phi0, float).copy()
+    m0 = np.log(list(installed_model_values(model).values())) if model else np.zeros(0)
     history: list[dict] = []
     cache: dict[tuple, tuple[np.ndarray, list[dict]]] = {}
     t0 = time.time()
 
     def full(x: np.ndarray) -> np.ndarray:
         phi = base.copy()
-        phi[idx] = x
+        phi[idx] = x[:len(idx)]
         return phi
+
+    def values(x: np.ndarray) -> dict[str, float]:
+        return {k: float(np.exp(v)) for k, v in zip(model, x[len(idx):], strict=True)}
 
     def f(x: np.ndarray) -> np.ndarray:
         key = tuple(np.round(x, 12))
         if key not in cache:
-            r, sims = trial_residuals(spec, rows, full(x), patients, seeds, simulate)
+            with model_values(values(x)):
+                r, sims = trial_residuals(spec, rows, full(x), patients, seeds, simulate)
             cache[key] = (r, sims)
             entry = {"x": [float(v) for v in x], "loss": float(np.sum(r**2)),
                      "outside": int(np.sum(np.abs(r) * np.sqrt(len(seeds)) > 1.0))}
@@ -157,13 +228,14 @@ def direct_fit(spec: TrialSpec, targets: Mapping, *, free: Sequence[str], patien
         return J
 
     # max_nfev counts the start as well: ``iterations`` steps after it
-    res = least_squares(f, base[idx], jac=jac, method="trf", max_nfev=iterations + 1, x_scale=1.0)
+    res = least_squares(f, np.concatenate([base[idx], m0]), jac=jac, method="trf", max_nfev=iterations + 1,
+                        x_scale=1.0)
     best = min(history, key=lambda h: h["loss"])  # trf returns its last accepted point; keep the best trial seen
     x = np.array(best["x"])
     r, sims = cache[tuple(np.round(x, 12))]
     se = gauss_newton_se(getattr(jac, "last", res.jac), r)
     return DirectFit(full(x), list(free), float(np.sum(r**2)), len(history), time.time() - t0, history, se,
-                     sims[0], sims[0]["rates"])
+                     sims[0], sims[0]["rates"], values(x))
 
 
 def gauss_newton_se(J: np.ndarray, r: np.ndarray) -> np.ndarray:
@@ -181,15 +253,18 @@ def gauss_newton_se(J: np.ndarray, r: np.ndarray) -> np.ndarray:
 
 
 def held_out_check(spec: TrialSpec, targets: Mapping, *, start: np.ndarray, fitted: np.ndarray, patients: int,
-                   seeds: Sequence[int], simulate: Simulate | None = None) -> dict:
+                   seeds: Sequence[int], simulate: Simulate | None = None,
+                   fitted_model: Mapping[str, float] | None = None) -> dict:
     """The loss (sum of squared residuals, the fit's units) and the rows beyond one unit of fresh trials at each
-    held-out seed, at the start and at the fitted phi; ``improved``: the mean loss over the seeds fell."""
+    held-out seed, at the start and at the fitted phi (with the fitted model parameters, ``fitted_model``, if any);
+    ``improved``: the mean loss over the seeds fell."""
     rows = target_rows(targets)
     out: dict = {"seeds": [int(s) for s in seeds], "patients_per_arm": int(patients)}
-    for label, phi in (("start", start), ("fit", fitted)):
+    for label, phi, values in (("start", start, {}), ("fit", fitted, fitted_model or {})):
         per = []
         for seed in seeds:
-            r, _ = trial_residuals(spec, rows, phi, patients, (seed,), simulate)
+            with model_values(values):
+                r, _ = trial_residuals(spec, rows, phi, patients, (seed,), simulate)
             per.append({"seed": int(seed), "loss": float(np.sum(r**2)), "outside": int(np.sum(np.abs(r) > 1.0))})
         out[label] = per
         out[f"mean_loss_{label}"] = float(np.mean([p["loss"] for p in per]))
@@ -212,7 +287,18 @@ def calibration_document(fit: DirectFit, *, spec: TrialSpec, targets: Mapping, t
     for name, new in calibrated_params(fit.phi).items():
         params.setdefault(name, {}).update(new)
     kept = []  # free coordinates whose Gauss-Newton SE could not be computed: the installed SE is kept
-    for j, (i, f) in enumerate(zip(idx, fit.free, strict=True)):
+    model = model_coordinates(fit.free)
+    before = installed_model_values(model)
+    for j, (name, value) in enumerate(fit.model.items(), start=len(idx)):
+        se = None if fit.se is None or not np.isfinite(fit.se[j]) else float(fit.se[j])
+        entry = params.setdefault(name, {})
+        entry.update({"default": float(value), "iiv": 0.0, "log_shift": float(np.log(value / before[name])),
+                      "model_parameter": True})
+        if se is None:
+            kept.append(MODEL + name)
+        else:
+            entry["log_shift_se"] = se
+    for j, (i, f) in enumerate(zip(idx, fit.free[:len(idx)], strict=True)):
         name = f[2:] if f.startswith("s:") else f
         se = None if fit.se is None or not np.isfinite(fit.se[j]) else float(fit.se[j])
         if se is None:
@@ -272,6 +358,7 @@ def run_direct(spec: TrialSpec, targets_path: Path, out: Path, *, free: Sequence
 
     targets = json.loads(targets_path.read_text())
     coordinates(free)  # bad names fail before anything is simulated or written
+    model_coordinates(free)
     out.mkdir(parents=True, exist_ok=True)
     fit = direct_fit(spec, targets, free=free, patients=patients, seeds=seeds, iterations=iterations,
                      progress=progress)
@@ -279,12 +366,12 @@ def run_direct(spec: TrialSpec, targets_path: Path, out: Path, *, free: Sequence
                                seeds=seeds, engine=current())
     if check_seeds:
         doc["provenance"]["held_out"] = held_out_check(spec, targets, start=installed_phi(), fitted=fit.phi,
-                                                       patients=patients, seeds=check_seeds)
+                                                       patients=patients, seeds=check_seeds, fitted_model=fit.model)
     rows = report_rows(targets, fit.sim or {})
     (out / "calibration.json").write_text(json.dumps(doc, indent=1))
     write_history(out / "direct_history.json", fit)
     write_fit_report(out / "fit.html", rows=rows, history=[h["loss"] for h in fit.history],
-                     fitted={k: v for k, v in doc["params"].items() if k in FITTED},
+                     fitted={k: v for k, v in doc["params"].items() if k in FITTED or k in fit.model},
                      provenance=doc["provenance"], ess=float("nan"), n=patients, direct=True)
     if install:
         from importlib import resources

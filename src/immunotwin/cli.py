@@ -223,11 +223,12 @@ def cmd_calibrate(a: argparse.Namespace) -> int:
     seeds: list[int] = []
     if a.direct:
         from .calibrate import FITTED
-        from .calibrate_direct import coordinates
+        from .calibrate_direct import coordinates, model_coordinates
 
         direct_free = [f.strip() for f in (a.free or ",".join(FITTED)).split(",") if f.strip()]
         try:
             coordinates(direct_free)
+            model_coordinates(direct_free)
         except ValueError as e:
             errors.append(f"--free: {e}")
         if a.iterations < 1:
@@ -696,7 +697,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="fit by least squares on fresh trials with common random numbers instead of reweighting "
                         "(immunotwin.calibrate_direct); starts from the installed calibration")
     s.add_argument("--free", metavar="LIST", help="with --direct: the coordinates fitted, comma-separated; NAME "
-                   "for a population mean, s:NAME for its spread (default: every fitted mean)")
+                   "for a population mean, s:NAME for its spread, p:NAME for a scalar model parameter without variability "
+                   "(its value, on a log scale: e.g. p:checkpoint_synergy) (default: every fitted mean)")
     s.add_argument("--iterations", type=int, default=6, help="with --direct: trust-region steps (default 6)")
     s.add_argument("--seeds", default="7101", help="with --direct: seeds of the fresh trials (default 7101)")
     s.add_argument("--check-seeds",
