@@ -132,7 +132,8 @@ def test_cli_refuses_bad_direct_input_and_writes_a_one_step_fit(tmp_path, capsys
     targets = tmp_path / "targets.json"
     targets.write_text(json.dumps({"trial": "synthetic", "endpoints": {"orr": {"nivolumab": 0.3, "ipilimumab": 0.1}}}))
     common = ["calibrate", str(spec), "--targets", str(targets), "--quiet"]
-    for extra, field in ((["--direct", "--free", "kill_max"], "--free: "), (["--direct", "--seeds", "x"], "--seeds: "),
+    for extra, field in ((["--direct", "--free", "kill_max"], "--free: "), (["--direct", "--free", "p:weight_pd"], "--free: "),
+                         (["--direct", "--seeds", "x"], "--seeds: "),
                          (["--direct", "--iterations", "0"], "--iterations: "), (["--free", "immunogenicity"], "--free"),
                          (["--direct", "--correct", "1"], "--direct: "),
                          (["--direct", "--check-seeds", "7101"], "--check-seeds: "),
