@@ -43,6 +43,8 @@ import datetime as dt
 import json
 import shlex
 import sys
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from importlib import resources
 from pathlib import Path
 
@@ -242,6 +244,23 @@ def with_value(params: tuple, key: str, value: float) -> tuple:  # type: ignore[
     return tuple(new(prm) if prm.name == name else prm for prm in params)
 
 
+@contextmanager
+def model_values(values: Mapping[str, float]) -> Iterator[None]:
+    """Within the block the model's parameters ``values`` (names, or ``name.organ``: :func:`with_value`) have these
+    defaults, so every patient simulated then sees them; the installed parameters are restored afterwards."""
+    from .model import core
+
+    original = core.PARAMS
+    params = original
+    for name, value in values.items():
+        params = with_value(params, name, value)
+    core.PARAMS = params
+    try:
+        yield
+    finally:
+        core.PARAMS = original
+
+
 def _b_cells_in_remission(p) -> float:  # type: ignore[no-untyped-def]
     """As the car-t-crs scenario reads it (:func:`immunotwin.scenarios.biologics.b_cells_back`)."""
     from .scenarios.biologics import b_cells_back
@@ -315,14 +334,8 @@ def simulate_with_param(name: str, spec_name: str, value: float, patients: int, 
                         visits: bool = False):
     """(patients, visits or None) of ``spec_name`` with parameter ``name`` (or ``name.organ``) at ``value``; the
     installed parameters are restored afterwards."""
-    from .model import core
-
-    original = core.PARAMS
-    core.PARAMS = with_value(original, name, value)
-    try:
+    with model_values({name: value}):
         return _simulate(spec_name, patients, visits, seed)
-    finally:
-        core.PARAMS = original
 
 
 def _simulate(spec_name: str, patients: int, visits: bool, seed: int):  # type: ignore[no-untyped-def]

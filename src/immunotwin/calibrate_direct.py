@@ -39,14 +39,14 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from .calibrate import FITTED, endpoints, profile_event_rates, residuals, target_rows
+from .calibrate_cancers import model_values
 from .spec import TrialSpec
 
 #: Forward-difference step in the log parameters (see the module doc).
@@ -109,27 +109,6 @@ def installed_model_values(names: Sequence[str]) -> dict[str, float]:
     from .model.core import PARAM_INDEX
 
     return {k: float(PARAM_INDEX[k].default) for k in names}  # type: ignore[arg-type]
-
-
-@contextmanager
-def model_values(values: Mapping[str, float]) -> Iterator[None]:
-    """Within the block the model's parameters ``values`` have these defaults (every patient simulated then sees
-    them); the installed parameters are restored afterwards."""
-    if not values:
-        yield
-        return
-    from .calibrate_cancers import with_value
-    from .model import core
-
-    original = core.PARAMS
-    params = original
-    for name, value in values.items():
-        params = with_value(params, name, value)
-    core.PARAMS = params
-    try:
-        yield
-    finally:
-        core.PARAMS = original
 
 
 def installed_phi(names: tuple[str, ...] = FITTED) -> np.ndarray:
@@ -287,8 +266,7 @@ def calibration_document(fit: DirectFit, *, spec: TrialSpec, targets: Mapping, t
     for name, new in calibrated_params(fit.phi).items():
         params.setdefault(name, {}).update(new)
     kept = []  # free coordinates whose Gauss-Newton SE could not be computed: the installed SE is kept
-    model = model_coordinates(fit.free)
-    before = installed_model_values(model)
+    before = installed_model_values(list(fit.model))
     for j, (name, value) in enumerate(fit.model.items(), start=len(idx)):
         se = None if fit.se is None or not np.isfinite(fit.se[j]) else float(fit.se[j])
         entry = params.setdefault(name, {})
