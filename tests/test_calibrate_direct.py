@@ -134,7 +134,7 @@ def test_cli_refuses_bad_direct_input_and_writes_a_one_step_fit(tmp_path, capsys
     common = ["calibrate", str(spec), "--targets", str(targets), "--quiet"]
     for extra, field in ((["--direct", "--free", "kill_max"], "--free: "), (["--direct", "--free", "p:weight_pd"], "--free: "),
                          (["--direct", "--seeds", "x"], "--seeds: "),
-                         (["--direct", "--iterations", "0"], "--iterations: "), (["--free", "immunogenicity"], "--free"),
+                         (["--direct", "--iterations", "-1"], "--iterations: "), (["--free", "immunogenicity"], "--free"),
                          (["--direct", "--correct", "1"], "--direct: "),
                          (["--direct", "--check-seeds", "7101"], "--check-seeds: "),
                          (["--direct", "--check-seeds", "6,x"], "--check-seeds: "),

@@ -154,6 +154,10 @@ class DirectFit:
     sim: dict | None = None  # the endpoints at the result (first seed)
     rates: tuple[float, float] | None = None
     model: dict[str, float] = field(default_factory=dict)  # the free model parameters' values at the result
+    rows: list[str] = field(default_factory=list)  # the target rows, in the order of each seed's block of residuals
+    seeds: int = 1
+    jacobian: np.ndarray | None = None  # the last finite-difference Jacobian (residuals x free coordinates) ...
+    jacobian_at: np.ndarray | None = None  # ... and the point where it was taken
 
 
 def direct_fit(spec: TrialSpec, targets: Mapping, *, free: Sequence[str], patients: int = 500,
@@ -190,7 +194,8 @@ def direct_fit(spec: TrialSpec, targets: Mapping, *, free: Sequence[str], patien
                 r, sims = trial_residuals(spec, rows, full(x), patients, seeds, simulate)
             cache[key] = (r, sims)
             entry = {"x": [float(v) for v in x], "loss": float(np.sum(r**2)),
-                     "outside": int(np.sum(np.abs(r) * np.sqrt(len(seeds)) > 1.0))}
+                     "outside": int(np.sum(np.abs(r) * np.sqrt(len(seeds)) > 1.0)),
+                     "residuals": [float(v) for v in r]}
             history.append(entry)
             if progress:
                 progress(entry)
@@ -203,18 +208,26 @@ def direct_fit(spec: TrialSpec, targets: Mapping, *, free: Sequence[str], patien
             xj = x.copy()
             xj[j] += step
             J[:, j] = (f(xj) - r0) / step
-        jac.last = J  # type: ignore[attr-defined]
+        jac.last, jac.at = J, x.copy()  # type: ignore[attr-defined]
         return J
 
     # max_nfev counts the start as well: ``iterations`` steps after it
     res = least_squares(f, np.concatenate([base[idx], m0]), jac=jac, method="trf", max_nfev=iterations + 1,
                         x_scale=1.0)
-    best = min(history, key=lambda h: h["loss"])  # trf returns its last accepted point; keep the best trial seen
+    # trf returns its last accepted point; keep the best trial seen (with no step asked for: the start)
+    best = history[0] if iterations == 0 else min(history, key=lambda h: h["loss"])
     x = np.array(best["x"])
     r, sims = cache[tuple(np.round(x, 12))]
     se = gauss_newton_se(getattr(jac, "last", res.jac), r)
     return DirectFit(full(x), list(free), float(np.sum(r**2)), len(history), time.time() - t0, history, se,
-                     sims[0], sims[0]["rates"], values(x))
+                     sims[0], sims[0]["rates"], values(x), [row_label(row) for row in rows], len(seeds),
+                     getattr(jac, "last", None), getattr(jac, "at", None))
+
+
+def row_label(row: tuple) -> str:
+    """A target row's name in ``direct_history.json``: endpoint, landmark (if any) and arm, joined by ' | '."""
+    ep, lm, arm = row[:3]
+    return " | ".join(str(v) for v in (ep, lm, arm) if v != "")
 
 
 def gauss_newton_se(J: np.ndarray, r: np.ndarray) -> np.ndarray:
@@ -308,7 +321,13 @@ def calibration_document(fit: DirectFit, *, spec: TrialSpec, targets: Mapping, t
 
 
 def write_history(path: Path, fit: DirectFit) -> None:
-    path.write_text(json.dumps({"free": fit.free, "history": fit.history}, indent=1))
+    """Every trial of the fit (its point, loss and residuals, one block of ``rows`` per seed) and the last Jacobian
+    with the point it was taken at: what :mod:`immunotwin.calibrate_tension` reads."""
+    doc: dict = {"free": fit.free, "rows": fit.rows, "seeds": fit.seeds, "history": fit.history}
+    if fit.jacobian is not None and fit.jacobian_at is not None:
+        doc["jacobian"] = [[float(v) for v in row] for row in fit.jacobian]
+        doc["jacobian_at"] = [float(v) for v in fit.jacobian_at]
+    path.write_text(json.dumps(doc, indent=1))
 
 
 def report_rows(targets: Mapping, sim: dict) -> list[tuple]:

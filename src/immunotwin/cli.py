@@ -231,8 +231,8 @@ def cmd_calibrate(a: argparse.Namespace) -> int:
             model_coordinates(direct_free)
         except ValueError as e:
             errors.append(f"--free: {e}")
-        if a.iterations < 1:
-            errors.append(f"--iterations: at least 1, got {a.iterations}")
+        if a.iterations < 0:
+            errors.append(f"--iterations: 0 or more, got {a.iterations}")
         try:
             seeds = [int(x) for x in a.seeds.split(",") if x.strip()]
             if not seeds:
@@ -699,7 +699,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--free", metavar="LIST", help="with --direct: the coordinates fitted, comma-separated; NAME "
                    "for a population mean, s:NAME for its spread, p:NAME for a scalar model parameter without variability "
                    "(its value, on a log scale: e.g. p:checkpoint_synergy) (default: every fitted mean)")
-    s.add_argument("--iterations", type=int, default=6, help="with --direct: trust-region steps (default 6)")
+    s.add_argument("--iterations", type=int, default=6, help="with --direct: trust-region steps (default 6); 0 takes "
+                   "no step and only records the residuals and Jacobian at the installed calibration in "
+                   "direct_history.json, for python -m immunotwin.calibrate_tension")
     s.add_argument("--seeds", default="7101", help="with --direct: seeds of the fresh trials (default 7101)")
     s.add_argument("--check-seeds",
                    help="with --direct: held-out seeds whose fresh trials judge the fit, at the start and at the "
