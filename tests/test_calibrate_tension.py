@@ -58,23 +58,23 @@ def test_a_direct_fit_writes_what_the_tension_reads(tmp_path, capsys) -> None:  
     path = tmp_path / "direct_history.json"
     cd.write_history(path, fit)
     doc = json.loads(path.read_text())
-    assert doc["rows"] == ["orr | nivolumab", "orr | ipilimumab", "median_pfs_months | nivolumab",
-                           "median_pfs_months | ipilimumab"]
+    assert doc["rows"] == ["orr / nivolumab", "orr / ipilimumab", "median_pfs_months / nivolumab",
+                           "median_pfs_months / ipilimumab"]
     assert doc["seeds"] == 2 and np.shape(doc["jacobian"]) == (8, 2)
     for h in doc["history"]:  # each trial's residuals are its loss
         assert sum(v * v for v in h["residuals"]) == pytest.approx(h["loss"])
-    t = ct.tension(doc, ["orr | ipilimumab"])
+    t = ct.tension(doc, ["orr / ipilimumab"])
     assert abs(t.after[1]) < 1e-9 and t.loss_after >= 0.0
     entry = next(h for h in doc["history"] if h["x"] == doc["jacobian_at"])
     assert t.loss_before == pytest.approx(entry["loss"])
-    assert ct.main([str(path), "--force", "orr | ipilimumab"]) == 0
-    assert "orr | ipilimumab" in capsys.readouterr().out
+    assert ct.main([str(path), "--force", "orr / ipilimumab"]) == 0
+    assert "orr / ipilimumab" in capsys.readouterr().out
     # bad input: an unknown row is named; a history without a Jacobian is refused
-    assert ct.main([str(path), "--force", "orr | combination"]) == 2
-    assert "orr | combination" in capsys.readouterr().err
+    assert ct.main([str(path), "--force", "orr / combination"]) == 2
+    assert "orr / combination" in capsys.readouterr().err
     old = tmp_path / "old.json"
     old.write_text(json.dumps({"free": doc["free"], "history": doc["history"]}))
-    assert ct.main([str(old), "--force", "orr | ipilimumab"]) == 2
+    assert ct.main([str(old), "--force", "orr / ipilimumab"]) == 2
     assert "no Jacobian" in capsys.readouterr().err
 
 

@@ -225,9 +225,9 @@ def direct_fit(spec: TrialSpec, targets: Mapping, *, free: Sequence[str], patien
 
 
 def row_label(row: tuple) -> str:
-    """A target row's name in ``direct_history.json``: endpoint, landmark (if any) and arm, joined by ' | '."""
+    """A target row's name in ``direct_history.json``: endpoint, landmark (if any) and arm, joined by ' / '."""
     ep, lm, arm = row[:3]
-    return " | ".join(str(v) for v in (ep, lm, arm) if v != "")
+    return " / ".join(str(v) for v in (ep, lm, arm) if v != "")
 
 
 def gauss_newton_se(J: np.ndarray, r: np.ndarray) -> np.ndarray:

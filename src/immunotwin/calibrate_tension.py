@@ -14,7 +14,7 @@ identify get no step. The answer is linear: trustworthy for steps of about the J
 coordinates) and a guide beyond, which is why the step is printed with it. No library solves this small KKT system
 for us; it is a few lines of numpy.
 
-    python -m immunotwin.calibrate_tension runs/cal61/direct_history.json --force "median_pfs_months | nivolumab + ipilimumab"
+    python -m immunotwin.calibrate_tension runs/cal61/direct_history.json --force "median_pfs_months / nivolumab + ipilimumab"
 """
 
 from __future__ import annotations
