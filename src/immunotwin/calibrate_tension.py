@@ -87,7 +87,8 @@ def tension(history: dict, forced: Sequence[str]) -> Tension:
 
 def render(t: Tension, top: int = 12) -> str:
     """A markdown account: the step, then the rows whose squared residual changes most."""
-    lines = [f"Forcing {', '.join(t.forced)} to its published value (linearised at the Jacobian's point):",
+    what = "its published value" if len(t.forced) == 1 else "their published values"
+    lines = [f"Forcing {', '.join(t.forced)} to {what} (linearised at the Jacobian's point):",
              f"loss {t.loss_before:.2f} -> {t.loss_after:.2f}; step |dx| = {np.linalg.norm(t.step):.2f} in log "
              "coordinates (the Jacobian's own step is 0.1: beyond about 0.3 read it as a direction)", "",
              "| free coordinate | step |", "|---|---|"]
