@@ -68,8 +68,8 @@ def tension(history: dict, forced: Sequence[str]) -> Tension:
     """Read ``direct_history.json`` (as a dict) and force the rows named ``forced`` (labels as in its ``rows``)."""
     rows = history.get("rows")
     if not rows or "jacobian" not in history:
-        raise ValueError("the history has no target rows or no Jacobian: it was written before stop 44's "
-                         "calibrate --direct, which records them")
+        raise ValueError("the history has no target rows or no Jacobian: an older calibrate --direct wrote it; "
+                         "rerun it (--iterations 0 takes the Jacobian alone)")
     unknown = [f for f in forced if f not in rows]
     if unknown:
         raise ValueError(f"unknown row(s): {', '.join(unknown)}; the rows are: {'; '.join(rows)}")
