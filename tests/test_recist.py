@@ -247,3 +247,28 @@ def test_irecist_bor_with_confirmation_and_dor() -> None:
 def test_irecist_empty() -> None:
     assert itp([], 50.0, []) == []
     assert irecist_best_response(np.array([]), []) == "NE"
+
+
+def test_lymph_node_targets_reach_cr_under_10_mm_each() -> None:
+    # RECIST 1.1 (Eisenhauer 2009, 4.3.1): nodes count as gone under 10 mm short axis, so the sum need not be 0.
+    # Three nodes of 20 mm at baseline (60 mm): 9 mm each (27 mm) is a CR for nodes, a PR for other targets.
+    sld = np.array([27.0, 31.0])
+    assert timepoint_response(sld, np.zeros(2), 60.0, cr_threshold_mm=30.0) == ["CR", "PR"]
+    assert timepoint_response(sld, np.zeros(2), 60.0) == ["PR", "PR"]
+    days = np.array([84.0, 168.0])
+    assert irecist_timepoints(sld, np.zeros(2), 60.0, days, cr_threshold_mm=30.0)[0] == "iCR"
+
+
+def test_lymphomas_enrol_measurable_nodes_and_read_their_cr_threshold() -> None:
+    from immunotwin.population import NODE_MEASURABLE_MM, NODE_NORMAL_MM, sample_cohort
+
+    nodal = sample_cohort("follicular", {}, 7, 0, range(2000), 2)
+    per_node = nodal.covariates["sld0_mm"].to_numpy() / nodal.n_lesions
+    assert per_node.min() >= NODE_MEASURABLE_MM - 1e-9
+    assert np.allclose(nodal.ct_cr_sld_mm, NODE_NORMAL_MM * nodal.n_lesions)
+    solid = sample_cohort("melanoma", {}, 7, 0, range(2000), 2)
+    assert np.all(solid.ct_cr_sld_mm == 0.0)
+    assert (solid.covariates["sld0_mm"].to_numpy() / solid.n_lesions).min() < NODE_MEASURABLE_MM  # no floor there
+    # a pinned baseline is kept as given, even below measurability
+    pinned = sample_cohort("follicular", {}, 7, 0, range(3), 2, fixed={"sld0_mm": 12.0})
+    assert np.all(pinned.covariates["sld0_mm"] == 12.0)

@@ -50,6 +50,12 @@ class Cancer:
     # Fraction of tumour cells carrying the B-cell antigens targeted by CAR T cells and rituximab.
     cd19: float = 0.0
     cd20: float = 0.0
+    # Target lesions are lymph nodes (lymphomas). On CT (RECIST 1.1, Eisenhauer et al., Eur J Cancer 2009;45:228,
+    # sections 3.1 and 4.3.1) a node is a measurable target at >= 15 mm short axis and counts as gone (normal) under
+    # 10 mm, so a complete response leaves the nodes' sum above zero. PET-based criteria (Lugano) read viable tumour.
+    # Set for follicular lymphoma, read by CT. Not yet for Hodgkin and large B-cell lymphoma: every shipped spec reads
+    # them by PET, and the measurable-node floor would move the baselines their fitted figures were set on.
+    nodal: bool = False
 
     def cross_vector(self) -> tuple[float, ...]:
         return tuple(self.cross.get(k, 0.0) for k in IRAES)
@@ -155,6 +161,7 @@ CANCERS: dict[str, Cancer] = {
         ecog0=0.6, ldh_high=0.2, pdl1_positive=0.2, pdl1_cutoff=0.01, tmb_median=3.0, tmb_sigma=0.6,
         sld_median_mm=80.0, sld_sigma=0.6, sites_mean=2.0, brain=0.0, liver=0.05, prior_chemo=1.0,
         preexisting_ai=0.0, m_stage=(0.0, 0.3, 0.3, 0.4), growth_rate=0.002, immunogenicity=0.1, cd19=1.0, cd20=1.0,
+        nodal=True,
         source="McLaughlin et al., J Clin Oncol 1998;16:2825 (relapsed indolent lymphoma, n=166: median age 58; "
                "recalled, verify); indolent growth (doubling about a year, assumed); low immunogenicity as for CLL "
                "(assumed: PD-1 blockade does little in follicular lymphoma). " + _AUTO),

@@ -52,6 +52,15 @@ FCGR3A_FREQ = (0.20, 0.45, 0.35)  # VV, VF, FF (Cartron et al., Blood 2002;99:75
 #: Floor of each patient's lethal burden, as a multiple of the baseline burden (assumed: an enrolled patient, ECOG
 #: 0-1, carries at most a third of a lethal burden).
 LETHAL_FLOOR = 3.0
+# Lymph-node targets (Cancer.nodal), RECIST 1.1 (Eisenhauer et al., Eur J Cancer 2009;45:228, sections 3.1.1 and
+# 4.3.1): a node is a measurable target at >= 15 mm short axis, and normal (gone, for a complete response) under 10 mm.
+NODE_MEASURABLE_MM = 15.0
+NODE_NORMAL_MM = 10.0
+
+
+def target_lesions(n_met_sites: np.ndarray) -> np.ndarray:
+    """Target lesions per patient: two per involved site, at most five (RECIST 1.1: <= 5, <= 2 per organ)."""
+    return np.clip(2 * np.asarray(n_met_sites, dtype=np.int64), 1, 5)
 PDL1_IMMUNE_CORRELATION = 0.6  # assumed: strong association (Taube 2012; Tumeh et al., Nature 2014;515:568)
 #: Parameters given variability after the normal draws' 64 columns were all taken: their standard-normal
 #: draws come from spare uniform columns (17 on; ``_normals``), so every earlier draw of a patient is unchanged.
@@ -137,6 +146,7 @@ class Cohort:
     scan_noise: np.ndarray  # (N, n_steps)
     effects: Mapping[str, np.ndarray]  # log-scale random effect of each IIV parameter (N, ...)
     lesion_thresholds: np.ndarray  # (N, 16) cumulative exponential draws
+    ct_cr_sld_mm: np.ndarray  # (N,) target sum at or below which CT reads a complete response (nodes: 10 mm each)
 
     @property
     def n(self) -> int:
@@ -222,6 +232,8 @@ def sample_cohort(cancer: str, overrides: Mapping[str, object], seed: int, arm_k
                 cov[key] = np.full(n, val)
     cov["n_met_sites"] = np.asarray(cov["n_met_sites"]).astype(np.int64)
     cov["ecog"] = np.asarray(cov["ecog"]).astype(np.int64)
+    if c.nodal and "sld0_mm" not in ov and "sld0_mm" not in (fixed or {}):  # every target node measurable
+        cov["sld0_mm"] = np.maximum(cov["sld0_mm"], NODE_MEASURABLE_MM * target_lesions(cov["n_met_sites"]))
     frame = pd.DataFrame(cov)
 
     params, extras, effects = _params(c, frame, _normals(z, u), iiv_scale or {}, mean_shift or {})
@@ -281,9 +293,12 @@ def _params(c, cov: pd.DataFrame, z: np.ndarray, iiv_scale: Mapping[str, float],
     # ADCC through FCGR3A: 158F carriers bind IgG1 less tightly (Cartron 2002 compare V/V with F carriers).
     p["fcgr_factor"] = np.where(cov["fcgr3a"].to_numpy(str) == "VV", 1.0, p["fcgr_low_affinity"])
     sld0 = cov["sld0_mm"].to_numpy(float)
-    n_les = np.clip(2 * cov["n_met_sites"].to_numpy(np.int64), 1, 5)  # RECIST: <= 5, <= 2 per organ
+    n_les = target_lesions(cov["n_met_sites"].to_numpy(np.int64))
     d_cm = sld0 / n_les / 10.0
     tumour0 = n_les * np.pi / 6.0 * d_cm**3 * ELLIPSOID / TARGET_SHARE
     lethal = p["lethal_burden"] * 0.7 ** cov["ecog"].to_numpy(float)
     lethal = np.maximum(lethal, LETHAL_FLOOR * tumour0)
-    return p, {"tumour0": tumour0, "n_lesions": n_les.astype(float), "lethal": lethal}, effects
+    # CT reads a complete response when every target is gone: 0 mm, or for lymph nodes under 10 mm each
+    ct_cr = NODE_NORMAL_MM * n_les if c.nodal else np.zeros(n)
+    return p, {"tumour0": tumour0, "n_lesions": n_les.astype(float), "lethal": lethal,
+               "ct_cr_sld_mm": ct_cr.astype(float)}, effects

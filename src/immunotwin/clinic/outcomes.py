@@ -35,13 +35,14 @@ def patient_rows(res: ClinicResult, covariates: pd.DataFrame, *, criteria: str, 
         if base is not None:
             new = new - base[2]
         b = base[1] if base is not None else np.nan
+        cr = float(res.cr_sld_mm[i])  # lymph nodes on CT: under 10 mm each (Cancer.nodal)
         if criteria == "irecist":
-            cats = recist.irecist_timepoints(sld, new, b, days) if len(days) else []
+            cats = recist.irecist_timepoints(sld, new, b, days, cr_threshold_mm=cr) if len(days) else []
             bor = recist.irecist_best_response(days, cats, confirm=confirm) if len(days) else "NE"
             bor_plain = bor[1:] if bor.startswith("i") else bor
             bor_plain = {"UPD": "PD", "CPD": "PD"}.get(bor_plain, bor_plain)
         else:
-            cats = recist.timepoint_response(sld, new, b) if len(days) else []
+            cats = recist.timepoint_response(sld, new, b, cr_threshold_mm=cr) if len(days) else []
             bor_plain = recist.best_overall_response(days, cats, confirm=confirm) if len(days) else "NE"
         pday = recist.progression_day(days, cats) if len(days) else None
         pday = None if pday is None or (isinstance(pday, float) and np.isnan(pday)) else float(pday)

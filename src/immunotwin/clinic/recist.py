@@ -1,13 +1,14 @@
 """RECIST 1.1 and iRECIST response assessment for simulated target-lesion series.
 
-The simulator only produces target-lesion sums (no nodes, no non-target disease) and a
+The simulator only produces target-lesion sums (no non-target disease) and a
 cumulative count of new lesions, so the rules below are the target-lesion and new-lesion
 parts of the guidelines. Rules and sources (see ``immunotwin/data/clinical_rules.md`` §1):
 
 * RECIST 1.1 — Eisenhauer et al., Eur J Cancer 2009;45:228-247. With SLD the current sum,
   B the baseline sum and N the nadir (smallest sum so far, baseline included):
   PR if SLD <= 0.70*B; PD if SLD >= 1.20*N and SLD - N >= 5 mm, or any new lesion;
-  CR if all target lesions have disappeared (no nodes here, so SLD == 0 up to a tolerance);
+  CR if all target lesions have disappeared: SLD == 0 up to a tolerance, or, where the targets
+  are lymph nodes (lymphomas), every node under 10 mm short axis (``cr_threshold_mm``);
   otherwise SD (definition of SD as clarified by the EORTC RECIST FAQ
   "the definition of SD: a clarification"). Worked FAQ example: 165 -> 63 -> 65 mm stays PR.
 * Best overall response (BOR): best response from treatment start up to the first PD,
@@ -117,7 +118,7 @@ def timepoint_response(
         new_lesions: cumulative number of new lesions seen up to each scan.
         baseline: baseline sum of diameters (mm).
         cr_threshold_mm: an SLD at or below this counts as disappearance of all target
-            lesions (CR). Simulated tumours have no lymph nodes, so the default is 0 mm.
+            lesions (CR): 0 mm, or for lymph-node targets 10 mm per node (the clinic passes it).
 
     Returns:
         One of "CR", "PR", "SD", "PD", "NE" per scan.

@@ -148,6 +148,7 @@ class ClinicResult:
     hypothyroid_onset: np.ndarray  # (N,) day it was first seen at grade >= 1
     vitiligo_worst: np.ndarray  # (N,) worst grade of vitiligo seen at visits (observe.vitiligo_grade); no irAE grade
     vitiligo_onset: np.ndarray  # (N,) day it was first seen
+    cr_sld_mm: np.ndarray  # (N,) target sum read as a complete response (0; lymph nodes on CT: 10 mm each)
 
 
 def _visit_columns() -> dict[str, list]:
@@ -200,6 +201,10 @@ def run_clinic(cohort: Cohort, arm: Sequence[DrugSchedule], *, assessment: Asses
     il6r, bcg = SLOTS.index("il6r"), SLOTS.index("bcg")
     scan_days = {t0, 0.0, *(STEP * np.round(assessment.scan_days(follow_up_days) / STEP)).tolist()}
     irecist = assessment.criteria == "irecist"
+    # PET (Lugano) and cystoscopy with biopsy read viable tumour only: a complete response is none left. CT reads the
+    # residue too, and a complete response is every target gone: 0 mm, or lymph nodes under 10 mm each (Cancer.nodal).
+    viable_only = assessment.criteria in ("lugano2014", "cystoscopy")
+    cr_sld = np.zeros(n) if viable_only else np.asarray(cohort.ct_cr_sld_mm, dtype=float)
 
     alive = np.ones(n, dtype=bool)
     death_day = np.full(n, np.nan)
@@ -336,7 +341,6 @@ def run_clinic(cohort: Cohort, arm: Sequence[DrugSchedule], *, assessment: Asses
         if is_scan:
             # CT reads viable tumour, debris, resorbing residue and scar (tumour.py); PET (Lugano) and cystoscopy with
             # biopsy read viable tumour only. The viable reading is kept for every scan (what a PET would show).
-            viable_only = assessment.criteria in ("lugano2014", "cystoscopy")
             noise_k = cohort.scan_noise[:, min(k, cohort.scan_noise.shape[1] - 1)]
             sld0 = cohort.covariates["sld0_mm"].to_numpy(float)
             sld_viable = np.where(alive, observe.sld(tum, cohort.tumour0, sld0, cohort.n_lesions, noise_k), np.nan)
@@ -357,7 +361,7 @@ def run_clinic(cohort: Cohort, arm: Sequence[DrugSchedule], *, assessment: Asses
                 new_count = new_les
                 pd_now = alive & ((sld >= 1.2 * nadir - 1e-9) & (sld - nadir >= 5.0 - 1e-9) | (new_count > 0))
                 pr_now = alive & (sld <= 0.7 * baseline_sld + 1e-9)
-                response = np.where(pd_now, "PD", np.where(sld == 0, "CR", np.where(pr_now, "PR", "SD")))
+                response = np.where(pd_now, "PD", np.where(sld <= cr_sld, "CR", np.where(pr_now, "PR", "SD")))
                 response = np.where(alive, response, "")
                 if irecist:
                     confirm = alive & ~np.isnan(iupd_day) & ~progressed & (day - iupd_day >= IRCP_CONFIRM_DAYS - 1e-6) \
@@ -481,7 +485,7 @@ def run_clinic(cohort: Cohort, arm: Sequence[DrugSchedule], *, assessment: Asses
     return ClinicResult(scans, visits, grade_worst, onset1, onset3, onset2, last_grade, death_day, death_cause,
                         prog_day, failed, m, dosing, stop_reason, stop_day, cavg, cmin, traj, day, idx_vc,
                         neut_worst, anc_nadir, tox, car_peak, car_peak_day, b_cells, exposure, nonimmune,
-                        activity_days, systemic, hypo_worst, hypo_onset, vit_worst, vit_onset)
+                        activity_days, systemic, hypo_worst, hypo_onset, vit_worst, vit_onset, cr_sld)
 
 
 def autoreactive_activity(states: np.ndarray, params: dict) -> np.ndarray:
