@@ -56,11 +56,6 @@ LETHAL_FLOOR = 3.0
 # 4.3.1): a node is a measurable target at >= 15 mm short axis, and normal (gone, for a complete response) under 10 mm.
 NODE_MEASURABLE_MM = 15.0
 NODE_NORMAL_MM = 10.0
-
-
-def target_lesions(n_met_sites: np.ndarray) -> np.ndarray:
-    """Target lesions per patient: two per involved site, at most five (RECIST 1.1: <= 5, <= 2 per organ)."""
-    return np.clip(2 * np.asarray(n_met_sites, dtype=np.int64), 1, 5)
 PDL1_IMMUNE_CORRELATION = 0.6  # assumed: strong association (Taube 2012; Tumeh et al., Nature 2014;515:568)
 #: Parameters given variability after the normal draws' 64 columns were all taken: their standard-normal
 #: draws come from spare uniform columns (17 on; ``_normals``), so every earlier draw of a patient is unchanged.
@@ -124,6 +119,11 @@ def pdl1_tps(c, positive: float, u: np.ndarray, z_imm: np.ndarray) -> np.ndarray
     else:
         tps_neg = cut * w_neg
     return np.where(pos, cut + (1 - cut) * w_pos**2, np.minimum(tps_neg, cut * (1 - 1e-9)))
+
+
+def target_lesions(n_met_sites: np.ndarray) -> np.ndarray:
+    """Target lesions per patient: two per involved site, at most five (RECIST 1.1: <= 5, <= 2 per organ)."""
+    return np.clip(2 * np.asarray(n_met_sites, dtype=np.int64), 1, 5)
 
 
 def patient_streams(seed: int, arm_key: int, indices: Sequence[int]) -> list[np.random.Generator]:
