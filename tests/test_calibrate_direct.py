@@ -94,6 +94,27 @@ def test_held_out_check_reads_fresh_seeds_at_the_start_and_at_the_fit() -> None:
     away[IMM] = -0.3
     bad = cd.held_out_check(spec, targets, start=start, fitted=away, patients=1000, seeds=(11, 12), simulate=stand_in)
     assert not bad["improved"] and bad["mean_loss_start"] == pytest.approx(good["mean_loss_start"], rel=1e-12)
+    for h in (good, bad):  # the paired reading is the per-seed differences'
+        d = [f["loss"] - s0["loss"] for f, s0 in zip(h["fit"], h["start"], strict=True)]
+        assert h["difference"] == pytest.approx(np.mean(d), rel=1e-12)
+        assert h["difference_se"] == pytest.approx(np.std(d, ddof=1) / np.sqrt(2), rel=1e-12)
+
+
+def test_paired_difference_against_hand_figures() -> None:
+    """Stop 46's six held-out seeds: cal63 against iteration 13 (losses rounded to one decimal). Differences +3.5,
+    +2.4, -0.2, -1.4, +2.4, -2.9: mean 3.8/6, SE about 1.0: no detectable difference; a uniform gain of about 1 with a
+    small spread is lower, a uniform loss higher; one seed has no standard error and so no verdict."""
+    start = [11.2, 9.7, 17.4, 14.3, 9.4, 15.0]
+    fit = [14.7, 12.1, 17.2, 12.9, 11.8, 12.1]
+    h = cd.paired_difference(start, fit)
+    assert h["difference"] == pytest.approx(3.8 / 6, abs=1e-12)
+    d = np.array([3.5, 2.4, -0.2, -1.4, 2.4, -2.9])
+    assert h["difference_se"] == pytest.approx(np.std(d, ddof=1) / np.sqrt(6), rel=1e-9)
+    assert h["verdict"] == "no detectable difference"
+    assert cd.paired_difference([10.0, 12.0, 15.0], [9.0, 10.9, 14.1])["verdict"] == "lower"
+    assert cd.paired_difference([10.0, 12.0, 15.0], [11.0, 13.1, 15.9])["verdict"] == "higher"
+    one = cd.paired_difference([10.0], [5.0])
+    assert one["difference"] == -5.0 and np.isnan(one["difference_se"]) and one["verdict"] == "no detectable difference"
 
 
 def test_standard_errors_match_linear_regression() -> None:
@@ -161,6 +182,7 @@ def test_cli_refuses_bad_direct_input_and_writes_a_one_step_fit(tmp_path, capsys
     assert held["seeds"] == [5] and held["patients_per_arm"] == 50 and len(held["start"]) == len(held["fit"]) == 1
     assert held["improved"] == (held["mean_loss_fit"] < held["mean_loss_start"])
     assert "held-out seeds 5: mean loss" in capsys.readouterr().out
+    assert held["verdict"] == "no detectable difference" and "two standard errors decide" in report
 
 
 SYN = "checkpoint_synergy"

@@ -309,7 +309,9 @@ def _calibrate_direct(a: argparse.Namespace, spec, tpath: Path, free: list[str],
     if h:
         print(f"held-out seeds {', '.join(map(str, h['seeds']))}: mean loss {h['mean_loss_start']:.3g} at the start, "
               f"{h['mean_loss_fit']:.3g} at the fit"
-              + ("" if h["improved"] else " - NOT lower: the gain on the fit's own trials does not carry over"))
+              + ("" if h["improved"] else " - NOT lower: the gain on the fit's own trials does not carry over")
+              + (f"; paired, fit minus start {h['difference']:+.3g} (SE {h['difference_se']:.2g}): {h['verdict']}"
+                 if "verdict" in h else ""))
     return 0
 
 
@@ -705,7 +707,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--seeds", default="7101", help="with --direct: seeds of the fresh trials (default 7101)")
     s.add_argument("--check-seeds",
                    help="with --direct: held-out seeds whose fresh trials judge the fit, at the start and at the "
-                        "result (default 68,69,70; 'none' to skip)")
+                        "result, compared seed by seed (default 68-73; 'none' to skip)")
     s.add_argument("--engine", choices=("jax", "fused"), help="with --direct: the integrator (fused: about five "
                    "times faster on CPU, needs a C compiler)")
     s.add_argument("--quiet", action="store_true")

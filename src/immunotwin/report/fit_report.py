@@ -116,8 +116,18 @@ def _held_out_html(h: object, own: object = None) -> str:
                "sampling error)</b>")
     return (f"<h2>Held-out check</h2><p>Fresh trials of {h['patients_per_arm']} per arm at seeds the fit never saw, "
             f"read with the fit's loss (rows beyond one unit in brackets). Mean loss {h['mean_loss_start']:.3g} at the "
-            f"start, {h['mean_loss_fit']:.3g} at the fit{own_txt}: {verdict}.</p><table><tr><th>seed</th><th>start</th>"
+            f"start, {h['mean_loss_fit']:.3g} at the fit{own_txt}: {verdict}.{_paired_html(h)}</p>"
+            f"<table><tr><th>seed</th><th>start</th>"
             f"<th>fit</th></tr>{trs}</table>")
+
+
+def _paired_html(h: Mapping) -> str:
+    """The paired reading of the held-out check (calibrate_direct.paired_difference), or nothing for a file that
+    predates it."""
+    if "verdict" not in h:
+        return ""
+    return (f" Seed by seed, the fit minus the start: {h['difference']:+.3g} on average (standard error "
+            f"{h['difference_se']:.2g}): <b>{h['verdict']}</b> (two standard errors decide).")
 
 
 def _inside(sim: np.ndarray, pub: np.ndarray, band: np.ndarray, ruled: np.ndarray) -> np.ndarray:
