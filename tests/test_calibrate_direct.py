@@ -114,7 +114,7 @@ def test_paired_difference_against_hand_figures() -> None:
     assert cd.paired_difference([10.0, 12.0, 15.0], [9.0, 10.9, 14.1])["verdict"] == "lower"
     assert cd.paired_difference([10.0, 12.0, 15.0], [11.0, 13.1, 15.9])["verdict"] == "higher"
     one = cd.paired_difference([10.0], [5.0])
-    assert one["difference"] == -5.0 and np.isnan(one["difference_se"]) and one["verdict"] == "no detectable difference"
+    assert one["difference"] == -5.0 and one["difference_se"] is None and one["verdict"] == "no detectable difference"
 
 
 def test_standard_errors_match_linear_regression() -> None:
@@ -182,7 +182,8 @@ def test_cli_refuses_bad_direct_input_and_writes_a_one_step_fit(tmp_path, capsys
     assert held["seeds"] == [5] and held["patients_per_arm"] == 50 and len(held["start"]) == len(held["fit"]) == 1
     assert held["improved"] == (held["mean_loss_fit"] < held["mean_loss_start"])
     assert "held-out seeds 5: mean loss" in capsys.readouterr().out
-    assert held["verdict"] == "no detectable difference" and "two standard errors decide" in report
+    assert held["verdict"] == "no detectable difference" and held["difference_se"] is None
+    assert "two standard errors decide" in report and "NaN" not in (tmp_path / "d" / "calibration.json").read_text()
 
 
 SYN = "checkpoint_synergy"

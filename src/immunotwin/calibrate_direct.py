@@ -272,14 +272,14 @@ def held_out_check(spec: TrialSpec, targets: Mapping, *, start: np.ndarray, fitt
 def paired_difference(start: Sequence[float], fit: Sequence[float]) -> dict:
     """The held-out losses at the fit minus those at the start, seed by seed (the same patients both times, so the
     seeds' own spread cancels): their mean, its standard error (the SD of the differences over the square root of
-    their number; NaN for one seed) and a verdict, ``lower`` or ``higher`` where the mean lies more than two standard
+    their number; None for one seed, so that calibration.json stays strict JSON) and a verdict, ``lower`` or ``higher`` where the mean lies more than two standard
     errors from zero, else ``no detectable difference``."""
     d = np.asarray(fit, float) - np.asarray(start, float)
     mean = float(np.mean(d))
-    se = float(np.std(d, ddof=1) / np.sqrt(d.size)) if d.size > 1 else float("nan")
-    if np.isfinite(se) and mean + 2.0 * se < 0.0:
+    se = float(np.std(d, ddof=1) / np.sqrt(d.size)) if d.size > 1 else None
+    if se is not None and mean + 2.0 * se < 0.0:
         verdict = "lower"
-    elif np.isfinite(se) and mean - 2.0 * se > 0.0:
+    elif se is not None and mean - 2.0 * se > 0.0:
         verdict = "higher"
     else:
         verdict = "no detectable difference"
