@@ -289,13 +289,9 @@ def cmd_calibrate(a: argparse.Namespace) -> int:
     return 0
 
 
-def _se_text(se: float | None) -> str:
-    return "none: one seed" if se is None else format(se, ".2g")
-
-
 def _calibrate_direct(a: argparse.Namespace, spec, tpath: Path, free: list[str],  # type: ignore[no-untyped-def]
                       seeds: tuple[int, ...]) -> int:
-    from .calibrate_direct import run_direct
+    from .calibrate_direct import run_direct, se_text
 
     if a.engine:
         os.environ["IMMUNOTWIN_ENGINE"] = a.engine
@@ -314,7 +310,7 @@ def _calibrate_direct(a: argparse.Namespace, spec, tpath: Path, free: list[str],
         print(f"held-out seeds {', '.join(map(str, h['seeds']))}: mean loss {h['mean_loss_start']:.3g} at the start, "
               f"{h['mean_loss_fit']:.3g} at the fit"
               + ("" if h["improved"] else " - NOT lower: the gain on the fit's own trials does not carry over")
-              + (f"; paired, fit minus start {h['difference']:+.3g} (SE {_se_text(h['difference_se'])}): {h['verdict']}"
+              + (f"; paired, fit minus start {h['difference']:+.3g} (SE {se_text(h['difference_se'])}): {h['verdict']}"
                  if "verdict" in h else ""))
     return 0
 

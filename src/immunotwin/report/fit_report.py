@@ -126,10 +126,10 @@ def _paired_html(h: Mapping) -> str:
     predates it."""
     if "verdict" not in h:
         return ""
-    se = h["difference_se"]
-    se_txt = "none with one seed" if se is None else format(se, ".2g")
+    from ..calibrate_direct import se_text
+
     return (f" Seed by seed, the fit minus the start: {h['difference']:+.3g} on average (standard error "
-            f"{se_txt}): <b>{h['verdict']}</b> (two standard errors decide).")
+            f"{se_text(h['difference_se'])}): <b>{h['verdict']}</b> (two standard errors decide).")
 
 
 def _inside(sim: np.ndarray, pub: np.ndarray, band: np.ndarray, ruled: np.ndarray) -> np.ndarray:
