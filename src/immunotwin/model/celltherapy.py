@@ -12,7 +12,15 @@ expansion, and the peak is reached when antigen runs out:
     dC/dt = r_C a (1 - E) (1 - w_s I) C/(1 + C/C_cap) - (d_C + k_m) C + r_M a M_C
     dM_C/dt = k_m C - d_M M_C - r_M a M_C
     dE/dt = k_E (1 - E)                  while CAR T cells are present: support lost since infusion
-    kill_CAR = k_CAR q/(s_CAR + q),  q = C/(a_19 T_s + B)        per CD19+ cell (sensitive clone, B cells)
+    kill_CAR = k_CAR q/(s_CAR + q),  q = C/(a_19 T_s + rho_CAR a_19 T_r + B)   per CD19+ cell (sensitive clone, B cells)
+
+The CAR T cells share their killing among the cells they meet, so the E:T ratio q counts the resistant clone's
+cells at its reach rho_CAR; its expansion (a above) does not. CD19 CAR activity falls with antigen density and
+antigen-low cells escape (Majzner et al., Cancer Discov 2020;10:702), and lysis asks less antigen than cytokine
+release and proliferation (Walker et al., Mol Ther 2017;25:2189, recalled, verify), so an antigen-low relapse is
+still a target but does not re-expand the CAR T cells. (Until stop 47 q counted CD19+ cells only: once they were
+cleared, however few CAR T cells remained killed the resistant clone at the full k_CAR rho_CAR, whatever its size,
+so a relapse grew back at a fixed net rate instead of outgrowing the CAR T cells.)
 
 Support after lymphodepletion, E: fludarabine and cyclophosphamide empty the lymphoid compartment, and the
 homeostatic cytokines that rise after it (IL-15, IL-7) drive CAR T expansion (serum IL-15 after conditioning goes
@@ -140,7 +148,9 @@ def _signals(ctx: Ctx) -> dict:
     ts = jnp.exp(s["log_sensitive"])
     target = p["tumour_cd19"] * ts + s["b_cells"]
     engage = target / (target + p["car_k_antigen"])
-    q = s["car_effector"] / (target + 1e-9)
+    # the cells a CAR T cell meets and kills: the resistant clone's among them at its reach
+    met = target + p["tumour_cd19"] * p["car_resistant_kill"] * jnp.exp(s["log_resistant"])
+    q = s["car_effector"] / (met + 1e-9)
     kill = p["car_kill"] * q / (p["car_kill_s"] + q)
     return {"car_engage": engage, "car_kill_b": kill, "kill_car": kill * p["tumour_cd19"],
             "kill_car_resistant": kill * p["tumour_cd19"] * p["car_resistant_kill"],
