@@ -17,7 +17,7 @@ def _grades_for(organ: str, damage: float, function: float = 1.0) -> int:
     f = np.ones((1, 12))
     d[0, INDEX[organ]] = damage
     f[0, INDEX[organ]] = function
-    lab = observe.labs(d, f, np.zeros((1, 3), dtype=bool))
+    lab = observe.labs(d, f, np.zeros((1, 3), dtype=bool), f[:, INDEX["thyroiditis"]])
     return int(observe.grades(lab, d, f)[0, INDEX[organ]])
 
 
@@ -96,10 +96,23 @@ def test_endocrine_gets_replacement_not_steroids() -> None:
 
 
 def test_hypothyroid_grade_reads_tsh_and_replacement() -> None:
-    # TSH = 2/F^2: F 0.8 -> 3.1 (grade 0), 0.6 -> 5.6 (1), 0.4 -> 12.5 (2), 0.04 -> 1250 (3); on hormone: grade 2.
+    # TSH = 2/T4^2 (T4 serum thyroxine, the gland's function F once nothing is being destroyed): 0.8 -> 3.1 (grade 0),
+    # 0.6 -> 5.6 (1), 0.4 -> 12.5 (2), 0.04 -> 1250 (3); on hormone: grade 2.
     f = np.array([0.8, 0.6, 0.4, 0.04, 0.04])
     replaced = np.array([False, False, False, False, True])
     assert observe.hypothyroid_grade(f, replaced).tolist() == [0, 1, 2, 3, 2]
+
+
+def test_thyrotoxic_phase_is_read_from_serum_thyroxine() -> None:
+    # CTCAE hyperthyroidism from T4 (relative to normal) above the reference range (observe.THYROTOXIC_LADDER: 1.5,
+    # symptomatic 2.5), with TSH suppressed (2/T4^2 below 2); the gland's damage itself no longer grades it.
+    d = np.zeros((4, 12))
+    f = np.ones((4, 12))
+    d[:, INDEX["thyroiditis"]] = 0.5  # the same damage in all four
+    t4 = np.array([1.0, 1.4, 1.6, 2.6])
+    lab = observe.labs(d, f, np.zeros((4, 3), dtype=bool), t4)
+    assert observe.grades(lab, d, f)[:, INDEX["thyroiditis"]].tolist() == [0, 0, 1, 2]
+    assert lab["tsh"][3] < 0.4 and lab["tsh"][0] == 2.0
 
 
 def test_held_dose_shifts_later_doses() -> None:
@@ -127,7 +140,7 @@ def test_replaced_endocrine_loss_is_grade2_and_does_not_hold() -> None:
     d = np.zeros((1, 12))
     f = np.ones((1, 12))
     f[0, INDEX["thyroiditis"]] = 0.02
-    lab = observe.labs(d, f, np.array([[True, False, False]]))
+    lab = observe.labs(d, f, np.array([[True, False, False]]), f[:, INDEX["thyroiditis"]])
     assert observe.grades(lab, d, f)[0, INDEX["thyroiditis"]] == 3
     g = observe.grades(lab, d, f, np.array([[True, False, False]]))
     assert g[0, INDEX["thyroiditis"]] == 2
@@ -144,7 +157,7 @@ def test_active_thyroiditis_on_replacement_stays_grade2_but_pituitary_can_be_sev
     f = np.full((1, 12), 0.3)
     d[0, INDEX["thyroiditis"]] = d[0, INDEX["hypophysitis"]] = 0.8
     replaced = np.array([[True, True, False]])
-    g = observe.grades(observe.labs(d, f, replaced), d, f, replaced)
+    g = observe.grades(observe.labs(d, f, replaced, f[:, INDEX["thyroiditis"]]), d, f, replaced)
     assert g[0, INDEX["thyroiditis"]] == 2
     assert g[0, INDEX["hypophysitis"]] == 3
 

@@ -27,7 +27,9 @@ def test_pool_starts_at_steady_state_and_feeds_the_iwata_rate() -> None:
     dy = np.asarray(vector_field(0.0, y[0], ({k: v[0] for k, v in p.items()}, inp)))
     np.testing.assert_allclose(dy[LAYOUT.slices["micrometastases"]], 0.0, atol=1e-12)
     np.testing.assert_allclose(dy[LAYOUT.slices["new_lesion_hazard"]], seeding, rtol=1e-12)
-    assert dy[LAYOUT.slices["residual_mass"]][0] == 0.0
+    # no killing above the enrolment level, so no residual mass forms (to rounding: enrolment reads the killing from a
+    # batched call, this from one patient's, which XLA may fuse differently; 1.9e-17 since stop 47's added state)
+    np.testing.assert_allclose(dy[LAYOUT.slices["residual_mass"]], 0.0, atol=1e-12)
 
 
 def test_pool_is_a_first_order_delay_without_treatment_effect() -> None:

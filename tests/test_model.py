@@ -218,10 +218,10 @@ def test_tissue_vulnerability_is_drawn_from_spare_columns_and_lets_damage_reach_
     # 0.040/day, colitis 0.115) gives 1.8% for hepatitis: the floor of 1% asks for some thirty of these patients.)
     kd, krep = c.params["damage_rate"], base["repair_rate"][None, :]
     dmax = kd / (kd + krep)
-    lab = observe.labs(dmax, np.ones_like(dmax), np.zeros((n, 3), dtype=bool))
+    lab = observe.labs(dmax, np.ones_like(dmax), np.zeros((n, 3), dtype=bool), np.ones(n))
     g = observe.grades(lab, dmax, np.ones_like(dmax))
     median = base["damage_rate"] / (base["damage_rate"] + base["repair_rate"])
-    g_med = observe.grades(observe.labs(median[None, :], np.ones((1, 12)), np.zeros((1, 3), dtype=bool)),
+    g_med = observe.grades(observe.labs(median[None, :], np.ones((1, 12)), np.zeros((1, 3), dtype=bool), np.ones(1)),
                            median[None, :], np.ones((1, 12)))
     for organ in ("colitis", "hepatitis"):
         assert 2 <= g_med[0, INDEX[organ]] <= 3
@@ -312,3 +312,63 @@ def test_aldesleukin_lifts_the_expansion_ceiling_in_proportion_to_occupancy() ->
     # The same pools without IL-2's lift on the ceiling (both ceilings e0) stay at e0 although the gain rises too.
     np.testing.assert_allclose(_pool_expansion_rate(il2_mg=1e6, autoimmune_propensity=1e5, auto_expansion_max_il2=e0),
                                e0, rtol=0.01)
+
+
+def _thyroxine_rate(damage: float, function: float, t4: float) -> float:
+    """dT4/dt from the vector field with the thyroid's damage, function and serum thyroxine set."""
+    p = params()
+    y = engine.burn_in(core.initial_state(p, np.full(1, 50.0)), p)
+    th = LAYOUT.slices["damage"].start + INDEX["thyroiditis"]
+    y[:, th] = damage
+    y[:, LAYOUT.slices["function"].start + INDEX["thyroiditis"]] = function
+    y[:, LAYOUT.slices["thyroxine"]] = t4
+    one = lambda d: {k: np.asarray(v)[0] for k, v in d.items()}  # noqa: E731
+    dy = np.asarray(core.vector_field(0.0, y[0], (one(p), one(engine.zero_inputs(1)))))
+    return float(dy[LAYOUT.slices["thyroxine"]][0])
+
+
+def test_thyroxine_relaxes_to_secretion_plus_released_colloid() -> None:
+    # Oracle: dT4/dt = ln2/t_half (F + S k_loss D F - T4), so T4 settles at F (1 + S k_loss D); the rate is zero there,
+    # and away from it the relaxation rate is ln2/t_half (T4 half-life 7 days).
+    s = float(core.PARAM_INDEX["thyroid_store"].value)
+    k = float(np.asarray(core.PARAM_INDEX["function_loss"].value)[INDEX["thyroiditis"]])
+    rate = np.log(2.0) / float(core.PARAM_INDEX["thyroxine_half_life"].value)
+    for d, f in ((0.0, 1.0), (0.3, 1.0), (0.3, 0.2), (0.0, 0.4)):
+        steady = f * (1.0 + s * k * d)
+        assert abs(_thyroxine_rate(d, f, steady)) < 1e-12
+        np.testing.assert_allclose(_thyroxine_rate(d, f, steady + 0.5), -0.5 * rate, rtol=1e-12)
+    # a full gland losing follicles fast is thyrotoxic (T4 above the reference range), a depleted one is not
+    from immunotwin.clinic.observe import THYROTOXIC_LADDER
+    assert 1.0 * (1.0 + s * k * 0.3) > THYROTOXIC_LADDER[0]
+    assert 0.3 * (1.0 + s * k * 0.3) < THYROTOXIC_LADDER[0]
+
+
+def test_fast_thyroid_destruction_is_thyrotoxic_first_and_slow_goes_straight_to_hypothyroid() -> None:
+    # Two glands lose the same function (F from 1 to exp(-k_loss * 12) = 0.38) over 15 and over 150 days. The fast loss
+    # releases the colloid's hormone faster than it clears (thyrotoxic phase); the slow one never lifts T4 above the
+    # reference range, and both end hypothyroid (TSH above 10 once T4 = F < 0.447).
+    from immunotwin.clinic.observe import THYROTOXIC_LADDER
+
+    s = float(core.PARAM_INDEX["thyroid_store"].value)
+    k = float(np.asarray(core.PARAM_INDEX["function_loss"].value)[INDEX["thyroiditis"]])
+    rate = np.log(2.0) / float(core.PARAM_INDEX["thyroxine_half_life"].value)
+
+    def peak_and_end(days: float) -> tuple[float, float]:
+        d_level, dt = 12.0 / days, 0.01  # damage held so that its integral is 12 day-units either way
+        f = t4 = 1.0
+        peak = 1.0
+        for _ in range(int(round((days + 120.0) / dt))):
+            dmg = d_level if _ * dt < days else 0.0
+            released = s * k * dmg * f
+            f += -k * dmg * f * dt
+            t4 += rate * (f + released - t4) * dt
+            peak = max(peak, t4)
+        return peak, t4
+
+    fast_peak, fast_end = peak_and_end(15.0)
+    slow_peak, slow_end = peak_and_end(150.0)
+    assert fast_peak > THYROTOXIC_LADDER[0] > slow_peak
+    for end in (fast_end, slow_end):
+        assert 2.0 / end**2 > 10.0
+    # the hand integration agrees with the model's own rate at one point (D 0.4, F 0.7, T4 1.2)
+    np.testing.assert_allclose(_thyroxine_rate(0.4, 0.7, 1.2), rate * (0.7 + s * k * 0.4 * 0.7 - 1.2), rtol=1e-12)

@@ -159,7 +159,9 @@ def il2(tmp_path_factory: pytest.TempPathFactory) -> dict:
           "(stop 21, observations): partial responses last a median 19.3 months against Atkins' 5.9, and 82% of "
           "complete responders stay progression-free against 59%"),
     "melanoma: thyroid dysfunction",  # fitted (the thyroid's weight on the cytokines' drive): holds at this size too
-    _miss("melanoma: hypothyroidism needing", "38.3% (n=400, stop 27: read as hypothyroidism of grade >= 2, TSH above "
+    _miss("melanoma: hypothyroidism needing", "36.7% (n=400, stop 47: TSH read from serum thyroxine, whose released "
+          "colloid delays hypothyroidism to a median 63 days, Weijl 1993's 60-120; thyroid weight refitted); "
+          "38.3% (n=400, stop 27: read as hypothyroidism of grade >= 2, TSH above "
           "10, the clinic's trigger for thyroid hormone, no longer as any thyroid grade 2, which counted the thyrotoxic "
           "phase; 38.5% so read at stop 26) vs 9% (Krouse 1995, exact CI of 19/216 5.4-13.4%): once the thyroid gives way to IL-2 the model loses thyroid cells for good (function loss "
           "while damaged), where most IL-2 hypothyroidism is mild and transient (Krouse: hypothyroidism 35%, 9% needing "

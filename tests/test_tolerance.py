@@ -21,7 +21,8 @@ def _rate(block_ctla4: float, block_pd: float, synergy: float) -> np.ndarray:
     p["autoimmune_propensity"] = jnp.asarray(1.5)  # some organs above G = 1 and some below: both signs checked
     z12 = jnp.zeros(12)
     s = {"autoreactive": jnp.ones(12), "damage": z12, "function": jnp.ones(12), "autoantibody": z12,
-         "melanocyte_loss": jnp.asarray(0.0), "depigmentation": jnp.asarray(0.0), "treg_systemic": jnp.asarray(1.0)}
+         "melanocyte_loss": jnp.asarray(0.0), "depigmentation": jnp.asarray(0.0), "thyroxine": jnp.asarray(1.0),
+         "treg_systemic": jnp.asarray(1.0)}
     sig = {"block_ctla4": jnp.asarray(block_ctla4), "block_pd": jnp.asarray(block_pd), "antigen": jnp.asarray(0.0),
            "act_tumour": jnp.asarray(0.0), "immsup": jnp.asarray(0.0), "il2_exo": jnp.asarray(0.0),
            "ifn_exo": jnp.asarray(0.0), "kill": p["baseline_kill"]}

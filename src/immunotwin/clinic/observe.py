@@ -27,7 +27,8 @@ OBSERVATION_SCALES = {
     "alt_uln": "0.6 + 25 D (x ULN)",
     "bilirubin_uln": "0.5 + 6 D (x ULN)",
     "spo2": "97 - 15 D (%)",
-    "tsh": "2 / F_thyroid^2 (mIU/L; 2 if replaced)",
+    "ft4": "T4, serum thyroxine relative to normal (model.tolerance; the gland's own F at steady state)",
+    "tsh": "2 / T4^2 (mIU/L; 2 if replaced)",
     "creatinine_uln": "0.8 + 5 D (x ULN)",
     "troponin_uln": "0.5 + 50 D (x ULN)",
     "weakness": "10 D (0-10 score)",
@@ -75,12 +76,13 @@ def vitiligo_grade(melanocyte_loss: np.ndarray) -> np.ndarray:
     return np.where(bsa < VITILIGO_SEEN_BSA, 0, np.where(bsa <= 10.0, 1, 2)).astype(np.int8)
 
 
-def labs(damage: np.ndarray, function: np.ndarray, replaced: np.ndarray) -> dict[str, np.ndarray]:
-    """Laboratory values and signs from damage (N, 12), function (N, 12) and hormone
-    replacement flags (N, 3: thyroid, adrenal/pituitary, insulin)."""
+def labs(damage: np.ndarray, function: np.ndarray, replaced: np.ndarray, thyroxine: np.ndarray) -> dict[str, np.ndarray]:
+    """Laboratory values and signs from damage (N, 12), function (N, 12), hormone
+    replacement flags (N, 3: thyroid, adrenal/pituitary, insulin) and serum thyroxine (N,; normal 1)."""
     d = lambda k: damage[:, INDEX[k]]  # noqa: E731
     f = lambda k: np.clip(function[:, INDEX[k]], 1e-3, 1.0)  # noqa: E731
-    tsh = np.where(replaced[:, 0], 2.0, 2.0 / f("thyroiditis") ** 2)
+    ft4 = np.clip(np.asarray(thyroxine, dtype=float), 1e-3, None)
+    tsh = np.where(replaced[:, 0], 2.0, 2.0 / ft4 ** 2)
     glucose = np.where(replaced[:, 2], 7.0, 5.5 / f("diabetes") ** 0.7)
     return {
         "rash_bsa": 100.0 * d("dermatitis"),
@@ -88,6 +90,7 @@ def labs(damage: np.ndarray, function: np.ndarray, replaced: np.ndarray) -> dict
         "alt_uln": 0.6 + 25.0 * d("hepatitis"),
         "bilirubin_uln": 0.5 + 6.0 * d("hepatitis"),
         "spo2": 97.0 - 15.0 * d("pneumonitis"),
+        "ft4": ft4,
         "tsh": tsh,
         "creatinine_uln": 0.8 + 5.0 * d("nephritis"),
         "troponin_uln": 0.5 + 50.0 * d("myocarditis"),
@@ -116,15 +119,22 @@ def _cut(x: np.ndarray, edges: tuple[float, ...], descending: bool = False) -> n
 # patients at grade 3 for thyroiditis.
 ACTIVE_LADDER = {"thyroiditis": (0.05, 0.3), "hypophysitis": (0.05, 0.2, 0.5), "diabetes": (0.05, 0.2, 0.5)}
 
+# Serum thyroxine (relative to normal) of CTCAE v5.0 hyperthyroidism grades 1 (asymptomatic; above the reference
+# range, whose upper limit is about 1.5 times its middle: free T4 about 0.8-1.8 ng/dL, assumed typical) and 2
+# (symptomatic, thyroid suppression indicated; assumed 2.5, where a full gland losing follicles at D = 0.3 settles:
+# the damage threshold used until stop 47).
+THYROTOXIC_LADDER = (1.5, 2.5)
 
-def hypothyroid_grade(thyroid_function: np.ndarray, replaced: np.ndarray) -> np.ndarray:
-    """CTCAE v5.0 grade of hypothyroidism alone (N,), from the remaining thyroid function F (TSH 2/F^2 mIU/L
-    untreated): G1 TSH above 4.5 (asymptomatic), G2 above 10 (replacement indicated), G3 severe (assumed TSH
-    above 800, F < 0.05). A patient on thyroid hormone is grade 2 ("replacement indicated"). The thyrotoxic
-    phase of painless thyroiditis is not hypothyroidism: it is graded from active damage in :func:`grades`
-    only, and it is not treated with thyroid hormone (ASCO 2021: beta-blockers; levothyroxine once TSH is
-    above 10 or the patient is symptomatic)."""
-    g = _cut(2.0 / np.clip(np.asarray(thyroid_function, float), 1e-3, 1) ** 2, (4.5, 10.0, 800.0))
+
+def hypothyroid_grade(thyroxine: np.ndarray, replaced: np.ndarray) -> np.ndarray:
+    """CTCAE v5.0 grade of hypothyroidism alone (N,), from serum thyroxine T4 relative to normal (TSH 2/T4^2 mIU/L
+    untreated; T4 is the remaining thyroid function F once no follicle is being destroyed): G1 TSH above 4.5
+    (asymptomatic), G2 above 10 (replacement indicated), G3 severe (assumed TSH above 800, T4 < 0.05). A patient on
+    thyroid hormone is grade 2 ("replacement indicated"). The thyrotoxic phase of painless thyroiditis is not
+    hypothyroidism: it is graded from T4 above the reference range in :func:`grades` only, and it is not treated
+    with thyroid hormone (ASCO 2021: beta-blockers; levothyroxine once TSH is above 10 or the patient is
+    symptomatic)."""
+    g = _cut(2.0 / np.clip(np.asarray(thyroxine, float), 1e-3, 1) ** 2, (4.5, 10.0, 800.0))
     return np.where(np.asarray(replaced, bool), np.int8(2), g).astype(np.int8)
 
 
@@ -149,9 +159,10 @@ def grades(lab: dict[str, np.ndarray], damage: np.ndarray, function: np.ndarray,
     # Pneumonitis: G1 radiographic only, G2 symptomatic, G3 O2 indicated (SpO2 <92%), G4 life-threatening.
     g[:, INDEX["pneumonitis"]] = _cut(lab["spo2"], (96.0, 94.5, 92.0, 86.0), descending=True)
     # Hypothyroidism: G1 TSH above 4.5 (asymptomatic), G2 replacement indicated (TSH >10),
-    # G3 severe (assumed F < 0.05); thyrotoxic phase from active damage: G1 D>0.05, G2 D>0.3.
-    hypo = hypothyroid_grade(fx("thyroiditis"), np.zeros(n, dtype=bool))
-    hyper = _cut(dx("thyroiditis"), (0.05, 0.3))
+    # G3 severe (assumed T4 < 0.05); the thyrotoxic phase (hyperthyroidism) from serum thyroxine: G1 above the
+    # reference range (THYROTOXIC_LADDER), G2 symptomatic.
+    hypo = hypothyroid_grade(lab["ft4"], np.zeros(n, dtype=bool))
+    hyper = _cut(lab["ft4"], THYROTOXIC_LADDER)
     g[:, INDEX["thyroiditis"]] = np.maximum(hypo, hyper)
     # Hypophysitis: G1 mild (D > 0.05), G2 replacement indicated (function < 0.6),
     # G3 severe (function < 0.25 or D > 0.5), G4 adrenal crisis (function < 0.05, unreplaced).

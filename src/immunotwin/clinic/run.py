@@ -265,9 +265,10 @@ def run_clinic(cohort: Cohort, arm: Sequence[DrugSchedule], *, assessment: Asses
             b_cells[int(day)] = np.where(alive, LAYOUT.get(y, "b_cells") / params["b_cell_normal"], np.nan)
         tum = np.exp(LAYOUT.get(y, "log_sensitive")) + np.exp(LAYOUT.get(y, "log_resistant"))
         dmg, fun = LAYOUT.get(y, "damage"), LAYOUT.get(y, "function")
-        lab = observe.labs(dmg, fun, m.replaced)
+        t4 = LAYOUT.get(y, "thyroxine")
+        lab = observe.labs(dmg, fun, m.replaced, t4)
         grade = observe.grades(lab, dmg, fun, m.replaced)
-        hypo = observe.hypothyroid_grade(fun[:, INDEX["thyroiditis"]], m.replaced[:, 0])
+        hypo = observe.hypothyroid_grade(t4, m.replaced[:, 0])
         anc = LAYOUT.get(y, "neutrophils")
         toci_c = LAYOUT.get(y, "pk_central")[:, il6r] / idx_vc[:, il6r]
         syndromes = {"crs": observe.ladder_grade(observe.crs_index(LAYOUT.get(y, "crs_cytokine"), toci_c,

@@ -218,6 +218,7 @@ def initial_state(params: Mapping[str, np.ndarray], tumour_cells: np.ndarray) ->
     put("treg_systemic", 1.0)
     put("autoreactive", np.ones((n, 12)))
     put("function", np.ones((n, 12)))
+    put("thyroxine", 1.0)
     anc0 = np.asarray(params["anc_baseline"], dtype=np.float64)
     put("marrow_prol", anc0)
     put("marrow_transit", np.broadcast_to(np.reshape(anc0, (-1, 1)), (n, 3)))

@@ -31,9 +31,14 @@ where the earlier form P (1 + act_T) had it. (Autoantibodies, below, need antige
     dA_o/dt = k_h (1 - A_o) + e_o A_o/(1 + A_o/A_max),   e_o = x/(1 + (max(x, 0)/e_max)^4)^(1/4),  x = r_A (G_o - 1)
     dD_o/dt = (k_d,o h(A_o) + k_ab,o B_o/(B_o+1)) (1 - D_o)(1 - I) - k_rep,o D_o
     dF_o/dt = -k_loss,o D_o F_o                      (thyroid, pituitary, islets: no recovery)
+    dT4/dt  = ln 2/t_T4 (F_thy + S k_loss,thy D_thy F_thy - T4)   (serum thyroxine, normal 1)
     dB_o/dt = k_B,o (h(A_o) + c_B x_o P) - d_B B_o    (autoantibodies; IgG half-life 21 days)
 
-(e_o: the net expansion rate, r_A (G_o - 1) while that is small, never above the ceiling e_max however large the
+(T4: the gland's own secretion F plus the hormone stored in the colloid of the follicles being destroyed, S days of
+normal secretion each; the clinic reads TSH as 2/T4^2 and the thyrotoxic phase of painless thyroiditis as T4 above
+the reference range. Fast destruction of a full gland releases its store, a slow one does not: hypothyroidism then
+comes without a thyrotoxic phase, as in four of ten patients started on thyroid hormone under pembrolizumab, Osorio
+et al., Ann Oncol 2017;28:583. e_o: the net expansion rate, r_A (G_o - 1) while that is small, never above the ceiling e_max however large the
 gain; a contraction, G_o < 1, is not limited. e_max = e_0 + (e_IL2 - e_0) b_2: aldesleukin, the T-cell growth
 factor, lifts the ceiling from e_0, what a pool's own IL-2 supports, toward the cell cycle's limit e_IL2), with
 h(A) = A^2/(A^2 + A50^2). Vitiligo is not this organ process: melanocytes are killed by the tumour-primed T cells
@@ -55,12 +60,16 @@ the share of thymoma patients with myasthenia, :mod:`immunotwin.calibrate_cancer
 
 from __future__ import annotations
 
+import math
+
 import jax.numpy as jnp
 
 from .base import Ctx, Subsystem, hill, pos
 from .organs import INDEX as ORGAN_INDEX
 from .organs import organ_vector
 from .params import assumed, sourced
+
+_LN2 = math.log(2.0)
 
 _TUNED = ("hand-set so that the organ mix of irAEs under ipilimumab and nivolumab follows "
           "class-level incidence (Wang DY et al., JAMA Oncol 2018; Larkin 2015); replaced by "
@@ -186,6 +195,12 @@ PARAMS = (
     sourced("pigment_turnover", "day", 40.0, "mean time for skin to show a melanocyte loss: the melanin already "
             "passed to keratinocytes is shed with them, one epidermal transit of about 40-56 days in adults (Hoath & "
             "Leahy, J Invest Dermatol 2003;121:1440, recalled, verify; 28 days in older textbooks); the lower end taken"),
+    sourced("thyroid_store", "day", 60.0, "thyroid hormone held in the follicles' colloid (thyroglobulin), in days of "
+            "normal secretion: enough for the body's needs for 2 to 3 months (Hall, Guyton and Hall Textbook of Medical "
+            "Physiology, 'Thyroid metabolic hormones'; recalled, verify); the lower end taken. Follicles destroyed in "
+            "painless thyroiditis release it, the thyrotoxic phase"),
+    sourced("thyroxine_half_life", "day", 7.0, "plasma half-life of thyroxine (T4), about a week (Hall, Guyton and "
+            "Hall Textbook of Medical Physiology, 'Thyroid metabolic hormones'; recalled, verify)"),
     sourced("antibody_decay", "1/day", 0.033, "IgG half-life about 21 days (Morell, Terry & "
             "Waldmann, J Clin Invest 1970;49:673)"),
 )
@@ -219,13 +234,17 @@ def _derivatives(ctx: Ctx) -> dict:
     rise = jnp.maximum(sig["kill"] - p["baseline_kill"], 0.0)
     dv = p["vitiligo_rate"] * p["cross_reactivity"][skin] * sig["antigen"] * rise * (1.0 - s["melanocyte_loss"])
     dw = (s["melanocyte_loss"] - s["depigmentation"]) / p["pigment_turnover"]
+    thy = ORGAN_INDEX["thyroiditis"]
+    # serum thyroxine (normal 1): the gland's own secretion F plus the colloid of follicles being destroyed
+    released = p["thyroid_store"] * p["function_loss"][thy] * d[thy] * f[thy]
+    dt4 = _LN2 / p["thyroxine_half_life"] * (f[thy] + released - s["thyroxine"])
     return {"autoreactive": da, "damage": dd, "function": df, "autoantibody": db, "melanocyte_loss": dv,
-            "depigmentation": dw}
+            "depigmentation": dw, "thyroxine": dt4}
 
 
 SUBSYSTEM = Subsystem(
     "tolerance", (("autoreactive", 12), ("damage", 12), ("function", 12), ("autoantibody", 12),
-                  ("melanocyte_loss", 1), ("depigmentation", 1)),
+                  ("melanocyte_loss", 1), ("depigmentation", 1), ("thyroxine", 1)),
     PARAMS, derivatives=_derivatives, doc=__doc__ or "",
 )
 

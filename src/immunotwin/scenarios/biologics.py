@@ -320,6 +320,10 @@ def high_dose_il2(patients: int | None = None, seed: int | None = None) -> Resul
         {"name": "melanoma: doses given (median, all courses)", "value": float(m["subdaily_doses_given"].median()),
          "note": ""},
         {"name": "melanoma: any irAE", "value": rate(m["any_irae_grade"] >= 1), "note": ""},
+        {"name": "melanoma: days from the first dose to hypothyroidism (median, those with TSH above 4.5)",
+         "value": float((m["hypothyroidism_onset_weeks"] * 7).median()),
+         "note": "Weijl et al., J Clin Oncol 1993;11:1376: 7 of 15 patients on continuous-infusion IL-2 with LAK cells "
+                 "hypothyroid 60-120 days after the start (a range, not a median; another regimen)"},
         {"name": "melanoma: median PFS (months)", "value": median_or_nan(m["pfs_months"], m["pfs_event"]), "note": ""},
         # Atkins 1999 split the durability by best response; no response progressed after 30 months, so 36 simulated
         # months see the same durability as their longer follow-up
