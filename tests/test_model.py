@@ -200,13 +200,17 @@ def test_tissue_vulnerability_is_drawn_from_spare_columns_and_lets_damage_reach_
 
     from immunotwin.population import LATE_IIV
 
-    assert LATE_IIV == ("damage_rate", "scar_fraction")
+    assert LATE_IIV == ("damage_rate", "scar_fraction", "car_resistant_kill")
     assert _IIV_COLUMN["damage_rate"] == N_NORMAL and _IIV_COLUMN["scar_fraction"] == N_NORMAL + 12
+    assert _IIV_COLUMN["car_resistant_kill"] == N_NORMAL + 13
     assert all(col < N_NORMAL for name, col in _IIV_COLUMN.items() if name not in LATE_IIV)
     u = np.stack([(g.standard_normal(N_NORMAL), g.random(32))[1] for g in patient_streams(4, 0, range(n))])
     np.testing.assert_allclose(eff, PARAM_INDEX["damage_rate"].iiv * ndtri(u[:, 17:29]), rtol=1e-12)
     # the scar's share (added later still) reads the next spare uniform
     np.testing.assert_allclose(c.effects["scar_fraction"], PARAM_INDEX["scar_fraction"].iiv * ndtri(u[:, 29]),
+                               rtol=1e-12)
+    # and the CAR T reach of the resistant clone (stop 47) the one after
+    np.testing.assert_allclose(c.effects["car_resistant_kill"], PARAM_INDEX["car_resistant_kill"].iiv * ndtri(u[:, 30]),
                                rtol=1e-12)
     assert abs(eff.std() - 1.0) < 0.03 and abs(eff.mean()) < 0.03
     assert abs(np.corrcoef(eff[:, INDEX["colitis"]], c.effects["immunogenicity"])[0, 1]) < 0.06
