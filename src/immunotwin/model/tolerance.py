@@ -38,7 +38,9 @@ where the earlier form P (1 + act_T) had it. (Autoantibodies, below, need antige
 normal secretion each; the clinic reads TSH as 2/T4^2 and the thyrotoxic phase of painless thyroiditis as T4 above
 the reference range. Fast destruction of a full gland releases its store, a slow one does not: hypothyroidism then
 comes without a thyrotoxic phase, as in four of ten patients started on thyroid hormone under pembrolizumab, Osorio
-et al., Ann Oncol 2017;28:583. e_o: the net expansion rate, r_A (G_o - 1) while that is small, never above the ceiling e_max however large the
+et al., Ann Oncol 2017;28:583.)
+
+(e_o: the net expansion rate, r_A (G_o - 1) while that is small, never above the ceiling e_max however large the
 gain; a contraction, G_o < 1, is not limited. e_max = e_0 + (e_IL2 - e_0) b_2: aldesleukin, the T-cell growth
 factor, lifts the ceiling from e_0, what a pool's own IL-2 supports, toward the cell cycle's limit e_IL2), with
 h(A) = A^2/(A^2 + A50^2). Vitiligo is not this organ process: melanocytes are killed by the tumour-primed T cells
