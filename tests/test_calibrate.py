@@ -976,3 +976,45 @@ def test_fatal_spectrum_rows_by_hand() -> None:
     assert ipi.published == pytest.approx(0.70) and ipi.simulated == pytest.approx(0.6) and ipi.inside
     assert combo.published == pytest.approx(0.37) and combo.simulated == pytest.approx(1 / 3) and not combo.inside
     assert not ipi.fitted and ipi.check == "fatal irAE spectrum: colitis commonest" and "5 irAE deaths" in ipi.criterion
+
+
+def test_natural_history_readout_and_spec() -> None:
+    """The untreated-disease reading: on patients dying at known times the median is the KM step median and the
+    1-year OS the share alive past 12 months (censored patients counted at risk until censored); patients whose
+    simulation failed are left out. The check's spec is a single no-drug arm of the catalogue population with the
+    reference's overrides."""
+    import pandas as pd
+
+    from immunotwin.natural_history import FOLLOW_UP_MONTHS, readout, untreated_spec_text
+    from immunotwin.spec import parse_spec
+
+    months = [2.0, 4.0, 6.0, 8.0, 10.0, 14.0, 18.0, 24.0]
+    event = [1, 1, 1, 1, 1, 1, 1, 0]
+    p = pd.DataFrame({"status": ["ok"] * 8 + ["error"], "os_months": months + [0.5], "os_event": event + [1]})
+    med, one_year = readout(p)
+    assert med == 8.0 and one_year == pytest.approx(3 / 8)
+    never = pd.DataFrame({"status": ["ok"] * 3, "os_months": [24.0] * 3, "os_event": [0] * 3})
+    med, one_year = readout(never)
+    assert np.isnan(med) and one_year == 1.0
+    spec = parse_spec(untreated_spec_text("nsclc", 12, 5, {"prior_chemotherapy_fraction": 1.0}))
+    assert spec.population.cancer == "nsclc" and spec.population.size_per_arm == 12 and spec.seed == 5
+    assert spec.population.overrides["prior_chemotherapy_fraction"] == 1.0
+    assert [a.name for a in spec.arms] == ["no drug"] and spec.arms[0].drugs == ()
+    assert spec.follow_up_days == pytest.approx(FOLLOW_UP_MONTHS * 30.4375, rel=1e-3)
+
+
+def test_natural_history_rows_follow_their_criteria() -> None:
+    """A small run: two unfitted rows per cancer in the reference, published values from it, and each row inside
+    exactly when its criterion holds (median within 25%, 1-year OS within 6 points)."""
+    from immunotwin.natural_history import MEDIAN_TOL, RATE_TOL, rows
+    from immunotwin.reference import load
+
+    ref = {k: v for k, v in load("scenario_refs")["natural_history"].items() if isinstance(v, dict)}
+    out = rows(3, 12)
+    assert len(out) == 2 * len(ref) and not any(r.fitted for r in out)
+    for cancer, r in ref.items():
+        med, one_year = (x for x in out if x.group == f"{cancer}, no drug")
+        assert med.published == r["median_os_months"] and one_year.published == r["os_12_months"]
+        assert med.inside == bool(np.isfinite(med.simulated) and abs(med.simulated - med.published) <= MEDIAN_TOL * med.published)
+        assert 0.0 <= one_year.simulated <= 1.0
+        assert one_year.inside == (abs(one_year.simulated - one_year.published) <= RATE_TOL)

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from . import weighted
+from . import natural_history, weighted
 from .calibrate import FIT_ENDPOINTS, SCALE, SUBGROUP_SCALE, pdl1_subgroup_orr
 from .model.organs import IRAES
 from .plausibility import early_deaths, population_kinetics
@@ -591,7 +591,8 @@ def run_validation(out: Path, *, patients: int = 1000, reps: int = 200, seed: in
     p = pd.read_parquet(run_dir / "patients.parquet")
     rows = checkmate_rows(p, spec, reps, seed) + irae_rows(p) + complete_response_rows(p) + acquired_resistance_rows(p) \
         + response_timing_rows(p) \
-        + one_year_imaging_rows(seed, min(patients, 400)) + hpd_rows(seed, min(patients, 400), progress)
+        + one_year_imaging_rows(seed, min(patients, 400)) + hpd_rows(seed, min(patients, 400), progress) \
+        + natural_history.rows(seed, min(patients, 400))
     df = pd.DataFrame([dataclasses.asdict(r) for r in rows])
     df.to_csv(out / "validation.csv", index=False)
     (out / "validation.json").write_text(json.dumps([dataclasses.asdict(r) for r in rows], indent=1, default=float))

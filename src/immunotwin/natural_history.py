@@ -1,0 +1,70 @@
+"""Natural history: the model's untreated disease against published survival without effective treatment.
+
+Every treated arm's survival rests on how fast untreated disease kills, and no calibration target pins it down:
+CheckMate 067's survival can be met by effective drugs on a fast disease or by a slow disease with weaker drugs.
+This check reads a no-drug arm of each cancer's catalogue population (a spec written here, so nothing else in the
+tool changes) against a published figure for that cancer without effective treatment (``scenario_refs.json``,
+``natural_history``). Unfitted. Each row is judged like CheckMate 067's survival rows: the median within 25%, the
+1-year OS within 6 points.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from .reference import load
+from .survival import km_median, km_rate
+
+FOLLOW_UP_MONTHS = 24
+MEDIAN_TOL = 0.25
+RATE_TOL = 0.06
+
+
+def untreated_spec_text(cancer: str, patients: int, seed: int, overrides: dict[str, float]) -> str:
+    """A no-drug trial of ``patients`` from the cancer's catalogue population, followed 24 months, scanned every 8
+    weeks (the scans set progression, not survival, which is what is read)."""
+    extra = "".join(f"{k} = {float(v)!r}\n" for k, v in sorted(overrides.items()))
+    return f"""name = "{cancer}, untreated (natural history check)"
+seed = {seed}
+follow_up = "{FOLLOW_UP_MONTHS} months"
+[population]
+cancer = "{cancer}"
+size_per_arm = {patients}
+{extra}[assessment]
+imaging = [{{every = "8 weeks"}}]
+[[arm]]
+name = "no drug"
+"""
+
+
+def readout(p: pd.DataFrame) -> tuple[float, float]:
+    """(median OS in months, OS at 12 months) of the patients simulated without error; the median is NaN when not
+    reached."""
+    ok = p[p["status"] == "ok"]
+    med = km_median(ok["os_months"], ok["os_event"])
+    return (np.nan if med is None else med), km_rate(ok["os_months"], ok["os_event"], 12.0)
+
+
+def rows(seed: int, patients: int) -> list:
+    """One pair of rows per cancer in the reference: median OS and 1-year OS of untreated disease (unfitted)."""
+    from .spec import parse_spec
+    from .trial import ChunkId, simulate_chunk
+    from .validate import Row
+
+    ref = load("scenario_refs")["natural_history"]
+    out = []
+    for cancer, r in ref.items():
+        if not isinstance(r, dict):
+            continue
+        spec = parse_spec(untreated_spec_text(cancer, patients, seed, r["overrides"]))
+        p, _ = simulate_chunk(spec, ChunkId(0, 0, patients), visits=False)
+        med, one_year = readout(p)
+        pub_med, pub_1y = float(r["median_os_months"]), float(r["os_12_months"])
+        group = f"{cancer}, no drug"
+        out.append(Row("untreated disease: median OS (months)", group, pub_med, med, np.nan, np.nan,
+                       f"±{MEDIAN_TOL:.0%}", bool(np.isfinite(med) and abs(med - pub_med) <= MEDIAN_TOL * pub_med),
+                       False, r["source"]))
+        out.append(Row("untreated disease: OS at 12 months", group, pub_1y, one_year, np.nan, np.nan,
+                       f"±{RATE_TOL * 100:.0f} points", bool(abs(one_year - pub_1y) <= RATE_TOL), False, r["source"]))
+    return out
