@@ -159,7 +159,8 @@ def test_cli_refuses_bad_direct_input_and_writes_a_one_step_fit(tmp_path, capsys
                          (["--direct", "--correct", "1"], "--direct: "),
                          (["--direct", "--check-seeds", "7101"], "--check-seeds: "),
                          (["--direct", "--check-seeds", "6,x"], "--check-seeds: "),
-                         (["--check-seeds", "68"], "--check-seeds go with --direct")):
+                         (["--check-seeds", "68"], "--natural-history go with --direct"),
+                         (["--natural-history"], "--natural-history go with --direct")):
         assert main([*common, "--out", str(tmp_path / "bad"), *extra]) == 2
         assert field in capsys.readouterr().err and not (tmp_path / "bad").exists()
     assert main([*common, "--out", str(tmp_path / "d"), "--direct", "--free", "immunogenicity", "--patients", "50",
@@ -254,3 +255,51 @@ def test_round_trip_recovers_a_model_parameter_and_writes_it_into_the_calibratio
 
     installed = {p.name: p for p in _apply_calibration(all_params(), doc)}
     assert installed[SYN].default == pytest.approx(fit.model[SYN]) and installed[SYN].iiv == 0.0
+
+
+def stand_in_with_untreated(spec, phi, patients, seed):  # type: ignore[no-untyped-def]
+    """The stand-in trial, and for the natural-history spec (one no-drug arm) deaths at exponential times whose
+    median, 10 months at the installed values, shortens with faster growth."""
+    if [a.name for a in spec.arms] != ["no drug"]:
+        return stand_in(spec, phi, patients, seed)
+    e = np.random.default_rng(seed + 1).exponential(1.0, patients)
+    os_months = 10.0 / np.log(2.0) * e * np.exp(-3.0 * phi[GROWTH])
+    g = pd.DataFrame({"patient": np.arange(patients), "status": "ok", "os_months": np.minimum(os_months, 24.0),
+                      "os_event": os_months < 24.0})
+    return Plausible(("no drug",), {"no drug": g}, np.zeros((patients, len(FITTED))), np.ones(len(FITTED)))
+
+
+def test_natural_history_residuals_by_hand() -> None:
+    """Untreated melanoma's two rows against hand figures (published median 6.2 months, 1-year OS 0.255, unit 0.06):
+    deaths at months 1-10, one each, cross 0.5 at month 5, inside a tenth before 6.2 (residual 0) with nobody alive
+    at a year (-0.255/0.06); deaths at months 11-20 leave S(6.2) = 1 (+0.5/0.06) and S(12) = 0.8."""
+    from immunotwin import natural_history as nh
+
+    def frame(months: list[float]) -> pd.DataFrame:
+        return pd.DataFrame({"status": "ok", "os_months": months, "os_event": True})
+
+    assert nh.fit_residuals(frame([float(k) for k in range(1, 11)])) == pytest.approx([0.0, -0.255 / 0.06])
+    assert nh.fit_residuals(frame([float(k) for k in range(11, 21)])) == pytest.approx([0.5 / 0.06, (0.8 - 0.255) / 0.06])
+
+
+def test_natural_history_rows_end_each_block_and_pull_the_growth_rate() -> None:
+    """With ``natural_history`` each seed's block is the trial's residuals followed by the untreated trial's two rows;
+    fitting the growth rate to them alone moves it to where the untreated median meets 6.2 months (here 10 months at
+    zero shift, so a shift of ln(10/6.2)/3, within the 0.05 a median read on 2,000 exponential deaths allows)."""
+    from immunotwin import natural_history as nh
+
+    spec = parse_spec(SPEC)
+    targets = {"endpoints": {"orr": {"nivolumab": 0.5, "ipilimumab": 0.2}}}
+    rows = target_rows(targets)
+    phi = np.zeros(2 * len(FITTED))
+    plain, _ = cd.trial_residuals(spec, rows, phi, 300, (1,), stand_in_with_untreated)
+    both, sims = cd.trial_residuals(spec, rows, phi, 300, (1,), stand_in_with_untreated, natural_history=True)
+    untreated = stand_in_with_untreated(nh.fit_spec(300, 1), phi, 300, 1).outcomes["no drug"]
+    assert np.array_equal(both[:len(plain)], plain)
+    assert np.array_equal(both[len(plain):], nh.fit_residuals(untreated))
+    assert list(sims[0]["natural_history"]) == list(nh.FIT_ROWS)
+    fit = cd.direct_fit(spec, {"endpoints": {}}, free=["net_growth_rate"], patients=2000, seeds=(5,),
+                        phi0=np.zeros(2 * len(FITTED)), iterations=6, simulate=stand_in_with_untreated,
+                        natural_history=True)
+    assert fit.rows == list(nh.FIT_ROWS)
+    assert abs(fit.phi[GROWTH] - np.log(10.0 / 6.2) / 3.0) < 0.05, fit.phi[GROWTH]

@@ -126,10 +126,14 @@ Simulate = Callable[[TrialSpec, np.ndarray, int, int], object]
 
 
 def trial_residuals(spec: TrialSpec, rows: list, phi: np.ndarray, patients: int, seeds: Sequence[int],
-                    simulate: Simulate | None = None) -> tuple[np.ndarray, list[dict]]:
+                    simulate: Simulate | None = None, natural_history: bool = False) -> tuple[np.ndarray, list[dict]]:
     """The calibration residuals of fresh trials at phi, one block per seed, each divided by sqrt(len(seeds)) so
     that the sum of squares is the mean over seeds; and each trial's endpoints. A residual that cannot be read (no
-    responder, no event) counts 5 band units, as in the reweighted fit."""
+    responder, no event) counts 5 band units, as in the reweighted fit. ``natural_history``: each block ends with
+    the two rows of untreated melanoma's survival (:data:`.natural_history.FIT_ROWS`), read on a no-drug trial of the
+    same size and seed."""
+    from . import natural_history as nh
+
     if simulate is None:
         from .calibrate_fresh import fresh_population as simulate
     blocks, sims = [], []
@@ -140,6 +144,11 @@ def trial_residuals(spec: TrialSpec, rows: list, phi: np.ndarray, patients: int,
         rate = profile_event_rates(trial, w, rows)  # type: ignore[arg-type]
         sim = endpoints(trial, w, spec.control, rate)  # type: ignore[arg-type]
         r = residuals(sim, rows)
+        if natural_history:
+            untreated = simulate(nh.fit_spec(patients, seed), phi, patients, seed)
+            extra = nh.fit_residuals(next(iter(untreated.outcomes.values())))  # type: ignore[attr-defined]
+            sim["natural_history"] = dict(zip(nh.FIT_ROWS, (float(v) for v in extra), strict=True))
+            r = np.concatenate([r, extra])
         blocks.append(np.where(np.isfinite(r), r, 5.0) / np.sqrt(len(seeds)))
         sims.append({**sim, "rates": rate})
     return np.concatenate(blocks), sims
@@ -167,12 +176,16 @@ class DirectFit:
 def direct_fit(spec: TrialSpec, targets: Mapping, *, free: Sequence[str], patients: int = 500,
                seeds: Sequence[int] = (DIRECT_SEED,), phi0: np.ndarray | None = None, step: float = STEP,
                iterations: int = 6, simulate: Simulate | None = None,
-               progress: Callable[[dict], None] | None = None) -> DirectFit:
+               progress: Callable[[dict], None] | None = None, natural_history: bool = False) -> DirectFit:
     """Least squares over fresh trials (see the module doc). ``iterations``: trust-region steps, each one Jacobian
-    (one trial per free coordinate and seed) and at least one trial at the new point."""
+    (one trial per free coordinate and seed) and at least one trial at the new point. ``natural_history``: untreated
+    melanoma's survival is fitted too (:func:`trial_residuals`)."""
     from scipy.optimize import least_squares
 
+    from .natural_history import FIT_ROWS
+
     rows = target_rows(targets)
+    nh_rows = list(FIT_ROWS) if natural_history else []
     # population coordinates first, then the model parameters (p:NAME): the order of x, of the SEs and of fit.free
     free = [f for f in free if not f.startswith(MODEL)] + [f for f in free if f.startswith(MODEL)]
     idx = coordinates(free)
@@ -195,7 +208,7 @@ def direct_fit(spec: TrialSpec, targets: Mapping, *, free: Sequence[str], patien
         key = tuple(np.round(x, 12))
         if key not in cache:
             with model_values(values(x)):
-                r, sims = trial_residuals(spec, rows, full(x), patients, seeds, simulate)
+                r, sims = trial_residuals(spec, rows, full(x), patients, seeds, simulate, natural_history)
             cache[key] = (r, sims)
             entry = {"x": [float(v) for v in x], "loss": float(np.sum(r**2)),
                      "outside": int(np.sum(np.abs(r) * np.sqrt(len(seeds)) > 1.0)),
@@ -224,7 +237,7 @@ def direct_fit(spec: TrialSpec, targets: Mapping, *, free: Sequence[str], patien
     r, sims = cache[tuple(np.round(x, 12))]
     se = gauss_newton_se(getattr(jac, "last", res.jac), r)
     return DirectFit(full(x), list(free), float(np.sum(r**2)), len(history), time.time() - t0, history, se,
-                     sims[0], sims[0]["rates"], values(x), [row_label(row) for row in rows], len(seeds),
+                     sims[0], sims[0]["rates"], values(x), [row_label(row) for row in rows] + nh_rows, len(seeds),
                      getattr(jac, "last", None), getattr(jac, "at", None))
 
 
@@ -250,17 +263,19 @@ def gauss_newton_se(J: np.ndarray, r: np.ndarray) -> np.ndarray:
 
 def held_out_check(spec: TrialSpec, targets: Mapping, *, start: np.ndarray, fitted: np.ndarray, patients: int,
                    seeds: Sequence[int], simulate: Simulate | None = None,
-                   fitted_model: Mapping[str, float] | None = None) -> dict:
+                   fitted_model: Mapping[str, float] | None = None, natural_history: bool = False) -> dict:
     """The loss (sum of squared residuals, the fit's units) and the rows beyond one unit of fresh trials at each
     held-out seed, at the start and at the fitted phi (with the fitted model parameters, ``fitted_model``, if any);
-    ``improved``: the mean loss over the seeds fell."""
+    ``improved``: the mean loss over the seeds fell. ``natural_history``: the fit's rows include untreated
+    melanoma's survival."""
     rows = target_rows(targets)
-    out: dict = {"seeds": [int(s) for s in seeds], "patients_per_arm": int(patients)}
+    out: dict = {"seeds": [int(s) for s in seeds], "patients_per_arm": int(patients),
+                 "natural_history": bool(natural_history)}
     for label, phi, values in (("start", start, {}), ("fit", fitted, fitted_model or {})):
         per = []
         for seed in seeds:
             with model_values(values):
-                r, _ = trial_residuals(spec, rows, phi, patients, (seed,), simulate)
+                r, _ = trial_residuals(spec, rows, phi, patients, (seed,), simulate, natural_history)
             per.append({"seed": int(seed), "loss": float(np.sum(r**2)), "outside": int(np.sum(np.abs(r) > 1.0))})
         out[label] = per
         out[f"mean_loss_{label}"] = float(np.mean([p["loss"] for p in per]))
@@ -296,6 +311,7 @@ def calibration_document(fit: DirectFit, *, spec: TrialSpec, targets: Mapping, t
     """calibration.json's content: the installed calibration with the free coordinates replaced by the fit's, their
     standard errors by the Gauss-Newton ones, the two profiled event rates by the fit's, and a new provenance."""
     from .calibrate import EVENT_RATES, FIT_ENDPOINTS, calibrated_params, default_rates
+    from .natural_history import FIT_ROWS
     from .validate import installed_calibration
 
     installed = installed_calibration()
@@ -339,7 +355,8 @@ def calibration_document(fit: DirectFit, *, spec: TrialSpec, targets: Mapping, t
             "engine": engine, "patients_per_arm": patients, "seeds": list(seeds), "free": list(fit.free),
             "start": installed.get("provenance", {}).get("label"), "loss": fit.loss,
             "evaluations": fit.evaluations, "date": time.strftime("%Y-%m-%d"),
-            "fitted_endpoints": [ep for ep in FIT_ENDPOINTS if ep in targets.get("endpoints", {})],
+            "fitted_endpoints": [ep for ep in FIT_ENDPOINTS if ep in targets.get("endpoints", {})]
+            + [row for row in fit.rows if row in FIT_ROWS],
             "standard_errors": "free coordinates: Gauss-Newton s^2 (J'J)^-1 from the last Jacobian; others: as "
                                "installed" + (f"; kept as installed (singular J'J): {', '.join(kept)}" if kept else ""),
         },
@@ -373,7 +390,8 @@ def report_rows(targets: Mapping, sim: dict) -> list[tuple]:
 
 def run_direct(spec: TrialSpec, targets_path: Path, out: Path, *, free: Sequence[str], patients: int = 500,
                seeds: Sequence[int] = (DIRECT_SEED,), iterations: int = 6, install: bool = False,
-               check_seeds: Sequence[int] = CHECK_SEEDS, progress: Callable[[dict], None] | None = None) -> dict:
+               check_seeds: Sequence[int] = CHECK_SEEDS, progress: Callable[[dict], None] | None = None,
+               natural_history: bool = False) -> dict:
     """Fit (:func:`direct_fit`), judge it on ``check_seeds`` (:func:`held_out_check`; none if empty) and write
     ``out/calibration.json`` (the check in its provenance), ``out/fit.html`` and ``out/direct_history.json`` (every
     trial evaluated); ``install`` copies calibration.json into the package data."""
@@ -385,12 +403,13 @@ def run_direct(spec: TrialSpec, targets_path: Path, out: Path, *, free: Sequence
     model_coordinates(free)
     out.mkdir(parents=True, exist_ok=True)
     fit = direct_fit(spec, targets, free=free, patients=patients, seeds=seeds, iterations=iterations,
-                     progress=progress)
+                     progress=progress, natural_history=natural_history)
     doc = calibration_document(fit, spec=spec, targets=targets, targets_path=str(targets_path), patients=patients,
                                seeds=seeds, engine=current())
     if check_seeds:
         doc["provenance"]["held_out"] = held_out_check(spec, targets, start=installed_phi(), fitted=fit.phi,
-                                                       patients=patients, seeds=check_seeds, fitted_model=fit.model)
+                                                       patients=patients, seeds=check_seeds, fitted_model=fit.model,
+                                                       natural_history=natural_history)
     rows = report_rows(targets, fit.sim or {})
     (out / "calibration.json").write_text(json.dumps(doc, indent=1))
     write_history(out / "direct_history.json", fit)

@@ -255,8 +255,8 @@ def cmd_calibrate(a: argparse.Namespace) -> int:
         a.check_seeds = tuple(check)
         if a.correct or a.pool:
             errors.append("--direct: fits fresh trials, so --correct and --pool (reweighting options) do not apply")
-    elif a.free or a.engine or a.check_seeds is not None:
-        errors.append("--free, --engine and --check-seeds go with --direct")
+    elif a.free or a.engine or a.check_seeds is not None or a.natural_history:
+        errors.append("--free, --engine, --check-seeds and --natural-history go with --direct")
     if a.correct < 0:
         errors.append(f"--correct: a number of fresh-trial rounds (0 or more), got {a.correct}")
     if a.correct and a.correct_patients < 50:
@@ -302,7 +302,8 @@ def _calibrate_direct(a: argparse.Namespace, spec, tpath: Path, free: list[str],
 
     progress.n = 1  # type: ignore[attr-defined]
     doc = run_direct(spec, tpath, Path(a.out), free=free, patients=a.patients, seeds=seeds, iterations=a.iterations,
-                     install=a.install, check_seeds=a.check_seeds, progress=None if a.quiet else progress)
+                     install=a.install, check_seeds=a.check_seeds, progress=None if a.quiet else progress,
+                     natural_history=a.natural_history)
     print(f"loss {doc['provenance']['loss']:.3g} after {doc['provenance']['evaluations']} trials; "
           f"wrote {a.out}/calibration.json and {a.out}/fit.html" + (" (installed as default)" if a.install else ""))
     h = doc["provenance"].get("held_out")
@@ -710,6 +711,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "result, compared seed by seed (default 68-73; 'none' to skip)")
     s.add_argument("--engine", choices=("jax", "fused"), help="with --direct: the integrator (fused: about five "
                    "times faster on CPU, needs a C compiler)")
+    s.add_argument("--natural-history", action="store_true",
+                   help="with --direct: fit untreated melanoma's survival too (median and 1-year OS of a no-drug trial of "
+                        "the same patients' population; immunotwin.natural_history)")
     s.add_argument("--quiet", action="store_true")
     s.set_defaults(fn=cmd_calibrate)
     s = sub.add_parser("serve", help="start the web explorer (page and HTTP API) on 127.0.0.1")

@@ -68,3 +68,32 @@ def rows(seed: int, patients: int) -> list:
         out.append(Row("untreated disease: OS at 12 months", group, pub_1y, one_year, np.nan, np.nan,
                        f"±{RATE_TOL * 100:.0f} points", bool(abs(one_year - pub_1y) <= RATE_TOL), False, r["source"]))
     return out
+
+
+#: The rows a calibration can fit (``calibrate --direct --natural-history``): untreated melanoma's median OS and 1-year
+#: OS, the catalogue population CheckMate 067's example spec draws from.
+FIT_CANCER = "melanoma"
+FIT_ROWS = (f"untreated {FIT_CANCER}: median OS", f"untreated {FIT_CANCER}: OS at 12 months")
+
+
+def fit_spec(patients: int, seed: int):  # type: ignore[no-untyped-def]
+    """The no-drug trial a calibration reads at ``seed``."""
+    from .spec import parse_spec
+
+    r = load("scenario_refs")["natural_history"][FIT_CANCER]
+    return parse_spec(untreated_spec_text(FIT_CANCER, patients, seed, r["overrides"]))
+
+
+def fit_residuals(p: pd.DataFrame) -> np.ndarray:
+    """The two rows' residuals in the units of CheckMate 067's survival targets (``calibrate.residuals``): the median
+    on the survival scale, max(S(m) - 0.5, 0) + min(S(0.9 m-) - 0.5, 0) over the OS-rate unit (0.06), and the 1-year
+    OS minus the published over the same unit."""
+    from .calibrate import SCALE, median_residual
+    from .survival import km_curve
+
+    r = load("scenario_refs")["natural_history"][FIT_CANCER]
+    ok = p[p["status"] == "ok"]
+    curve = km_curve(ok["os_months"], ok["os_event"])
+    unit = SCALE["os_rate"]
+    return np.array([median_residual(curve, float(r["median_os_months"]), unit, horizon=FOLLOW_UP_MONTHS),
+                     (km_rate(ok["os_months"], ok["os_event"], 12.0) - float(r["os_12_months"])) / unit])
