@@ -383,6 +383,26 @@ def test_post_progression_errors() -> None:
     assert has_error(errors, "post_progression.drug[0].name", "did you mean 'docetaxel'")
 
 
+def test_arm_post_progression_replaces_the_trials() -> None:
+    """An arm's own next-line therapy is parsed with the arm, errors named by its path; arms without one keep the
+    trial's (``trial.arm_post_progression``)."""
+    from immunotwin.trial import arm_post_progression
+
+    post = '\n[post_progression]\nfraction = 0.5\n[[post_progression.drug]]\nname = "nivolumab"\ndose = "3 mg/kg"\nevery = "2 weeks"\n'
+    own = ('  [arm.post_progression]\n  fraction = 0.9\n    [[arm.post_progression.drug]]\n    name = "ipilimumab"\n'
+           '    dose = "3 mg/kg"\n    every = "3 weeks"\n    doses = 4\n')
+    second = '[[arm]]\nname = "ipilimumab"\n  [[arm.drug]]\n  name = "ipilimumab"\n  dose = "3 mg/kg"\n  every = "3 weeks"\n'
+    spec = parse_spec(HEADER + POPULATION + post + ARM + own + second)
+    first, other = spec.arms
+    assert first.post_progression is not None and first.post_progression.fraction == 0.9
+    assert format_regimen(first.post_progression.drugs) == "ipilimumab 3 mg/kg q3w x4"
+    assert arm_post_progression(spec, first) is first.post_progression
+    assert other.post_progression is None and arm_post_progression(spec, other) is spec.post_progression
+    errors = errors_of(VALID + "  [arm.post_progression]\n  fraction = 2\n")
+    assert has_error(errors, "arm[0].post_progression.fraction")
+    assert has_error(errors, "arm[0].post_progression.drug", "missing")
+
+
 # --------------------------------------------------------------------------- overrides
 
 

@@ -183,3 +183,32 @@ def test_query_and_adam_export(reference_run: Path, capsys: pytest.CaptureFixtur
     assert set(adtte["PARAMCD"]) >= {"OS", "PFS"} and set(adtte["CNSR"]) <= {0, 1}
     adsl = pd.read_csv(reference_run / "adam/adsl.csv")
     assert len(adsl) == 48 and adsl["USUBJID"].is_unique
+
+
+def test_arm_next_line_therapy_reaches_only_its_arm() -> None:
+    """Twin arms of the same ipilimumab patients, one with its own next-line nivolumab for every progressing patient:
+    patients who never progress read identically in both arms, and nivolumab reaches the blood only in that arm,
+    only after the patient's progression."""
+    import numpy as np
+
+    from immunotwin.spec import parse_spec
+    from immunotwin.trial import ChunkId, simulate_chunk
+
+    ipi = '  [[arm.drug]]\n  name = "ipilimumab"\n  dose = "3 mg/kg"\n  every = "3 weeks"\n  doses = 4\n'
+    own = ('  [arm.post_progression]\n  fraction = 1.0\n    [[arm.post_progression.drug]]\n    name = "nivolumab"\n'
+           '    dose = "3 mg/kg"\n    every = "2 weeks"\n')
+    text = ('name = "next line"\nseed = 3\nfollow_up = "9 months"\ndesign = "twin"\n[population]\ncancer = "melanoma"\n'
+            'size_per_arm = 16\n[[arm]]\nname = "with"\n' + ipi + own + '[[arm]]\nname = "without"\n' + ipi)
+    spec = parse_spec(text)
+    (pw, vw), (po, vo) = (simulate_chunk(spec, ChunkId(a, 0, 16)) for a in (0, 1))
+    progressed = (pw["pfs_event"].astype(bool) & (pw["pfs_months"] < pw["os_months"])).to_numpy()
+    assert progressed.any() and not progressed.all()
+    steady = ~progressed
+    for col in ("os_months", "os_event", "bor", "pfs_months"):
+        assert np.array_equal(pw[col].to_numpy()[steady], po[col].to_numpy()[steady]), col
+    assert (vo["c_pd1"].fillna(0) == 0).all()
+    on = vw[vw["c_pd1"].fillna(0) > 0]
+    assert len(on) and set(on["patient"]) <= set(pw["patient"][progressed])
+    first = on.groupby("patient")["day"].min()
+    pfs_day = pw.set_index("patient")["pfs_months"] * 30.4375
+    assert (first >= pfs_day.reindex(first.index) - 1e-6).all()

@@ -35,6 +35,9 @@ The TOML format is a public interface (see ``examples/checkmate067.toml``)::
       doses = 4                    # optional
       start = "12 weeks"           # optional, default "0 days"
       until = "progression"        # optional: "progression" (default), a duration, or "completion"
+      [arm.post_progression]       # optional: this arm's next-line therapy, in place of the trial's
+      fraction = 0.8
+        [[arm.post_progression.drug]]
 
 Unknown keys are errors. Every problem in a file is collected and reported at once in
 one :class:`SpecError`, each message starting with the dotted path of its field, e.g.
@@ -291,10 +294,12 @@ class DrugSchedule:
 
 @dataclass(frozen=True)
 class Arm:
-    """A trial arm: a name and its drugs (an empty tuple is an untreated arm)."""
+    """A trial arm: a name and its drugs (an empty tuple is an untreated arm); ``post_progression``, when given,
+    is this arm's next-line therapy, in place of the trial's."""
 
     name: str
     drugs: tuple[DrugSchedule, ...]
+    post_progression: PostProgression | None = None
 
 
 @dataclass(frozen=True)
@@ -692,7 +697,7 @@ def _parse_arms(value: Any, errs: _Errors) -> tuple[Arm, ...] | None:
     for i, table in enumerate(tables):
         path = f"arm[{i}]"
         n_before = len(errs.items)
-        _check_keys(table, ("name", "drug"), path, errs)
+        _check_keys(table, ("name", "drug", "post_progression"), path, errs)
         name = _get_str(table, "name", path, errs)
         if isinstance(name, str):
             if name in seen:
@@ -700,7 +705,9 @@ def _parse_arms(value: Any, errs: _Errors) -> tuple[Arm, ...] | None:
             else:
                 seen[name] = i
         drugs = _parse_drugs(table.get("drug", []), _join(path, "drug"), errs)
-        arms.append(Arm(name=name, drugs=drugs or ()) if len(errs.items) == n_before else None)
+        post = _parse_post_progression(_get_table(table, "post_progression", path, errs), errs,
+                                       _join(path, "post_progression"))
+        arms.append(Arm(name=name, drugs=drugs or (), post_progression=post) if len(errs.items) == n_before else None)
     if any(a is None for a in arms):
         return None
     return tuple(a for a in arms if a is not None)
@@ -860,16 +867,16 @@ def _parse_management(table: dict[str, Any] | None, errs: _Errors) -> Management
                       cytokine_protocol=protocol)
 
 
-def _parse_post_progression(table: dict[str, Any] | None, errs: _Errors) -> PostProgression | None:
+def _parse_post_progression(table: dict[str, Any] | None, errs: _Errors,
+                            path: str = "post_progression") -> PostProgression | None:
     if table is None:
         return None
-    path = "post_progression"
     n_before = len(errs.items)
     _check_keys(table, ("fraction", "drug"), path, errs)
     fraction = _get_fraction(table, "fraction", path, errs)
     drugs: tuple[DrugSchedule, ...] | None = None
     if "drug" not in table:
-        errs.add(_join(path, "drug"), "missing: at least one [[post_progression.drug]] is required")
+        errs.add(_join(path, "drug"), f"missing: at least one [[{path}.drug]] is required")
     else:
         drugs = _parse_drugs(table["drug"], _join(path, "drug"), errs)
         if drugs is not None and not drugs:

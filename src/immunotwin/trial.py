@@ -26,7 +26,7 @@ from .clinic.outcomes import patient_rows
 from .clinic.run import run_clinic
 from .drugs.catalogue import CATALOGUE
 from .population import sample_cohort
-from .spec import SpecError, TrialSpec
+from .spec import Arm, PostProgression, SpecError, TrialSpec
 
 DEFAULT_CHUNK = 512
 
@@ -46,6 +46,11 @@ class ChunkId:
         return f"arm{self.arm:02d}_{self.start:09d}_{self.stop:09d}"
 
 
+def arm_post_progression(spec: TrialSpec, arm: Arm) -> PostProgression | None:
+    """An arm's next-line therapy: its own ``[arm.post_progression]`` if given, else the trial's."""
+    return arm.post_progression if arm.post_progression is not None else spec.post_progression
+
+
 def check_modelled(spec: TrialSpec) -> None:
     """Every drug of the spec must have a model; raise SpecError naming each field."""
     errors = []
@@ -54,13 +59,16 @@ def check_modelled(spec: TrialSpec) -> None:
             if drug.name not in CATALOGUE:
                 errors.append(f"arm[{a}].drug[{d}].name: {drug.name!r} is catalogued but not yet modelled; "
                               f"modelled drugs: {', '.join(sorted(CATALOGUE))}")
-    if spec.post_progression:
-        for d, drug in enumerate(spec.post_progression.drugs):
+    posts = [("post_progression", spec.post_progression)] + [
+        (f"arm[{a}].post_progression", arm.post_progression) for a, arm in enumerate(spec.arms)]
+    for path, post in posts:
+        for d, drug in enumerate(post.drugs if post else ()):
             if drug.name not in CATALOGUE:
-                errors.append(f"post_progression.drug[{d}].name: {drug.name!r} is not yet modelled")
+                errors.append(f"{path}.drug[{d}].name: {drug.name!r} is not yet modelled")
     for a, arm in enumerate(spec.arms):
         slots: dict[str, str] = {}
-        for drug in (*arm.drugs, *(spec.post_progression.drugs if spec.post_progression else ())):
+        post = arm_post_progression(spec, arm)
+        for drug in (*arm.drugs, *(post.drugs if post else ())):
             if drug.name in CATALOGUE:
                 slot = CATALOGUE[drug.name].slot
                 if slots.setdefault(slot, drug.name) != drug.name:
@@ -92,7 +100,7 @@ def simulate_chunk(spec: TrialSpec, c: ChunkId, visits: bool = True,
                            range(c.start, c.stop), n_steps(spec), iiv_scale=iiv_scale, mean_shift=mean_shift)
     res = run_clinic(cohort, arm.drugs, assessment=spec.assessment, guideline=spec.management.guideline,
                      treat_beyond_progression=spec.management.treat_beyond_progression,
-                     post=spec.post_progression, follow_up_days=spec.follow_up_days, record_visits=visits,
+                     post=arm_post_progression(spec, arm), follow_up_days=spec.follow_up_days, record_visits=visits,
                      steroid_scale=spec.management.steroid_dose_scale,
                      cytokine_protocol=spec.management.cytokine_protocol)
     rows = patient_rows(res, cohort.covariates, criteria=spec.assessment.criteria,
