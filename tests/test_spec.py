@@ -400,7 +400,7 @@ def test_arm_post_progression_replaces_the_trials() -> None:
     assert other.post_progression is None and arm_post_progression(spec, other) is spec.post_progression
     errors = errors_of(VALID + "  [arm.post_progression]\n  fraction = 2\n")
     assert has_error(errors, "arm[0].post_progression.fraction")
-    assert has_error(errors, "arm[0].post_progression.drug", "missing")
+    assert has_error(errors, "arm[0].post_progression.drug", "[[arm.post_progression.drug]]")
 
 
 # --------------------------------------------------------------------------- overrides

@@ -876,7 +876,8 @@ def _parse_post_progression(table: dict[str, Any] | None, errs: _Errors,
     fraction = _get_fraction(table, "fraction", path, errs)
     drugs: tuple[DrugSchedule, ...] | None = None
     if "drug" not in table:
-        errs.add(_join(path, "drug"), f"missing: at least one [[{path}.drug]] is required")
+        header = re.sub(r"\[\d+\]", "", path)  # arm[0].post_progression -> the TOML table arm.post_progression
+        errs.add(_join(path, "drug"), f"missing: at least one [[{header}.drug]] is required")
     else:
         drugs = _parse_drugs(table["drug"], _join(path, "drug"), errs)
         if drugs is not None and not drugs:
