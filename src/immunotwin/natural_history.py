@@ -38,6 +38,14 @@ name = "no drug"
 """
 
 
+def untreated_spec(cancer: str, patients: int, seed: int):  # type: ignore[no-untyped-def]
+    """The parsed no-drug trial of ``cancer`` at ``seed``, with the reference's population overrides."""
+    from .spec import parse_spec
+
+    r = load("scenario_refs")["natural_history"][cancer]
+    return parse_spec(untreated_spec_text(cancer, patients, seed, r["overrides"]))
+
+
 def readout(p: pd.DataFrame) -> tuple[float, float]:
     """(median OS in months, OS at 12 months) of the patients simulated without error; the median is NaN when not
     reached."""
@@ -48,7 +56,6 @@ def readout(p: pd.DataFrame) -> tuple[float, float]:
 
 def rows(seed: int, patients: int) -> list:
     """One pair of rows per cancer in the reference: median OS and 1-year OS of untreated disease (unfitted)."""
-    from .spec import parse_spec
     from .trial import ChunkId, simulate_chunk
     from .validate import Row
 
@@ -57,8 +64,7 @@ def rows(seed: int, patients: int) -> list:
     for cancer, r in ref.items():
         if not isinstance(r, dict):
             continue
-        spec = parse_spec(untreated_spec_text(cancer, patients, seed, r["overrides"]))
-        p, _ = simulate_chunk(spec, ChunkId(0, 0, patients), visits=False)
+        p, _ = simulate_chunk(untreated_spec(cancer, patients, seed), ChunkId(0, 0, patients), visits=False)
         med, one_year = readout(p)
         pub_med, pub_1y = float(r["median_os_months"]), float(r["os_12_months"])
         group = f"{cancer}, no drug"
@@ -78,10 +84,7 @@ FIT_ROWS = (f"untreated {FIT_CANCER}: median OS", f"untreated {FIT_CANCER}: OS a
 
 def fit_spec(patients: int, seed: int):  # type: ignore[no-untyped-def]
     """The no-drug trial a calibration reads at ``seed``."""
-    from .spec import parse_spec
-
-    r = load("scenario_refs")["natural_history"][FIT_CANCER]
-    return parse_spec(untreated_spec_text(FIT_CANCER, patients, seed, r["overrides"]))
+    return untreated_spec(FIT_CANCER, patients, seed)
 
 
 def fit_residuals(p: pd.DataFrame) -> np.ndarray:
@@ -95,5 +98,6 @@ def fit_residuals(p: pd.DataFrame) -> np.ndarray:
     ok = p[p["status"] == "ok"]
     curve = km_curve(ok["os_months"], ok["os_event"])
     unit = SCALE["os_rate"]
+    _, one_year = readout(p)
     return np.array([median_residual(curve, float(r["median_os_months"]), unit, horizon=FOLLOW_UP_MONTHS),
-                     (km_rate(ok["os_months"], ok["os_event"], 12.0) - float(r["os_12_months"])) / unit])
+                     (one_year - float(r["os_12_months"])) / unit])
