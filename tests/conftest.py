@@ -24,8 +24,9 @@ def params(n: int = 1, drugs: tuple[str, ...] = (), weight: float = 80.0, **over
 
 
 def integrate(p: dict[str, np.ndarray], weeks: int, *, tumour0: float = 50.0, doses=None, steroid: float = 0.0,
-              burn: bool = True) -> tuple[np.ndarray, np.ndarray]:
-    """Integrate ``weeks`` weeks from day 0; ``doses(week) -> list[(slot, mg)]``. Returns daily days and states."""
+              burn: bool = True, rate: dict[str, float] | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Integrate ``weeks`` weeks from day 0; ``doses(week) -> list[(slot, mg)]``; ``rate``: slot -> constant input
+    (mg/day) throughout, as the clinic gives oral drugs. Returns daily days and states."""
     n = next(iter(p.values())).shape[0]
     y = initial_state(p, np.full(n, tumour0))
     if burn:
@@ -33,6 +34,8 @@ def integrate(p: dict[str, np.ndarray], weeks: int, *, tumour0: float = 50.0, do
     inp = engine.zero_inputs(n)
     inp["steroid"][:] = steroid
     inp["tfd"][:] = 0.0
+    for slot, mg_day in (rate or {}).items():
+        inp["rate"][:, SLOTS.index(slot)] = mg_day
     days, out = [], []
     for k in range(weeks):
         for slot, mg in (doses(k) if doses else []):

@@ -381,6 +381,16 @@ def test_post_progression_errors() -> None:
         VALID + '\n[post_progression]\nfraction = 0.3\n[[post_progression.drug]]\nname = "docetaxol"\ndose = "75 mg/m2"\nevery = "3 weeks"\n'
     )
     assert has_error(errors, "post_progression.drug[0].name", "did you mean 'docetaxel'")
+    errors = errors_of(
+        VALID + '\n[post_progression]\nfraction = 0.3\n[[post_progression.drug]]\nname = "dabrafenib"\ndose = "150 mg"\n'
+        'every = "12 hours"\nwhen = "braf"\n'
+    )
+    assert has_error(errors, "post_progression.drug[0].when", "'braf_v600'")
+    spec = parse_spec(VALID.replace('size_per_arm = 10', 'size_per_arm = 10\nbraf_v600_fraction = 0.4')
+                      + '\n[post_progression]\nfraction = 0.3\n[[post_progression.drug]]\nname = "dabrafenib"\n'
+                      'dose = "150 mg"\nevery = "12 hours"\nwhen = "braf_v600"\n')
+    assert spec.post_progression is not None and spec.post_progression.drugs[0].when == "braf_v600"
+    assert spec.population.overrides["braf_v600_fraction"] == 0.4
 
 
 def test_arm_post_progression_replaces_the_trials() -> None:

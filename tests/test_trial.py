@@ -212,3 +212,28 @@ def test_arm_next_line_therapy_reaches_only_its_arm() -> None:
     first = on.groupby("patient")["day"].min()
     pfs_day = pw.set_index("patient")["pfs_months"] * 30.4375
     assert (first >= pfs_day.reindex(first.index) - 1e-6).all()
+
+
+def test_next_line_drugs_follow_the_tumours_braf_status() -> None:
+    """Next-line therapy by biomarker (``when``): of the patients who progress, BRAF wild-type ones get nivolumab and
+    BRAF V600-mutant ones dabrafenib + trametinib, so nivolumab reaches only wild-type patients, after progression."""
+
+    from immunotwin.spec import parse_spec
+    from immunotwin.trial import ChunkId, simulate_chunk
+
+    ipi = '  [[arm.drug]]\n  name = "ipilimumab"\n  dose = "3 mg/kg"\n  every = "3 weeks"\n  doses = 4\n'
+    own = ('  [arm.post_progression]\n  fraction = 1.0\n'
+           '    [[arm.post_progression.drug]]\n    name = "nivolumab"\n    dose = "3 mg/kg"\n    every = "2 weeks"\n'
+           '    when = "braf_wild_type"\n'
+           '    [[arm.post_progression.drug]]\n    name = "dabrafenib"\n    dose = "150 mg"\n    every = "12 hours"\n'
+           '    when = "braf_v600"\n'
+           '    [[arm.post_progression.drug]]\n    name = "trametinib"\n    dose = "2 mg"\n    every = "1 day"\n'
+           '    when = "braf_v600"\n')
+    text = ('name = "next line by BRAF"\nseed = 4\nfollow_up = "9 months"\ndesign = "twin"\n[population]\n'
+            'cancer = "melanoma"\nsize_per_arm = 24\nbraf_v600_fraction = 0.5\n[[arm]]\nname = "with"\n' + ipi + own)
+    p, v = simulate_chunk(parse_spec(text), ChunkId(0, 0, 24))
+    progressed = (p["pfs_event"].astype(bool) & (p["pfs_months"] < p["os_months"])).to_numpy()
+    braf = p["braf_v600"].to_numpy(bool)
+    assert (progressed & braf).any() and (progressed & ~braf).any()
+    on = set(v.loc[v["c_pd1"].fillna(0) > 0, "patient"])
+    assert on and on <= set(p["patient"][progressed & ~braf])

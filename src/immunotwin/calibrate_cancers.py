@@ -68,13 +68,19 @@ TARGETS: dict[str, tuple[str, str, str]] = {
 #: Metrics: ``orr`` (best response CR or PR), ``cr`` (complete response), ``crs_any`` / ``icans_any``
 #: (share with any grade), ``b_cells_6m`` (median B cells 6 months after the last rituximab dose),
 #: ``b_cells_1y_remission`` (share of patients in remission at 1 year whose B cells are back),
-#: ``in_response_15m`` (share of all patients who ran in response at 15.4 months), ``vitiligo`` (share with
+#: ``in_response_15m`` (share of all patients who ran in response at 15.4 months), ``median_pfs`` (Kaplan-Meier,
+#: months), ``vitiligo`` (share with
 #: vitiligo seen by Hua 2016's median follow-up) and, from the
 #: visits, ``myasthenia``.
 #: Each must rise with the parameter.
 PARAM_TARGETS: dict[str, tuple[str, str, tuple[str, ...], str, tuple[float, float]]] = {
     "chemo_tumour_kill": ("chemotherapy-docetaxel", "scenario_refs", ("docetaxel_nsclc_second_line", "orr"), "orr",
                           (0.005, 5.0)),
+    # BRAF + MEK inhibition (model.tumour): its kill to COMBI-d's dabrafenib + trametinib ORR, then how long the
+    # killing persists on treatment to that arm's median PFS (the ORR first: a response is seen by week 8 to 16).
+    "mapk_kill": ("targeted-therapy", "scenario_refs", ("combi_d", "combination", "orr"), "orr", (0.002, 2.0)),
+    "mapk_persistence": ("targeted-therapy", "scenario_refs", ("combi_d", "combination", "median_pfs_months"),
+                         "median_pfs", (5.0, 5000.0)),
     "car_kill": ("car-t-crs", "phenomena", ("car_t", "zuma1_axicabtagene", "orr"), "orr", (0.05, 20.0)),
     # How much CAR T killing the immune-resistant clone still meets (model.celltherapy), fitted to the share of ZUMA-1's
     # patients still in response at its median follow-up of 15.4 months: escape sets how long responses last
@@ -162,6 +168,7 @@ CROSS_TARGETS: dict[str, tuple[str, str, str, tuple[str, ...], str, tuple[float,
 #: Fits read one arm of a multi-arm spec (default: every arm; rituximab's spec has a nivolumab arm).
 PARAM_ARMS: dict[str, str | tuple[str, ...]] = {
     "adcc_kill": "rituximab", "b_cell_depletion_ec50": "rituximab", "vaccine_potency": "gp100",
+    "mapk_kill": "dabrafenib + trametinib", "mapk_persistence": "dabrafenib + trametinib",
     "shared_antigen_antibody": "no drug", "scar_fraction": ("nivolumab + ipilimumab", "nivolumab"),
     **{f"damage_rate.{organ}": ("ipilimumab", "ipilimumab + gp100") for organ in SEVERITY_ORGANS},
     **{k: ("ipilimumab", "ipilimumab + gp100") for k in PARAM_TARGETS if k.startswith("weight_ctla4.")},
@@ -183,6 +190,7 @@ METRICS = {
     "b_cells_6m": lambda p: float(p.loc[p["status"] == "ok", f"b_cells_day{RTX_6M_DAY}"].median()),
     "b_cells_1y_remission": lambda p: _b_cells_in_remission(p),
     "in_response_15m": lambda p: _in_response(p, 15.4),
+    "median_pfs": lambda p: _median_pfs(p),
     **{f"severity.{organ}": (lambda p, o=organ: organ_severity(p, o)) for organ in IRAES},
     **{f"incidence.{organ}": (lambda p, o=organ: organ_incidence(p, o)) for organ in IRAES},
     **{f"grade2.{organ}": (lambda p, o=organ: organ_incidence(p, o, 2)) for organ in IRAES},
@@ -266,6 +274,16 @@ def _b_cells_in_remission(p) -> float:  # type: ignore[no-untyped-def]
     from .scenarios.biologics import b_cells_back
 
     return b_cells_back(p[p["status"] == "ok"], 12.0)
+
+
+def _median_pfs(p) -> float:  # type: ignore[no-untyped-def]
+    """Kaplan-Meier median PFS (months) of the patients who ran; the follow-up's end when not reached (so the metric
+    still rises with a parameter that lengthens PFS)."""
+    from .survival import km_median
+
+    ok = p[p["status"] == "ok"]
+    m = km_median(ok["pfs_months"].to_numpy(float), ok["pfs_event"].to_numpy(bool))
+    return float(ok["pfs_months"].max()) if m is None else float(m)
 
 
 def _in_response(p, months: float) -> float:  # type: ignore[no-untyped-def]

@@ -56,6 +56,8 @@ class Cancer:
     # Set for follicular lymphoma, read by CT. Not yet for Hodgkin and large B-cell lymphoma: every shipped spec reads
     # them by PET, and the measurable-node floor would move the baselines their fitted figures were set on.
     nodal: bool = False
+    # Fraction of patients whose tumour carries a BRAF V600 mutation (read only by BRAF and MEK inhibitors).
+    braf_v600: float = 0.0
 
     def cross_vector(self) -> tuple[float, ...]:
         return tuple(self.cross.get(k, 0.0) for k in IRAES)
@@ -70,13 +72,15 @@ CANCERS: dict[str, Cancer] = {
         ldh_high=0.36, pdl1_positive=0.24, pdl1_cutoff=0.05, tmb_median=12.0, tmb_sigma=1.0,
         sld_median_mm=80.5, sld_sigma=0.7, sites_mean=2.5, brain=0.05, liver=0.19, prior_chemo=0.0,
         preexisting_ai=0.0, m_stage=(0.05, 0.10, 0.20, 0.65), growth_rate=0.006, immunogenicity=1.0,
-        cross={"dermatitis": 0.6},
+        cross={"dermatitis": 0.6}, braf_v600=0.5,
         source="pooled KEYNOTE-001/002/006 non-mucosal melanoma (Br J Cancer 2018, Table 1): median age 61, "
                "women 38%, ECOG 1 35%, LDH raised 36%, liver metastases 19%, M1c 74%, median baseline "
                "tumour size 80.5 mm; PD-L1 >=5% in about a quarter (CheckMate 067, Larkin 2015; recalled, "
                "verify); M stage mix between CheckMate 067 and Hodi 2010 (assumed); TMB median about 12 "
                "mut/Mb (assumed from exome studies); melanocyte antigens shared with skin (vitiligo: "
-               "Freeman-Keller 2016). " + _AUTO),
+               "Freeman-Keller 2016); BRAF V600 mutations in about half (TCGA, Cell 2015;161:1681: the BRAF-hotspot "
+               "subtype, about half of 333 cutaneous melanomas; recalled, verify; trials of first-line immunotherapy enrol "
+               "fewer, e.g. CheckMate 067 about 32%: set in their specs). " + _AUTO),
     "nsclc": Cancer(
         "nsclc", "advanced non-small-cell lung cancer", age_mean=64.0, age_sd=9.0, female=0.33, ecog0=0.38,
         ldh_high=0.35, pdl1_positive=0.30, pdl1_cutoff=0.5, tmb_median=9.0, tmb_sigma=0.9,

@@ -25,6 +25,8 @@ observation):
 - Histological subtype (cancers with ``subtypes``, e.g. thymoma WHO type) scales the shared-antigen
   cross-reactivity (catalogue values and sources in :mod:`immunotwin.cancers`), and with it any organ
   susceptibility the cancer itself raises (thymoma: exported autoreactive T cells, neurologic).
+- BRAF V600 mutation: drawn at the cancer's frequency; only BRAF and MEK inhibitors read it
+  (:mod:`immunotwin.model.tumour`).
 - FCGR3A 158V/V patients have the full antibody-dependent cytotoxicity; F carriers a fraction
   of it (Cartron et al., Blood 2002;99:754: response to rituximab by genotype).
 - Pre-existing autoimmune disease multiplies that organ's susceptibility by 1.8 (assumed,
@@ -58,11 +60,16 @@ NODE_MEASURABLE_MM = 15.0
 NODE_NORMAL_MM = 10.0
 PDL1_IMMUNE_CORRELATION = 0.6  # assumed: strong association (Taube 2012; Tumeh et al., Nature 2014;515:568)
 #: Parameters given variability after the normal draws' 64 columns were all taken: their standard-normal
-#: draws come from spare uniform columns (17 on; ``_normals``), so every earlier draw of a patient is unchanged.
-LATE_IIV = ("damage_rate", "scar_fraction", "car_resistant_kill")
+#: draws come from spare uniform columns (17 on), then from the second stream (``_normals``), so every earlier draw of
+#: a patient is unchanged.
+LATE_IIV = ("damage_rate", "scar_fraction", "car_resistant_kill", "mapk_persistence")
 _IIV = [prm for prm in PARAMS if prm.iiv > 0 and prm.name not in LATE_IIV] \
     + [prm for name in LATE_IIV for prm in PARAMS if prm.name == name and prm.iiv > 0]
 _FIRST_SPARE_UNIFORM = 17
+#: Uniform draws of a patient's second stream (:func:`late_streams`), for what was added once the first stream's
+#: columns were all taken: column 0 the BRAF V600 status, the rest standard normals for LATE_IIV after the spare
+#: uniform columns of the first stream.
+N_LATE = 16
 #: net_growth_rate as declared (1/day), before calibration: the reference of the cancers' growth rates.
 REFERENCE_GROWTH = float(next(prm for prm in all_params() if prm.name == "net_growth_rate").value)
 _PREEXISTING_ORGANS = ("arthritis", "dermatitis", "colitis", "thyroiditis", "neurologic", "hepatitis")
@@ -81,20 +88,21 @@ def _iiv_columns() -> dict[str, int]:
     if early and max(early) > N_NORMAL:
         raise RuntimeError("the variabilities declared before LATE_IIV need more than the 64 normal draws: "
                            "add the new parameter to LATE_IIV so that existing draws stay unchanged")
-    if col > N_NORMAL + N_UNIFORM - _FIRST_SPARE_UNIFORM:
+    if col > N_NORMAL + N_UNIFORM - _FIRST_SPARE_UNIFORM + N_LATE - 1:
         raise RuntimeError(f"{col} normal draws are needed per patient; only "
-                           f"{N_NORMAL + N_UNIFORM - _FIRST_SPARE_UNIFORM} are drawn")
+                           f"{N_NORMAL + N_UNIFORM - _FIRST_SPARE_UNIFORM + N_LATE - 1} are drawn")
     return out
 
 
 _IIV_COLUMN = _iiv_columns()
 
 
-def _normals(z: np.ndarray, u: np.ndarray) -> np.ndarray:
-    """The 64 normal draws followed by standard normals from the spare uniform columns (``LATE_IIV``)."""
+def _normals(z: np.ndarray, u: np.ndarray, late: np.ndarray) -> np.ndarray:
+    """The 64 normal draws followed by standard normals from the spare uniform columns and from the second stream's
+    columns 1 on (``LATE_IIV``)."""
     from scipy.special import ndtri
 
-    extra = ndtri(np.clip(u[:, _FIRST_SPARE_UNIFORM:], 1e-12, 1.0 - 1e-12))
+    extra = ndtri(np.clip(np.concatenate([u[:, _FIRST_SPARE_UNIFORM:], late[:, 1:]], axis=1), 1e-12, 1.0 - 1e-12))
     return np.concatenate([z, extra], axis=1)
 
 
@@ -129,6 +137,13 @@ def target_lesions(n_met_sites: np.ndarray) -> np.ndarray:
 def patient_streams(seed: int, arm_key: int, indices: Sequence[int]) -> list[np.random.Generator]:
     """One generator per patient from (seed, arm key, patient index)."""
     return [np.random.default_rng(np.random.SeedSequence([int(seed), int(arm_key), int(i)])) for i in indices]
+
+
+def late_streams(seed: int, arm_key: int, indices: Sequence[int]) -> list[np.random.Generator]:
+    """A second generator per patient from (seed, arm key, patient index, 1), for draws added after the first stream's
+    were all taken: the first stream's draws, and so every earlier figure, are unchanged, and these do not depend on
+    how many steps the first stream drew for the follow-up."""
+    return [np.random.default_rng(np.random.SeedSequence([int(seed), int(arm_key), int(i), 1])) for i in indices]
 
 
 @dataclass(frozen=True)
@@ -185,6 +200,8 @@ def sample_cohort(cancer: str, overrides: Mapping[str, object], seed: int, arm_k
     noise = np.stack([g.standard_normal(n_steps) for g in gens]) if len(gens) else np.zeros((0, n_steps))
     thresholds = np.cumsum(np.stack([g.exponential(size=16) for g in gens]), axis=1) if len(gens) \
         else np.zeros((0, 16))
+    late = np.stack([g.random(N_LATE) for g in late_streams(seed, arm_key, idx)]) if len(gens) \
+        else np.zeros((0, N_LATE))
     ov = dict(overrides)
     frac = lambda key, default: float(ov.get(key, default))  # noqa: E731
     cov: dict[str, np.ndarray] = {}
@@ -225,6 +242,8 @@ def sample_cohort(cancer: str, overrides: Mapping[str, object], seed: int, arm_k
         cov["subtype"] = np.array([name for name, _, _ in c.subtypes])[np.minimum(k, len(freq) - 1)]
     # FCGR3A codon 158 genotype (uniform column 16): VV 20%, VF 45%, FF 35% (Cartron et al., Blood 2002;99:754).
     cov["fcgr3a"] = np.array(["VV", "VF", "FF"])[np.searchsorted(np.cumsum(FCGR3A_FREQ), u[:, 16] * sum(FCGR3A_FREQ))]
+    # BRAF V600 mutation (the second stream's first column: existing draws are unchanged).
+    cov["braf_v600"] = late[:, 0] < frac("braf_v600_fraction", c.braf_v600)
     if fixed:
         n = len(idx)
         for key, val in fixed.items():
@@ -236,7 +255,7 @@ def sample_cohort(cancer: str, overrides: Mapping[str, object], seed: int, arm_k
         cov["sld0_mm"] = np.maximum(cov["sld0_mm"], NODE_MEASURABLE_MM * target_lesions(cov["n_met_sites"]))
     frame = pd.DataFrame(cov)
 
-    params, extras, effects = _params(c, frame, _normals(z, u), iiv_scale or {}, mean_shift or {})
+    params, extras, effects = _params(c, frame, _normals(z, u, late), iiv_scale or {}, mean_shift or {})
     return Cohort(index=idx, covariates=frame, params=params, pk_eta=z[:, 16:18], uniforms=uniforms,
                   scan_noise=noise, lesion_thresholds=thresholds, effects=effects, **extras)
 
@@ -288,6 +307,7 @@ def _params(c, cov: pd.DataFrame, z: np.ndarray, iiv_scale: Mapping[str, float],
     pre = cov["preexisting_ai"].to_numpy(str)
     for organ in set(pre) - {""}:
         susc[pre == organ, INDEX[organ]] *= PREEXISTING_FACTOR
+    p["braf_v600"] = cov["braf_v600"].to_numpy(bool).astype(np.float64)
     p["tumour_cd19"] = np.full(n, c.cd19)
     p["tumour_cd20"] = np.full(n, c.cd20)
     # ADCC through FCGR3A: 158F carriers bind IgG1 less tightly (Cartron 2002 compare V/V with F carriers).

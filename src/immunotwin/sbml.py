@@ -442,12 +442,13 @@ class _MedianDraws:
 def _median_draws() -> Iterator[None]:
     from . import population
 
-    original = population.patient_streams
+    original, late = population.patient_streams, population.late_streams
     population.patient_streams = lambda seed, arm_key, indices: [_MedianDraws() for _ in indices]  # type: ignore[assignment,misc]
+    population.late_streams = lambda seed, arm_key, indices: [_MedianDraws() for _ in indices]  # type: ignore[assignment,misc]
     try:
         yield
     finally:
-        population.patient_streams = original  # type: ignore[assignment]
+        population.patient_streams, population.late_streams = original, late  # type: ignore[assignment]
 
 
 @dataclass(frozen=True)
@@ -508,7 +509,7 @@ def dose_plan(regimen: Sequence[Any], weight_kg: np.ndarray, height_cm: np.ndarr
         drug = CATALOGUE[d.name]
         if drug.kind == "cell" or drug.route != "iv" or 0 < d.every_days < 1.0 or drug.mg_per_iu:
             raise ValueError(f"{d.name}: only IV doses in mg given at most daily are exported (cell products, "
-                             "subcutaneous, IU-dosed and sub-daily schedules need the clinic's inputs)")
+                             "subcutaneous or oral, IU-dosed and sub-daily schedules need the clinic's inputs)")
         slots.append(SLOTS.index(CATALOGUE[d.name].slot))
         planned = d.planned_days(horizon_days)
         given = step_days * np.ceil(planned / step_days - 1e-9) + 0.0  # + 0.0: no -0

@@ -35,6 +35,7 @@ The TOML format is a public interface (see ``examples/checkmate067.toml``)::
       doses = 4                    # optional
       start = "12 weeks"           # optional, default "0 days"
       until = "progression"        # optional: "progression" (default), a duration, or "completion"
+      when = "braf_v600"           # optional: only patients whose tumour carries BRAF V600 ("braf_wild_type": the rest)
       [arm.post_progression]       # optional: this arm's next-line therapy, in place of the trial's
       fraction = 0.8
         [[arm.post_progression.drug]]
@@ -133,7 +134,8 @@ KNOWN_DRUGS: frozenset[str] = frozenset(
     {
         "nivolumab", "pembrolizumab", "ipilimumab", "atezolizumab", "durvalumab", "tremelimumab",
         "aldesleukin", "interferon_alfa", "tisagenlecleucel", "axicabtagene", "prednisone",
-        "carboplatin_paclitaxel", "docetaxel", "rituximab", "gp100_vaccine", "tocilizumab", "bcg",
+        "carboplatin_paclitaxel", "docetaxel", "rituximab", "gp100_vaccine", "tocilizumab", "bcg", "dabrafenib",
+        "trametinib",
     }
 )
 
@@ -176,6 +178,7 @@ _COVARIATES: dict[str, _Covariate] = {
         "choice", 'organ of a pre-existing autoimmune disease (an irAE name), "" if none', choices=("", *IRAE_ORGANS)
     ),
     "fcgr3a": _Covariate("choice", 'FCGR3A codon 158 genotype, "VV", "VF" or "FF"', choices=("VV", "VF", "FF")),
+    "braf_v600": _Covariate("bool", "tumour carries a BRAF V600 mutation"),
 }
 
 #: Keys accepted by :func:`parse_patient` -> description.
@@ -190,6 +193,7 @@ _FRACTION_OVERRIDES: dict[str, str] = {
     "liver_mets_fraction": "fraction with liver metastases",
     "prior_chemotherapy_fraction": "fraction with prior chemotherapy",
     "preexisting_autoimmune_fraction": "fraction with a pre-existing autoimmune disease",
+    "braf_v600_fraction": "fraction whose tumour carries a BRAF V600 mutation",
 }
 
 _CONTINUOUS_OVERRIDES: tuple[str, ...] = (
@@ -268,6 +272,9 @@ class DrugSchedule:
         until_days: last day dosing may occur, on the same clock as ``start_days``
             (``until = "24 months"`` means progression or 24 months, whichever first);
             ``None`` for no limit.
+        when: ``""`` (every patient of the arm, or every patient starting next-line therapy), or a
+            biomarker the patient's tumour must show (:data:`WHEN`): a targeted drug for BRAF-mutant
+            patients only, immunotherapy for the rest.
     """
 
     name: str
@@ -277,6 +284,7 @@ class DrugSchedule:
     start_days: float = 0.0
     until_progression: bool = True
     until_days: float | None = None
+    when: str = ""
 
     def planned_days(self, horizon_days: float) -> np.ndarray:
         """Planned administration days up to ``horizon_days`` (inclusive), ignoring progression and toxicity."""
@@ -616,7 +624,9 @@ def _array_of_tables(value: Any, path: str, errs: _Errors) -> list[dict[str, Any
 # Section parsers
 # ---------------------------------------------------------------------------------------
 
-_DRUG_KEYS = ("name", "dose", "every", "doses", "start", "until")
+_DRUG_KEYS = ("name", "dose", "every", "doses", "start", "until", "when")
+#: A drug entry's ``when`` -> (covariate, value it must have).
+WHEN: dict[str, tuple[str, bool]] = {"braf_v600": ("braf_v600", True), "braf_wild_type": ("braf_v600", False)}
 
 
 def _normalise_drug_name(name: str) -> str:
@@ -664,11 +674,15 @@ def _parse_drug(table: dict[str, Any], path: str, errs: _Errors) -> DrugSchedule
             until_days = _get_duration(table, "until", path, errs, positive=True)
             if until_days is not None and start is not None and until_days < start:
                 errs.add(_join(path, "until"), f"ends (day {format_number(until_days)}) before the drug starts")
+    when = table.get("when", "")
+    if not isinstance(when, str) or (when != "" and when not in WHEN):
+        errs.add(_join(path, "when"), f"{when!r} is not one of {', '.join(repr(k) for k in WHEN)}")
+        when = ""
     if len(errs.items) > n_before:
         return None
     return DrugSchedule(
         name=name, dose=dose, every_days=every, doses=doses, start_days=start,  # type: ignore[arg-type]
-        until_progression=until_progression, until_days=until_days,
+        until_progression=until_progression, until_days=until_days, when=when,
     )
 
 

@@ -75,7 +75,8 @@ def _clear_spent_drug(y: np.ndarray, params: dict, rate: np.ndarray) -> None:
 
 def intensive_days(entries: Sequence[DrugSchedule], horizon_days: float) -> set[int]:
     """Days the clinic steps daily: every planned day of a schedule more frequent than weekly (the
-    weekly clinic could give one dose a week only), and the monitoring period after a cell product."""
+    weekly clinic could give one dose a week only; oral drugs excepted, their doses enter as a mean rate over any
+    step), and the monitoring period after a cell product."""
     out: set[int] = set()
     for d in entries:
         drug = CATALOGUE.get(d.name)
@@ -85,7 +86,7 @@ def intensive_days(entries: Sequence[DrugSchedule], horizon_days: float) -> set[
         if drug.kind == "cell":
             for t in planned:
                 out.update(range(int(np.floor(t)), int(np.floor(t)) + CELL_MONITOR_DAYS))
-        elif 0 < d.every_days < STEP or drug.route == "sc":  # subcutaneous doses are absorbed over their day
+        elif drug.route != "oral" and (0 < d.every_days < STEP or drug.route == "sc"):  # sc: absorbed over its day
             out.update(int(np.floor(t)) for t in planned)
     return out
 
@@ -187,7 +188,7 @@ def run_clinic(cohort: Cohort, arm: Sequence[DrugSchedule], *, assessment: Asses
     t0 = -STEP * int(np.ceil(assessment.pre_treatment_scan_days / STEP))
     y = engine.burn_in(initial_state(params, pre_treatment_burden(cohort.tumour0, params, t0)), params)
     engine.enrol(y, params)
-    dosing = Dosing.create(arm, post_drugs, weight, height)
+    dosing = Dosing.create(arm, post_drugs, weight, height, {k: cov[k].to_numpy() for k in ("braf_v600",) if k in cov})
     n_arm = len(arm)
     m = Management(n)
 

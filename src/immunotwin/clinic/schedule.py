@@ -8,19 +8,22 @@ treats beyond progression.
 Schedules more frequent than daily (aldesleukin every 8 hours) are given as the day's doses
 over the day (a zero-order input, :mod:`immunotwin.model.pk`); a dose withheld for toxicity is
 skipped, not made up (high-dose IL-2 practice: Schwartzentruber, J Immunother 2001;24:287), and
-still counts towards the cycle's ``doses``.
+still counts towards the cycle's ``doses``. Oral drugs taken daily or twice daily for months
+(dabrafenib, trametinib) are given the same way over the clinic's step, daily or weekly: the
+week's doses as their mean rate, so the mean exposure is kept and the swing between doses is
+not (a trough-to-peak swing within a day does not move tumour kill over weeks; assumed).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
 from ..drugs.catalogue import CATALOGUE, dose_index
 from ..model.slots import N_SLOTS, SLOTS
-from ..spec import DrugSchedule
+from ..spec import WHEN, DrugSchedule
 from ..units import bsa_m2, dose_amount
 
 
@@ -37,13 +40,23 @@ class Dosing:
     index: np.ndarray  # (E,) state index a dose goes into
     subdaily: np.ndarray  # (E,) bool: given as a zero-order input over the day
     skipped: np.ndarray  # (N, E) sub-daily doses withheld (counted against ``doses``)
-    infused: np.ndarray  # (E,) bool: given as a zero-order input over the step (sub-daily or subcutaneous)
+    infused: np.ndarray  # (E,) bool: given as a zero-order input over the step (sub-daily, subcutaneous or oral)
+    per_step: np.ndarray  # (E,) bool: every dose falling in the step is given (sub-daily or oral), not one a visit
+    allowed: np.ndarray  # (N, E) bool: the patient meets the entry's ``when`` (a biomarker; True without one)
 
     @classmethod
     def create(cls, arm: Sequence[DrugSchedule], post: Sequence[DrugSchedule], weight_kg: np.ndarray,
-               height_cm: np.ndarray) -> Dosing:
+               height_cm: np.ndarray, covariates: Mapping[str, np.ndarray] | None = None) -> Dosing:
+        """``covariates`` (name -> (N,) values) decide the entries given ``when`` a biomarker is present."""
         entries = tuple(arm) + tuple(post)
         n, e = len(weight_kg), len(entries)
+        allowed = np.ones((n, e), dtype=bool)
+        for j, d in enumerate(entries):
+            if d.when:
+                key, value = WHEN[d.when]
+                if covariates is None or key not in covariates:
+                    raise ValueError(f"{d.name}: 'when = {d.when!r}' needs the covariate {key}")
+                allowed[:, j] = np.asarray(covariates[key], dtype=bool) == value
         bsa = bsa_m2(weight_kg, height_cm)
         amount = np.zeros((n, e))
         slot = np.zeros(e, dtype=np.int64)
@@ -54,19 +67,22 @@ class Dosing:
             slot[j] = SLOTS.index(drug.slot) if drug.slot in SLOTS else -1
             index[j] = dose_index(d.name)
         active = np.zeros((n, e), dtype=bool)
-        active[:, : len(arm)] = True
+        active[:, : len(arm)] = allowed[:, : len(arm)]
         next_due = np.array([[d.start_days for d in entries]] * n, dtype=float).reshape(n, e)
         subdaily = np.array([0 < d.every_days < 1.0 for d in entries], dtype=bool)
-        infused = subdaily | np.array([CATALOGUE[d.name].route == "sc" for d in entries], dtype=bool)
+        oral = np.array([CATALOGUE[d.name].route == "oral" for d in entries], dtype=bool)
+        infused = subdaily | oral | np.array([CATALOGUE[d.name].route == "sc" for d in entries], dtype=bool)
         return cls(entries, next_due, np.zeros((n, e), dtype=np.int64), active, np.zeros((n, e)), amount,
-                   slot, np.full((n, N_SLOTS), 1e9), index, subdaily, np.zeros((n, e), dtype=np.int64), infused)
+                   slot, np.full((n, N_SLOTS), 1e9), index, subdaily, np.zeros((n, e), dtype=np.int64), infused,
+                   subdaily | oral, allowed)
 
     def start_post(self, mask: np.ndarray, day: float, n_arm: int) -> None:
         """Start next-line drugs (entries after the arm's) for ``mask`` patients from ``day``."""
         for j in range(n_arm, len(self.entries)):
-            self.active[mask, j] = True
-            self.offset[mask, j] = day
-            self.next_due[mask, j] = day + self.entries[j].start_days
+            go = mask & self.allowed[:, j]
+            self.active[go, j] = True
+            self.offset[go, j] = day
+            self.next_due[go, j] = day + self.entries[j].start_days
 
     def due(self, day: float, eligible: np.ndarray, held: np.ndarray, ctla4_stopped: np.ndarray,
             progressed: np.ndarray, beyond: bool, n_arm: int, step: float) -> np.ndarray:
@@ -85,7 +101,7 @@ class Dosing:
                 go &= ~progressed
             if self.slot[j] == SLOTS.index("ctla4"):
                 go &= ~ctla4_stopped
-            if self.subdaily[j]:
+            if self.per_step[j]:
                 # Every dose falling in [day, day + step), up to the cycle's count; withheld ones are skipped.
                 left = (d.doses - self.given[:, j] - self.skipped[:, j]) if d.doses is not None else np.inf
                 count = np.ceil((day + step - 1e-9 - self.next_due[:, j]) / d.every_days)

@@ -1,6 +1,7 @@
 """Drugs: checkpoint-inhibitor antibodies (population PK and receptor occupancy), cytotoxic
 chemotherapy (population PK and the myelosuppression model's drug effect), a cytokine (aldesleukin),
-a tumour-targeting antibody (rituximab), tocilizumab, and a CAR T-cell product, with sources.
+a tumour-targeting antibody (rituximab), tocilizumab, oral BRAF and MEK inhibitors (dabrafenib,
+trametinib), and a CAR T-cell product, with sources.
 
 Each drug but the cell product occupies one PK slot of the model by its target (``pd1``, ``ctla4``,
 ``pdl1``, ``cyto``, ``il2``, ``cd20``, ``il6r``); drugs differ only by these parameters. Doses in
@@ -50,9 +51,12 @@ class Drug:
     ldh_cl_exp: float = 0.0
     source: str = ""
     ec50_source: str = ""
-    kind: str = "antibody"  # antibody, cytotoxic, cytokine, vaccine or cell
+    kind: str = "antibody"  # antibody, cytotoxic, cytokine, vaccine, targeted or cell
     mg_per_iu: float = 0.0  # specific activity, for doses in IU/kg or MIU/m2
-    route: str = "iv"  # iv (a jump into the central compartment) or sc (absorbed over the dose's day)
+    # iv (a jump into the central compartment), sc (absorbed over the dose's day) or oral (taken daily or more often
+    # for months: the doses of each clinic step enter as their mean rate over the step, so the weekly clinic needs no
+    # daily steps; apparent clearance and volumes, CL/F and V/F, take the bioavailability in)
+    route: str = "iv"
 
     @property
     def state(self) -> str:
@@ -115,6 +119,21 @@ _RTX = {"cl": 0.257 + 0.278, "vc": 2.98, "q": 0.5, "vp": 6.3, "omega_cl": 0.4, "
                   "terminal half-life of 25 days (Mueller et al., Blood 2012: 24.7-30.7 days), Q (0.5 L/day) and "
                   "IIV (40% on CL, 20% on V1) assumed; dosed per m2, no weight scaling",
         "ec50_source": "assumed: rituximab binds CD20 with Kd about 5-10 nM (about 1 mg/L)"}
+
+_DABRAFENIB = ("Tafinlar (dabrafenib) prescribing information, section 12.3 (recalled, verify): apparent clearance "
+               "17.0 L/h after a single dose rising to 34.7 L/h after two weeks of twice-daily dosing (induction of its "
+               "own metabolism), apparent central volume 70.3 L, terminal half-life about 8 h. One compartment with "
+               "the clearance rising from 17.0 to 34.7 L/h (E_max ln 2.04, Hill coefficient 2) with a half-time of 4 days "
+               "(assumed: 93% of the rise by two weeks); IIV of CL 30% (assumed); flat dosing, no weight scaling")
+_TRAMETINIB = ("Mekinist (trametinib) prescribing information, section 12.3 (recalled, verify): apparent clearance "
+               "4.9 L/h, apparent central volume 214 L, elimination half-life 3.9-4.8 days. The peripheral volume "
+               "(550 L) and Q (60 L/h) are set to give a terminal half-life of about 4.4 days (assumed); IIV of CL "
+               "30% (assumed); flat dosing, no weight scaling")
+_MAPK_EC50 = ("assumed: a third of the mean steady-state plasma level at the label dose (dabrafenib 150 mg twice daily: "
+              "300 mg/day / 833 L/day = 0.36 mg/L; trametinib 2 mg daily: 2 mg/day / 118 L/day = 0.017 mg/L), so each "
+              "inhibits three quarters of MAPK signalling at its label dose and the two together 94% (Bliss): the "
+              "combination's added depth is the rationale of the pairing (Flaherty et al., N Engl J Med "
+              "2012;367:1694); no exposure-response figure was read")
 
 CATALOGUE: dict[str, Drug] = {
     "nivolumab": Drug(
@@ -180,6 +199,16 @@ CATALOGUE: dict[str, Drug] = {
                "compartment' is the bladder wall in a notional 1 L; viable BCG persists there for days (half-life 3 "
                "days, assumed)",
         ec50_source="assumed: a 50 mg instillation near-maximal for about a week"),
+    "dabrafenib": Drug(
+        "dabrafenib", "braf", "BRAF V600 kinase (inhibitor)", cl_l_day=17.0 * H_PER_DAY, vc_l=70.3, q_l_day=0.0,
+        vp_l=1.0, ref_weight_kg=70.0, cl_weight_exp=0.0, vc_weight_exp=0.0, q_weight_exp=0.0, vp_weight_exp=0.0,
+        omega_cl=0.3, omega_vc=0.0, ec50_mg_l=0.12, emax_cl=float(np.log(34.7 / 17.0)), t50_cl_h=4.0 * H_PER_DAY,
+        gamma_cl=2.0, kind="targeted", route="oral", source=_DABRAFENIB, ec50_source=_MAPK_EC50),
+    "trametinib": Drug(
+        "trametinib", "mek", "MEK1/2 kinase (inhibitor)", cl_l_day=4.9 * H_PER_DAY, vc_l=214.0, q_l_day=60.0 * H_PER_DAY,
+        vp_l=550.0, ref_weight_kg=70.0, cl_weight_exp=0.0, vc_weight_exp=0.0, q_weight_exp=0.0, vp_weight_exp=0.0,
+        omega_cl=0.3, omega_vc=0.0, ec50_mg_l=0.0057, kind="targeted", route="oral", source=_TRAMETINIB,
+        ec50_source=_MAPK_EC50),
     "axicabtagene": Drug(
         "axicabtagene", "car", "CD19 (CAR T cells)", cl_l_day=0.0, vc_l=1.0, q_l_day=0.0, vp_l=1.0,
         ref_weight_kg=70.0, cl_weight_exp=0.0, vc_weight_exp=0.0, q_weight_exp=0.0, vp_weight_exp=0.0,

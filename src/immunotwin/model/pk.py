@@ -5,7 +5,9 @@ tremelimumab), ``pdl1`` (atezolizumab, durvalumab), ``cyto``, a cytotoxic chemot
 (docetaxel), ``il2`` (aldesleukin), ``cd20`` (rituximab, a tumour-targeting antibody that kills by
 antibody-dependent cytotoxicity), ``il6r`` (tocilizumab), ``ifn`` (interferon-alpha), ``vaccine`` (a
 peptide vaccine: the "central compartment" is the injection depot and its occupancy term the
-antigen it supplies) and ``bcg`` (intravesical BCG: the depot is the bladder wall). Each is a linear two-compartment
+antigen it supplies), ``bcg`` (intravesical BCG: the depot is the bladder wall), and ``braf`` and ``mek``
+(oral BRAF and MEK inhibitors, dabrafenib and trametinib; apparent oral clearance and volumes, doses taken daily or
+twice daily given as their mean input rate over the clinic's step: :mod:`immunotwin.clinic.schedule`). Each is a linear two-compartment
 model with IV doses given as jumps into the central compartment (amount in mg; C in mg/L =
 µg/mL), or, for schedules more frequent than the clinic's day (aldesleukin every 8 hours), as a
 zero-order input u_r (mg/day) over the day carrying that day's doses (same exposure, flatter
@@ -15,6 +17,16 @@ CPT:PSP 2017;6:58):
     dA_c/dt = u_r - (CL(t)/V_c) A_c - (Q/V_c) A_c + (Q/V_p) A_p
     dA_p/dt =  (Q/V_c) A_c - (Q/V_p) A_p
     CL(t)   = CL exp(E_max tau^g / (T50^g + tau^g)),  tau = hours since the slot's first dose
+
+Inhibition of the MAPK pathway by the two oral inhibitors combines as independent actions (Bliss),
+I_MAPK = 1 - (1 - RO_braf)(1 - RO_mek), and the tumour grows tolerant of them: the pathway reactivates
+(RTK upregulation, NRAS and MEK mutations, BRAF amplification and splicing), which the model takes as
+both inhibitors' EC50 rising e-fold every P days of treatment, RO = C / (C + EC50 exp(tau_MAPK / P)),
+tau_MAPK the days since the first of them was taken (a tolerance model of the usual form, a shift of
+potency with time: Gabrielsson & Weiner, Pharmacokinetic and Pharmacodynamic Data Analysis, 5th ed.,
+chapter on tolerance; P per patient, ``mapk_persistence`` in :mod:`.tumour`). Deeper inhibition by the
+pair then stays effective longer than either drug alone, the rationale of combining them (Flaherty et al.,
+N Engl J Med 2012;367:1694).
 
 Receptor occupancy is at quasi-steady state, RO = C⁺ / (C⁺ + EC50) (C⁺ = max(C, 0)) (binding is fast next to
 PK; Brahmer et al., J Clin Oncol 2010;28:3167 show occupancy plateauing within a day).
@@ -89,13 +101,18 @@ def _signals(ctx: Ctx) -> dict:
     # a finite vector field lets the step-size controller reject the step and shrink it.
     c = pos(conc)
     ro = c / (c + ctx.p["pk_ec50"])
+    # MAPK tolerance: the BRAF and MEK inhibitors' EC50 rises e-fold every mapk_persistence days on treatment
+    mapk_days = pos(ctx.t - jnp.minimum(ctx.u["tfd"][10], ctx.u["tfd"][11]))
+    shift = jnp.exp(jnp.minimum(mapk_days / ctx.p["mapk_persistence"], 50.0))
+    ro_braf = c[10] / (c[10] + ctx.p["pk_ec50"][10] * shift)
+    ro_mek = c[11] / (c[11] + ctx.p["pk_ec50"][11] * shift)
     ro_pd1, ro_ctla4, ro_pdl1 = ro[0], ro[1], ro[2]
     # Either antibody interrupts PD-1 signalling; occupancy of both acts independently.
     block_pd = 1.0 - (1.0 - ro_pd1) * (1.0 - ro_pdl1)
     return {"conc": conc, "ro": ro, "block_pd": block_pd, "block_pd1": ro_pd1,
             "block_ctla4": ro_ctla4, "chemo": ctx.p["chemo_emax"] * ro[3], "steroid": ctx.s["steroid_effect"],
             "il2_exo": ro[4], "cd20_bound": ro[5], "il6r_block": ro[6], "ifn_exo": ro[7], "vaccine": ro[8],
-            "bcg": ro[9]}
+            "bcg": ro[9], "mapk": 1.0 - (1.0 - ro_braf) * (1.0 - ro_mek)}
 
 
 def _derivatives(ctx: Ctx) -> dict:

@@ -36,6 +36,18 @@ nothing by itself).
 Cytotoxic chemotherapy kills both clones at k_chemo E_c (1/day), E_c the drug effect of the
 myelosuppression model (:mod:`.pk`, Friberg et al. 2002): tumour cells are taken to respond to
 the same exposure-effect curve as marrow progenitors, with their own sensitivity k_chemo.
+BRAF and MEK inhibitors (dabrafenib, trametinib) kill both clones of a BRAF V600-mutant tumour
+(b_V600 = 1; 0 in wild-type tumours, which they do not touch) at k_MAPK I_MAPK, I_MAPK the pathway's
+inhibition (:mod:`.pk`), which fades on treatment as the pathway reactivates: both inhibitors' EC50
+rises e-fold every P days (tolerance; reactivation of MAPK signalling ends most responses: NRAS and
+MEK1/2 mutations, BRAF amplification and splice variants in about half of progressing tumours, Johnson
+et al., Nat Commun 2015;6:6908; recalled, verify; and adaptive, non-genetic tolerance). A time-fading
+drug effect is the resistance term of the tumour growth inhibition model of Claret et al. (J Clin Oncol
+2009;27:4103); here it acts on potency, so the pair's deeper inhibition outlasts either drug's. P varies
+between patients (assumed log-SD 1), so some responses last for years. Both clones are hit alike: BRAF V600 is a truncal mutation, shared by immune-resistant
+and immune-visible cells. The dying cells release antigen as immune killing does (BRAF inhibition also raises
+melanocyte-antigen expression and T-cell infiltration: Frederick et al., Clin Cancer Res 2013;19:1225;
+recalled, verify).
 IL-2-activated NK/LAK cells and antibody-dependent cytotoxicity (:mod:`.innate`) kill both clones
 too (no MHC needed); CD19 CAR T cells (:mod:`.celltherapy`) kill the sensitive clone and, at a
 fraction, the resistant one. All of them add to the extra killing below, and any killing releases antigen.
@@ -139,6 +151,18 @@ PARAMS = (
     assumed("chemo_tumour_kill", "1/day", 0.15, "tumour kill per unit cytotoxic drug effect; to be fitted "
             "to a chemotherapy arm's response rate (see drugs.catalogue, docetaxel); no variability "
             "assumed beyond growth's (a new random effect would shift every later draw)"),
+    assumed("mapk_kill", "1/day", 0.05,
+            "tumour kill per day at full MAPK-pathway inhibition in a BRAF V600-mutant tumour, before resistance; "
+            "fitted to COMBI-d's dabrafenib + trametinib response rate (data/cancer_fit.json)"),
+    assumed("mapk_persistence", "day", 180.0,
+            "days of treatment over which the tumour's tolerance raises the BRAF and MEK inhibitors' EC50 e-fold "
+            "(model.pk; a time-fading effect as in Claret et al., J Clin Oncol 2009;27:4103); median fitted to "
+            "COMBI-d's dabrafenib + trametinib median PFS; "
+            "log-SD 1 assumed (responses to BRAF + MEK inhibitors range from months to more than five years: 5-year "
+            "PFS about 19%, Robert et al., N Engl J Med 2019;381:626, recalled)", iiv=1.0),
+    assumed("braf_v600", "1", 0.0,
+            "1 if the tumour carries a BRAF V600 mutation, else 0; set per patient from the covariate braf_v600 "
+            "(immunotwin.population)"),
     sourced("metastasis_alpha", "1", 0.663,
             "Iwata, Kawasaki & Shigesada, J Theor Biol 2000;203:177 (fractal dimension of tumour "
             "vasculature)"),
@@ -192,13 +216,16 @@ def _signals(ctx: Ctx) -> dict:
     pdl1 = p["pdl1_constitutive"] + p["pdl1_ifn"] * ifn_x / (ifn_x + p["k_ifn"])
     free = pdl1 * (1.0 - sig["block_pd"])
     inh = free / (free + p["k_pdl1"])
-    return {"tumour": tum, "sensitive": ts, "resistant": tr, "pdl1": pdl1, "pd1_inhibition": inh}
+    kill_mapk = p["mapk_kill"] * p["braf_v600"] * sig["mapk"]
+    return {"tumour": tum, "sensitive": ts, "resistant": tr, "pdl1": pdl1, "pd1_inhibition": inh,
+            "kill_mapk": kill_mapk}
 
 
 def antigen(ctx: Ctx, kill: jnp.ndarray) -> jnp.ndarray:
     """Antigen presentation P (0 to imm) from tumour size and killing (per day)."""
     p = ctx.p
-    released = kill + ctx.sig["kill_nk"] + ctx.sig["kill_adcc"] + ctx.sig["kill_car"]  # any killing releases antigen
+    # any killing releases antigen
+    released = kill + ctx.sig["kill_nk"] + ctx.sig["kill_adcc"] + ctx.sig["kill_car"] + ctx.sig["kill_mapk"]
     ag = (ctx.sig["sensitive"] + p["resistant_antigen"] * ctx.sig["resistant"]) * (1.0 + p["tau_antigen"] * released)
     breadth = 1.0 + p["ctla4_breadth"] * ctx.sig["block_ctla4"]
     mhc = 1.0 + p["ifn_presentation"] * ctx.sig["ifn_exo"]
@@ -211,7 +238,7 @@ def _derivatives(ctx: Ctx) -> dict:
     il6x = sig["il6"] - 1.0
     growth = p["growth_rate"] * (1.0 - tum / p["carrying_capacity"]) * (1.0 + p["il6_promotion"] * il6x / (il6x + 1.0)) \
         * (1.0 - p["ifn_antiproliferative"] * sig["ifn_exo"])
-    chemo = p["chemo_tumour_kill"] * sig["chemo"] + sig["kill_nk"] + sig["kill_adcc"]  # both clones
+    chemo = p["chemo_tumour_kill"] * sig["chemo"] + sig["kill_nk"] + sig["kill_adcc"] + sig["kill_mapk"]  # both clones
     car = sig["kill_car"]  # CD19+ cells only: the resistant clone stands for antigen-negative escape
     d_s = jnp.where(s["log_sensitive"] > LN_MIN, growth - sig["kill"] - chemo - car, 0.0)
     extra = jnp.maximum(sig["kill"] - p["baseline_kill"], 0.0)

@@ -71,6 +71,8 @@ SCENARIOS: dict[str, Scenario] = {s.name: s for s in (
              "(Gogas 2006)", _trials("interferon_melanoma", "biologics"), 300),
     Scenario("bcg-bladder", "intravesical BCG for bladder carcinoma in situ: complete response and cystitis "
              "(Lamm 1991)", _trials("bcg_bladder", "biologics"), 300),
+    Scenario("targeted-therapy", "dabrafenib + trametinib against dabrafenib in BRAF V600 melanoma: response, PFS "
+             "and survival (COMBI-d)", _trials("targeted_therapy", "targeted"), 300),
     Scenario("inflammation-to-cancer", "two-stage clonal expansion with chronic inflammation: lymphoma in RA, "
              "colorectal cancer in ulcerative colitis (Smitten 2008, Eaden 2001)", _carcino, None),
 )}

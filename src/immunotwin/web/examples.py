@@ -52,6 +52,12 @@ SCHEDULES: dict[str, list[tuple[str, str, str | None, int | None]]] = {
     "axicabtagene": [
         ("2e6 CAR T cells/kg, one infusion", "2e6 cells/kg", None, 1),
     ],
+    "dabrafenib": [
+        ("150 mg twice daily (orally)", "150 mg", "12 hours", None),
+    ],
+    "trametinib": [
+        ("2 mg once daily (orally)", "2 mg", "1 day", None),
+    ],
 }
 
 _NIVO_IPI = [
