@@ -200,7 +200,7 @@ def test_tissue_vulnerability_is_drawn_from_spare_columns_and_lets_damage_reach_
 
     from immunotwin.population import LATE_IIV
 
-    assert LATE_IIV == ("damage_rate", "scar_fraction", "car_resistant_kill")
+    assert LATE_IIV == ("damage_rate", "scar_fraction", "car_resistant_kill", "mapk_persistence")
     assert _IIV_COLUMN["damage_rate"] == N_NORMAL and _IIV_COLUMN["scar_fraction"] == N_NORMAL + 12
     assert _IIV_COLUMN["car_resistant_kill"] == N_NORMAL + 13
     assert all(col < N_NORMAL for name, col in _IIV_COLUMN.items() if name not in LATE_IIV)
@@ -212,6 +212,14 @@ def test_tissue_vulnerability_is_drawn_from_spare_columns_and_lets_damage_reach_
     # and the CAR T reach of the resistant clone (stop 47) the one after
     np.testing.assert_allclose(c.effects["car_resistant_kill"], PARAM_INDEX["car_resistant_kill"].iiv * ndtri(u[:, 30]),
                                rtol=1e-12)
+    # the MAPK tolerance time (stop 49) the last spare uniform; the BRAF V600 status, with the first stream's columns
+    # all taken, the second stream's first column
+    np.testing.assert_allclose(c.effects["mapk_persistence"], PARAM_INDEX["mapk_persistence"].iiv * ndtri(u[:, 31]),
+                               rtol=1e-12)
+    from immunotwin.population import late_streams
+
+    late = np.stack([g.random(16) for g in late_streams(4, 0, range(n))])
+    np.testing.assert_array_equal(c.covariates["braf_v600"].to_numpy(bool), late[:, 0] < 0.5)
     assert abs(eff.std() - 1.0) < 0.03 and abs(eff.mean()) < 0.03
     assert abs(np.corrcoef(eff[:, INDEX["colitis"]], c.effects["immunogenicity"])[0, 1]) < 0.06
     # At full autoreactive activity the damaged fraction settles at k_d/(k_d + k_rep): with the spread,

@@ -33,7 +33,7 @@ _OS = "survival after progression runs on the model's untreated disease, which l
     "dabrafenib: median PFS",  # unfitted: 9.2 months (8.8, band 7.0-10.6)
     "PFS hazard ratio",  # unfitted: 0.78 (0.67, CI 0.53-0.84)
     "OS hazard ratio",  # unfitted: 0.79 (0.71, CI 0.55-0.92)
-    "dabrafenib + trametinib: complete response by 5 years",  # unfitted: 17.3% (19%, CI 15.8-22.5%)
+    "dabrafenib + trametinib: CR by 5 years",  # unfitted: 17.3% (19%, CI 15.8-22.5%)
     _miss("dabrafenib + trametinib: median PFS", "fitted at seed 11 (11.04 months), 18.4 at the scenario's seed: "
           + _TAIL),
     _miss("dabrafenib: ORR", "60.0% against 53% (exact CI 45.9-59.7%): the single drug's assumed EC50"),

@@ -67,8 +67,8 @@ _IIV = [prm for prm in PARAMS if prm.iiv > 0 and prm.name not in LATE_IIV] \
     + [prm for name in LATE_IIV for prm in PARAMS if prm.name == name and prm.iiv > 0]
 _FIRST_SPARE_UNIFORM = 17
 #: Uniform draws of a patient's second stream (:func:`late_streams`), for what was added once the first stream's
-#: columns were all taken: column 0 the BRAF V600 status, the rest standard normals for LATE_IIV after the spare
-#: uniform columns of the first stream.
+#: columns were all taken (the last spare uniform, 31, went to mapk_persistence): column 0 the BRAF V600 status, the
+#: rest standard normals for any LATE_IIV parameter added later.
 N_LATE = 16
 #: net_growth_rate as declared (1/day), before calibration: the reference of the cancers' growth rates.
 REFERENCE_GROWTH = float(next(prm for prm in all_params() if prm.name == "net_growth_rate").value)

@@ -102,7 +102,8 @@ def _signals(ctx: Ctx) -> dict:
     c = pos(conc)
     ro = c / (c + ctx.p["pk_ec50"])
     # MAPK tolerance: the BRAF and MEK inhibitors' EC50 rises e-fold every mapk_persistence days on treatment
-    mapk_days = pos(ctx.t - jnp.minimum(ctx.u["tfd"][10], ctx.u["tfd"][11]))
+    tfd = ctx.u["tfd"] + jnp.zeros_like(ctx.p["pk_ec50"])  # (slots,), also when given as one number
+    mapk_days = pos(ctx.t - jnp.minimum(tfd[10], tfd[11]))
     shift = jnp.exp(jnp.minimum(mapk_days / ctx.p["mapk_persistence"], 50.0))
     ro_braf = c[10] / (c[10] + ctx.p["pk_ec50"][10] * shift)
     ro_mek = c[11] / (c[11] + ctx.p["pk_ec50"][11] * shift)

@@ -68,12 +68,12 @@ def targeted_therapy(patients: int | None = None, seed: int | None = None) -> Re
                             ref["os_hr_ci"], ref["source"], band_note="the published 95% CI; next-line therapy not in "
                                                                       "the spec"))
     combo = d[d["arm"] == COMBO]
-    figs.append(_binom(f"{COMBO}: complete response by 5 years (COMBI-d and -v pooled)", combo,
+    figs.append(_binom(f"{COMBO}: CR by 5 years (COMBI pooled)", combo,
                        lambda x: rate(x["bor"] == "CR"), pooled["cr"], round(pooled["cr"] * pooled["n"]), pooled["n"],
                        pooled["source"], seed=23, note="k = 19% of 563, rounded"))
     for j, (what, col) in enumerate((("PFS", "pfs"), ("OS", "os"))):
         pub = pooled[f"{col}_60_months"]
-        figs.append(_direction(f"{COMBO}: {what} at 60 months (COMBI-d and -v pooled)", combo,
+        figs.append(_direction(f"{COMBO}: {what} at 60 months (COMBI pooled)", combo,
                                lambda x, c=col: km_rate(x[f"{c}_months"], x[f"{c}_event"], 60.0), pub,
                                [max(pub - 0.06, 0.0), pub + 0.06], pooled["source"],
                                "±6 points" + ("; next-line therapy not in the spec" if col == "os" else ""),
