@@ -11,7 +11,7 @@ from scipy.integrate import solve_ivp
 from conftest import integrate, params
 from immunotwin.clinic.observe import neutropenia_grade
 from immunotwin.drugs.catalogue import CATALOGUE
-from immunotwin.model.core import LAYOUT, PARAM_INDEX, initial_state, vector_field
+from immunotwin.model.core import LAYOUT, PARAM_INDEX, initial_state, tumour_cells, vector_field
 from immunotwin.model.slots import SLOTS
 
 DOSE_MG = 142.5  # 75 mg/m2 x 1.9 m2
@@ -67,7 +67,7 @@ def test_docetaxel_shrinks_tumour_and_depletes_effectors() -> None:
     p = params(n=2, drugs=("docetaxel",), weight=70.0)
     doses = lambda k: [("cyto", np.array([DOSE_MG, 0.0]))] if k % 3 == 0 else []  # noqa: E731
     _, ys = integrate(p, 9, doses=doses)
-    tum = np.exp(LAYOUT.get(ys, "log_sensitive")) + np.exp(LAYOUT.get(ys, "log_resistant"))
+    tum = tumour_cells(ys)
     eff = LAYOUT.get(ys, "effector")
     assert tum[0, -1] < tum[1, -1]
     assert eff[0, 6] < eff[1, 6]  # a week after the first dose

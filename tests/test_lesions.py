@@ -8,7 +8,7 @@ import numpy as np
 
 from conftest import params
 from immunotwin import engine
-from immunotwin.model.core import LAYOUT, initial_state
+from immunotwin.model.core import LAYOUT, initial_state, tumour_cells
 
 
 def _nivo(k: int) -> list[tuple[str, float]]:
@@ -83,7 +83,7 @@ def test_effective_treatment_clears_seeded_foci_and_leaves_residual_mass() -> No
     ys = _nivolumab_course(2, 24)
     h = LAYOUT.get(ys, "new_lesion_hazard")
     assert h[0, -1] < 0.5 * h[1, -1]  # fewer visible new lesions on treatment
-    viable = np.exp(LAYOUT.get(ys, "log_sensitive")) + np.exp(LAYOUT.get(ys, "log_resistant"))
+    viable = tumour_cells(ys)
     resid = LAYOUT.get(ys, "residual_mass")
     assert viable[0, -1] < 0.5 * viable[1, -1]
     assert resid[0].max() > 0.1 * viable[0, 0]  # the responding tumour leaves a measurable residue
@@ -144,13 +144,12 @@ def test_fast_debris_lets_ct_see_a_response_sooner() -> None:
     # Same patient, same killing: with most of the killed mass cleared in two weeks, CT at week 12 reads
     # closer to the viable tumour than with one slow residue.
     def ct(ys: np.ndarray) -> np.ndarray:
-        viable = np.exp(LAYOUT.get(ys, "log_sensitive")) + np.exp(LAYOUT.get(ys, "log_resistant"))
+        viable = tumour_cells(ys)
         return viable + sum(LAYOUT.get(ys, k) for k in ("debris_mass", "residual_mass", "scar_mass"))
 
     slow, fast = _responding(13, debris_share=0.0), _responding(13, debris_share=0.7)
-    via = np.exp(LAYOUT.get(fast, "log_sensitive")) + np.exp(LAYOUT.get(fast, "log_resistant"))
-    np.testing.assert_allclose(via, np.exp(LAYOUT.get(slow, "log_sensitive"))
-                               + np.exp(LAYOUT.get(slow, "log_resistant")), rtol=1e-6)  # the tumour is the same
+    via = tumour_cells(fast)
+    np.testing.assert_allclose(via, tumour_cells(slow), rtol=1e-6)  # the tumour is the same
     assert ct(fast)[83] < ct(slow)[83]
     assert ct(fast)[83] - via[83] < 0.6 * (ct(slow)[83] - via[83])
 

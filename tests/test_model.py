@@ -9,7 +9,7 @@ from conftest import integrate, params
 from immunotwin import engine
 from immunotwin.clinic.run import run_clinic
 from immunotwin.model import core
-from immunotwin.model.core import LAYOUT, PARAMS
+from immunotwin.model.core import LAYOUT, PARAMS, tumour_cells
 from immunotwin.model.organs import INDEX, IRAES
 from immunotwin.model.slots import SLOTS
 from immunotwin.population import sample_cohort
@@ -17,7 +17,7 @@ from immunotwin.spec import DEFAULT_IMAGING, Assessment, parse_regimen
 
 
 def tumour(ys: np.ndarray) -> np.ndarray:
-    return np.exp(LAYOUT.get(ys, "log_sensitive")) + np.exp(LAYOUT.get(ys, "log_resistant"))
+    return tumour_cells(ys)
 
 
 def test_every_parameter_has_unit_and_source() -> None:
@@ -200,7 +200,8 @@ def test_tissue_vulnerability_is_drawn_from_spare_columns_and_lets_damage_reach_
 
     from immunotwin.population import LATE_IIV
 
-    assert LATE_IIV == ("damage_rate", "scar_fraction", "car_resistant_kill", "mapk_persistence")
+    assert LATE_IIV == ("damage_rate", "scar_fraction", "car_resistant_kill", "mapk_persistence",
+                        "mapk_resistant_fraction")
     assert _IIV_COLUMN["damage_rate"] == N_NORMAL and _IIV_COLUMN["scar_fraction"] == N_NORMAL + 12
     assert _IIV_COLUMN["car_resistant_kill"] == N_NORMAL + 13
     assert all(col < N_NORMAL for name, col in _IIV_COLUMN.items() if name not in LATE_IIV)
@@ -220,6 +221,9 @@ def test_tissue_vulnerability_is_drawn_from_spare_columns_and_lets_damage_reach_
 
     late = np.stack([g.random(16) for g in late_streams(4, 0, range(n))])
     np.testing.assert_array_equal(c.covariates["braf_v600"].to_numpy(bool), late[:, 0] < 0.5)
+    # the MAPK-resistant subclone's size (stop 50) the second stream's next column
+    np.testing.assert_allclose(c.effects["mapk_resistant_fraction"],
+                               PARAM_INDEX["mapk_resistant_fraction"].iiv * ndtri(late[:, 1]), rtol=1e-12)
     assert abs(eff.std() - 1.0) < 0.03 and abs(eff.mean()) < 0.03
     assert abs(np.corrcoef(eff[:, INDEX["colitis"]], c.effects["immunogenicity"])[0, 1]) < 0.06
     # At full autoreactive activity the damaged fraction settles at k_d/(k_d + k_rep): with the spread,

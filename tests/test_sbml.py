@@ -28,7 +28,7 @@ import pytest
 libsbml = pytest.importorskip("libsbml")
 
 from immunotwin import sbml  # noqa: E402
-from immunotwin.model.core import INPUTS, LAYOUT, PARAMS, vector_field  # noqa: E402
+from immunotwin.model.core import INPUTS, LAYOUT, PARAMS, tumour_cells, vector_field  # noqa: E402
 from immunotwin.spec import parse_regimen  # noqa: E402
 
 NIVO = "nivolumab 3 mg/kg q2w"
@@ -249,7 +249,7 @@ def test_roadrunner_on_exported_sbml_agrees_with_engine(regimen: str) -> None:
     assert done.returncode == 0, done.stderr[-2000:]
     res = np.load(tmp / "res.npy")
     states = sbml.engine_trajectory(patient, plan, weeks)[0]
-    tumour = np.exp(LAYOUT.get(states, "log_sensitive")) + np.exp(LAYOUT.get(states, "log_resistant"))
+    tumour = tumour_cells(states)
     conc = LAYOUT.get(states, "pk_central")[:, :2] / patient.params["pk_vc"][0, :2]
     np.testing.assert_allclose(res[:, 0], 7.0 * np.arange(weeks + 1))
     # Burden in 1e9 cells. The engine integrates the log of each clone, the SBML the cells; once the median patient

@@ -9,7 +9,7 @@ from conftest import integrate, params
 from immunotwin.clinic.run import intensive_days
 from immunotwin.clinic.schedule import Dosing
 from immunotwin.drugs.catalogue import CATALOGUE
-from immunotwin.model.core import LAYOUT
+from immunotwin.model.core import LAYOUT, tumour_cells
 from immunotwin.model.slots import SLOTS
 from immunotwin.population import sample_cohort
 from immunotwin.spec import DrugSchedule
@@ -80,7 +80,7 @@ def test_braf_status_is_drawn_apart_from_every_other_draw() -> None:
 
 
 def _tumour(ys: np.ndarray) -> np.ndarray:
-    return np.exp(LAYOUT.get(ys[0], "log_sensitive")) + np.exp(LAYOUT.get(ys[0], "log_resistant"))
+    return tumour_cells(ys[0])
 
 
 def test_mapk_kill_needs_braf_v600_and_fades_as_the_tumour_grows_tolerant() -> None:

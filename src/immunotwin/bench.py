@@ -140,9 +140,9 @@ def grid() -> np.ndarray:
 
 def observe(states: np.ndarray, params: dict[str, np.ndarray]) -> np.ndarray:
     """(N, T, 1 + slots): tumour (1e9 cells) and each slot's concentration (mg/L) from states (N, T, size)."""
-    from .model.core import LAYOUT
+    from .model.core import LAYOUT, tumour_cells
 
-    tum = np.exp(LAYOUT.get(states, "log_sensitive")) + np.exp(LAYOUT.get(states, "log_resistant"))
+    tum = tumour_cells(states)
     conc = LAYOUT.get(states, "pk_central") / params["pk_vc"][:, None, :]
     return np.concatenate([tum[..., None], conc], axis=-1)
 

@@ -76,11 +76,14 @@ TARGETS: dict[str, tuple[str, str, str]] = {
 PARAM_TARGETS: dict[str, tuple[str, str, tuple[str, ...], str, tuple[float, float]]] = {
     "chemo_tumour_kill": ("chemotherapy-docetaxel", "scenario_refs", ("docetaxel_nsclc_second_line", "orr"), "orr",
                           (0.005, 5.0)),
-    # BRAF + MEK inhibition (model.tumour): its kill to COMBI-d's dabrafenib + trametinib ORR, then how long the
-    # killing persists on treatment to that arm's median PFS (the ORR first: a response is seen by week 8 to 16).
+    # BRAF + MEK inhibition (model.tumour): its kill to COMBI-d's dabrafenib + trametinib ORR, how long the
+    # killing persists on treatment to that arm's median PFS (the ORR first: a response is seen by week 8 to 16), and
+    # the size of the pre-existing MAPK-resistant subclone to the share progressed by 3 years (1 - 3-year PFS).
     "mapk_kill": ("targeted-therapy", "scenario_refs", ("combi_d", "combination", "orr"), "orr", (0.002, 2.0)),
     "mapk_persistence": ("targeted-therapy", "scenario_refs", ("combi_d", "combination", "median_pfs_months"),
                          "median_pfs", (5.0, 5000.0)),
+    "mapk_resistant_fraction": ("targeted-therapy", "scenario_refs", ("combi_d", "combination", "pfs_36_months"),
+                                "progressed_36m", (1e-7, 0.3)),
     "car_kill": ("car-t-crs", "phenomena", ("car_t", "zuma1_axicabtagene", "orr"), "orr", (0.05, 20.0)),
     # How much CAR T killing the immune-resistant clone still meets (model.celltherapy), fitted to the share of ZUMA-1's
     # patients still in response at its median follow-up of 15.4 months: escape sets how long responses last
@@ -169,6 +172,7 @@ CROSS_TARGETS: dict[str, tuple[str, str, str, tuple[str, ...], str, tuple[float,
 PARAM_ARMS: dict[str, str | tuple[str, ...]] = {
     "adcc_kill": "rituximab", "b_cell_depletion_ec50": "rituximab", "vaccine_potency": "gp100",
     "mapk_kill": "dabrafenib + trametinib", "mapk_persistence": "dabrafenib + trametinib",
+    "mapk_resistant_fraction": "dabrafenib + trametinib",
     "shared_antigen_antibody": "no drug", "scar_fraction": ("nivolumab + ipilimumab", "nivolumab"),
     **{f"damage_rate.{organ}": ("ipilimumab", "ipilimumab + gp100") for organ in SEVERITY_ORGANS},
     **{k: ("ipilimumab", "ipilimumab + gp100") for k in PARAM_TARGETS if k.startswith("weight_ctla4.")},
@@ -191,6 +195,7 @@ METRICS = {
     "b_cells_1y_remission": lambda p: _b_cells_in_remission(p),
     "in_response_15m": lambda p: _in_response(p, 15.4),
     "median_pfs": lambda p: _median_pfs(p),
+    "progressed_36m": lambda p: 1.0 - _pfs_at(p, 36.0),
     **{f"severity.{organ}": (lambda p, o=organ: organ_severity(p, o)) for organ in IRAES},
     **{f"incidence.{organ}": (lambda p, o=organ: organ_incidence(p, o)) for organ in IRAES},
     **{f"grade2.{organ}": (lambda p, o=organ: organ_incidence(p, o, 2)) for organ in IRAES},
@@ -286,6 +291,22 @@ def _median_pfs(p) -> float:  # type: ignore[no-untyped-def]
     return float(ok["pfs_months"].max()) if m is None else float(m)
 
 
+def _pfs_at(p, months: float) -> float:  # type: ignore[no-untyped-def]
+    """Kaplan-Meier PFS at ``months`` of the patients who ran."""
+    from .survival import km_rate
+
+    ok = p[p["status"] == "ok"]
+    return km_rate(ok["pfs_months"].to_numpy(float), ok["pfs_event"].to_numpy(bool), months)
+
+
+#: A warm refit's tolerance for metrics read on a coarse grid: median PFS falls on the scan days (8 weeks apart in
+#: COMBI-d's first year, about 1.8 months), so a median within half a month of the target is as close as it gets.
+METRIC_TOL: dict[str, float] = {"median_pfs": 0.5}
+#: Metrics fitted to the complement of their published figure (the metric must rise with the parameter, and a
+#: published survival rate falls with it): the target is 1 - the figure.
+COMPLEMENT_METRICS = frozenset({"progressed_36m"})
+
+
 def _in_response(p, months: float) -> float:  # type: ignore[no-untyped-def]
     """Of the patients who ran, the share in response at ``months`` (as the car-t-crs scenario reads it:
     :func:`immunotwin.scenarios.biologics.in_remission`)."""
@@ -341,7 +362,8 @@ def metric_with_param(name: str, spec_name: str, value: float, patients: int, se
                       arm: str | tuple[str, ...] = "") -> float:
     """``metric`` of ``spec_name`` with parameter ``name`` (or ``name.organ``, :func:`with_value`) at ``value``,
     read over ``arm`` (one name or several; every arm if empty)."""
-    p, v = simulate_with_param(name, spec_name, value, patients, seed, metric in VISIT_METRICS)
+    arms = ((arm,) if isinstance(arm, str) else tuple(arm)) if arm else None
+    p, v = simulate_with_param(name, spec_name, value, patients, seed, metric in VISIT_METRICS, arms)
     keep = p["arm"].isin((arm,) if isinstance(arm, str) else arm).to_numpy() if arm else np.ones(len(p), bool)
     if metric in VISIT_METRICS:
         return float(np.asarray(VISIT_METRICS[metric](p, v))[keep].mean())
@@ -349,25 +371,27 @@ def metric_with_param(name: str, spec_name: str, value: float, patients: int, se
 
 
 def simulate_with_param(name: str, spec_name: str, value: float, patients: int, seed: int,  # type: ignore[no-untyped-def]
-                        visits: bool = False):
-    """(patients, visits or None) of ``spec_name`` with parameter ``name`` (or ``name.organ``) at ``value``; the
-    installed parameters are restored afterwards."""
+                        visits: bool = False, arms: tuple[str, ...] | None = None):
+    """(patients, visits or None) of ``spec_name`` (only ``arms`` if given, each as in the whole run) with parameter
+    ``name`` (or ``name.organ``) at ``value``; the installed parameters are restored afterwards."""
     with model_values({name: value}):
-        return _simulate(spec_name, patients, visits, seed)
+        return _simulate(spec_name, patients, visits, seed, arms)
 
 
-def _simulate(spec_name: str, patients: int, visits: bool, seed: int):  # type: ignore[no-untyped-def]
+def _simulate(spec_name: str, patients: int, visits: bool, seed: int,  # type: ignore[no-untyped-def]
+              arms: tuple[str, ...] | None = None):
     """(patients, visits) of a shipped scenario spec, or of ``checkmate067``: the CheckMate 067 example that
-    ``immunotwin validate`` runs (``examples/checkmate067.toml``)."""
+    ``immunotwin validate`` runs (``examples/checkmate067.toml``); only ``arms`` if given."""
     from .scenarios.core import simulate_in_memory, simulate_spec
 
     if spec_name != "checkmate067":
-        _, p, v = simulate_spec(spec_name, patients, visits=visits, seed=seed)
+        _, p, v = simulate_spec(spec_name, patients, visits=visits, seed=seed, arms=arms)
         return p, v
     from .spec import load_spec, with_overrides
     from .validate import EXAMPLE
 
-    return simulate_in_memory(with_overrides(load_spec(EXAMPLE), size_per_arm=patients, seed=seed), visits)
+    return simulate_in_memory(with_overrides(load_spec(EXAMPLE), size_per_arm=patients, seed=seed), visits,
+                              arms=arms)
 
 
 def _worst_visit_grade(p, v, organ: str) -> np.ndarray:  # type: ignore[no-untyped-def]
@@ -541,8 +565,9 @@ def main(argv: list[str] | None = None) -> int:
             source = node.get("source", source) if isinstance(node, dict) else source
         leaf = node[path[-1]]
         target = float(np.mean(leaf)) if isinstance(leaf, list) else float(leaf)  # a published range: its middle
+        target = 1.0 - target if metric in COMPLEMENT_METRICS else target
         n_pat = PARAM_PATIENTS.get(name, a.patients)
-        tol_n = (1.0 / n_pat if a.tol is None else a.tol) if a.warm else 0.0
+        tol_n = (METRIC_TOL.get(metric, 1.0 / n_pat) if a.tol is None else a.tol) if a.warm else 0.0
         res = bisect(lambda x, n=name, sp=spec_name, m=metric, k=n_pat: metric_with_param(n, sp, x, k, a.seed, m,
                                                                                           PARAM_ARMS.get(n, "")),
                      target, lo, hi, start=start("params", name), tol=tol_n)

@@ -601,8 +601,8 @@ def _notes(cancer: str, regimen_text: str, patient: Patients, plan: DosePlan, ho
         "second_line_on = 0, freeze_tumour = 0 (1 holds the tumour, as in burn-in), "
         "first_dose_day_* (clearance time since first dose; 1e9 for an unused slot), zero_order_input_* = 0 "
         "(the clinic's infusion of sub-daily and subcutaneous doses; such regimens are not exported).",
-        "Units: time in days; tumour and T cells in 1e9 cells (log_sensitive, log_resistant are natural "
-        "logs); drug amounts in mg, concentrations in mg/L; other quantities dimensionless. Each "
+        "Units: time in days; tumour and T cells in 1e9 cells (log_sensitive, log_mapk_resistant, log_resistant are "
+        "natural logs); drug amounts in mg, concentrations in mg/L; other quantities dimensionless. Each "
         "parameter's unit is given in its name.",
     ]
     body = "".join(f"<p>{html.escape(p)}</p>" for p in paras)

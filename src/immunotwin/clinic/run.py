@@ -19,7 +19,7 @@ import numpy as np
 
 from .. import engine
 from ..drugs.catalogue import CATALOGUE, dose_index, is_cytotoxic, slot_params
-from ..model.core import LAYOUT, ct_residue, initial_state
+from ..model.core import LAYOUT, ct_residue, initial_state, tumour_cells
 from ..model.organs import INDEX, IRAES
 from ..model.slots import N_SLOTS, SLOTS
 from ..population import Cohort
@@ -264,7 +264,7 @@ def run_clinic(cohort: Cohort, arm: Sequence[DrugSchedule], *, assessment: Asses
         boundary = (day - t0) % STEP == 0
         if int(day) in b_cells and day == int(day):
             b_cells[int(day)] = np.where(alive, LAYOUT.get(y, "b_cells") / params["b_cell_normal"], np.nan)
-        tum = np.exp(LAYOUT.get(y, "log_sensitive")) + np.exp(LAYOUT.get(y, "log_resistant"))
+        tum = tumour_cells(y)
         dmg, fun = LAYOUT.get(y, "damage"), LAYOUT.get(y, "function")
         t4 = LAYOUT.get(y, "thyroxine")
         lab = observe.labs(dmg, fun, m.replaced, t4)

@@ -274,13 +274,13 @@ def given_matrix(plan, weeks: int) -> np.ndarray:  # type: ignore[no-untyped-def
 
 
 def save_indices() -> list[int]:
-    """States saved by :func:`dosing_only`: log_sensitive, log_resistant, then each slot's central amount."""
-    from ..model.core import LAYOUT
+    """States saved by :func:`dosing_only`: the tumour's clones (log_sensitive, log_mapk_resistant,
+    log_resistant), then each slot's central amount."""
+    from ..model.core import CLONE_STATES, LAYOUT
     from ..model.slots import N_SLOTS
 
     pk0 = LAYOUT.slices["pk_central"].start
-    return [LAYOUT.slices["log_sensitive"].start, LAYOUT.slices["log_resistant"].start,
-            *range(pk0, pk0 + N_SLOTS)]
+    return [*(LAYOUT.slices[k].start for k in CLONE_STATES), *range(pk0, pk0 + N_SLOTS)]
 
 
 def dose_states(plan) -> list[int]:  # type: ignore[no-untyped-def]
@@ -309,8 +309,8 @@ def observations(saved: np.ndarray, params: Mapping[str, np.ndarray]) -> np.ndar
     """(n, T, 1 + slots) as ``immunotwin.bench.observe``: tumour (1e9 cells), then each slot's
     concentration (mg/L), from :func:`dosing_only`'s default saved states."""
     saved = saved.astype(np.float64)
-    tum = np.exp(saved[..., 0]) + np.exp(saved[..., 1])
-    conc = saved[..., 2:] / np.asarray(params["pk_vc"], dtype=np.float64)[:, None, :]
+    tum = np.exp(saved[..., 0]) + np.exp(saved[..., 1]) + np.exp(saved[..., 2])
+    conc = saved[..., 3:] / np.asarray(params["pk_vc"], dtype=np.float64)[:, None, :]
     return np.concatenate([tum[..., None], conc], axis=-1)
 
 

@@ -152,7 +152,7 @@ def _signals(ctx: Ctx) -> dict:
     p, s, sig = ctx.p, ctx.s, ctx.sig
     import jax.numpy as jnp
 
-    ts = jnp.exp(s["log_sensitive"])
+    ts = jnp.exp(s["log_sensitive"]) + jnp.exp(s["log_mapk_resistant"])
     target = p["tumour_cd19"] * ts + s["b_cells"]
     engage = target / (target + p["car_k_antigen"])
     # the cells a CAR T cell meets and kills: the resistant clone's among them at its reach

@@ -75,8 +75,18 @@ STATE_NAMES: tuple[str, ...] = tuple(LAYOUT.slices)
 #: resorbing residue and the scar, in 1e9 cell-equivalents.
 CT_RESIDUE_STATES: tuple[str, ...] = ("debris_mass", "residual_mass", "scar_mass")
 #: States held fixed while the ``freeze`` input is 1 (the engine's burn-in): the tumour and what it seeds and leaves.
-HELD_STATES: tuple[str, ...] = ("log_sensitive", "log_resistant", "micrometastases", "new_lesion_hazard",
+HELD_STATES: tuple[str, ...] = ("log_sensitive", "log_mapk_resistant", "log_resistant", "micrometastases",
+                                "new_lesion_hazard",
                                 *CT_RESIDUE_STATES, "melanocyte_loss", "depigmentation")
+
+
+#: The tumour's clones (model.tumour), each a natural log of 1e9 cells.
+CLONE_STATES: tuple[str, ...] = ("log_sensitive", "log_mapk_resistant", "log_resistant")
+
+
+def tumour_cells(y: np.ndarray) -> np.ndarray:
+    """Viable tumour cells (1e9) summed over the clones (:data:`CLONE_STATES`), per row of the states ``y``."""
+    return sum(np.exp(LAYOUT.get(y, k)) for k in CLONE_STATES)
 
 
 def ct_residue(y: np.ndarray) -> np.ndarray:
@@ -207,7 +217,13 @@ def initial_state(params: Mapping[str, np.ndarray], tumour_cells: np.ndarray) ->
         y[:, LAYOUT.slices[name]] = np.reshape(value, (n, -1)) if np.ndim(value) else value
 
     fr = np.clip(np.asarray(params["resistant_fraction"], dtype=np.float64), 1e-12, 0.95)
-    put("log_sensitive", np.log(tumour_cells * (1.0 - fr)))
+    # a MAPK-resistant subclone of the immune-visible cells in BRAF V600-mutant tumours only; elsewhere none
+    # (ln 1e-300 is far below the one-cell floor, so the state never moves and adds nothing to the burden)
+    fm = np.clip(np.asarray(params["mapk_resistant_fraction"], dtype=np.float64), 1e-12, 0.5) \
+        * np.asarray(params["braf_v600"], dtype=np.float64)
+    put("log_sensitive", np.log(tumour_cells * (1.0 - fr) * (1.0 - fm)))
+    put("log_mapk_resistant", np.where(fm > 0.0, np.log(np.maximum(tumour_cells * (1.0 - fr) * fm, 1e-300)),
+                                       np.log(1e-300)))
     put("log_resistant", np.log(tumour_cells * fr))
     seeding = np.asarray(params["metastasis_rate"]) * tumour_cells ** np.asarray(params["metastasis_alpha"])
     put("micrometastases", seeding * np.asarray(params["micrometastasis_delay"]))  # steady state before treatment

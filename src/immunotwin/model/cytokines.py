@@ -58,7 +58,7 @@ def _signals(ctx: Ctx) -> dict:
     st = ctx.sig["steroid"]
     immsup = p["steroid_imax"] * st / (st + p["steroid_ic50"]) + p["second_line_imax"] * ctx.u["second_line"]
     immsup = jnp.clip(immsup, 0.0, 0.95)
-    tum = jnp.exp(s["log_sensitive"]) + jnp.exp(s["log_resistant"])
+    tum = jnp.exp(s["log_sensitive"]) + jnp.exp(s["log_mapk_resistant"]) + jnp.exp(s["log_resistant"])
     q = s["effector"] * (1.0 - immsup) / tum
     act_t = q / (p["kill_s"] + q)
     act_a = jnp.sum(hill(s["autoreactive"], p["a50"], 2.0))

@@ -1,7 +1,8 @@
 """Tumour: growth, antigenicity, PD-L1, antigen release and new lesions.
 
 Two clones: ``log_sensitive`` = ln(T_s) and ``log_resistant`` = ln(T_r), cells in units of
-1e9 (about 1 cm^3; Del Monte, Cell Cycle 2009;8:505), T = T_s + T_r. The resistant clone
+1e9 (about 1 cm^3; Del Monte, Cell Cycle 2009;8:505), T = T_s + T_r (a third, MAPK-resistant clone T_m, below,
+exists only in BRAF V600-mutant tumours). The resistant clone
 (antigen loss, B2M or JAK1/2 loss: Zaretsky et al., N Engl J Med 2016;375:819; Sharma et
 al., Cell 2017;168:707) is a patient-level fraction f_r of the baseline burden that hardly
 becomes more visible when immunity is unleashed: it keeps the killing rate it had at
@@ -44,10 +45,19 @@ MEK1/2 mutations, BRAF amplification and splice variants in about half of progre
 et al., Nat Commun 2015;6:6908; recalled, verify; and adaptive, non-genetic tolerance). A time-fading
 drug effect is the resistance term of the tumour growth inhibition model of Claret et al. (J Clin Oncol
 2009;27:4103); here it acts on potency, so the pair's deeper inhibition outlasts either drug's. P varies
-between patients (assumed log-SD 1), so some responses last for years. Both clones are hit alike: BRAF V600 is a truncal mutation, shared by immune-resistant
-and immune-visible cells. The dying cells release antigen as immune killing does (BRAF inhibition also raises
-melanocyte-antigen expression and T-cell infiltration: Frederick et al., Clin Cancer Res 2013;19:1225;
-recalled, verify).
+between patients (assumed log-SD 1), so some responses last for years. Both clones are hit alike: BRAF V600 is a
+truncal mutation, shared by immune-resistant and immune-visible cells. A third clone, ``log_mapk_resistant`` = ln(T_m),
+is the part of the immune-visible cells that BRAF and MEK inhibitors do not touch (pre-existing subclones with
+NRAS or MEK1/2 mutations or BRAF amplification, the commonest genetic causes of progression on them): a patient-level
+fraction f_m of a BRAF V600-mutant tumour's immune-visible cells at enrolment (none in wild-type tumours). It grows,
+meets immune and other killing, and presents antigen as the sensitive clone does:
+
+    d lnT_m/dt = r_g (1 - T/K) (1 + c_p (IL6 - 1)/(IL6 + 1)) - kill   (T = T_s + T_m + T_r)
+
+so a deep response to BRAF and MEK inhibition regrows from it (the regrowth term of Claret et al. 2009) unless the
+immune response holds it. Cells killed by BRAF and MEK inhibition release antigen as immune killing does
+(BRAF inhibition also raises melanocyte-antigen expression and T-cell infiltration: Frederick et al., Clin
+Cancer Res 2013;19:1225; recalled, verify).
 IL-2-activated NK/LAK cells and antibody-dependent cytotoxicity (:mod:`.innate`) kill both clones
 too (no MHC needed); CD19 CAR T cells (:mod:`.celltherapy`) kill the sensitive clone and, at a
 fraction, the resistant one. All of them add to the extra killing below, and any killing releases antigen.
@@ -160,6 +170,13 @@ PARAMS = (
             "COMBI-d's dabrafenib + trametinib median PFS; "
             "log-SD 1 assumed (responses to BRAF + MEK inhibitors range from months to more than five years: 5-year "
             "PFS about 19%, Robert et al., N Engl J Med 2019;381:626, recalled)", iiv=1.0),
+    assumed("mapk_resistant_fraction", "1", 1e-3,
+            "median fraction of a BRAF V600-mutant tumour's immune-visible cells that resist BRAF and MEK inhibition "
+            "before treatment (pre-existing NRAS, MEK1/2 or BRAF-amplified subclones: Johnson et al., Nat Commun "
+            "2015;6:6908, recalled, verify; a clone of at least a few cells per million is expected in a "
+            "billion-cell tumour from mutation rates alone, order of magnitude); median fitted to COMBI-d's "
+            "dabrafenib + trametinib 3-year PFS (data/cancer_fit.json), log-SD 2 assumed (subclone sizes "
+            "span orders of magnitude)", iiv=2.0),
     assumed("braf_v600", "1", 0.0,
             "1 if the tumour carries a BRAF V600 mutation, else 0; set per patient from the covariate braf_v600 "
             "(immunotwin.population)"),
@@ -211,14 +228,16 @@ PARAMS = (
 def _signals(ctx: Ctx) -> dict:
     p, s, sig = ctx.p, ctx.s, ctx.sig
     ts, tr = jnp.exp(s["log_sensitive"]), jnp.exp(s["log_resistant"])
-    tum = ts + tr
+    tm = jnp.exp(s["log_mapk_resistant"])
+    tum = ts + tm + tr
     ifn_x = sig["ifn"] - 1.0
     pdl1 = p["pdl1_constitutive"] + p["pdl1_ifn"] * ifn_x / (ifn_x + p["k_ifn"])
     free = pdl1 * (1.0 - sig["block_pd"])
     inh = free / (free + p["k_pdl1"])
     kill_mapk = p["mapk_kill"] * p["braf_v600"] * sig["mapk"]
-    return {"tumour": tum, "sensitive": ts, "resistant": tr, "pdl1": pdl1, "pd1_inhibition": inh,
-            "kill_mapk": kill_mapk}
+    # "sensitive": every immune-visible cell, the MAPK-resistant subclone's included
+    return {"tumour": tum, "sensitive": ts + tm, "mapk_resistant": tm, "resistant": tr, "pdl1": pdl1,
+            "pd1_inhibition": inh, "kill_mapk": kill_mapk}
 
 
 def antigen(ctx: Ctx, kill: jnp.ndarray) -> jnp.ndarray:
@@ -238,18 +257,21 @@ def _derivatives(ctx: Ctx) -> dict:
     il6x = sig["il6"] - 1.0
     growth = p["growth_rate"] * (1.0 - tum / p["carrying_capacity"]) * (1.0 + p["il6_promotion"] * il6x / (il6x + 1.0)) \
         * (1.0 - p["ifn_antiproliferative"] * sig["ifn_exo"])
-    chemo = p["chemo_tumour_kill"] * sig["chemo"] + sig["kill_nk"] + sig["kill_adcc"] + sig["kill_mapk"]  # both clones
+    mapk = sig["kill_mapk"]  # not the MAPK-resistant subclone
+    chemo = p["chemo_tumour_kill"] * sig["chemo"] + sig["kill_nk"] + sig["kill_adcc"]  # every clone
     car = sig["kill_car"]  # CD19+ cells only: the resistant clone stands for antigen-negative escape
-    d_s = jnp.where(s["log_sensitive"] > LN_MIN, growth - sig["kill"] - chemo - car, 0.0)
+    d_s = jnp.where(s["log_sensitive"] > LN_MIN, growth - sig["kill"] - chemo - mapk - car, 0.0)
+    d_m = jnp.where(s["log_mapk_resistant"] > LN_MIN, growth - sig["kill"] - chemo - car, 0.0)
     extra = jnp.maximum(sig["kill"] - p["baseline_kill"], 0.0)
-    d_r = jnp.where(s["log_resistant"] > LN_MIN,
-                    growth - p["baseline_kill"] - p["resistant_kill"] * extra - chemo - sig["kill_car_resistant"], 0.0)
+    d_r = jnp.where(s["log_resistant"] > LN_MIN, growth - p["baseline_kill"] - p["resistant_kill"] * extra - chemo
+                    - mapk - sig["kill_car_resistant"], 0.0)
     seeded, delay = s["micrometastases"], p["micrometastasis_delay"]
-    clearance = extra + chemo + car
-    dying = (extra + chemo + car) * sig["sensitive"] + (p["resistant_kill"] * extra + chemo + sig["kill_car_resistant"]) \
-        * sig["resistant"]
+    clearance = extra + chemo + mapk + car
+    dying = (extra + chemo + car) * sig["sensitive"] + mapk * (sig["sensitive"] - sig["mapk_resistant"]) \
+        + (p["resistant_kill"] * extra + chemo + mapk + sig["kill_car_resistant"]) * sig["resistant"]
     return {
         "log_sensitive": d_s,
+        "log_mapk_resistant": d_m,
         "log_resistant": d_r,
         "micrometastases": p["metastasis_rate"] * tum ** p["metastasis_alpha"] - seeded / delay - clearance * seeded,
         "new_lesion_hazard": seeded / delay,
@@ -262,7 +284,7 @@ def _derivatives(ctx: Ctx) -> dict:
 
 
 SUBSYSTEM = Subsystem(
-    "tumour", (("log_sensitive", 1), ("log_resistant", 1), ("micrometastases", 1), ("new_lesion_hazard", 1),
+    "tumour", (("log_sensitive", 1), ("log_mapk_resistant", 1), ("log_resistant", 1), ("micrometastases", 1), ("new_lesion_hazard", 1),
                 ("debris_mass", 1), ("residual_mass", 1), ("scar_mass", 1)), PARAMS,
     derivatives=_derivatives, signals=_signals, doc=__doc__ or "",
 )

@@ -12,7 +12,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from ..clinic.observe import VITILIGO_SEEN_BSA  # noqa: E402
-from ..model.core import LAYOUT, ct_residue  # noqa: E402
+from ..model.core import LAYOUT, ct_residue, tumour_cells  # noqa: E402
 from ..model.organs import IRAES  # noqa: E402
 
 if TYPE_CHECKING:
@@ -46,7 +46,7 @@ def plot_patient(run: PatientRun, path: Path) -> None:
             a.annotate(r["response"], (r["day"] / 7.0, r["sld_mm"]), textcoords="offset points", xytext=(0, 6),
                        ha="center", fontsize=8)
     a2 = a.twinx()
-    tum = np.exp(LAYOUT.get(ys, "log_sensitive")) + np.exp(LAYOUT.get(ys, "log_resistant"))
+    tum = tumour_cells(ys)
     a2.semilogy(weeks, tum, color="tab:red", alpha=0.6, label="tumour cells (1e9, hidden)")
     a2.semilogy(weeks, np.exp(LAYOUT.get(ys, "log_resistant")), color="tab:red", ls="--", alpha=0.5,
                 label="resistant clone (1e9)")

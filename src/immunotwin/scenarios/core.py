@@ -80,17 +80,18 @@ def spec_text(name: str) -> str:
 
 
 def simulate_spec(name: str, patients: int | None, visits: bool, seed: int | None = None,
-                  chunk: int = 256, iiv_scale: dict[str, float] | None = None
+                  chunk: int = 256, iiv_scale: dict[str, float] | None = None, arms: Sequence[str] | None = None
                   ) -> tuple[Any, pd.DataFrame, pd.DataFrame | None]:
     """Run a shipped scenario spec in memory: (spec, patients, visits or None). ``iiv_scale`` scales named
     parameters' variability with the patients' random numbers unchanged (0: every patient at the median), and
-    adds their random effects as ``re_<name>`` columns (:func:`immunotwin.trial.simulate_chunk`)."""
+    adds their random effects as ``re_<name>`` columns (:func:`immunotwin.trial.simulate_chunk`); ``arms``: only
+    these arms (by name), each as in the whole run."""
     from ..spec import parse_spec, with_overrides
 
     spec = parse_spec(spec_text(name))
     if patients is not None or seed is not None:
         spec = with_overrides(spec, size_per_arm=patients, seed=seed)
-    p, v = simulate_in_memory(spec, visits, chunk=chunk, iiv_scale=iiv_scale)
+    p, v = simulate_in_memory(spec, visits, chunk=chunk, iiv_scale=iiv_scale, arms=arms)
     return spec, p, v
 
 

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from ..drugs.catalogue import CATALOGUE
-from ..model.core import LAYOUT
+from ..model.core import LAYOUT, tumour_cells
 from ..model.organs import IRAES
 from ..model.slots import SLOTS
 from ..simulate import PatientRun
@@ -95,7 +95,7 @@ def patient_view(run: PatientRun) -> dict[str, Any]:
         raise ValueError("the run kept no trajectory (simulate_patient keeps one)")
     days = np.asarray(traj.day, dtype=float)
     ys = np.concatenate(traj.states, axis=1)[0] if traj.states else np.zeros((0, LAYOUT.size))
-    sens, res = np.exp(LAYOUT.get(ys, "log_sensitive")), np.exp(LAYOUT.get(ys, "log_resistant"))
+    tum, res = tumour_cells(ys), np.exp(LAYOUT.get(ys, "log_resistant"))
     conc = LAYOUT.get(ys, "pk_central") / run.clinic.vc[0]
     slots = []
     for slot, drugs in _slot_drugs(run).items():
@@ -107,7 +107,7 @@ def patient_view(run: PatientRun) -> dict[str, Any]:
     dmg = LAYOUT.get(ys, "damage")
     series = {
         "day": days.tolist(),
-        "tumour_cells": _floats(sens + res),
+        "tumour_cells": _floats(tum),
         "resistant_cells": _floats(res),
         **{k: _floats(LAYOUT.get(ys, k)) for k in ("effector", "exhausted", "memory", "treg_tumour",
                                                     "treg_systemic")},
