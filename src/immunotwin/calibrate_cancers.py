@@ -402,12 +402,14 @@ def _worst_visit_grade(p, v, organ: str) -> np.ndarray:  # type: ignore[no-untyp
     return visit_flags(p, v, organ)[f"{organ}_worst_any"].to_numpy()
 
 
-def _result(trace: list[list[float]], target: float) -> dict:
-    """The closest point tried (on a plateau short of the target: the smallest value that gets as close)."""
+def _result(trace: list[list[float]], target: float, tol: float = 0.0) -> dict:
+    """The closest point tried (on a plateau short of the target: the smallest value that gets as close); it counts
+    as reached within the larger of ``REACH_TOL`` and the fit's own ``tol`` (months, for a median PFS)."""
     best = min(trace, key=lambda t: abs(t[1] - target))
-    reached = abs(best[1] - target) <= REACH_TOL
+    reach = max(REACH_TOL, tol)
+    reached = abs(best[1] - target) <= reach
     if not reached:  # a plateau below (or above) the target: the smallest value that gets as close
-        near = [t for t in trace if abs(t[1] - best[1]) <= REACH_TOL]
+        near = [t for t in trace if abs(t[1] - best[1]) <= reach]
         best = min(near, key=lambda t: t[0]) if best[1] < target else max(near, key=lambda t: t[0])
     return {"value": float(f"{best[0]:.4g}"), "orr": best[1], "target_orr": target, "reached": reached, "trace": trace}
 
@@ -435,7 +437,7 @@ def bisect(evaluate, target: float, lo: float = LO, hi: float = HI, iters: int =
                 lo = mid
             else:
                 hi = mid
-        return _result(trace, target)
+        return _result(trace, target, tol)
     llo, lhi = float(np.log(lo)), float(np.log(hi))
     trace: list[list[float]] = []
 
@@ -447,20 +449,20 @@ def bisect(evaluate, target: float, lo: float = LO, hi: float = HI, iters: int =
     a = float(np.clip(np.log(start), llo, lhi))
     fa = f(a)
     if abs(fa) <= tol:
-        return _result(trace, target)
+        return _result(trace, target, tol)
     step, direction = float(np.log(1.5)), (1.0 if fa < 0 else -1.0)  # the metric rises with x
     b, fb = a, fa
     while len(trace) < iters:
         a, fa = b, fb
         b = float(np.clip(a + direction * step, llo, lhi))
         if b == a:  # at the bound and still short: the closest point tried
-            return _result(trace, target)
+            return _result(trace, target, tol)
         fb = f(b)
         if abs(fb) <= tol or (fa < 0) != (fb < 0):
             break
         step *= 2.0
     if abs(fb) <= tol or (fa < 0) == (fb < 0):
-        return _result(trace, target)
+        return _result(trace, target, tol)
     side = 0
     while len(trace) < iters:
         c = (a * fb - b * fa) / (fb - fa) if fb != fa else 0.5 * (a + b)
@@ -477,7 +479,7 @@ def bisect(evaluate, target: float, lo: float = LO, hi: float = HI, iters: int =
             if side == 1:
                 fb *= 0.5
             side = 1
-    return _result(trace, target)
+    return _result(trace, target, tol)
 
 
 def fit_one(cancer: str, spec_name: str, target: float, patients: int, seed: int, arm: str = "",
