@@ -1,11 +1,11 @@
 """BRAF and MEK inhibitors in BRAF V600-mutant melanoma (``targeted-therapy``): COMBI-d's two arms,
 dabrafenib + trametinib against dabrafenib alone.
 
-The combination's ORR and median PFS set the model's two MAPK parameters (the kill at full pathway
-inhibition and how long it persists on treatment; ``immunotwin.calibrate_cancers``, marked ``fitted``).
-Unfitted: the monotherapy arm (its difference comes from PK and the pathway's inhibition alone, Bliss
-independence of the two drugs with assumed EC50s), the PFS hazard ratio, PFS and OS at 3 years, median
-OS, and the 5-year plateau of the pooled COMBI trials.
+The combination's ORR, median PFS and 3-year PFS set the model's three MAPK parameters (the kill at full
+pathway inhibition, how long it persists on treatment, and the size of the pre-existing subclone that the
+inhibitors do not touch; ``immunotwin.calibrate_cancers``, marked ``fitted``). Unfitted: the monotherapy
+arm (its difference comes from PK and the pathway's inhibition alone, Bliss independence of the two drugs
+with assumed EC50s), the hazard ratios, OS, and the 5-year plateau of the pooled COMBI trials.
 """
 
 from __future__ import annotations
@@ -50,7 +50,9 @@ def targeted_therapy(patients: int | None = None, seed: int | None = None) -> Re
         pub = r["pfs_36_months"]
         figs.append(_direction(f"{arm}: PFS at 36 months", a, lambda x: km_rate(x["pfs_months"], x["pfs_event"], 36.0),
                                pub, [max(pub - 0.06, 0.0), pub + 0.06], ref["source"],
-                               "±6 points (the calibration issue's band for survival rates)", seed=10 * k + 3))
+                               "±6 points (the calibration issue's band for survival rates)"
+                               + ("; fitted: mapk_resistant_fraction" if fitted else ""), seed=10 * k + 3,
+                               fitted=fitted))
         pub = r["median_os_months"]
         figs.append(_direction(f"{arm}: median OS (months)", a, lambda x: median_or_nan(x["os_months"], x["os_event"]),
                                pub, [0.75 * pub, 1.25 * pub], ref["source"],
@@ -89,9 +91,10 @@ def targeted_therapy(patients: int | None = None, seed: int | None = None) -> Re
     text = ("Dabrafenib 150 mg twice daily with or without trametinib 2 mg daily, until progression, in first-line BRAF "
             "V600-mutant melanoma (COMBI-d). The two oral inhibitors' apparent PK (prescribing information) gives "
             "each patient's inhibition of MAPK signalling; they combine by Bliss independence. Inhibition kills both "
-            "clones of a BRAF-mutant tumour, and the killing fades with time on treatment (Claret 2009's resistance "
-            "term; its persistence varies between patients). The combination's ORR and median PFS are fitted; the "
-            "monotherapy arm, durability, the hazard ratios and survival are not. Survival after progression runs "
+            "clones of a BRAF-mutant tumour but not a small pre-existing MAPK-resistant subclone, and the killing "
+            "fades with time on treatment (Claret 2009's resistance term; its persistence varies between patients). "
+            "The combination's ORR, median PFS and 3-year PFS are fitted; the monotherapy arm, the 5-year plateau, "
+            "the hazard ratios and survival are not. Survival after progression runs "
             "on the model's untreated disease, which lives too long (docs/credibility.md), while the trial's "
             "patients got next-line immunotherapy.")
     return Result("targeted-therapy", "BRAF and MEK inhibitors in BRAF V600 melanoma (COMBI-d)", text, figs, obs,
