@@ -490,6 +490,22 @@ def fit_one(cancer: str, spec_name: str, target: float, patients: int, seed: int
     return res
 
 
+def param_target(name: str) -> tuple[float, str | None]:
+    """(target of ``name``'s metric, source) from PARAM_TARGETS: the published figure (a range: its middle; for a
+    metric of COMPLEMENT_METRICS, 1 - the figure) and the nearest source above it in the reference file."""
+    from .reference import load
+
+    _, file, path, metric, _ = PARAM_TARGETS[name]
+    node = load(file)
+    source = None
+    for key in path[:-1]:
+        node = node[key]
+        source = node.get("source", source) if isinstance(node, dict) else source
+    leaf = node[path[-1]]
+    target = float(np.mean(leaf)) if isinstance(leaf, list) else float(leaf)
+    return (1.0 - target if metric in COMPLEMENT_METRICS else target), source
+
+
 def parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="python -m immunotwin.calibrate_cancers", description=__doc__.split("\n")[0])
     ap.add_argument("--patients", type=int, default=300)
@@ -559,15 +575,8 @@ def main(argv: list[str] | None = None) -> int:
         a.out.write_text(json.dumps(out, indent=1) + "\n")
         print(f"{cancer}: antigen shared with {organ} {res['value']:.4g} -> {metric} {res['orr']:.3f} (target {target})")
     for name in filter(None, a.params.split(",")):
-        spec_name, file, path, metric, (lo, hi) = PARAM_TARGETS[name]
-        node = load(file)
-        source = None
-        for key in path[:-1]:
-            node = node[key]
-            source = node.get("source", source) if isinstance(node, dict) else source
-        leaf = node[path[-1]]
-        target = float(np.mean(leaf)) if isinstance(leaf, list) else float(leaf)  # a published range: its middle
-        target = 1.0 - target if metric in COMPLEMENT_METRICS else target
+        spec_name, _, _, metric, (lo, hi) = PARAM_TARGETS[name]
+        target, source = param_target(name)
         n_pat = PARAM_PATIENTS.get(name, a.patients)
         tol_n = (METRIC_TOL.get(metric, 1.0 / n_pat) if a.tol is None else a.tol) if a.warm else 0.0
         res = bisect(lambda x, n=name, sp=spec_name, m=metric, k=n_pat: metric_with_param(n, sp, x, k, a.seed, m,

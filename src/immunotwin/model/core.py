@@ -149,13 +149,17 @@ def _apply_drug_fit(params: tuple[Param, ...]) -> tuple[Param, ...]:
                 "b_cells_6m": "median B cells (fraction of normal) 6 months after rituximab,",
                 "b_cells_1y_remission": "share of patients in remission at 1 year with B cells >= 10% of normal,",
                 "hypothyroid_replacement": "share started on thyroid hormone (hypothyroidism grade >= 2)",
+                "median_pfs": "median PFS (months)",
+                "progressed_36m": "share progressed or dead by 36 months (1 - 3-year PFS)",
                 }.get(metric) or (f"share of {metric.partition('.')[2]} irAEs reaching grade >= 3"
                                   if metric.startswith("severity.") else
                                   f"share with a {metric.partition('.')[2]} irAE of any grade"
                                   if metric.startswith("incidence.") else
                                   f"share whose {metric.partition('.')[2]} irAE reached grade >= 2"
                                   if metric.startswith("grade2.") else metric)
-        return f"fitted: {what} {v['target_orr']:g} of {v['source']} (scenario {v['spec']}; data/cancer_fit.json)"
+        joint = f", jointly with {', '.join(v['joint'])}" if v.get("joint") else ""
+        return (f"fitted: {what} {v['target_orr']:g} of {v['source']} (scenario {v['spec']}{joint}; "
+                f"data/cancer_fit.json)")
 
     out = []
     for prm in params:
