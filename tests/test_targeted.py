@@ -100,3 +100,23 @@ def test_mapk_kill_needs_braf_v600_and_fades_as_the_tumour_grows_tolerant() -> N
     # The pair's deeper inhibition outlasts one drug's as the tumour grows tolerant: a later, deeper nadir.
     t_alone = _tumour(alone)
     assert np.argmin(t_alone) < np.argmin(t_brief) and t_alone.min() > t_brief.min()
+
+
+def test_a_larger_mapk_resistant_subclone_caps_the_response() -> None:
+    """The pre-existing subclone that BRAF and MEK inhibition does not touch (stop 50). With the drugs' effect held
+    (long persistence), a larger subclone leaves a larger tumour; the drugs do not kill it (it grows while the rest
+    of the tumour falls), and only the immune response, raised by the antigen the dying cells release, holds it
+    later (below where it would be with no MAPK killing, though that tumour leaves it less room to grow). A
+    wild-type tumour has none."""
+    rate = {"braf": 300.0, "mek": 2.0}
+    base = dict(drugs=("dabrafenib", "trametinib"), mapk_kill=0.1, mapk_persistence=1e4, braf_v600=1.0)
+    ys = {f: integrate(params(mapk_resistant_fraction=f, **base), 30, rate=rate)[1] for f in (1e-4, 1e-2)}
+    small, large = _tumour(ys[1e-4]), _tumour(ys[1e-2])
+    assert np.all(large[56:] > small[56:]) and large[-1] > 100.0 * small[-1]
+    m = LAYOUT.get(ys[1e-2][0], "log_mapk_resistant")
+    sens = LAYOUT.get(ys[1e-2][0], "log_sensitive")
+    assert m[14] > m[0] and sens[14] < sens[0] - 1.0  # the drugs shrink the rest, not the subclone
+    _, no_kill = integrate(params(mapk_resistant_fraction=1e-2, **{**base, "mapk_kill": 0.0}), 30, rate=rate)
+    assert m[-1] < LAYOUT.get(no_kill[0], "log_mapk_resistant")[-1] - 1.0
+    _, wild = integrate(params(mapk_resistant_fraction=1e-2, **{**base, "braf_v600": 0.0}), 4, rate=rate)
+    assert np.all(LAYOUT.get(wild[0], "log_mapk_resistant") < -600.0)  # none in a wild-type tumour

@@ -78,7 +78,9 @@ PARAM_TARGETS: dict[str, tuple[str, str, tuple[str, ...], str, tuple[float, floa
                           (0.005, 5.0)),
     # BRAF + MEK inhibition (model.tumour): its kill to COMBI-d's dabrafenib + trametinib ORR, how long the
     # killing persists on treatment to that arm's median PFS (the ORR first: a response is seen by week 8 to 16), and
-    # the size of the pre-existing MAPK-resistant subclone to the share progressed by 3 years (1 - 3-year PFS).
+    # the size of the pre-existing MAPK-resistant subclone to the share progressed by 3 years (1 - 3-year PFS). The
+    # three pull on each other's metrics; fit them together: python -m immunotwin.calibrate_joint --params
+    # mapk_kill,mapk_persistence,mapk_resistant_fraction (one at a time here, two passes wandered off: stop 50).
     "mapk_kill": ("targeted-therapy", "scenario_refs", ("combi_d", "combination", "orr"), "orr", (0.002, 2.0)),
     "mapk_persistence": ("targeted-therapy", "scenario_refs", ("combi_d", "combination", "median_pfs_months"),
                          "median_pfs", (5.0, 5000.0)),
