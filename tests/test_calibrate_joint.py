@@ -69,10 +69,35 @@ def test_tolerance_of_a_proportion_and_of_a_median() -> None:
     (["--params", "mapk_kill,car_kill"], "--params"),
     (["--params", "mapk_kill,mapk_persistence", "--patients", "3"], "--patients"),
     (["--params", "mapk_kill,mapk_persistence", "--ses", "0"], "--ses"),
+    (["--params", "mapk_kill,mapk_kill"], "--params"),
+    (["--params", "mapk_kill,mapk_persistence", "--iters", "0"], "--iters"),
+    (["--params", "mapk_kill,mapk_persistence", "--out", "/no/such/folder/fit.json"], "--out"),
 ])
 def test_bad_arguments_name_the_field_and_exit_2(argv: list[str], field: str, capsys: pytest.CaptureFixture[str]
                                                  ) -> None:
     with pytest.raises(SystemExit) as e:
         cj.main(argv)
     assert e.value.code == 2
-    assert field in capsys.readouterr().err
+    error = [line for line in capsys.readouterr().err.splitlines() if "error:" in line]
+    assert error and field in error[0]  # the error line, not the usage line that names every option
+
+
+def test_a_probe_within_tolerance_ends_the_fit() -> None:
+    """The Jacobian's probes are simulations too: one that lands within every tolerance is the answer."""
+    res = cj.solve(np.log, np.array([1.0, 1.0]), np.array([np.log(1.5), 0.0]), np.full(2, 0.01), np.full(2, 0.1),
+                   np.full(2, 10.0))
+    assert res["reached"] and len(res["trace"]) == 2
+    np.testing.assert_allclose(res["values"], [1.5, 1.0])
+
+
+def test_targets_of_survival_complements_and_metric_tolerances() -> None:
+    """A 3-year PFS is fitted as the share progressed (it must rise with the subclone); a median PFS counts as reached
+    within half a month (the scan grid), warm or not."""
+    from immunotwin import calibrate_cancers as cc
+    from immunotwin.reference import load
+
+    pfs36 = load("scenario_refs")["combi_d"]["combination"]["pfs_36_months"]
+    assert cc.param_target("mapk_resistant_fraction")[0] == pytest.approx(1.0 - pfs36)
+    assert cc.bisect(lambda x: 11.039, 11.0, iters=1, reach=cc.METRIC_TOL["median_pfs"])["reached"]
+    assert not cc.bisect(lambda x: 11.039, 11.0, iters=1)["reached"]
+    assert "mapk_kill" not in cc.DEFAULT_PARAMS  # fitted jointly, never one at a time by default

@@ -162,7 +162,10 @@ PARAM_TARGETS: dict[str, tuple[str, str, tuple[str, ...], str, tuple[float, floa
 #: combination figure from another trial first.
 #: The heart's CTLA-4 weight is the exception: it is fitted to a combination figure itself (Lindsay 2025).
 WEIGHTS_OPT_IN = tuple(k for k in PARAM_TARGETS if k.startswith("weight_") and k != "weight_ctla4.myocarditis")
-DEFAULT_PARAMS = tuple(k for k in PARAM_TARGETS if k not in WEIGHTS_OPT_IN)
+#: Fitted together by ``immunotwin.calibrate_joint`` (they read one arm and pull on each other's metrics); fitted one at a
+#: time here only when named.
+JOINT = ("mapk_kill", "mapk_persistence", "mapk_resistant_fraction")
+DEFAULT_PARAMS = tuple(k for k in PARAM_TARGETS if k not in WEIGHTS_OPT_IN and k not in JOINT)
 #: cancer -> (scenario spec, organ, reference file, path to the published share, visit metric, bracket): how much
 #: of the cancer's antigen an organ shares (the catalogue's ``cross``), fitted to the share of untreated patients
 #: with that organ's autoimmune disease (CLL: autoimmune cytopenia, Moreno 2010). It must rise with the value.
@@ -417,7 +420,7 @@ def _result(trace: list[list[float]], target: float, tol: float = 0.0) -> dict:
 
 
 def bisect(evaluate, target: float, lo: float = LO, hi: float = HI, iters: int = 10,  # type: ignore[no-untyped-def]
-           start: float | None = None, tol: float = 0.0) -> dict:
+           start: float | None = None, tol: float = 0.0, reach: float = 0.0) -> dict:
     """Root of evaluate(x) = target on log(x), evaluate rising with x; the closest point tried.
     (The result's ``orr`` holds the fitted metric, whatever it is.)
 
@@ -426,8 +429,9 @@ def bisect(evaluate, target: float, lo: float = LO, hi: float = HI, iters: int =
     else step away from it on log(x) (by ln 1.5, doubling each step, never past lo or hi) until the target is
     bracketed, then close in by regula falsi with the Illinois modification (Dowell & Jarratt, BIT 1971;11:168),
     which keeps the bracket as bisection does but steps by the secant, stopping within ``tol``. At most ``iters``
-    evaluations either way. (Hand-written: scipy's brentq wants a function that changes sign exactly, and these
-    metrics are step functions of the value with common random numbers, flat over whole intervals.)"""
+    evaluations either way; the result counts as reached within ``reach`` (a metric's own tolerance, ``METRIC_TOL``)
+    or ``tol``, whichever is larger, and never closer than ``REACH_TOL``. (Hand-written: scipy's brentq wants a
+    function that changes sign exactly, and these metrics are step functions of the value with common random numbers, flat over whole intervals.)"""
     if start is None:
         lo, hi = np.log(lo), np.log(hi)
         trace = []
@@ -439,7 +443,7 @@ def bisect(evaluate, target: float, lo: float = LO, hi: float = HI, iters: int =
                 lo = mid
             else:
                 hi = mid
-        return _result(trace, target, tol)
+        return _result(trace, target, max(tol, reach))
     llo, lhi = float(np.log(lo)), float(np.log(hi))
     trace: list[list[float]] = []
 
@@ -451,20 +455,20 @@ def bisect(evaluate, target: float, lo: float = LO, hi: float = HI, iters: int =
     a = float(np.clip(np.log(start), llo, lhi))
     fa = f(a)
     if abs(fa) <= tol:
-        return _result(trace, target, tol)
+        return _result(trace, target, max(tol, reach))
     step, direction = float(np.log(1.5)), (1.0 if fa < 0 else -1.0)  # the metric rises with x
     b, fb = a, fa
     while len(trace) < iters:
         a, fa = b, fb
         b = float(np.clip(a + direction * step, llo, lhi))
         if b == a:  # at the bound and still short: the closest point tried
-            return _result(trace, target, tol)
+            return _result(trace, target, max(tol, reach))
         fb = f(b)
         if abs(fb) <= tol or (fa < 0) != (fb < 0):
             break
         step *= 2.0
     if abs(fb) <= tol or (fa < 0) == (fb < 0):
-        return _result(trace, target, tol)
+        return _result(trace, target, max(tol, reach))
     side = 0
     while len(trace) < iters:
         c = (a * fb - b * fa) / (fb - fa) if fb != fa else 0.5 * (a + b)
@@ -481,7 +485,7 @@ def bisect(evaluate, target: float, lo: float = LO, hi: float = HI, iters: int =
             if side == 1:
                 fb *= 0.5
             side = 1
-    return _result(trace, target, tol)
+    return _result(trace, target, max(tol, reach))
 
 
 def fit_one(cancer: str, spec_name: str, target: float, patients: int, seed: int, arm: str = "",
@@ -516,7 +520,8 @@ def parser() -> argparse.ArgumentParser:
     ap.add_argument("--cancers", default=",".join(TARGETS))
     ap.add_argument("--params", default=",".join(DEFAULT_PARAMS),
                     help="parameters to fit, in order (default: all but the organs' checkpoint weights, which are fitted "
-                         "only when named: see WEIGHTS_OPT_IN)")
+                         "only when named: see WEIGHTS_OPT_IN, and the MAPK parameters, fitted together by "
+                         "immunotwin.calibrate_joint: see JOINT)")
     ap.add_argument("--cross", default=",".join(CROSS_TARGETS), help="cancers whose shared antigen to fit")
     ap.add_argument("--warm", action="store_true",
                     help="a refit: start each fit at the value the output file holds and stop within --tol of the "
@@ -583,7 +588,7 @@ def main(argv: list[str] | None = None) -> int:
         tol_n = (METRIC_TOL.get(metric, 1.0 / n_pat) if a.tol is None else a.tol) if a.warm else 0.0
         res = bisect(lambda x, n=name, sp=spec_name, m=metric, k=n_pat: metric_with_param(n, sp, x, k, a.seed, m,
                                                                                           PARAM_ARMS.get(n, "")),
-                     target, lo, hi, start=start("params", name), tol=tol_n)
+                     target, lo, hi, start=start("params", name), tol=tol_n, reach=METRIC_TOL.get(metric, 0.0))
         res.update({"spec": spec_name, "source": source, "metric": metric, "patients": n_pat,
                     "seed": a.seed, "date": dt.date.today().isoformat()})
         out["params"][name] = res

@@ -7,9 +7,10 @@ persistence and the resistant subclone), one simulation gives every metric, and 
 parameters drove the subclone from 2% to 27% of the tumour). This solves the system instead, on the log of each
 value: a Jacobian by forward differences (a step of ln 1.5, wide on purpose: the metrics are step functions of the
 values under common random numbers, flat over small intervals), damped Newton steps (at most ln 3 per value, inside
-each bracket), and Broyden's rank-one update of the Jacobian after each step (Broyden, Math Comput 1965;19:577), so
-an iteration costs one simulation. It stops when every metric is within its tolerance (1.5 standard errors of a
-proportion at the fit's size, ``--ses``; ``METRIC_TOL`` for a median). Hand-written: scipy.optimize's Newton-Krylov and
+each bracket; a step that makes the largest residual worse is halved once), and Broyden's rank-one update of the
+Jacobian after each step (Broyden, Math Comput 1965;19:577), so an iteration costs one simulation. It stops when every
+metric is within its tolerance (``--ses`` standard errors of a proportion at the fit's size, default 1; ``METRIC_TOL``
+for a median); every simulation, the Jacobian's probes included, is a candidate for the best point. Hand-written: scipy.optimize's Newton-Krylov and
 Broyden solvers difference with tiny steps, which read zero slope on step functions.
 
 The result goes to the same file as ``calibrate_cancers`` (``data/cancer_fit.json``), one entry per parameter, with
@@ -65,30 +66,47 @@ def solve(evaluate, start: np.ndarray, targets: np.ndarray, tols: np.ndarray, lo
         trace.append([*map(float, np.exp(u)), *map(float, m)])
         return (m - targets) / tols
 
+    best: list = []
+
+    def keep(u: np.ndarray, r: np.ndarray) -> bool:
+        """Record (u, r) if it is the best so far; True once within every tolerance."""
+        worst = float(np.max(np.abs(r)))
+        if not best or worst < best[0]:
+            best[:] = [worst, u.copy(), r.copy()]
+        return best[0] <= 1.0
+
     u = np.clip(np.log(start), llo, lhi)
     r = f(u)
-    best = (float(np.max(np.abs(r))), u, r)
-    if best[0] > 1.0:
+    done = keep(u, r)
+    if not done:
         jac = np.empty((len(u), len(u)))
         for j in range(len(u)):
             du = STEP if u[j] + STEP <= lhi[j] else -STEP
             uj = u.copy()
             uj[j] += du
-            jac[:, j] = (f(uj) - r) / du
-        while len(trace) < iters + len(u) + 1:
-            step = -np.linalg.lstsq(jac, r, rcond=None)[0]
-            step *= min(1.0, MAX_STEP / max(float(np.max(np.abs(step))), 1e-12))
-            u_new = np.clip(u + step, llo, lhi)
-            if np.allclose(u_new, u):
+            rj = f(uj)
+            jac[:, j] = (rj - r) / du
+            if keep(uj, rj):
+                done = True
                 break
-            r_new = f(u_new)
-            s, y = u_new - u, r_new - r
+    while not done and len(trace) < iters + len(u) + 1:
+        step = -np.linalg.lstsq(jac, r, rcond=None)[0]
+        step *= min(1.0, MAX_STEP / max(float(np.max(np.abs(step))), 1e-12))
+        u_new = np.clip(u + step, llo, lhi)
+        if np.allclose(u_new, u):
+            break
+        r_new = f(u_new)
+        done = keep(u_new, r_new)
+        if not done and np.max(np.abs(r_new)) > np.max(np.abs(r)) and len(trace) < iters + len(u) + 1:
+            s, y = u_new - u, r_new - r  # learn from the overshoot, then try half the step
             jac += np.outer(y - jac @ s, s) / float(s @ s)
-            u, r = u_new, r_new
-            if np.max(np.abs(r)) < best[0]:
-                best = (float(np.max(np.abs(r))), u, r)
-            if best[0] <= 1.0:
-                break
+            u_new = np.clip(u + 0.5 * step, llo, lhi)
+            r_new = f(u_new)
+            done = keep(u_new, r_new)
+        s, y = u_new - u, r_new - r
+        if float(s @ s) > 0.0:
+            jac += np.outer(y - jac @ s, s) / float(s @ s)
+        u, r = u_new, r_new
     return {"values": np.exp(best[1]), "metrics": best[2] * tols + targets, "reached": best[0] <= 1.0,
             "trace": trace}
 
@@ -99,7 +117,7 @@ def parser() -> argparse.ArgumentParser:
                                                     "spec and arm, comma-separated")
     ap.add_argument("--patients", type=int, default=300)
     ap.add_argument("--seed", type=int, default=11)
-    ap.add_argument("--iters", type=int, default=8, help="Broyden steps after the Jacobian (default 8)")
+    ap.add_argument("--iters", type=int, default=8, help="simulations after the Jacobian's (default 8)")
     ap.add_argument("--ses", type=float, default=1.0,
                     help="tolerance of a share, in binomial standard errors at --patients (default 1)")
     ap.add_argument("--out", type=Path, default=cc.parser().get_default("out"))
@@ -111,14 +129,21 @@ def main(argv: list[str] | None = None) -> int:
     a = ap.parse_args(argv)
     names = [n for n in a.params.split(",") if n]
     unknown = [n for n in names if n not in cc.PARAM_TARGETS]
-    if unknown or len(names) < 2:
-        ap.error(f"--params: need two or more of calibrate_cancers.PARAM_TARGETS (unknown: {unknown})")
+    if unknown or len(set(names)) < 2 or len(set(names)) < len(names):
+        ap.error(f"--params: need two or more different names of calibrate_cancers.PARAM_TARGETS (unknown: {unknown})")
+    visits = [n for n in names if cc.PARAM_TARGETS[n][3] in cc.VISIT_METRICS]
+    if visits:
+        ap.error(f"--params: {', '.join(visits)} read the visits; the joint fit reads patient tables only")
     if len({(cc.PARAM_TARGETS[n][0], str(cc.PARAM_ARMS.get(n, ""))) for n in names}) > 1:
         ap.error("--params: the parameters must read the same spec and arm")
     if a.patients < 10:
         ap.error(f"--patients must be at least 10 (got {a.patients})")
     if not 0.0 < a.ses <= 5.0:
         ap.error(f"--ses must be in (0, 5] (got {a.ses})")
+    if a.iters < 1:
+        ap.error(f"--iters must be at least 1 (got {a.iters})")
+    if not a.out.parent.is_dir():
+        ap.error(f"--out: folder {a.out.parent} does not exist")
     out = json.loads(a.out.read_text()) if a.out.is_file() else {}
     out.setdefault("params", {})
     from .model import core

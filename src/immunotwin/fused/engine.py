@@ -308,9 +308,12 @@ def dosing_only(model: FusedModel, patients, plan, weeks: int, rtol: float = 1e-
 def observations(saved: np.ndarray, params: Mapping[str, np.ndarray]) -> np.ndarray:
     """(n, T, 1 + slots) as ``immunotwin.bench.observe``: tumour (1e9 cells), then each slot's
     concentration (mg/L), from :func:`dosing_only`'s default saved states."""
+    from ..model.core import CLONE_STATES
+
+    k = len(CLONE_STATES)
     saved = saved.astype(np.float64)
-    tum = np.exp(saved[..., 0]) + np.exp(saved[..., 1]) + np.exp(saved[..., 2])
-    conc = saved[..., 3:] / np.asarray(params["pk_vc"], dtype=np.float64)[:, None, :]
+    tum = np.exp(saved[..., :k]).sum(axis=-1)
+    conc = saved[..., k:] / np.asarray(params["pk_vc"], dtype=np.float64)[:, None, :]
     return np.concatenate([tum[..., None], conc], axis=-1)
 
 

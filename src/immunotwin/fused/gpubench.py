@@ -38,6 +38,14 @@ F32_TOLERANCES = ((1e-3, 1e-6), (1e-4, 1e-7), (1e-5, 1e-8))
 # ---------------------------------------------------------------------------------------
 
 
+def _n_clones() -> int:
+    """How many tumour clones lead the default saved states (fused.engine.save_indices); imported late, as the
+    rest of this module imports the model."""
+    from ..model.core import CLONE_STATES
+
+    return len(CLONE_STATES)
+
+
 def prepare(out: Path, per_arm: int, k_acc: int, seed: int) -> dict:
     from .. import bench
     from .engine import dose_states, given_matrix, model_for, plan_inputs, save_indices
@@ -261,7 +269,7 @@ def measure(data: Path, json_path: Path, scaling: list[int], vmap_n: list[int], 
 
     # Launch shape and register cap, then scaling: arm 0 (the combination) tiled to N, default
     # tolerances; saving the tumour states only.
-    save_tum = arms[0].save[:2]
+    save_tum = arms[0].save[:_n_clones()]
     tol = {"float64": (1e-6, 1e-9), "float32": (1e-4, 1e-7)}
 
     def variants(prec: str) -> None:
@@ -337,7 +345,7 @@ def measure_lanes(data: Path, json_path: Path, scaling: list[int], budget_s: flo
                                                                  and np.array_equal(a["steps"], b["steps"])),
                              **arm.errors(_saved_obs(arm, b, arm.n, len(arm.save)))})
         dump()
-    save_tum = arm.save[:2]
+    save_tum = arm.save[:_n_clones()]
     n_side = 1 << 18
     for prec in ("float64", "float32"):
         rtol, atol = tol[prec]

@@ -55,7 +55,9 @@ meets immune and other killing, and presents antigen as the sensitive clone does
     d lnT_m/dt = r_g (1 - T/K) (1 + c_p (IL6 - 1)/(IL6 + 1)) - kill   (T = T_s + T_m + T_r)
 
 so a deep response to BRAF and MEK inhibition regrows from it (the regrowth term of Claret et al. 2009) unless the
-immune response holds it. Cells killed by BRAF and MEK inhibition release antigen as immune killing does
+immune response holds it (a simplification: unseen micrometastases are cleared by the whole MAPK kill, though foci
+seeded late come more and more from the subclone; new lesions on the drugs come too seldom rather than too often).
+Cells killed by BRAF and MEK inhibition release antigen as immune killing does
 (BRAF inhibition also raises melanocyte-antigen expression and T-cell infiltration: Frederick et al., Clin
 Cancer Res 2013;19:1225; recalled, verify).
 IL-2-activated NK/LAK cells and antibody-dependent cytotoxicity (:mod:`.innate`) kill both clones

@@ -3,7 +3,7 @@ dabrafenib + trametinib against dabrafenib alone.
 
 The combination's ORR, median PFS and 3-year PFS set the model's three MAPK parameters (the kill at full
 pathway inhibition, how long it persists on treatment, and the size of the pre-existing subclone that the
-inhibitors do not touch; ``immunotwin.calibrate_cancers``, marked ``fitted``). Unfitted: the monotherapy
+inhibitors do not touch; fitted together by ``immunotwin.calibrate_joint``, marked ``fitted``). Unfitted: the monotherapy
 arm (its difference comes from PK and the pathway's inhibition alone, Bliss independence of the two drugs
 with assumed EC50s), the hazard ratios, OS, and the 5-year plateau of the pooled COMBI trials.
 """
