@@ -431,7 +431,9 @@ def bisect(evaluate, target: float, lo: float = LO, hi: float = HI, iters: int =
     which keeps the bracket as bisection does but steps by the secant, stopping within ``tol``. At most ``iters``
     evaluations either way; the result counts as reached within ``reach`` (a metric's own tolerance, ``METRIC_TOL``)
     or ``tol``, whichever is larger, and never closer than ``REACH_TOL``. (Hand-written: scipy's brentq wants a
-    function that changes sign exactly, and these metrics are step functions of the value with common random numbers, flat over whole intervals.)"""
+    function that changes sign exactly, and these metrics are step functions of the value with common random
+    numbers, flat over whole intervals.)"""
+    reach = max(tol, reach)
     if start is None:
         lo, hi = np.log(lo), np.log(hi)
         trace = []
@@ -443,7 +445,7 @@ def bisect(evaluate, target: float, lo: float = LO, hi: float = HI, iters: int =
                 lo = mid
             else:
                 hi = mid
-        return _result(trace, target, max(tol, reach))
+        return _result(trace, target, reach)
     llo, lhi = float(np.log(lo)), float(np.log(hi))
     trace: list[list[float]] = []
 
@@ -455,20 +457,20 @@ def bisect(evaluate, target: float, lo: float = LO, hi: float = HI, iters: int =
     a = float(np.clip(np.log(start), llo, lhi))
     fa = f(a)
     if abs(fa) <= tol:
-        return _result(trace, target, max(tol, reach))
+        return _result(trace, target, reach)
     step, direction = float(np.log(1.5)), (1.0 if fa < 0 else -1.0)  # the metric rises with x
     b, fb = a, fa
     while len(trace) < iters:
         a, fa = b, fb
         b = float(np.clip(a + direction * step, llo, lhi))
         if b == a:  # at the bound and still short: the closest point tried
-            return _result(trace, target, max(tol, reach))
+            return _result(trace, target, reach)
         fb = f(b)
         if abs(fb) <= tol or (fa < 0) != (fb < 0):
             break
         step *= 2.0
     if abs(fb) <= tol or (fa < 0) == (fb < 0):
-        return _result(trace, target, max(tol, reach))
+        return _result(trace, target, reach)
     side = 0
     while len(trace) < iters:
         c = (a * fb - b * fa) / (fb - fa) if fb != fa else 0.5 * (a + b)
@@ -485,7 +487,7 @@ def bisect(evaluate, target: float, lo: float = LO, hi: float = HI, iters: int =
             if side == 1:
                 fb *= 0.5
             side = 1
-    return _result(trace, target, max(tol, reach))
+    return _result(trace, target, reach)
 
 
 def fit_one(cancer: str, spec_name: str, target: float, patients: int, seed: int, arm: str = "",

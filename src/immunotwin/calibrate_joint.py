@@ -10,8 +10,9 @@ values under common random numbers, flat over small intervals), damped Newton st
 each bracket; a step that makes the largest residual worse is halved once), and Broyden's rank-one update of the
 Jacobian after each step (Broyden, Math Comput 1965;19:577), so an iteration costs one simulation. It stops when every
 metric is within its tolerance (``--ses`` standard errors of a proportion at the fit's size, default 1; ``METRIC_TOL``
-for a median); every simulation, the Jacobian's probes included, is a candidate for the best point. Hand-written: scipy.optimize's Newton-Krylov and
-Broyden solvers difference with tiny steps, which read zero slope on step functions.
+for a median); every simulation, the Jacobian's probes included, is a candidate for the best point. Hand-written:
+scipy.optimize's Newton-Krylov and Broyden solvers difference with tiny steps, which read zero slope on step
+functions.
 
 The result goes to the same file as ``calibrate_cancers`` (``data/cancer_fit.json``), one entry per parameter, with
 the joint trace.
@@ -48,8 +49,8 @@ def metrics_at(names: list[str], values: np.ndarray, patients: int, seed: int) -
     arms = ((arm,) if isinstance(arm, str) else tuple(arm)) if arm else None
     with cc.model_values(dict(zip(names, map(float, values), strict=True))):
         p, _ = cc._simulate(spec_name, patients, False, seed, arms)
-    if arm:
-        p = p[p["arm"].isin((arm,) if isinstance(arm, str) else arm)]
+    if arms:
+        p = p[p["arm"].isin(arms)]
     return np.array([cc.METRICS[cc.PARAM_TARGETS[n][3]](p) for n in names])
 
 
@@ -149,14 +150,18 @@ def main(argv: list[str] | None = None) -> int:
     from .model import core
 
     defaults = {prm.name: prm.default for prm in core.PARAMS}
-    installed = {n: float(defaults[n] if "." not in n else defaults[n.split(".")[0]][cc.INDEX[n.split(".")[1]]])
-                 for n in names}
-    start = np.array([out["params"].get(n, {}).get("value", installed[n]) for n in names], float)
+
+    def installed(n: str) -> float:
+        name, _, organ = n.partition(".")
+        return float(defaults[name][cc.INDEX[organ]] if organ else defaults[name])
+
+    start = np.array([out["params"].get(n, {}).get("value") or installed(n) for n in names], float)
     targets, sources = zip(*(cc.param_target(n) for n in names), strict=True)
     metric_names = [cc.PARAM_TARGETS[n][3] for n in names]
     tols = np.array([tolerance(m, a.patients, t, a.ses) for m, t in zip(metric_names, targets, strict=True)])
     lo = np.array([cc.PARAM_TARGETS[n][4][0] for n in names])
     hi = np.array([cc.PARAM_TARGETS[n][4][1] for n in names])
+
     def evaluate(v: np.ndarray) -> np.ndarray:
         m = metrics_at(names, v, a.patients, a.seed)
         print("  " + ", ".join(f"{n} {x:.4g}" for n, x in zip(names, v, strict=True)) + " -> "
