@@ -81,12 +81,14 @@ def test_checkpoint_weight_targets_are_outside_checkmate067() -> None:
         else:
             assert spec in ("melanoma-vitiligo", "cancers-compared-nsclc") and key not in PARAM_ARMS
     # the weights are fitted only when named (stop 24's fit was not installed: calibrate_cancers.WEIGHTS_OPT_IN)
-    from immunotwin.calibrate_cancers import parser
+    # the MAPK parameters read one arm together and are fitted by immunotwin.calibrate_joint (JOINT)
+    from immunotwin.calibrate_cancers import JOINT, parser
 
     default = parser().parse_args([]).params.split(",")
     assert tuple(keys) == WEIGHTS_OPT_IN
-    assert not set(default) & set(keys) and set(default) | set(keys) == set(PARAM_TARGETS)
-    assert default == [k for k in PARAM_TARGETS if k not in keys]  # the fit order kept
+    assert not set(default) & (set(keys) | set(JOINT))
+    assert set(default) | set(keys) | set(JOINT) == set(PARAM_TARGETS)
+    assert default == [k for k in PARAM_TARGETS if k not in keys and k not in JOINT]  # the fit order kept
     # MDX010-20's gut target pools the two ipilimumab arms of Hodi's Table 3
     arms = load("scenario_refs")["ipilimumab_organ_severity"]["mdx010_20_arms"]
     k = sum(arms[a]["colitis"][0] for a in ("ipilimumab", "ipilimumab + gp100"))
