@@ -79,8 +79,12 @@ def test_example_parses() -> None:
     assert spec.assessment.criteria == "recist1.1" and not spec.assessment.confirm_response
     assert spec.assessment.pre_treatment_scan_days == 42.0
     assert spec.management.guideline == "asco2021" and not spec.management.treat_beyond_progression
-    assert spec.post_progression is not None and spec.post_progression.fraction == 0.5
-    assert format_regimen(spec.post_progression.drugs) == "nivolumab 3 mg/kg q2w"
+    # next line: 70% of progressing patients, by the tumour's BRAF status (fitted to the ipilimumab arm's months to it)
+    assert spec.post_progression is not None and spec.post_progression.fraction == 0.7
+    assert format_regimen(spec.post_progression.drugs) == \
+        "nivolumab 3 mg/kg q2w + dabrafenib 150 mg q12h + trametinib 2 mg q1d"
+    assert [d.when for d in spec.post_progression.drugs] == ["braf_wild_type", "braf_v600", "braf_v600"]
+    assert dict(spec.population.overrides) == {"braf_v600_fraction": 0.316}
     combo = spec.arms[0].drugs
     assert [d.name for d in combo] == ["nivolumab", "ipilimumab", "nivolumab"]
     assert combo[0].dose.value == 1.0 and combo[0].doses == 4 and combo[0].every_days == 21.0

@@ -237,3 +237,39 @@ def test_next_line_drugs_follow_the_tumours_braf_status() -> None:
     assert (progressed & braf).any() and (progressed & ~braf).any()
     on = set(v.loc[v["c_pd1"].fillna(0) > 0, "patient"])
     assert on and on <= set(p["patient"][progressed & ~braf])
+
+
+def test_next_line_fraction_is_a_share_of_progressing_patients() -> None:
+    """``fraction`` is the share of progressing patients given next-line therapy, one draw per patient: a chance
+    renewed at every visit after progression (the behaviour before stop 51) treated nearly every progressing patient
+    who lived to a second scan. Each treated patient starts at the scan that found the progression, and the summary's
+    ``next_line`` block reads the share and the Kaplan-Meier median months to it."""
+    import numpy as np
+
+    from immunotwin.readouts import summarize
+    from immunotwin.spec import parse_spec
+    from immunotwin.survival import km_median
+    from immunotwin.trial import ChunkId, simulate_chunk
+
+    ipi = '  [[arm.drug]]\n  name = "ipilimumab"\n  dose = "3 mg/kg"\n  every = "3 weeks"\n  doses = 4\n'
+    own = ('  [arm.post_progression]\n  fraction = 0.5\n    [[arm.post_progression.drug]]\n    name = "nivolumab"\n'
+           '    dose = "3 mg/kg"\n    every = "2 weeks"\n')
+    text = ('name = "next-line share"\nseed = 5\nfollow_up = "15 months"\n[assessment]\n'
+            'imaging = [{ every = "6 weeks" }]\n[population]\ncancer = "melanoma"\nsize_per_arm = 80\n'
+            '[[arm]]\nname = "ipi"\n' + ipi + own)
+    p, _ = simulate_chunk(parse_spec(text), ChunkId(0, 0, 80))
+    progressed = (p["pfs_event"].astype(bool) & (p["pfs_months"] < p["os_months"])).to_numpy()
+    # progressed with at least two more scans alive: a renewed chance would have treated about 7 in 8 of them
+    later = progressed & (p["os_months"] - p["pfs_months"] > 3.0).to_numpy()
+    t = p["next_line_months"].to_numpy(float)
+    given = ~np.isnan(t)
+    assert later.sum() >= 30
+    share, se = given[later].mean(), np.sqrt(0.25 / later.sum())
+    assert abs(share - 0.5) <= 3 * se, (share, later.sum())
+    assert not (given & ~progressed).any()
+    np.testing.assert_allclose(t[given], p["pfs_months"].to_numpy(float)[given])
+    s = summarize(p, name="x", seed=5, version="t", spec_sha256="0", arm_order=["ipi"], control="ipi")
+    block = s["arms"]["ipi"]["next_line"]
+    assert block["share"] == given.mean()
+    expected = km_median(np.where(given, t, p["os_months"].to_numpy(float)), given)
+    assert block["median_months_to"] == (None if expected is None else expected)

@@ -190,6 +190,17 @@ def _arm_summary(arm_df: pd.DataFrame, landmarks_pfs: Sequence[float],
         cut = {"months": CHECKMATE067_RESPONSE_CUTOFF_MONTHS, "orr": _frac(int(resp_c.sum()), n),
                "cr_rate": _frac(int(cr_c.sum()), n),
                "ci95": {"orr": _pair(*wilson(int(resp_c.sum()), n)), "cr_rate": _pair(*wilson(int(cr_c.sum()), n))}}
+    next_line: dict[str, Any] = {}
+    if "next_line_months" in ok:
+        # Next-line therapy ([post_progression]): the share given it, and the Kaplan-Meier median months from the
+        # first dose to its start, death and the end of follow-up censoring (as CheckMate 067's "time to subsequent
+        # systemic therapy" is read here; the trial's handling of death is assumed).
+        t_next = ok["next_line_months"].to_numpy(dtype=float)
+        given = ~np.isnan(t_next)
+        med, med_ci = _median(pd.Series(np.where(given, t_next, ok["os_months"].to_numpy(dtype=float))),
+                              pd.Series(given))
+        next_line = {"share": _frac(int(given.sum()), n), "median_months_to": med,
+                     "ci95": {"share": _pair(*wilson(int(given.sum()), n)), "median_months_to": med_ci}}
     k_neut = int((ok["neutropenia_grade"] >= 3).sum()) if "neutropenia_grade" in ok else 0
     k_trae = int((ok["any_trae_grade"] >= 3).sum()) if "any_trae_grade" in ok else int((ok["any_irae_grade"] >= 3).sum())
     ci95: dict[str, Any] = {
@@ -222,6 +233,7 @@ def _arm_summary(arm_df: pd.DataFrame, landmarks_pfs: Sequence[float],
         "neutropenia_grade3plus": _frac(k_neut, n),
         "trae_grade3plus": _frac(k_trae, n),
         "response_at_data_cutoff": cut,
+        "next_line": next_line,
         "ci95": ci95,
     }
 

@@ -479,6 +479,39 @@ def acquired_resistance_rows(p: pd.DataFrame) -> list[Row]:
                 sim, np.nan, np.nan, "±25%", abs(sim - pub) <= 0.25 * pub, False, ref["source"])]
 
 
+def next_line_rows(p: pd.DataFrame) -> list[Row]:
+    """Next-line therapy in CheckMate 067 (``checkmate067_subsequent_therapy``): per arm, the Kaplan-Meier median
+    months from the first dose to the first next-line drug, death censoring (±25%; "not reached" is inside when the
+    simulated median is not reached within the follow-up either), and the share of the patients alive at 5 years
+    never given next-line therapy (±10 points: about two binomial SEs at the 80-170 survivors of an arm; assumed).
+    The ipilimumab arm's median is fitted (the example spec's next-line ``fraction``); the rest are unfitted."""
+    if "next_line_months" not in p:
+        return []
+    ref = load("scenario_refs")["checkmate067_subsequent_therapy"]
+    rows: list[Row] = []
+    for arm, pub in ref["median_months_to_subsequent_therapy"].items():
+        g = p[(p["arm"] == arm) & (p["status"] == "ok")]
+        if len(g) < 10:
+            continue
+        t = g["next_line_months"].to_numpy(float)
+        given = ~np.isnan(t)
+        sim = km_median(np.where(given, t, g["os_months"].to_numpy(float)), given)
+        sim_v = float(sim) if sim is not None else np.inf
+        if pub is None:
+            inside, crit, pub_v = sim is None, "not reached by the end of follow-up", np.inf
+        else:
+            inside, crit, pub_v = abs(sim_v - pub) <= 0.25 * pub, "±25%", float(pub)
+        rows.append(Row("months to next-line therapy, median", arm, pub_v, sim_v, np.nan, np.nan, crit, bool(inside),
+                        arm == "ipilimumab", ref["source"]))
+        alive = g[~g["os_event"].astype(bool) & (g["os_months"] >= 60.0 - 0.25)]
+        share = ref["alive_free_of_subsequent_therapy_5y"][arm]
+        if len(alive) >= 10:
+            sim5 = float(alive["next_line_months"].isna().mean())
+            rows.append(Row("alive at 5 years and never given next-line therapy (share of survivors)", arm, share,
+                            sim5, np.nan, np.nan, "±10 points", abs(sim5 - share) <= 0.10, False, ref["source"]))
+    return rows
+
+
 def response_timing_rows(p: pd.DataFrame) -> list[Row]:
     """When responses are seen and what they say about survival (unfitted), against the 5-year pooled analysis of
     CheckMate 069, 066 and 067 (``response_timing_and_survival``), read on CheckMate 067's nivolumab-containing arms:
@@ -590,7 +623,7 @@ def run_validation(out: Path, *, patients: int = 1000, reps: int = 200, seed: in
     run_trial(spec, run_dir, visits=False, progress=progress)
     p = pd.read_parquet(run_dir / "patients.parquet")
     rows = checkmate_rows(p, spec, reps, seed) + irae_rows(p) + complete_response_rows(p) + acquired_resistance_rows(p) \
-        + response_timing_rows(p) \
+        + response_timing_rows(p) + next_line_rows(p) \
         + one_year_imaging_rows(seed, min(patients, 400)) + hpd_rows(seed, min(patients, 400), progress) \
         + natural_history.rows(seed, min(patients, 400))
     df = pd.DataFrame([dataclasses.asdict(r) for r in rows])

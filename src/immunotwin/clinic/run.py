@@ -221,6 +221,7 @@ def run_clinic(cohort: Cohort, arm: Sequence[DrugSchedule], *, assessment: Asses
     nadir = np.full(n, np.nan)
     progressed = np.zeros(n, dtype=bool)
     prog_day = np.full(n, np.nan)
+    post_u = cohort.uniforms[:, 0, 2]  # the next-line draw ([post_progression] fraction), fixed per patient
     iupd_sld = np.full(n, np.nan)
     iupd_day = np.full(n, np.nan)
     iupd_new = np.zeros(n)
@@ -381,7 +382,9 @@ def run_clinic(cohort: Cohort, arm: Sequence[DrugSchedule], *, assessment: Asses
                     progressed |= newly
                 nadir = np.where(alive, np.fmin(nadir, sld), nadir)
                 if post is not None and post.drugs:
-                    start = progressed & alive & ~dosing.active[:, n_arm:].any(axis=1) & (u[:, 2] < post.fraction)
+                    # One draw per patient (the first step's post-progression column), so ``fraction`` is the share
+                    # of progressing patients treated, not a chance renewed at every visit.
+                    start = progressed & alive & ~dosing.active[:, n_arm:].any(axis=1) & (post_u < post.fraction)
                     dosing.start_post(start, day, n_arm)
 
         # Management, then doses.

@@ -43,6 +43,7 @@ class Dosing:
     infused: np.ndarray  # (E,) bool: given as a zero-order input over the step (sub-daily, subcutaneous or oral)
     per_step: np.ndarray  # (E,) bool: every dose falling in the step is given (sub-daily or oral), not one a visit
     allowed: np.ndarray  # (N, E) bool: the patient meets the entry's ``when`` (a biomarker; True without one)
+    next_line_day: np.ndarray  # (N,) day the first next-line drug started (NaN: never)
 
     @classmethod
     def create(cls, arm: Sequence[DrugSchedule], post: Sequence[DrugSchedule], weight_kg: np.ndarray,
@@ -74,7 +75,7 @@ class Dosing:
         infused = subdaily | oral | np.array([CATALOGUE[d.name].route == "sc" for d in entries], dtype=bool)
         return cls(entries, next_due, np.zeros((n, e), dtype=np.int64), active, np.zeros((n, e)), amount,
                    slot, np.full((n, N_SLOTS), 1e9), index, subdaily, np.zeros((n, e), dtype=np.int64), infused,
-                   subdaily | oral, allowed)
+                   subdaily | oral, allowed, np.full(n, np.nan))
 
     def start_post(self, mask: np.ndarray, day: float, n_arm: int) -> None:
         """Start next-line drugs (entries after the arm's) for ``mask`` patients from ``day``."""
@@ -83,6 +84,7 @@ class Dosing:
             self.active[go, j] = True
             self.offset[go, j] = day
             self.next_due[go, j] = day + self.entries[j].start_days
+            self.next_line_day[go & np.isnan(self.next_line_day)] = day
 
     def due(self, day: float, eligible: np.ndarray, held: np.ndarray, ctla4_stopped: np.ndarray,
             progressed: np.ndarray, beyond: bool, n_arm: int, step: float) -> np.ndarray:
