@@ -157,7 +157,7 @@ class Cohort:
     n_lesions: np.ndarray
     lethal: np.ndarray
     pk_eta: np.ndarray
-    uniforms: np.ndarray  # (N, n_steps, 4): death draws, post-progression, spare
+    uniforms: np.ndarray  # (N, n_steps, 4): death draws; step 0 also: column 2 the next-line draw, column 3 other TRAEs
     scan_noise: np.ndarray  # (N, n_steps)
     effects: Mapping[str, np.ndarray]  # log-scale random effect of each IIV parameter (N, ...)
     lesion_thresholds: np.ndarray  # (N, 16) cumulative exponential draws

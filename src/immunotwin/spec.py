@@ -24,7 +24,7 @@ The TOML format is a public interface (see ``examples/checkmate067.toml``)::
     cytokine_protocol = "label2017"  # optional: CRS/neurotoxicity after CAR T cells, or "lee2014", "topp2021"
                                    # (guideline = "none" turns off this management too)
     [post_progression]             # optional
-    fraction = 0.5
+    fraction = 0.5                 # share of progressing patients treated (one draw per patient)
       [[post_progression.drug]]    # same table as arm.drug; start counts from progression
     [[arm]]
     name = "nivolumab + ipilimumab"

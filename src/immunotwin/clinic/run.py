@@ -385,6 +385,11 @@ def run_clinic(cohort: Cohort, arm: Sequence[DrugSchedule], *, assessment: Asses
                     # One draw per patient (the first step's post-progression column), so ``fraction`` is the share
                     # of progressing patients treated, not a chance renewed at every visit.
                     start = progressed & alive & ~dosing.active[:, n_arm:].any(axis=1) & (post_u < post.fraction)
+                    # Next-line therapy is a new course: the first line ends, and a permanent stop or a hold for
+                    # toxicity on it no longer bars the next line's drugs (an irAE still active holds or stops them
+                    # again through the guideline at this visit).
+                    dosing.active[start, :n_arm] = False
+                    m.stopped[start], m.held[start], m.held_weeks[start] = False, False, 0.0
                     dosing.start_post(start, day, n_arm)
 
         # Management, then doses.

@@ -43,7 +43,7 @@ class Dosing:
     infused: np.ndarray  # (E,) bool: given as a zero-order input over the step (sub-daily, subcutaneous or oral)
     per_step: np.ndarray  # (E,) bool: every dose falling in the step is given (sub-daily or oral), not one a visit
     allowed: np.ndarray  # (N, E) bool: the patient meets the entry's ``when`` (a biomarker; True without one)
-    next_line_day: np.ndarray  # (N,) day the first next-line drug started (NaN: never)
+    next_line_day: np.ndarray  # (N,) day of the first next-line dose given (NaN: none)
 
     @classmethod
     def create(cls, arm: Sequence[DrugSchedule], post: Sequence[DrugSchedule], weight_kg: np.ndarray,
@@ -84,7 +84,6 @@ class Dosing:
             self.active[go, j] = True
             self.offset[go, j] = day
             self.next_due[go, j] = day + self.entries[j].start_days
-            self.next_line_day[go & np.isnan(self.next_line_day)] = day
 
     def due(self, day: float, eligible: np.ndarray, held: np.ndarray, ctla4_stopped: np.ndarray,
             progressed: np.ndarray, beyond: bool, n_arm: int, step: float) -> np.ndarray:
@@ -124,6 +123,8 @@ class Dosing:
             s = self.slot[j]
             if s >= 0:
                 self.first_dose[give, s] = np.minimum(self.first_dose[give, s], day)
+            if j >= n_arm:  # a next-line drug's first dose given (started but never dosed does not count)
+                self.next_line_day[give & np.isnan(self.next_line_day)] = day
         return out
 
     def remaining(self, day: float, progressed: np.ndarray, beyond: bool, n_arm: int) -> np.ndarray:
