@@ -127,7 +127,7 @@ def patient_rows(res: ClinicResult, covariates: pd.DataFrame, *, criteria: str, 
     extra["discontinued"] = np.where(died_on, "death", res.stop_reason)
     extra["discontinued_weeks"] = np.where(died_on, res.death_day, res.stop_day) / 7.0
     extra["rechallenged"] = m.rechallenged
-    # Next-line therapy ([post_progression]): months from the first dose to its first drug (NaN: none given).
+    # Next-line therapy ([post_progression]): months from the first dose to the first next-line dose (NaN: none given).
     extra["next_line_months"] = res.dosing.next_line_day / DAYS_PER_MONTH
     t = res.tox
     for key, label in (("crs", "crs"), ("icans", "icans"), ("leak", "capillary_leak"), ("cystitis", "cystitis")):
