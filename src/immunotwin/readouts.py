@@ -193,7 +193,7 @@ def _arm_summary(arm_df: pd.DataFrame, landmarks_pfs: Sequence[float],
     next_line: dict[str, Any] = {}
     if "next_line_months" in ok:
         # Next-line therapy ([post_progression]): the share given it, and the Kaplan-Meier median months from the
-        # first dose to its first dose, death and the end of follow-up censoring (as CheckMate 067's "time to subsequent
+        # first dose to the first next-line dose, death and the end of follow-up censoring (as CheckMate 067's "time to subsequent
         # systemic therapy" is read here; the trial's handling of death is assumed).
         t_next = ok["next_line_months"].to_numpy(dtype=float)
         given = ~np.isnan(t_next)
