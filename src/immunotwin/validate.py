@@ -611,6 +611,17 @@ name = "pembrolizumab"
                 ref["source"])]
 
 
+def rows_json(rows: list[Row]) -> str:
+    """The rows as strict JSON: a value that is not finite (a median not reached, an interval without a bound) is
+    written as null, not as the ``Infinity``/``NaN`` that JSON parsers other than Python's reject."""
+    def clean(v: object) -> object:
+        v = float(v) if isinstance(v, np.floating) else v
+        return None if isinstance(v, float) and not np.isfinite(v) else v
+
+    return json.dumps([{k: clean(v) for k, v in dataclasses.asdict(r).items()} for r in rows], indent=1,
+                      allow_nan=False, default=float)
+
+
 def run_validation(out: Path, *, patients: int = 1000, reps: int = 200, seed: int = 2024,
                    spec_path: Path | None = None, progress: Callable[[int, int], None] | None = None) -> pd.DataFrame:
     """Simulate the reference trials and write ``validation.csv``/``.md``/``.json`` and ``validation.png`` into
@@ -628,7 +639,7 @@ def run_validation(out: Path, *, patients: int = 1000, reps: int = 200, seed: in
         + natural_history.rows(seed, min(patients, 400))
     df = pd.DataFrame([dataclasses.asdict(r) for r in rows])
     df.to_csv(out / "validation.csv", index=False)
-    (out / "validation.json").write_text(json.dumps([dataclasses.asdict(r) for r in rows], indent=1, default=float))
+    (out / "validation.json").write_text(rows_json(rows))
     kin = population_kinetics(spec.population.cancer, dict(spec.population.overrides))
     early = early_deaths(p)
     (out / "plausibility.json").write_text(json.dumps({"population_kinetics": kin, "early_deaths": early},
