@@ -155,7 +155,8 @@ def main(argv: list[str] | None = None) -> int:
         name, _, organ = n.partition(".")
         return float(defaults[name][cc.INDEX[organ]] if organ else defaults[name])
 
-    start = np.array([out["params"].get(n, {}).get("value") or installed(n) for n in names], float)
+    fitted = {n: out["params"].get(n, {}).get("value") for n in names}
+    start = np.array([installed(n) if fitted[n] is None else fitted[n] for n in names], float)
     targets, sources = zip(*(cc.param_target(n) for n in names), strict=True)
     metric_names = [cc.PARAM_TARGETS[n][3] for n in names]
     tols = np.array([tolerance(m, a.patients, t, a.ses) for m, t in zip(metric_names, targets, strict=True)])

@@ -163,6 +163,15 @@ def _irae(ok: pd.DataFrame, n: int) -> tuple[dict[str, Any], dict[str, Any]]:
     return block, ci
 
 
+def next_line_times(df: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """Months from the first dose to the first next-line dose, censored at death or the end of follow-up
+    (``os_months``), and whether it was given: CheckMate 067's "time to subsequent systemic therapy" as read here
+    (the trial's handling of death is assumed)."""
+    t = df["next_line_months"].to_numpy(dtype=float)
+    given = ~np.isnan(t)
+    return np.where(given, t, df["os_months"].to_numpy(dtype=float)), given
+
+
 def _arm_summary(arm_df: pd.DataFrame, landmarks_pfs: Sequence[float],
                  landmarks_os: Sequence[float]) -> dict[str, Any]:
     n = len(arm_df)
@@ -192,13 +201,9 @@ def _arm_summary(arm_df: pd.DataFrame, landmarks_pfs: Sequence[float],
                "ci95": {"orr": _pair(*wilson(int(resp_c.sum()), n)), "cr_rate": _pair(*wilson(int(cr_c.sum()), n))}}
     next_line: dict[str, Any] = {}
     if "next_line_months" in ok:
-        # Next-line therapy ([post_progression]): the share given it, and the Kaplan-Meier median months from the
-        # first dose to the first next-line dose, death and the end of follow-up censoring (as CheckMate 067's "time to subsequent
-        # systemic therapy" is read here; the trial's handling of death is assumed).
-        t_next = ok["next_line_months"].to_numpy(dtype=float)
-        given = ~np.isnan(t_next)
-        med, med_ci = _median(pd.Series(np.where(given, t_next, ok["os_months"].to_numpy(dtype=float))),
-                              pd.Series(given))
+        # Next-line therapy ([post_progression]): the share given it and the Kaplan-Meier median months to it.
+        t_next, given = next_line_times(ok)
+        med, med_ci = _median(pd.Series(t_next), pd.Series(given))
         next_line = {"share": _frac(int(given.sum()), n), "median_months_to": med,
                      "ci95": {"share": _pair(*wilson(int(given.sum()), n)), "median_months_to": med_ci}}
     k_neut = int((ok["neutropenia_grade"] >= 3).sum()) if "neutropenia_grade" in ok else 0

@@ -23,7 +23,7 @@ from . import natural_history, weighted
 from .calibrate import FIT_ENDPOINTS, SCALE, SUBGROUP_SCALE, pdl1_subgroup_orr
 from .model.organs import IRAES
 from .plausibility import early_deaths, population_kinetics
-from .readouts import CHECKMATE067_RESPONSE_CUTOFF_MONTHS, RESPONDERS, response_by
+from .readouts import CHECKMATE067_RESPONSE_CUTOFF_MONTHS, RESPONDERS, next_line_times, response_by
 from .reference import load
 from .spec import TrialSpec, load_spec, with_overrides
 from .survival import hazard_ratio, km_median, km_rate
@@ -481,7 +481,7 @@ def acquired_resistance_rows(p: pd.DataFrame) -> list[Row]:
 
 def next_line_rows(p: pd.DataFrame) -> list[Row]:
     """Next-line therapy in CheckMate 067 (``checkmate067_subsequent_therapy``): per arm, the Kaplan-Meier median
-    months from the first dose to the first next-line drug, death censoring (±25%; "not reached" is inside when the
+    months from the first dose to the first next-line dose, death censoring (±25%; "not reached" is inside when the
     simulated median is not reached within the follow-up either), and the share of the patients alive at 5 years
     never given next-line therapy (±10 points: about two binomial SEs at the 80-170 survivors of an arm; assumed).
     The ipilimumab arm's median is fitted (the example spec's next-line ``fraction``); the rest are unfitted."""
@@ -493,9 +493,7 @@ def next_line_rows(p: pd.DataFrame) -> list[Row]:
         g = p[(p["arm"] == arm) & (p["status"] == "ok")]
         if len(g) < 10:
             continue
-        t = g["next_line_months"].to_numpy(float)
-        given = ~np.isnan(t)
-        sim = km_median(np.where(given, t, g["os_months"].to_numpy(float)), given)
+        sim = km_median(*next_line_times(g))
         sim_v = float(sim) if sim is not None else np.inf
         if pub is None:
             inside, crit, pub_v = sim is None, "not reached by the end of follow-up", np.inf

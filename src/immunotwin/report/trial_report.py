@@ -125,7 +125,8 @@ def _arm_table(summary: dict[str, Any], arms: list[str], control: str | None) ->
     if any((A[a].get("next_line") or {}).get("share") for a in arms):  # a trial with next-line therapy given
         get.append(("given next-line therapy", lambda s: _pct(s["next_line"]["share"])
                     + _ci(s["next_line"]["ci95"]["share"], _pct)))
-        get.append(("months to next-line therapy, median (death censors)", lambda s: _mo(s["next_line"]["median_months_to"])
+        get.append(("months to next-line therapy, median (death censors)",
+                    lambda s: _mo(s["next_line"]["median_months_to"])
                     + _ci(s["next_line"]["ci95"]["median_months_to"], _mo)))
     rows = [[_esc(lab)] + [_esc(f(A[a])) for a in arms] for lab, f in get]
     if control is not None:
