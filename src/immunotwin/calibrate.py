@@ -52,7 +52,7 @@ import pandas as pd
 
 from . import weighted
 from .model.core import PARAM_INDEX
-from .readouts import CHECKMATE067_RESPONSE_CUTOFF_MONTHS, response_by
+from .readouts import CHECKMATE067_RESPONSE_CUTOFF_MONTHS, irae_column, response_by
 from .spec import TrialSpec
 
 FITTED: tuple[str, ...] = (
@@ -355,7 +355,8 @@ def _trae_parts(df: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     lacking = [c for c in cols if c not in df]
     if lacking:  # e.g. a plausible population cached before these events were modelled: simulate it again
         raise ValueError(f"patient table lacks {', '.join(lacking)}; delete the cached plausible_*.parquet files")
-    immune = np.maximum(df["any_irae_grade"].to_numpy(), df["neutropenia_grade"].to_numpy()) >= 3
+    # irAEs within the reporting window (readouts.irae_column) where the table has it
+    immune = np.maximum(df[irae_column(df)].to_numpy(), df["neutropenia_grade"].to_numpy()) >= 3
     return immune, df["checkpoint_exposure_months"].to_numpy(float), df["autoreactive_activity_months"].to_numpy(float)
 
 
@@ -435,7 +436,7 @@ def endpoints(pl: Plausible, w: np.ndarray, control: str | None = None,
         out["months_to_cr_median"][arm] = weighted.quantile(t_cr, w[ever_cr], 0.5)
         out["months_to_cr_q3"][arm] = weighted.quantile(t_cr, w[ever_cr], 0.75)
         out["grade3plus_trae"][arm] = trae_grade3plus(df, w, rate)
-        out["grade3plus_irae"][arm] = weighted.proportion(df["any_irae_grade"].to_numpy() >= 3, w)
+        out["grade3plus_irae"][arm] = weighted.proportion(df[irae_column(df)].to_numpy() >= 3, w)
         out["discontinued_for_trae"][arm] = weighted.proportion(df["discontinued"].to_numpy() == "toxicity", w)
         pt, pe = df["pfs_months"].to_numpy(float), df["pfs_event"].to_numpy(bool)
         ot, oe = df["os_months"].to_numpy(float), df["os_event"].to_numpy(bool)

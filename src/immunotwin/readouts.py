@@ -163,6 +163,21 @@ def _irae(ok: pd.DataFrame, n: int) -> tuple[dict[str, Any], dict[str, Any]]:
     return block, ci
 
 
+def trae_column(df: pd.DataFrame) -> str:
+    """The patient column of treatment-related adverse events as a trial's safety table counts them: within the
+    reporting window (``any_trae_grade_reported``, clinic.run.ae_window_end) when the table has it, else the older
+    columns over the whole follow-up."""
+    for col in ("any_trae_grade_reported", "any_trae_grade"):
+        if col in df:
+            return col
+    return "any_irae_grade"
+
+
+def irae_column(df: pd.DataFrame) -> str:
+    """The worst organ irAE grade within the reporting window when the table has it (see ``trae_column``)."""
+    return "any_irae_grade_reported" if "any_irae_grade_reported" in df else "any_irae_grade"
+
+
 def next_line_times(df: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
     """Months from the first dose to the first next-line dose, censored at death or the end of follow-up
     (``os_months``), and whether it was given: CheckMate 067's "time to subsequent systemic therapy" as read here
@@ -207,7 +222,7 @@ def _arm_summary(arm_df: pd.DataFrame, landmarks_pfs: Sequence[float],
         next_line = {"share": _frac(int(given.sum()), n), "median_months_to": med,
                      "ci95": {"share": _pair(*wilson(int(given.sum()), n)), "median_months_to": med_ci}}
     k_neut = int((ok["neutropenia_grade"] >= 3).sum()) if "neutropenia_grade" in ok else 0
-    k_trae = int((ok["any_trae_grade"] >= 3).sum()) if "any_trae_grade" in ok else int((ok["any_irae_grade"] >= 3).sum())
+    k_trae = int((ok[trae_column(ok)] >= 3).sum())
     ci95: dict[str, Any] = {
         "orr": _pair(*wilson(k_resp, n)),
         "cr_rate": _pair(*wilson(k_cr, n)),

@@ -23,7 +23,8 @@ from . import natural_history, weighted
 from .calibrate import FIT_ENDPOINTS, SCALE, SUBGROUP_SCALE, pdl1_subgroup_orr
 from .model.organs import IRAES
 from .plausibility import early_deaths, population_kinetics
-from .readouts import CHECKMATE067_RESPONSE_CUTOFF_MONTHS, RESPONDERS, next_line_times, response_by
+from .readouts import (CHECKMATE067_RESPONSE_CUTOFF_MONTHS, RESPONDERS, irae_column, next_line_times, response_by,
+                       trae_column)
 from .reference import load
 from .spec import TrialSpec, load_spec, with_overrides
 from .survival import hazard_ratio, km_median, km_rate
@@ -93,7 +94,7 @@ def _trial_readouts(p: pd.DataFrame, control: str, landmarks: dict[str, tuple[st
             **(pdl1_subgroup_orr(df["pdl1_tps"].to_numpy(float), resp) if "pdl1_tps" in df else {}),
             "cr_rate": float(cr.mean()),
             "cr_rate_36mo": float(response_by(df, 36.0)[1].mean()),  # the 3-year update's cut-off
-            "grade3plus_trae": float((df["any_trae_grade" if "any_trae_grade" in df else "any_irae_grade"] >= 3).mean()),
+            "grade3plus_trae": float((df[trae_column(df)] >= 3).mean()),
             "discontinued_for_trae": float((df["discontinued"] == "toxicity").mean()),
             "median_pfs_months": km_median(ok["pfs_months"], ok["pfs_event"]) or np.nan,
             "median_os_months": km_median(ok["os_months"], ok["os_event"]) or np.nan,
@@ -218,7 +219,10 @@ def irae_rows(p: pd.DataFrame) -> list[Row]:
     ref = load("irae")
     rows: list[Row] = []
     ipi = p[p["arm"] == "ipilimumab"]
-    onset2 = ipi[[f"irae_{k}_onset2_weeks" for k in IRAES]].min(axis=1).dropna()
+    onset2 = ipi[[f"irae_{k}_onset2_weeks" for k in IRAES]].min(axis=1)
+    if "ae_window_end_weeks" in ipi:  # onsets within the reporting window, as the pooled safety data counted them
+        onset2 = onset2[~(onset2 > ipi["ae_window_end_weeks"])]
+    onset2 = onset2.dropna()
     o = ref["onset"]["ipilimumab_3mgkg_grade2plus"]
     if len(onset2):
         med = float(onset2.median())
@@ -231,7 +235,7 @@ def irae_rows(p: pd.DataFrame) -> list[Row]:
     nivo = p[p["arm"] == "nivolumab"]
     rows += onset_order_rows(p, ref)
     inc = ref["incidence"]["nivolumab_pooled"]
-    anyr = float((nivo["any_irae_grade"] >= 1).mean())
+    anyr = float((nivo[irae_column(nivo)] >= 1).mean())
     rows.append(Row("nivolumab: any-grade select immune AE", "nivolumab", inc["select_immune_any"], anyr, np.nan, np.nan,
                     "±0.15", abs(anyr - inc["select_immune_any"]) <= 0.15, False, inc["source"]))
     for organ_name, more in (("colitis", "ipilimumab"), ("hypophysitis", "ipilimumab"), ("thyroiditis", "nivolumab"),
@@ -254,11 +258,11 @@ def irae_rows(p: pd.DataFrame) -> list[Row]:
     rows += organ_mix_rows(p)
     rows += thyroid_test_rows(p)
     # Severity apart from the events outside the modelled organs that treatment-related AE tables add (clinic/run.py).
-    g3 = float((nivo["any_irae_grade"] >= 3).mean())
+    g3 = float((nivo[irae_column(nivo)] >= 3).mean())
     rows.append(Row("nivolumab: grade >=3 select immune AE", "nivolumab", inc["select_immune_grade3plus"], g3, np.nan,
                     np.nan, "±0.04", abs(g3 - inc["select_immune_grade3plus"]) <= 0.04, False, inc["source"]))
     sev = ref["incidence"]["ipilimumab_class"]
-    g3i = float((ipi["any_irae_grade"] >= 3).mean())
+    g3i = float((ipi[irae_column(ipi)] >= 3).mean())
     rows.append(Row("ipilimumab: grade >=3 irAE (10-15% in MDX010-20)", "ipilimumab", sev["severe_irae"], g3i, np.nan,
                     np.nan, "0.10-0.15 ±0.04", 0.06 <= g3i <= 0.19, False, sev["source"]))
     col = load("scenario_refs")["colitis_requiring_steroids"]

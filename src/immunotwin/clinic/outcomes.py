@@ -118,6 +118,15 @@ def patient_rows(res: ClinicResult, covariates: pd.DataFrame, *, criteria: str, 
     # 3 is not modelled).
     extra["any_trae_grade"] = np.maximum(np.maximum(extra["any_irae_grade"], extra["neutropenia_grade"]),
                                          3 * (res.nonimmune_trae | res.systemic_irae).astype(int))
+    # The same as a trial's safety table reports them: events first seen within the reporting window (first dose to
+    # 30 days after the last first-line dose, cut at the first next-line dose: run.ae_window_end). Neutropenia is
+    # counted over all follow-up (no onset day is kept); the drawn events are already counted in the exposure window.
+    extra["ae_window_end_weeks"] = res.ae_window_end / 7.0
+    extra["any_irae_grade_reported"] = reported_grade(res.grade_worst, res.onset1, res.onset2, res.onset3,
+                                                      res.ae_window_end).max(axis=1).astype(int)
+    extra["any_trae_grade_reported"] = np.maximum(
+        np.maximum(extra["any_irae_grade_reported"], extra["neutropenia_grade"]),
+        3 * (res.nonimmune_trae | res.systemic_irae).astype(int))
     m = res.management
     extra["steroids"] = ~np.isnan(m.steroid_start_day)
     extra["steroid_start_weeks"] = m.steroid_start_day / 7.0
@@ -150,3 +159,13 @@ def patient_rows(res: ClinicResult, covariates: pd.DataFrame, *, criteria: str, 
         extra[f"cmin_{slot}"] = res.cmin[:, s] if used else np.nan
     out = pd.concat([out, pd.DataFrame(extra, index=out.index)], axis=1)
     return pd.concat([covariates.reset_index(drop=True), out], axis=1)
+
+
+def reported_grade(worst: np.ndarray, onset1: np.ndarray, onset2: np.ndarray, onset3: np.ndarray,
+                   window_end: np.ndarray) -> np.ndarray:
+    """(N, organs) worst irAE grade first seen by ``window_end`` (day, per patient): grade k counts if its first
+    visit at grade >= k (``onset_k``) falls in the window. Grades 4 and 5 count with their grade-3 onset (their own
+    onset is not kept; assumed close to it). A patient never dosed (``window_end`` NaN) keeps every grade seen."""
+    end = np.where(np.isnan(window_end), np.inf, window_end)[:, None]
+    rep = np.where(onset3 <= end, 3, np.where(onset2 <= end, 2, np.where(onset1 <= end, 1, 0)))
+    return np.where(rep == 3, np.maximum(worst, 3), rep).astype(np.int8)

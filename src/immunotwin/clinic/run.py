@@ -150,6 +150,7 @@ class ClinicResult:
     vitiligo_worst: np.ndarray  # (N,) worst grade of vitiligo seen at visits (observe.vitiligo_grade); no irAE grade
     vitiligo_onset: np.ndarray  # (N,) day it was first seen
     cr_sld_mm: np.ndarray  # (N,) target sum read as a complete response (0; lymph nodes on CT: 10 mm each)
+    ae_window_end: np.ndarray  # (N,) last day of the adverse-event reporting window (ae_window_end); NaN: never dosed
 
 
 def _visit_columns() -> dict[str, list]:
@@ -251,6 +252,7 @@ def run_clinic(cohort: Cohort, arm: Sequence[DrugSchedule], *, assessment: Asses
     ckpt_first = np.full(n, np.nan)
     fail_day = np.full(n, np.nan)
     ckpt_last = np.full(n, np.nan)
+    line1_last = np.full(n, np.nan)  # day of the last first-line dose given (any drug of the arm)
     base_les = np.zeros(n, dtype=np.int64)
     # ln of the viable burden when each potential new lesion surfaced (NaN: not yet; observe.new_lesions_visible)
     surfaced = np.full(cohort.lesion_thresholds.shape, np.nan)
@@ -416,6 +418,7 @@ def run_clinic(cohort: Cohort, arm: Sequence[DrugSchedule], *, assessment: Asses
             dosed_ckpt = (doses[:, ckpt] > 0).any(axis=1)
             ckpt_first = np.where(dosed_ckpt & np.isnan(ckpt_first), day, ckpt_first)
             ckpt_last = np.where(dosed_ckpt, day, ckpt_last)
+            line1_last = np.where((doses[:, :n_arm] > 0).any(axis=1), day, line1_last)
             ended = alive & (stop_reason == "") & ~dosing.remaining(day + dt, progressed, treat_beyond_progression, n_arm) \
                 & (dosing.given[:, :n_arm].sum(axis=1) > 0)
             stop_reason[ended] = np.where(progressed[ended], "progression", "completed")
@@ -495,7 +498,15 @@ def run_clinic(cohort: Cohort, arm: Sequence[DrugSchedule], *, assessment: Asses
     return ClinicResult(scans, visits, grade_worst, onset1, onset3, onset2, last_grade, death_day, death_cause,
                         prog_day, failed, m, dosing, stop_reason, stop_day, cavg, cmin, traj, day, idx_vc,
                         neut_worst, anc_nadir, tox, car_peak, car_peak_day, b_cells, exposure, nonimmune,
-                        activity_days, systemic, hypo_worst, hypo_onset, vit_worst, vit_onset, cr_sld)
+                        activity_days, systemic, hypo_worst, hypo_onset, vit_worst, vit_onset, cr_sld,
+                        ae_window_end(line1_last, dosing.next_line_day))
+
+
+def ae_window_end(last_dose_day: np.ndarray, next_line_day: np.ndarray) -> np.ndarray:
+    """Last day of the adverse-event reporting window: ``AE_WINDOW_DAYS`` after the last first-line dose, or the day
+    before the first next-line dose if that comes sooner (an event under another therapy is not the study drug's:
+    assumed, as a trial's attribution would read it). NaN for a patient never dosed."""
+    return np.fmin(last_dose_day + AE_WINDOW_DAYS, np.where(np.isnan(last_dose_day), np.nan, next_line_day - 1.0))
 
 
 def autoreactive_activity(states: np.ndarray, params: dict) -> np.ndarray:
@@ -531,4 +542,4 @@ def other_trae(exposure_days: np.ndarray, activity_days: np.ndarray, nonimmune_p
     return event & ~systemic, systemic
 
 
-__all__ = ["run_clinic", "ClinicResult", "INDEX", "other_trae", "checkpoint_exposure"]
+__all__ = ["run_clinic", "ClinicResult", "INDEX", "other_trae", "checkpoint_exposure", "ae_window_end"]
