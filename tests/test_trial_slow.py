@@ -54,7 +54,8 @@ def _value(p: pd.DataFrame, endpoint: str, arm: str) -> float:
         resp, cr = response_by(a, CHECKMATE067_RESPONSE_CUTOFF_MONTHS)
         return float((resp if endpoint == "orr" else cr).mean())
     if endpoint == "grade3plus_trae":
-        return float((a["any_trae_grade"] >= 3).mean())  # irAEs, neutropenia and the events outside the organs
+        # irAEs, neutropenia and the events outside the organs, within the reporting window (readouts.trae_column)
+        return float((a["any_trae_grade_reported"] >= 3).mean())
     if endpoint == "discontinued_for_trae":
         return float((a["discontinued"] == "toxicity").mean())
     if endpoint == "median_pfs_months":
@@ -184,13 +185,13 @@ def test_severe_iraes_apart_from_events_outside_the_organs(cm067: pd.DataFrame) 
     # the rest.
     ok = cm067[cm067["status"] == "ok"]
     nivo = ok[ok["arm"] == N]
-    assert abs((nivo["any_irae_grade"] >= 3).mean() - 0.04) <= 0.04
+    assert abs((nivo["any_irae_grade_reported"] >= 3).mean() - 0.04) <= 0.04
     for a in ARMS:
         g = ok[ok["arm"] == a]
         hi = g["autoreactive_activity_months"] > g["autoreactive_activity_months"].median()
         assert g.loc[hi, "systemic_irae_grade3"].mean() > 2 * g.loc[~hi, "systemic_irae_grade3"].mean() + 0.02, a
-    extra = {a: (ok.loc[ok["arm"] == a, "any_trae_grade"] >= 3).mean() - (ok.loc[ok["arm"] == a, "any_irae_grade"] >= 3).mean()
-             for a in ARMS}
+    extra = {a: (ok.loc[ok["arm"] == a, "any_trae_grade_reported"] >= 3).mean()
+             - (ok.loc[ok["arm"] == a, "any_irae_grade_reported"] >= 3).mean() for a in ARMS}
     assert all(v > 0 for v in extra.values()), extra
 
 
