@@ -875,7 +875,7 @@ def test_validation_figure_by_hand(tmp_path: Path) -> None:
     bars = [tuple(ln.get_xdata()) for ln in fig.axes[0].get_lines() if not ln.get_gid() and len(ln.get_xdata()) == 2
             and ln.get_ydata()[0] == ln.get_ydata()[1]]
     assert any(b == pytest.approx((0.9, 1.2)) for b in bars)
-    assert "2 more without a ratio (order, sign): not drawn" in fig.axes[1].get_title()
+    assert "not drawn (no ratio): 1 order or sign, 1 not reached or not positive" in fig.axes[1].get_title()
     assert write_png(df, tmp_path / "v.png")
     assert (tmp_path / "v.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert isinstance(validation_figure(df.iloc[2:]), str)

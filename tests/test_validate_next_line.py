@@ -36,3 +36,36 @@ def test_next_line_rows_read_the_median_and_the_survivors() -> None:
     text = rows_json(list(rows.values()))
     back = json.loads(text, parse_constant=lambda c: (_ for _ in ()).throw(ValueError(c)))  # strict: no Infinity/NaN
     assert any(r["simulated"] is None for r in back) and all(r["lo"] is None for r in back)
+
+
+def test_next_line_bor_reads_recist_from_the_progression_scan() -> None:
+    """By hand: a patient progresses at day 84 (60 mm, 1 new lesion) and starts next-line therapy that day. From
+    that scan as baseline, 40 mm at day 126 and 38 mm at day 168 are a partial response (<= 0.7 x 60 = 42 mm),
+    confirmed 6 weeks later; the new lesion seen before the start does not count again. The same scans with a second
+    new lesion at day 126 are progression; no scan after the start is not evaluable; no next line is ""."""
+    from immunotwin.clinic.outcomes import next_line_bor
+
+    scans = [(-14.0, 50.0, 0), (0.0, 50.0, 0), (42.0, 45.0, 0), (84.0, 60.0, 1), (126.0, 40.0, 1), (168.0, 38.0, 1)]
+    assert next_line_bor(scans, 84.0, 0.0, True) == "PR"
+    worse = scans[:4] + [(126.0, 40.0, 2), (168.0, 38.0, 2)]
+    assert next_line_bor(worse, 84.0, 0.0, True) == "PD"
+    # a single 40 mm scan: unconfirmed, and 42 days is long enough for stable disease
+    assert next_line_bor(scans[:5], 84.0, 0.0, True) == "SD"
+    assert next_line_bor(scans[:5], 84.0, 0.0, False) == "PR"
+    assert next_line_bor(scans[:4], 84.0, 0.0, True) == "NE"
+    assert next_line_bor(scans, np.nan, 0.0, True) == ""
+
+
+def test_second_line_nivolumab_row_counts_braf_wild_type_patients_given_it() -> None:
+    from immunotwin.validate import second_line_nivolumab_rows
+
+    # 30 BRAF wild-type patients given the next line after ipilimumab, 9 responding (0.30, inside 0.27 +- 0.10);
+    # BRAF-mutant ones (given BRAF/MEK inhibitors) and untreated ones are left out whatever their response
+    wt = pd.DataFrame({"arm": "ipilimumab", "status": "ok", "next_line_months": 6.0, "braf_v600": False,
+                       "next_line_bor": ["PR"] * 7 + ["CR"] * 2 + ["SD"] * 11 + ["PD"] * 10})
+    mut = wt.assign(braf_v600=True, next_line_bor="PR")
+    none = wt.assign(next_line_months=np.nan, next_line_bor="")
+    (row,) = second_line_nivolumab_rows(pd.concat([wt, mut, none]))
+    assert row.simulated == 0.3 and row.inside and not row.fitted and "n=30" in row.check
+    (low,) = second_line_nivolumab_rows(pd.concat([wt.assign(next_line_bor="SD"), mut]))
+    assert low.simulated == 0.0 and not low.inside

@@ -221,6 +221,10 @@ def _arm_summary(arm_df: pd.DataFrame, landmarks_pfs: Sequence[float],
         med, med_ci = _median(pd.Series(t_next), pd.Series(given))
         next_line = {"share": _frac(int(given.sum()), n), "median_months_to": med,
                      "ci95": {"share": _pair(*wilson(int(given.sum()), n)), "median_months_to": med_ci}}
+        if "next_line_bor" in ok:  # RECIST 1.1 from the scan that found the progression (outcomes.next_line_bor)
+            k = int(ok.loc[given, "next_line_bor"].astype(str).isin(RESPONDERS).sum())
+            next_line["orr"] = _frac(k, int(given.sum()))
+            next_line["ci95"]["orr"] = _pair(*wilson(k, int(given.sum())))
     k_neut = int((ok["neutropenia_grade"] >= 3).sum()) if "neutropenia_grade" in ok else 0
     k_trae = int((ok[trae_column(ok)] >= 3).sum())
     ci95: dict[str, Any] = {

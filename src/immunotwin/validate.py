@@ -511,7 +511,25 @@ def next_line_rows(p: pd.DataFrame) -> list[Row]:
             sim5 = float(alive["next_line_months"].isna().mean())
             rows.append(Row("alive at 5 years and never given next-line therapy (share of survivors)", arm, share,
                             sim5, np.nan, np.nan, "±10 points", abs(sim5 - share) <= 0.10, False, ref["source"]))
+    rows += second_line_nivolumab_rows(p)
     return rows
+
+
+def second_line_nivolumab_rows(p: pd.DataFrame) -> list[Row]:
+    """Unfitted: the objective response rate of next-line nivolumab given to BRAF wild-type patients who progressed
+    on ipilimumab (CheckMate 067's ipilimumab arm; RECIST 1.1 from the progression scan, ``outcomes.next_line_bor``)
+    against CheckMate 037's nivolumab arm, 27% (``checkmate037_nivolumab_after_ipilimumab``). ±10 points: about two
+    SEs of the difference at 100-150 virtual patients so treated and CheckMate 037's 272 (assumed)."""
+    if "next_line_bor" not in p or "braf_v600" not in p:
+        return []
+    ref = load("scenario_refs")["checkmate037_nivolumab_after_ipilimumab"]
+    g = p[(p["arm"] == "ipilimumab") & (p["status"] == "ok") & p["next_line_months"].notna()
+          & ~p["braf_v600"].astype(bool)]
+    if len(g) < 20:
+        return []
+    sim = float(g["next_line_bor"].astype(str).isin(RESPONDERS).mean())
+    return [Row(f"next-line nivolumab after ipilimumab (BRAF wild-type, n={len(g)}): ORR", "ipilimumab",
+                ref["orr"], sim, np.nan, np.nan, "±10 points", abs(sim - ref["orr"]) <= 0.10, False, ref["source"])]
 
 
 def response_timing_rows(p: pd.DataFrame) -> list[Row]:

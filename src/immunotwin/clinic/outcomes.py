@@ -23,7 +23,7 @@ def patient_rows(res: ClinicResult, covariates: pd.DataFrame, *, criteria: str, 
     rows: dict[str, list] = {k: [] for k in (
         "status", "status_reason", "bor", "criteria", "best_pct_change", "dor_months", "dor_event",
         "pfs_months", "pfs_event", "os_months", "os_event", "death_cause", "hpd", "tgr_ref", "tgr_exp",
-        "response_onset_months", "cr_onset_months")}
+        "response_onset_months", "cr_onset_months", "next_line_bor")}
     for i in range(n):
         failed = bool(res.failed_reason[i])
         scans = res.scans[i]
@@ -89,6 +89,8 @@ def patient_rows(res: ClinicResult, covariates: pd.DataFrame, *, criteria: str, 
         rows["tgr_ref"].append(tr)
         rows["tgr_exp"].append(te)
         cr_days = [d for d, c in zip(days, cats, strict=False) if c in ("CR", "iCR")]
+        rows["next_line_bor"].append("" if failed else next_line_bor(scans, float(res.dosing.next_line_day[i]), cr,
+                                                                     confirm))
         rows["response_onset_months"].append(np.nan if failed or onset is None else onset / DAYS_PER_MONTH)
         rows["cr_onset_months"].append(np.nan if failed or not cr_days else float(cr_days[0]) / DAYS_PER_MONTH)
     out = pd.DataFrame(rows)
@@ -159,6 +161,25 @@ def patient_rows(res: ClinicResult, covariates: pd.DataFrame, *, criteria: str, 
         extra[f"cmin_{slot}"] = res.cmin[:, s] if used else np.nan
     out = pd.concat([out, pd.DataFrame(extra, index=out.index)], axis=1)
     return pd.concat([covariates.reset_index(drop=True), out], axis=1)
+
+
+def next_line_bor(scans: list[tuple[float, float, int]], start_day: float, cr_threshold_mm: float,
+                  confirm: bool) -> str:
+    """RECIST 1.1 best overall response to next-line therapy ("" when none was given): the last scan on or before
+    its first dose (the scan that found the progression) is the new baseline, and new lesions count from it, as a
+    second-line trial such as CheckMate 037 reads response in patients who progressed on ipilimumab."""
+    if np.isnan(start_day):
+        return ""
+    before = [s for s in scans if s[0] <= start_day + 1e-9]
+    after = [s for s in scans if s[0] > start_day + 1e-9]
+    if not before or not after:
+        return "NE"
+    base_day, base_sld, base_new = before[-1]
+    days = np.array([s[0] for s in after]) - base_day
+    sld = np.array([s[1] for s in after])
+    new = np.array([s[2] for s in after], dtype=float) - base_new
+    cats = recist.timepoint_response(sld, new, base_sld, cr_threshold_mm=cr_threshold_mm)
+    return recist.best_overall_response(days, cats, confirm=confirm)
 
 
 def reported_grade(worst: np.ndarray, onset1: np.ndarray, onset2: np.ndarray, onset3: np.ndarray,

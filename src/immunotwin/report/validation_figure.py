@@ -7,7 +7,8 @@ is drawn as a bar in the same ratio; where the table gives a row's band as numbe
 (``scenarios.core.comparison_plot``, one scenario at a time). Fitted rows (calibration targets: agreement there is not validation) and
 unfitted rows (validation) are in separate panels; a row is green when it is inside its own criterion (its band
 is in the table) and red when not. Rows that compare an order or a sign ("sign: ...", "rho > ...") have no
-published value to divide by and are counted in the panel's title instead.
+published value to divide by, and a median not reached (infinite) or a value at 0 has no ratio: both are counted
+apart in the panel's title instead.
 """
 
 from __future__ import annotations
@@ -42,7 +43,10 @@ def validation_figure(df: pd.DataFrame, *, interval: str = "95% prediction inter
     (``lo``-``hi``) are; ``what`` names the rows in the titles. Each row's marker carries ``gid`` "fitted|i" or
     "unfitted|i", i its index in ``df`` (tests read them)."""
     ok = drawable(df)
-    panels = [(f, df[(df["fitted"] == f) & ok], int(((df["fitted"] == f) & ~ok).sum())) for f in (True, False)]
+    order_sign = df["criterion"].astype(str).str.startswith(("sign", "rho"))
+    panels = [(f, df[(df["fitted"] == f) & ok], (int(((df["fitted"] == f) & ~ok & order_sign).sum()),
+                                                  int(((df["fitted"] == f) & ~ok & ~order_sign).sum())))
+              for f in (True, False)]
     panels = [p for p in panels if len(p[1])]
     if not panels:
         return "No row with a published value: no validation figure."
@@ -77,7 +81,9 @@ def validation_figure(df: pd.DataFrame, *, interval: str = "95% prediction inter
         ax.grid(axis="x", alpha=0.3)
         inside = int(sub["inside"].sum())
         kind = f"Fitted {what} (calibration targets)" if fitted else f"Unfitted {what} (validation)"
-        note = f"\n{skipped} more without a ratio (order, sign): not drawn" if skipped else ""
+        parts = [f"{skipped[0]} order or sign"] if skipped[0] else []
+        parts += [f"{skipped[1]} not reached or not positive"] if skipped[1] else []
+        note = f"\nnot drawn (no ratio): {', '.join(parts)}" if parts else ""
         ax.set_title(f"{kind}: {inside} of {len(sub)} drawn inside their criterion (green){note}", fontsize=10)
     has_band = "band_lo" in df and np.isfinite(df["band_lo"].astype(float)).any()
     band_text = "; light blue: the figure's band" if has_band else ""
