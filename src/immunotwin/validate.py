@@ -23,8 +23,14 @@ from . import natural_history, weighted
 from .calibrate import FIT_ENDPOINTS, SCALE, SUBGROUP_SCALE, pdl1_subgroup_orr
 from .model.organs import IRAES
 from .plausibility import early_deaths, population_kinetics
-from .readouts import (CHECKMATE067_RESPONSE_CUTOFF_MONTHS, RESPONDERS, irae_column, next_line_times, response_by,
-                       trae_column)
+from .readouts import (
+    CHECKMATE067_RESPONSE_CUTOFF_MONTHS,
+    RESPONDERS,
+    irae_column,
+    next_line_times,
+    response_by,
+    trae_column,
+)
 from .reference import load
 from .spec import TrialSpec, load_spec, with_overrides
 from .survival import hazard_ratio, km_median, km_rate
