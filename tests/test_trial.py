@@ -273,6 +273,10 @@ def test_next_line_fraction_is_a_share_of_progressing_patients() -> None:
     block = s["arms"]["ipi"]["next_line"]
     assert block["share"] == given.mean()
     assert block["median_months_to"] == km_median(np.where(given, t, p["os_months"].to_numpy(float)), given)
+    # response to the next line, RECIST from the progression scan: only patients given it have one
+    nl_bor = p["next_line_bor"].astype(str).to_numpy()
+    assert (nl_bor[~given] == "").all() and np.isin(nl_bor[given], ["CR", "PR", "SD", "PD", "NE"]).all()
+    assert block["orr"] == np.isin(nl_bor[given], ["CR", "PR"]).mean()
 
 
 def test_next_line_therapy_reaches_patients_stopped_for_toxicity() -> None:

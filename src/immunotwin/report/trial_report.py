@@ -120,7 +120,8 @@ def _arm_table(summary: dict[str, Any], arms: list[str], control: str | None) ->
     for key, lab in (("any_grade", "irAE, any grade"), ("grade3plus", "irAE, grade ≥3"), ("fatal", "fatal irAE"),
                      ("discontinued", "discontinued for toxicity"), ("steroids", "systemic corticosteroids")):
         get.append((lab, partial(_irae_cell, key=key)))
-    get.append(("treatment-related AE, grade ≥3 (irAE, neutropenia, events outside the organs)",
+    get.append(("treatment-related AE, grade ≥3 (irAE, neutropenia, events outside the organs; first dose to 30 days "
+                "after the last first-line dose)",
                 lambda s: _pct(s["trae_grade3plus"]) + _ci(s["ci95"]["trae_grade3plus"], _pct)))
     if any((A[a].get("next_line") or {}).get("share") for a in arms):  # a trial with next-line therapy given
         get.append(("given next-line therapy", lambda s: _pct(s["next_line"]["share"])
@@ -128,6 +129,9 @@ def _arm_table(summary: dict[str, Any], arms: list[str], control: str | None) ->
         get.append(("months to next-line therapy, median (death censors)",
                     lambda s: _mo(s["next_line"]["median_months_to"])
                     + _ci(s["next_line"]["ci95"]["median_months_to"], _mo)))
+        if any("orr" in (A[a].get("next_line") or {}) for a in arms):
+            get.append(("response to next-line therapy, CR+PR (of those given it; RECIST 1.1 from the progression scan)",
+                        lambda s: _pct(s["next_line"].get("orr")) + _ci(s["next_line"]["ci95"].get("orr"), _pct)))
     rows = [[_esc(lab)] + [_esc(f(A[a])) for a in arms] for lab, f in get]
     if control is not None:
         comps = summary["comparisons"]
