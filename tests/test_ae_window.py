@@ -84,3 +84,20 @@ def test_events_under_next_line_therapy_are_left_out(patients: pd.DataFrame) -> 
 
     s = summarize(p, name="x", seed=5, version="t", spec_sha256="0", arm_order=["ipi"], control="ipi")
     assert s["arms"]["ipi"]["trae_grade3plus"] == pytest.approx((trae_rep >= 3).mean())
+
+
+def test_reported_column_by_hand() -> None:
+    """An organ's grade as the trial's table counts it, read back from a patient table's columns."""
+    from immunotwin.clinic.outcomes import reported_column
+
+    df = pd.DataFrame({"ae_window_end_weeks": [10.0, 10.0, NAN],
+                       "irae_colitis_grade": [3, 2, 1],
+                       "irae_colitis_onset_weeks": [4.0, 12.0, 50.0],
+                       "irae_colitis_onset2_weeks": [8.0, 13.0, NAN],
+                       "irae_colitis_onset3_weeks": [11.0, NAN, NAN],
+                       "hypothyroidism_grade": [2, 1, 2],
+                       "hypothyroidism_onset_weeks": [9.0, 20.0, 30.0]})
+    assert reported_column(df, "irae_colitis_grade").tolist() == [2, 0, 1]
+    assert reported_column(df, "hypothyroidism_grade").tolist() == [2, 0, 2]
+    # without the window every grade counts
+    assert reported_column(df.drop(columns="ae_window_end_weeks"), "irae_colitis_grade").tolist() == [3, 2, 1]

@@ -21,6 +21,7 @@ import pandas as pd
 
 from . import natural_history, weighted
 from .calibrate import FIT_ENDPOINTS, SCALE, SUBGROUP_SCALE, pdl1_subgroup_orr
+from .clinic.outcomes import reported_column
 from .model.organs import IRAES
 from .plausibility import early_deaths, population_kinetics
 from .readouts import (
@@ -246,8 +247,8 @@ def irae_rows(p: pd.DataFrame) -> list[Row]:
                     "±0.15", abs(anyr - inc["select_immune_any"]) <= 0.15, False, inc["source"]))
     for organ_name, more in (("colitis", "ipilimumab"), ("hypophysitis", "ipilimumab"), ("thyroiditis", "nivolumab"),
                              ("pneumonitis", "nivolumab")):
-        a = float((p.loc[p["arm"] == "ipilimumab", f"irae_{organ_name}_grade"] >= 1).mean())
-        b = float((p.loc[p["arm"] == "nivolumab", f"irae_{organ_name}_grade"] >= 1).mean())
+        a = float((reported_column(p[p["arm"] == "ipilimumab"], f"irae_{organ_name}_grade") >= 1).mean())
+        b = float((reported_column(p[p["arm"] == "nivolumab"], f"irae_{organ_name}_grade") >= 1).mean())
         ok = (a > b) if more == "ipilimumab" else (b > a)
         rows.append(Row(f"organ mix: {organ_name} more frequent with {more}", "ipilimumab vs nivolumab",
                         1.0, a - b, np.nan, np.nan, f"sign: {more} higher", ok, False,
@@ -275,7 +276,7 @@ def irae_rows(p: pd.DataFrame) -> list[Row]:
     for arm, key in (("nivolumab", "anti_pd1_monotherapy"), ("ipilimumab", "ipilimumab"),
                      ("nivolumab + ipilimumab", "anti_pd1_plus_ipilimumab")):
         # Colitis of grade >= 2 is what the management policy treats with steroids (clinic/policy.py).
-        c2 = float((p.loc[p["arm"] == arm, "irae_colitis_grade"] >= 2).mean())
+        c2 = float((reported_column(p[p["arm"] == arm], "irae_colitis_grade") >= 2).mean())
         pub = col[key]["value"]
         # ±5 points and within 3x: a band of ±5 points alone could not fail below a published 3%.
         rows.append(Row("colitis requiring systemic steroids", arm, pub, c2, np.nan, np.nan, "±0.05 and within 3x",
@@ -379,7 +380,7 @@ def organ_mix_rows(p: pd.DataFrame) -> list[Row]:
                 pub_any, pub_g3 = terms["diarrhoea"][0], max(terms["diarrhoea"][1], terms["colitis"][1])
             else:
                 pub_any, pub_g3 = terms[term]
-            grade = g[column].fillna(0)
+            grade = reported_column(g, column)  # within the reporting window, as the trial's table
             for label, pub, sim in (("any grade", pub_any, float((grade >= 1).mean())),
                                     ("grade >=3", pub_g3, float((grade >= 3).mean()))):
                 if pub <= 0:

@@ -190,3 +190,20 @@ def reported_grade(worst: np.ndarray, onset1: np.ndarray, onset2: np.ndarray, on
     end = np.where(np.isnan(window_end), np.inf, window_end)[:, None]
     rep = np.where(onset3 <= end, 3, np.where(onset2 <= end, 2, np.where(onset1 <= end, 1, 0)))
     return np.where(rep == 3, np.maximum(worst, 3), rep).astype(np.int8)
+
+
+def reported_column(df: pd.DataFrame, column: str) -> np.ndarray:
+    """A patient table's organ grade column (``irae_<organ>_grade`` or ``hypothyroidism_grade``) as a trial's safety
+    table counts it: the events first seen within the reporting window (``ae_window_end_weeks``; see
+    :func:`reported_grade`). Hypothyroidism keeps only its first onset, so its worst grade counts when that onset is
+    in the window. A table without the window keeps every grade."""
+    grade = df[column].fillna(0).to_numpy(int)
+    if "ae_window_end_weeks" not in df:
+        return grade
+    end = df["ae_window_end_weeks"].to_numpy(float) * 7.0
+    if column == "hypothyroidism_grade":
+        onset = df["hypothyroidism_onset_weeks"].to_numpy(float) * 7.0
+        return np.where(np.isnan(end) | (onset <= end), grade, 0)
+    stem = column[: -len("_grade")]
+    days = [df[f"{stem}_onset{k}_weeks"].to_numpy(float)[:, None] * 7.0 for k in ("", "2", "3")]
+    return reported_grade(grade[:, None], *days, end)[:, 0].astype(int)
