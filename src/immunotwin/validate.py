@@ -200,7 +200,7 @@ def onset_order_rows(p: pd.DataFrame, ref: dict | None = None) -> list[Row]:
         if a.empty:
             continue
         order = ref["onset"][key]["median_onset_weeks"]
-        sims = {k: float(a[f"irae_{organ[k]}_onset_weeks"].median()) for k in order}
+        sims = {k: float(_onsets_in_window(a, f"irae_{organ[k]}_onset_weeks").median()) for k in order}
         avail = [k for k in order if np.isfinite(sims[k])]
         if len(avail) < 3:
             continue
@@ -210,6 +210,15 @@ def onset_order_rows(p: pd.DataFrame, ref: dict | None = None) -> list[Row]:
         rows.append(Row(f"{arm}: order of median onset by organ (Spearman rho, {span})", arm, 1.0, rho, np.nan, np.nan,
                         f"rho > 0.5 (simulated median weeks: {medians})", rho > 0.5, False, ref["onset"][key]["source"]))
     return rows
+
+
+def _onsets_in_window(g: pd.DataFrame, column: str) -> pd.Series:
+    """Onsets (weeks) within the reporting window (``ae_window_end_weeks``) where the table has it, as pooled safety
+    data count them; every onset otherwise."""
+    onset = g[column]
+    if "ae_window_end_weeks" in g:
+        onset = onset[~(onset > g["ae_window_end_weeks"])]
+    return onset
 
 
 def _landmark_os_hr(alive: pd.DataFrame, landmark_months: float, flag: np.ndarray) -> float | None:
@@ -226,10 +235,8 @@ def irae_rows(p: pd.DataFrame) -> list[Row]:
     ref = load("irae")
     rows: list[Row] = []
     ipi = p[p["arm"] == "ipilimumab"]
-    onset2 = ipi[[f"irae_{k}_onset2_weeks" for k in IRAES]].min(axis=1)
-    if "ae_window_end_weeks" in ipi:  # onsets within the reporting window, as the pooled safety data counted them
-        onset2 = onset2[~(onset2 > ipi["ae_window_end_weeks"])]
-    onset2 = onset2.dropna()
+    onset2 = _onsets_in_window(ipi.assign(onset2=ipi[[f"irae_{k}_onset2_weeks" for k in IRAES]].min(axis=1)),
+                               "onset2").dropna()
     o = ref["onset"]["ipilimumab_3mgkg_grade2plus"]
     if len(onset2):
         med = float(onset2.median())
