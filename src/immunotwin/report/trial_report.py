@@ -117,7 +117,8 @@ def _arm_table(summary: dict[str, Any], arms: list[str], control: str | None) ->
         for k in first.get(which, {}):
             get.append((f"{lab} rate at {k} months", partial(_rate_cell, which=which, key=k)))
     get.append(("hyperprogression (of evaluable)", lambda s: _pct(s["hpd_rate"]) + _ci(s["ci95"]["hpd_rate"], _pct)))
-    for key, lab in (("any_grade", "irAE, any grade"), ("grade3plus", "irAE, grade ≥3"), ("fatal", "fatal irAE"),
+    for key, lab in (("any_grade", "irAE, any grade (whole follow-up)"), ("grade3plus", "irAE, grade ≥3 (whole follow-up)"),
+                     ("fatal", "fatal irAE"),
                      ("discontinued", "discontinued for toxicity"), ("steroids", "systemic corticosteroids")):
         get.append((lab, partial(_irae_cell, key=key)))
     get.append(("treatment-related AE, grade ≥3 (irAE, neutropenia, events outside the organs; first dose to 30 days "
