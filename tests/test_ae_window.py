@@ -16,9 +16,9 @@ NAN = np.nan
 def test_window_end_by_hand() -> None:
     last = np.array([63.0, 63.0, NAN, 200.0])
     nxt = np.array([NAN, 80.0, NAN, 210.0])
-    # 30 days after the last dose; the day before a next-line dose that comes sooner; NaN never dosed; the later of
-    # the two rules never wins
-    np.testing.assert_array_equal(ae_window_end(last, nxt), [63.0 + AE_WINDOW_DAYS, 79.0, NAN, 209.0])
+    # 30 days after the last dose; the day of a next-line dose that comes sooner (graded before its doses); NaN never
+    # dosed; the later of the two rules never wins
+    np.testing.assert_array_equal(ae_window_end(last, nxt), [63.0 + AE_WINDOW_DAYS, 80.0, NAN, 210.0])
 
 
 def test_reported_grade_by_hand() -> None:
@@ -58,7 +58,7 @@ def test_window_follows_the_first_line_and_the_next_line(patients: pd.DataFrame)
     assert given.sum() >= 20 and (~given).sum() >= 20
     # every patient got a first dose on day 0; the window ends before any next-line dose
     assert np.isfinite(end_days).all()
-    assert (end_days[given] <= nxt[given] - 1.0 + 1e-6).all()
+    assert (end_days[given] <= nxt[given] + 1e-6).all()
     # the four ipilimumab doses given and no next line: the window ends 30 days after the last dose (the day the
     # course completed), day 63 unless a hold delayed it
     full = (~given & (p["discontinued"] == "completed")).to_numpy()

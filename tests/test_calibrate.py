@@ -185,7 +185,8 @@ def _synthetic_trial(n: int = 2000):  # type: ignore[no-untyped-def]
             "any_irae_grade": rng.integers(0, 5, n), "discontinued": "",
             "pfs_months": t, "pfs_event": True, "os_months": 2 * t, "os_event": True,
             "pdl1_tps": rng.uniform(0.0, 0.2, n)}))
-    return pd.concat(frames, ignore_index=True)
+    p = pd.concat(frames, ignore_index=True)
+    return p.assign(any_irae_grade_reported=p["any_irae_grade"])  # every irAE within the reporting window
 
 
 def test_validation_prediction_intervals_match_binomial(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -316,7 +317,10 @@ def test_profiled_event_rates_recover_the_rates_that_made_the_targets() -> None:
     # identifiable only because of that.
     for arm, p_immune, months, activity in (("combo", 0.45, 10.0, 1.5), ("nivo", 0.05, 14.0, 0.2),
                                             ("ipi", 0.22, 2.5, 1.0)):
-        frames[arm] = pd.DataFrame({"any_irae_grade": np.where(rng.random(3000) < p_immune, 3, 1),
+        reported = np.where(rng.random(3000) < p_immune, 3, 1)
+        # the whole follow-up sees more (events after the reporting window); the TRAE rows read the window only
+        frames[arm] = pd.DataFrame({"any_irae_grade_reported": reported,
+                                    "any_irae_grade": np.where(rng.random(3000) < 0.2, 3, reported),
                                     "neutropenia_grade": 0,
                                     "checkpoint_exposure_months": rng.exponential(months, 3000),
                                     "autoreactive_activity_months": rng.exponential(activity, 3000)})
@@ -324,7 +328,7 @@ def test_profiled_event_rates_recover_the_rates_that_made_the_targets() -> None:
     w = rng.uniform(0.5, 1.5, 3000)
     # Analytic: each patient's probability 1 - (1 - immune) exp(-r_n x exposure - r_s x activity).
     df = frames["nivo"]
-    hand = np.sum(w * (1 - (df["any_irae_grade"] < 3) * np.exp(-0.02 * df["checkpoint_exposure_months"]
+    hand = np.sum(w * (1 - (df["any_irae_grade_reported"] < 3) * np.exp(-0.02 * df["checkpoint_exposure_months"]
                                                                - 0.3 * df["autoreactive_activity_months"]))) / w.sum()
     assert trae_grade3plus(df, w, (0.02, 0.3)) == pytest.approx(hand, rel=1e-12)
     rows = [("grade3plus_trae", "", arm, trae_grade3plus(frames[arm], w, (0.02, 0.3))) for arm in frames]

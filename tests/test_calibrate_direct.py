@@ -31,7 +31,8 @@ def stand_in(spec, phi, patients, seed):  # type: ignore[no-untyped-def]
         pfs = 8.0 * e * np.exp(-3.0 * phi[GROWTH])
         out[arm] = pd.DataFrame({
             "patient": np.arange(patients), "bor": np.where(resp, "PR", "PD"), "response_onset_months": 2.8,
-            "cr_onset_months": np.nan, "pdl1_tps": 0.1, "any_irae_grade": 0, "neutropenia_grade": 0,
+            "cr_onset_months": np.nan, "pdl1_tps": 0.1, "any_irae_grade": 0, "any_irae_grade_reported": 0,
+            "neutropenia_grade": 0,
             "checkpoint_exposure_months": 3.0, "autoreactive_activity_months": 0.0, "discontinued": "",
             "pfs_months": pfs, "pfs_event": True, "os_months": 3 * pfs, "os_event": True})
     return Plausible(tuple(out), out, np.zeros((patients, len(FITTED))), np.ones(len(FITTED)))

@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 
 from immunotwin.cli import main
+from immunotwin.model.organs import IRAES
 from immunotwin.readouts import CHECKMATE067_RESPONSE_CUTOFF_MONTHS, response_by
 from immunotwin.reference import load
 from immunotwin.survival import km_median, km_rate
@@ -211,3 +212,10 @@ def test_grade4_and_fatal_iraes_occur(cm067: pd.DataFrame) -> None:
     assert (combo[["irae_colitis_grade", "irae_hepatitis_grade"]] >= 4).any(axis=1).any()
     fatal = {a: (ok.loc[ok["arm"] == a, "death_cause"] == "irae").mean() for a in ARMS}
     assert fatal[C] > 0 and fatal[C] >= max(fatal[N], fatal[I]), fatal
+    # A fatal irAE is seen at death even without a visit that step: it has a grade >= 3 onset, and it counts in the
+    # reporting window when death came within it (stop 52: before, a jump to grade 4 between visits left no onset)
+    dead = ok[ok["death_cause"] == "irae"]
+    onset3 = dead[[f"irae_{k}_onset3_weeks" for k in IRAES]].min(axis=1)
+    assert onset3.notna().all()
+    within = (onset3 <= dead["ae_window_end_weeks"]).to_numpy()
+    assert (dead["any_irae_grade_reported"].to_numpy()[within] >= 3).all()

@@ -351,12 +351,13 @@ def weights(phi: np.ndarray, pl: Plausible) -> np.ndarray:
 def _trae_parts(df: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(grade >= 3 irAE or neutropenia, checkpoint exposure in months, autoreactive activity in organ-months over
     that exposure) of each patient."""
-    cols = ("any_irae_grade", "neutropenia_grade", "checkpoint_exposure_months", "autoreactive_activity_months")
+    cols = ("any_irae_grade", "any_irae_grade_reported", "neutropenia_grade", "checkpoint_exposure_months",
+            "autoreactive_activity_months")
     lacking = [c for c in cols if c not in df]
     if lacking:  # e.g. a plausible population cached before these events were modelled: simulate it again
         raise ValueError(f"patient table lacks {', '.join(lacking)}; delete the cached plausible_*.parquet files")
-    # irAEs within the reporting window (readouts.irae_column) where the table has it
-    immune = np.maximum(df[irae_column(df)].to_numpy(), df["neutropenia_grade"].to_numpy()) >= 3
+    # irAEs within the reporting window, as CheckMate 067's tables count them (stop 52)
+    immune = np.maximum(df["any_irae_grade_reported"].to_numpy(), df["neutropenia_grade"].to_numpy()) >= 3
     return immune, df["checkpoint_exposure_months"].to_numpy(float), df["autoreactive_activity_months"].to_numpy(float)
 
 

@@ -533,7 +533,9 @@ def second_line_nivolumab_rows(p: pd.DataFrame) -> list[Row]:
     """Unfitted: the objective response rate of next-line nivolumab given to BRAF wild-type patients who progressed
     on ipilimumab (CheckMate 067's ipilimumab arm; RECIST 1.1 from the progression scan, ``outcomes.next_line_bor``)
     against CheckMate 037's nivolumab arm, 27% (``checkmate037_nivolumab_after_ipilimumab``). ±10 points: about two
-    SEs of the difference at 100-150 virtual patients so treated and CheckMate 037's 272 (assumed)."""
+    SEs of the difference at 100-150 virtual patients so treated and CheckMate 037's 272 (assumed). Responses are read
+    as the spec reads them (the example does not ask for confirmation; whether CheckMate 037's 27% needed it is not
+    in the stored abstract), so a confirmed reading would be lower."""
     if "next_line_bor" not in p or "braf_v600" not in p:
         return []
     ref = load("scenario_refs")["checkmate037_nivolumab_after_ipilimumab"]

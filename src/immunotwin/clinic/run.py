@@ -326,6 +326,10 @@ def run_clinic(cohort: Cohort, arm: Sequence[DrugSchedule], *, assessment: Asses
             grade_worst = np.maximum(grade_worst, seen)
             last_grade = np.where(visit[:, None], seen, last_grade)
             grade_worst = np.where((irae_death[:, None]) & (grade >= 4), 5, grade_worst).astype(np.int8)
+            # a fatal irAE is seen at death even without a visit: its onsets are that day where none was seen before
+            fatal = irae_death[:, None] & (grade >= 4)
+            for onset in (onset1, onset2, onset3):
+                onset[fatal & np.isnan(onset)] = day
             neut_worst = np.maximum(neut_worst, np.where(visit, observe.neutropenia_grade(anc), 0)).astype(np.int8)
             hypo_seen = np.where(visit & (hypo > baseline_hypo), hypo, 0)
             hypo_onset = np.where(np.isnan(hypo_onset) & (hypo_seen >= 1), day, hypo_onset)
@@ -418,7 +422,11 @@ def run_clinic(cohort: Cohort, arm: Sequence[DrugSchedule], *, assessment: Asses
             dosed_ckpt = (doses[:, ckpt] > 0).any(axis=1)
             ckpt_first = np.where(dosed_ckpt & np.isnan(ckpt_first), day, ckpt_first)
             ckpt_last = np.where(dosed_ckpt, day, ckpt_last)
-            line1_last = np.where((doses[:, :n_arm] > 0).any(axis=1), day, line1_last)
+            # a drug given over the step (oral, sub-daily, subcutaneous: Dosing.infused) is last taken on its last day
+            given1 = doses[:, :n_arm] > 0
+            line1_last = np.where(given1.any(axis=1),
+                                  np.where((given1 & dosing.infused[None, :n_arm]).any(axis=1), day + dt - 1, day),
+                                  line1_last)
             ended = alive & (stop_reason == "") & ~dosing.remaining(day + dt, progressed, treat_beyond_progression, n_arm) \
                 & (dosing.given[:, :n_arm].sum(axis=1) > 0)
             stop_reason[ended] = np.where(progressed[ended], "progression", "completed")
@@ -474,7 +482,9 @@ def run_clinic(cohort: Cohort, arm: Sequence[DrugSchedule], *, assessment: Asses
         car_peak_day = np.where(higher, day + 1 + ys[:, :, car_i].argmax(axis=1), car_peak_day)
         car_peak = np.where(higher, car, car_peak)
         days = day + np.arange(1, dt + 1)
+        # cut at the first next-line dose, as the reporting window is (ae_window_end)
         window = ~np.isnan(ckpt_first)[:, None] & (days[None, :] <= (ckpt_last + AE_WINDOW_DAYS)[:, None]) \
+            & ~(days[None, :] > dosing.next_line_day[:, None]) \
             & (days[None, :] <= follow_up_days) & alive[:, None]
         activity_days += np.where(window, np.maximum(autoreactive_activity(ys, params) - activity0[:, None], 0.0),
                                   0.0).sum(axis=1)
@@ -491,7 +501,8 @@ def run_clinic(cohort: Cohort, arm: Sequence[DrugSchedule], *, assessment: Asses
     cavg = np.where(conc_cnt[:, None] > 0, conc_sum / np.maximum(conc_cnt, 1)[:, None], np.nan)
     # Exposure ends at death, at an integration failure, or at the end of follow-up (not at the batch's last
     # step, which depends on who shares the batch).
-    exposure = checkpoint_exposure(ckpt_first, ckpt_last, np.fmin(death_day, fail_day), follow_up_days)
+    exposure = checkpoint_exposure(ckpt_first, ckpt_last, np.fmin(np.fmin(death_day, fail_day), dosing.next_line_day),
+                                   follow_up_days)
     nonimmune, systemic = other_trae(exposure, activity_days, params["nonimmune_trae_rate"],
                                      params["systemic_irae_rate"], cohort.uniforms[:, 0, 3])
     cmin = np.where(np.isinf(conc_min), np.nan, conc_min)
@@ -504,9 +515,10 @@ def run_clinic(cohort: Cohort, arm: Sequence[DrugSchedule], *, assessment: Asses
 
 def ae_window_end(last_dose_day: np.ndarray, next_line_day: np.ndarray) -> np.ndarray:
     """Last day of the adverse-event reporting window: ``AE_WINDOW_DAYS`` after the last first-line dose, or the day
-    before the first next-line dose if that comes sooner (an event under another therapy is not the study drug's:
-    assumed, as a trial's attribution would read it). NaN for a patient never dosed."""
-    return np.fmin(last_dose_day + AE_WINDOW_DAYS, np.where(np.isnan(last_dose_day), np.nan, next_line_day - 1.0))
+    of the first next-line dose if that comes sooner (the clinic grades a visit before that day's doses, so what it
+    sees then is the first line's; an event under another therapy is not the study drug's: assumed, as a trial's
+    attribution would read it). NaN for a patient never dosed."""
+    return np.fmin(last_dose_day + AE_WINDOW_DAYS, np.where(np.isnan(last_dose_day), np.nan, next_line_day))
 
 
 def autoreactive_activity(states: np.ndarray, params: dict) -> np.ndarray:
@@ -519,8 +531,9 @@ def autoreactive_activity(states: np.ndarray, params: dict) -> np.ndarray:
 
 
 def checkpoint_exposure(first: np.ndarray, last: np.ndarray, death_day: np.ndarray, end_day: float) -> np.ndarray:
-    """Checkpoint-antibody exposure (days): first dose to ``AE_WINDOW_DAYS`` after the last, cut at death or the
-    end of follow-up; 0 if never dosed."""
+    """Checkpoint-antibody exposure (days): first dose to ``AE_WINDOW_DAYS`` after the last, cut at ``death_day``
+    (the clinic passes the earliest of death, an integration failure and the first next-line dose) or the end of
+    follow-up; 0 if never dosed."""
     stop = np.fmin(np.fmin(last + AE_WINDOW_DAYS, death_day), end_day)
     return np.where(np.isnan(first), 0.0, np.maximum(stop - first, 0.0))
 
