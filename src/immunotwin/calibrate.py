@@ -351,8 +351,7 @@ def weights(phi: np.ndarray, pl: Plausible) -> np.ndarray:
 def _trae_parts(df: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(grade >= 3 irAE or neutropenia, checkpoint exposure in months, autoreactive activity in organ-months over
     that exposure) of each patient."""
-    cols = ("any_irae_grade", "any_irae_grade_reported", "neutropenia_grade", "checkpoint_exposure_months",
-            "autoreactive_activity_months")
+    cols = ("any_irae_grade_reported", "neutropenia_grade", "checkpoint_exposure_months", "autoreactive_activity_months")
     lacking = [c for c in cols if c not in df]
     if lacking:  # e.g. a plausible population cached before these events were modelled: simulate it again
         raise ValueError(f"patient table lacks {', '.join(lacking)}; delete the cached plausible_*.parquet files")

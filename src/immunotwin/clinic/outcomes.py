@@ -118,17 +118,16 @@ def patient_rows(res: ClinicResult, covariates: pd.DataFrame, *, criteria: str, 
     # Treatment-related adverse events as trial tables count them: irAEs, neutropenia and the grade >= 3 events
     # outside the modelled organs drawn by the clinic, non-immune and immune-related (graded 3: their grade beyond
     # 3 is not modelled).
-    extra["any_trae_grade"] = np.maximum(np.maximum(extra["any_irae_grade"], extra["neutropenia_grade"]),
-                                         3 * (res.nonimmune_trae | res.systemic_irae).astype(int))
+    drawn = 3 * (res.nonimmune_trae | res.systemic_irae).astype(int)
+    extra["any_trae_grade"] = np.maximum(np.maximum(extra["any_irae_grade"], extra["neutropenia_grade"]), drawn)
     # The same as a trial's safety table reports them: events first seen within the reporting window (first dose to
     # 30 days after the last first-line dose, cut at the first next-line dose: run.ae_window_end). Neutropenia is
     # counted over all follow-up (no onset day is kept); the drawn events are already counted in the exposure window.
     extra["ae_window_end_weeks"] = res.ae_window_end / 7.0
     extra["any_irae_grade_reported"] = reported_grade(res.grade_worst, res.onset1, res.onset2, res.onset3,
                                                       res.ae_window_end).max(axis=1).astype(int)
-    extra["any_trae_grade_reported"] = np.maximum(
-        np.maximum(extra["any_irae_grade_reported"], extra["neutropenia_grade"]),
-        3 * (res.nonimmune_trae | res.systemic_irae).astype(int))
+    extra["any_trae_grade_reported"] = np.maximum(np.maximum(extra["any_irae_grade_reported"],
+                                                             extra["neutropenia_grade"]), drawn)
     m = res.management
     extra["steroids"] = ~np.isnan(m.steroid_start_day)
     extra["steroid_start_weeks"] = m.steroid_start_day / 7.0
