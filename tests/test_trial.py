@@ -277,6 +277,9 @@ def test_next_line_fraction_is_a_share_of_progressing_patients() -> None:
     nl_bor = p["next_line_bor"].astype(str).to_numpy()
     assert (nl_bor[~given] == "").all() and np.isin(nl_bor[given], ["CR", "PR", "SD", "PD", "NE"]).all()
     assert block["orr"] == np.isin(nl_bor[given], ["CR", "PR"]).mean()
+    # the confirmed reading is never more responsive than the unconfirmed one, patient by patient
+    conf = p["next_line_bor_confirmed"].astype(str).to_numpy()
+    assert (conf[~given] == "").all() and not (np.isin(conf, ["CR", "PR"]) & ~np.isin(nl_bor, ["CR", "PR"])).any()
 
 
 def test_next_line_therapy_reaches_patients_stopped_for_toxicity() -> None:

@@ -69,3 +69,16 @@ def test_second_line_nivolumab_row_counts_braf_wild_type_patients_given_it() -> 
     assert row.simulated == 0.3 and row.inside and not row.fitted and "n=30" in row.check
     (low,) = second_line_nivolumab_rows(pd.concat([wt.assign(next_line_bor="SD"), mut]))
     assert low.simulated == 0.0 and not low.inside
+
+
+def test_second_line_row_reads_the_confirmed_response_and_names_the_unconfirmed() -> None:
+    from immunotwin.validate import second_line_nivolumab_rows
+
+    # 30 BRAF wild-type patients: 9 respond unconfirmed (0.30), 3 of them confirmed (0.10, outside 0.27 +- 0.10);
+    # the row reads the confirmed column and gives the unconfirmed reading in its band's text
+    wt = pd.DataFrame({"arm": "ipilimumab", "status": "ok", "next_line_months": 6.0, "braf_v600": False,
+                       "next_line_bor": ["PR"] * 9 + ["SD"] * 21,
+                       "next_line_bor_confirmed": ["PR"] * 3 + ["SD"] * 27})
+    (row,) = second_line_nivolumab_rows(wt)
+    assert row.simulated == 0.1 and not row.inside and "confirmed ORR" in row.check
+    assert "unconfirmed: 0.3" in row.criterion

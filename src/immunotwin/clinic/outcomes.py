@@ -23,7 +23,7 @@ def patient_rows(res: ClinicResult, covariates: pd.DataFrame, *, criteria: str, 
     rows: dict[str, list] = {k: [] for k in (
         "status", "status_reason", "bor", "criteria", "best_pct_change", "dor_months", "dor_event",
         "pfs_months", "pfs_event", "os_months", "os_event", "death_cause", "hpd", "tgr_ref", "tgr_exp",
-        "response_onset_months", "cr_onset_months", "next_line_bor")}
+        "response_onset_months", "cr_onset_months", "next_line_bor", "next_line_bor_confirmed")}
     for i in range(n):
         failed = bool(res.failed_reason[i])
         scans = res.scans[i]
@@ -89,8 +89,10 @@ def patient_rows(res: ClinicResult, covariates: pd.DataFrame, *, criteria: str, 
         rows["tgr_ref"].append(tr)
         rows["tgr_exp"].append(te)
         cr_days = [d for d, c in zip(days, cats, strict=False) if c in ("CR", "iCR")]
-        rows["next_line_bor"].append("" if failed else next_line_bor(scans, float(res.dosing.next_line_day[i]), cr,
-                                                                     confirm))
+        nl_day = float(res.dosing.next_line_day[i])
+        rows["next_line_bor"].append("" if failed else next_line_bor(scans, nl_day, cr, confirm))
+        # Confirmed whatever the spec asks: a second-line cohort's response (CheckMate 037) is read with confirmation.
+        rows["next_line_bor_confirmed"].append("" if failed else next_line_bor(scans, nl_day, cr, True))
         rows["response_onset_months"].append(np.nan if failed or onset is None else onset / DAYS_PER_MONTH)
         rows["cr_onset_months"].append(np.nan if failed or not cr_days else float(cr_days[0]) / DAYS_PER_MONTH)
     out = pd.DataFrame(rows)
