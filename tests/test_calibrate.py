@@ -1008,17 +1008,38 @@ def test_natural_history_readout_and_spec() -> None:
 
 
 def test_natural_history_rows_follow_their_criteria() -> None:
-    """A small run: two unfitted rows per cancer in the reference, published values from it, and each row inside
-    exactly when its criterion holds (median within 25%, 1-year OS within 6 points)."""
-    from immunotwin.natural_history import MEDIAN_TOL, RATE_TOL, rows
+    """A small run: two unfitted rows per entry in the reference, published values from it, and each row inside
+    exactly when its criterion holds (median within 25%, 1-year OS within 6 points; for a ceiling, at most that much
+    above it). The ceilings are treated arms of matching populations (first-line dacarbazine in BRAF wild-type
+    melanoma, second-line docetaxel in NSCLC after platinum)."""
+    from immunotwin.natural_history import MEDIAN_TOL, RATE_TOL, rows, untreated_spec
     from immunotwin.reference import load
 
     ref = {k: v for k, v in load("scenario_refs")["natural_history"].items() if isinstance(v, dict)}
+    assert sum(r.get("bound") == "upper" for r in ref.values()) == 2
     out = rows(3, 12)
     assert len(out) == 2 * len(ref) and not any(r.fitted for r in out)
-    for cancer, r in ref.items():
-        med, one_year = (x for x in out if x.group == f"{cancer}, no drug")
+    for key, r in ref.items():
+        med, one_year = (x for x in out if x.group == r.get("label", f"{key}, no drug"))
         assert med.published == r["median_os_months"] and one_year.published == r["os_12_months"]
-        assert med.inside == bool(np.isfinite(med.simulated) and abs(med.simulated - med.published) <= MEDIAN_TOL * med.published)
         assert 0.0 <= one_year.simulated <= 1.0
-        assert one_year.inside == (abs(one_year.simulated - one_year.published) <= RATE_TOL)
+        d_med, d_1y = med.simulated - med.published, one_year.simulated - one_year.published
+        if r.get("bound") == "upper":
+            assert med.inside == bool(np.isfinite(d_med) and d_med <= MEDIAN_TOL * med.published)
+            assert one_year.inside == (d_1y <= RATE_TOL) and one_year.criterion.startswith("at most")
+        else:
+            assert med.inside == bool(np.isfinite(d_med) and abs(d_med) <= MEDIAN_TOL * med.published)
+            assert one_year.inside == (abs(d_1y) <= RATE_TOL)
+    spec = untreated_spec("melanoma_first_line_dacarbazine", 12, 3)
+    assert spec.population.cancer == "melanoma" and spec.population.overrides["braf_v600_fraction"] == 0.0
+
+
+def test_natural_history_ceiling_is_one_sided() -> None:
+    """A ceiling passes anything at or below it (plus the tolerance) and fails above it; a target fails both ways; a
+    median not reached (NaN) fails either."""
+    from immunotwin.natural_history import judge
+
+    assert judge(5.0, 10.8, 2.7, upper=True) and judge(13.4, 10.8, 2.7, upper=True)
+    assert not judge(13.6, 10.8, 2.7, upper=True) and not judge(np.nan, 10.8, 2.7, upper=True)
+    assert not judge(5.0, 10.8, 2.7, upper=False) and judge(8.2, 10.8, 2.7, upper=False)
+    assert not judge(np.nan, 10.8, 2.7, upper=False)

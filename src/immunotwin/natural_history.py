@@ -5,7 +5,9 @@ CheckMate 067's survival can be met by effective drugs on a fast disease or by a
 This check reads a no-drug arm of each cancer's catalogue population (a spec written here, so nothing else in the
 tool changes) against a published figure for that cancer without effective treatment (``scenario_refs.json``,
 ``natural_history``). Unfitted. Each row is judged like CheckMate 067's survival rows: the median within 25%, the
-1-year OS within 6 points.
+1-year OS within 6 points. A reference marked ``"bound": "upper"`` is a ceiling: a treated arm of a population that
+matches the catalogue's (first-line dacarbazine in CheckMate 066's melanoma, like CheckMate 067's; second-line
+docetaxel in CheckMate 057's NSCLC), which untreated disease should not outlive by more than those tolerances.
 """
 
 from __future__ import annotations
@@ -38,12 +40,22 @@ name = "no drug"
 """
 
 
-def untreated_spec(cancer: str, patients: int, seed: int):  # type: ignore[no-untyped-def]
-    """The parsed no-drug trial of ``cancer`` at ``seed``, with the reference's population overrides."""
+def untreated_spec(key: str, patients: int, seed: int):  # type: ignore[no-untyped-def]
+    """The parsed no-drug trial of the reference entry ``key`` at ``seed``: its catalogue population (``cancer``, or
+    the key itself) with its population overrides."""
     from .spec import parse_spec
 
-    r = load("scenario_refs")["natural_history"][cancer]
-    return parse_spec(untreated_spec_text(cancer, patients, seed, r["overrides"]))
+    r = load("scenario_refs")["natural_history"][key]
+    return parse_spec(untreated_spec_text(r.get("cancer", key), patients, seed, r["overrides"]))
+
+
+def judge(simulated: float, published: float, tolerance: float, upper: bool) -> bool:
+    """Inside when ``simulated`` is within ``tolerance`` of ``published`` (a target), or at most ``tolerance`` above
+    it (``upper``: the published figure is a ceiling, a treated arm the untreated disease should not outlive). NaN
+    (a median not reached) is outside."""
+    if not np.isfinite(simulated):
+        return False
+    return bool(simulated - published <= tolerance) if upper else bool(abs(simulated - published) <= tolerance)
 
 
 def readout(p: pd.DataFrame) -> tuple[float, float]:
@@ -61,18 +73,20 @@ def rows(seed: int, patients: int) -> list:
 
     ref = load("scenario_refs")["natural_history"]
     out = []
-    for cancer, r in ref.items():
+    for key, r in ref.items():
         if not isinstance(r, dict):
             continue
-        p, _ = simulate_chunk(untreated_spec(cancer, patients, seed), ChunkId(0, 0, patients), visits=False)
+        p, _ = simulate_chunk(untreated_spec(key, patients, seed), ChunkId(0, 0, patients), visits=False)
         med, one_year = readout(p)
         pub_med, pub_1y = float(r["median_os_months"]), float(r["os_12_months"])
-        group = f"{cancer}, no drug"
+        group = r.get("label", f"{key}, no drug")
+        upper = r.get("bound") == "upper"
         out.append(Row("untreated disease: median OS (months)", group, pub_med, med, np.nan, np.nan,
-                       f"±{MEDIAN_TOL:.0%}", bool(np.isfinite(med) and abs(med - pub_med) <= MEDIAN_TOL * pub_med),
-                       False, r["source"]))
+                       f"±{MEDIAN_TOL:.0%}" if not upper else f"at most +{MEDIAN_TOL:.0%}",
+                       judge(med, pub_med, MEDIAN_TOL * pub_med, upper), False, r["source"]))
         out.append(Row("untreated disease: OS at 12 months", group, pub_1y, one_year, np.nan, np.nan,
-                       f"±{RATE_TOL * 100:.0f} points", bool(abs(one_year - pub_1y) <= RATE_TOL), False, r["source"]))
+                       f"±{RATE_TOL * 100:.0f} points" if not upper else f"at most +{RATE_TOL * 100:.0f} points",
+                       judge(one_year, pub_1y, RATE_TOL, upper), False, r["source"]))
     return out
 
 
