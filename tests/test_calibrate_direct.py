@@ -164,6 +164,10 @@ def test_cli_refuses_bad_direct_input_and_writes_a_one_step_fit(tmp_path, capsys
                          (["--natural-history"], "--natural-history go with --direct")):
         assert main([*common, "--out", str(tmp_path / "bad"), *extra]) == 2
         assert field in capsys.readouterr().err and not (tmp_path / "bad").exists()
+    with pytest.raises(SystemExit) as bad_kind:  # argparse's choices: exit 2 naming the option
+        main([*common, "--out", str(tmp_path / "bad"), "--direct", "--natural-history", "korn"])
+    assert bad_kind.value.code == 2 and "--natural-history" in capsys.readouterr().err
+    assert not (tmp_path / "bad").exists()
     assert main([*common, "--out", str(tmp_path / "d"), "--direct", "--free", "immunogenicity", "--patients", "50",
                  "--iterations", "1", "--check-seeds", "5"]) == 0
     doc = json.loads((tmp_path / "d" / "calibration.json").read_text())
@@ -281,6 +285,50 @@ def test_natural_history_residuals_by_hand() -> None:
 
     assert nh.fit_residuals(frame([float(k) for k in range(1, 11)])) == pytest.approx([0.0, -0.255 / 0.06])
     assert nh.fit_residuals(frame([float(k) for k in range(11, 21)])) == pytest.approx([0.5 / 0.06, (0.8 - 0.255) / 0.06])
+
+
+def test_natural_history_ceiling_residuals_are_one_sided() -> None:
+    """The ceiling (CheckMate 066's dacarbazine arm: median 10.8 months, 1-year OS 0.421, unit 0.06): deaths at months
+    1-10 are shorter on both counts (residuals 0, not negative); deaths at months 11-20 leave S(10.8) = 1 (+0.5/0.06)
+    and S(12) = 0.8 (+(0.8 - 0.421)/0.06). The rows are named apart from the target's, and an unknown kind fails."""
+    from immunotwin import natural_history as nh
+
+    def frame(months: list[float]) -> pd.DataFrame:
+        return pd.DataFrame({"status": "ok", "os_months": months, "os_event": True})
+
+    assert nh.fit_residuals(frame([float(k) for k in range(1, 11)]), "ceiling") == pytest.approx([0.0, 0.0])
+    assert nh.fit_residuals(frame([float(k) for k in range(11, 21)]), "ceiling") == pytest.approx(
+        [0.5 / 0.06, (0.8 - 0.421) / 0.06])
+    assert set(nh.fit_rows("ceiling")).isdisjoint(nh.fit_rows("target"))
+    assert nh.fit_spec(20, 1, "ceiling").population.overrides["braf_v600_fraction"] == 0.0
+    with pytest.raises(ValueError, match="natural-history"):
+        nh.fit_rows("korn")
+
+
+def test_natural_history_ceiling_pulls_the_growth_rate_only_while_above_it() -> None:
+    """The stand-in's untreated median is 10 months at zero shift, under CheckMate 066's 10.8, but its 1-year OS,
+    exp(-12 ln2 / 10) = 0.435, is above 0.421: the ceiling's rows read (0, positive) there, far less than the target
+    of 6.2 months, and (0, 0) once the shift is ln 1.2. Fitting the growth rate to the ceiling alone reaches zero loss
+    with a faster growth, no more than one finite-difference step away."""
+    from immunotwin import natural_history as nh
+
+    spec = parse_spec(SPEC)
+    rows = target_rows({"endpoints": {}})
+    at = {}
+    for shift in (0.0, np.log(1.2)):
+        phi = np.zeros(2 * len(FITTED))
+        phi[GROWTH] = shift
+        for kind in ("ceiling", "target"):
+            at[shift, kind], _ = cd.trial_residuals(spec, rows, phi, 4000, (5,), stand_in_with_untreated, kind)
+    faster = np.log(1.2)
+    assert at[0.0, "ceiling"][0] == 0.0 and at[0.0, "ceiling"][1] > 0.0
+    assert np.all(at[faster, "ceiling"] == 0.0)
+    assert np.sum(at[0.0, "target"] ** 2) > 10 * np.sum(at[0.0, "ceiling"] ** 2)  # Korn's 6.2 months pulls far harder
+    fit = cd.direct_fit(spec, {"endpoints": {}}, free=["net_growth_rate"], patients=4000, seeds=(5,),
+                        phi0=np.zeros(2 * len(FITTED)), iterations=6, simulate=stand_in_with_untreated,
+                        natural_history="ceiling")
+    assert fit.rows == list(nh.fit_rows("ceiling"))
+    assert fit.loss == 0.0 and 0.0 < fit.phi[GROWTH] <= cd.STEP + 1e-12, fit.phi[GROWTH]
 
 
 def test_natural_history_rows_end_each_block_and_pull_the_growth_rate() -> None:

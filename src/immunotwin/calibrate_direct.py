@@ -126,11 +126,12 @@ Simulate = Callable[[TrialSpec, np.ndarray, int, int], object]
 
 
 def trial_residuals(spec: TrialSpec, rows: list, phi: np.ndarray, patients: int, seeds: Sequence[int],
-                    simulate: Simulate | None = None, natural_history: bool = False) -> tuple[np.ndarray, list[dict]]:
+                    simulate: Simulate | None = None, natural_history: bool | str = False) -> tuple[np.ndarray, list[dict]]:
     """The calibration residuals of fresh trials at phi, one block per seed, each divided by sqrt(len(seeds)) so
     that the sum of squares is the mean over seeds; and each trial's endpoints. A residual that cannot be read (no
-    responder, no event) counts 5 band units, as in the reweighted fit. ``natural_history``: each block ends with
-    the two rows of untreated melanoma's survival (:data:`.natural_history.FIT_ROWS`), read on a no-drug trial of the
+    responder, no event) counts 5 band units, as in the reweighted fit. ``natural_history`` ("target" or True,
+    "ceiling": :func:`nh_kind`): each block ends with the two rows of untreated melanoma's survival
+    (:func:`.natural_history.fit_rows`), read on a no-drug trial of the
     same size and seed."""
     from . import natural_history as nh
 
@@ -144,14 +145,23 @@ def trial_residuals(spec: TrialSpec, rows: list, phi: np.ndarray, patients: int,
         rate = profile_event_rates(trial, w, rows)  # type: ignore[arg-type]
         sim = endpoints(trial, w, spec.control, rate)  # type: ignore[arg-type]
         r = residuals(sim, rows)
-        if natural_history:
-            untreated = simulate(nh.fit_spec(patients, seed), phi, patients, seed)
-            extra = nh.fit_residuals(next(iter(untreated.outcomes.values())))  # type: ignore[attr-defined]
-            sim["natural_history"] = dict(zip(nh.FIT_ROWS, (float(v) for v in extra), strict=True))
+        kind = nh_kind(natural_history)
+        if kind:
+            untreated = simulate(nh.fit_spec(patients, seed, kind), phi, patients, seed)
+            extra = nh.fit_residuals(next(iter(untreated.outcomes.values())), kind)  # type: ignore[attr-defined]
+            sim["natural_history"] = dict(zip(nh.fit_rows(kind), (float(v) for v in extra), strict=True))
             r = np.concatenate([r, extra])
         blocks.append(np.where(np.isfinite(r), r, 5.0) / np.sqrt(len(seeds)))
         sims.append({**sim, "rates": rate})
     return np.concatenate(blocks), sims
+
+
+def nh_kind(natural_history: bool | str | None) -> str | None:
+    """The natural-history rows a fit reads: None (off), "target" (True, Korn's history) or "ceiling" (CheckMate
+    066's dacarbazine arm; :data:`.natural_history.FIT_KEYS`)."""
+    if natural_history is True:
+        return "target"
+    return natural_history or None
 
 
 @dataclass
@@ -176,16 +186,17 @@ class DirectFit:
 def direct_fit(spec: TrialSpec, targets: Mapping, *, free: Sequence[str], patients: int = 500,
                seeds: Sequence[int] = (DIRECT_SEED,), phi0: np.ndarray | None = None, step: float = STEP,
                iterations: int = 6, simulate: Simulate | None = None,
-               progress: Callable[[dict], None] | None = None, natural_history: bool = False) -> DirectFit:
+               progress: Callable[[dict], None] | None = None, natural_history: bool | str = False) -> DirectFit:
     """Least squares over fresh trials (see the module doc). ``iterations``: trust-region steps, each one Jacobian
     (one trial per free coordinate and seed) and at least one trial at the new point. ``natural_history``: untreated
     melanoma's survival is fitted too (:func:`trial_residuals`)."""
     from scipy.optimize import least_squares
 
-    from .natural_history import FIT_ROWS
+    from .natural_history import fit_rows
 
     rows = target_rows(targets)
-    nh_rows = list(FIT_ROWS) if natural_history else []
+    kind = nh_kind(natural_history)
+    nh_rows = list(fit_rows(kind)) if kind else []
     # population coordinates first, then the model parameters (p:NAME): the order of x, of the SEs and of fit.free
     free = [f for f in free if not f.startswith(MODEL)] + [f for f in free if f.startswith(MODEL)]
     idx = coordinates(free)
@@ -263,14 +274,14 @@ def gauss_newton_se(J: np.ndarray, r: np.ndarray) -> np.ndarray:
 
 def held_out_check(spec: TrialSpec, targets: Mapping, *, start: np.ndarray, fitted: np.ndarray, patients: int,
                    seeds: Sequence[int], simulate: Simulate | None = None,
-                   fitted_model: Mapping[str, float] | None = None, natural_history: bool = False) -> dict:
+                   fitted_model: Mapping[str, float] | None = None, natural_history: bool | str = False) -> dict:
     """The loss (sum of squared residuals, the fit's units) and the rows beyond one unit of fresh trials at each
     held-out seed, at the start and at the fitted phi (with the fitted model parameters, ``fitted_model``, if any);
     ``improved``: the mean loss over the seeds fell. ``natural_history``: the fit's rows include untreated
     melanoma's survival."""
     rows = target_rows(targets)
     out: dict = {"seeds": [int(s) for s in seeds], "patients_per_arm": int(patients),
-                 "natural_history": bool(natural_history)}
+                 "natural_history": nh_kind(natural_history)}
     for label, phi, values in (("start", start, {}), ("fit", fitted, fitted_model or {})):
         per = []
         for seed in seeds:
@@ -311,7 +322,7 @@ def calibration_document(fit: DirectFit, *, spec: TrialSpec, targets: Mapping, t
     """calibration.json's content: the installed calibration with the free coordinates replaced by the fit's, their
     standard errors by the Gauss-Newton ones, the two profiled event rates by the fit's, and a new provenance."""
     from .calibrate import EVENT_RATES, FIT_ENDPOINTS, calibrated_params, default_rates
-    from .natural_history import FIT_ROWS
+    from .natural_history import FIT_KEYS, fit_rows
     from .validate import installed_calibration
 
     installed = installed_calibration()
@@ -356,7 +367,7 @@ def calibration_document(fit: DirectFit, *, spec: TrialSpec, targets: Mapping, t
             "start": installed.get("provenance", {}).get("label"), "loss": fit.loss,
             "evaluations": fit.evaluations, "date": time.strftime("%Y-%m-%d"),
             "fitted_endpoints": [ep for ep in FIT_ENDPOINTS if ep in targets.get("endpoints", {})]
-            + [row for row in fit.rows if row in FIT_ROWS],
+            + [row for row in fit.rows if any(row in fit_rows(k) for k in FIT_KEYS)],
             "standard_errors": "free coordinates: Gauss-Newton s^2 (J'J)^-1 from the last Jacobian; others: as "
                                "installed" + (f"; kept as installed (singular J'J): {', '.join(kept)}" if kept else ""),
         },
@@ -391,7 +402,7 @@ def report_rows(targets: Mapping, sim: dict) -> list[tuple]:
 def run_direct(spec: TrialSpec, targets_path: Path, out: Path, *, free: Sequence[str], patients: int = 500,
                seeds: Sequence[int] = (DIRECT_SEED,), iterations: int = 6, install: bool = False,
                check_seeds: Sequence[int] = CHECK_SEEDS, progress: Callable[[dict], None] | None = None,
-               natural_history: bool = False) -> dict:
+               natural_history: bool | str = False) -> dict:
     """Fit (:func:`direct_fit`), judge it on ``check_seeds`` (:func:`held_out_check`; none if empty) and write
     ``out/calibration.json`` (the check in its provenance), ``out/fit.html`` and ``out/direct_history.json`` (every
     trial evaluated); ``install`` copies calibration.json into the package data."""

@@ -711,9 +711,11 @@ def build_parser() -> argparse.ArgumentParser:
                         "result, compared seed by seed (default 68-73; 'none' to skip)")
     s.add_argument("--engine", choices=("jax", "fused"), help="with --direct: the integrator (fused: about five "
                    "times faster on CPU, needs a C compiler)")
-    s.add_argument("--natural-history", action="store_true",
+    s.add_argument("--natural-history", nargs="?", const="target", choices=("target", "ceiling"),
                    help="with --direct: fit untreated melanoma's survival too (median and 1-year OS of a no-drug trial of "
-                        "the same patients' population; immunotwin.natural_history)")
+                        "the same patients' population; immunotwin.natural_history): 'target' (the default) against "
+                        "the historical figures of Korn 2008, 'ceiling' no longer than CheckMate 066's first-line "
+                        "dacarbazine arm")
     s.add_argument("--quiet", action="store_true")
     s.set_defaults(fn=cmd_calibrate)
     s = sub.add_parser("serve", help="start the web explorer (page and HTTP API) on 127.0.0.1")

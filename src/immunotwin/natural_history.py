@@ -90,28 +90,50 @@ def rows(seed: int, patients: int) -> list:
     return out
 
 
-#: The rows a calibration can fit (``calibrate --direct --natural-history``): untreated melanoma's median OS and 1-year
-#: OS, the catalogue population CheckMate 067's example spec draws from.
+#: What ``calibrate --direct --natural-history KIND`` fits, by kind: "target", untreated melanoma's median and 1-year
+#: OS against the historical figures (Korn 2008, two-sided); "ceiling", the same no longer than CheckMate 066's
+#: first-line dacarbazine arm, a population like CheckMate 067's (one-sided). Both read the catalogue population that
+#: CheckMate 067's example spec draws from.
+FIT_KEYS = {"target": "melanoma", "ceiling": "melanoma_first_line_dacarbazine"}
 FIT_CANCER = "melanoma"
-FIT_ROWS = (f"untreated {FIT_CANCER}: median OS", f"untreated {FIT_CANCER}: OS at 12 months")
 
 
-def fit_spec(patients: int, seed: int):  # type: ignore[no-untyped-def]
+def fit_rows(kind: str = "target") -> tuple[str, str]:
+    """The names of the two rows a calibration fits for ``kind`` (:data:`FIT_KEYS`)."""
+    if kind == "target":
+        return (f"untreated {FIT_CANCER}: median OS", f"untreated {FIT_CANCER}: OS at 12 months")
+    if kind == "ceiling":
+        return (f"untreated {FIT_CANCER}: median OS no longer than first-line dacarbazine's",
+                f"untreated {FIT_CANCER}: OS at 12 months no higher than first-line dacarbazine's")
+    raise ValueError(f"natural-history fit: 'target' or 'ceiling', got {kind!r}")
+
+
+FIT_ROWS = fit_rows("target")
+
+
+def fit_spec(patients: int, seed: int, kind: str = "target"):  # type: ignore[no-untyped-def]
     """The no-drug trial a calibration reads at ``seed``."""
-    return untreated_spec(FIT_CANCER, patients, seed)
+    fit_rows(kind)
+    return untreated_spec(FIT_KEYS[kind], patients, seed)
 
 
-def fit_residuals(p: pd.DataFrame) -> np.ndarray:
-    """The two rows' residuals in the units of CheckMate 067's survival targets (``calibrate.residuals``): the median
-    on the survival scale, max(S(m) - 0.5, 0) + min(S(0.9 m-) - 0.5, 0) over the OS-rate unit (0.06), and the 1-year
-    OS minus the published over the same unit."""
-    from .calibrate import SCALE, median_residual
+def fit_residuals(p: pd.DataFrame, kind: str = "target") -> np.ndarray:
+    """The two rows' residuals in the units of CheckMate 067's survival targets (``calibrate.residuals``), both over
+    the OS-rate unit (0.06). "target": the median on the survival scale, max(S(m) - 0.5, 0) + min(S(0.9 m-) - 0.5, 0),
+    and the 1-year OS minus the published. "ceiling": only the excess, max(S(m) - 0.5, 0) and max(1-year OS minus the
+    published, 0): zero at or below the treated arm."""
+    from .calibrate import SCALE, median_readings, median_residual
     from .survival import km_curve
 
-    r = load("scenario_refs")["natural_history"][FIT_CANCER]
+    fit_rows(kind)
+    r = load("scenario_refs")["natural_history"][FIT_KEYS[kind]]
     ok = p[p["status"] == "ok"]
     curve = km_curve(ok["os_months"], ok["os_event"])
     unit = SCALE["os_rate"]
     _, one_year = readout(p)
+    excess_1y = (one_year - float(r["os_12_months"])) / unit
+    if kind == "ceiling":
+        s_m, _ = median_readings(curve, float(r["median_os_months"]), FOLLOW_UP_MONTHS)
+        return np.array([max(s_m - 0.5, 0.0) / unit, max(excess_1y, 0.0)])
     return np.array([median_residual(curve, float(r["median_os_months"]), unit, horizon=FOLLOW_UP_MONTHS),
-                     (one_year - float(r["os_12_months"])) / unit])
+                     excess_1y])
