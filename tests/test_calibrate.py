@@ -1012,15 +1012,17 @@ def test_natural_history_rows_follow_their_criteria() -> None:
     exactly when its criterion holds (median within 25%, 1-year OS within 6 points; for a ceiling, at most that much
     above it). The ceilings are treated arms of matching populations (first-line dacarbazine in BRAF wild-type
     melanoma, second-line docetaxel in NSCLC after platinum)."""
-    from immunotwin.natural_history import MEDIAN_TOL, RATE_TOL, rows, untreated_spec
+    from immunotwin.natural_history import MEDIAN_TOL, RATE_TOL, installed_fitted_keys, rows, untreated_spec
     from immunotwin.reference import load
 
     ref = {k: v for k, v in load("scenario_refs")["natural_history"].items() if isinstance(v, dict)}
     assert sum(r.get("bound") == "upper" for r in ref.values()) == 2
     out = rows(3, 12)
-    assert len(out) == 2 * len(ref) and not any(r.fitted for r in out)
+    fitted = installed_fitted_keys()
+    assert len(out) == 2 * len(ref)
     for key, r in ref.items():
         med, one_year = (x for x in out if x.group == r.get("label", f"{key}, no drug"))
+        assert med.fitted == one_year.fitted == (key in fitted)
         assert med.published == r["median_os_months"] and one_year.published == r["os_12_months"]
         assert 0.0 <= one_year.simulated <= 1.0
         d_med, d_1y = med.simulated - med.published, one_year.simulated - one_year.published
@@ -1032,6 +1034,18 @@ def test_natural_history_rows_follow_their_criteria() -> None:
             assert one_year.inside == (abs(d_1y) <= RATE_TOL)
     spec = untreated_spec("melanoma_first_line_dacarbazine", 12, 3)
     assert spec.population.cancer == "melanoma" and spec.population.overrides["braf_v600_fraction"] == 0.0
+
+
+def test_natural_history_rows_are_fitted_only_when_the_calibration_fitted_them() -> None:
+    """A calibration's provenance names the rows it fitted: the ceiling's two rows make the dacarbazine entry fitted,
+    the target's the historical one, one row alone neither; the installed calibration (iteration 14) fitted the
+    ceiling."""
+    from immunotwin.natural_history import fit_rows, installed_fitted_keys
+
+    assert installed_fitted_keys(("orr", *fit_rows("ceiling"))) == {"melanoma_first_line_dacarbazine"}
+    assert installed_fitted_keys(fit_rows("target")) == {"melanoma"}
+    assert installed_fitted_keys(("orr", fit_rows("ceiling")[0])) == set()
+    assert installed_fitted_keys() == {"melanoma_first_line_dacarbazine"}
 
 
 def test_natural_history_ceiling_is_one_sided() -> None:

@@ -4,7 +4,8 @@ Every treated arm's survival rests on how fast untreated disease kills, and no c
 CheckMate 067's survival can be met by effective drugs on a fast disease or by a slow disease with weaker drugs.
 This check reads a no-drug arm of each cancer's catalogue population (a spec written here, so nothing else in the
 tool changes) against a published figure for that cancer without effective treatment (``scenario_refs.json``,
-``natural_history``). Unfitted. Each row is judged like CheckMate 067's survival rows: the median within 25%, the
+``natural_history``). Unfitted, except the entry the installed calibration fitted (``calibrate --direct
+--natural-history``; calibration iteration 14 fits the dacarbazine ceiling below, so its two rows are fitted). Each row is judged like CheckMate 067's survival rows: the median within 25%, the
 1-year OS within 6 points. A reference marked ``"bound": "upper"`` is a ceiling: a treated arm of a population that
 matches the catalogue's (first-line dacarbazine in CheckMate 066's melanoma, like CheckMate 067's; second-line
 docetaxel in CheckMate 057's NSCLC), which untreated disease should not outlive by more than those tolerances.
@@ -67,11 +68,13 @@ def readout(p: pd.DataFrame) -> tuple[float, float]:
 
 
 def rows(seed: int, patients: int) -> list:
-    """One pair of rows per cancer in the reference: median OS and 1-year OS of untreated disease (unfitted)."""
+    """One pair of rows per entry in the reference: median OS and 1-year OS of untreated disease; unfitted unless the
+    installed calibration fitted that entry (:func:`installed_fitted_keys`)."""
     from .trial import ChunkId, simulate_chunk
     from .validate import Row
 
     ref = load("scenario_refs")["natural_history"]
+    fitted_keys = installed_fitted_keys()
     out = []
     for key, r in ref.items():
         if not isinstance(r, dict):
@@ -83,10 +86,10 @@ def rows(seed: int, patients: int) -> list:
         upper = r.get("bound") == "upper"
         out.append(Row("untreated disease: median OS (months)", group, pub_med, med, np.nan, np.nan,
                        f"±{MEDIAN_TOL:.0%}" if not upper else f"at most +{MEDIAN_TOL:.0%}",
-                       judge(med, pub_med, MEDIAN_TOL * pub_med, upper), False, r["source"]))
+                       judge(med, pub_med, MEDIAN_TOL * pub_med, upper), key in fitted_keys, r["source"]))
         out.append(Row("untreated disease: OS at 12 months", group, pub_1y, one_year, np.nan, np.nan,
                        f"±{RATE_TOL * 100:.0f} points" if not upper else f"at most +{RATE_TOL * 100:.0f} points",
-                       judge(one_year, pub_1y, RATE_TOL, upper), False, r["source"]))
+                       judge(one_year, pub_1y, RATE_TOL, upper), key in fitted_keys, r["source"]))
     return out
 
 
@@ -109,6 +112,16 @@ def fit_rows(kind: str = "target") -> tuple[str, str]:
 
 
 FIT_ROWS = fit_rows("target")
+
+
+def installed_fitted_keys(fitted_endpoints: tuple[str, ...] | None = None) -> set[str]:
+    """The reference entries whose rows the installed calibration (or ``fitted_endpoints``, a calibration's
+    provenance list) was fitted to: their rows in ``validate`` are fitted figures, not validation."""
+    if fitted_endpoints is None:
+        from .validate import installed_fitted_endpoints
+
+        fitted_endpoints = installed_fitted_endpoints()
+    return {FIT_KEYS[k] for k in FIT_KEYS if set(fit_rows(k)) <= set(fitted_endpoints)}
 
 
 def fit_spec(patients: int, seed: int, kind: str = "target"):  # type: ignore[no-untyped-def]
