@@ -5,7 +5,7 @@ CheckMate 067's survival can be met by effective drugs on a fast disease or by a
 This check reads a no-drug arm of each cancer's catalogue population (a spec written here, so nothing else in the
 tool changes) against a published figure for that cancer without effective treatment (``scenario_refs.json``,
 ``natural_history``). Unfitted, except the entry the installed calibration fitted (``calibrate --direct
---natural-history``; calibration iteration 14 fits the dacarbazine ceiling below, so its two rows are fitted). Each row is judged like CheckMate 067's survival rows: the median within 25%, the
+--natural-history``: its rows are then fitted figures). Each row is judged like CheckMate 067's survival rows: the median within 25%, the
 1-year OS within 6 points. A reference marked ``"bound": "upper"`` is a ceiling: a treated arm of a population that
 matches the catalogue's (first-line dacarbazine in CheckMate 066's melanoma, like CheckMate 067's; second-line
 docetaxel in CheckMate 057's NSCLC), which untreated disease should not outlive by more than those tolerances.
