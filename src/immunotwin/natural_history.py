@@ -5,8 +5,8 @@ CheckMate 067's survival can be met by effective drugs on a fast disease or by a
 This check reads a no-drug arm of each cancer's catalogue population (a spec written here, so nothing else in the
 tool changes) against a published figure for that cancer without effective treatment (``scenario_refs.json``,
 ``natural_history``). Unfitted, except the entry the installed calibration fitted (``calibrate --direct
---natural-history``: its rows are then fitted figures). Each row is judged like CheckMate 067's survival rows: the median within 25%, the
-1-year OS within 6 points. A reference marked ``"bound": "upper"`` is a ceiling: a treated arm of a population that
+--natural-history``: its rows are then fitted figures). Each row is judged like CheckMate 067's survival rows: the
+median within 25%, the 1-year OS within 6 points. A reference marked ``"bound": "upper"`` is a ceiling: a treated arm of a population that
 matches the catalogue's (first-line dacarbazine in CheckMate 066's melanoma, like CheckMate 067's; second-line
 docetaxel in CheckMate 057's NSCLC), which untreated disease should not outlive by more than those tolerances.
 """
@@ -124,10 +124,15 @@ def installed_fitted_keys(fitted_endpoints: tuple[str, ...] | None = None) -> se
     return {FIT_KEYS[k] for k in FIT_KEYS if set(fit_rows(k)) <= set(fitted_endpoints)}
 
 
+def fit_key(kind: str) -> str:
+    """The reference entry a calibration of ``kind`` fits (:data:`FIT_KEYS`); a clear error for any other kind."""
+    fit_rows(kind)  # names the accepted kinds in its error
+    return FIT_KEYS[kind]
+
+
 def fit_spec(patients: int, seed: int, kind: str = "target"):  # type: ignore[no-untyped-def]
     """The no-drug trial a calibration reads at ``seed``."""
-    fit_rows(kind)
-    return untreated_spec(FIT_KEYS[kind], patients, seed)
+    return untreated_spec(fit_key(kind), patients, seed)
 
 
 def fit_residuals(p: pd.DataFrame, kind: str = "target") -> np.ndarray:
@@ -138,8 +143,7 @@ def fit_residuals(p: pd.DataFrame, kind: str = "target") -> np.ndarray:
     from .calibrate import SCALE, median_readings, median_residual
     from .survival import km_curve
 
-    fit_rows(kind)
-    r = load("scenario_refs")["natural_history"][FIT_KEYS[kind]]
+    r = load("scenario_refs")["natural_history"][fit_key(kind)]
     ok = p[p["status"] == "ok"]
     curve = km_curve(ok["os_months"], ok["os_event"])
     unit = SCALE["os_rate"]
