@@ -1038,14 +1038,14 @@ def test_natural_history_rows_follow_their_criteria() -> None:
 
 def test_natural_history_rows_are_fitted_only_when_the_calibration_fitted_them() -> None:
     """A calibration's provenance names the rows it fitted: the ceiling's two rows make the dacarbazine entry fitted,
-    the target's the historical one, one row alone neither; the installed calibration (iteration 13) fitted
-    neither."""
+    the target's the historical one, one row alone neither; the installed calibration (iteration 14) fitted the
+    ceiling."""
     from immunotwin.natural_history import fit_rows, installed_fitted_keys
 
     assert installed_fitted_keys(("orr", *fit_rows("ceiling"))) == {"melanoma_first_line_dacarbazine"}
     assert installed_fitted_keys(fit_rows("target")) == {"melanoma"}
     assert installed_fitted_keys(("orr", fit_rows("ceiling")[0])) == set()
-    assert installed_fitted_keys() == set()
+    assert installed_fitted_keys() == {"melanoma_first_line_dacarbazine"}
 
 
 def test_natural_history_ceiling_is_one_sided() -> None:
