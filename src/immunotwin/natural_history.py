@@ -6,9 +6,10 @@ This check reads a no-drug arm of each cancer's catalogue population (a spec wri
 tool changes) against a published figure for that cancer without effective treatment (``scenario_refs.json``,
 ``natural_history``). Unfitted, except the entry the installed calibration fitted (``calibrate --direct
 --natural-history``: its rows are then fitted figures). Each row is judged like CheckMate 067's survival rows: the
-median within 25%, the 1-year OS within 6 points. A reference marked ``"bound": "upper"`` is a ceiling: a treated arm of a population that
-matches the catalogue's (first-line dacarbazine in CheckMate 066's melanoma, like CheckMate 067's; second-line
-docetaxel in CheckMate 057's NSCLC), which untreated disease should not outlive by more than those tolerances.
+median within 25%, the 1-year OS within 6 points. A reference marked ``"bound": "upper"`` is a ceiling: a treated
+arm of a population that matches the catalogue's (first-line dacarbazine in CheckMate 066's melanoma, like
+CheckMate 067's; second-line docetaxel in CheckMate 057's NSCLC), which untreated disease should not outlive by more
+than those tolerances.
 """
 
 from __future__ import annotations
