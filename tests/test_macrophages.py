@@ -71,3 +71,18 @@ def test_susceptible_tumours_grow_faster_under_an_fc_engaging_anti_pd1_only() ->
         _, y2 = integrate(q, 12, doses=_nivo if drugs else None, burn=False)
         t2 = tumour_cells(y2)
         np.testing.assert_array_equal(t2[0], t2[1])
+
+
+def test_ferrara_figure_is_marked_fitted_while_the_susceptibility_is_installed(monkeypatch) -> None:
+    """The macrophages' susceptibility is fitted to Ferrara's 13.8%, so validate's row reads it as fitted while the
+    installed scales carry it, and as a validation figure otherwise."""
+    from immunotwin import calibrate_cancers, validate
+
+    assert "hpd_susceptibility" in calibrate_cancers.installed_fits()
+    assert calibrate_cancers.PARAM_TARGETS["hpd_susceptibility"][:4] == (
+        "hyperprogression", "phenomena", ("hyperprogression", "nsclc_pd1_pdl1", "value"), "hpd")
+    (row,) = validate.hpd_rows(3, 20, None)
+    assert row.fitted and row.published == 0.138
+    monkeypatch.setattr(calibrate_cancers, "installed_fits", lambda: set())
+    (row,) = validate.hpd_rows(3, 20, None)
+    assert not row.fitted
