@@ -38,8 +38,11 @@ C, N, I = "nivolumab + ipilimumab", "nivolumab", "ipilimumab"
 # Stop 52: treatment-related events are read within the reporting window (first dose to 30 days after the last
 # first-line dose, cut at the first next-line dose), as CheckMate 067's tables count them; with the calibration fitted
 # on every event over follow-up, ipilimumab's grade >= 3 TRAE share reads 0.235 (0.28, band from 0.24; 0.266 before).
+# Calibration iteration 14 (runs/val73, the same trial): the combination's median PFS 19.3 months (11.5),
+# nivolumab's 5.52 (6.9, a scan step under the band), ipilimumab's grade >= 3 TRAEs 0.235 (0.28); ipilimumab's CR
+# rate (0.061) and the combination's 24-month OS (0.659) came inside, so they are no longer listed.
 KNOWN_MISSES: set[tuple[str, str]] = {
-    ("median_pfs_months", C), ("median_pfs_months", N), ("cr_rate", I), ("os_rate_24", C), ("grade3plus_trae", I),
+    ("median_pfs_months", C), ("median_pfs_months", N), ("grade3plus_trae", I),
 }
 
 
