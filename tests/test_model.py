@@ -201,7 +201,7 @@ def test_tissue_vulnerability_is_drawn_from_spare_columns_and_lets_damage_reach_
     from immunotwin.population import LATE_IIV
 
     assert LATE_IIV == ("damage_rate", "scar_fraction", "car_resistant_kill", "mapk_persistence",
-                        "mapk_resistant_fraction")
+                        "mapk_resistant_fraction", "hpd_susceptibility")
     assert _IIV_COLUMN["damage_rate"] == N_NORMAL and _IIV_COLUMN["scar_fraction"] == N_NORMAL + 12
     assert _IIV_COLUMN["car_resistant_kill"] == N_NORMAL + 13
     assert all(col < N_NORMAL for name, col in _IIV_COLUMN.items() if name not in LATE_IIV)
@@ -224,6 +224,9 @@ def test_tissue_vulnerability_is_drawn_from_spare_columns_and_lets_damage_reach_
     # the MAPK-resistant subclone's size (stop 50) the second stream's next column
     np.testing.assert_allclose(c.effects["mapk_resistant_fraction"],
                                PARAM_INDEX["mapk_resistant_fraction"].iiv * ndtri(late[:, 1]), rtol=1e-12)
+    # the susceptibility to macrophages reprogrammed by an anti-PD-1's Fc (stop 54) the one after
+    np.testing.assert_allclose(c.effects["hpd_susceptibility"],
+                               PARAM_INDEX["hpd_susceptibility"].iiv * ndtri(late[:, 2]), rtol=1e-12)
     assert abs(eff.std() - 1.0) < 0.03 and abs(eff.mean()) < 0.03
     assert abs(np.corrcoef(eff[:, INDEX["colitis"]], c.effects["immunogenicity"])[0, 1]) < 0.06
     # At full autoreactive activity the damaged fraction settles at k_d/(k_d + k_rep): with the spread,

@@ -153,6 +153,12 @@ PARAM_TARGETS: dict[str, tuple[str, str, tuple[str, ...], str, tuple[float, floa
     # nivolumab-containing arms. It changes what CT shows, not the disease.
     "scar_fraction": ("checkmate067", "scenario_refs", ("complete_response_long_term", "pooled_5y", "not_cr"), "not_cr",
                       (1e-6, 0.3)),
+    # How much faster tumours grow once their macrophages are reprogrammed by an anti-PD-1's Fc (model.macrophages),
+    # the median of the patients' susceptibility: fitted to the share of pretreated NSCLC patients hyperprogressing
+    # on anti-PD-(L)1 by Ferrara's definition (Ferrara 2018, 56 of 406), read on the hyperprogression spec's
+    # pembrolizumab arm. Last: the other fits do not read hyperprogression.
+    "hpd_susceptibility": ("hyperprogression", "phenomena", ("hyperprogression", "nsclc_pd1_pdl1", "value"), "hpd",
+                           (1e-4, 2.0)),
 }
 #: The organs' checkpoint weights are fitted only when named in ``--params``. Stop 24 fitted them (Weber 2017, Osorio
 #: 2017, MDX010-20, Tarhini 2013), recalibrated and refitted everything on them, and did not install the result
@@ -179,12 +185,14 @@ PARAM_ARMS: dict[str, str | tuple[str, ...]] = {
     "mapk_kill": "dabrafenib + trametinib", "mapk_persistence": "dabrafenib + trametinib",
     "mapk_resistant_fraction": "dabrafenib + trametinib",
     "shared_antigen_antibody": "no drug", "scar_fraction": ("nivolumab + ipilimumab", "nivolumab"),
+    "hpd_susceptibility": "pembrolizumab",
     **{f"damage_rate.{organ}": ("ipilimumab", "ipilimumab + gp100") for organ in SEVERITY_ORGANS},
     **{k: ("ipilimumab", "ipilimumab + gp100") for k in PARAM_TARGETS if k.startswith("weight_ctla4.")},
     "tolerance_margin.myocarditis": "nivolumab", "weight_ctla4.myocarditis": "nivolumab + ipilimumab"}
 #: Fits of rare events, read on more virtual patients per arm than ``--patients`` (a few per thousand: at 10,000 per
 #: arm a target of 0.24% is about 24 patients, and one patient's share, the warm refit's tolerance, 0.01 points).
 PARAM_PATIENTS: dict[str, int] = {"tolerance_margin.myocarditis": 10000, "weight_ctla4.myocarditis": 10000,
+                                  "hpd_susceptibility": 600,
                                   # IL-2's thyroid dysfunction rises steeply with the weight, so 300 patients' sampling
                                   # error shows at the scenario's own seed (stop 47: fitted at 1,000 since; stop 54: a
                                   # warm refit at 300 read 0.41 at seed 11 and 0.4875 at the scenario's 400)
@@ -193,6 +201,8 @@ METRICS = {
     "orr": lambda p: float(p["bor"].isin(["CR", "PR"]).mean()),
     "cr": lambda p: float((p["bor"] == "CR").mean()),
     "not_cr": lambda p: float((p["bor"] != "CR").mean()),
+    # Hyperprogression by the spec's definition among patients it can be judged in (scenarios.trials.hpd_rate)
+    "hpd": lambda p: _hpd_rate(p),
     "any_irae": lambda p: float((p.loc[p["status"] == "ok", "any_irae_grade"].fillna(0) >= 1).mean()),
     # Thyroid hormone started: hypothyroidism of grade >= 2 (clinic.policy), not the thyrotoxic phase.
     "hypothyroid_replacement": lambda p: float((p.loc[p["status"] == "ok", "hypothyroidism_grade"].fillna(0)
@@ -288,6 +298,12 @@ def _b_cells_in_remission(p) -> float:  # type: ignore[no-untyped-def]
     from .scenarios.biologics import b_cells_back
 
     return b_cells_back(p[p["status"] == "ok"], 12.0)
+
+
+def _hpd_rate(p) -> float:  # type: ignore[no-untyped-def]
+    from .scenarios.trials import hpd_rate
+
+    return hpd_rate(p)
 
 
 def _median_pfs(p) -> float:  # type: ignore[no-untyped-def]

@@ -62,7 +62,8 @@ PDL1_IMMUNE_CORRELATION = 0.6  # assumed: strong association (Taube 2012; Tumeh 
 #: Parameters given variability after the normal draws' 64 columns were all taken: their standard-normal
 #: draws come from spare uniform columns (17 on), then from the second stream (``_normals``), so every earlier draw of
 #: a patient is unchanged.
-LATE_IIV = ("damage_rate", "scar_fraction", "car_resistant_kill", "mapk_persistence", "mapk_resistant_fraction")
+LATE_IIV = ("damage_rate", "scar_fraction", "car_resistant_kill", "mapk_persistence", "mapk_resistant_fraction",
+            "hpd_susceptibility")
 _IIV = [prm for prm in PARAMS if prm.iiv > 0 and prm.name not in LATE_IIV] \
     + [prm for name in LATE_IIV for prm in PARAMS if prm.name == name and prm.iiv > 0]
 _FIRST_SPARE_UNIFORM = 17

@@ -648,9 +648,12 @@ name = "pembrolizumab"
     ev = p[p["hpd"].isin(["yes", "no"])]
     rate = float((ev["hpd"] == "yes").mean()) if len(ev) else np.nan
     ref = load("phenomena")["hyperprogression"]["nsclc_pd1_pdl1"]
+    from .calibrate_cancers import installed_fits
+
+    # fitted where the installed scales include the macrophages' susceptibility (model.macrophages, fitted to this figure)
     return [Row("hyperprogression, NSCLC on anti-PD-(L)1 (Ferrara definition)", "pembrolizumab", ref["value"], rate,
-                np.nan, np.nan, "±0.07", bool(np.isfinite(rate) and abs(rate - ref["value"]) <= 0.07), False,
-                ref["source"])]
+                np.nan, np.nan, "±0.07", bool(np.isfinite(rate) and abs(rate - ref["value"]) <= 0.07),
+                "hpd_susceptibility" in installed_fits(), ref["source"])]
 
 
 def rows_json(rows: list[Row]) -> str:

@@ -57,6 +57,11 @@ class Drug:
     # for months: the doses of each clinic step enter as their mean rate over the step, so the weekly clinic needs no
     # daily steps; apparent clearance and volumes, CL/F and V/F, take the bioavailability in)
     route: str = "iv"
+    # 1 where the antibody's Fc engages Fc-gamma receptors on macrophages when bound to its target, which for an
+    # anti-PD-1 reprograms tumour macrophages to feed the tumour (model.macrophages); 0 for Fc-silenced antibodies
+    # and every other drug
+    fcgr: float = 0.0
+    fcgr_source: str = ""
 
     @property
     def state(self) -> str:
@@ -135,12 +140,16 @@ _MAPK_EC50 = ("assumed: a third of the mean steady-state plasma level at the lab
               "combination's added depth is the rationale of the pairing (Flaherty et al., N Engl J Med "
               "2012;367:1694); no exposure-response figure was read")
 
+_IGG4 = ("IgG4 with the S228P hinge mutation, which binds Fc-gamma RI (CD64) with high affinity and cross-links PD-1 "
+         "to it (Zhang et al., Cancer Immunol Immunother 2018;67:1079, abstract; the Fc formats of the approved "
+         "antibodies: Cancer Med 2021;11:571, Table 2)")
+
 CATALOGUE: dict[str, Drug] = {
     "nivolumab": Drug(
         "nivolumab", "pd1", "PD-1", cl_l_day=9.4e-3 * H_PER_DAY, vc_l=3.63, q_l_day=32.1e-3 * H_PER_DAY,
         vp_l=2.78, ref_weight_kg=80.0, cl_weight_exp=0.566, vc_weight_exp=0.597, q_weight_exp=0.566,
         vp_weight_exp=0.597, omega_cl=float(np.sqrt(0.123)), omega_vc=float(np.sqrt(0.123)),
-        ec50_mg_l=0.535, emax_cl=-0.295, t50_cl_h=1410.0, gamma_cl=3.15, source=_BAJAJ,
+        ec50_mg_l=0.535, emax_cl=-0.295, t50_cl_h=1410.0, gamma_cl=3.15, source=_BAJAJ, fcgr=1.0, fcgr_source=_IGG4,
         ec50_source="assumed equal to pembrolizumab (same target, similar affinity); consistent with "
                     ">70% PD-1 occupancy at all doses 0.1-10 mg/kg (Brahmer et al., J Clin Oncol "
                     "2010;28:3167). Q and Vp scale with the CL and Vc exponents (assumed)."),
@@ -148,7 +157,7 @@ CATALOGUE: dict[str, Drug] = {
         "pembrolizumab", "pd1", "PD-1", cl_l_day=0.22, vc_l=3.48, q_l_day=0.795, vp_l=4.06,
         ref_weight_kg=76.8, cl_weight_exp=0.595, vc_weight_exp=0.489, q_weight_exp=0.595,
         vp_weight_exp=0.489, omega_cl=float(np.sqrt(0.134)), omega_vc=float(np.sqrt(0.0417)),
-        ec50_mg_l=0.535, source=_AHAMADI, ec50_source=_PEMBRO_EC50),
+        ec50_mg_l=0.535, source=_AHAMADI, ec50_source=_PEMBRO_EC50, fcgr=1.0, fcgr_source=_IGG4),
     "ipilimumab": Drug(
         "ipilimumab", "ctla4", "CTLA-4", cl_l_day=0.0150 * H_PER_DAY, vc_l=4.15, q_l_day=0.0411 * H_PER_DAY,
         vp_l=3.11, ref_weight_kg=80.0, cl_weight_exp=0.642, vc_weight_exp=0.708, q_weight_exp=0.642,
@@ -246,7 +255,7 @@ def slot_params(drugs: Sequence[str], weight_kg: np.ndarray, eta: np.ndarray,
     """
     weight_kg = np.asarray(weight_kg, dtype=np.float64)
     n = weight_kg.shape[0]
-    out = {k: np.zeros((n, N_SLOTS)) for k in ("pk_cl", "pk_q", "pk_emax")}
+    out = {k: np.zeros((n, N_SLOTS)) for k in ("pk_cl", "pk_q", "pk_emax", "pk_fcgr")}
     out.update({k: np.ones((n, N_SLOTS)) for k in ("pk_vc", "pk_vp", "pk_t50", "pk_gamma", "pk_ec50")})
     out["pk_vc"] *= 3.0
     out["pk_vp"] *= 3.0
@@ -271,4 +280,5 @@ def slot_params(drugs: Sequence[str], weight_kg: np.ndarray, eta: np.ndarray,
         out["pk_t50"][:, j] = drug.t50_cl_h
         out["pk_gamma"][:, j] = drug.gamma_cl
         out["pk_ec50"][:, j] = drug.ec50_mg_l
+        out["pk_fcgr"][:, j] = drug.fcgr
     return out

@@ -14,21 +14,21 @@ from dataclasses import dataclass
 import jax.numpy as jnp
 import numpy as np
 
-from . import celltherapy, cytokines, innate, marrow, pk, tcells, tolerance, tregs, tumour
+from . import celltherapy, cytokines, innate, macrophages, marrow, pk, tcells, tolerance, tregs, tumour
 from .base import Ctx, Subsystem
 from .organs import INDEX as ORGAN_INDEX
 from .params import Param
 
 #: In the order their signals are computed (each reads the signals of those before it).
 SUBSYSTEMS: tuple[Subsystem, ...] = (
-    pk.SUBSYSTEM, cytokines.SUBSYSTEM, innate.SUBSYSTEM, celltherapy.SUBSYSTEM, tumour.SUBSYSTEM,
-    tregs.SUBSYSTEM, tcells.SUBSYSTEM, tolerance.SUBSYSTEM, marrow.SUBSYSTEM,
+    pk.SUBSYSTEM, cytokines.SUBSYSTEM, innate.SUBSYSTEM, celltherapy.SUBSYSTEM, macrophages.SUBSYSTEM,
+    tumour.SUBSYSTEM, tregs.SUBSYSTEM, tcells.SUBSYSTEM, tolerance.SUBSYSTEM, marrow.SUBSYSTEM,
 )
 #: The order parameters are declared in. Patients' random effects are read from columns in this
 #: order (immunotwin.population), so subsystems added later go last: earlier draws stay the same.
 PARAM_ORDER: tuple[Subsystem, ...] = (
     pk.SUBSYSTEM, cytokines.SUBSYSTEM, tumour.SUBSYSTEM, tregs.SUBSYSTEM, tcells.SUBSYSTEM,
-    tolerance.SUBSYSTEM, marrow.SUBSYSTEM, innate.SUBSYSTEM, celltherapy.SUBSYSTEM,
+    tolerance.SUBSYSTEM, marrow.SUBSYSTEM, innate.SUBSYSTEM, celltherapy.SUBSYSTEM, macrophages.SUBSYSTEM,
 )
 
 #: Inputs held constant over an integration step: steroid dose rate (prednisone-equivalent

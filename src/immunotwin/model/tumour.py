@@ -17,7 +17,9 @@ Partial responses, relapse after response (acquired resistance) and complete res
 (f_r below the detection limit) follow from f_r.
 
 (logistic growth as in Kuznetsov et al., Bull Math Biol 1994;56:295; IL-6/STAT3 promotion:
-Grivennikov et al., Cell 2010). Below one cell (T < 1e-9) a clone is eradicated.
+Grivennikov et al., Cell 2010). Below one cell (T < 1e-9) a clone is eradicated. Every clone's growth
+is further multiplied by (1 + h M), tumour macrophages reprogrammed by an anti-PD-1's Fc
+(:mod:`.macrophages`, hyperprogression; 1 without such a drug).
 
 Antigen presented to T cells saturates with tumour antigen, which rises with killing
 (antigen release from dying cells):
@@ -258,7 +260,7 @@ def _derivatives(ctx: Ctx) -> dict:
     tum = sig["tumour"]
     il6x = sig["il6"] - 1.0
     growth = p["growth_rate"] * (1.0 - tum / p["carrying_capacity"]) * (1.0 + p["il6_promotion"] * il6x / (il6x + 1.0)) \
-        * (1.0 - p["ifn_antiproliferative"] * sig["ifn_exo"])
+        * (1.0 - p["ifn_antiproliferative"] * sig["ifn_exo"]) * sig["fc_growth"]
     mapk = sig["kill_mapk"]  # not the MAPK-resistant subclone
     chemo = p["chemo_tumour_kill"] * sig["chemo"] + sig["kill_nk"] + sig["kill_adcc"]  # every clone
     car = sig["kill_car"]  # CD19+ cells only: the resistant clone stands for antigen-negative escape

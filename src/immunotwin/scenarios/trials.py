@@ -245,8 +245,12 @@ def hyperprogression(patients: int | None = None, seed: int | None = None) -> Re
     old = p["age"] >= 65
     figs = []
     est, ci = bootstrap(p, hpd_rate, seed=3)
+    from ..calibrate_cancers import installed_fits
+
+    # fitted where the installed scales include the macrophages' susceptibility (model.macrophages), read on this spec
     figs.append(make_figure("HPD rate, NSCLC on anti-PD-1 (Ferrara definition)", est, ci, fer["value"],
-                            clopper_pearson(56, 406), fer["source"], band_note="exact 95% CI of 56/406"))
+                            clopper_pearson(56, 406), fer["source"], band_note="exact 95% CI of 56/406",
+                            fitted="hpd_susceptibility" in installed_fits()))
     for label, mask, pub in (("age >= 65", old, cha["age_65_plus"]), ("age < 65", ~old, cha["younger"])):
         est, ci = bootstrap(p[mask], hpd_rate, seed=4)
         figs.append(make_figure(f"HPD rate, {label}", est, ci, pub, [max(pub - 0.08, 0.0), pub + 0.08], cha["source"],
