@@ -86,3 +86,20 @@ def test_ferrara_figure_is_marked_fitted_while_the_susceptibility_is_installed(m
     monkeypatch.setattr(calibrate_cancers, "installed_fits", lambda: set())
     (row,) = validate.hpd_rows(3, 20, None)
     assert not row.fitted
+
+
+def test_the_susceptibility_reaches_nsclc_only() -> None:
+    """cancers.FC_MACROPHAGE_SOURCE: NSCLC carries the fitted median with its log-normal spread (log-SD 2), every
+    other cancer none, so CheckMate 067's melanoma patients are untouched by the mechanism."""
+    from immunotwin.cancers import CANCERS
+    from immunotwin.model.core import default_params
+    from immunotwin.population import sample_cohort
+
+    assert {k for k, c in CANCERS.items() if c.fc_macrophages > 0} == {"nsclc"}
+    median = float(default_params()["hpd_susceptibility"])
+    lung = sample_cohort("nsclc", {}, 5, 1, range(4000), 1).params["hpd_susceptibility"]
+    assert np.all(lung > 0)
+    np.testing.assert_allclose(np.median(lung), median, rtol=0.1)  # 4,000 draws: SE of the log-median 0.04
+    np.testing.assert_allclose(np.std(np.log(lung)), 2.0, rtol=0.05)
+    for cancer in ("melanoma", "rcc", "hodgkin"):
+        assert np.all(sample_cohort(cancer, {}, 5, 1, range(50), 1).params["hpd_susceptibility"] == 0.0)

@@ -58,10 +58,24 @@ class Cancer:
     nodal: bool = False
     # Fraction of patients whose tumour carries a BRAF V600 mutation (read only by BRAF and MEK inhibitors).
     braf_v600: float = 0.0
+    # Density of the tumour's Fc-gamma-receptor-bearing growth-promoting macrophages relative to NSCLC's, the scale
+    # of the patients' susceptibility to hyperprogression under an Fc-engaging anti-PD-1 (model.macrophages). 0: the
+    # mechanism is not applied (no cancer-specific evidence). See FC_MACROPHAGE_SOURCE.
+    fc_macrophages: float = 0.0
 
     def cross_vector(self) -> tuple[float, ...]:
         return tuple(self.cross.get(k, 0.0) for k in IRAES)
 
+
+FC_MACROPHAGE_SOURCE = (
+    "NSCLC 1: the cancer in which the mechanism was described (Lo Russo et al., Clin Cancer Res 2019;25:989: "
+    "CD163+CD33+PD-L1+ clustered macrophages in every hyperprogressing NSCLC) and whose hyperprogression rate fits its "
+    "median (Ferrara et al., JAMA Oncol 2018;4:1543). Every other cancer 0 (assumed: no cancer-specific evidence of the "
+    "mechanism). In melanoma hyperprogression is rare (Schuiveling et al., Cancer Immunol Immunother 2021;70:1491, "
+    "abstract: 1 of 75 evaluable patients, 1.3%, by the stricter AACR definition), and the model without the mechanism "
+    "already calls 6.8% of 589 melanoma patients on pembrolizumab hyperprogressive by Ferrara's looser definition "
+    "(measurement noise and untreated growth kinetics; stop 55), so it leaves no room for a drug-caused share there; "
+    "with NSCLC's reach it called 9.8% and took 3-4 points of CheckMate 067's anti-PD-1 responses (stop 54).")
 
 _AUTO = ("assumed: growth and immunogenicity hand-set so that untreated disease progresses and "
          "checkpoint blockade response is in the published range for this cancer, pending calibration")
@@ -86,7 +100,7 @@ CANCERS: dict[str, Cancer] = {
         ldh_high=0.35, pdl1_positive=0.30, pdl1_cutoff=0.5, tmb_median=9.0, tmb_sigma=0.9,
         sld_median_mm=75.0, sld_sigma=0.6, sites_mean=2.5, brain=0.15, liver=0.18, prior_chemo=0.3,
         preexisting_ai=0.0, m_stage=(0.0, 0.3, 0.2, 0.5), growth_rate=0.008, immunogenicity=0.7,
-        cross={"pneumonitis": 0.4}, pdl1_lt1=0.33,
+        cross={"pneumonitis": 0.4}, pdl1_lt1=0.33, fc_macrophages=1.0,
         source="pooled pembrolizumab NSCLC trials (Cancer 2020, PMC7692929, Table 1): median age 64, male "
                "66-71%, ECOG 1 62%, brain metastases 14-17%, liver metastases 15-23%; PD-L1 TPS >=50% in "
                "about 30% and < 1% in about a third (assumed, KEYNOTE-042 and KEYNOTE-001 screening); shared lung antigens (Berner 2019). " + _AUTO),

@@ -288,6 +288,7 @@ def _params(c, cov: pd.DataFrame, z: np.ndarray, iiv_scale: Mapping[str, float],
     imm = c.immunogenicity * (cov["tmb"].to_numpy(float) / base["tmb_ref"]) ** base["tmb_exponent"]
     imm = imm * np.where(cov["liver_mets"].to_numpy(bool), 0.7, 1.0)
     p["immunogenicity"] *= imm
+    p["hpd_susceptibility"] *= c.fc_macrophages  # cancers.FC_MACROPHAGE_SOURCE
     p["prime_rate"] *= np.clip(1.0 - 0.01 * old, 0.5, 1.0) * np.where(chemo, 0.8, 1.0)
     p["treg_pd1_fraction"] *= np.exp(0.03 * old) * np.where(chemo, 2.0, 1.0)
     p["pdl1_constitutive"] = 0.05 + 0.6 * cov["pdl1_tps"].to_numpy(float)
