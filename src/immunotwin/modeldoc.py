@@ -10,7 +10,7 @@ import inspect
 import sys
 from pathlib import Path
 
-from .cancers import CANCERS
+from .cancers import CANCERS, FC_MACROPHAGE_SOURCE
 from .clinic import observe, outcomes, policy, run
 from .drugs import catalogue
 from .model import core
@@ -62,12 +62,15 @@ def render() -> str:
             ", ".join(f"{k} {v:g}" for k, v in run.FATAL_WEEKLY.items()), "",
             "### Outcomes", "", inspect.getdoc(outcomes) or "", "",
             "## Populations", "", inspect.getdoc(sys.modules["immunotwin.population"]) or "", "",
-            "| cancer | growth (1/day) | immunogenicity | shared antigens | organ susceptibility (x) | source |",
-            "|---|---|---|---|---|---|"]
+            "| cancer | growth (1/day) | immunogenicity | shared antigens | organ susceptibility (x) | Fc macrophages "
+            "(x NSCLC) | source |",
+            "|---|---|---|---|---|---|---|"]
     for c in CANCERS.values():
         out.append(f"| {c.key} | {c.growth_rate:g} | {c.immunogenicity:g} | "
                    f"{', '.join(f'{k} {v:g}' for k, v in c.cross.items()) or '-'} | "
-                   f"{', '.join(f'{k} {v:g}' for k, v in c.susceptibility.items()) or '-'} | {c.source} |")
+                   f"{', '.join(f'{k} {v:g}' for k, v in c.susceptibility.items()) or '-'} | {c.fc_macrophages:g} | "
+                   f"{c.source} |")
+    out += ["", "Fc macrophages: " + FC_MACROPHAGE_SOURCE]
     out += ["", "## Deliberately simple", "",
             "- Infusions are boluses; receptor occupancy is at quasi-steady state (serum, not tumour).",
             "- Cytokines are algebraic (quasi-steady state); there is no explicit lymph node or tumour spatial "

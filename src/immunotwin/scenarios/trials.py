@@ -311,10 +311,15 @@ def hyperprogression(patients: int | None = None, seed: int | None = None) -> Re
             "(chemotherapy-docetaxel spec): population PK (Onoue 2016), the Friberg 2002 myelosuppression model, "
             "tumour kill with a sensitivity fitted to KEYNOTE-010's docetaxel ORR, and lymphodepletion; its "
             "hyperprogression rate, PFS and neutropenia are not fitted.")
-    text += (" The same patients are also followed untreated (hyperprogression-untreated spec): in this model most "
-             "hyperprogression calls appear without the drug too (natural acceleration of fast growers and measurement "
-             "noise); its one drug mechanism, PD-1+ regulatory T cells expanding under blockade, can only remove "
-             "immune killing, not speed growth (docs/credibility.md).")
+    text += (" The drug's own cause: pembrolizumab's Fc (IgG4) engages Fc-gamma receptors of the tumour's macrophages, "
+             "which take on a growth-promoting state and speed the tumour's growth in the minority of patients whose "
+             "tumours hold many of them (model.macrophages; Lo Russo et al., Clin Cancer Res 2019;25:989). The "
+             "patients' susceptibility is fitted to Ferrara's 13.8%, so that figure is fitted here; the mechanism is "
+             "applied in NSCLC only (cancers.FC_MACROPHAGE_SOURCE). The same patients are also followed untreated "
+             "(hyperprogression-untreated spec): many calls appear without the drug too (natural acceleration of fast "
+             "growers and measurement noise), and the share also called untreated says how much of the rate the drug "
+             "adds. Age and burden act on it only through the immune response (no age or burden term in the "
+             "macrophages' susceptibility).")
     return Result("hyperprogression", "Hyperprogression under anti-PD-1 and under chemotherapy in NSCLC", text, figs,
                   obs, [spec_text("hyperprogression"), spec_text("hyperprogression-untreated"),
                         spec_text("chemotherapy-docetaxel")], len(p) + len(u) + len(c))
