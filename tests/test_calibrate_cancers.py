@@ -3,6 +3,8 @@ metrics."""
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -263,3 +265,25 @@ def test_refit_cli_refuses_bad_options(argv: list[str], tmp_path, capsys) -> Non
     assert e.value.code == 2 and not out.exists()
     error = capsys.readouterr().err.strip().splitlines()[-1]  # the message names the option at fault
     assert ("--tol" if "--tol" in argv else "--patients") in error
+
+
+def test_nsclc_response_is_fitted_on_its_own_number_of_patients(monkeypatch, tmp_path) -> None:
+    """CANCER_PATIENTS: NSCLC's low ORR is fitted on 2,000 patients (its sampling error at 300 showed at the scenario's
+    seed), with the warm tolerance one of those patients' share, and the fit records the number it used; a cancer not
+    listed uses --patients."""
+    from immunotwin import calibrate_cancers as cc
+
+    seen = {}
+
+    def fake_fit(cancer, spec_name, target, patients, seed, arm="", start=None, tol=0.0):  # type: ignore[no-untyped-def]
+        seen[cancer] = (patients, tol)
+        return {"immunogenicity": 1.0, "orr": target, "target_orr": target, "reached": True, "trace": []}
+
+    monkeypatch.setattr(cc, "fit_one", fake_fit)
+    out = tmp_path / "fit.json"
+    assert cc.main(["--cancers", "nsclc,rcc", "--cross", "", "--params", "", "--patients", "300", "--warm",
+                    "--out", str(out)]) == 0
+    assert cc.CANCER_PATIENTS["nsclc"] == 2000
+    assert seen["nsclc"] == (2000, pytest.approx(1 / 2000)) and seen["rcc"] == (300, pytest.approx(1 / 300))
+    written = json.loads(out.read_text())["cancers"]
+    assert written["nsclc"]["patients"] == 2000 and written["rcc"]["patients"] == 300
