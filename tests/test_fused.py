@@ -45,19 +45,26 @@ def _args(model: FusedModel, p, plan):  # type: ignore[no-untyped-def]
 
 @pytest.mark.parametrize("fold", [True, False])
 def test_generated_rhs_equals_the_vector_field(combo, fold: bool) -> None:  # type: ignore[no-untyped-def]
-    from immunotwin.model.core import vector_field
+    from immunotwin.model.core import LAYOUT, vector_field
 
     p, plan = combo
     inputs = plan_inputs(plan, p.n)
-    model = FusedModel(p.params, inputs, y0=p.y0 if fold else None, dosed=dose_states(plan), fold=fold)
     rng = np.random.default_rng(7)
+    params = p.params
+    if not fold:
+        # melanoma's patients carry no susceptibility to Fc-reprogrammed macrophages (cancers.fc_macrophages) and
+        # start with none reprogrammed: give them both, so the growth term h M and its state's rate are compared too
+        params = dict(p.params, hpd_susceptibility=rng.uniform(0.1, 2.0, p.n))
+    model = FusedModel(params, inputs, y0=p.y0 if fold else None, dosed=dose_states(plan), fold=fold)
     y = p.y0 * np.exp(rng.normal(0.0, 0.3, p.y0.shape))  # away from the burned-in state
+    if not fold:
+        y[:, LAYOUT.slices["fc_reprogrammed"]] = rng.uniform(0.05, 0.95, (p.n, 1))
     y[:, list(model.held)] = 0.0
     f = jax.jit(jax.vmap(lambda yy, pp, uu, t: vector_field(t, yy, (pp, uu)), in_axes=(0, 0, 0, None)))
     for t in (0.5, 30.0, 400.0):  # either side of the first doses' time-varying clearance
-        ref = np.asarray(f(y, {k: jnp.asarray(v) for k, v in p.params.items()},
+        ref = np.asarray(f(y, {k: jnp.asarray(v) for k, v in params.items()},
                            {k: jnp.asarray(v) for k, v in inputs.items()}, t))
-        dy = rhs_cpu(model, t, y[:, list(model.states)], model.theta(p.params, inputs).T)
+        dy = rhs_cpu(model, t, y[:, list(model.states)], model.theta(params, inputs).T)
         kept = ref[:, list(model.states)]
         assert np.max(np.abs(dy - kept) / np.maximum(np.abs(kept), 1e-12)) < 1e-10, t
         # the held states are an invariant set: their rates are exactly zero where they are zero

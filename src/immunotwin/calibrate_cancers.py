@@ -156,7 +156,9 @@ PARAM_TARGETS: dict[str, tuple[str, str, tuple[str, ...], str, tuple[float, floa
     # How much faster tumours grow once their macrophages are reprogrammed by an anti-PD-1's Fc (model.macrophages),
     # the median of the patients' susceptibility: fitted to the share of pretreated NSCLC patients hyperprogressing
     # on anti-PD-(L)1 by Ferrara's definition (Ferrara 2018, 56 of 406), read on the hyperprogression spec's
-    # pembrolizumab arm. Last: the other fits do not read hyperprogression.
+    # pembrolizumab arm. Last: the other fits do not read hyperprogression. NSCLC's ORR (TARGETS, read on pembrolizumab)
+    # and this one read each other, so after either moves both are refitted until neither leaves its tolerance
+    # (``--warm --cancers nsclc --cross '' --params hpd_susceptibility``, repeated).
     "hpd_susceptibility": ("hyperprogression", "phenomena", ("hyperprogression", "nsclc_pd1_pdl1", "value"), "hpd",
                            (1e-4, 2.0)),
 }
@@ -197,7 +199,10 @@ CANCER_PATIENTS: dict[str, int] = {"nsclc": 2000}
 #: Fits of rare events, read on more virtual patients per arm than ``--patients`` (a few per thousand: at 10,000 per
 #: arm a target of 0.24% is about 24 patients, and one patient's share, the warm refit's tolerance, 0.01 points).
 PARAM_PATIENTS: dict[str, int] = {"tolerance_margin.myocarditis": 10000, "weight_ctla4.myocarditis": 10000,
-                                  "hpd_susceptibility": 600,
+                                  # the HPD rate near 14% has a sampling error of 1.4 points at 600 (the spec's
+                                  # size), where the fit's trace was not monotone (stop 55: 13.4% at 0.0418, 13.2%
+                                  # at 0.0449); 0.8 points at 2,000
+                                  "hpd_susceptibility": 2000,
                                   # IL-2's thyroid dysfunction rises steeply with the weight, so 300 patients' sampling
                                   # error shows at the scenario's own seed (stop 47: fitted at 1,000 since; stop 54: a
                                   # warm refit at 300 read 0.41 at seed 11 and 0.4875 at the scenario's 400)
@@ -582,7 +587,9 @@ def main(argv: list[str] | None = None) -> int:
                          "note": "this run's command; each fitted entry carries its own date, patients and seed"}
     if a.warm:
         out["provenance"]["method"] = (f"warm start at the previous fitted values, regula falsi (Illinois) on the log "
-                                       f"of each value to within {tol:.4g} of the target, common random numbers")
+                                       f"of each value to within {tol:.4g} of the target (fits on their own number "
+                                       f"of patients, CANCER_PATIENTS and PARAM_PATIENTS: one of those patients' "
+                                       f"share), common random numbers")
 
     def start(section: str, key: str, field: str = "value") -> float | None:
         return out[section].get(key, {}).get(field) if a.warm else None

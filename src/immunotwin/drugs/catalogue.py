@@ -57,9 +57,9 @@ class Drug:
     # for months: the doses of each clinic step enter as their mean rate over the step, so the weekly clinic needs no
     # daily steps; apparent clearance and volumes, CL/F and V/F, take the bioavailability in)
     route: str = "iv"
-    # 1 where the antibody's Fc engages Fc-gamma receptors on macrophages when bound to its target, which for an
-    # anti-PD-1 reprograms tumour macrophages to feed the tumour (model.macrophages); 0 for Fc-silenced antibodies
-    # and every other drug
+    # 1 for an anti-PD-1 whose Fc engages macrophages' Fc-gamma receptors while bound to PD-1, reprogramming tumour
+    # macrophages to feed the tumour (model.macrophages, read on the PD-1 slot only); 0 for every other drug, IgG1
+    # antibodies included (rituximab's and ipilimumab's Fc act through their own mechanisms: model.innate, .tregs)
     fcgr: float = 0.0
     fcgr_source: str = ""
 
@@ -141,8 +141,7 @@ _MAPK_EC50 = ("assumed: a third of the mean steady-state plasma level at the lab
               "2012;367:1694); no exposure-response figure was read")
 
 _IGG4 = ("IgG4 with the S228P hinge mutation, which binds Fc-gamma RI (CD64) with high affinity and cross-links PD-1 "
-         "to it (Zhang et al., Cancer Immunol Immunother 2018;67:1079, abstract; the Fc formats of the approved "
-         "antibodies: Cancer Med 2021;11:571, Table 2)")
+         "to it (Zhang et al., Cancer Immunol Immunother 2018;67:1079, abstract)")
 
 CATALOGUE: dict[str, Drug] = {
     "nivolumab": Drug(

@@ -15,14 +15,18 @@ by an Fc-engaging antibody (b_PD1 times the drug's ``fcgr``, :mod:`.pk`), and le
 h, the patient's susceptibility, stands for how many such macrophages the tumour holds and how strongly they feed it;
 most tumours hold few (h near 0), a minority many. The growth it adds is independent of T cells, so it shows where
 the immune response is weak (it is why hyperprogression needs no immune mechanism: Lo Russo's mice had no T cells),
-and a responding tumour outruns it. Anti-PD-L1 antibodies in clinical use are Fc-silenced (atezolizumab,
-durvalumab) and the catalogue holds none; anti-CTLA-4's Fc acts on regulatory T cells (:mod:`.tregs`).
+and a responding tumour outruns it. Only an anti-PD-1's Fc drives M (the PD-1 slot's ``pk_fcgr``): the mechanism
+was shown for anti-PD-1, the catalogue holds no anti-PD-L1 antibody (atezolizumab and durvalumab are Fc-silenced,
+avelumab is an IgG1), and anti-CTLA-4's Fc acts on regulatory T cells (:mod:`.tregs`).
 """
 
 from __future__ import annotations
 
 from .base import Ctx, Subsystem
 from .params import assumed
+from .slots import SLOTS
+
+_PD1 = SLOTS.index("pd1")
 
 PARAMS = (
     assumed("fc_reprogramming_rate", "1/day", 0.1,
@@ -46,7 +50,7 @@ def _signals(ctx: Ctx) -> dict:
 
 def _derivatives(ctx: Ctx) -> dict:
     p = ctx.p
-    drive = p["pk_fcgr"][0] * ctx.sig["block_pd1"]  # slot 0: PD-1 (model.slots)
+    drive = p["pk_fcgr"][_PD1] * ctx.sig["block_pd1"]
     return {"fc_reprogrammed": p["fc_reprogramming_rate"] * (drive - ctx.s["fc_reprogrammed"])}
 
 

@@ -59,8 +59,9 @@ PARAMS = (
     sourced("pk_t50", "h", (1.0,) * N_SLOTS, _CAT),
     sourced("pk_gamma", "1", (1.0,) * N_SLOTS, _CAT),
     sourced("pk_ec50", "mg/L", (1.0,) * N_SLOTS, _CAT),
-    sourced("pk_fcgr", "1", (0.0,) * N_SLOTS, "1 where the slot's antibody engages Fc-gamma receptors on macrophages "
-            "(IgG4 S228P anti-PD-1 binds Fc-gamma RI), 0 otherwise; " + _CAT),
+    sourced("pk_fcgr", "1", (0.0,) * N_SLOTS, "1 where the slot's anti-PD-1 reprograms macrophages through their "
+            "Fc-gamma receptors (IgG4 S228P binds Fc-gamma RI; read on the PD-1 slot only, model.macrophages), 0 "
+            "otherwise; " + _CAT),
     sourced("chemo_emax", "1", 83.9, "Friberg et al., J Clin Oncol 2002;20:4713, Table 4 (docetaxel, "
             "Emax model of the drug effect on proliferating progenitors)"),
     assumed("steroid_ke", "1/day", 1.0,
