@@ -103,3 +103,18 @@ def test_the_susceptibility_reaches_nsclc_only() -> None:
     np.testing.assert_allclose(np.std(np.log(lung)), 2.0, rtol=0.05)
     for cancer in ("melanoma", "rcc", "hodgkin"):
         assert np.all(sample_cohort(cancer, {}, 5, 1, range(50), 1).params["hpd_susceptibility"] == 0.0)
+
+
+def test_the_scenario_marks_ferraras_figure_fitted_while_the_susceptibility_is_installed(monkeypatch) -> None:
+    """The hyperprogression scenario reads Ferrara's 13.8% as a fitted figure while the installed scales carry the
+    susceptibility fitted to it, and as a validation figure otherwise (12 patients a spec: only the flag is read)."""
+    from immunotwin import calibrate_cancers
+    from immunotwin.scenarios.trials import hyperprogression
+
+    def ferrara(result):  # type: ignore[no-untyped-def]
+        (f,) = [f for f in result.figures if f.name.startswith("HPD rate, NSCLC on anti-PD-1")]
+        return f
+
+    assert ferrara(hyperprogression(patients=12)).fitted is True
+    monkeypatch.setattr(calibrate_cancers, "installed_fits", lambda: set())
+    assert ferrara(hyperprogression(patients=12)).fitted is False
