@@ -51,7 +51,7 @@ def test_champiat_vs_ferrara_disagree() -> None:
 
 
 def test_hpd_requires_pd_at_first_evaluation() -> None:
-    for definition in ("champiat", "ferrara", "kas"):
+    for definition in ("champiat", "ferrara", "kas", "aacr"):
         assert _case(50.0, 100.0, 310.0, False, definition)[0] == "no"
 
 
@@ -72,3 +72,21 @@ def test_ne_when_no_prebaseline_scan() -> None:
 def test_unknown_definition_raises() -> None:
     with pytest.raises(ValueError, match="lo_russo"):
         _case(50.0, 100.0, 260.0, True, "lo_russo")
+
+
+def test_aacr_needs_a_doubled_burden_and_an_early_failure() -> None:
+    """AACR 2019 consensus (Schuiveling 2021): Champiat's ratio, the volume (D^3) at the first evaluation at least twice
+    the pre-baseline one, and treatment failure within 2 months."""
+    six_weeks = 42.0
+    # 100 -> 105 -> 125 mm over 6-week intervals: TG = 3 ln(1.05) / 1.38 = 0.1061 -> TGR_ref 11.2 %/month;
+    # 3 ln(125 / 105) / 1.38 = 0.3792 -> TGR_exp 46.09: ratio 4.1 >= 2. Volume (125 / 100)^3 = 1.95 < 2: no.
+    call, ref, exp = hyperprogression(100.0, -six_weeks, 105.0, 0.0, 125.0, six_weeks, True, "aacr")
+    assert (call, ref, exp) == ("no", pytest.approx(11.19, abs=0.01), pytest.approx(46.09, abs=0.01))
+    assert hyperprogression(100.0, -six_weeks, 105.0, 0.0, 125.0, six_weeks, True, "champiat")[0] == "yes"
+    # 100 -> 105 -> 127 mm: volume 2.048 >= 2, ratio still >= 2 -> yes; not without PD; not if the first evaluation
+    # comes after 2 months (61 days is 2.004 months), however fast the growth
+    assert hyperprogression(100.0, -six_weeks, 105.0, 0.0, 127.0, six_weeks, True, "aacr")[0] == "yes"
+    assert hyperprogression(100.0, -six_weeks, 105.0, 0.0, 127.0, six_weeks, False, "aacr")[0] == "no"
+    assert hyperprogression(100.0, -61.0, 105.0, 0.0, 160.0, 61.0, True, "aacr")[0] == "no"
+    # a shrinking or stable pre-treatment course leaves the ratio undefined, as for Champiat's
+    assert hyperprogression(100.0, -six_weeks, 100.0, 0.0, 200.0, six_weeks, True, "aacr")[0] == "NE"

@@ -15,7 +15,7 @@ The TOML format is a public interface (see ``examples/checkmate067.toml``)::
     imaging = [{first = "12 weeks"}, {every = "6 weeks", until = "49 weeks"}, {every = "12 weeks"}]
     confirm_response = false
     criteria = "recist1.1"         # or "irecist", or "lugano2014" (lymphoma: PET-based complete response)
-    hpd_definition = "champiat"    # or "ferrara" or "kas"
+    hpd_definition = "champiat"    # or "ferrara", "kas" or "aacr"
     pre_treatment_scan = "6 weeks"
     [management]                   # optional
     guideline = "asco2021"         # or "none"
@@ -115,7 +115,7 @@ DESIGNS: tuple[str, ...] = ("parallel", "twin")
 #: ``cystoscopy``: bladder carcinoma in situ, complete response when no viable tumour is seen (cystoscopy,
 #: cytology and biopsy); the same diameter thresholds otherwise.
 CRITERIA: tuple[str, ...] = ("recist1.1", "irecist", "lugano2014", "cystoscopy")
-HPD_DEFINITIONS: tuple[str, ...] = ("champiat", "ferrara", "kas")
+HPD_DEFINITIONS: tuple[str, ...] = ("champiat", "ferrara", "kas", "aacr")
 GUIDELINES: tuple[str, ...] = ("asco2021", "none")
 #: Management of cytokine release syndrome and neurotoxicity after CAR T cells (immunotwin.clinic.celltox):
 #: ``label2017`` (axicabtagene label and CARTOX: tocilizumab from CRS grade 2) or ``lee2014`` (Lee et al.,

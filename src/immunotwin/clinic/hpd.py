@@ -14,6 +14,11 @@ Sources (see ``immunotwin/data/clinical_rules.md`` §2):
   delta TGR = TGR_exp - TGR_ref > 50 (% per month).
 * Kas et al., JAMA Oncol 2020;6:1039 (PMC7290708): delta TGR > 100; applied here, like the
   Ferrara definition, to patients with PD at the first evaluation (interpretation).
+* AACR 2019 consensus, as applied by Schuiveling et al., Cancer Immunol Immunother 2021;70:1491 (abstract): time to
+  treatment failure under 2 months, tumour burden doubled against the pre-baseline scan and a >= 2-fold increase of
+  TGR. Read here (interpretation) as PD at a first evaluation within 2 months of the first dose (the model has no
+  clinical progression before it), the volume implied by the diameter sum (D^3, as in the TGR) at least twice the
+  pre-baseline one, and TGR_exp / TGR_ref >= 2 ("NE" when TGR_ref <= 0, as for Champiat's ratio).
 * Gaps and cautions 5 (clinical_rules.md): emit "NE" when there is no usable pre-baseline
   scan or, for the ratio-based definition, when pre-treatment growth is <= 0.
 """
@@ -27,11 +32,12 @@ __all__ = ["DAYS_PER_MONTH", "DEFINITIONS", "hyperprogression", "tgr"]
 #: Days per month (365.25 / 12), as in docs/schema.md.
 DAYS_PER_MONTH = 30.4375
 #: Supported HPD definitions.
-DEFINITIONS = ("champiat", "ferrara", "kas")
+DEFINITIONS = ("champiat", "ferrara", "kas", "aacr")
 
 _FERRARA_DELTA = 50.0
 _KAS_DELTA = 100.0
 _CHAMPIAT_RATIO = 2.0
+_AACR_MONTHS = 2.0
 
 
 def tgr(d0: float, d1: float, months: float) -> float:
@@ -64,8 +70,9 @@ def hyperprogression(
         sld_base, day_base: baseline target sum and day.
         sld_first, day_first: first on-treatment evaluation target sum and day.
         first_is_pd: whether the first evaluation was RECIST 1.1 PD.
-        definition: "champiat" (TGR_exp / TGR_ref >= 2), "ferrara" (TGR_exp - TGR_ref > 50)
-            or "kas" (TGR_exp - TGR_ref > 100); all require PD at the first evaluation.
+        definition: "champiat" (TGR_exp / TGR_ref >= 2), "ferrara" (TGR_exp - TGR_ref > 50),
+            "kas" (TGR_exp - TGR_ref > 100) or "aacr" (TGR_exp / TGR_ref >= 2, (D_first / D_pre)^3 >= 2 and the
+            first evaluation within 2 months); all require PD at the first evaluation.
 
     Returns:
         ``(call, tgr_ref, tgr_exp)`` with call "yes", "no" or "NE". "NE" when either TGR
@@ -83,10 +90,13 @@ def hyperprogression(
     tgr_exp = tgr(sld_base, sld_first, (day_first - day_base) / DAYS_PER_MONTH)
     if math.isnan(tgr_ref) or math.isnan(tgr_exp):
         return "NE", tgr_ref, tgr_exp
-    if key == "champiat":
+    if key in ("champiat", "aacr"):
         if tgr_ref <= 0.0:
             return "NE", tgr_ref, tgr_exp
         accelerated = tgr_exp / tgr_ref >= _CHAMPIAT_RATIO
+        if key == "aacr":
+            accelerated = (accelerated and (sld_first / sld_pre) ** 3 >= 2.0
+                           and (day_first - day_base) / DAYS_PER_MONTH < _AACR_MONTHS)
     elif key == "ferrara":
         accelerated = tgr_exp - tgr_ref > _FERRARA_DELTA
     else:

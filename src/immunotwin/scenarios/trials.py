@@ -276,6 +276,17 @@ def hyperprogression(patients: int | None = None, seed: int | None = None) -> Re
              "note": "hyperprogression-untreated spec: no drug, same scans"},
             {"name": "share of anti-PD-1 HPD calls also called untreated", "value": float(both.sum() / n_yes)
              if n_yes else float("nan"), "note": f"{int(both.sum())} of {n_yes}"}]
+    # Melanoma, where the macrophages' reach is 0 (cancers.FC_MACROPHAGE_SOURCE): hyperprogression by the AACR
+    # definition that Schuiveling 2021 applied (its own spec and seed).
+    _, m, _ = simulate_spec("hyperprogression-melanoma", patients, visits=False, seed=seed)
+    sch = load("scenario_refs")["hpd_melanoma"]
+    est, ci = bootstrap(m, hpd_rate, seed=9)
+    figs.append(make_figure("HPD rate, melanoma on anti-PD-1 (AACR definition)", est, ci, sch["value"],
+                            clopper_pearson(sch["k"], sch["n"]), sch["source"],
+                            band_note=f"exact 95% CI of {sch['k']}/{sch['n']}; the Fc-macrophage mechanism is not "
+                                      "applied in melanoma, so this is its check"))
+    obs.append({"name": "melanoma: evaluable for HPD (AACR definition)", "value": float(m["hpd"].isin(["yes", "no"]).sum()),
+                "note": "NE: no pre-treatment growth to compare"})
     # The chemotherapy comparison: docetaxel in the same kind of patients (its own spec and seed).
     chemo_n = None if patients is None else patients
     _, c, _ = simulate_spec("chemotherapy-docetaxel", chemo_n, visits=False, seed=seed)
@@ -319,10 +330,12 @@ def hyperprogression(patients: int | None = None, seed: int | None = None) -> Re
              "(hyperprogression-untreated spec): many calls appear without the drug too (natural acceleration of fast "
              "growers and measurement noise), and the share also called untreated says how much of the rate the drug "
              "adds. Age and burden act on it only through the immune response (no age or burden term in the "
-             "macrophages' susceptibility).")
+             "macrophages' susceptibility). Melanoma patients on pembrolizumab are read by the AACR definition Schuiveling 2021 "
+             "applied (hyperprogression-melanoma spec): the mechanism is not applied there.")
     return Result("hyperprogression", "Hyperprogression under anti-PD-1 and under chemotherapy in NSCLC", text, figs,
                   obs, [spec_text("hyperprogression"), spec_text("hyperprogression-untreated"),
-                        spec_text("chemotherapy-docetaxel")], len(p) + len(u) + len(c))
+                        spec_text("hyperprogression-melanoma"), spec_text("chemotherapy-docetaxel")],
+                  len(p) + len(u) + len(m) + len(c))
 
 
 # --------------------------------------------------------------------------------------------
