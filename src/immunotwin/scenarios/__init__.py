@@ -47,8 +47,9 @@ SCENARIOS: dict[str, Scenario] = {s.name: s for s in (
              "(Freeman-Keller 2016)", _trials("melanoma_vitiligo"), 600),
     Scenario("preexisting-autoimmunity", "anti-PD-1 with pre-existing autoimmune disease: flares by disease, other "
              "irAEs, response (Menzies 2017)", _trials("preexisting_autoimmunity"), 400),
-    Scenario("hyperprogression", "anti-PD-1 in NSCLC: hyperprogression overall, by age, burden and sites "
-             "(Ferrara 2018, Champiat 2017)", _trials("hyperprogression"), 600),
+    Scenario("hyperprogression", "anti-PD-1 in NSCLC: hyperprogression overall, by age, burden and sites, against "
+             "docetaxel and the same patients untreated (Ferrara 2018, Champiat 2017); in melanoma (Schuiveling 2021)",
+             _trials("hyperprogression"), 600),
     Scenario("leukemia-evasion", "untreated CLL and AML: immune escape and autoimmune cytopenia (Moreno 2010)",
              _trials("leukemia_evasion"), 300),
     Scenario("cancers-compared", "one anti-PD-1 across melanoma, NSCLC by PD-L1, RCC, Hodgkin, MSI-high CRC: "

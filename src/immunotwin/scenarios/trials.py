@@ -286,7 +286,7 @@ def hyperprogression(patients: int | None = None, seed: int | None = None) -> Re
                             band_note=f"exact 95% CI of {sch['k']}/{sch['n']}; the Fc-macrophage mechanism is not "
                                       "applied in melanoma, so this is its check"))
     obs.append({"name": "melanoma: evaluable for HPD (AACR definition)", "value": float(m["hpd"].isin(["yes", "no"]).sum()),
-                "note": "NE: no pre-treatment growth to compare"})
+                "note": "the others not evaluable, mostly a tumour not growing before treatment (the ratio is undefined)"})
     # The chemotherapy comparison: docetaxel in the same kind of patients (its own spec and seed).
     chemo_n = None if patients is None else patients
     _, c, _ = simulate_spec("chemotherapy-docetaxel", chemo_n, visits=False, seed=seed)
@@ -332,7 +332,8 @@ def hyperprogression(patients: int | None = None, seed: int | None = None) -> Re
              "adds. Age and burden act on it only through the immune response (no age or burden term in the "
              "macrophages' susceptibility). Melanoma patients on pembrolizumab are read by the AACR definition Schuiveling 2021 "
              "applied (hyperprogression-melanoma spec): the mechanism is not applied there.")
-    return Result("hyperprogression", "Hyperprogression under anti-PD-1 and under chemotherapy in NSCLC", text, figs,
+    return Result("hyperprogression", "Hyperprogression under anti-PD-1 and under chemotherapy in NSCLC, and in melanoma",
+                  text, figs,
                   obs, [spec_text("hyperprogression"), spec_text("hyperprogression-untreated"),
                         spec_text("hyperprogression-melanoma"), spec_text("chemotherapy-docetaxel")],
                   len(p) + len(u) + len(m) + len(c))
