@@ -71,6 +71,8 @@ from immunotwin.units import (
     parse_duration_days,
 )
 
+from .clinic import hpd
+
 __all__ = [
     "CANCERS",
     "CRITERIA",
@@ -115,7 +117,7 @@ DESIGNS: tuple[str, ...] = ("parallel", "twin")
 #: ``cystoscopy``: bladder carcinoma in situ, complete response when no viable tumour is seen (cystoscopy,
 #: cytology and biopsy); the same diameter thresholds otherwise.
 CRITERIA: tuple[str, ...] = ("recist1.1", "irecist", "lugano2014", "cystoscopy")
-HPD_DEFINITIONS: tuple[str, ...] = ("champiat", "ferrara", "kas", "aacr")
+HPD_DEFINITIONS: tuple[str, ...] = hpd.DEFINITIONS  # the calls' own list (immunotwin.clinic.hpd)
 GUIDELINES: tuple[str, ...] = ("asco2021", "none")
 #: Management of cytokine release syndrome and neurotoxicity after CAR T cells (immunotwin.clinic.celltox):
 #: ``label2017`` (axicabtagene label and CARTOX: tocilizumab from CRS grade 2) or ``lee2014`` (Lee et al.,
