@@ -1,0 +1,94 @@
+"""The organ fit (immunotwin.calibrate_organs): targets read from the safety table, the probit transform, the
+least-squares block recovering known parameters of a threshold model, the reporting-window reading, bad input."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy.stats import norm
+
+from immunotwin import calibrate_organs as co
+
+
+def test_targets_are_the_safety_tables_any_grade_rows() -> None:
+    t = co.targets(["colitis", "thyroiditis"])
+    # CheckMate 067 (Larkin 2015) as tabulated in CMAJ 2019 Table 2: diarrhoea 44/20/33%, hypothyroidism 15/9/4%
+    assert t["colitis"] == {"nivolumab + ipilimumab": 0.44, "nivolumab": 0.2, "ipilimumab": 0.33}
+    assert t["thyroiditis"] == {"nivolumab + ipilimumab": 0.15, "nivolumab": 0.09, "ipilimumab": 0.04}
+    with pytest.raises(ValueError, match="pneumonitis"):
+        co.targets(["pneumonitis"])
+
+
+def test_probit_and_its_standard_error() -> None:
+    assert co.probit(np.array([0.5]), 100)[0] == pytest.approx(0.0)
+    assert co.probit(np.array([0.0]), 100)[0] == pytest.approx(norm.ppf(0.005))  # half a patient inside
+    # delta method at 0.5 and n = 100: sqrt(0.25/100) / phi(0) = 0.05 / 0.39894
+    assert co.probit_se(np.array([0.5]), 100)[0] == pytest.approx(0.05 / 0.3989423, rel=1e-6)
+
+
+def threshold_model(n: int):  # type: ignore[no-untyped-def]
+    """Three arms of a latent-gain threshold model with known organ parameters, read on n patients each (so the
+    rates are step functions of the parameters, as a simulated trial's are): log G = log m + log(1 + w x) + noise."""
+    rng = np.random.default_rng(3)
+    base, dp, dc = rng.normal(0, 0.5, n), np.exp(rng.normal(0, 0.4, n)), np.exp(rng.normal(0, 1.5, n))
+
+    def rates(v: np.ndarray) -> np.ndarray:
+        m, wp, wc = v
+        p, c = wp * dp, wc * dc
+        g = np.log(m) + base
+        return np.array([np.mean(g + np.log1p(p + c) > 0), np.mean(g + np.log1p(p) > 0),
+                         np.mean(g + np.log1p(c) > 0)])
+
+    return rates
+
+
+def test_fit_block_recovers_known_parameters_of_a_threshold_model() -> None:
+    n = 2000
+    rates = threshold_model(n)
+    truth = np.array([0.3, 2.5, 1.5])
+    target = rates(truth)
+    res = co.fit_block(rates, np.array([0.45, 0.8, 0.5]), target, n, np.array([0.02, 0.005, 0.005]),
+                       np.array([0.5, 50.0, 50.0]), max_evals=40)
+    # every arm within two binomial standard errors of its target, and the parameters near the truth
+    se = np.sqrt(target * (1 - target) / n)
+    assert np.all(np.abs(res["rates"] - target) <= 2 * se + 1e-12), (res["rates"], target)
+    assert np.allclose(np.log(res["values"]), np.log(truth), atol=0.15), res["values"]
+    assert res["loss"] < res["start_loss"]
+    assert len(res["trace"]) <= 40
+
+
+def test_fit_block_stops_at_its_budget_and_keeps_the_best_point() -> None:
+    n = 500
+    rates = threshold_model(n)
+    target = rates(np.array([0.3, 2.5, 1.5]))
+    res = co.fit_block(rates, np.array([0.45, 0.8, 0.5]), target, n, np.array([0.02, 0.005, 0.005]),
+                       np.array([0.5, 50.0, 50.0]), max_evals=5)
+    assert len(res["trace"]) == 5
+    zt, se = co.probit(target, n), co.probit_se(target, n)
+    losses = [np.sum(((co.probit(np.array(t[3:]), n) - zt) / se) ** 2) for t in res["trace"]]
+    assert res["loss"] == pytest.approx(min(losses))
+
+
+def test_incidence_counts_events_first_seen_in_the_reporting_window() -> None:
+    nan = np.nan
+    p = pd.DataFrame({
+        "arm": ["a", "a", "a", "a", "b"], "status": ["ok", "ok", "ok", "error", "ok"],
+        "ae_window_end_weeks": [20.0, 20.0, 20.0, 20.0, 20.0],
+        "irae_colitis_grade": [2, 1, 0, 3, 1],
+        "irae_colitis_onset_weeks": [4.0, 30.0, nan, 2.0, 1.0],  # the second patient's event came after the window
+        "irae_colitis_onset2_weeks": [nan] * 5, "irae_colitis_onset3_weeks": [nan] * 5,
+    })
+    assert co.incidence(p, "colitis", "a") == pytest.approx(1 / 3)  # the errored patient is not counted
+    assert co.incidence(p, "colitis", "b") == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize("argv, field", [(["--organs", "lung"], "--organs"), (["--patients", "10"], "--patients"),
+                                         (["--fixed", "checkpoint_synergy"], "--fixed"),
+                                         (["--evals", "2"], "--evals")])
+def test_bad_arguments_name_the_field_and_exit_2(argv: list[str], field: str, capsys: pytest.CaptureFixture[str]
+                                                 ) -> None:
+    with pytest.raises(SystemExit) as e:
+        co.main(argv)
+    assert e.value.code == 2
+    assert field in capsys.readouterr().err
