@@ -152,7 +152,10 @@ def installed(name: str) -> float:
     from .model import core
 
     base, _, organ = name.partition(".")
-    return float({prm.name: prm.default for prm in core.PARAMS}[base][cc.INDEX[organ]])
+    value = {prm.name: prm.default for prm in core.PARAMS}[base]
+    if not isinstance(value, tuple):
+        raise ValueError(f"{name}: {base} is not a per-organ parameter")
+    return float(value[cc.INDEX[organ]])
 
 
 def run(organs: Sequence[str], patients: int, seed: int, sweeps: int, max_evals: int,
