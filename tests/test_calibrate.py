@@ -590,7 +590,7 @@ def test_organ_mix_rows_against_checkmate067_table() -> None:
     d["hypothyroidism_grade"] = np.array([2] * 9 + [0] * 91, float)
     p = pd.DataFrame({"arm": "nivolumab", "status": "ok", **d})
     rows = {r.check.split(": ", 1)[1]: r for r in organ_mix_rows(p)}
-    assert all(r.group == "nivolumab" and not r.fitted for r in rows.values())  # the other arms are absent
+    assert all(r.group == "nivolumab" for r in rows.values())  # the other arms are absent
     # rash and liver have grade >= 3 rows; hypothyroidism's published grade >= 3 under nivolumab is 0: no row
     assert set(rows) == {"rash, any grade", "rash, grade >=3", "diarrhoea/colitis, any grade",
                          "diarrhoea/colitis, grade >=3", "hepatitis, any grade", "hepatitis, grade >=3",
@@ -603,6 +603,59 @@ def test_organ_mix_rows_against_checkmate067_table() -> None:
     assert not rows["diarrhoea/colitis, any grade"].inside  # 0 against 20%
     # grade >= 3 gut is compared with the larger of diarrhoea's (2%) and colitis's (1%)
     assert rows["diarrhoea/colitis, grade >=3"].published == pytest.approx(0.02)
+
+
+def test_organ_mix_any_grade_rows_are_fitted_only_where_the_organ_fit_read_them(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """An organ's any-grade rows are fitted figures when its margin was fitted to CheckMate 067's table
+    (calibrate_organs, spec "checkmate067"); its grade >= 3 rows and the other organs' rows stay unfitted, and a margin
+    fitted to another spec does not count."""
+    import pandas as pd
+
+    from immunotwin import calibrate_cancers
+    from immunotwin.model.organs import IRAES
+    from immunotwin.validate import organ_mix_rows
+
+    d = {f"irae_{k}_grade": np.array([0.0, 1.0, 3.0]) for k in IRAES}
+    p = pd.DataFrame({"arm": "ipilimumab", "status": "ok", "hypothyroidism_grade": [0.0, 1.0, 0.0], **d})
+    monkeypatch.setattr(calibrate_cancers, "installed_fit_specs", lambda: {
+        "tolerance_margin.dermatitis": "checkmate067", "tolerance_margin.hepatitis": "checkpoint-myocarditis"})
+    fitted = {r.check.split(": ", 1)[1] for r in organ_mix_rows(p) if r.fitted}
+    assert fitted == {"rash, any grade"}
+    from immunotwin.validate import organ_fitted
+
+    assert organ_fitted() == {"dermatitis"}  # the class-difference rows of a fitted organ are marked fitted too
+    monkeypatch.setattr(calibrate_cancers, "installed_fit_specs", lambda: {})
+    assert not any(r.fitted for r in organ_mix_rows(p))
+
+
+def test_other_trial_organ_rows_by_hand() -> None:
+    """Oracle by hand: nivolumab, 100 patients, 13 with a skin irAE and none with a gut one; ipilimumab, 100 patients,
+    31 with a gut irAE and 2 with a liver one. Weber 2017's 13% rash (75/576, exact CI 0.104-0.160): inside; its 13%
+    diarrhoea: 0 is outside; MDX010-20's 160/511 (0.273-0.355): 0.31 inside; Tarhini's 24/1498 (0.010-0.024): 0.02
+    inside. None is fitted."""
+    import pandas as pd
+
+    from immunotwin.model.organs import IRAES
+    from immunotwin.scenarios.trials import clopper_pearson
+    from immunotwin.validate import other_trial_organ_rows
+
+    def arm(name: str, **counts: int) -> pd.DataFrame:
+        d = {f"irae_{k}_grade": np.zeros(100) for k in IRAES}
+        for organ, k in counts.items():
+            d[f"irae_{organ}_grade"][:k] = 1.0
+        return pd.DataFrame({"arm": name, "status": "ok", "hypothyroidism_grade": 0.0, **d})
+
+    p = pd.concat([arm("nivolumab", dermatitis=13), arm("ipilimumab", colitis=31, hepatitis=2)], ignore_index=True)
+    rows = {(r.group, r.check): r for r in other_trial_organ_rows(p)}
+    assert len(rows) == 4 and not any(r.fitted for r in rows.values())
+    assert rows[("nivolumab", "rash, any grade, against another trial")].inside
+    assert not rows[("nivolumab", "diarrhoea, any grade, against another trial")].inside
+    gut = rows[("ipilimumab", "diarrhoea, any grade, against another trial")]
+    assert gut.simulated == pytest.approx(0.31) and gut.inside and clopper_pearson(160, 511)[0] == pytest.approx(0.273,
+                                                                                                              abs=1e-3)
+    liver = rows[("ipilimumab", "hepatitis, any grade, against another trial")]
+    assert liver.published == pytest.approx(0.016) and liver.inside
 
 
 def test_thyroid_test_rows_by_hand() -> None:

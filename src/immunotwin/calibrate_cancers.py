@@ -22,9 +22,11 @@ and the loss of CAR T cells' post-lymphodepletion support to the return of B cel
 organ, how much tolerance rests on PD-1 (skin, gut: Weber 2017's pooled nivolumab rash and diarrhoea; thyroid: Osorio
 2017's share of KEYNOTE-001 NSCLC patients needing thyroid hormone) and on CTLA-4 (gut: MDX010-20's ipilimumab arms;
 liver: Tarhini 2013's pooled ipilimumab analysis) can be fitted to that organ's incidence under the one checkpoint, in
-trials other than CheckMate 067, when named (``WEIGHTS_OPT_IN``: not installed); how hard skin, gut and liver are
+trials other than CheckMate 067, when named (``WEIGHTS_OPT_IN``: not installed; since stop 56 the skin's, gut's, liver's
+and thyroid's margins and weights are fitted to CheckMate 067's own safety table by arm instead,
+:mod:`immunotwin.calibrate_organs`, and a weight named here would overwrite that fit); how hard skin, gut and liver are
 injured is fitted to how often their events under ipilimumab reach grade >= 3. What stays unfitted: complete
-responses, CheckMate 067's organ rows, onsets, survival, and the other cancers.
+responses, CheckMate 067's grade >= 3 organ rows, onsets, survival, and the other cancers.
 
 Each fitted ORR is then a *fitted* figure (``cancers-compared`` says so); what stays unfitted is
 the rest: response by PD-L1 score within a cancer, irAE rates, the ordering of other trials.
@@ -244,8 +246,16 @@ def vitiligo_by(p, days: float) -> float:  # type: ignore[no-untyped-def]
 def installed_fits() -> set[str]:
     """Names of the parameters (``name`` or ``name.organ``) whose fitted values the package ships
     (``data/cancer_fit.json``, ``params``; applied by :mod:`immunotwin.model.core`)."""
+    return set(installed_fit_specs())
+
+
+def installed_fit_specs() -> dict[str, str]:
+    """Each shipped fit (``name`` or ``name.organ``) -> the spec whose figure it was fitted to (``checkmate067`` for
+    the organs' fit to CheckMate 067's safety table, :mod:`immunotwin.calibrate_organs`): a figure is fitted only
+    where the installed fit read that figure, not another trial's figure for the same parameter."""
     f = resources.files("immunotwin.data").joinpath("cancer_fit.json")
-    return set(json.loads(f.read_text()).get("params", {})) if f.is_file() else set()
+    params = json.loads(f.read_text()).get("params", {}) if f.is_file() else {}
+    return {k: str(v.get("spec", "")) for k, v in params.items()}
 
 
 def _worst_grades(p, organ: str) -> np.ndarray:  # type: ignore[no-untyped-def]

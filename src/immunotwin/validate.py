@@ -252,13 +252,15 @@ def irae_rows(p: pd.DataFrame) -> list[Row]:
     anyr = float((nivo[irae_column(nivo)] >= 1).mean())
     rows.append(Row("nivolumab: any-grade select immune AE", "nivolumab", inc["select_immune_any"], anyr, np.nan, np.nan,
                     "±0.15", abs(anyr - inc["select_immune_any"]) <= 0.15, False, inc["source"]))
+    organ_fit = organ_fitted()
     for organ_name, more in (("colitis", "ipilimumab"), ("hypophysitis", "ipilimumab"), ("thyroiditis", "nivolumab"),
                              ("pneumonitis", "nivolumab")):
         a = float((reported_column(p[p["arm"] == "ipilimumab"], f"irae_{organ_name}_grade") >= 1).mean())
         b = float((reported_column(p[p["arm"] == "nivolumab"], f"irae_{organ_name}_grade") >= 1).mean())
         ok = (a > b) if more == "ipilimumab" else (b > a)
+        # an organ fitted to CheckMate 067's table by arm has its class difference set by that fit: not a validation
         rows.append(Row(f"organ mix: {organ_name} more frequent with {more}", "ipilimumab vs nivolumab",
-                        1.0, a - b, np.nan, np.nan, f"sign: {more} higher", ok, False,
+                        1.0, a - b, np.nan, np.nan, f"sign: {more} higher", ok, organ_name in organ_fit,
                         "class difference (Khoja et al., Ann Oncol 2017;28:2377)"))
     if "vitiligo_grade" in p:
         # Vitiligo by class (model.tolerance: a share of the rise in T-cell killing; its rate fitted under anti-PD-1).
@@ -270,6 +272,7 @@ def irae_rows(p: pd.DataFrame) -> list[Row]:
                         "(systematic review and meta-analysis of dermatological toxicities of checkpoint inhibitors in "
                         "melanoma, 39 studies: PLoS One 2021;16:e0255716, abstract)"))
     rows += organ_mix_rows(p)
+    rows += other_trial_organ_rows(p)
     rows += thyroid_test_rows(p)
     # Severity apart from the events outside the modelled organs that treatment-related AE tables add (clinic/run.py).
     g3 = float((nivo[irae_column(nivo)] >= 3).mean())
@@ -364,18 +367,65 @@ def fatal_spectrum_rows(p: pd.DataFrame, spectrum: dict) -> list[Row]:
 
 
 #: CheckMate 067's adverse-event terms -> the model's organ process (scenario_refs.json, checkmate067_organ_mix).
+def organ_fitted() -> set[str]:
+    """Organs whose tolerance margin and checkpoint weights are fitted to CheckMate 067's safety table by arm
+    (:mod:`immunotwin.calibrate_organs`, installed in data/cancer_fit.json)."""
+    from .calibrate_cancers import installed_fit_specs
+    from .calibrate_organs import SPEC, TERMS
+
+    specs = installed_fit_specs()
+    return {organ for organ in TERMS if specs.get(f"tolerance_margin.{organ}") == SPEC}
+
+
 ORGAN_TERMS = (("rash", "irae_dermatitis_grade"), ("diarrhoea/colitis", "irae_colitis_grade"),
                ("hepatitis", "irae_hepatitis_grade"), ("hypothyroidism", "hypothyroidism_grade"))
+
+
+#: (arm of CheckMate 067, organ, key of scenario_refs "checkpoint_organ_incidence", figure): an organ's incidence under
+#: one antibody in another trial of the same regimen in melanoma.
+OTHER_TRIAL_ORGANS = (("nivolumab", "dermatitis", "nivolumab_pooled", "dermatitis"),
+                      ("nivolumab", "colitis", "nivolumab_pooled", "colitis"),
+                      ("ipilimumab", "colitis", "ipilimumab_mdx010_20", "colitis"),
+                      ("ipilimumab", "hepatitis", "ipilimumab_pooled_hepatic", "hepatitis"))
+
+
+def other_trial_organ_rows(p: pd.DataFrame) -> list[Row]:
+    """Each organ's any-grade incidence under one antibody against trials other than CheckMate 067 (unfitted: the
+    organs' fit reads CheckMate 067's own table, :mod:`immunotwin.calibrate_organs`): nivolumab's rash and diarrhoea
+    against Weber 2017's four pooled studies, ipilimumab's gut against MDX010-20's two ipilimumab arms, and its liver
+    against Tarhini's pooled analysis (doses 0.1-20 mg/kg: a lower anchor). Inside when the simulated rate lies in the
+    exact 95% CI of the published count. Trials report the same regimen differently (Weber's 13% rash under nivolumab
+    against CheckMate 067's 26%), which these rows show."""
+    from .calibrate_organs import TERMS
+    from .scenarios.trials import clopper_pearson
+
+    ref = load("scenario_refs")["checkpoint_organ_incidence"]
+    rows: list[Row] = []
+    for arm, organ, key, figure in OTHER_TRIAL_ORGANS:
+        g = p[(p["arm"] == arm) & (p["status"] == "ok")]
+        if not len(g):
+            continue
+        r = ref[key]
+        pub, n = float(r[figure]), int(r["n"])
+        k = int(r.get(f"{figure}_k", round(pub * n)))
+        lo, hi = clopper_pearson(k, n)
+        sim = float((reported_column(g, TERMS[organ][1]) >= 1).mean())
+        rows.append(Row(f"{TERMS[organ][0]}, any grade, against another trial", arm, pub, sim, np.nan, np.nan,
+                        f"exact 95% CI of {k}/{n}: {lo:.3f}-{hi:.3f}", lo <= sim <= hi, False, r["source"]))
+    return rows
 
 
 def organ_mix_rows(p: pd.DataFrame) -> list[Row]:
     """Each organ's incidence by arm against CheckMate 067's own table (unfitted): inside when the simulated rate
     lies in the exact 95% CI of the published count (the percentage times the arm's safety population). The
     mapping of the model's organ processes onto adverse-event terms is approximate (see the reference's note).
-    Grade >= 3 is compared where the published rate is above 0."""
+    Grade >= 3 is compared where the published rate is above 0. An organ's any-grade rows are fitted figures where
+    its tolerance margin and checkpoint weights were fitted to this table (:mod:`immunotwin.calibrate_organs`)."""
+    from .calibrate_organs import TERMS
     from .scenarios.trials import clopper_pearson
 
     ref = load("scenario_refs")["checkmate067_organ_mix"]
+    fitted_columns = {TERMS[organ][1] for organ in organ_fitted()}
     rows: list[Row] = []
     for arm, terms in ref["arms"].items():
         g = p[(p["arm"] == arm) & (p["status"] == "ok")]
@@ -394,8 +444,8 @@ def organ_mix_rows(p: pd.DataFrame) -> list[Row]:
                     continue
                 lo, hi = clopper_pearson(round(pub * n), n)
                 rows.append(Row(f"CheckMate 067 organ mix: {term}, {label}", arm, pub, sim, np.nan, np.nan,
-                                f"exact 95% CI of {round(pub * n)}/{n}: {lo:.3f}-{hi:.3f}", lo <= sim <= hi, False,
-                                ref["source"]))
+                                f"exact 95% CI of {round(pub * n)}/{n}: {lo:.3f}-{hi:.3f}", lo <= sim <= hi,
+                                label == "any grade" and column in fitted_columns, ref["source"]))
     return rows
 
 

@@ -142,6 +142,10 @@ def _apply_drug_fit(params: tuple[Param, ...]) -> tuple[Param, ...]:
     f = resources.files("immunotwin.data").joinpath("cancer_fit.json")
     fitted = json.loads(f.read_text()).get("params", {}) if f.is_file() else {}
     def note(v: dict) -> str:
+        if isinstance(v.get("targets"), dict):  # an organ's fit to a three-arm safety table (calibrate_organs)
+            rates = ", ".join(f"{arm} {x:g}" for arm, x in v["targets"].items())
+            return (f"fitted: {v['metric']} ({rates}) of {v['source']}, jointly with {', '.join(v['joint'])} "
+                    f"(spec {v['spec']}; python -m immunotwin.calibrate_organs; data/cancer_fit.json)")
         metric = v.get("metric", "orr")
         what = {"orr": "ORR", "cr": "complete response", "crs_any": "any-grade CRS",
                 "icans_any": "any-grade neurotoxicity",
