@@ -22,9 +22,9 @@ and the loss of CAR T cells' post-lymphodepletion support to the return of B cel
 organ, how much tolerance rests on PD-1 (skin, gut: Weber 2017's pooled nivolumab rash and diarrhoea; thyroid: Osorio
 2017's share of KEYNOTE-001 NSCLC patients needing thyroid hormone) and on CTLA-4 (gut: MDX010-20's ipilimumab arms;
 liver: Tarhini 2013's pooled ipilimumab analysis) can be fitted to that organ's incidence under the one checkpoint, in
-trials other than CheckMate 067, when named (``WEIGHTS_OPT_IN``: not installed; since stop 56 the skin's, gut's, liver's
-and thyroid's margins and weights are fitted to CheckMate 067's own safety table by arm instead,
-:mod:`immunotwin.calibrate_organs`, and a weight named here would overwrite that fit); how hard skin, gut and liver are
+trials other than CheckMate 067, when named (``WEIGHTS_OPT_IN``: not installed; :mod:`immunotwin.calibrate_organs` fits
+the skin's, gut's, liver's and thyroid's margins and weights to CheckMate 067's own safety table by arm instead, tried at
+stop 56 and not installed either, and a weight named here would overwrite that fit); how hard skin, gut and liver are
 injured is fitted to how often their events under ipilimumab reach grade >= 3. What stays unfitted: complete
 responses, CheckMate 067's grade >= 3 organ rows, onsets, survival, and the other cancers.
 

@@ -69,8 +69,8 @@ def thyroid_under_pd1(p: pd.DataFrame, seed: int) -> tuple[list[Figure], list[di
     started in 10 (21%), six of them after a brief thyrotoxic phase, median onset 42 days, and longer survival
     with thyroid dysfunction (HR 0.29, 95% CI 0.09-0.94, no landmark). The model's clinic also tests at every
     visit, so these are read like for like, unlike CheckMate 067's reported adverse events (unfitted: the thyroid's
-    margin and weights are fitted to CheckMate 067's reported hypothyroidism by arm, :mod:`immunotwin.calibrate_organs`;
-    the opt-in fit to this figure, ``calibrate_cancers.WEIGHTS_OPT_IN``, is not installed). Osorio counted patients euthyroid
+    PD-1 weight is fitted to this figure only on request, ``calibrate_cancers.WEIGHTS_OPT_IN``, not installed; the fit to
+    CheckMate 067's reported hypothyroidism by arm, :mod:`immunotwin.calibrate_organs`, is not installed either). Osorio counted patients euthyroid
     at baseline; the virtual NSCLC patients all start with a whole thyroid (the catalogue gives NSCLC no pre-existing
     autoimmune disease), so no one is left out here."""
     ref = load("irae")["incidence"]["pembrolizumab_thyroid"]
