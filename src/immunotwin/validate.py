@@ -695,10 +695,11 @@ name = "pembrolizumab"
 """
     spec = parse_spec(text)
     p, _ = simulate_chunk(spec, ChunkId(0, 0, patients), visits=False)
-    ev = p[p["hpd"].isin(["yes", "no"])]
-    rate = float((ev["hpd"] == "yes").mean()) if len(ev) else np.nan
-    ref = load("phenomena")["hyperprogression"]["nsclc_pd1_pdl1"]
     from .calibrate_cancers import installed_fits
+    from .scenarios.trials import hpd_rate
+
+    rate = hpd_rate(p)  # among the patients the definition can judge, as the hyperprogression scenario reads it
+    ref = load("phenomena")["hyperprogression"]["nsclc_pd1_pdl1"]
 
     # fitted where the installed scales include the macrophages' susceptibility (model.macrophages, fitted to this figure)
     return [Row("hyperprogression, NSCLC on anti-PD-(L)1 (Ferrara definition)", "pembrolizumab", ref["value"], rate,
