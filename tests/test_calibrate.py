@@ -619,7 +619,11 @@ def test_organ_mix_any_grade_rows_are_fitted_only_where_the_organ_fit_read_them(
     d = {f"irae_{k}_grade": np.array([0.0, 1.0, 3.0]) for k in IRAES}
     p = pd.DataFrame({"arm": "ipilimumab", "status": "ok", "hypothyroidism_grade": [0.0, 1.0, 0.0], **d})
     monkeypatch.setattr(calibrate_cancers, "installed_fit_specs", lambda: {
-        "tolerance_margin.dermatitis": "checkmate067", "tolerance_margin.hepatitis": "checkpoint-myocarditis"})
+        **{f"{prm}.dermatitis": "checkmate067" for prm in ("tolerance_margin", "weight_pd", "weight_ctla4")},
+        "tolerance_margin.hepatitis": "checkpoint-myocarditis",
+        # the gut's CTLA-4 weight refitted to MDX010-20 afterwards: the gut is no longer fitted to CheckMate 067's table
+        "tolerance_margin.colitis": "checkmate067", "weight_pd.colitis": "checkmate067",
+        "weight_ctla4.colitis": "cancer-vaccine"})
     fitted = {r.check.split(": ", 1)[1] for r in organ_mix_rows(p) if r.fitted}
     assert fitted == {"rash, any grade"}
     from immunotwin.validate import organ_fitted
@@ -629,13 +633,14 @@ def test_organ_mix_any_grade_rows_are_fitted_only_where_the_organ_fit_read_them(
     assert not any(r.fitted for r in organ_mix_rows(p))
 
 
-def test_other_trial_organ_rows_by_hand() -> None:
+def test_other_trial_organ_rows_by_hand(monkeypatch: pytest.MonkeyPatch) -> None:
     """Oracle by hand: nivolumab, 100 patients, 13 with a skin irAE and none with a gut one; ipilimumab, 100 patients,
     31 with a gut irAE and 2 with a liver one. Weber 2017's 13% rash (75/576, exact CI 0.104-0.160): inside; its 13%
     diarrhoea: 0 is outside; MDX010-20's 160/511 (0.273-0.355): 0.31 inside; Tarhini's 24/1498 (0.010-0.024): 0.02
     inside. None is fitted."""
     import pandas as pd
 
+    from immunotwin import calibrate_cancers
     from immunotwin.model.organs import IRAES
     from immunotwin.scenarios.trials import clopper_pearson
     from immunotwin.validate import other_trial_organ_rows
@@ -647,8 +652,15 @@ def test_other_trial_organ_rows_by_hand() -> None:
         return pd.DataFrame({"arm": name, "status": "ok", "hypothyroidism_grade": 0.0, **d})
 
     p = pd.concat([arm("nivolumab", dermatitis=13), arm("ipilimumab", colitis=31, hepatitis=2)], ignore_index=True)
+    monkeypatch.setattr(calibrate_cancers, "installed_fit_specs", lambda: {})
     rows = {(r.group, r.check): r for r in other_trial_organ_rows(p)}
     assert len(rows) == 4 and not any(r.fitted for r in rows.values())
+    # the opt-in fit of the skin's PD-1 weight to Weber's figure makes that row fitted; a fit to another figure does not
+    monkeypatch.setattr(calibrate_cancers, "installed_fit_specs", lambda: {
+        "weight_pd.dermatitis": "melanoma-vitiligo", "weight_ctla4.colitis": "checkmate067"})
+    assert {(r.group, r.check) for r in other_trial_organ_rows(p) if r.fitted} == {
+        ("nivolumab", "rash, any grade, against another trial")}
+    monkeypatch.setattr(calibrate_cancers, "installed_fit_specs", lambda: {})
     assert rows[("nivolumab", "rash, any grade, against another trial")].inside
     assert not rows[("nivolumab", "diarrhoea, any grade, against another trial")].inside
     gut = rows[("ipilimumab", "diarrhoea, any grade, against another trial")]

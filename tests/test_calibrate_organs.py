@@ -92,3 +92,52 @@ def test_bad_arguments_name_the_field_and_exit_2(argv: list[str], field: str, ca
         co.main(argv)
     assert e.value.code == 2
     assert field in capsys.readouterr().err
+
+
+def test_bad_evaluation_budget_and_unreadable_rates_are_refused() -> None:
+    lo, hi = np.array([0.02, 0.005, 0.005]), np.array([0.8, 50.0, 50.0])
+    with pytest.raises(ValueError, match="max_evals"):
+        co.fit_block(lambda v: np.zeros(3), np.array([0.3, 1.0, 1.0]), np.array([0.2, 0.1, 0.1]), 100, lo, hi, 0)
+    with pytest.raises(ValueError, match="could not be read"):  # an arm with no patient who ran reads NaN
+        co.fit_block(lambda v: np.array([0.2, np.nan, 0.1]), np.array([0.3, 1.0, 1.0]), np.array([0.2, 0.1, 0.1]),
+                     100, lo, hi, 5)
+
+
+def test_a_fixed_value_may_not_be_one_the_fit_frees(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as e:
+        co.main(["--organs", "colitis", "--fixed", "weight_pd.colitis=1.0"])
+    assert e.value.code == 2 and "weight_pd.colitis" in capsys.readouterr().err
+
+
+def test_written_entries_carry_their_provenance_and_install_into_the_model(
+        tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+    """main writes each organ's three values with the form they were fitted under, and model.core installs them as the
+    organ's elements of the per-organ parameters, the source naming the fit (the file read from a stand-in package
+    data folder)."""
+    import importlib.resources
+    import json
+
+    from immunotwin.model import core
+
+    trace = [[0.3, 1.0, 2.0, 0.4, 0.2, 0.3]]
+    fake = {"values": {"tolerance_margin.colitis": 0.3, "weight_pd.colitis": 1.0, "weight_ctla4.colitis": 2.0},
+            "results": {"colitis": {"values": np.array([0.3, 1.0, 2.0]), "rates": np.array([0.4, 0.2, 0.3]),
+                                    "loss": 1.5, "start_loss": 9.0, "first_start_loss": 12.0, "trace": trace}},
+            "history": {"colitis": trace}, "targets": co.targets(["colitis"])}
+    monkeypatch.setattr(co, "run", lambda *a, **k: fake)
+    monkeypatch.setattr(co, "untreated_incidence", lambda *a, **k: {o: 0.0 for o in co.TERMS})
+    out = tmp_path / "cancer_fit.json"
+    out.write_text(json.dumps({"params": {"scar_fraction": {"value": 0.01, "spec": "checkmate067", "metric": "not_cr",
+                                                                "target_orr": 0.79, "source": "stand-in"}}}))
+    assert co.main(["--organs", "colitis", "--out", str(out)]) == 0
+    params = json.loads(out.read_text())["params"]
+    m = params["tolerance_margin.colitis"]
+    assert m["value"] == 0.3 and m["start_loss"] == 12.0 and m["trace"] == trace and m["untreated_incidence"] == 0.0
+    assert m["model"] == {"checkpoint_synergy": co.installed_scalar("checkpoint_synergy"), "margin_max": co.MARGIN_MAX}
+    assert params["weight_ctla4.colitis"]["trace_in"] == "tolerance_margin.colitis"
+    assert params["scar_fraction"]["value"] == 0.01  # other fits kept
+    monkeypatch.setattr(importlib.resources, "files", lambda package: tmp_path)
+    installed = {p.name: p for p in core._apply_drug_fit(core.all_params())}
+    k = co.cc.INDEX["colitis"]
+    assert installed["weight_ctla4"].default[k] == 2.0 and installed["tolerance_margin"].default[k] == 0.3
+    assert "calibrate_organs" in installed["weight_pd"].source and "diarrhoea" in installed["weight_pd"].source

@@ -304,9 +304,9 @@ def test_vaccine_organ_severity_marked_fitted_only_when_installed(vaccine: dict)
     # of the incidences, only the gut's is a fit target (its CTLA-4 weight, both ipilimumab arms pooled), when that
     # opt-in fit is the one installed; a weight fitted to CheckMate 067's safety table (calibrate_organs) leaves it
     # unfitted
-    from immunotwin.calibrate_cancers import installed_fit_specs
+    from immunotwin.calibrate_cancers import PARAM_TARGETS, installed_fit_specs
 
-    gut_fitted = installed_fit_specs().get("weight_ctla4.colitis") == "cancer-vaccine"
+    gut_fitted = installed_fit_specs().get("weight_ctla4.colitis") == PARAM_TARGETS["weight_ctla4.colitis"][0]
     for f in vaccine["figures"]:
         if "any grade" in f["name"]:
             assert f["fitted"] == (gut_fitted and ": gut irAE" in f["name"]), f["name"]

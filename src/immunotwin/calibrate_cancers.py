@@ -26,7 +26,8 @@ trials other than CheckMate 067, when named (``WEIGHTS_OPT_IN``: not installed; 
 the skin's, gut's, liver's and thyroid's margins and weights to CheckMate 067's own safety table by arm instead, tried at
 stop 56 and not installed either, and a weight named here would overwrite that fit); how hard skin, gut and liver are
 injured is fitted to how often their events under ipilimumab reach grade >= 3. What stays unfitted: complete
-responses, CheckMate 067's grade >= 3 organ rows, onsets, survival, and the other cancers.
+responses, CheckMate 067's organ rows (its grade >= 3 rows even where the organ fit is installed), onsets, survival,
+and the other cancers.
 
 Each fitted ORR is then a *fitted* figure (``cancers-compared`` says so); what stays unfitted is
 the rest: response by PD-L1 score within a cancer, irAE rates, the ordering of other trials.
@@ -250,9 +251,10 @@ def installed_fits() -> set[str]:
 
 
 def installed_fit_specs() -> dict[str, str]:
-    """Each shipped fit (``name`` or ``name.organ``) -> the spec whose figure it was fitted to (``checkmate067`` for
-    the organs' fit to CheckMate 067's safety table, :mod:`immunotwin.calibrate_organs`): a figure is fitted only
-    where the installed fit read that figure, not another trial's figure for the same parameter."""
+    """Each shipped fit (``name`` or ``name.organ``) -> the spec whose figure it was fitted to (the organs' margins and
+    weights fitted to CheckMate 067's safety table, :mod:`immunotwin.calibrate_organs`, carry ``checkmate067``, as the
+    scar fraction does): a figure is fitted only where the installed fit read that figure, not another trial's figure
+    for the same parameter."""
     f = resources.files("immunotwin.data").joinpath("cancer_fit.json")
     params = json.loads(f.read_text()).get("params", {}) if f.is_file() else {}
     return {k: str(v.get("spec", "")) for k, v in params.items()}

@@ -14,7 +14,8 @@ The only such table the project holds is CheckMate 067's own (Larkin 2015, treat
 ``data/scenario_refs.json`` ``checkmate067_organ_mix``), so fitting to it turns its any-grade rows into fitted
 figures (``validate`` marks them so); what stays unfitted is every other organ figure: incidence under one antibody
 in other trials, thyroid tests, colitis needing steroids, grade >= 3 by organ (the damage rates are fitted to
-MDX010-20's severity), onsets, the fatal spectrum and the class comparisons.
+MDX010-20's severity), onsets and the fatal spectrum. The class comparisons of a fitted organ (colitis more frequent
+with ipilimumab, thyroiditis with nivolumab) follow from the fitted table and are marked fitted too.
 
 Method: for each organ in turn (skin, gut, liver, thyroid; Gauss-Seidel sweeps, since the organs interact through the
 clinic: an irAE in one organ brings steroids and holds that damp the others), least squares on the three arms'
@@ -25,7 +26,8 @@ bounded trust-region least squares (``least_squares``, ``trf``) with the Jacobia
 wide step in the log parameters (``STEP``: the rates are step functions of the parameters under common random
 numbers, one step per patient who crosses the threshold, and a small step reads zero slope). Every simulation uses
 the same seed (common random numbers). The margin is bounded above (``MARGIN_MAX``) so that untreated patients' pools
-stay tolerised (:func:`untreated_incidence` checks it).
+stay tolerised (:func:`untreated_incidence` reports the incidence in untreated patients at the result, and
+the entries written carry it).
 
 The result goes to ``data/cancer_fit.json`` (``params``, ``name.organ`` entries with their provenance), which
 :mod:`.model.core` applies. Stop 56 ran it under both forms of the checkpoint releases and did not install the result:
@@ -58,7 +60,8 @@ TERMS: dict[str, tuple[str, str]] = {
     "hepatitis": ("hepatitis", "irae_hepatitis_grade"),
     "thyroiditis": ("hypothyroidism", "hypothyroidism_grade"),
 }
-#: The three organ parameters fitted, each paired (for the record only: the fit is joint) with the arm that moves it most.
+#: The three organ parameters fitted, each paired with the arm that moves it most; the arms, in this order, are the three
+#: the fit reads (the fit itself is joint: every parameter against every arm).
 PARAMETERS: tuple[tuple[str, str], ...] = (("tolerance_margin", "nivolumab + ipilimumab"),
                                            ("weight_pd", "nivolumab"), ("weight_ctla4", "ipilimumab"))
 #: Forward-difference step in the log parameters (a 30% change).
@@ -100,7 +103,8 @@ def probit(rate: np.ndarray, n: int) -> np.ndarray:
 
 
 def probit_se(rate: np.ndarray, n: int) -> np.ndarray:
-    """Binomial standard error of a share of ``n`` at ``rate``, carried to probit space (delta method)."""
+    """Binomial standard error of a share of ``n`` at ``rate``, carried to probit space (delta method); the variance
+    r (1 - r) is floored at 0.01 so that a rate near 0 or 1 does not get a vanishing error."""
     r = np.clip(np.asarray(rate, float), 0.5 / n, 1.0 - 0.5 / n)
     return np.sqrt(np.maximum(r * (1.0 - r), 0.01) / n) / norm.pdf(norm.ppf(r))
 
@@ -109,6 +113,8 @@ def fit_block(evaluate: Callable[[np.ndarray], np.ndarray], start: np.ndarray, t
               lo: np.ndarray, hi: np.ndarray, max_evals: int = 12) -> dict:
     """Least squares in probit space for one organ: ``evaluate(values) -> rates`` (one per target). Returns the best
     values tried, their rates and the trace [[values..., rates...], ...]."""
+    if max_evals < 1:
+        raise ValueError(f"max_evals must be at least 1 (got {max_evals})")
     zt, se = probit(target, n), probit_se(target, n)
     trace: list[list[float]] = []
     cache: dict[tuple, np.ndarray] = {}
@@ -119,6 +125,8 @@ def fit_block(evaluate: Callable[[np.ndarray], np.ndarray], start: np.ndarray, t
             if len(trace) >= max_evals:
                 raise StopIteration
             m = np.asarray(evaluate(np.exp(u)), float)
+            if not np.all(np.isfinite(m)):  # an arm with no patient who ran: nothing to fit
+                raise ValueError(f"a rate could not be read at {np.exp(u).tolist()}: {m.tolist()}")
             trace.append([*map(float, np.exp(u)), *map(float, m)])
             cache[key] = (probit(m, n) - zt) / se
         return cache[key]
@@ -150,6 +158,13 @@ def simulate(values: Mapping[str, float], patients: int, seed: int):  # type: ig
     with cc.model_values(values):
         p, _ = cc._simulate(SPEC, patients, False, seed)
     return p
+
+
+def installed_scalar(name: str) -> float:
+    """The installed value of a scalar model parameter (recorded with a fit: the form it was fitted under)."""
+    from .model import core
+
+    return float({prm.name: prm.default for prm in core.PARAMS}[name])  # type: ignore[arg-type]
 
 
 def installed(name: str) -> float:
@@ -190,6 +205,7 @@ def run(organs: Sequence[str], patients: int, seed: int, sweeps: int, max_evals:
                             patients, lo, hi, max_evals)
             values.update(dict(zip(names, map(float, res["values"]), strict=True)))
             history[o].extend(res["trace"])
+            res["first_start_loss"] = results[o]["first_start_loss"] if o in results else res["start_loss"]
             results[o] = res
             log(f"sweep {sweep + 1}, {o}: loss {res['start_loss']:.2f} -> {res['loss']:.2f}; "
                 + ", ".join(f"{a} {r:.3f} ({tg[o][a]:.2f})" for a, r in zip(arms, res["rates"], strict=True)))
@@ -238,6 +254,9 @@ def main(argv: list[str] | None = None) -> int:
             fixed[name] = float("nan")
         if not np.isfinite(fixed[name]):
             ap.error(f"--fixed: {item!r} is not NAME=NUMBER")
+    overlap = [f"{prm}.{o}" for o in organs for prm, _ in PARAMETERS if f"{prm}.{o}" in fixed]
+    if overlap:
+        ap.error(f"--fixed: {', '.join(overlap)} are fitted here; hold only other parameters")
     if not a.out.parent.is_dir():
         ap.error(f"--out: folder {a.out.parent} does not exist")
     res = run(organs, a.patients, a.seed, a.sweeps, a.evals, fixed)
@@ -262,7 +281,10 @@ def main(argv: list[str] | None = None) -> int:
             out["params"][f"{prm}.{o}"] = {
                 "value": float(f"{r['values'][i]:.4g}"), "metric": f"checkmate067 any-grade {TERMS[o][0]}",
                 "rates": {a2: float(x) for a2, x in zip(arms, r["rates"], strict=True)},
-                "targets": res["targets"][o], "loss": r["loss"], "start_loss": r["start_loss"],
+                "targets": res["targets"][o], "loss": r["loss"], "start_loss": r["first_start_loss"],
+                "loss_note": "probit residuals in standard errors, summed over the three arms, at the fit's own trial; "
+                             "start: the first sweep's start, loss: the best point of the last sweep",
+                "model": {"checkpoint_synergy": installed_scalar("checkpoint_synergy"), "margin_max": MARGIN_MAX},
                 "joint": [f"{q}.{o}" for q, _ in PARAMETERS if q != prm], "arm": arm,
                 **({"trace": res["history"][o]} if i == 0 else {"trace_in": f"{PARAMETERS[0][0]}.{o}"}),
                 "untreated_incidence": untreated[o], "spec": SPEC, "source": source,

@@ -366,17 +366,18 @@ def fatal_spectrum_rows(p: pd.DataFrame, spectrum: dict) -> list[Row]:
     return rows
 
 
-#: CheckMate 067's adverse-event terms -> the model's organ process (scenario_refs.json, checkmate067_organ_mix).
 def organ_fitted() -> set[str]:
-    """Organs whose tolerance margin and checkpoint weights are fitted to CheckMate 067's safety table by arm
-    (:mod:`immunotwin.calibrate_organs`, installed in data/cancer_fit.json)."""
+    """Organs whose tolerance margin and both checkpoint weights are all fitted to CheckMate 067's safety table by arm
+    (:mod:`immunotwin.calibrate_organs`, installed in data/cancer_fit.json); an organ one of whose three comes from
+    another fit (a weight refitted by ``calibrate_cancers --params weight_...``) is not counted."""
     from .calibrate_cancers import installed_fit_specs
-    from .calibrate_organs import SPEC, TERMS
+    from .calibrate_organs import PARAMETERS, SPEC, TERMS
 
     specs = installed_fit_specs()
-    return {organ for organ in TERMS if specs.get(f"tolerance_margin.{organ}") == SPEC}
+    return {organ for organ in TERMS if all(specs.get(f"{prm}.{organ}") == SPEC for prm, _ in PARAMETERS)}
 
 
+#: CheckMate 067's adverse-event terms -> the model's organ process (scenario_refs.json, checkmate067_organ_mix).
 ORGAN_TERMS = (("rash", "irae_dermatitis_grade"), ("diarrhoea/colitis", "irae_colitis_grade"),
                ("hepatitis", "irae_hepatitis_grade"), ("hypothyroidism", "hypothyroidism_grade"))
 
@@ -390,18 +391,24 @@ OTHER_TRIAL_ORGANS = (("nivolumab", "dermatitis", "nivolumab_pooled", "dermatiti
 
 
 def other_trial_organ_rows(p: pd.DataFrame) -> list[Row]:
-    """Each organ's any-grade incidence under one antibody against trials other than CheckMate 067 (unfitted: the
-    organs' fit reads CheckMate 067's own table, :mod:`immunotwin.calibrate_organs`): nivolumab's rash and diarrhoea
+    """Each organ's any-grade incidence under one antibody against trials other than CheckMate 067 (unfitted unless the
+    opt-in fit of that organ's weight to this very figure is installed, ``calibrate_cancers.WEIGHTS_OPT_IN``; the
+    organs' fit to CheckMate 067's own table, :mod:`immunotwin.calibrate_organs`, leaves them unfitted): nivolumab's rash and diarrhoea
     against Weber 2017's four pooled studies, ipilimumab's gut against MDX010-20's two ipilimumab arms, and its liver
     against Tarhini's pooled analysis (doses 0.1-20 mg/kg: a lower anchor). Inside when the simulated rate lies in the
     exact 95% CI of the published count. Trials report the same regimen differently (Weber's 13% rash under nivolumab
     against CheckMate 067's 26%), which these rows show."""
+    from .calibrate_cancers import PARAM_TARGETS, installed_fit_specs
     from .calibrate_organs import TERMS
     from .scenarios.trials import clopper_pearson
 
     ref = load("scenario_refs")["checkpoint_organ_incidence"]
+    specs = installed_fit_specs()
     rows: list[Row] = []
     for arm, organ, key, figure in OTHER_TRIAL_ORGANS:
+        weight = f"weight_{'pd' if arm == 'nivolumab' else 'ctla4'}.{organ}"
+        target = PARAM_TARGETS[weight]
+        fitted = target[2][:2] == ("checkpoint_organ_incidence", key) and specs.get(weight) == target[0]
         g = p[(p["arm"] == arm) & (p["status"] == "ok")]
         if not len(g):
             continue
@@ -411,7 +418,7 @@ def other_trial_organ_rows(p: pd.DataFrame) -> list[Row]:
         lo, hi = clopper_pearson(k, n)
         sim = float((reported_column(g, TERMS[organ][1]) >= 1).mean())
         rows.append(Row(f"{TERMS[organ][0]}, any grade, against another trial", arm, pub, sim, np.nan, np.nan,
-                        f"exact 95% CI of {k}/{n}: {lo:.3f}-{hi:.3f}", lo <= sim <= hi, False, r["source"]))
+                        f"exact 95% CI of {k}/{n}: {lo:.3f}-{hi:.3f}", lo <= sim <= hi, fitted, r["source"]))
     return rows
 
 

@@ -421,7 +421,7 @@ def _ipilimumab_organ_figures(refs: dict, arms: dict) -> list[Figure]:
     weight's fit where installed) and how often, once they occur, they reach
     grade >= 3 (the target of the organs' damage-rate fit, :mod:`immunotwin.calibrate_cancers`; marked fitted
     only where that fit is installed), in both ipilimumab arms."""
-    from ..calibrate_cancers import SEVERITY_ORGANS, installed_fit_specs, organ_severity
+    from ..calibrate_cancers import PARAM_TARGETS, SEVERITY_ORGANS, installed_fit_specs, organ_severity
 
     sev = refs["ipilimumab_organ_severity"]
     installed = installed_fit_specs()
@@ -442,7 +442,8 @@ def _ipilimumab_organ_figures(refs: dict, arms: dict) -> list[Figure]:
             k_any = hodi[arm][organ][0]
             # the gut's any-grade incidence in both arms together is the target of its CTLA-4 weight's opt-in fit
             # (calibrate_cancers.WEIGHTS_OPT_IN); a weight fitted to CheckMate 067's table leaves it unfitted
-            fitted = installed.get(f"weight_ctla4.{organ}") == "cancer-vaccine"
+            weight = f"weight_ctla4.{organ}"
+            fitted = weight in PARAM_TARGETS and installed.get(weight) == PARAM_TARGETS[weight][0]
             figs.append(_binom(f"{arm}: {label[organ]} irAE, any grade", arms[arm],
                                lambda x, o=organ: rate(x[f"irae_{o}_grade"] >= 1), k_any / n, k_any, n,
                                hodi["source"], seed=50 + 2 * j + i, fitted=fitted,
