@@ -393,8 +393,8 @@ OTHER_TRIAL_ORGANS = (("nivolumab", "dermatitis", "nivolumab_pooled", "dermatiti
 def other_trial_organ_rows(p: pd.DataFrame) -> list[Row]:
     """Each organ's any-grade incidence under one antibody against trials other than CheckMate 067 (unfitted unless the
     opt-in fit of that organ's weight to this very figure is installed, ``calibrate_cancers.WEIGHTS_OPT_IN``; the
-    organs' fit to CheckMate 067's own table, :mod:`immunotwin.calibrate_organs`, leaves them unfitted): nivolumab's rash and diarrhoea
-    against Weber 2017's four pooled studies, ipilimumab's gut against MDX010-20's two ipilimumab arms, and its liver
+    organs' fit to CheckMate 067's own table, :mod:`immunotwin.calibrate_organs`, leaves them unfitted): nivolumab's
+    rash and diarrhoea against Weber 2017's four pooled studies, ipilimumab's gut against MDX010-20's two ipilimumab arms, and its liver
     against Tarhini's pooled analysis (doses 0.1-20 mg/kg: a lower anchor). Inside when the simulated rate lies in the
     exact 95% CI of the published count. Trials report the same regimen differently (Weber's 13% rash under nivolumab
     against CheckMate 067's 26%), which these rows show."""
@@ -423,7 +423,7 @@ def other_trial_organ_rows(p: pd.DataFrame) -> list[Row]:
 
 
 def organ_mix_rows(p: pd.DataFrame) -> list[Row]:
-    """Each organ's incidence by arm against CheckMate 067's own table (unfitted): inside when the simulated rate
+    """Each organ's incidence by arm against CheckMate 067's own table: inside when the simulated rate
     lies in the exact 95% CI of the published count (the percentage times the arm's safety population). The
     mapping of the model's organ processes onto adverse-event terms is approximate (see the reference's note).
     Grade >= 3 is compared where the published rate is above 0. An organ's any-grade rows are fitted figures where
