@@ -247,11 +247,11 @@ def main(argv: list[str] | None = None) -> int:
         ap.error("--sweeps must be at least 1 and --evals at least 4 (one Jacobian and a step)")
     fixed: dict[str, float] = {}
     for item in filter(None, a.fixed.split(",")):
-        name, eq, value = item.partition("=")
+        name, _, value = item.partition("=")
         try:
-            fixed[name] = float(value) if eq else float("nan")
+            fixed[name] = float(value)
         except ValueError:
-            fixed[name] = float("nan")
+            ap.error(f"--fixed: {item!r} is not NAME=NUMBER")
         if not np.isfinite(fixed[name]):
             ap.error(f"--fixed: {item!r} is not NAME=NUMBER")
     overlap = [f"{prm}.{o}" for o in organs for prm, _ in PARAMETERS if f"{prm}.{o}" in fixed]

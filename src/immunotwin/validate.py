@@ -21,6 +21,9 @@ import pandas as pd
 
 from . import natural_history, weighted
 from .calibrate import FIT_ENDPOINTS, SCALE, SUBGROUP_SCALE, pdl1_subgroup_orr
+from .calibrate_organs import PARAMETERS as ORGAN_FIT_PARAMETERS
+from .calibrate_organs import SPEC as ORGAN_FIT_SPEC
+from .calibrate_organs import TERMS as ORGAN_FIT_TERMS
 from .clinic.outcomes import reported_column
 from .model.organs import IRAES
 from .plausibility import early_deaths, population_kinetics
@@ -371,15 +374,16 @@ def organ_fitted() -> set[str]:
     (:mod:`immunotwin.calibrate_organs`, installed in data/cancer_fit.json); an organ one of whose three comes from
     another fit (a weight refitted by ``calibrate_cancers --params weight_...``) is not counted."""
     from .calibrate_cancers import installed_fit_specs
-    from .calibrate_organs import PARAMETERS, SPEC, TERMS
 
     specs = installed_fit_specs()
-    return {organ for organ in TERMS if all(specs.get(f"{prm}.{organ}") == SPEC for prm, _ in PARAMETERS)}
+    return {organ for organ in ORGAN_FIT_TERMS
+            if all(specs.get(f"{prm}.{organ}") == ORGAN_FIT_SPEC for prm, _ in ORGAN_FIT_PARAMETERS)}
 
 
-#: CheckMate 067's adverse-event terms -> the model's organ process (scenario_refs.json, checkmate067_organ_mix).
-ORGAN_TERMS = (("rash", "irae_dermatitis_grade"), ("diarrhoea/colitis", "irae_colitis_grade"),
-               ("hepatitis", "irae_hepatitis_grade"), ("hypothyroidism", "hypothyroidism_grade"))
+#: CheckMate 067's adverse-event terms -> the model's organ process (scenario_refs.json, checkmate067_organ_mix): the
+#: organ fit's own mapping (calibrate_organs.TERMS), the gut's rows labelled for both of the table's gut terms.
+ORGAN_TERMS = tuple(("diarrhoea/colitis" if organ == "colitis" else term, column)
+                    for organ, (term, column) in ORGAN_FIT_TERMS.items())
 
 
 #: (arm of CheckMate 067, organ, key of scenario_refs "checkpoint_organ_incidence", figure): an organ's incidence under
@@ -399,7 +403,6 @@ def other_trial_organ_rows(p: pd.DataFrame) -> list[Row]:
     exact 95% CI of the published count. Trials report the same regimen differently (Weber's 13% rash under nivolumab
     against CheckMate 067's 26%), which these rows show."""
     from .calibrate_cancers import PARAM_TARGETS, installed_fit_specs
-    from .calibrate_organs import TERMS
     from .scenarios.trials import clopper_pearson
 
     ref = load("scenario_refs")["checkpoint_organ_incidence"]
@@ -416,8 +419,9 @@ def other_trial_organ_rows(p: pd.DataFrame) -> list[Row]:
         pub, n = float(r[figure]), int(r["n"])
         k = int(r.get(f"{figure}_k", round(pub * n)))
         lo, hi = clopper_pearson(k, n)
-        sim = float((reported_column(g, TERMS[organ][1]) >= 1).mean())
-        rows.append(Row(f"{TERMS[organ][0]}, any grade, against another trial", arm, pub, sim, np.nan, np.nan,
+        term, column = ORGAN_FIT_TERMS[organ]
+        sim = float((reported_column(g, column) >= 1).mean())
+        rows.append(Row(f"{term}, any grade, against another trial", arm, pub, sim, np.nan, np.nan,
                         f"exact 95% CI of {k}/{n}: {lo:.3f}-{hi:.3f}", lo <= sim <= hi, fitted, r["source"]))
     return rows
 
@@ -428,11 +432,10 @@ def organ_mix_rows(p: pd.DataFrame) -> list[Row]:
     mapping of the model's organ processes onto adverse-event terms is approximate (see the reference's note).
     Grade >= 3 is compared where the published rate is above 0. An organ's any-grade rows are fitted figures where
     its tolerance margin and checkpoint weights were fitted to this table (:mod:`immunotwin.calibrate_organs`)."""
-    from .calibrate_organs import TERMS
     from .scenarios.trials import clopper_pearson
 
     ref = load("scenario_refs")["checkmate067_organ_mix"]
-    fitted_columns = {TERMS[organ][1] for organ in organ_fitted()}
+    fitted_columns = {ORGAN_FIT_TERMS[organ][1] for organ in organ_fitted()}
     rows: list[Row] = []
     for arm, terms in ref["arms"].items():
         g = p[(p["arm"] == arm) & (p["status"] == "ok")]
