@@ -354,7 +354,7 @@ def fatal_spectrum_rows(p: pd.DataFrame, spectrum: dict) -> list[Row]:
                      ("nivolumab + ipilimumab", "combination")):
         dead = p[(p["arm"] == arm) & (p["status"] == "ok") & (p["death_cause"] == "irae")]
         pub = {FATAL_ORGANS[k]: v / 100.0 for k, v in spectrum[key].items() if k in FATAL_ORGANS}
-        top = max(pub, key=pub.get)
+        top = max(pub, key=lambda organ: pub[organ])
         if not len(dead) or f"irae_{top}_grade" not in p:
             continue
         # every organ the model has competes, whether or not the series names it
@@ -656,6 +656,7 @@ def one_year_imaging_rows(seed: int, patients: int) -> list[Row]:
     spec = dataclasses.replace(with_overrides(load_spec(EXAMPLE), size_per_arm=patients, seed=seed),
                                follow_up_days=13 * DAYS_PER_MONTH)
     _, v = simulate_in_memory(spec, True, arms=tuple(NIVO_ARMS))
+    assert v is not None  # visits were asked for
     s = v[v["scan"].astype(bool)]
     base = s[s["day"] == 0].set_index(["arm", "patient"])["sld_mm"]
     prog = s[(s["response"] == "PD") & (s["day"] <= day)].set_index(["arm", "patient"]).index

@@ -68,6 +68,8 @@ SCENARIOS: dict[str, Scenario] = {s.name: s for s in (
                                                                                       "biologics"), 300),
     Scenario("cancer-vaccine", "gp100 peptide vaccine alone, with ipilimumab and with nivolumab in melanoma: "
              "antigen-specific priming (Hodi 2010)", _trials("cancer_vaccine", "biologics"), 300),
+    Scenario("ipilimumab-dose", "ipilimumab 10 mg/kg against 3 mg/kg in melanoma: survival and severe toxicity "
+             "from PK and CTLA-4 occupancy alone (Ascierto 2017, CA184-169)", _trials("ipilimumab_dose", "dose"), 300),
     Scenario("interferon-melanoma", "interferon alfa-2b in metastatic melanoma: response, autoimmunity and survival "
              "(Gogas 2006)", _trials("interferon_melanoma", "biologics"), 300),
     Scenario("bcg-bladder", "intravesical BCG for bladder carcinoma in situ: complete response and cystitis "

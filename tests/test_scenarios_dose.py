@@ -1,0 +1,85 @@
+"""The ipilimumab-dose scenario (CA184-169: ipilimumab 10 mg/kg against 3 mg/kg, the same virtual patients at both
+doses). Nothing in it is fitted. The fast tests check the spec (the arms differ in dose alone) and the band arithmetic;
+the slow ones run the scenario at its own size, 300 per arm, and hold each figure to its ``band_note``: the exact 95%
+CI of a published proportion, ±25% for a median OS, the published CI for the hazard ratio, the Wald interval of the
+published difference. Misses are xfail with the value measured (stop 57); bands are not loosened."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from immunotwin.scenarios import SCENARIOS
+from immunotwin.scenarios.core import spec_text
+from immunotwin.scenarios.dose import HIGH, LOW, difference_band
+from immunotwin.spec import parse_spec
+from test_scenarios import _run, fig
+
+
+def test_the_arms_differ_in_dose_alone() -> None:
+    spec = parse_spec(spec_text("ipilimumab-dose"))
+    assert "ipilimumab-dose" in SCENARIOS and spec.design == "twin"
+    arms = {a.name: a for a in spec.arms}
+    assert set(arms) == {HIGH, LOW}
+    (hi,), (lo,) = arms[HIGH].drugs, arms[LOW].drugs
+    assert hi.name == lo.name == "ipilimumab"
+    assert hi.dose.value / lo.dose.value == pytest.approx(10.0 / 3.0) and hi.dose.kind == lo.dose.kind == "mg/kg"
+    assert (hi.every_days, hi.doses, hi.until_progression) == (lo.every_days, lo.doses, lo.until_progression) \
+        == (21.0, 4, False)
+
+
+def test_difference_band_is_the_wald_interval() -> None:
+    lo, hi = difference_band(0.36, 365, 0.20, 362)
+    se = np.sqrt(0.36 * 0.64 / 365 + 0.2 * 0.8 / 362)
+    assert (lo + hi) / 2 == pytest.approx(0.16)
+    assert hi - lo == pytest.approx(2 * 1.96 * se)
+    assert 0.09 < lo < 0.10 and 0.22 < hi < 0.23  # se 0.0328
+
+
+@pytest.fixture(scope="module")
+def dose_summary(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    return _run(tmp_path_factory, "ipilimumab-dose", 300)
+
+
+def _miss(prefix: str, reason: str) -> object:
+    return pytest.param(prefix, marks=pytest.mark.xfail(reason=reason, strict=False))
+
+
+_TOX = ("the model's severe toxicity hardly follows the dose: CTLA-4 occupancy is near saturation at 3 mg/kg (EC50 "
+        "5 mg/L, assumed), so 10 mg/kg adds little release (docs/credibility.md, 'Ipilimumab's dose')")
+_OS = ("the model's untreated melanoma lives too long (natural history) and the trial's population (previously "
+       "treated patients, brain metastases) is not matched")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("prefix", [
+    f"{LOW}: grade 3/4 treatment-related adverse events",  # 0.220 (0.20, exact CI 0.159-0.244)
+    "OS hazard ratio",  # 0.946 (0.84, CI 0.71-0.99)
+    _miss(f"{HIGH}: grade 3/4 treatment-related adverse events", "0.247 against 0.36 (band from 0.310): " + _TOX),
+    _miss("grade 3/4 treatment-related adverse events, 10 minus 3", "0.027 against 0.16 (band from 0.096): " + _TOX),
+    _miss(f"{HIGH}: median OS", "19.5 months against 15.7, inside the band (to 19.6) by 0.1 at the scenario's seed: "
+          + _OS),
+    _miss(f"{LOW}: median OS", "18.4 months against 11.5 (band to 14.4): " + _OS),
+])
+def test_ipilimumab_dose_figures(dose_summary: dict, prefix: str) -> None:
+    assert fig(dose_summary, prefix)["inside"], fig(dose_summary, prefix)
+
+
+@pytest.mark.slow
+def test_nothing_is_marked_fitted(dose_summary: dict) -> None:
+    assert not any(f["fitted"] for f in dose_summary["figures"])
+    assert len(dose_summary["figures"]) == 6
+
+
+@pytest.mark.slow
+def test_the_higher_dose_lives_longer(dose_summary: dict) -> None:
+    """Direction, from PK and occupancy alone on the same patients: longer survival at 10 mg/kg (published HR 0.84)."""
+    assert fig(dose_summary, "OS hazard ratio")["simulated"] < 1.0
+    assert fig(dose_summary, f"{HIGH}: median OS")["simulated"] > fig(dose_summary, f"{LOW}: median OS")["simulated"]
+
+
+@pytest.mark.slow
+@pytest.mark.xfail(reason="published 36% against 20%; the model's difference is within its noise: " + _TOX, strict=False)
+def test_the_higher_dose_is_more_toxic(dose_summary: dict) -> None:
+    """Direction: the lower bound of the simulated difference's bootstrap interval above zero."""
+    assert fig(dose_summary, "grade 3/4 treatment-related adverse events, 10 minus 3")["ci95"][0] > 0.0
