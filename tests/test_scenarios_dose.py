@@ -36,6 +36,24 @@ def test_difference_band_is_the_wald_interval() -> None:
     assert 0.09 < lo < 0.10 and 0.22 < hi < 0.23  # se 0.0328
 
 
+def test_severe_pairs_match_each_patient_across_arms() -> None:
+    """The paired table puts each patient's two arms on one row: the difference of its column means is the difference
+    of the arms' rates, and resampling its rows keeps each patient's pair together."""
+    import pandas as pd
+
+    from immunotwin.scenarios.core import bootstrap
+    from immunotwin.scenarios.dose import _severe_difference, severe_pairs
+
+    d = pd.DataFrame({"arm": [HIGH] * 4 + [LOW] * 4, "patient": [0, 1, 2, 3, 3, 2, 1, 0],
+                      "any_trae_grade_reported": [3, 1, 4, 0, 0, 2, 1, 3]})
+    pairs = severe_pairs(d)
+    assert pairs.loc[0].tolist() == [True, True] and pairs.loc[2].tolist() == [True, False]
+    assert _severe_difference(pairs) == pytest.approx(0.25)
+    # one patient more toxic at the higher dose and none less: every resample's difference is >= 0
+    est, (lo, hi) = bootstrap(pairs, _severe_difference, seed=1, strata=None, reps=200)
+    assert est == pytest.approx(0.25) and lo >= 0.0 and hi <= 0.75
+
+
 @pytest.fixture(scope="module")
 def dose_summary(tmp_path_factory: pytest.TempPathFactory) -> dict:
     return _run(tmp_path_factory, "ipilimumab-dose", 300)
@@ -79,7 +97,7 @@ def test_the_higher_dose_lives_longer(dose_summary: dict) -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(reason="published 36% against 20%; the model's difference is within its noise: " + _TOX, strict=False)
 def test_the_higher_dose_is_more_toxic(dose_summary: dict) -> None:
-    """Direction: the lower bound of the simulated difference's bootstrap interval above zero."""
+    """Direction on the same patients: more grade 3/4 TRAEs at 10 mg/kg, the paired interval above zero (measured
+    0.027, 0.010-0.047). Its size, a sixth of the published 0.16, is the miss above."""
     assert fig(dose_summary, "grade 3/4 treatment-related adverse events, 10 minus 3")["ci95"][0] > 0.0
