@@ -73,10 +73,10 @@ _OS = ("the model's untreated melanoma lives too long (natural history) and the 
 @pytest.mark.parametrize("prefix", [
     f"{LOW}: grade 3/4 treatment-related adverse events",  # 0.220 (0.20, exact CI 0.159-0.244)
     "OS hazard ratio",  # 0.946 (0.84, CI 0.71-0.99)
+    # 19.5 months (15.7, band 11.8-19.6): inside by 0.1 month at the scenario's seed
+    f"{HIGH}: median OS",
     _miss(f"{HIGH}: grade 3/4 treatment-related adverse events", "0.247 against 0.36 (band from 0.310): " + _TOX),
     _miss("grade 3/4 treatment-related adverse events, 10 minus 3", "0.027 against 0.16 (band from 0.096): " + _TOX),
-    _miss(f"{HIGH}: median OS", "19.5 months against 15.7, inside the band (to 19.6) by 0.1 at the scenario's seed: "
-          + _OS),
     _miss(f"{LOW}: median OS", "18.4 months against 11.5 (band to 14.4): " + _OS),
 ])
 def test_ipilimumab_dose_figures(dose_summary: dict, prefix: str) -> None:
@@ -91,8 +91,9 @@ def test_nothing_is_marked_fitted(dose_summary: dict) -> None:
 
 @pytest.mark.slow
 def test_the_higher_dose_lives_longer(dose_summary: dict) -> None:
-    """Direction, from PK and occupancy alone on the same patients: longer survival at 10 mg/kg (published HR 0.84)."""
-    assert fig(dose_summary, "OS hazard ratio")["simulated"] < 1.0
+    """Direction, from PK and occupancy alone on the same patients: longer survival at 10 mg/kg (published HR 0.84),
+    the paired interval below 1 (measured 0.946, 0.912-0.978: a third of the published effect on the log scale)."""
+    assert fig(dose_summary, "OS hazard ratio")["ci95"][1] < 1.0
     assert fig(dose_summary, f"{HIGH}: median OS")["simulated"] > fig(dose_summary, f"{LOW}: median OS")["simulated"]
 
 

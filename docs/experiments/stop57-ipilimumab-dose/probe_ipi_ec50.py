@@ -1,13 +1,19 @@
 """Probe (not kept in the model): the ipilimumab-dose scenario's dose differences at other CTLA-4 occupancy EC50s,
-nothing refitted. python runs/probe_ipi_ec50.py N EC50,EC50,..."""
-import dataclasses, os, sys, time
+nothing refitted, at the scenario spec's seed (169). Run from the repository root as
+PYTHONPATH=src .venv/bin/python docs/experiments/stop57-ipilimumab-dose/probe_ipi_ec50.py N EC50,EC50,...
+(probe_ipi_ec50.log: N = 300, EC50s 5,20,60; the twin design, the same patients in both arms)."""
+import dataclasses
+import os
+import sys
+import time
+
 os.environ.setdefault("IMMUNOTWIN_ENGINE", "fused")
 from immunotwin.drugs import catalogue
 from immunotwin.scenarios import dose
-from immunotwin.scenarios.core import simulate_spec
 from immunotwin.scenarios.compare import responders
-from immunotwin.scenarios.core import rate
-from immunotwin.survival import hazard_ratio, km_median
+from immunotwin.scenarios.core import rate, simulate_spec
+from immunotwin.survival import km_median
+
 n = int(sys.argv[1])
 base = catalogue.CATALOGUE["ipilimumab"]
 for ec50 in [float(x) for x in sys.argv[2].split(",")]:
@@ -20,5 +26,5 @@ for ec50 in [float(x) for x in sys.argv[2].split(",")]:
         a = d[d["arm"] == arm]
         line.append(f"{arm}: G3/4 TRAE {rate(dose.severe_trae(a)):.3f}, any irAE {rate(a['any_irae_grade_reported'] >= 1):.3f}, "
                     f"ORR {rate(a['resp']):.3f}, median OS {km_median(a['os_months'], a['os_event']):.1f}")
-    line.append(f"OS HR {dose._os_hr(d):.3f}")
+    line.append(f"OS HR {dose._os_hr(dose.os_pairs(d)):.3f}")
     print(" | ".join(line), flush=True)

@@ -164,9 +164,9 @@ CATALOGUE: dict[str, Drug] = {
         ec50_mg_l=5.0, ldh_cl_exp=1.13, source=_FENG,
         ec50_source="assumed: no published CTLA-4 occupancy EC50; 5 µg/mL puts the 3 mg/kg trough "
                     "(19.4 µg/mL, label) near 80% and makes 10 mg/kg more active than 3 mg/kg, as "
-                    "observed (Ascierto et al., Lancet Oncol 2017;18:611) for survival, but not for severe toxicity: the "
-                    "ipilimumab-dose scenario reads 0.247 against 0.220 where that trial had 36% against 20% "
-                    "(docs/credibility.md, 'Ipilimumab's dose')"),
+                    "observed (Ascierto et al., Lancet Oncol 2017;18:611), though less so: the ipilimumab-dose scenario "
+                    "reads an OS HR of 0.946 (published 0.84) and grade 3/4 TRAEs of 0.247 against 0.220 (36% against "
+                    "20%): near saturation at 3 mg/kg (docs/credibility.md, 'Ipilimumab's dose')"),
     "docetaxel": Drug(
         "docetaxel", "cyto", "microtubules (cytotoxic)", cl_l_day=32.6 * H_PER_DAY, vc_l=5.77,
         q_l_day=5.34 * H_PER_DAY, vp_l=11.0, ref_weight_kg=70.0, cl_weight_exp=0.0, vc_weight_exp=0.0,
