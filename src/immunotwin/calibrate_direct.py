@@ -19,7 +19,11 @@ chosen (``free``); the rest stay at the installed calibration. Besides the popul
 and spreads (``s:NAME``), a free coordinate may be a scalar model parameter that has no between-patient variability
 (``p:NAME``, :func:`model_coordinates`), fitted on the log of its value: a structural choice such as how the two
 checkpoints' releases of an organ's autoreactive pool combine (``checkpoint_synergy``, :mod:`.model.tolerance`),
-which no population mean can stand in for. It is installed with the calibration (``params``, no variability).
+which no population mean can stand in for. It is installed with the calibration (``params``, no variability). A
+drug's PD constant may be free too (``d:DRUG.FIELD``, :data:`.drugs.catalogue.FITTABLE`, on the log of its value):
+ipilimumab's CTLA-4 occupancy EC50, which no trial at one dose can tell from the population's sensitivity to
+blockade, fitted with a trial at two doses read beside the fit's own (``also``, :mod:`.calibrate_also`). It is
+installed in calibration.json's ``drugs`` section, which the catalogue reads at import.
 
 The fit reads its own seed's patients: with 500 per arm a rate carries a sampling SD of about 0.022 that the fit
 absorbs. Several seeds (``seeds``) average it down at a proportional cost. With a dozen free coordinates and 35
@@ -66,7 +70,7 @@ def coordinates(free: Sequence[str], names: tuple[str, ...] = FITTED) -> list[in
     spread. Raises ValueError naming any name that is not a fitted parameter."""
     out, bad = [], []
     for f in free:
-        if f.startswith(MODEL):  # a model parameter: model_coordinates
+        if f.startswith((MODEL, DRUG)):  # a model parameter or a drug's: model_coordinates, drug_coordinates
             continue
         spread = f.startswith("s:")
         name = f[2:] if spread else f
@@ -83,6 +87,37 @@ def coordinates(free: Sequence[str], names: tuple[str, ...] = FITTED) -> list[in
 
 #: Prefix of a free coordinate that is a model parameter's value rather than a population mean or spread.
 MODEL = "p:"
+#: Prefix of a free coordinate that is a drug's PD constant (``d:DRUG.FIELD``).
+DRUG = "d:"
+
+
+def drug_coordinates(free: Sequence[str]) -> list[str]:
+    """The drug constants among the free coordinates (``d:DRUG.FIELD``), as ``DRUG.FIELD``, in order. Raises
+    ValueError naming every one that is not a fittable field of a catalogue drug."""
+    from .drugs.catalogue import drug_key
+
+    out, bad = [], []
+    for f in free:
+        if not f.startswith(DRUG):
+            continue
+        try:
+            drug_key(f[len(DRUG):])
+        except ValueError as e:
+            bad.append(str(e))
+            continue
+        out.append(f[len(DRUG):])
+    if bad:
+        raise ValueError("; ".join(bad))
+    if len(set(out)) != len(out):
+        raise ValueError("a free coordinate is given twice")
+    return out
+
+
+def installed_drug_values(keys: Sequence[str]) -> dict[str, float]:
+    """The catalogue's values of the drug constants ``keys`` (``DRUG.FIELD``)."""
+    from .drugs.catalogue import CATALOGUE, drug_key
+
+    return {k: float(getattr(CATALOGUE[drug_key(k)[0]], drug_key(k)[1])) for k in keys}
 
 
 def model_coordinates(free: Sequence[str], names: tuple[str, ...] = FITTED) -> list[str]:
@@ -126,14 +161,17 @@ Simulate = Callable[[TrialSpec, np.ndarray, int, int], object]
 
 
 def trial_residuals(spec: TrialSpec, rows: list, phi: np.ndarray, patients: int, seeds: Sequence[int],
-                    simulate: Simulate | None = None, natural_history: bool | str = False) -> tuple[np.ndarray, list[dict]]:
+                    simulate: Simulate | None = None, natural_history: bool | str = False, also: Sequence[str] = (),
+                    simulate_also: Callable | None = None) -> tuple[np.ndarray, list[dict]]:
     """The calibration residuals of fresh trials at phi, one block per seed, each divided by sqrt(len(seeds)) so
     that the sum of squares is the mean over seeds; and each trial's endpoints. A residual that cannot be read (no
     responder, no event) counts 5 band units, as in the reweighted fit. ``natural_history`` ("target" or True,
     "ceiling": :func:`nh_kind`): each block ends with the two rows of untreated melanoma's survival
     (:func:`.natural_history.fit_rows`), read on a no-drug trial of the
-    same size and seed."""
+    same size and seed. ``also``: further trials (:mod:`.calibrate_also`) whose rows close each block, read on
+    trials of the same size and seed (``simulate_also`` stands in for their simulation in tests)."""
     from . import natural_history as nh
+    from .calibrate_also import further_residuals
 
     if simulate is None:
         from .calibrate_fresh import fresh_population as simulate
@@ -150,6 +188,10 @@ def trial_residuals(spec: TrialSpec, rows: list, phi: np.ndarray, patients: int,
             untreated = simulate(nh.fit_spec(patients, seed, kind), phi, patients, seed)
             extra = nh.fit_residuals(next(iter(untreated.outcomes.values())), kind)  # type: ignore[attr-defined]
             sim["natural_history"] = dict(zip(nh.fit_rows(kind), (float(v) for v in extra), strict=True))
+            r = np.concatenate([r, extra])
+        if also:
+            extra, values = further_residuals(also, phi, patients, seed, simulate_also)
+            sim["further"] = values
             r = np.concatenate([r, extra])
         blocks.append(np.where(np.isfinite(r), r, 5.0) / np.sqrt(len(seeds)))
         sims.append({**sim, "rates": rate})
@@ -177,6 +219,7 @@ class DirectFit:
     sim: dict | None = None  # the endpoints at the result (first seed)
     rates: tuple[float, float] | None = None
     model: dict[str, float] = field(default_factory=dict)  # the free model parameters' values at the result
+    drugs: dict[str, float] = field(default_factory=dict)  # the free drug constants' values at the result
     rows: list[str] = field(default_factory=list)  # the target rows, in the order of each seed's block of residuals
     seeds: int = 1
     jacobian: np.ndarray | None = None  # the last finite-difference Jacobian (residuals x free coordinates) ...
@@ -186,23 +229,31 @@ class DirectFit:
 def direct_fit(spec: TrialSpec, targets: Mapping, *, free: Sequence[str], patients: int = 500,
                seeds: Sequence[int] = (DIRECT_SEED,), phi0: np.ndarray | None = None, step: float = STEP,
                iterations: int = 6, simulate: Simulate | None = None,
-               progress: Callable[[dict], None] | None = None, natural_history: bool | str = False) -> DirectFit:
+               progress: Callable[[dict], None] | None = None, natural_history: bool | str = False,
+               also: Sequence[str] = (), simulate_also: Callable | None = None) -> DirectFit:
     """Least squares over fresh trials (see the module doc). ``iterations``: trust-region steps, each one Jacobian
     (one trial per free coordinate and seed) and at least one trial at the new point. ``natural_history``: untreated
-    melanoma's survival is fitted too (:func:`trial_residuals`)."""
+    melanoma's survival is fitted too; ``also``: further trials' rows (:func:`trial_residuals`)."""
     from scipy.optimize import least_squares
 
+    from .calibrate_also import rows as further_rows
+    from .drugs.catalogue import drug_values
     from .natural_history import fit_rows
 
     rows = target_rows(targets)
     kind = nh_kind(natural_history)
     nh_rows = list(fit_rows(kind)) if kind else []
-    # population coordinates first, then the model parameters (p:NAME): the order of x, of the SEs and of fit.free
-    free = [f for f in free if not f.startswith(MODEL)] + [f for f in free if f.startswith(MODEL)]
+    # population coordinates first, then the model parameters (p:NAME), then the drugs' (d:DRUG.FIELD): the order of
+    # x, of the SEs and of fit.free
+    free = ([f for f in free if not f.startswith((MODEL, DRUG))] + [f for f in free if f.startswith(MODEL)]
+            + [f for f in free if f.startswith(DRUG)])
     idx = coordinates(free)
     model = model_coordinates(free)
+    drugs = drug_coordinates(free)
+    also_rows = further_rows(also)
     base = installed_phi() if phi0 is None else np.asarray(phi0, float).copy()
     m0 = np.log(list(installed_model_values(model).values())) if model else np.zeros(0)
+    d0 = np.log(list(installed_drug_values(drugs).values())) if drugs else np.zeros(0)
     history: list[dict] = []
     cache: dict[tuple, tuple[np.ndarray, list[dict]]] = {}
     t0 = time.time()
@@ -213,13 +264,17 @@ def direct_fit(spec: TrialSpec, targets: Mapping, *, free: Sequence[str], patien
         return phi
 
     def values(x: np.ndarray) -> dict[str, float]:
-        return {k: float(np.exp(v)) for k, v in zip(model, x[len(idx):], strict=True)}
+        return {k: float(np.exp(v)) for k, v in zip(model, x[len(idx):len(idx) + len(model)], strict=True)}
+
+    def drug(x: np.ndarray) -> dict[str, float]:
+        return {k: float(np.exp(v)) for k, v in zip(drugs, x[len(idx) + len(model):], strict=True)}
 
     def f(x: np.ndarray) -> np.ndarray:
         key = tuple(np.round(x, 12))
         if key not in cache:
-            with model_values(values(x)):
-                r, sims = trial_residuals(spec, rows, full(x), patients, seeds, simulate, natural_history)
+            with model_values(values(x)), drug_values(drug(x)):
+                r, sims = trial_residuals(spec, rows, full(x), patients, seeds, simulate, natural_history, also,
+                                          simulate_also)
             cache[key] = (r, sims)
             entry = {"x": [float(v) for v in x], "loss": float(np.sum(r**2)),
                      "outside": int(np.sum(np.abs(r) * np.sqrt(len(seeds)) > 1.0)),
@@ -240,7 +295,7 @@ def direct_fit(spec: TrialSpec, targets: Mapping, *, free: Sequence[str], patien
         return J
 
     # max_nfev counts the start as well: ``iterations`` steps after it
-    res = least_squares(f, np.concatenate([base[idx], m0]), jac=jac, method="trf", max_nfev=iterations + 1,
+    res = least_squares(f, np.concatenate([base[idx], m0, d0]), jac=jac, method="trf", max_nfev=iterations + 1,
                         x_scale=1.0)
     # trf returns its last accepted point; keep the best trial seen (with no step asked for: the start)
     best = history[0] if iterations == 0 else min(history, key=lambda h: h["loss"])
@@ -248,8 +303,8 @@ def direct_fit(spec: TrialSpec, targets: Mapping, *, free: Sequence[str], patien
     r, sims = cache[tuple(np.round(x, 12))]
     se = gauss_newton_se(getattr(jac, "last", res.jac), r)
     return DirectFit(full(x), list(free), float(np.sum(r**2)), len(history), time.time() - t0, history, se,
-                     sims[0], sims[0]["rates"], values(x), [row_label(row) for row in rows] + nh_rows, len(seeds),
-                     getattr(jac, "last", None), getattr(jac, "at", None))
+                     sims[0], sims[0]["rates"], values(x), drug(x), [row_label(row) for row in rows] + nh_rows
+                     + also_rows, len(seeds), getattr(jac, "last", None), getattr(jac, "at", None))
 
 
 def row_label(row: tuple) -> str:
@@ -274,25 +329,42 @@ def gauss_newton_se(J: np.ndarray, r: np.ndarray) -> np.ndarray:
 
 def held_out_check(spec: TrialSpec, targets: Mapping, *, start: np.ndarray, fitted: np.ndarray, patients: int,
                    seeds: Sequence[int], simulate: Simulate | None = None,
-                   fitted_model: Mapping[str, float] | None = None, natural_history: bool | str = False) -> dict:
+                   fitted_model: Mapping[str, float] | None = None, natural_history: bool | str = False,
+                   fitted_drugs: Mapping[str, float] | None = None, also: Sequence[str] = (),
+                   simulate_also: Callable | None = None) -> dict:
     """The loss (sum of squared residuals, the fit's units) and the rows beyond one unit of fresh trials at each
-    held-out seed, at the start and at the fitted phi (with the fitted model parameters, ``fitted_model``, if any);
-    ``improved``: the mean loss over the seeds fell. ``natural_history``: the fit's rows include untreated
-    melanoma's survival."""
+    held-out seed, at the start and at the fitted phi (with the fitted model parameters, ``fitted_model``, and drug
+    constants, ``fitted_drugs``, if any); ``improved``: the mean loss over the seeds fell. ``natural_history``: the
+    fit's rows include untreated melanoma's survival; ``also``: further trials' rows, whose part of each loss is
+    given apart too (``further_loss``), so that a fit with them compares with one without on the rest."""
+    from .drugs.catalogue import drug_values
+
     rows = target_rows(targets)
+    n_further = len(_further_rows(also))
     out: dict = {"seeds": [int(s) for s in seeds], "patients_per_arm": int(patients),
-                 "natural_history": nh_kind(natural_history)}
-    for label, phi, values in (("start", start, {}), ("fit", fitted, fitted_model or {})):
+                 "natural_history": nh_kind(natural_history), "also": list(also)}
+    for label, phi, values, dvalues in (("start", start, {}, {}),
+                                        ("fit", fitted, fitted_model or {}, fitted_drugs or {})):
         per = []
         for seed in seeds:
-            with model_values(values):
-                r, _ = trial_residuals(spec, rows, phi, patients, (seed,), simulate, natural_history)
-            per.append({"seed": int(seed), "loss": float(np.sum(r**2)), "outside": int(np.sum(np.abs(r) > 1.0))})
+            with model_values(values), drug_values(dvalues):
+                r, _ = trial_residuals(spec, rows, phi, patients, (seed,), simulate, natural_history, also,
+                                       simulate_also)
+            further = r[len(r) - n_further:]
+            per.append({"seed": int(seed), "loss": float(np.sum(r**2)), "outside": int(np.sum(np.abs(r) > 1.0)),
+                        "further_loss": float(np.sum(further**2))})
         out[label] = per
         out[f"mean_loss_{label}"] = float(np.mean([p["loss"] for p in per]))
+        out[f"mean_further_loss_{label}"] = float(np.mean([p["further_loss"] for p in per]))
     out["improved"] = out["mean_loss_fit"] < out["mean_loss_start"]
     out.update(paired_difference([p["loss"] for p in out["start"]], [p["loss"] for p in out["fit"]]))
     return out
+
+
+def _further_rows(also: Sequence[str]) -> list[str]:
+    from .calibrate_also import rows
+
+    return rows(also)
 
 
 def paired_difference(start: Sequence[float], fit: Sequence[float]) -> dict:
@@ -318,7 +390,7 @@ def se_text(se: float | None) -> str:
 
 
 def calibration_document(fit: DirectFit, *, spec: TrialSpec, targets: Mapping, targets_path: str, patients: int,
-                         seeds: Sequence[int], engine: str) -> dict:
+                         seeds: Sequence[int], engine: str, also: Sequence[str] = ()) -> dict:
     """calibration.json's content: the installed calibration with the free coordinates replaced by the fit's, their
     standard errors by the Gauss-Newton ones, the two profiled event rates by the fit's, and a new provenance."""
     from .calibrate import EVENT_RATES, FIT_ENDPOINTS, calibrated_params, default_rates
@@ -352,6 +424,17 @@ def calibration_document(fit: DirectFit, *, spec: TrialSpec, targets: Mapping, t
             params[name]["iiv_se"] = float(np.exp(fit.phi[i]) * se)
         else:
             params[name]["log_shift_se"] = se
+    drugs: dict = {d: {k: dict(v) for k, v in f.items()} for d, f in installed.get("drugs", {}).items()}
+    before_d = installed_drug_values(list(fit.drugs))
+    for j, (key, value) in enumerate(fit.drugs.items(), start=len(idx) + len(fit.model)):
+        se = None if fit.se is None or not np.isfinite(fit.se[j]) else float(fit.se[j])
+        name, fld = key.split(".", 1)
+        entry = drugs.setdefault(name, {}).setdefault(fld, {})
+        entry.update({"default": float(value), "log_shift": float(np.log(value / before_d[key]))})
+        if se is None:
+            kept.append(DRUG + key)
+        else:
+            entry["log_shift_se"] = se
     rates = fit.rates or default_rates()
     for name, rate, before in zip(EVENT_RATES, rates, default_rates(), strict=True):
         entry = params.setdefault(name, {"iiv": 0.0})
@@ -367,11 +450,14 @@ def calibration_document(fit: DirectFit, *, spec: TrialSpec, targets: Mapping, t
             "start": installed.get("provenance", {}).get("label"), "loss": fit.loss,
             "evaluations": fit.evaluations, "date": time.strftime("%Y-%m-%d"),
             "fitted_endpoints": [ep for ep in FIT_ENDPOINTS if ep in targets.get("endpoints", {})]
-            + [row for row in fit.rows if any(row in fit_rows(k) for k in FIT_KEYS)],
+            + [row for row in fit.rows if any(row in fit_rows(k) for k in FIT_KEYS)]
+            + [row for row in fit.rows if row in _further_rows(also)],
+            "also": list(also),
             "standard_errors": "free coordinates: Gauss-Newton s^2 (J'J)^-1 from the last Jacobian; others: as "
                                "installed" + (f"; kept as installed (singular J'J): {', '.join(kept)}" if kept else ""),
         },
         "params": params,
+        **({"drugs": drugs} if drugs else {}),
     }
 
 
@@ -402,7 +488,7 @@ def report_rows(targets: Mapping, sim: dict) -> list[tuple]:
 def run_direct(spec: TrialSpec, targets_path: Path, out: Path, *, free: Sequence[str], patients: int = 500,
                seeds: Sequence[int] = (DIRECT_SEED,), iterations: int = 6, install: bool = False,
                check_seeds: Sequence[int] = CHECK_SEEDS, progress: Callable[[dict], None] | None = None,
-               natural_history: bool | str = False) -> dict:
+               natural_history: bool | str = False, also: Sequence[str] = ()) -> dict:
     """Fit (:func:`direct_fit`), judge it on ``check_seeds`` (:func:`held_out_check`; none if empty) and write
     ``out/calibration.json`` (the check in its provenance), ``out/fit.html`` and ``out/direct_history.json`` (every
     trial evaluated); ``install`` copies calibration.json into the package data."""
@@ -412,15 +498,18 @@ def run_direct(spec: TrialSpec, targets_path: Path, out: Path, *, free: Sequence
     targets = json.loads(targets_path.read_text())
     coordinates(free)  # bad names fail before anything is simulated or written
     model_coordinates(free)
+    drug_coordinates(free)
+    _further_rows(also)
     out.mkdir(parents=True, exist_ok=True)
     fit = direct_fit(spec, targets, free=free, patients=patients, seeds=seeds, iterations=iterations,
-                     progress=progress, natural_history=natural_history)
+                     progress=progress, natural_history=natural_history, also=also)
     doc = calibration_document(fit, spec=spec, targets=targets, targets_path=str(targets_path), patients=patients,
-                               seeds=seeds, engine=current())
+                               seeds=seeds, engine=current(), also=also)
     if check_seeds:
         doc["provenance"]["held_out"] = held_out_check(spec, targets, start=installed_phi(), fitted=fit.phi,
                                                        patients=patients, seeds=check_seeds, fitted_model=fit.model,
-                                                       natural_history=natural_history)
+                                                       natural_history=natural_history, fitted_drugs=fit.drugs,
+                                                       also=also)
     rows = report_rows(targets, fit.sim or {})
     (out / "calibration.json").write_text(json.dumps(doc, indent=1))
     write_history(out / "direct_history.json", fit)

@@ -223,14 +223,21 @@ def cmd_calibrate(a: argparse.Namespace) -> int:
     seeds: list[int] = []
     if a.direct:
         from .calibrate import FITTED
-        from .calibrate_direct import coordinates, model_coordinates
+        from .calibrate_also import check_names
+        from .calibrate_direct import coordinates, drug_coordinates, model_coordinates
 
         direct_free = [f.strip() for f in (a.free or ",".join(FITTED)).split(",") if f.strip()]
         try:
             coordinates(direct_free)
             model_coordinates(direct_free)
+            drug_coordinates(direct_free)
         except ValueError as e:
             errors.append(f"--free: {e}")
+        a.also = [x.strip() for x in (a.also or "").split(",") if x.strip()]
+        try:
+            check_names(a.also)
+        except ValueError as e:
+            errors.append(f"--also: {e}")
         if a.iterations < 0:
             errors.append(f"--iterations: 0 or more, got {a.iterations}")
         try:
@@ -255,8 +262,8 @@ def cmd_calibrate(a: argparse.Namespace) -> int:
         a.check_seeds = tuple(check)
         if a.correct or a.pool:
             errors.append("--direct: fits fresh trials, so --correct and --pool (reweighting options) do not apply")
-    elif a.free or a.engine or a.check_seeds is not None or a.natural_history:
-        errors.append("--free, --engine, --check-seeds and --natural-history go with --direct")
+    elif a.free or a.engine or a.check_seeds is not None or a.natural_history or a.also:
+        errors.append("--free, --engine, --check-seeds, --natural-history and --also go with --direct")
     if a.correct < 0:
         errors.append(f"--correct: a number of fresh-trial rounds (0 or more), got {a.correct}")
     if a.correct and a.correct_patients < 50:
@@ -303,7 +310,7 @@ def _calibrate_direct(a: argparse.Namespace, spec, tpath: Path, free: list[str],
     progress.n = 1  # type: ignore[attr-defined]
     doc = run_direct(spec, tpath, Path(a.out), free=free, patients=a.patients, seeds=seeds, iterations=a.iterations,
                      install=a.install, check_seeds=a.check_seeds, progress=None if a.quiet else progress,
-                     natural_history=a.natural_history)
+                     natural_history=a.natural_history, also=a.also)
     print(f"loss {doc['provenance']['loss']:.3g} after {doc['provenance']['evaluations']} trials; "
           f"wrote {a.out}/calibration.json and {a.out}/fit.html" + (" (installed as default)" if a.install else ""))
     h = doc["provenance"].get("held_out")
@@ -313,6 +320,9 @@ def _calibrate_direct(a: argparse.Namespace, spec, tpath: Path, free: list[str],
               + ("" if h["improved"] else " - NOT lower: the gain on the fit's own trials does not carry over")
               + (f"; paired, fit minus start {h['difference']:+.3g} (SE {se_text(h['difference_se'])}): {h['verdict']}"
                  if "verdict" in h else ""))
+    if h and h.get("also"):
+        print(f"  of which the further trials ({', '.join(h['also'])}): {h['mean_further_loss_start']:.3g} at the "
+              f"start, {h['mean_further_loss_fit']:.3g} at the fit")
     return 0
 
 
@@ -701,7 +711,11 @@ def build_parser() -> argparse.ArgumentParser:
                         "(immunotwin.calibrate_direct); starts from the installed calibration")
     s.add_argument("--free", metavar="LIST", help="with --direct: the coordinates fitted, comma-separated; NAME "
                    "for a population mean, s:NAME for its spread, p:NAME for a scalar model parameter without variability "
-                   "(its value, on a log scale: e.g. p:checkpoint_synergy) (default: every fitted mean)")
+                   "(its value, on a log scale: e.g. p:checkpoint_synergy), d:DRUG.FIELD for a drug's PD constant (e.g. "
+                   "d:ipilimumab.ec50_mg_l, with --also ipilimumab-dose) (default: every fitted mean)")
+    s.add_argument("--also", metavar="LIST", help="with --direct: further trials whose rows each seed's residuals "
+                   "also hold, comma-separated (immunotwin.calibrate_also; known: ipilimumab-dose, CA184-169's "
+                   "grade 3/4 TRAE difference and OS hazard ratio between 10 and 3 mg/kg)")
     s.add_argument("--iterations", type=int, default=6, help="with --direct: trust-region steps (default 6); 0 takes "
                    "no step and only records the residuals and Jacobian at the installed calibration in "
                    "direct_history.json, for python -m immunotwin.calibrate_tension")

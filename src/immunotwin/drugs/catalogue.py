@@ -18,7 +18,10 @@ distribution half-life (about 1-2 days), a simplification stated in docs/model.m
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import dataclasses
+import json
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
@@ -226,6 +229,62 @@ CATALOGUE: dict[str, Drug] = {
         source="axicabtagene ciloleucel, 2e6 CAR T cells/kg after fludarabine/cyclophosphamide (Neelapu et al., "
                "N Engl J Med 2017;377:2531); cellular kinetics in immunotwin.model.celltherapy"),
 }
+
+#: The drug fields a calibration may fit (a ``d:DRUG.FIELD`` coordinate of ``immunotwin calibrate --direct``):
+#: positive PD constants with no between-patient variability, fitted on the log of their value.
+FITTABLE = ("ec50_mg_l",)
+
+
+def drug_key(key: str) -> tuple[str, str]:
+    """(drug, field) of ``DRUG.FIELD``; ValueError naming the key unless the drug is in the catalogue and the field
+    is one of :data:`FITTABLE`."""
+    name, _, fld = key.partition(".")
+    if name not in CATALOGUE:
+        raise ValueError(f"{key}: unknown drug {name!r} (known: {', '.join(sorted(CATALOGUE))})")
+    if fld not in FITTABLE:
+        raise ValueError(f"{key}: {fld!r} is not a fittable drug field (fittable: {', '.join(FITTABLE)})")
+    return name, fld
+
+
+@contextmanager
+def drug_values(values: Mapping[str, float]) -> Iterator[None]:
+    """Within the block the catalogue's drugs have the values ``values`` (``DRUG.FIELD``: value), so every patient
+    simulated then sees them; the entries are restored afterwards. The catalogue dict is changed in place, so every
+    module that imported it reads the new entries."""
+    saved: dict[str, Drug] = {}
+    try:
+        for key, value in values.items():
+            name, fld = drug_key(key)
+            saved.setdefault(name, CATALOGUE[name])
+            CATALOGUE[name] = dataclasses.replace(CATALOGUE[name], **{fld: float(value)})  # type: ignore[arg-type]
+        yield
+    finally:
+        CATALOGUE.update(saved)
+
+
+def apply_calibration(cal: Mapping | None = None) -> None:
+    """Install the drug values a calibration fitted (``cal``: default data/calibration.json): its ``drugs`` section,
+    ``{DRUG: {FIELD: {"default": value, ...}}}``. The field's source then says it was fitted, and from what."""
+    if cal is None:
+        from importlib import resources
+
+        f = resources.files("immunotwin.data").joinpath("calibration.json")
+        cal = json.loads(f.read_text()) if f.is_file() else {}
+    tag = cal.get("provenance", {}).get("label", "calibration")
+    for name, fields in cal.get("drugs", {}).items():
+        for fld, entry in fields.items():
+            drug_key(f"{name}.{fld}")
+            drug = CATALOGUE[name]
+            before = drug.ec50_source if fld == "ec50_mg_l" else ""
+            change: dict = {fld: float(entry["default"])}
+            if fld == "ec50_mg_l":
+                change["ec50_source"] = (f"fitted: {tag} (data/calibration.json); before fitting "
+                                         f"{getattr(drug, fld):g}: {before}")
+            CATALOGUE[name] = dataclasses.replace(drug, **change)
+
+
+apply_calibration()
+
 
 def is_cytotoxic(name: str) -> bool:
     return name in CATALOGUE and CATALOGUE[name].slot == "cyto"
