@@ -80,7 +80,10 @@ def test_further_residuals_by_hand() -> None:
     assert r[0] == pytest.approx((diff - 0.16) / ((band[1] - band[0]) / 2))
     hr = hazard_ratio(hi["os_months"], hi["os_event"], lo["os_months"], lo["os_event"])[0]
     assert r[1] == pytest.approx((np.log(hr) - np.log(0.84)) / ((np.log(0.99) - np.log(0.71)) / 2))
-    assert sims[ca.FURTHER["ipilimumab-dose"].rows[1]] == pytest.approx(hr)
+    assert sims[ca.FURTHER["ipilimumab-dose"].rows[1]] == pytest.approx(np.log(hr))
+    rows = ca.report_rows(["ipilimumab-dose"], sims)
+    assert [r[0] for r in rows] == list(ca.FURTHER["ipilimumab-dose"].rows)
+    assert rows[0][3:] == pytest.approx((0.16, diff, (band[1] - band[0]) / 2))
     assert abs(hr - 0.84) < 0.05  # the stand-in's proportional hazards, read back
 
 

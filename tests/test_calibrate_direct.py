@@ -160,8 +160,11 @@ def test_cli_refuses_bad_direct_input_and_writes_a_one_step_fit(tmp_path, capsys
                          (["--direct", "--correct", "1"], "--direct: "),
                          (["--direct", "--check-seeds", "7101"], "--check-seeds: "),
                          (["--direct", "--check-seeds", "6,x"], "--check-seeds: "),
-                         (["--check-seeds", "68"], "--natural-history go with --direct"),
-                         (["--natural-history"], "--natural-history go with --direct")):
+                         (["--check-seeds", "68"], "--also go with --direct"),
+                         (["--natural-history"], "--also go with --direct"),
+                         (["--also", "ipilimumab-dose"], "--also go with --direct"),
+                         (["--direct", "--also", "nope"], "--also: not further trials: nope"),
+                         (["--direct", "--free", "d:ipilimumab.vc_l"], "--free: ipilimumab.vc_l")):
         assert main([*common, "--out", str(tmp_path / "bad"), *extra]) == 2
         assert field in capsys.readouterr().err and not (tmp_path / "bad").exists()
     with pytest.raises(SystemExit) as bad_kind:  # argparse's choices: exit 2 naming the option

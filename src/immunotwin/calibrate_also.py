@@ -26,33 +26,40 @@ import pandas as pd
 
 @dataclass(frozen=True)
 class Further:
-    """A further trial: the scenario spec it runs, its rows (names) and how to read them from the patients."""
+    """A further trial: the scenario spec it runs, its rows (names), how to read them from the patients, and their
+    published values with the half-widths that are their units."""
     scenario: str
     rows: tuple[str, ...]
-    read: Callable[[pd.DataFrame], tuple[np.ndarray, np.ndarray, np.ndarray]]  # (simulated, published, half-width)
+    read: Callable[[pd.DataFrame], np.ndarray]
+    published: Callable[[], tuple[np.ndarray, np.ndarray]]  # (published, half-width)
 
 
-def _ipilimumab_dose(p: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(simulated, published, half-width) of the grade 3/4 TRAE difference (10 minus 3 mg/kg) and the log OS hazard
-    ratio (10 vs 3 mg/kg), each read on the patients simulated in both arms."""
+def _ipilimumab_dose(p: pd.DataFrame) -> np.ndarray:
+    """The grade 3/4 TRAE difference (10 minus 3 mg/kg) and the log OS hazard ratio (10 vs 3 mg/kg), each read on
+    the patients simulated in both arms."""
+    from .scenarios.dose import _os_hr, _severe_difference, os_pairs, severe_pairs
+
+    d = p[p["status"] == "ok"]
+    return np.array([_severe_difference(severe_pairs(d)), np.log(_os_hr(os_pairs(d)))])
+
+
+def _ipilimumab_dose_published() -> tuple[np.ndarray, np.ndarray]:
+    """CA184-169's difference (36% - 20%) with the Wald half-width, and log HR 0.84 with its CI's (0.71-0.99)."""
     from .scenarios.compare import scenario_refs
-    from .scenarios.dose import _os_hr, _severe_difference, difference_band, os_pairs, severe_pairs
+    from .scenarios.dose import difference_band
 
     ref = scenario_refs()["ipilimumab_dose"]
-    d = p[p["status"] == "ok"]
     hi, lo = ref["high"], ref["low"]
     band = difference_band(hi["grade3plus_trae"], hi["n"], lo["grade3plus_trae"], lo["n"])
     hr_lo, hr_hi = ref["os_hr_ci"]
-    sim = np.array([_severe_difference(severe_pairs(d)), np.log(_os_hr(os_pairs(d)))])
-    pub = np.array([hi["grade3plus_trae"] - lo["grade3plus_trae"], np.log(ref["os_hr"])])
-    half = np.array([(band[1] - band[0]) / 2.0, (np.log(hr_hi) - np.log(hr_lo)) / 2.0])
-    return sim, pub, half
+    return (np.array([hi["grade3plus_trae"] - lo["grade3plus_trae"], np.log(ref["os_hr"])]),
+            np.array([(band[1] - band[0]) / 2.0, (np.log(hr_hi) - np.log(hr_lo)) / 2.0]))
 
 
 FURTHER = {
     "ipilimumab-dose": Further("ipilimumab-dose", ("ipilimumab-dose / grade 3/4 TRAE, 10 minus 3 mg/kg",
                                                    "ipilimumab-dose / log OS hazard ratio, 10 vs 3 mg/kg"),
-                               _ipilimumab_dose),
+                               _ipilimumab_dose, _ipilimumab_dose_published),
 }
 
 
@@ -88,12 +95,22 @@ Simulate = Callable[[str, np.ndarray, int, int], pd.DataFrame]
 def further_residuals(names: Sequence[str], phi: np.ndarray, patients: int, seed: int,
                       simulate: Simulate | None = None) -> tuple[np.ndarray, dict[str, float]]:
     """The further trials' residuals (simulated minus published over the half-width) at one seed, and their simulated
-    values by row (a hazard ratio as the ratio, not its log)."""
+    values by row, as the rows name them (a log hazard ratio as its log)."""
     simulate = simulate or simulate_further
     res, sims = [], {}
     for name in names:
-        sim, pub, half = FURTHER[name].read(simulate(name, phi, patients, seed))
+        sim = FURTHER[name].read(simulate(name, phi, patients, seed))
+        pub, half = FURTHER[name].published()
         res.append((sim - pub) / half)
-        for row, v in zip(FURTHER[name].rows, sim, strict=True):
-            sims[row] = float(np.exp(v)) if "log " in row else float(v)
+        sims.update({row: float(v) for row, v in zip(FURTHER[name].rows, sim, strict=True)})
     return (np.concatenate(res) if res else np.zeros(0)), sims
+
+
+def report_rows(names: Sequence[str], sims: dict[str, float]) -> list[tuple]:
+    """``fit.html``'s rows for the further trials: (row, "", "", published, simulated, half-width)."""
+    out = []
+    for name in names:
+        pub, half = FURTHER[name].published()
+        out += [(row, "", "", float(p), sims.get(row, float("nan")), float(h))
+                for row, p, h in zip(FURTHER[name].rows, pub, half, strict=True)]
+    return out

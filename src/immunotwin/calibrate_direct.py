@@ -430,7 +430,7 @@ def calibration_document(fit: DirectFit, *, spec: TrialSpec, targets: Mapping, t
         se = None if fit.se is None or not np.isfinite(fit.se[j]) else float(fit.se[j])
         name, fld = key.split(".", 1)
         entry = drugs.setdefault(name, {}).setdefault(fld, {})
-        entry.update({"default": float(value), "log_shift": float(np.log(value / before_d[key]))})
+        entry.update({"default": float(value), "iiv": 0.0, "log_shift": float(np.log(value / before_d[key]))})
         if se is None:
             kept.append(DRUG + key)
         else:
@@ -510,11 +510,14 @@ def run_direct(spec: TrialSpec, targets_path: Path, out: Path, *, free: Sequence
                                                        patients=patients, seeds=check_seeds, fitted_model=fit.model,
                                                        natural_history=natural_history, fitted_drugs=fit.drugs,
                                                        also=also)
-    rows = report_rows(targets, fit.sim or {})
+    from .calibrate_also import report_rows as further_report_rows
+
+    rows = report_rows(targets, fit.sim or {}) + further_report_rows(also, (fit.sim or {}).get("further", {}))
     (out / "calibration.json").write_text(json.dumps(doc, indent=1))
     write_history(out / "direct_history.json", fit)
     write_fit_report(out / "fit.html", rows=rows, history=[h["loss"] for h in fit.history],
-                     fitted={k: v for k, v in doc["params"].items() if k in FITTED or k in fit.model},
+                     fitted={**{k: v for k, v in doc["params"].items() if k in FITTED or k in fit.model},
+                             **{f"{d}.{k}": v for d, fs in doc.get("drugs", {}).items() for k, v in fs.items()}},
                      provenance=doc["provenance"], ess=float("nan"), n=patients, direct=True)
     if install:
         from importlib import resources
