@@ -138,3 +138,13 @@ def test_held_out_check_gives_the_further_rows_loss_apart() -> None:
     for per in out["start"] + out["fit"]:
         assert 0.0 <= per["further_loss"] <= per["loss"]
     assert CATALOGUE["ipilimumab"].ec50_mg_l == 5.0
+
+
+def test_installed_further_reads_the_installed_provenance(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """The ipilimumab-dose scenario labels its two figures fitted exactly when the installed calibration read them."""
+    from immunotwin import validate
+
+    monkeypatch.setattr(validate, "installed_calibration", lambda: {"provenance": {"also": ["ipilimumab-dose"]}})
+    assert ca.installed_further() == ["ipilimumab-dose"]
+    monkeypatch.setattr(validate, "installed_calibration", lambda: {"provenance": {}})
+    assert ca.installed_further() == []

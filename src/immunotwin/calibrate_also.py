@@ -63,6 +63,13 @@ FURTHER = {
 }
 
 
+def installed_further() -> list[str]:
+    """The further trials the installed calibration was fitted with (its provenance's ``also``)."""
+    from .validate import installed_calibration
+
+    return list(installed_calibration().get("provenance", {}).get("also", []))
+
+
 def check_names(names: Sequence[str]) -> None:
     """ValueError naming every name that is not a further trial."""
     bad = [n for n in names if n not in FURTHER]

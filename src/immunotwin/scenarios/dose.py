@@ -14,6 +14,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from ..calibrate_also import installed_further
 from ..readouts import trae_column
 from ..survival import hazard_ratio
 from .biologics import _binom, _direction
@@ -75,15 +76,16 @@ def ipilimumab_dose(patients: int | None = None, seed: int | None = None) -> Res
                                "±25% (as CheckMate 067's median OS); next-line therapy assumed as CheckMate 067's spec",
                                seed=10 * k + 2))
     hi, lo = ref["high"], ref["low"]
+    fitted = "ipilimumab-dose" in installed_further()  # the calibration read these two figures (calibrate_also)
     band = difference_band(hi["grade3plus_trae"], hi["n"], lo["grade3plus_trae"], lo["n"])
     est, ci = bootstrap(severe_pairs(d), _severe_difference, seed=21, strata=None)
     figs.append(make_figure("grade 3/4 treatment-related adverse events, 10 minus 3 mg/kg", est, ci,
                             hi["grade3plus_trae"] - lo["grade3plus_trae"], band, ref["source"],
-                            band_note="Wald 95% interval of the published difference (the simulated interval "
+                            fitted=fitted, band_note="Wald 95% interval of the published difference (the simulated interval "
                                       "resamples patients, each in both arms)"))
     est, ci = bootstrap(os_pairs(d), _os_hr, seed=22, strata=None)
     figs.append(make_figure("OS hazard ratio, 10 vs 3 mg/kg", est, ci, ref["os_hr"], ref["os_hr_ci"], ref["source"],
-                            band_note="the published 95% CI (the simulated interval resamples patients, each in both "
+                            fitted=fitted, band_note="the published 95% CI (the simulated interval resamples patients, each in both "
                                       "arms)"))
     obs = []
     for arm in (HIGH, LOW):
