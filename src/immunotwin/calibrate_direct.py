@@ -52,6 +52,7 @@ from pathlib import Path
 import numpy as np
 
 from .calibrate import FITTED, endpoints, profile_event_rates, residuals, target_rows
+from .calibrate_also import rows as further_rows
 from .calibrate_cancers import model_values
 from .spec import TrialSpec
 
@@ -117,7 +118,7 @@ def installed_drug_values(keys: Sequence[str]) -> dict[str, float]:
     """The catalogue's values of the drug constants ``keys`` (``DRUG.FIELD``)."""
     from .drugs.catalogue import CATALOGUE, drug_key
 
-    return {k: float(getattr(CATALOGUE[drug_key(k)[0]], drug_key(k)[1])) for k in keys}
+    return {k: float(getattr(CATALOGUE[name], fld)) for k in keys for name, fld in [drug_key(k)]}
 
 
 def model_coordinates(free: Sequence[str], names: tuple[str, ...] = FITTED) -> list[str]:
@@ -236,7 +237,6 @@ def direct_fit(spec: TrialSpec, targets: Mapping, *, free: Sequence[str], patien
     melanoma's survival is fitted too; ``also``: further trials' rows (:func:`trial_residuals`)."""
     from scipy.optimize import least_squares
 
-    from .calibrate_also import rows as further_rows
     from .drugs.catalogue import drug_values
     from .natural_history import fit_rows
 
@@ -340,7 +340,7 @@ def held_out_check(spec: TrialSpec, targets: Mapping, *, start: np.ndarray, fitt
     from .drugs.catalogue import drug_values
 
     rows = target_rows(targets)
-    n_further = len(_further_rows(also))
+    n_further = len(further_rows(also))
     out: dict = {"seeds": [int(s) for s in seeds], "patients_per_arm": int(patients),
                  "natural_history": nh_kind(natural_history), "also": list(also)}
     for label, phi, values, dvalues in (("start", start, {}, {}),
@@ -359,12 +359,6 @@ def held_out_check(spec: TrialSpec, targets: Mapping, *, start: np.ndarray, fitt
     out["improved"] = out["mean_loss_fit"] < out["mean_loss_start"]
     out.update(paired_difference([p["loss"] for p in out["start"]], [p["loss"] for p in out["fit"]]))
     return out
-
-
-def _further_rows(also: Sequence[str]) -> list[str]:
-    from .calibrate_also import rows
-
-    return rows(also)
 
 
 def paired_difference(start: Sequence[float], fit: Sequence[float]) -> dict:
@@ -435,6 +429,7 @@ def calibration_document(fit: DirectFit, *, spec: TrialSpec, targets: Mapping, t
             kept.append(DRUG + key)
         else:
             entry["log_shift_se"] = se
+    further = set(further_rows(also))
     rates = fit.rates or default_rates()
     for name, rate, before in zip(EVENT_RATES, rates, default_rates(), strict=True):
         entry = params.setdefault(name, {"iiv": 0.0})
@@ -451,7 +446,7 @@ def calibration_document(fit: DirectFit, *, spec: TrialSpec, targets: Mapping, t
             "evaluations": fit.evaluations, "date": time.strftime("%Y-%m-%d"),
             "fitted_endpoints": [ep for ep in FIT_ENDPOINTS if ep in targets.get("endpoints", {})]
             + [row for row in fit.rows if any(row in fit_rows(k) for k in FIT_KEYS)]
-            + [row for row in fit.rows if row in _further_rows(also)],
+            + [row for row in fit.rows if row in further],
             "also": list(also),
             "standard_errors": "free coordinates: Gauss-Newton s^2 (J'J)^-1 from the last Jacobian; others: as "
                                "installed" + (f"; kept as installed (singular J'J): {', '.join(kept)}" if kept else ""),
@@ -499,7 +494,7 @@ def run_direct(spec: TrialSpec, targets_path: Path, out: Path, *, free: Sequence
     coordinates(free)  # bad names fail before anything is simulated or written
     model_coordinates(free)
     drug_coordinates(free)
-    _further_rows(also)
+    further_rows(also)
     out.mkdir(parents=True, exist_ok=True)
     fit = direct_fit(spec, targets, free=free, patients=patients, seeds=seeds, iterations=iterations,
                      progress=progress, natural_history=natural_history, also=also)
