@@ -23,6 +23,16 @@ from immunotwin.survival import hazard_ratio
 EC50 = "ipilimumab.ec50_mg_l"
 
 
+@pytest.fixture(autouse=True)
+def assumed_ec50():  # type: ignore[no-untyped-def]
+    """Every test here starts from the EC50 assumed before any fit, 5 mg/L, whatever the installed calibration holds
+    (the stand-in's figures below are worked out from it), and leaves the catalogue as it found it."""
+    installed = CATALOGUE["ipilimumab"]
+    with drug_values({EC50: 5.0}):
+        yield
+    assert CATALOGUE["ipilimumab"] is installed
+
+
 def test_drug_values_change_the_catalogue_in_place_and_restore_it() -> None:
     from immunotwin.clinic import run  # imported the catalogue by name: sees the same dict
 
@@ -148,3 +158,11 @@ def test_installed_further_reads_the_installed_provenance(monkeypatch) -> None: 
     assert ca.installed_further() == ["ipilimumab-dose"]
     monkeypatch.setattr(validate, "installed_calibration", lambda: {"provenance": {}})
     assert ca.installed_further() == []
+
+
+def test_the_dose_scenario_states_the_catalogue_ec50_and_whether_it_was_fitted() -> None:
+    from immunotwin.scenarios.dose import ec50_text
+
+    assert "5 mg/L" in ec50_text(False) and "assumed" in ec50_text(False) and "Nothing is fitted" in ec50_text(False)
+    with drug_values({EC50: 17.61}):
+        assert "17.6 mg/L, fitted" in ec50_text(True) and "assumed" not in ec50_text(True)

@@ -3,8 +3,8 @@
 
 The two arms give the same drug on the same schedule at two doses, so every difference between them comes from
 ipilimumab's PK (Feng et al.'s population model, drug catalogue) and from how CTLA-4 blockade follows the serum
-level (an Emax occupancy whose EC50, 5 mg/L, is assumed: no CTLA-4 occupancy EC50 has been published). Nothing here is
-fitted. The trial found more benefit (OS HR 0.84) and nearly twice the severe toxicity (grade 3/4 treatment-related
+level (an Emax occupancy whose EC50 no study has published: the drug catalogue's value, assumed or, when the installed
+calibration read this trial, fitted to it: ``calibrate_also``). The trial found more benefit (OS HR 0.84) and nearly twice the severe toxicity (grade 3/4 treatment-related
 adverse events 36% against 20%) at the higher dose: the two figures together say how far from saturation the
 approved dose leaves CTLA-4 blockade, for tumour killing and for tolerance.
 """
@@ -23,6 +23,17 @@ from .core import Result, bootstrap, make_figure, rate, simulate_spec, spec_text
 from .trials import median_or_nan
 
 HIGH, LOW = "ipilimumab 10 mg/kg", "ipilimumab 3 mg/kg"
+
+
+def ec50_text(fitted: bool) -> str:
+    """What the report says of the occupancy EC50: the catalogue's value and whether a calibration fitted it."""
+    from ..drugs.catalogue import get_drug
+
+    ec50 = get_drug("ipilimumab").ec50_mg_l
+    if fitted:
+        return (f"EC50 is {ec50:.3g} mg/L, fitted by the installed calibration to this trial's two figures below "
+                "together with CheckMate 067: they are fitted figures, not checks.")
+    return f"EC50 is assumed ({ec50:.3g} mg/L; no CTLA-4 occupancy EC50 has been published). Nothing is fitted."
 ORGANS = ("dermatitis", "colitis", "hepatitis", "hypophysitis")
 
 
@@ -100,7 +111,7 @@ def ipilimumab_dose(patients: int | None = None, seed: int | None = None) -> Res
     text = ("Ipilimumab 10 mg/kg or 3 mg/kg every 3 weeks for four doses, the same virtual population in both arms "
             "(untreated or previously treated melanoma). The arms differ only in dose: the serum level follows the "
             "population PK model of ipilimumab, and CTLA-4 blockade follows the level through an occupancy whose "
-            "EC50 is assumed (5 mg/L: about 80% at the 3 mg/kg steady-state trough). Nothing is fitted. The trial found longer "
+            f"{ec50_text(fitted)} The trial found longer "
             "survival (HR 0.84) and nearly twice the severe toxicity (36% against 20%) at 10 mg/kg; how much of each "
             "the model reproduces says how near saturation its CTLA-4 blockade is at the approved dose.")
     return Result("ipilimumab-dose", "Ipilimumab 10 mg/kg against 3 mg/kg (CA184-169)", text, figs, obs,
