@@ -230,10 +230,13 @@ def test_validation_prediction_intervals_match_binomial(monkeypatch: pytest.Monk
     again = {r.check: r for r in checkmate_rows(_synthetic_trial(), load_spec(EXAMPLE), reps=20, seed=1)}
     assert again["CheckMate 067 orr_pdl1_ge5"].fitted and again["CheckMate 067 orr_pdl1_ge5"].criterion == "±11 points"
     # the installed provenance lists known endpoints: CheckMate 067's, and untreated disease's where the fit read it
-    # (iteration 14 fitted the dacarbazine ceiling)
+    # (iteration 14 fitted the dacarbazine ceiling), and further trials' rows where the fit read them (iteration 15
+    # read CA184-169's: calibrate_also)
+    from immunotwin.calibrate_also import FURTHER
     from immunotwin.natural_history import FIT_KEYS, fit_rows
 
-    assert set(real()) <= set(FITTED_ENDPOINTS) | {row for kind in FIT_KEYS for row in fit_rows(kind)}
+    known = {row for kind in FIT_KEYS for row in fit_rows(kind)} | {row for f in FURTHER.values() for row in f.rows}
+    assert set(real()) <= set(FITTED_ENDPOINTS) | known
     # Complete responses by the 3-year cut-off, with the CR band; this trial has no CR at all. Once the scar's share
     # is fitted to pooled five-year complete responses of nivolumab-containing arms (CheckMate 067's among them),
     # those two arms' rows are fitted; ipilimumab's stays unfitted.
