@@ -4,9 +4,10 @@
 The two arms give the same drug on the same schedule at two doses, so every difference between them comes from
 ipilimumab's PK (Feng et al.'s population model, drug catalogue) and from how CTLA-4 blockade follows the serum
 level (an Emax occupancy whose EC50 no study has published: the drug catalogue's value, assumed or, when the installed
-calibration read this trial, fitted to it: ``calibrate_also``). The trial found more benefit (OS HR 0.84) and nearly twice the severe toxicity (grade 3/4 treatment-related
-adverse events 36% against 20%) at the higher dose: the two figures together say how far from saturation the
-approved dose leaves CTLA-4 blockade, for tumour killing and for tolerance.
+calibration read this trial, fitted to it: ``calibrate_also``). The trial found more benefit (OS HR 0.84) and nearly
+twice the severe toxicity (grade 3/4 treatment-related adverse events 36% against 20%) at the higher dose: the two
+figures together say how far from saturation the approved dose leaves CTLA-4 blockade, for tumour killing and for
+tolerance.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from .core import Result, bootstrap, make_figure, rate, simulate_spec, spec_text
 from .trials import median_or_nan
 
 HIGH, LOW = "ipilimumab 10 mg/kg", "ipilimumab 3 mg/kg"
+ORGANS = ("dermatitis", "colitis", "hepatitis", "hypophysitis")
 
 
 def ec50_text(fitted: bool) -> str:
@@ -34,7 +36,6 @@ def ec50_text(fitted: bool) -> str:
         return (f"EC50 is {ec50:.3g} mg/L, fitted by the installed calibration to this trial's two figures below "
                 "together with CheckMate 067: they are fitted figures, not checks.")
     return f"EC50 is assumed ({ec50:.3g} mg/L; no CTLA-4 occupancy EC50 has been published). Nothing is fitted."
-ORGANS = ("dermatitis", "colitis", "hepatitis", "hypophysitis")
 
 
 def severe_trae(x: pd.DataFrame) -> pd.Series:
