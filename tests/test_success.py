@@ -161,3 +161,53 @@ def test_parameter_draws_leave_a_held_spread_alone() -> None:
     assert np.std([d[1]["immunogenicity"] for d in draws]) * 0.9 == pytest.approx(0.05, rel=0.15)
     with pytest.raises(ValueError, match="residual_clearance_time"):
         parameter_draws(2, seed=1, cal={"residual_clearance_time": {"iiv": 1.5, "log_shift_se": 0.2, "iiv_se": None}})
+
+
+def test_parameter_draws_draw_the_fitted_drug_constants() -> None:
+    """A drug constant fitted by the calibration (its ``drugs`` section) is drawn log-normally about its fitted value
+    with its log SE, reproducibly; one without an SE is refused, naming it."""
+    from immunotwin.success import parameter_draws
+
+    cal = {"immunogenicity": {"iiv": 0.9, "log_shift_se": 0.1, "iiv_se": 0.05}}
+    drugs = {"ipilimumab": {"ec50_mg_l": {"default": 20.0, "log_shift_se": 0.3}}}
+    draws = parameter_draws(3000, seed=5, cal=cal, drugs=drugs)
+    assert parameter_draws(3, seed=5, cal=cal, drugs=drugs) == draws[:3]
+    logs = np.log([d.drugs["ipilimumab.ec50_mg_l"] for d in draws])
+    assert abs(logs.mean() - np.log(20.0)) < 4 * 0.3 / np.sqrt(len(draws))
+    assert logs.std() == pytest.approx(0.3, rel=0.08)
+    assert all(d.drugs == {} for d in parameter_draws(5, seed=5, cal=cal))  # params given alone: no drug drawn
+    with pytest.raises(ValueError, match="ipilimumab.ec50_mg_l"):
+        parameter_draws(2, seed=1, cal=cal, drugs={"ipilimumab": {"ec50_mg_l": {"default": 20.0}}})
+
+
+def test_installed_draws_include_the_fitted_ec50() -> None:
+    from immunotwin.success import parameter_draws
+    from immunotwin.validate import installed_calibration
+
+    fitted = installed_calibration().get("drugs", {})
+    keys = {f"{d}.{f}" for d, fields in fitted.items() for f in fields}
+    assert keys, "the installed calibration fits no drug constant"
+    assert all(set(d.drugs) == keys for d in parameter_draws(4, seed=2))
+
+
+def test_over_parameters_simulates_each_draw_with_its_drug_values(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The drawn EC50 is in the catalogue while that draw's patients are simulated, and restored afterwards.
+    import immunotwin.success as success
+    from immunotwin.drugs.catalogue import CATALOGUE
+    from immunotwin.spec import load_spec
+
+    spec = load_spec(Path(__file__).parents[1] / "examples" / "checkmate067.toml")
+    before = CATALOGUE["ipilimumab"].ec50_mg_l
+    seen: list[float] = []
+    p = pd.DataFrame({"arm": ["a"] * 20 + ["b"] * 20, "status": "ok", "pfs_months": np.arange(40.0) + 1,
+                      "pfs_event": True})
+
+    def fake(spec, arms, patients, shift, scale):  # type: ignore[no-untyped-def]
+        seen.append(CATALOGUE["ipilimumab"].ec50_mg_l)
+        return p
+
+    monkeypatch.setattr(success, "simulate_arms", fake)
+    success.over_parameters(spec, "a", "b", ["pfs"], 10, draws=3, patients=20, replicates=5, alpha=0.05, seed=4)
+    expected = [d.drugs["ipilimumab.ec50_mg_l"] for d in success.parameter_draws(3, 4)]
+    assert seen == pytest.approx(expected) and len(set(seen)) == 3
+    assert CATALOGUE["ipilimumab"].ec50_mg_l == before

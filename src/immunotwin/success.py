@@ -11,7 +11,8 @@ The main figure is between-patient variability only: the population parameters a
 shipped calibration. Parameter uncertainty is reported apart (issue 4 asks for the two kinds
 apart): with ``parameter_draws`` K, K population-parameter sets are drawn from the calibration's
 bootstrap standard errors (``data/calibration.json``: each fitted log-shift ~ N(0, se), each
-variability ~ N(iiv, se), truncated at 5% of iiv, independently, since only the standard errors are
+variability ~ N(iiv, se), truncated at 5% of iiv, and each fitted drug constant of the ``drugs`` section (ipilimumab's
+CTLA-4 EC50) log-normal about its fitted value with its log SE, independently, since only the standard errors are
 stored), the trial is
 re-simulated for each with the same patients' random numbers (common random numbers) and the
 probability of success is computed per draw; its spread across draws is the parameter part.
@@ -22,7 +23,7 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -99,32 +100,49 @@ def probability_of_success(p: pd.DataFrame, arm: str, control: str, endpoint: st
                    "ORR difference" if endpoint == "orr" else "hazard ratio", med, pi)
 
 
-def parameter_draws(k: int, seed: int, cal: dict | None = None) -> list[tuple[dict[str, float], dict[str, float]]]:
-    """``k`` draws of (mean log-shift, IIV scale) per fitted parameter from the calibration's (default: the installed
-    one's ``params``) bootstrap standard errors (see module doc)."""
+class Draw(NamedTuple):
+    """One draw of the calibration's population parameters: mean log-shifts, IIV scales (relative to the installed
+    variability) and drug constants (``DRUG.FIELD``: value)."""
+
+    shift: dict[str, float]
+    scale: dict[str, float]
+    drugs: dict[str, float]
+
+
+def parameter_draws(k: int, seed: int, cal: dict | None = None, drugs: dict | None = None) -> list[Draw]:
+    """``k`` draws of (mean log-shift, IIV scale) per fitted parameter and of each fitted drug constant from the
+    calibration's bootstrap standard errors (see module doc). ``cal`` is a calibration's ``params`` and ``drugs`` its
+    ``drugs`` section ({DRUG: {FIELD: {"default", "log_shift_se"}}}); by default both are the installed calibration's
+    (with ``cal`` given and ``drugs`` not, no drug constant is drawn)."""
     from .calibrate import held_spreads
     from .validate import installed_calibration
 
     if cal is None:
-        cal = installed_calibration()["params"]
+        installed = installed_calibration()
+        cal, drugs = installed["params"], installed.get("drugs", {}) if drugs is None else drugs
+    drugs = drugs or {}
     # A parameter fitted without variability (the two adverse-event rates outside the organs) has a mean to draw only;
     # a variability held at a value set by hand (calibrate.held_spreads) has no bootstrap SE and is not drawn.
     held = set(held_spreads({"params": cal}))
     missing = [n for n, v in cal.items() if v.get("log_shift_se") is None
                or (float(v["iiv"]) > 0 and n not in held and v.get("iiv_se") is None)]
+    missing += [f"{d}.{f}" for d, fields in drugs.items() for f, v in fields.items() if v.get("log_shift_se") is None]
     if k and missing:
         raise ValueError(f"the installed calibration has no bootstrap standard errors for {', '.join(missing)}")
     rng = np.random.default_rng(seed)
     draws = []
     for _ in range(k):
-        shift, scale = {}, {}
+        shift, scale, dvals = {}, {}, {}
         for name, v in cal.items():
             shift[name] = float(rng.normal(0.0, v["log_shift_se"]))
             iiv = float(v["iiv"])
             if iiv <= 0 or name in held:
                 continue
             scale[name] = float(max(iiv + rng.normal(0.0, v["iiv_se"]), 0.05 * iiv) / iiv)  # kept above 5%
-        draws.append((shift, scale))
+        for d, fields in drugs.items():
+            for f, v in fields.items():
+                dvals[f"{d}.{f}"] = float(v["default"]) * float(np.exp(rng.normal(0.0, v["log_shift_se"])))
+        draws.append(Draw(shift, scale, dvals))
     return draws
 
 
@@ -147,9 +165,12 @@ def simulate_arms(spec: TrialSpec, arms: tuple[str, ...], patients: int, mean_sh
 def over_parameters(spec: TrialSpec, arm: str, control: str, endpoints: list[str], size_per_arm: int, *,
                     draws: int, patients: int, replicates: int, alpha: float, seed: int) -> list[dict]:
     """Probability of success per parameter draw (one simulated trial per draw, every endpoint read from it)."""
+    from .drugs.catalogue import drug_values
+
     per: dict[str, list[float]] = {ep: [] for ep in endpoints}
-    for shift, scale in parameter_draws(draws, seed):
-        p = simulate_arms(spec, (arm, control), patients, shift, scale)
+    for shift, scale, dvals in parameter_draws(draws, seed):
+        with drug_values(dvals):
+            p = simulate_arms(spec, (arm, control), patients, shift, scale)
         for ep in endpoints:
             per[ep].append(probability_of_success(p, arm, control, ep, size_per_arm, replicates, alpha,
                                                   seed).probability)
