@@ -3,7 +3,7 @@ doses). Nothing in it is fitted unless the installed calibration read its differ
 (calibrate --also ipilimumab-dose; the shipped one does not). The fast tests check the spec (the arms differ in dose alone) and the band arithmetic;
 the slow ones run the scenario at its own size, 300 per arm, and hold each figure to its ``band_note``: the exact 95%
 CI of a published proportion, ±25% for a median OS, the published CI for the hazard ratio, the Wald interval of the
-published difference. Misses are xfail with the value measured (stop 57); bands are not loosened."""
+published difference. Misses are xfail with the value measured; bands are not loosened."""
 
 from __future__ import annotations
 
@@ -64,12 +64,6 @@ def _miss(prefix: str, reason: str) -> object:
     return pytest.param(prefix, marks=pytest.mark.xfail(reason=reason, strict=False))
 
 
-_TOX = ("the model's severe toxicity follows the dose too little: with CTLA-4 occupancy's EC50 fitted to this trial and "
-        "CheckMate 067 (17.6 mg/L, calibration iteration 15; 5 mg/L assumed before) the occupancy at the trough rises "
-        "from about 0.52 to 0.79, but patients' sensitivity to CTLA-4 blockade is spread so widely (ctla4_dependence "
-        "log-SD 2.09) that this moves few across their thresholds; probes at the same seed: log-SD 1.0 and 0.5 give a "
-        "difference of 0.097 and 0.100, the expansion ceiling raised 16-fold 0.065 (docs/credibility.md, 'The dose "
-        "slope of toxicity')")
 _OS = ("the model's untreated melanoma lives too long (natural history) and the trial's population (previously "
        "treated patients, brain metastases) is not matched")
 _LEVEL = ("CheckMate 067's ipilimumab arm, a fitted row, reports 28% grade >= 3 TRAEs at the same dose (the model 0.281): "
@@ -78,15 +72,18 @@ _LEVEL = ("CheckMate 067's ipilimumab arm, a fitted row, reports 28% grade >= 3 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("prefix", [
-    "OS hazard ratio",  # 0.933 (0.84, CI 0.71-0.99) with iteration 15; 0.946 with 14
-    # 19.5 months (15.7, band 11.8-19.6): inside by 0.1 month at the scenario's seed
+    "OS hazard ratio",  # 0.980 (0.84, CI 0.71-0.99) with iteration 16; 0.933 with 15, 0.946 with 14
+    # 19.3 months (15.7, band 11.8-19.6) with iteration 16; 19.5 with 14
     f"{HIGH}: median OS",
-    f"{HIGH}: grade 3/4 treatment-related adverse events",  # 0.330 (0.36, band from 0.310); 0.247 with iteration 14
-    _miss(f"{LOW}: grade 3/4 treatment-related adverse events", "0.267 against 0.20 (exact CI 0.159-0.244) with "
-          "iteration 15 (0.220 with 14): " + _LEVEL),
-    _miss("grade 3/4 treatment-related adverse events, 10 minus 3", "0.063 against 0.16 (band from 0.096) with "
-          "iteration 15, a fitted figure (0.027 with 14): " + _TOX),
-    _miss(f"{LOW}: median OS", "17.7 months against 11.5 (band to 14.4) with iteration 15 (18.4 with 14): " + _OS),
+    f"{HIGH}: grade 3/4 treatment-related adverse events",  # 0.400 (0.36, band 0.310-0.410); 0.330 with 15
+    # fitted (calibration iteration 16 read it, with the spread of CTLA-4 sensitivity free): 0.147 (0.16, band
+    # 0.096-0.224); 0.063 with iteration 15 and 0.027 with 14, when that spread (log-SD 2.09) let a 1.5-fold rise in
+    # trough occupancy move few patients across their thresholds (docs/credibility.md, 'The dose slope of toxicity')
+    "grade 3/4 treatment-related adverse events, 10 minus 3",
+    _miss(f"{LOW}: grade 3/4 treatment-related adverse events", "0.253 against 0.20 (exact CI 0.159-0.244) with "
+          "iteration 16 (0.267 with 15, 0.220 with 14): " + _LEVEL),
+    _miss(f"{LOW}: median OS", "18.2 months against 11.5 (band to 14.4) with iteration 16 (17.7 with 15, 18.4 with 14): "
+          + _OS),
 ])
 def test_ipilimumab_dose_figures(dose_summary: dict, prefix: str) -> None:
     assert fig(dose_summary, prefix)["inside"], fig(dose_summary, prefix)
@@ -106,9 +103,16 @@ def test_only_what_the_calibration_read_is_marked_fitted(dose_summary: dict) -> 
 
 
 @pytest.mark.slow
+@pytest.mark.xfail(reason="calibration iteration 16 (stop 60): HR 0.980, paired interval 0.932-1.040 at 300 per arm "
+                   "(0.933 with iteration 15, 0.946 with 14, both with the interval below 1); the point estimate and "
+                   "the median OS (19.3 against 18.2 months) still favour 10 mg/kg. The fit that narrowed the spread "
+                   "of CTLA-4 sensitivity traded the hazard ratio (a fitted row, inside the published CI at +0.7 to "
+                   "+0.9 of its band on the held-out seeds) for the toxicity difference: more patients at 10 mg/kg "
+                   "are severely ill, stop treatment and get steroids", strict=False)
 def test_the_higher_dose_lives_longer(dose_summary: dict) -> None:
     """Direction, from PK and occupancy alone on the same patients: longer survival at 10 mg/kg (published HR 0.84),
-    the paired interval below 1 (measured 0.946, 0.912-0.978: a third of the published effect on the log scale)."""
+    the paired interval below 1 (measured 0.946, 0.912-0.978 with iteration 14: a third of the published effect on the
+    log scale)."""
     assert fig(dose_summary, "OS hazard ratio")["ci95"][1] < 1.0
     assert fig(dose_summary, f"{HIGH}: median OS")["simulated"] > fig(dose_summary, f"{LOW}: median OS")["simulated"]
 
@@ -116,5 +120,5 @@ def test_the_higher_dose_lives_longer(dose_summary: dict) -> None:
 @pytest.mark.slow
 def test_the_higher_dose_is_more_toxic(dose_summary: dict) -> None:
     """Direction on the same patients: more grade 3/4 TRAEs at 10 mg/kg, the paired interval above zero (measured
-    0.027, 0.010-0.047). Its size, a sixth of the published 0.16, is the miss above."""
+    0.147, 0.110-0.197 with calibration iteration 16; 0.027, 0.010-0.047 with iteration 14)."""
     assert fig(dose_summary, "grade 3/4 treatment-related adverse events, 10 minus 3")["ci95"][0] > 0.0

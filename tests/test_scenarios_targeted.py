@@ -31,11 +31,10 @@ _OS = "survival after progression runs on the model's untreated disease, which l
 
 @pytest.mark.parametrize("prefix", [
     "dabrafenib + trametinib: ORR",  # fitted: 68.0% (69%, exact CI 62.5-75.4%)
-    _miss("dabrafenib + trametinib: median PFS", "15.6 months against 11.0 (band 8.8-13.2) with calibration iteration "
-          "15 at the scenario's seed (12.9 with 14); the fit's own seed and size (11, 300) still read 11.04, and a 50% "
-          "step in either MAPK parameter moves it to 15.6: progression is seen at scans, so the median jumps from one "
-          "scan's day to the next (weeks 48, 56 and 68: 11.0, 12.9 and 15.6 months; docs/experiments/"
-          "stop59-iteration15/joint59_start.log)"),
+    # fitted: 12.9 months (11.0, band 8.8-13.2) with calibration iteration 16 at the scenario's seed (15.6 with 15,
+    # 12.9 with 14): progression is seen at scans, so the median jumps from one scan's day to the next (weeks 48, 56
+    # and 68: 11.0, 12.9 and 15.6 months; docs/experiments/stop59-iteration15/joint59_start.log)
+    "dabrafenib + trametinib: median PFS",
     "dabrafenib: ORR",  # unfitted: 50.3% (53%, exact CI 45.9-59.7%)
     "dabrafenib: median PFS",  # unfitted: 9.2 months (8.8, band 7.0-10.6)
     "PFS hazard ratio",  # unfitted: 0.78 (0.67, CI 0.53-0.84)

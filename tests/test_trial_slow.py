@@ -43,7 +43,8 @@ C, N, I = "nivolumab + ipilimumab", "nivolumab", "ipilimumab"
 # rate (0.061) and the combination's 24-month OS (0.659) came inside, so they are no longer listed.
 KNOWN_MISSES: set[tuple[str, str]] = {
     ("median_pfs_months", C), ("median_pfs_months", N),
-    # calibration iteration 15 (stop 59): 0.069 against 0.022 (band ±0.04; 0.061 with iteration 14, inside by 0.001);
+    # calibration iteration 16 (stop 60): 0.072 against 0.022 (validate, runs/val89; band ±0.04); 0.069 with
+    # iteration 15, 0.061 with iteration 14 (inside by 0.001);
     # ipilimumab's grade >= 3 TRAEs, a miss until iteration 14 (0.235 against 0.28), now read 0.281
     ("cr_rate", I),
 }
