@@ -207,7 +207,8 @@ def test_over_parameters_simulates_each_draw_with_its_drug_values(monkeypatch: p
         return p
 
     monkeypatch.setattr(success, "simulate_arms", fake)
-    success.over_parameters(spec, "a", "b", ["pfs"], 10, draws=3, patients=20, replicates=5, alpha=0.05, seed=4)
+    (q,) = success.over_parameters(spec, "a", "b", ["pfs"], 10, draws=3, patients=20, replicates=5, alpha=0.05, seed=4)
     expected = [d.drugs["ipilimumab.ec50_mg_l"] for d in success.parameter_draws(3, 4)]
     assert seen == pytest.approx(expected) and len(set(seen)) == 3
+    assert [v["ipilimumab.ec50_mg_l"] for v in q["drug_values"]] == pytest.approx(expected)  # reported per draw
     assert CATALOGUE["ipilimumab"].ec50_mg_l == before

@@ -168,7 +168,9 @@ def over_parameters(spec: TrialSpec, arm: str, control: str, endpoints: list[str
     from .drugs.catalogue import drug_values
 
     per: dict[str, list[float]] = {ep: [] for ep in endpoints}
+    drawn: list[dict[str, float]] = []
     for shift, scale, dvals in parameter_draws(draws, seed):
+        drawn.append(dvals)
         with drug_values(dvals):
             p = simulate_arms(spec, (arm, control), patients, shift, scale)
         for ep in endpoints:
@@ -178,6 +180,7 @@ def over_parameters(spec: TrialSpec, arm: str, control: str, endpoints: list[str
     for ep, vals in per.items():
         v = np.asarray(vals)
         out.append({"endpoint": ep, "draws": draws, "patients_per_arm": patients, "per_draw": vals,
+                    "drug_values": drawn,
                     "mean": float(v.mean()), "range95": [float(np.quantile(v, 0.025)), float(np.quantile(v, 0.975))]})
     return out
 
