@@ -119,7 +119,9 @@ def parameter_draws(k: int, seed: int, cal: dict | None = None, drugs: dict | No
 
     if cal is None:
         installed = installed_calibration()
-        cal, drugs = installed["params"], installed.get("drugs", {}) if drugs is None else drugs
+        cal = installed["params"]
+        if drugs is None:
+            drugs = installed.get("drugs", {})
     drugs = drugs or {}
     # A parameter fitted without variability (the two adverse-event rates outside the organs) has a mean to draw only;
     # a variability held at a value set by hand (calibrate.held_spreads) has no bootstrap SE and is not drawn.
@@ -168,9 +170,8 @@ def over_parameters(spec: TrialSpec, arm: str, control: str, endpoints: list[str
     from .drugs.catalogue import drug_values
 
     per: dict[str, list[float]] = {ep: [] for ep in endpoints}
-    drawn: list[dict[str, float]] = []
-    for shift, scale, dvals in parameter_draws(draws, seed):
-        drawn.append(dvals)
+    sets = parameter_draws(draws, seed)
+    for shift, scale, dvals in sets:
         with drug_values(dvals):
             p = simulate_arms(spec, (arm, control), patients, shift, scale)
         for ep in endpoints:
@@ -180,7 +181,7 @@ def over_parameters(spec: TrialSpec, arm: str, control: str, endpoints: list[str
     for ep, vals in per.items():
         v = np.asarray(vals)
         out.append({"endpoint": ep, "draws": draws, "patients_per_arm": patients, "per_draw": vals,
-                    "drug_values": drawn,
+                    "drug_values": [d.drugs for d in sets],
                     "mean": float(v.mean()), "range95": [float(np.quantile(v, 0.025)), float(np.quantile(v, 0.975))]})
     return out
 
