@@ -43,6 +43,23 @@ def threshold_model(n: int):  # type: ignore[no-untyped-def]
     return rates
 
 
+def test_product_background_is_the_untreated_rate_of_a_product_threshold_model() -> None:
+    # oracle: event when log(a m) + log(1 + c) + log(1 + p) + e > 0, e ~ N(0, sigma^2): every rate is a normal tail
+    sigma, log_am, c, p = 0.8, -1.5, 1.2, 0.7
+    rate = {"nivolumab + ipilimumab": norm.cdf((log_am + np.log1p(c) + np.log1p(p)) / sigma),
+            "nivolumab": norm.cdf((log_am + np.log1p(p)) / sigma), "ipilimumab": norm.cdf((log_am + np.log1p(c)) / sigma)}
+    assert co.product_background(rate) == pytest.approx(norm.cdf(log_am / sigma), rel=1e-9)
+    # the same model with the releases added (1 + c + p): a smaller combination, which the product reads as a
+    # larger untreated rate
+    added = {**rate, "nivolumab + ipilimumab": norm.cdf((log_am + np.log1p(c + p)) / sigma)}
+    assert co.product_background(added) > 1.5 * co.product_background(rate)
+    # CheckMate 067's table: the liver fits the product with almost no untreated events; the gut and skin do not
+    tg = co.targets(["dermatitis", "colitis", "hepatitis"])
+    assert co.product_background(tg["hepatitis"]) == pytest.approx(0.0049, abs=5e-4)
+    assert co.product_background(tg["colitis"]) == pytest.approx(0.129, abs=1e-3)
+    assert co.product_background(tg["dermatitis"]) == pytest.approx(0.203, abs=1e-3)
+
+
 def test_fit_block_recovers_known_parameters_of_a_threshold_model() -> None:
     n = 2000
     rates = threshold_model(n)
