@@ -58,6 +58,11 @@ def test_product_background_is_the_untreated_rate_of_a_product_threshold_model()
     assert co.product_background(tg["hepatitis"]) == pytest.approx(0.0049, abs=5e-4)
     assert co.product_background(tg["colitis"]) == pytest.approx(0.129, abs=1e-3)
     assert co.product_background(tg["dermatitis"]) == pytest.approx(0.203, abs=1e-3)
+    # a rate of 0 or a missing arm has no probit: refused, naming the arm
+    with pytest.raises(ValueError, match="ipilimumab must be"):
+        co.product_background({**rate, "ipilimumab": 0.0})
+    with pytest.raises(ValueError, match="nivolumab must be"):
+        co.product_background({k: v for k, v in rate.items() if k != "nivolumab"})
 
 
 def test_fit_block_recovers_known_parameters_of_a_threshold_model() -> None:

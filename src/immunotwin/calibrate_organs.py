@@ -98,6 +98,10 @@ def product_background(rates: Mapping[str, float]) -> float:
     z_combination. Where the answer is far from 0 the product cannot give the table with pools that stay tolerised
     in untreated patients: CheckMate 067's hepatitis gives 0.005, its diarrhoea 0.13 and its rash 0.20 (stop 61).
     ``rates``: arm -> rate, with the three arms of :data:`PARAMETERS`."""
+    bad = [arm for _, arm in PARAMETERS if not 0.0 < float(rates.get(arm, np.nan)) < 1.0]
+    if bad:
+        raise ValueError(f"rates: {', '.join(bad)} must be a share strictly between 0 and 1 (got "
+                         f"{', '.join(repr(rates.get(arm)) for arm in bad)})")
     z = {arm: float(norm.ppf(rates[arm])) for _, arm in PARAMETERS}
     combo, pd1, ctla4 = (z[arm] for _, arm in PARAMETERS)
     return float(norm.cdf(pd1 + ctla4 - combo))
