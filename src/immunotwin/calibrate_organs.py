@@ -102,8 +102,7 @@ def product_background(rates: Mapping[str, float]) -> float:
     if bad:
         raise ValueError(f"rates: {', '.join(bad)} must be a share strictly between 0 and 1 (got "
                          f"{', '.join(repr(rates.get(arm)) for arm in bad)})")
-    z = {arm: float(norm.ppf(rates[arm])) for _, arm in PARAMETERS}
-    combo, pd1, ctla4 = (z[arm] for _, arm in PARAMETERS)
+    combo, pd1, ctla4 = (float(norm.ppf(rates[arm])) for _, arm in PARAMETERS)
     return float(norm.cdf(pd1 + ctla4 - combo))
 
 
