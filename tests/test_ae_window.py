@@ -101,3 +101,22 @@ def test_reported_column_by_hand() -> None:
     assert reported_column(df, "hypothyroidism_grade").tolist() == [2, 0, 2]
     # without the window every grade counts
     assert reported_column(df.drop(columns="ae_window_end_weeks"), "irae_colitis_grade").tolist() == [3, 2, 1]
+
+
+def test_reported_column_with_a_cutoff_and_background_reports_by_hand() -> None:
+    """A data cut-off shortens the window; a background report of diarrhoea counts as grade 1 where the gut's grade
+    is read, inside the window and the cut-off, and not at all with ``background=False``."""
+    from immunotwin.clinic.outcomes import reported_column
+
+    df = pd.DataFrame({"ae_window_end_weeks": [10.0, 10.0, 40.0, 40.0],
+                       "irae_colitis_grade": [2, 0, 0, 2],
+                       "irae_colitis_onset_weeks": [4.0, NAN, NAN, 30.0],
+                       "irae_colitis_onset2_weeks": [8.0, NAN, NAN, 31.0],
+                       "irae_colitis_onset3_weeks": [NAN, NAN, NAN, NAN],
+                       "diarrhoea_background_onset_weeks": [2.0, 9.0, 35.0, NAN]})
+    assert reported_column(df, "irae_colitis_grade").tolist() == [2, 1, 1, 2]
+    assert reported_column(df, "irae_colitis_grade", background=False).tolist() == [2, 0, 0, 2]
+    # a cut-off at 20 weeks: the third patient's report (week 35) and the fourth's colitis (week 30) fall after it
+    assert reported_column(df, "irae_colitis_grade", cutoff_weeks=20.0).tolist() == [2, 1, 0, 0]
+    # the skin has no diarrhoea reports; grade >= 2 never comes from a report
+    assert (reported_column(df, "irae_colitis_grade") >= 2).tolist() == [True, False, False, True]

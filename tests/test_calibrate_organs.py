@@ -63,6 +63,13 @@ def test_product_background_is_the_untreated_rate_of_a_product_threshold_model()
         co.product_background({**rate, "ipilimumab": 0.0})
     with pytest.raises(ValueError, match="nivolumab must be"):
         co.product_background({k: v for k, v in rate.items() if k != "nivolumab"})
+    # independent background reports on top of the product's immune events: read back out exactly
+    b = {"nivolumab + ipilimumab": 0.04, "nivolumab": 0.07, "ipilimumab": 0.03}
+    seen = {arm: 1.0 - (1.0 - rate[arm]) * (1.0 - b[arm]) for arm in rate}
+    assert co.product_background(seen, b) == pytest.approx(norm.cdf(log_am / sigma), rel=1e-9)
+    assert co.product_background(seen) > co.product_background(seen, b)  # unread, the reports look immune
+    with pytest.raises(ValueError, match="background: nivolumab must be"):
+        co.product_background(seen, {**b, "nivolumab": seen["nivolumab"]})
 
 
 def test_fit_block_recovers_known_parameters_of_a_threshold_model() -> None:

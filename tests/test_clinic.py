@@ -204,3 +204,44 @@ def test_autoreactive_activity_counts_activated_organs() -> None:
     tolerised = 12 * 1.0 / (1.0 + 900.0)
     assert a[0] == pytest.approx(np.full(3, tolerised))
     assert a[1, 2] == pytest.approx(10 / 901.0 + 0.5 + 1.0, rel=1e-9)
+
+
+def test_background_reports_match_the_constant_hazard() -> None:
+    """Reports without an immune cause: probability 1 - exp(-rate * exposure) (the analytic oracle, within 4 binomial
+    SE), on a day inside the exposure; none without exposure or at a zero rate; more with a longer exposure."""
+    from immunotwin.clinic.run import background_reports
+    from immunotwin.units import DAYS_PER_MONTH
+
+    n = 40_000
+    u = np.random.default_rng(3).random((n, 2))
+    first = np.full(n, 7.0)
+    for months in (3.0, 12.0):
+        exposure = np.full(n, months * DAYS_PER_MONTH)
+        day = background_reports(first, exposure, (0.0097, 0.0068), u)
+        for j, rate in enumerate((0.0097, 0.0068)):
+            p = 1.0 - np.exp(-rate * months)
+            seen = ~np.isnan(day[:, j])
+            assert abs(seen.mean() - p) < 4.0 * np.sqrt(p * (1 - p) / n)
+            assert (day[seen, j] >= 7.0).all() and (day[seen, j] < 7.0 + months * DAYS_PER_MONTH).all()
+    assert np.isnan(background_reports(first, np.zeros(n), (0.0097, 0.0068), u)).all()
+    assert np.isnan(background_reports(first, np.full(n, 300.0), (0.0, 0.0), u)).all()
+    short = ~np.isnan(background_reports(first, np.full(n, 90.0), (0.0097, 0.0068), u))
+    long = ~np.isnan(background_reports(first, np.full(n, 900.0), (0.0097, 0.0068), u))
+    assert (long >= short).all() and long.sum() > short.sum()  # the same draws: a report once made stays made
+
+
+def test_report_draws_are_a_patients_own_and_leave_the_other_draws_unchanged() -> None:
+    """The background-report draws come from a third stream per patient: the same for a patient in any chunk, and the
+    first stream's draws (clinic uniforms) and covariates are those of the first two streams alone."""
+    from immunotwin.population import patient_streams, sample_cohort
+
+    whole = sample_cohort("melanoma", {}, 7, 2, range(8), 3)
+    part = sample_cohort("melanoma", {}, 7, 2, [5, 6, 7], 3)
+    assert whole.report_uniforms.shape == (8, 2)
+    np.testing.assert_array_equal(whole.report_uniforms[5:], part.report_uniforms)
+    g = patient_streams(7, 2, [5])[0]  # the first stream's draws in the order sample_cohort takes them
+    from immunotwin.population import N_NORMAL, N_UNIFORM
+    g.standard_normal(N_NORMAL)
+    g.random(N_UNIFORM)
+    np.testing.assert_array_equal(g.random((3, 4)), whole.uniforms[5])
+    assert not np.isin(whole.report_uniforms, whole.uniforms).any()

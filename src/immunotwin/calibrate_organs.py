@@ -88,7 +88,7 @@ def targets(organs: Sequence[str]) -> dict[str, dict[str, float]]:
     return {o: {arm: float(terms[TERMS[o][0]][0]) for arm, terms in arms.items()} for o in organs}
 
 
-def product_background(rates: Mapping[str, float]) -> float:
+def product_background(rates: Mapping[str, float], background: Mapping[str, float] | None = None) -> float:
     """The untreated incidence that a three-arm table implies under the product form of the releases
     (``checkpoint_synergy`` 1), read in the threshold approximation the fit's probit residuals rest on.
 
@@ -97,22 +97,49 @@ def product_background(rates: Mapping[str, float]) -> float:
     z_combination - z_anti-PD-1 = z_anti-CTLA-4 - z_untreated, and z_untreated = z_anti-PD-1 + z_anti-CTLA-4 -
     z_combination. Where the answer is far from 0 the product cannot give the table with pools that stay tolerised
     in untreated patients: CheckMate 067's hepatitis gives 0.005, its diarrhoea 0.13 and its rash 0.20 (stop 61).
-    ``rates``: arm -> rate, with the three arms of :data:`PARAMETERS`."""
+    ``rates``: arm -> rate, with the three arms of :data:`PARAMETERS`. ``background``: arm -> share of the table's
+    reports without an immune cause (clinic/run.background_reports), independent of the immune events: the rates'
+    immune parts 1 - (1 - rate)/(1 - background) are read instead, and the answer is their untreated incidence."""
     bad = [arm for _, arm in PARAMETERS if not 0.0 < float(rates.get(arm, np.nan)) < 1.0]
     if bad:
         raise ValueError(f"rates: {', '.join(bad)} must be a share strictly between 0 and 1 (got "
                          f"{', '.join(repr(rates.get(arm)) for arm in bad)})")
+    if background is not None:
+        below = [arm for _, arm in PARAMETERS if not 0.0 <= float(background.get(arm, np.nan)) < float(rates[arm])]
+        if below:
+            raise ValueError(f"background: {', '.join(below)} must be a share from 0 up to the arm's rate (got "
+                             f"{', '.join(repr(background.get(arm)) for arm in below)})")
+        rates = {arm: 1.0 - (1.0 - float(rates[arm])) / (1.0 - float(background[arm])) for _, arm in PARAMETERS}
     combo, pd1, ctla4 = (float(norm.ppf(rates[arm])) for _, arm in PARAMETERS)
     return float(norm.cdf(pd1 + ctla4 - combo))
 
 
 def incidence(p, organ: str, arm: str) -> float:  # type: ignore[no-untyped-def]
     """Share of ``arm``'s patients who ran with ``organ``'s event of any grade first seen within the reporting window
-    (as the trial's safety table counts it: :func:`immunotwin.clinic.outcomes.reported_column`)."""
+    and before the table's data cut-off (as the trial's safety table counts it:
+    :func:`immunotwin.clinic.outcomes.reported_column`, :func:`table_cutoff_weeks`)."""
     from .clinic.outcomes import reported_column
 
     g = p[(p["arm"] == arm) & (p["status"] == "ok")]
-    return float((reported_column(g, TERMS[organ][1]) >= 1).mean()) if len(g) else float("nan")
+    return float((reported_column(g, TERMS[organ][1], table_cutoff_weeks()) >= 1).mean()) if len(g) else float("nan")
+
+
+def background_share(p, organ: str, arm: str) -> float:  # type: ignore[no-untyped-def]
+    """Share of ``arm``'s patients whose table has a report of ``organ``'s term without an immune cause (diarrhoea,
+    rash: :func:`immunotwin.clinic.outcomes.reported_background`), within the window and the data cut-off."""
+    from .clinic.outcomes import reported_background
+
+    g = p[(p["arm"] == arm) & (p["status"] == "ok")]
+    return float(reported_background(g, TERMS[organ][1], table_cutoff_weeks()).mean()) if len(g) else float("nan")
+
+
+def table_cutoff_weeks() -> float:
+    """The safety table's data cut-off from the start of treatment (weeks; :data:`TABLE`'s ``data_cutoff_months``):
+    events after it are not in the table."""
+    from .reference import load
+    from .units import DAYS_PER_MONTH
+
+    return float(load(TABLE[0])[TABLE[1]]["data_cutoff_months"]) * DAYS_PER_MONTH / 7.0
 
 
 def probit(rate: np.ndarray, n: int) -> np.ndarray:
@@ -205,6 +232,7 @@ def run(organs: Sequence[str], patients: int, seed: int, sweeps: int, max_evals:
     values = {f"{prm}.{o}": installed(f"{prm}.{o}") for o in organs for prm, _ in PARAMETERS}
     history: dict[str, list] = {o: [] for o in organs}
     results: dict[str, dict] = {}
+    shown: set[str] = set()
     for sweep in range(sweeps):
         for o in organs:
             names = [f"{prm}.{o}" for prm, _ in PARAMETERS]
@@ -213,6 +241,13 @@ def run(organs: Sequence[str], patients: int, seed: int, sweeps: int, max_evals:
                 p = simulate({**(fixed or {}), **values, **dict(zip(names, map(float, v), strict=True))}, patients,
                              seed)
                 m = np.array([incidence(p, o, arm) for arm in arms])
+                if o not in shown:  # once per organ: what the table asks of its immune events
+                    shown.add(o)
+                    b = {arm: background_share(p, o, arm) for arm in arms}
+                    if any(b.values()) and all(b[a] < tg[o][a] for a in arms):
+                        log(f"  {o}: background reports in the simulated table " + ", ".join(
+                            f"{a} {x:.3f}" for a, x in b.items()) + "; untreated incidence of the immune events "
+                            f"the table implies under the product {product_background(tg[o], b):.3f}")
                 log(f"  {o}: " + ", ".join(f"{n.split('.')[0]} {x:.4g}" for n, x in zip(names, v, strict=True))
                     + " -> " + ", ".join(f"{a} {r:.3f}" for a, r in zip(arms, m, strict=True)))
                 return m

@@ -147,6 +147,17 @@ def late_streams(seed: int, arm_key: int, indices: Sequence[int]) -> list[np.ran
     return [np.random.default_rng(np.random.SeedSequence([int(seed), int(arm_key), int(i), 1])) for i in indices]
 
 
+#: Uniform draws of a patient's third stream (:func:`report_streams`): column 0 a background report of diarrhoea,
+#: column 1 of rash (clinic/run.background_reports).
+N_REPORT = 2
+
+
+def report_streams(seed: int, arm_key: int, indices: Sequence[int]) -> list[np.random.Generator]:
+    """A third generator per patient from (seed, arm key, patient index, 2), for the clinic's background reports of
+    events without an immune cause: the first two streams' draws, and so every other figure, are unchanged."""
+    return [np.random.default_rng(np.random.SeedSequence([int(seed), int(arm_key), int(i), 2])) for i in indices]
+
+
 @dataclass(frozen=True)
 class Cohort:
     """A chunk of virtual patients: covariates, model parameters and clinic randomness."""
@@ -163,6 +174,7 @@ class Cohort:
     effects: Mapping[str, np.ndarray]  # log-scale random effect of each IIV parameter (N, ...)
     lesion_thresholds: np.ndarray  # (N, 16) cumulative exponential draws
     ct_cr_sld_mm: np.ndarray  # (N,) target sum at or below which CT reads a complete response (nodes: 10 mm each)
+    report_uniforms: np.ndarray  # (N, N_REPORT) the background-report draws (report_streams)
 
     @property
     def n(self) -> int:
@@ -203,6 +215,8 @@ def sample_cohort(cancer: str, overrides: Mapping[str, object], seed: int, arm_k
         else np.zeros((0, 16))
     late = np.stack([g.random(N_LATE) for g in late_streams(seed, arm_key, idx)]) if len(gens) \
         else np.zeros((0, N_LATE))
+    report = np.stack([g.random(N_REPORT) for g in report_streams(seed, arm_key, idx)]) if len(gens) \
+        else np.zeros((0, N_REPORT))
     ov = dict(overrides)
     frac = lambda key, default: float(ov.get(key, default))  # noqa: E731
     cov: dict[str, np.ndarray] = {}
@@ -258,7 +272,7 @@ def sample_cohort(cancer: str, overrides: Mapping[str, object], seed: int, arm_k
 
     params, extras, effects = _params(c, frame, _normals(z, u, late), iiv_scale or {}, mean_shift or {})
     return Cohort(index=idx, covariates=frame, params=params, pk_eta=z[:, 16:18], uniforms=uniforms,
-                  scan_noise=noise, lesion_thresholds=thresholds, effects=effects, **extras)
+                  report_uniforms=report, scan_noise=noise, lesion_thresholds=thresholds, effects=effects, **extras)
 
 
 def _params(c, cov: pd.DataFrame, z: np.ndarray, iiv_scale: Mapping[str, float],  # type: ignore[no-untyped-def]

@@ -24,6 +24,7 @@ from .calibrate import FIT_ENDPOINTS, SCALE, SUBGROUP_SCALE, pdl1_subgroup_orr
 from .calibrate_organs import PARAMETERS as ORGAN_FIT_PARAMETERS
 from .calibrate_organs import SPEC as ORGAN_FIT_SPEC
 from .calibrate_organs import TERMS as ORGAN_FIT_TERMS
+from .calibrate_organs import table_cutoff_weeks
 from .clinic.outcomes import reported_column
 from .model.organs import IRAES
 from .plausibility import early_deaths, population_kinetics
@@ -258,8 +259,11 @@ def irae_rows(p: pd.DataFrame) -> list[Row]:
     organ_fit = organ_fitted()
     for organ_name, more in (("colitis", "ipilimumab"), ("hypophysitis", "ipilimumab"), ("thyroiditis", "nivolumab"),
                              ("pneumonitis", "nivolumab")):
-        a = float((reported_column(p[p["arm"] == "ipilimumab"], f"irae_{organ_name}_grade") >= 1).mean())
-        b = float((reported_column(p[p["arm"] == "nivolumab"], f"irae_{organ_name}_grade") >= 1).mean())
+        # the class difference is in immune-related events: without the background reports of diarrhoea
+        a = float((reported_column(p[p["arm"] == "ipilimumab"], f"irae_{organ_name}_grade", background=False)
+                   >= 1).mean())
+        b = float((reported_column(p[p["arm"] == "nivolumab"], f"irae_{organ_name}_grade", background=False)
+                   >= 1).mean())
         ok = (a > b) if more == "ipilimumab" else (b > a)
         # an organ fitted to CheckMate 067's table by arm has its class difference set by that fit: not a validation
         rows.append(Row(f"organ mix: {organ_name} more frequent with {more}", "ipilimumab vs nivolumab",
@@ -447,7 +451,8 @@ def organ_mix_rows(p: pd.DataFrame) -> list[Row]:
                 pub_any, pub_g3 = terms["diarrhoea"][0], max(terms["diarrhoea"][1], terms["colitis"][1])
             else:
                 pub_any, pub_g3 = terms[term]
-            grade = reported_column(g, column)  # within the reporting window, as the trial's table
+            # within the reporting window and the analysis's follow-up, as the trial's table
+            grade = reported_column(g, column, table_cutoff_weeks())
             for label, pub, sim in (("any grade", pub_any, float((grade >= 1).mean())),
                                     ("grade >=3", pub_g3, float((grade >= 3).mean()))):
                 if pub <= 0:

@@ -117,6 +117,10 @@ def patient_rows(res: ClinicResult, covariates: pd.DataFrame, *, criteria: str, 
     extra["nonimmune_trae_grade3"] = res.nonimmune_trae
     extra["autoreactive_activity_months"] = res.autoreactive_activity_days / DAYS_PER_MONTH
     extra["systemic_irae_grade3"] = res.systemic_irae
+    # Diarrhoea and rash reported as treatment-related without an immune cause (run.background_reports), grade 1:
+    # counted where a safety table counts the organ's events (reported_column), not as irAEs.
+    extra["diarrhoea_background_onset_weeks"] = res.background_reports[:, 0] / 7.0
+    extra["rash_background_onset_weeks"] = res.background_reports[:, 1] / 7.0
     # Treatment-related adverse events as trial tables count them: irAEs, neutropenia and the grade >= 3 events
     # outside the modelled organs drawn by the clinic, non-immune and immune-related (graded 3: their grade beyond
     # 3 is not modelled).
@@ -193,15 +197,53 @@ def reported_grade(worst: np.ndarray, onset1: np.ndarray, onset2: np.ndarray, on
     return np.where(rep == 3, np.maximum(worst, 3), rep).astype(np.int8)
 
 
-def reported_column(df: pd.DataFrame, column: str) -> np.ndarray:
+#: Organ grade column -> the column of its background reports (events reported as treatment-related without an immune
+#: cause, clinic/run.background_reports): the gut's any grade is read as diarrhoea, the skin's as rash.
+BACKGROUND_REPORTS = {"irae_colitis_grade": "diarrhoea_background_onset_weeks",
+                      "irae_dermatitis_grade": "rash_background_onset_weeks"}
+
+
+def reported_column(df: pd.DataFrame, column: str, cutoff_weeks: float | None = None,
+                    background: bool = True) -> np.ndarray:
     """A patient table's organ grade column (``irae_<organ>_grade`` or ``hypothyroidism_grade``) as a trial's safety
     table counts it: the events first seen within the reporting window (``ae_window_end_weeks``; see
-    :func:`reported_grade`). Hypothyroidism keeps only its first onset, so its worst grade counts when that onset is
-    in the window. A table without the window keeps every grade."""
+    :func:`reported_grade`), and before the analysis's data cut-off ``cutoff_weeks`` from the start of treatment
+    where one is given. Hypothyroidism keeps only its first onset, so its worst grade counts when that onset is
+    in the window. A table without the window keeps every grade. The gut's and the skin's add the diarrhoea and rash
+    reported without an immune cause (``BACKGROUND_REPORTS``, grade 1), as a safety table counts every event the
+    investigator attributes to the drug, unless ``background`` is False (the organ's immune events alone)."""
+    end = _table_end_weeks(df, cutoff_weeks)
+    grade = _reported_immune(df, column, None if np.isinf(end).all() else end * 7.0)
+    if background:
+        grade = np.maximum(grade, reported_background(df, column, cutoff_weeks).astype(int))
+    return grade
+
+
+def reported_background(df: pd.DataFrame, column: str, cutoff_weeks: float | None = None) -> np.ndarray:
+    """Which patients' table has a background report (no immune cause) where ``column``'s organ is read: reported
+    within the reporting window and before the cut-off, as :func:`reported_column` counts it. All False for an organ
+    without background reports or a table without their column."""
+    reports = BACKGROUND_REPORTS.get(column)
+    if reports not in df:
+        return np.zeros(len(df), bool)
+    end = _table_end_weeks(df, cutoff_weeks)
+    onset = df[reports].to_numpy(float)
+    return (onset <= end) | (~np.isnan(onset) & np.isnan(end))
+
+
+def _table_end_weeks(df: pd.DataFrame, cutoff_weeks: float | None) -> np.ndarray:
+    """Each patient's last week in a safety table: the reporting window's end, cut at ``cutoff_weeks``; inf where the
+    table has neither."""
+    end = df["ae_window_end_weeks"].to_numpy(float) if "ae_window_end_weeks" in df else np.full(len(df), np.inf)
+    return end if cutoff_weeks is None else np.fmin(end, float(cutoff_weeks))
+
+
+def _reported_immune(df: pd.DataFrame, column: str, end: np.ndarray | None) -> np.ndarray:
+    """The organ's immune events of :func:`reported_column`, without the background reports: those first seen by day
+    ``end`` (None: every grade)."""
     grade = df[column].fillna(0).to_numpy(int)
-    if "ae_window_end_weeks" not in df:
+    if end is None:
         return grade
-    end = df["ae_window_end_weeks"].to_numpy(float) * 7.0
     if column == "hypothyroidism_grade":
         onset = df["hypothyroidism_onset_weeks"].to_numpy(float) * 7.0
         return np.where(np.isnan(end) | (onset <= end), grade, 0)

@@ -151,6 +151,7 @@ class ClinicResult:
     vitiligo_onset: np.ndarray  # (N,) day it was first seen
     cr_sld_mm: np.ndarray  # (N,) target sum read as a complete response (0; lymph nodes on CT: 10 mm each)
     ae_window_end: np.ndarray  # (N,) last day of the adverse-event reporting window (ae_window_end); NaN: never dosed
+    background_reports: np.ndarray  # (N, 2) day diarrhoea, rash were reported without an immune cause; NaN: never
 
 
 def _visit_columns() -> dict[str, list]:
@@ -505,12 +506,15 @@ def run_clinic(cohort: Cohort, arm: Sequence[DrugSchedule], *, assessment: Asses
                                    follow_up_days)
     nonimmune, systemic = other_trae(exposure, activity_days, params["nonimmune_trae_rate"],
                                      params["systemic_irae_rate"], cohort.uniforms[:, 0, 3])
+    background = background_reports(ckpt_first, exposure,
+                                    (params["background_diarrhoea_rate"], params["background_rash_rate"]),
+                                    cohort.report_uniforms)
     cmin = np.where(np.isinf(conc_min), np.nan, conc_min)
     return ClinicResult(scans, visits, grade_worst, onset1, onset3, onset2, last_grade, death_day, death_cause,
                         prog_day, failed, m, dosing, stop_reason, stop_day, cavg, cmin, traj, day, idx_vc,
                         neut_worst, anc_nadir, tox, car_peak, car_peak_day, b_cells, exposure, nonimmune,
                         activity_days, systemic, hypo_worst, hypo_onset, vit_worst, vit_onset, cr_sld,
-                        ae_window_end(line1_last, dosing.next_line_day))
+                        ae_window_end(line1_last, dosing.next_line_day), background)
 
 
 def ae_window_end(last_dose_day: np.ndarray, next_line_day: np.ndarray) -> np.ndarray:
@@ -555,4 +559,21 @@ def other_trae(exposure_days: np.ndarray, activity_days: np.ndarray, nonimmune_p
     return event & ~systemic, systemic
 
 
-__all__ = ["run_clinic", "ClinicResult", "INDEX", "other_trae", "checkpoint_exposure", "ae_window_end"]
+def background_reports(first_day: np.ndarray, exposure_days: np.ndarray,
+                       rates_per_month: Sequence[np.ndarray | float], u: np.ndarray) -> np.ndarray:
+    """Events reported as treatment-related without an immune cause, as a placebo arm reports them (diarrhoea,
+    rash: ``background_diarrhoea_rate``, ``background_rash_rate``), one per column of ``u`` (patients x events): each
+    at a constant hazard per month of checkpoint exposure (the reporting window from the first dose, ``first_day``,
+    :func:`checkpoint_exposure`), so it is reported with probability 1 - exp(-rate * exposure), on the day its
+    exposure time -ln(1 - u)/rate is reached (inverse transform). Grade 1, not acted on; a safety table counts it
+    with the organ's immune events (outcomes.reported_column). Returns the day of each report (patients x events),
+    NaN where there is none."""
+    exposure = np.asarray(exposure_days, float)[:, None]
+    rates = np.stack([np.broadcast_to(np.asarray(r, float), exposure.shape[:1]) for r in rates_per_month], axis=1)
+    with np.errstate(divide="ignore"):
+        t = -np.log1p(-np.asarray(u, float)) / rates * DAYS_PER_MONTH  # exposure days to the report
+    return np.where(t < exposure, np.asarray(first_day, float)[:, None] + t, np.nan)
+
+
+__all__ = ["run_clinic", "ClinicResult", "INDEX", "other_trae", "checkpoint_exposure", "ae_window_end",
+           "background_reports"]

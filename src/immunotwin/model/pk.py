@@ -75,6 +75,20 @@ PARAMS = (
             "select immune-related 4%: Weber et al., J Clin Oncol 2017;35:785). Not in the ODEs: the clinic "
             "draws the event (clinic/run.py) and records it without acting on it (assumed). Constant hazard "
             "(assumed); its value is fitted with the calibration (data/calibration.json)"),
+    sourced("background_diarrhoea_rate", "1/month", 0.0097,
+            "hazard of diarrhoea reported as treatment-related without an immune cause, per month of exposure to a "
+            "checkpoint antibody (first dose to 30 days after the last), read from a placebo arm: CheckMate 76K's "
+            "placebo group, 25 of 264 (9.5%) treatment-related diarrhoea of any grade and none of grade 3-4 "
+            "(Kirkwood et al., Nat Med 2023;29:2835, Table 2), over a mean exposure of 10.3 months (assumed: the "
+            "one-year course plus the 30-day window, 13 months, in the 58.6% of a placebo arm who complete it, "
+            "KEYNOTE-054's placebo arm, Eggermont et al., N Engl J Med 2018;378:1789, and half of that in the "
+            "rest); -ln(1 - 0.095)/10.3. Graded 1 and not acted on; counted where a safety table counts "
+            "diarrhoea (clinic/outcomes.reported_column), not as an irAE. Constant hazard (assumed)"),
+    sourced("background_rash_rate", "1/month", 0.0068,
+            "hazard of rash reported as treatment-related without an immune cause, per month of the same "
+            "exposure: CheckMate 76K's placebo group, 18 of 264 (6.8%) treatment-related rash of any grade and "
+            "none of grade 3-4 (Kirkwood et al., Nat Med 2023;29:2835, Table 2), over the same assumed 10.3 "
+            "months: -ln(1 - 0.068)/10.3. Graded 1, not acted on, counted where a safety table counts rash"),
     assumed("systemic_irae_rate", "1/month", 0.1,
             "hazard of a grade >= 3 immune-related event in tissues the model has no organ for (lipase and amylase "
             "rises, fatigue, pyrexia and the like; e.g. asymptomatic grade 3 amylase/lipase rises in 2 of 148 "
