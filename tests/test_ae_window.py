@@ -118,5 +118,34 @@ def test_reported_column_with_a_cutoff_and_background_reports_by_hand() -> None:
     assert reported_column(df, "irae_colitis_grade", background=False).tolist() == [2, 0, 0, 2]
     # a cut-off at 20 weeks: the third patient's report (week 35) and the fourth's colitis (week 30) fall after it
     assert reported_column(df, "irae_colitis_grade", cutoff_weeks=20.0).tolist() == [2, 1, 0, 0]
-    # the skin has no diarrhoea reports; grade >= 2 never comes from a report
+    # grade >= 2 never comes from a report
     assert (reported_column(df, "irae_colitis_grade") >= 2).tolist() == [True, False, False, True]
+    # the skin reads rash reports, not diarrhoea ones
+    skin = df.assign(irae_dermatitis_grade=0, irae_dermatitis_onset_weeks=NAN, irae_dermatitis_onset2_weeks=NAN,
+                     irae_dermatitis_onset3_weeks=NAN)
+    assert reported_column(skin, "irae_dermatitis_grade").tolist() == [0, 0, 0, 0]
+    skin = skin.assign(rash_background_onset_weeks=[NAN, 3.0, NAN, 39.0])
+    assert reported_column(skin, "irae_dermatitis_grade").tolist() == [0, 1, 0, 1]
+    assert reported_column(skin, "irae_dermatitis_grade", cutoff_weeks=20.0).tolist() == [0, 1, 0, 0]
+
+
+def test_reported_column_cutoff_for_a_patient_never_dosed_and_a_table_without_the_window() -> None:
+    """A patient never dosed (window end NaN) keeps every grade without a cut-off and is cut by one; a table without
+    the window is cut by the cut-off alone; hypothyroidism counts when its first onset is before the cut-off."""
+    from immunotwin.clinic.outcomes import reported_column
+
+    df = pd.DataFrame({"ae_window_end_weeks": [NAN, 50.0],
+                       "irae_colitis_grade": [2, 2],
+                       "irae_colitis_onset_weeks": [30.0, 30.0],
+                       "irae_colitis_onset2_weeks": [31.0, 31.0],
+                       "irae_colitis_onset3_weeks": [NAN, NAN],
+                       "hypothyroidism_grade": [2, 2],
+                       "hypothyroidism_onset_weeks": [10.0, 45.0]})
+    assert reported_column(df, "irae_colitis_grade").tolist() == [2, 2]
+    assert reported_column(df, "irae_colitis_grade", cutoff_weeks=30.5).tolist() == [1, 1]
+    assert reported_column(df, "irae_colitis_grade", cutoff_weeks=20.0).tolist() == [0, 0]
+    assert reported_column(df, "hypothyroidism_grade").tolist() == [2, 2]
+    assert reported_column(df, "hypothyroidism_grade", cutoff_weeks=20.0).tolist() == [2, 0]
+    bare = df.drop(columns="ae_window_end_weeks")
+    assert reported_column(bare, "irae_colitis_grade").tolist() == [2, 2]
+    assert reported_column(bare, "irae_colitis_grade", cutoff_weeks=30.5).tolist() == [1, 1]

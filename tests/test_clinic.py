@@ -231,17 +231,24 @@ def test_background_reports_match_the_constant_hazard() -> None:
 
 
 def test_report_draws_are_a_patients_own_and_leave_the_other_draws_unchanged() -> None:
-    """The background-report draws come from a third stream per patient: the same for a patient in any chunk, and the
-    first stream's draws (clinic uniforms) and covariates are those of the first two streams alone."""
-    from immunotwin.population import patient_streams, sample_cohort
+    """The background-report draws come from a third stream per patient: the same for a patient in any chunk, and
+    every other draw as it was before that stream existed (sums pinned from commit 2a2f65d, the last without it: the
+    clinic's uniforms, the scan noise, the lesion thresholds, the first stream's and the second stream's parameters
+    and covariates)."""
+    from immunotwin.population import sample_cohort
 
     whole = sample_cohort("melanoma", {}, 7, 2, range(8), 3)
     part = sample_cohort("melanoma", {}, 7, 2, [5, 6, 7], 3)
     assert whole.report_uniforms.shape == (8, 2)
     np.testing.assert_array_equal(whole.report_uniforms[5:], part.report_uniforms)
-    g = patient_streams(7, 2, [5])[0]  # the first stream's draws in the order sample_cohort takes them
-    from immunotwin.population import N_NORMAL, N_UNIFORM
-    g.standard_normal(N_NORMAL)
-    g.random(N_UNIFORM)
-    np.testing.assert_array_equal(g.random((3, 4)), whole.uniforms[5])
-    assert not np.isin(whole.report_uniforms, whole.uniforms).any()
+    pinned = {"uniforms": (whole.uniforms.sum(), 47.9457833582809),
+              "scan_noise": (whole.scan_noise.sum(), -0.5662118592338904),
+              "lesion_thresholds": (whole.lesion_thresholds.sum(), 947.1016869161947),
+              "tumour0": (whole.tumour0.sum(), 1623.5967942278369),
+              "immunogenicity": (np.sum(whole.params["immunogenicity"]), 2.512206924164182),
+              "damage_rate": (np.sum(whole.params["damage_rate"]), 20.386819108927675),
+              "mapk_persistence": (np.sum(whole.params["mapk_persistence"]), 122.92899784127742),
+              "sld0_mm": (whole.covariates["sld0_mm"].sum(), 985.5921390305681),
+              "braf_v600": (whole.covariates["braf_v600"].sum(), 4)}
+    for name, (now, before) in pinned.items():
+        assert float(now) == pytest.approx(before, rel=1e-12, abs=1e-12), name

@@ -134,7 +134,7 @@ PARAM_TARGETS: dict[str, tuple[str, str, tuple[str, ...], str, tuple[float, floa
     # occur under one checkpoint antibody in a trial other than CheckMate 067 (scenario_refs
     # "checkpoint_organ_incidence"); fitted before the damage rates, which set how severe the events run.
     **{f"weight_pd.{organ}": ("melanoma-vitiligo", "scenario_refs", ("checkpoint_organ_incidence", "nivolumab_pooled",
-                                                                     organ), f"incidence.{organ}", (0.02, 20.0))
+                                                                     organ), f"reported.{organ}", (0.02, 20.0))
        for organ in PD_INCIDENCE_ORGANS},
     "weight_pd.thyroiditis": ("cancers-compared-nsclc", "scenario_refs",
                               ("checkpoint_organ_incidence", "pembrolizumab_thyroid", "needing_replacement"),
@@ -231,6 +231,9 @@ METRICS = {
     **{f"severity.{organ}": (lambda p, o=organ: organ_severity(p, o)) for organ in IRAES},
     **{f"incidence.{organ}": (lambda p, o=organ: organ_incidence(p, o)) for organ in IRAES},
     **{f"grade2.{organ}": (lambda p, o=organ: organ_incidence(p, o, 2)) for organ in IRAES},
+    # as a table of treatment-related events counts them: in the reporting window, with the reports without an immune
+    # cause (Weber 2017's pooled nivolumab rows, which the PD-1 weights' opt-in fit targets)
+    **{f"reported.{organ}": (lambda p, o=organ: organ_reported(p, o)) for organ in IRAES},
 }
 
 
@@ -275,6 +278,16 @@ def organ_incidence(p, organ: str, grade: int = 1) -> float:  # type: ignore[no-
     """Of the patients who ran, the share whose worst ``organ`` irAE reached ``grade`` (default: any grade)."""
     g = _worst_grades(p, organ)
     return float((g >= grade).mean()) if len(g) else float("nan")
+
+
+def organ_reported(p, organ: str) -> float:  # type: ignore[no-untyped-def]
+    """Of the patients who ran, the share with ``organ``'s event of any grade as a table of treatment-related events
+    counts it (:func:`immunotwin.clinic.outcomes.reported_column`: first seen in the reporting window, with the
+    diarrhoea and rash reported without an immune cause)."""
+    from .clinic.outcomes import reported_column
+
+    g = p[p["status"] == "ok"]
+    return float((reported_column(g, f"irae_{organ}_grade") >= 1).mean()) if len(g) else float("nan")
 
 
 def with_value(params: tuple, key: str, value: float) -> tuple:  # type: ignore[type-arg]

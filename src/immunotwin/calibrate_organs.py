@@ -99,7 +99,8 @@ def product_background(rates: Mapping[str, float], background: Mapping[str, floa
     in untreated patients: CheckMate 067's hepatitis gives 0.005, its diarrhoea 0.13 and its rash 0.20 (stop 61).
     ``rates``: arm -> rate, with the three arms of :data:`PARAMETERS`. ``background``: arm -> share of the table's
     reports without an immune cause (clinic/run.background_reports), independent of the immune events: the rates'
-    immune parts 1 - (1 - rate)/(1 - background) are read instead, and the answer is their untreated incidence."""
+    immune parts 1 - (1 - rate)/(1 - background) are read instead, and the answer is their untreated incidence
+    (nearly independent: a patient stopped early for an immune event has less exposure to be reported in)."""
     bad = [arm for _, arm in PARAMETERS if not 0.0 < float(rates.get(arm, np.nan)) < 1.0]
     if bad:
         raise ValueError(f"rates: {', '.join(bad)} must be a share strictly between 0 and 1 (got "
@@ -114,14 +115,15 @@ def product_background(rates: Mapping[str, float], background: Mapping[str, floa
     return float(norm.cdf(pd1 + ctla4 - combo))
 
 
-def incidence(p, organ: str, arm: str) -> float:  # type: ignore[no-untyped-def]
+def incidence(p, organ: str, arm: str, cutoff: bool = True) -> float:  # type: ignore[no-untyped-def]
     """Share of ``arm``'s patients who ran with ``organ``'s event of any grade first seen within the reporting window
-    and before the table's data cut-off (as the trial's safety table counts it:
+    and, unless ``cutoff`` is False, before the table's data cut-off (as the trial's safety table counts it:
     :func:`immunotwin.clinic.outcomes.reported_column`, :func:`table_cutoff_weeks`)."""
     from .clinic.outcomes import reported_column
 
     g = p[(p["arm"] == arm) & (p["status"] == "ok")]
-    return float((reported_column(g, TERMS[organ][1], table_cutoff_weeks()) >= 1).mean()) if len(g) else float("nan")
+    end = table_cutoff_weeks() if cutoff else None
+    return float((reported_column(g, TERMS[organ][1], end) >= 1).mean()) if len(g) else float("nan")
 
 
 def background_share(p, organ: str, arm: str) -> float:  # type: ignore[no-untyped-def]
@@ -271,7 +273,7 @@ def untreated_incidence(values: Mapping[str, float], patients: int, seed: int) -
     checkpoint inhibitor."""
     with cc.model_values(values):
         p, _ = cc._simulate("hyperprogression-untreated", patients, False, seed)
-    return {o: incidence(p, o, "no drug") for o in TERMS}
+    return {o: incidence(p, o, "no drug", cutoff=False) for o in TERMS}
 
 
 def parser() -> argparse.ArgumentParser:

@@ -403,7 +403,8 @@ def other_trial_organ_rows(p: pd.DataFrame) -> list[Row]:
     opt-in fit of that organ's weight to this very figure is installed, ``calibrate_cancers.WEIGHTS_OPT_IN``; the
     organs' fit to CheckMate 067's own table, :mod:`immunotwin.calibrate_organs`, leaves them unfitted): nivolumab's
     rash and diarrhoea against Weber 2017's four pooled studies, ipilimumab's gut against MDX010-20's two ipilimumab arms, and its liver
-    against Tarhini's pooled analysis (doses 0.1-20 mg/kg: a lower anchor). Inside when the simulated rate lies in the
+    against Tarhini's pooled analysis (doses 0.1-20 mg/kg: a lower anchor), each read as its table counts (``counts``:
+    treatment-related with the background reports, immune-related without). Inside when the simulated rate lies in the
     exact 95% CI of the published count. Trials report the same regimen differently (Weber's 13% rash under nivolumab
     against CheckMate 067's 26%), which these rows show."""
     from .calibrate_cancers import PARAM_TARGETS, installed_fit_specs
@@ -424,7 +425,8 @@ def other_trial_organ_rows(p: pd.DataFrame) -> list[Row]:
         k = int(r.get(f"{figure}_k", round(pub * n)))
         lo, hi = clopper_pearson(k, n)
         term, column = ORGAN_FIT_TERMS[organ]
-        sim = float((reported_column(g, column) >= 1).mean())
+        # a table of treatment-related events counts the reports without an immune cause; one of immune-related not
+        sim = float((reported_column(g, column, background=r.get("counts") == "treatment-related") >= 1).mean())
         rows.append(Row(f"{term}, any grade, against another trial", arm, pub, sim, np.nan, np.nan,
                         f"exact 95% CI of {k}/{n}: {lo:.3f}-{hi:.3f}", lo <= sim <= hi, fitted, r["source"]))
     return rows

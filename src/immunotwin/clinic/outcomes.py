@@ -208,8 +208,9 @@ def reported_column(df: pd.DataFrame, column: str, cutoff_weeks: float | None = 
     """A patient table's organ grade column (``irae_<organ>_grade`` or ``hypothyroidism_grade``) as a trial's safety
     table counts it: the events first seen within the reporting window (``ae_window_end_weeks``; see
     :func:`reported_grade`), and before the analysis's data cut-off ``cutoff_weeks`` from the start of treatment
-    where one is given. Hypothyroidism keeps only its first onset, so its worst grade counts when that onset is
-    in the window. A table without the window keeps every grade. The gut's and the skin's add the diarrhoea and rash
+    where one is given (it applies to every patient, a patient never dosed too). Hypothyroidism keeps only its first
+    onset, so its worst grade counts when that onset is in the window. A table without the window and without a
+    cut-off, or without the onsets, keeps every grade. The gut's and the skin's add the diarrhoea and rash
     reported without an immune cause (``BACKGROUND_REPORTS``, grade 1), as a safety table counts every event the
     investigator attributes to the drug, unless ``background`` is False (the organ's immune events alone)."""
     end = _table_end_weeks(df, cutoff_weeks)
@@ -242,11 +243,11 @@ def _reported_immune(df: pd.DataFrame, column: str, end: np.ndarray | None) -> n
     """The organ's immune events of :func:`reported_column`, without the background reports: those first seen by day
     ``end`` (None: every grade)."""
     grade = df[column].fillna(0).to_numpy(int)
-    if end is None:
+    stem = column[: -len("_grade")]
+    if end is None or f"{stem}_onset_weeks" not in df:  # no window, or no onsets to place in one: every grade
         return grade
     if column == "hypothyroidism_grade":
         onset = df["hypothyroidism_onset_weeks"].to_numpy(float) * 7.0
         return np.where(np.isnan(end) | (onset <= end), grade, 0)
-    stem = column[: -len("_grade")]
     days = [df[f"{stem}_onset{k}_weeks"].to_numpy(float)[:, None] * 7.0 for k in ("", "2", "3")]
     return reported_grade(grade[:, None], *days, end)[:, 0].astype(int)

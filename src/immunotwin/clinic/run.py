@@ -570,7 +570,7 @@ def background_reports(first_day: np.ndarray, exposure_days: np.ndarray,
     NaN where there is none."""
     exposure = np.asarray(exposure_days, float)[:, None]
     rates = np.stack([np.broadcast_to(np.asarray(r, float), exposure.shape[:1]) for r in rates_per_month], axis=1)
-    with np.errstate(divide="ignore"):
+    with np.errstate(divide="ignore", invalid="ignore"):
         t = -np.log1p(-np.asarray(u, float)) / rates * DAYS_PER_MONTH  # exposure days to the report
     return np.where(t < exposure, np.asarray(first_day, float)[:, None] + t, np.nan)
 
