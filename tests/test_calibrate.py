@@ -671,6 +671,13 @@ def test_other_trial_organ_rows_by_hand(monkeypatch: pytest.MonkeyPatch) -> None
                                                                                                               abs=1e-3)
     liver = rows[("ipilimumab", "hepatitis, any grade, against another trial")]
     assert liver.published == pytest.approx(0.016) and liver.inside
+    # diarrhoea reported without an immune cause in 13 more of each arm: Weber's table counts treatment-related events
+    # (0.13 inside now), MDX010-20's immune-related ones (still 0.31)
+    reports = np.where(np.arange(200) % 100 >= 87, 5.0, np.nan)
+    rows = {(r.group, r.check): r for r in other_trial_organ_rows(p.assign(diarrhoea_background_onset_weeks=reports))}
+    nivo_gut = rows[("nivolumab", "diarrhoea, any grade, against another trial")]
+    assert nivo_gut.simulated == pytest.approx(0.13) and nivo_gut.inside
+    assert rows[("ipilimumab", "diarrhoea, any grade, against another trial")].simulated == pytest.approx(0.31)
 
 
 def test_thyroid_test_rows_by_hand() -> None:
