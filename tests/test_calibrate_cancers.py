@@ -72,9 +72,13 @@ def test_checkpoint_weight_targets_are_outside_checkmate067() -> None:
         spec, file, path, metric, _ = PARAM_TARGETS[key]
         name, _, organ = key.partition(".")
         assert file == "scenario_refs" and path[0] == "checkpoint_organ_incidence"
-        # the thyroid's figure is thyroid hormone started (hypothyroidism of grade >= 2, not the thyrotoxic phase)
-        assert metric == ("hypothyroid_replacement" if organ == "thyroiditis" else f"incidence.{organ}")
         entry = ref[path[1]]
+        # the thyroid's figure is thyroid hormone started (hypothyroidism of grade >= 2, not the thyrotoxic phase); a
+        # table of treatment-related events is read with the reports without an immune cause, one of immune-related
+        # events without them
+        expected = ("hypothyroid_replacement" if organ == "thyroiditis" else
+                    f"reported.{organ}" if entry.get("counts") == "treatment-related" else f"incidence.{organ}")
+        assert metric == expected
         assert "067" not in entry["source"] and "Larkin" not in entry["source"]
         assert 0 < entry[path[2]] < 1
         # CTLA-4 weights are read on ipilimumab arms only, PD-1 weights on anti-PD-1 specs without ipilimumab
@@ -287,3 +291,21 @@ def test_nsclc_response_is_fitted_on_its_own_number_of_patients(monkeypatch, tmp
     assert seen["nsclc"] == (2000, pytest.approx(1 / 2000)) and seen["rcc"] == (300, pytest.approx(1 / 300))
     written = json.loads(out.read_text())["cancers"]
     assert written["nsclc"]["patients"] == 2000 and written["rcc"]["patients"] == 300
+
+
+def test_organ_reported_counts_the_window_and_the_reports_by_hand() -> None:
+    """Oracle by hand: four patients who ran and one who failed; the gut's immune event in the window (1), one after
+    it (2), a diarrhoea report without an immune cause (3), neither (4): 2 of the 4 who ran, where the raw incidence
+    reads 2 of 4 from patients 1 and 2."""
+    import pandas as pd
+
+    from immunotwin.calibrate_cancers import organ_incidence, organ_reported
+
+    nan = float("nan")
+    p = pd.DataFrame({"status": ["ok"] * 4 + ["failed"], "ae_window_end_weeks": [20.0] * 5,
+                      "irae_colitis_grade": [1, 1, 0, 0, 3], "irae_colitis_onset_weeks": [5.0, 30.0, nan, nan, 1.0],
+                      "irae_colitis_onset2_weeks": [nan] * 5, "irae_colitis_onset3_weeks": [nan, nan, nan, nan, 1.0],
+                      "diarrhoea_background_onset_weeks": [nan, nan, 10.0, nan, nan]})
+    assert organ_reported(p, "colitis") == pytest.approx(0.5)
+    assert organ_incidence(p, "colitis") == pytest.approx(0.5)
+    assert organ_reported(p.assign(diarrhoea_background_onset_weeks=nan), "colitis") == pytest.approx(0.25)
