@@ -297,8 +297,6 @@ def test_organ_reported_counts_the_window_and_the_reports_by_hand() -> None:
     """Oracle by hand: four patients who ran and one who failed; the gut's immune event in the window (1), one after
     it (2), a diarrhoea report without an immune cause (3), neither (4): 2 of the 4 who ran, where the raw incidence
     reads 2 of 4 from patients 1 and 2."""
-    import pandas as pd
-
     from immunotwin.calibrate_cancers import organ_incidence, organ_reported
 
     nan = float("nan")

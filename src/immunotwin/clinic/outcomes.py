@@ -216,7 +216,7 @@ def reported_column(df: pd.DataFrame, column: str, cutoff_weeks: float | None = 
     end = _table_end_weeks(df, cutoff_weeks)
     grade = _reported_immune(df, column, None if np.isinf(end).all() else end * 7.0)
     if background:
-        grade = np.maximum(grade, reported_background(df, column, cutoff_weeks).astype(int))
+        grade = np.maximum(grade, _background_by(df, column, end).astype(int))
     return grade
 
 
@@ -224,10 +224,14 @@ def reported_background(df: pd.DataFrame, column: str, cutoff_weeks: float | Non
     """Which patients' table has a background report (no immune cause) where ``column``'s organ is read: reported
     within the reporting window and before the cut-off, as :func:`reported_column` counts it. All False for an organ
     without background reports or a table without their column."""
+    return _background_by(df, column, _table_end_weeks(df, cutoff_weeks))
+
+
+def _background_by(df: pd.DataFrame, column: str, end: np.ndarray) -> np.ndarray:
+    """Background reports of ``column``'s organ made by week ``end`` (per patient; NaN: a patient never dosed)."""
     reports = BACKGROUND_REPORTS.get(column)
     if reports not in df:
         return np.zeros(len(df), bool)
-    end = _table_end_weeks(df, cutoff_weeks)
     onset = df[reports].to_numpy(float)
     return (onset <= end) | (~np.isnan(onset) & np.isnan(end))
 
