@@ -158,6 +158,13 @@ def report_streams(seed: int, arm_key: int, indices: Sequence[int]) -> list[np.r
     return [np.random.default_rng(np.random.SeedSequence([int(seed), int(arm_key), int(i), 2])) for i in indices]
 
 
+def scan_streams(seed: int, arm_key: int, indices: Sequence[int]) -> list[np.random.Generator]:
+    """A fourth generator per patient from (seed, arm key, patient index, 3), for the day each on-treatment scan
+    falls within the protocol's visit window (``Assessment.window_days``): the other streams' draws, and so every
+    figure of a spec without a window, are unchanged."""
+    return [np.random.default_rng(np.random.SeedSequence([int(seed), int(arm_key), int(i), 3])) for i in indices]
+
+
 @dataclass(frozen=True)
 class Cohort:
     """A chunk of virtual patients: covariates, model parameters and clinic randomness."""
@@ -175,6 +182,7 @@ class Cohort:
     lesion_thresholds: np.ndarray  # (N, 16) cumulative exponential draws
     ct_cr_sld_mm: np.ndarray  # (N,) target sum at or below which CT reads a complete response (nodes: 10 mm each)
     report_uniforms: np.ndarray  # (N, N_REPORT) the background-report draws (report_streams)
+    scan_uniforms: np.ndarray  # (N, n_steps) the day of the k-th on-treatment scan within its window (scan_streams)
 
     @property
     def n(self) -> int:
@@ -217,6 +225,8 @@ def sample_cohort(cancer: str, overrides: Mapping[str, object], seed: int, arm_k
         else np.zeros((0, N_LATE))
     report = np.stack([g.random(N_REPORT) for g in report_streams(seed, arm_key, idx)]) if len(gens) \
         else np.zeros((0, N_REPORT))
+    scan_u = np.stack([g.random(n_steps) for g in scan_streams(seed, arm_key, idx)]) if len(gens) \
+        else np.zeros((0, n_steps))
     ov = dict(overrides)
     frac = lambda key, default: float(ov.get(key, default))  # noqa: E731
     cov: dict[str, np.ndarray] = {}
@@ -272,7 +282,7 @@ def sample_cohort(cancer: str, overrides: Mapping[str, object], seed: int, arm_k
 
     params, extras, effects = _params(c, frame, _normals(z, u, late), iiv_scale or {}, mean_shift or {})
     return Cohort(index=idx, covariates=frame, params=params, pk_eta=z[:, 16:18], uniforms=uniforms,
-                  report_uniforms=report, scan_noise=noise, lesion_thresholds=thresholds, effects=effects, **extras)
+                  report_uniforms=report, scan_uniforms=scan_u, scan_noise=noise, lesion_thresholds=thresholds, effects=effects, **extras)
 
 
 def _params(c, cov: pd.DataFrame, z: np.ndarray, iiv_scale: Mapping[str, float],  # type: ignore[no-untyped-def]

@@ -333,6 +333,11 @@ class Assessment:
 
     ``pre_treatment_scan_days`` is how many days before the first dose the pre-treatment
     (pre-baseline) scan is taken, for tumour growth rates.
+
+    ``window_days`` is the protocol's visit window for on-treatment scans: each patient's scan falls on a day drawn
+    uniformly within that many days either side of the scheduled day (0: every scan on its day). The clinic steps
+    in weeks, so the drawn day is rounded to the nearest week (a 7-day window moves a quarter of scans a week
+    earlier and a quarter a week later); the pre-treatment and baseline scans keep their days.
     """
 
     imaging: tuple[ImagingRule, ...]
@@ -340,6 +345,7 @@ class Assessment:
     criteria: str = "recist1.1"
     hpd_definition: str = "champiat"
     pre_treatment_scan_days: float = 42.0
+    window_days: float = 0.0
 
     def scan_days(self, follow_up_days: float) -> np.ndarray:
         """On-treatment scan days (after day 0, up to ``follow_up_days`` inclusive), rules applied in sequence.
@@ -849,7 +855,8 @@ def _parse_assessment(table: dict[str, Any] | None, cancer: str | None, errs: _E
         return Assessment(imaging=default_imaging, pre_treatment_scan_days=_DEFAULT_PRE_TREATMENT_SCAN_DAYS)
     path = "assessment"
     n_before = len(errs.items)
-    _check_keys(table, ("imaging", "confirm_response", "criteria", "hpd_definition", "pre_treatment_scan"), path, errs)
+    _check_keys(table, ("imaging", "confirm_response", "criteria", "hpd_definition", "pre_treatment_scan", "window"),
+                path, errs)
     imaging = default_imaging
     if "imaging" in table:
         imaging = _parse_imaging(table["imaging"], _join(path, "imaging"), errs) or default_imaging
@@ -857,11 +864,27 @@ def _parse_assessment(table: dict[str, Any] | None, cancer: str | None, errs: _E
     criteria = _get_str(table, "criteria", path, errs, default="recist1.1", choices=CRITERIA)
     hpd = _get_str(table, "hpd_definition", path, errs, default="champiat", choices=HPD_DEFINITIONS)
     pre = _get_duration(table, "pre_treatment_scan", path, errs, default=_DEFAULT_PRE_TREATMENT_SCAN_DAYS, positive=True)
+    window = _get_duration(table, "window", path, errs, default=0.0)
+    if window is not None and window < 0:
+        errs.add(_join(path, "window"), f"duration {table['window']!r} must not be negative")
+    elif window is not None and window > 0:
+        gap = _shortest_scan_gap(imaging)
+        if 2.0 * window >= gap:
+            errs.add(_join(path, "window"), f"{table['window']!r} either side would let scans {format_number(gap)} "
+                     "days apart swap order: keep it under half the shortest interval between scans (from day 0)")
     if len(errs.items) > n_before:
         return None
     return Assessment(
-        imaging=imaging, confirm_response=confirm, criteria=criteria, hpd_definition=hpd, pre_treatment_scan_days=pre
+        imaging=imaging, confirm_response=confirm, criteria=criteria, hpd_definition=hpd, pre_treatment_scan_days=pre,
+        window_days=float(window or 0.0),
     )
+
+
+def _shortest_scan_gap(imaging: tuple[ImagingRule, ...]) -> float:
+    """The shortest interval between consecutive scheduled scans, the first measured from day 0 (the rules' scans
+    over ten years, which covers every repeat)."""
+    days = np.concatenate([[0.0], Assessment(imaging=imaging).scan_days(3652.5)])
+    return float(np.diff(days).min()) if len(days) > 1 else float("inf")
 
 
 def _parse_management(table: dict[str, Any] | None, errs: _Errors) -> Management | None:

@@ -202,7 +202,9 @@ def run_clinic(cohort: Cohort, arm: Sequence[DrugSchedule], *, assessment: Asses
     car_peak = np.zeros(n)
     car_peak_day = np.full(n, np.nan)
     il6r, bcg = SLOTS.index("il6r"), SLOTS.index("bcg")
-    scan_days = {t0, 0.0, *(STEP * np.round(assessment.scan_days(follow_up_days) / STEP)).tolist()}
+    fixed_scans = {t0, 0.0}  # the pre-treatment and baseline scans: every patient, on the day
+    patient_scans = scan_schedule(STEP * np.round(assessment.scan_days(follow_up_days) / STEP),
+                                  assessment.window_days, cohort.scan_uniforms)
     irecist = assessment.criteria == "irecist"
     # PET (Lugano) and cystoscopy with biopsy read viable tumour only: a complete response is none left. CT reads the
     # residue too, and a complete response is every target gone: 0 mm, or lymph nodes under 10 mm each (Cancer.nodal).
@@ -305,7 +307,7 @@ def run_clinic(cohort: Cohort, arm: Sequence[DrugSchedule], *, assessment: Asses
         else:
             irae_death = np.zeros(n, dtype=bool)
 
-        is_scan = day in scan_days
+        is_scan = (day in fixed_scans) | (patient_scans == day).any(axis=1)  # (n,) this patient's scan today
         on_treatment = dosing.remaining(day, progressed, treat_beyond_progression, n_arm) & ~m.stopped
         due_any = (dosing.next_due <= day + 1e-6).any(axis=1) & on_treatment
         managed = (m.steroid_mg > 0) | m.held | (tox.steroid_mg > 0)
@@ -348,36 +350,38 @@ def run_clinic(cohort: Cohort, arm: Sequence[DrugSchedule], *, assessment: Asses
         crossed = LAYOUT.get(y, "new_lesion_hazard")[:, None] > cohort.lesion_thresholds
         log_tum = np.log(tum)
         surfaced = observe.surface(surfaced, crossed, log_tum)
-        if is_scan:
+        new_les = np.zeros(n, dtype=np.int64)
+        if is_scan.any():
+            scanned = alive & is_scan
             # CT reads viable tumour, debris, resorbing residue and scar (tumour.py); PET (Lugano) and cystoscopy with
             # biopsy read viable tumour only. The viable reading is kept for every scan (what a PET would show).
             noise_k = cohort.scan_noise[:, min(k, cohort.scan_noise.shape[1] - 1)]
             sld0 = cohort.covariates["sld0_mm"].to_numpy(float)
-            sld_viable = np.where(alive, observe.sld(tum, cohort.tumour0, sld0, cohort.n_lesions, noise_k), np.nan)
+            sld_viable = np.where(scanned, observe.sld(tum, cohort.tumour0, sld0, cohort.n_lesions, noise_k), np.nan)
             measured = tum if viable_only else tum + ct_residue(y)
             sld = sld_viable if viable_only else observe.sld(measured, cohort.tumour0, sld0, cohort.n_lesions, noise_k)
-            sld = np.where(alive, sld, np.nan)
+            sld = np.where(scanned, sld, np.nan)
             if day == 0:
                 base_les = crossed.sum(axis=1)  # lesions surfaced by baseline (since the pre-treatment scan) are not new
             if day > 0:
-                seen_new |= observe.new_lesions_visible(surfaced, crossed, log_tum, base_les) & alive[:, None]
-            new_les = seen_new.sum(axis=1)
-            for i in np.flatnonzero(alive):
+                seen_new |= observe.new_lesions_visible(surfaced, crossed, log_tum, base_les) & scanned[:, None]
+            new_les = np.where(scanned, seen_new.sum(axis=1), 0)
+            for i in np.flatnonzero(scanned):
                 scans[i].append((day, float(sld[i]), int(new_les[i])))
             if day == 0:
                 baseline_sld = sld.copy()
                 nadir = sld.copy()
             elif day > 0:
                 new_count = new_les
-                pd_now = alive & ((sld >= 1.2 * nadir - 1e-9) & (sld - nadir >= 5.0 - 1e-9) | (new_count > 0))
-                pr_now = alive & (sld <= 0.7 * baseline_sld + 1e-9)
+                pd_now = scanned & ((sld >= 1.2 * nadir - 1e-9) & (sld - nadir >= 5.0 - 1e-9) | (new_count > 0))
+                pr_now = scanned & (sld <= 0.7 * baseline_sld + 1e-9)
                 response = np.where(pd_now, "PD", np.where(sld <= cr_sld, "CR", np.where(pr_now, "PR", "SD")))
-                response = np.where(alive, response, "")
+                response = np.where(scanned, response, "")
                 if irecist:
-                    confirm = alive & ~np.isnan(iupd_day) & ~progressed & (day - iupd_day >= IRCP_CONFIRM_DAYS - 1e-6) \
+                    confirm = scanned & ~np.isnan(iupd_day) & ~progressed & (day - iupd_day >= IRCP_CONFIRM_DAYS - 1e-6) \
                         & ((sld - iupd_sld >= 5.0) | (new_count > iupd_new))
-                    reset = alive & ~np.isnan(iupd_day) & ~progressed & ~pd_now
-                    newly = alive & np.isnan(iupd_day) & pd_now & ~progressed
+                    reset = scanned & ~np.isnan(iupd_day) & ~progressed & ~pd_now
+                    newly = scanned & np.isnan(iupd_day) & pd_now & ~progressed
                     iupd_day[newly], iupd_sld[newly], iupd_new[newly] = day, sld[newly], new_count[newly]
                     prog_day[confirm] = iupd_day[confirm]
                     progressed |= confirm
@@ -387,7 +391,7 @@ def run_clinic(cohort: Cohort, arm: Sequence[DrugSchedule], *, assessment: Asses
                     newly = pd_now & ~progressed
                     prog_day[newly] = day
                     progressed |= newly
-                nadir = np.where(alive, np.fmin(nadir, sld), nadir)
+                nadir = np.where(scanned, np.fmin(nadir, sld), nadir)
                 if post is not None and post.drugs:
                     # One draw per patient (the first step's post-progression column), so ``fraction`` is the share
                     # of progressing patients treated, not a chance renewed at every visit.
@@ -445,10 +449,10 @@ def run_clinic(cohort: Cohort, arm: Sequence[DrugSchedule], *, assessment: Asses
             rows = np.flatnonzero(visit | (is_scan & alive))
             visits["patient"].extend(cohort.index[rows].tolist())
             visits["day"].extend([day] * len(rows))
-            visits["scan"].extend([is_scan] * len(rows))
+            visits["scan"].extend(is_scan[rows].tolist())
             visits["sld_mm"].extend(sld[rows].tolist())
             visits["sld_viable_mm"].extend(sld_viable[rows].tolist())
-            visits["new_lesions"].extend((new_les[rows] if is_scan else np.zeros(len(rows), int)).tolist())
+            visits["new_lesions"].extend(new_les[rows].tolist())
             visits["response"].extend(response[rows].tolist())
             for j, name in enumerate(IRAES):
                 visits[name].extend(grade[rows, j].tolist())
@@ -515,6 +519,19 @@ def run_clinic(cohort: Cohort, arm: Sequence[DrugSchedule], *, assessment: Asses
                         neut_worst, anc_nadir, tox, car_peak, car_peak_day, b_cells, exposure, nonimmune,
                         activity_days, systemic, hypo_worst, hypo_onset, vit_worst, vit_onset, cr_sld,
                         ae_window_end(line1_last, dosing.next_line_day), background)
+
+
+def scan_schedule(scheduled: np.ndarray, window_days: float, u: np.ndarray) -> np.ndarray:
+    """(N, S) each patient's on-treatment scan days: the scheduled days (S,), each moved by a day drawn uniformly
+    within ``window_days`` either side (``u``, (N, >= S) uniforms, column k for the k-th scan) and rounded to the
+    clinic's weekly step. The spec keeps the window under half the shortest interval, so a patient's scans keep
+    their order."""
+    scheduled = np.asarray(scheduled, dtype=float)
+    n = len(u)
+    if window_days <= 0 or len(scheduled) == 0:
+        return np.broadcast_to(scheduled, (n, len(scheduled))).copy()
+    shift = STEP * np.round((2.0 * u[:, : len(scheduled)] - 1.0) * window_days / STEP)
+    return scheduled[None, :] + shift
 
 
 def ae_window_end(last_dose_day: np.ndarray, next_line_day: np.ndarray) -> np.ndarray:
