@@ -7,11 +7,10 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from tests.test_spec import VALID, errors_of, has_error
 
 from immunotwin.clinic.run import STEP, scan_schedule
 from immunotwin.spec import parse_spec
-
-from tests.test_spec import VALID, errors_of, has_error
 
 
 def test_window_parsed_and_defaults_to_none() -> None:
