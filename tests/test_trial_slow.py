@@ -42,7 +42,11 @@ C, N, I = "nivolumab + ipilimumab", "nivolumab", "ipilimumab"
 # nivolumab's 5.52 (6.9, a scan step under the band), ipilimumab's grade >= 3 TRAEs 0.235 (0.28); ipilimumab's CR
 # rate (0.061) and the combination's 24-month OS (0.659) came inside, so they are no longer listed.
 KNOWN_MISSES: set[tuple[str, str]] = {
-    ("median_pfs_months", C), ("median_pfs_months", N),
+    # the combination's median PFS 22.3 against 11.5 (validate at 1,000 per arm): its curve runs level near 0.5
+    # from the first year, a few points above the published one. Nivolumab's, 5.52 (the week-24 scan, the band's
+    # edge) while every scan fell on its scheduled day, reads 5.75 since the spec gives the protocol's visit window
+    # (stop 63), inside
+    ("median_pfs_months", C),
     # calibration iteration 16 (stop 60): 0.072 against 0.022 (validate, runs/val89; band ±0.04); 0.069 with
     # iteration 15, 0.061 with iteration 14 (inside by 0.001);
     # ipilimumab's grade >= 3 TRAEs, a miss until iteration 14 (0.235 against 0.28), now read 0.281

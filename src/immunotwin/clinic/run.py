@@ -8,6 +8,12 @@ doses due, and reads scans by RECIST 1.1 or iRECIST. Death comes from tumour bur
 a fatal irAE or from other causes (life table). Every patient's randomness was drawn up
 front from its own stream (:mod:`immunotwin.population`), so results do not depend on who
 else is in the batch.
+
+Scans keep to the spec's schedule, each on its day or, where the spec gives the protocol's visit window
+(``[assessment] window``), on a day drawn for that patient within it and rounded to the week (:func:`scan_schedule`).
+Progression is dated at the scan that shows it, so a schedule's fixed days put every progression of a
+non-responding arm on one day and its median PFS on a scan day; a trial's own scans scatter around their days, and
+its medians with them (Panageas et al., "When you look matters", J Natl Cancer Inst 2007;99:428, PMID 17374832).
 """
 
 from __future__ import annotations
