@@ -230,6 +230,11 @@ def test_structured_spec_is_the_toml_spec() -> None:
     assert (m.steroid_dose_scale, m.cytokine_protocol) == (0.5, "lee2014")
     with pytest.raises(ValueError, match="cytokine_protocol"):
         TrialRequest.model_validate({"spec": {**STRUCTURED, "management": {"cytokine_protocol": "cartox"}}})
+    windowed = {**STRUCTURED, "assessment": {"criteria": "irecist", "window": "7 days"}}
+    w = trial_inputs(TrialRequest.model_validate({"spec": windowed}), 100).spec.assessment
+    assert (w.criteria, w.window_days) == ("irecist", 7.0)
+    assert trial_inputs(TrialRequest.model_validate({"spec": {**STRUCTURED, "assessment": {}}}), 100
+                        ).spec.assessment.window_days == 0.0
 
 
 @pytest.mark.parametrize("body, loc", [
@@ -247,6 +252,9 @@ def test_structured_spec_is_the_toml_spec() -> None:
                "arms": [{"name": "a", "drugs": [{"name": "nivolumab", "dose": "3 mg/kg", "every": "2 weeks",
                                                  "until": "someday"}]}]}},
      ["body", "spec", "arms", 0, "drugs", 0, "until"]),
+    ({"spec": {"name": "x", "follow_up": "3 months", "population": {"cancer": "melanoma", "size_per_arm": 2},
+               "assessment": {"window": "-3 days"}, "arms": [{"name": "a", "drugs": []}]}},
+     ["body", "spec", "assessment", "window"]),
 ])
 def test_bad_trial_input_names_the_field(client: httpx.Client, body: dict, loc: list) -> None:
     assert loc in _loc(client.post("/api/trials", json=body))

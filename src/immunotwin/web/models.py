@@ -113,6 +113,8 @@ class AssessmentIn(_Strict):
     criteria: Literal[CRITERIA] = "recist1.1"  # type: ignore[valid-type]
     confirm_response: bool = False
     hpd_definition: Literal[HPD_DEFINITIONS] = "champiat"  # type: ignore[valid-type]
+    window: str | None = Field(None, max_length=40, description="the protocol's visit window either side of each "
+                               "scheduled scan, e.g. '7 days' (none: every scan on its day)")
 
 
 class ArmIn(_Strict):

@@ -220,7 +220,7 @@ def structured_spec_toml(req: TrialRequest) -> str:
     doc["population"] = {"cancer": s.population.cancer.value, "size_per_arm": s.population.size_per_arm,
                          **s.population.overrides}
     if s.assessment is not None:
-        doc["assessment"] = s.assessment.model_dump()
+        doc["assessment"] = s.assessment.model_dump(exclude_none=True)
     if s.management is not None:
         doc["management"] = {"guideline": s.management.guideline.value,
                              "treat_beyond_progression": s.management.treat_beyond_progression,
