@@ -17,6 +17,7 @@ The TOML format is a public interface (see ``examples/checkmate067.toml``)::
     criteria = "recist1.1"         # or "irecist", or "lugano2014" (lymphoma: PET-based complete response)
     hpd_definition = "champiat"    # or "ferrara", "kas" or "aacr"
     pre_treatment_scan = "6 weeks"
+    window = "7 days"              # optional visit window either side of each on-treatment scan (default none)
     [management]                   # optional
     guideline = "asco2021"         # or "none"
     treat_beyond_progression = false
