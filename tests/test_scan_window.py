@@ -19,12 +19,20 @@ def test_window_parsed_and_defaults_to_none() -> None:
     assert spec.assessment.window_days == 7.0
 
 
-@pytest.mark.parametrize("window, fragment", [('"-7 days"', "negative"), ('"3 weeks"', "half the shortest interval"),
-                                              ("7", "")])
-def test_window_errors_name_the_field(window: str, fragment: str) -> None:
-    # every 6 weeks: a 3-week window either side would let two scans meet
-    errors = errors_of(VALID + f'[assessment]\nimaging = [{{every = "6 weeks"}}]\nwindow = {window}\n')
+@pytest.mark.parametrize("every, window, fragment", [
+    ("6 weeks", '"-7 days"', "negative"), ("6 weeks", "7", "expected a duration"),
+    ("6 weeks", '"3 weeks"', "meet or swap"),  # a 3-week move either side lets scans 6 weeks apart meet
+    # the clinic moves scans by whole weeks: 6 days rounds to a week, 13 days to two
+    ("2 weeks", '"6 days"', "up to 7 days"), ("4 weeks", '"13 days"', "up to 14 days"),
+    ("10 days", '"4 days"', "scans 7 days apart")])  # every 10 days lies on the weekly grid 7 days apart at best
+def test_window_errors_name_the_field(every: str, window: str, fragment: str) -> None:
+    errors = errors_of(VALID + f'[assessment]\nimaging = [{{every = "{every}"}}]\nwindow = {window}\n')
     assert has_error(errors, "assessment.window", fragment), errors
+
+
+def test_window_under_half_a_week_is_accepted_on_any_schedule() -> None:
+    spec = parse_spec(VALID + '[assessment]\nimaging = [{every = "3 days"}]\nwindow = "3 days"\n')
+    assert spec.assessment.window_days == 3.0
 
 
 def test_no_window_keeps_the_schedule() -> None:
@@ -60,12 +68,21 @@ def test_scan_draws_are_a_patients_own_and_leave_the_other_draws_unchanged() -> 
     part = sample_cohort("melanoma", {}, 7, 2, [5, 6, 7], 30)
     assert whole.scan_uniforms.shape == (8, 30)
     np.testing.assert_array_equal(whole.scan_uniforms[5:], part.scan_uniforms)
-    # the first stream's draws and the third (background reports) are those of a cohort drawn before this stream
-    # existed (commit f5085bf): sums pinned
-    before = sample_cohort("melanoma", {}, 7, 2, range(8), 3)
-    assert float(before.uniforms.sum()) == pytest.approx(47.9457833582809, rel=1e-12)
-    assert float(whole.report_uniforms.sum()) == pytest.approx(float(before.report_uniforms.sum()), rel=0, abs=0)
+    # the first stream's and the third stream's (background reports) draws are those of commit f5085bf, the last
+    # without this stream: sums pinned from it
+    assert float(whole.uniforms.sum()) == pytest.approx(476.10801549200573, rel=1e-12)
+    assert float(whole.report_uniforms.sum()) == pytest.approx(8.958364159986685, rel=1e-12)
     assert not np.allclose(whole.scan_uniforms[:, :2], whole.report_uniforms)
+
+
+def test_no_window_reads_as_before_the_window_existed(runs: dict) -> None:
+    """Without a window the small trial reads as it did at commit f5085bf (sums pinned from a run of it there)."""
+    p, v = runs["none"]
+    assert float(p["pfs_months"].sum()) == pytest.approx(272.2956878850103, rel=1e-12)
+    assert float(p["os_months"].sum()) == pytest.approx(389.58521560574945, rel=1e-12)
+    assert int(p["pfs_event"].sum()) == 25
+    assert float(p["best_pct_change"].sum()) == pytest.approx(-803.5895935881007, rel=1e-12)
+    assert len(v) == 989 and float(np.nansum(v["sld_mm"])) == pytest.approx(29891.4776749133, rel=1e-12)
 
 
 SPEC = ('name = "scan window"\nseed = 3\nfollow_up = "12 months"\n[population]\ncancer = "melanoma"\n'
@@ -105,14 +122,16 @@ def test_scans_fall_within_the_window_per_patient(runs: dict) -> None:
         moved += int(np.sum(np.asarray(days) != near))
     n_scans = sum(len(d) for d in jittered)
     assert 0.3 * n_scans < moved < 0.7 * n_scans  # half of the scans move a week (a binomial share of about 100)
-    # progression is dated at the patient's own scan
-    p, v = runs["week"]
-    prog = p[p["pfs_event"] & (p["death_cause"] == "")] if "death_cause" in p else p[p["pfs_event"]]
-    scan_days = v[v["scan"]].groupby("patient")["day"].apply(set)
-    for _, row in prog.iterrows():
-        day = round(row["pfs_months"] * 30.4375)
-        if row["patient"] in scan_days.index and row["os_months"] > row["pfs_months"]:
-            assert min(abs(day - d) for d in scan_days[row["patient"]]) <= 1
+    # a patient not scanned on another patient's scan day gets no reading: no diameter, no response
+    v = runs["week"][1]
+    unscanned = v[~v["scan"].astype(bool)]
+    assert len(unscanned) > 100 and unscanned["sld_mm"].isna().all() and (unscanned["response"] == "").all()
+    # the clinic's progression (its PD row) is the day outcomes read from the patient's scans
+    p = runs["week"][0].set_index("patient")
+    first_pd = v[v["response"] == "PD"].groupby("patient")["day"].min()
+    assert len(first_pd) >= 10
+    np.testing.assert_allclose(p.loc[first_pd.index, "pfs_months"].to_numpy() * 30.4375, first_pd.to_numpy(),
+                               atol=1e-6)
 
 
 def test_window_result_does_not_depend_on_the_chunk(runs: dict) -> None:
@@ -126,3 +145,38 @@ def test_window_moves_progression_dates(runs: dict) -> None:
     both = (a["pfs_event"] & b["pfs_event"]).to_numpy()
     diff = (b["pfs_months"] - a["pfs_months"]).to_numpy()[both] * 30.4375
     assert both.sum() >= 10 and np.any(np.abs(diff) > 3)
+
+
+IRECIST = ('name = "irecist window"\nseed = 9\nfollow_up = "15 months"\n[population]\ncancer = "melanoma"\n'
+           'size_per_arm = 60\n[assessment]\nimaging = [{every = "6 weeks"}]\ncriteria = "irecist"\nwindow = "17 days"\n'
+           '[[arm]]\nname = "nivo"\n  [[arm.drug]]\n  name = "nivolumab"\n  dose = "3 mg/kg"\n  every = "2 weeks"\n'
+           '  until = "progression"\n  [arm.post_progression]\n  fraction = 1.0\n    [[arm.post_progression.drug]]\n'
+           '    name = "ipilimumab"\n    dose = "3 mg/kg"\n    every = "3 weeks"\n    doses = 4\n')
+
+
+def test_irecist_with_a_window_starts_the_next_line_at_confirmation() -> None:
+    """Scans 6 weeks apart moved up to 2 weeks each can come 2 weeks apart; under iRECIST a scan under 28 days after
+    an iUPD neither confirms nor resets it in the clinic (which starts the next line at confirmed progression), as
+    clinic/recist.py reads the scans. The next-line drug, given to every progressing patient at the scan that
+    confirms, comes on or after the progression date read. (The clinic's iUPD and recist.py's still date progression
+    differently for some patients, with or without a window: 3-7 of about 90 confirmed progressions at 200 patients,
+    seeds 9-11; the cause is not yet found, so it is not asserted here.)"""
+    from immunotwin.trial import ChunkId, simulate_chunk
+
+    p, v = simulate_chunk(parse_spec(IRECIST), ChunkId(0, 0, 60))
+    days = v[v["scan"].astype(bool) & (v["day"] > 0)].groupby("patient")["day"].apply(lambda d: np.diff(np.sort(d)))
+    assert min(d.min() for d in days if len(d)) < 28  # the window does bring scans that close
+    prog = p[p["pfs_event"] & p["next_line_months"].notna()]
+    assert len(prog) >= 5
+    assert (prog["next_line_months"] >= prog["pfs_months"] - 1e-9).all()
+    confirmed = v[v["response"] == "iCPD"].groupby("patient")["day"].min()
+    nl = (p.set_index("patient")["next_line_months"] * 30.4375).loc[confirmed.index]
+    given = nl.notna()
+    assert given.sum() >= 10
+    # the next line's first dose at the confirming scan, or a visit later
+    np.testing.assert_allclose(nl[given].to_numpy(), confirmed[given].to_numpy(), atol=7.0 + 1e-6)
+    # not given only where an irAE's permanent stop, still in force, barred it again (clinic/run: the guideline acts
+    # on the next line too)
+    for i in confirmed.index[~given]:
+        after = v[(v["patient"] == i) & (v["day"] >= confirmed[i])]
+        assert after["stopped"].astype(bool).any(), i

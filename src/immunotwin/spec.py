@@ -866,13 +866,12 @@ def _parse_assessment(table: dict[str, Any] | None, cancer: str | None, errs: _E
     hpd = _get_str(table, "hpd_definition", path, errs, default="champiat", choices=HPD_DEFINITIONS)
     pre = _get_duration(table, "pre_treatment_scan", path, errs, default=_DEFAULT_PRE_TREATMENT_SCAN_DAYS, positive=True)
     window = _get_duration(table, "window", path, errs, default=0.0)
-    if window is not None and window < 0:
-        errs.add(_join(path, "window"), f"duration {table['window']!r} must not be negative")
-    elif window is not None and window > 0:
-        gap = _shortest_scan_gap(imaging)
-        if 2.0 * window >= gap:
-            errs.add(_join(path, "window"), f"{table['window']!r} either side would let scans {format_number(gap)} "
-                     "days apart swap order: keep it under half the shortest interval between scans (from day 0)")
+    if window:
+        move, gap = _W * round(window / _W), _shortest_scan_gap(imaging)
+        if 2.0 * move >= gap:
+            errs.add(_join(path, "window"), f"{table['window']!r} either side moves a scan by up to {format_number(move)} "
+                     f"days (the clinic's week), which would let scans {format_number(gap)} days apart (on the weekly "
+                     "grid, the first from day 0) meet or swap: keep the move under half the shortest interval")
     if len(errs.items) > n_before:
         return None
     return Assessment(
@@ -882,9 +881,10 @@ def _parse_assessment(table: dict[str, Any] | None, cancer: str | None, errs: _E
 
 
 def _shortest_scan_gap(imaging: tuple[ImagingRule, ...]) -> float:
-    """The shortest interval between consecutive scheduled scans, the first measured from day 0 (the rules' scans
-    over ten years, which covers every repeat)."""
-    days = np.concatenate([[0.0], Assessment(imaging=imaging).scan_days(3652.5)])
+    """The shortest interval between consecutive scans as the clinic keeps them, each rounded to the week and
+    duplicates merged, the first measured from day 0 (the rules' scans over ten years, which covers every repeat)."""
+    days = np.unique(_W * np.round(Assessment(imaging=imaging).scan_days(3652.5) / _W))
+    days = np.concatenate([[0.0], days[days > 0]])
     return float(np.diff(days).min()) if len(days) > 1 else float("inf")
 
 

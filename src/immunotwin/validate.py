@@ -664,11 +664,16 @@ def one_year_imaging_rows(seed: int, patients: int) -> list[Row]:
                                follow_up_days=13 * DAYS_PER_MONTH)
     _, v = simulate_in_memory(spec, True, arms=tuple(NIVO_ARMS))
     assert v is not None  # visits were asked for
-    s = v[v["scan"].astype(bool)]
+    s = v[v["scan"].astype(bool)].reset_index(drop=True)
     base = s[s["day"] == 0].set_index(["arm", "patient"])["sld_mm"]
-    prog = s[(s["response"] == "PD") & (s["day"] <= day)].set_index(["arm", "patient"]).index
-    at = s[s["day"] == day].set_index(["arm", "patient"])
-    at = at[~at.index.isin(prog) & at["sld_mm"].notna()]
+    # each patient's scan nearest that day (within the spec's visit window of it; scans are 6 weeks apart)
+    on = s[s["day"] > 0]
+    near = on.loc[(on["day"] - day).abs().groupby([on["arm"], on["patient"]]).idxmin()]
+    near = near[(near["day"] - day).abs() <= 21.0].set_index(["arm", "patient"])
+    pd_scans = s[s["response"] == "PD"].set_index(["arm", "patient"])
+    pd_scans = pd_scans[pd_scans.index.isin(near.index)]
+    prog = pd_scans[pd_scans["day"].to_numpy() <= near["day"].reindex(pd_scans.index).to_numpy()].index
+    at = near[~near.index.isin(prog) & near["sld_mm"].notna()]
     arms = at.index.get_level_values("arm")
     share = {"nivolumab": ref["anti_pd1_alone"], "nivolumab + ipilimumab": ref["with_ipilimumab"]}
     count = pd.Series(arms).value_counts()

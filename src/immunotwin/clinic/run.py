@@ -209,8 +209,8 @@ def run_clinic(cohort: Cohort, arm: Sequence[DrugSchedule], *, assessment: Asses
     car_peak_day = np.full(n, np.nan)
     il6r, bcg = SLOTS.index("il6r"), SLOTS.index("bcg")
     fixed_scans = {t0, 0.0}  # the pre-treatment and baseline scans: every patient, on the day
-    patient_scans = scan_schedule(STEP * np.round(assessment.scan_days(follow_up_days) / STEP),
-                                  assessment.window_days, cohort.scan_uniforms)
+    weekly = np.unique(STEP * np.round(assessment.scan_days(follow_up_days) / STEP))
+    patient_scans = scan_schedule(weekly[weekly > 0], assessment.window_days, cohort.scan_uniforms)
     irecist = assessment.criteria == "irecist"
     # PET (Lugano) and cystoscopy with biopsy read viable tumour only: a complete response is none left. CT reads the
     # residue too, and a complete response is every target gone: 0 mm, or lymph nodes under 10 mm each (Cancer.nodal).
@@ -386,7 +386,10 @@ def run_clinic(cohort: Cohort, arm: Sequence[DrugSchedule], *, assessment: Asses
                 if irecist:
                     confirm = scanned & ~np.isnan(iupd_day) & ~progressed & (day - iupd_day >= IRCP_CONFIRM_DAYS - 1e-6) \
                         & ((sld - iupd_sld >= 5.0) | (new_count > iupd_new))
-                    reset = scanned & ~np.isnan(iupd_day) & ~progressed & ~pd_now
+                    # a scan under 28 days after the iUPD neither confirms nor resets it (as clinic/recist.py reads
+                    # iRECIST; with a visit window two scans can come that close)
+                    reset = scanned & ~np.isnan(iupd_day) & ~progressed & ~pd_now \
+                        & (day - iupd_day >= IRCP_CONFIRM_DAYS - 1e-6)
                     newly = scanned & np.isnan(iupd_day) & pd_now & ~progressed
                     iupd_day[newly], iupd_sld[newly], iupd_new[newly] = day, sld[newly], new_count[newly]
                     prog_day[confirm] = iupd_day[confirm]
@@ -401,7 +404,8 @@ def run_clinic(cohort: Cohort, arm: Sequence[DrugSchedule], *, assessment: Asses
                 if post is not None and post.drugs:
                     # One draw per patient (the first step's post-progression column), so ``fraction`` is the share
                     # of progressing patients treated, not a chance renewed at every visit.
-                    start = progressed & alive & ~dosing.active[:, n_arm:].any(axis=1) & (post_u < post.fraction)
+                    # (at the patient's own scan: with a visit window, other patients' scan days must not matter)
+                    start = scanned & progressed & ~dosing.active[:, n_arm:].any(axis=1) & (post_u < post.fraction)
                     # Next-line therapy is a new course: the first line ends, and a permanent stop or a hold for
                     # toxicity on it no longer bars the next line's drugs (an irAE still active holds or stops them
                     # again through the guideline at this visit).
@@ -528,10 +532,11 @@ def run_clinic(cohort: Cohort, arm: Sequence[DrugSchedule], *, assessment: Asses
 
 
 def scan_schedule(scheduled: np.ndarray, window_days: float, u: np.ndarray) -> np.ndarray:
-    """(N, S) each patient's on-treatment scan days: the scheduled days (S,), each moved by a day drawn uniformly
-    within ``window_days`` either side (``u``, (N, >= S) uniforms, column k for the k-th scan) and rounded to the
-    clinic's weekly step. The spec keeps the window under half the shortest interval, so a patient's scans keep
-    their order."""
+    """(N, S) each patient's on-treatment scan days: the scheduled days (S,), distinct and already on the clinic's
+    weekly grid, each moved by a day drawn uniformly within ``window_days`` either side (``u``, (N, >= S) uniforms,
+    column k for the k-th scan) and rounded to the week: a window under half a week moves no scan. The spec keeps
+    the largest move under half the shortest interval between the rounded days (the first from day 0), so a
+    patient's scans stay after day 0 and in their order."""
     scheduled = np.asarray(scheduled, dtype=float)
     n = len(u)
     if window_days <= 0 or len(scheduled) == 0:
