@@ -62,6 +62,21 @@ def test_median_residual_is_zero_exactly_when_the_curve_crosses_half_at_the_medi
     assert median_residual((t, s), 72.1, 0.06, horizon=14.0) == pytest.approx(-0.05 / 0.06)
 
 
+def test_median_residual_reads_the_median_to_the_clinics_week() -> None:
+    """The clinic dates events to the week: a curve crossing 0.5 a week after the published median costs nothing
+    (ipilimumab's 2.9 months against a first scan moved a week late by the visit window, day 91 = 2.99 months), one
+    crossing later does."""
+    from immunotwin.calibrate import CLINIC_STEP_MONTHS
+    from immunotwin.clinic.run import STEP
+    from immunotwin.units import DAYS_PER_MONTH
+
+    assert CLINIC_STEP_MONTHS == STEP / DAYS_PER_MONTH
+    week_late = (np.array([84.0, 91.0, 126.0]) / DAYS_PER_MONTH, np.array([0.80, 0.42, 0.30]))
+    assert median_residual(week_late, 2.9) == 0.0
+    two_weeks_late = (np.array([84.0, 98.0, 126.0]) / DAYS_PER_MONTH, np.array([0.80, 0.42, 0.30]))
+    assert median_residual(two_weeks_late, 2.9) == pytest.approx(0.30 / MEDIAN_SCALE)
+
+
 @pytest.mark.parametrize(("hr", "tie"), [(0.3, 1.5), (0.6, 0.0), (1.4, 3.0)])
 def test_weighted_cox_hr_matches_lifelines_efron(hr: float, tie: float) -> None:
     import warnings

@@ -70,6 +70,9 @@ PROPOSAL_FACTOR = 1.25  # see expected_ess_fraction: 1.6 made the ESS floor unre
 MIN_ESS_FRACTION = 0.25
 SCALE = {"orr": 0.04, "cr_rate": 0.04, "grade3plus_trae": 0.04, "discontinued_for_trae": 0.04,
          "os_rate": 0.06, "hr_pfs": 0.1}  # issue 4 bands; median PFS: see median_residual; subgroups: below
+#: The clinic's step in months (clinic/run.STEP, 7 days): scans and deaths are dated to the week, so a simulated
+#: median is read to the week (median_residual).
+CLINIC_STEP_MONTHS = 7.0 / 30.4375
 #: Survival-scale unit of the median-PFS residual (assumed): for a PFS curve falling 0.02-0.03 per month
 #: near its median (the simulated combination arm's, between 9 and 15 months), 0.04 is about the issue's
 #: +-20% of an 11.5-month median.
@@ -496,9 +499,12 @@ def median_residual(curve: tuple[np.ndarray, np.ndarray], median: float, scale: 
     A published median m says S(m) <= 0.5 < S(m-). Read at scheduled scans, S falls in steps,
     and the step median jumps a whole assessment interval when the curve is flat near 0.5 (CheckMate
     067's combination arm: 11.0 or 13.8 months; the reweighted fit read 13.8 where a fresh trial read
-    19.3). So the residual is the survival-scale excess, max(S(m) - 0.5, 0) + min(S(0.9 m-) - 0.5, 0),
+    19.3). So the residual is the survival-scale excess, max(S(m + w) - 0.5, 0) + min(S(0.9 m-) - 0.5, 0),
     in units of ``MEDIAN_SCALE``: zero when the curve crosses 0.5 within a tenth of m before m (scan
-    windows of the real trial blur the left side), and continuous in the weights.
+    windows of the real trial blur the left side) or within the clinic's week after it (w, ``CLINIC_STEP_MONTHS``:
+    the clinic dates scans and deaths to the week, so a simulated median can be read to the week only; with a
+    visit window a quarter of the first scans come a week after their day, and an arm progressing at its first
+    scan crosses 0.5 there), and continuous in the weights.
 
     A median beyond the simulated follow-up (``horizon``; CheckMate 067's combination OS, 72.1 months
     against 60 simulated) says only that S stays above 0.5 to the horizon: min(S(horizon) - 0.5, 0)."""
@@ -506,13 +512,16 @@ def median_residual(curve: tuple[np.ndarray, np.ndarray], median: float, scale: 
 
 
 def median_readings(curve: tuple[np.ndarray, np.ndarray], median: float, horizon: float = np.inf) -> tuple[float, float]:
-    """(S(m), S(0.9 m-)) of a KM curve at a published median m; (S(horizon), NaN) for a median beyond it."""
+    """(S(m + w), S(0.9 m-)) of a KM curve at a published median m, w the clinic's week (:func:`median_residual`);
+    (S(horizon), NaN) for a median beyond the horizon."""
     t, s = curve
 
     def at(x: float, left: bool) -> float:
         i = np.searchsorted(t, x, side="left" if left else "right")
         return float(s[i - 1]) if i > 0 else 1.0
-    return (at(horizon, False), np.nan) if median > horizon else (at(median, False), at(0.9 * median, True))
+    if median > horizon:
+        return at(horizon, False), np.nan
+    return at(min(median + CLINIC_STEP_MONTHS, horizon), False), at(0.9 * median, True)
 
 
 def _median_from_readings(a: float, b: float, scale: float) -> float:
