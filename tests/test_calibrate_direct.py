@@ -294,8 +294,9 @@ def test_natural_history_residuals_by_hand() -> None:
 
 def test_natural_history_ceiling_residuals_are_one_sided() -> None:
     """The ceiling (CheckMate 066's dacarbazine arm: median 10.8 months, 1-year OS 0.421, unit 0.06): deaths at months
-    1-10 are shorter on both counts (residuals 0, not negative); deaths at months 11-20 leave S(10.8) = 1 (+0.5/0.06)
-    and S(12) = 0.8 (+(0.8 - 0.421)/0.06). The rows are named apart from the target's, and an unknown kind fails."""
+    1-10 are shorter on both counts (residuals 0, not negative); deaths at months 11-20 leave 0.9 alive a week after
+    10.8 months (S(11.03), the median read to the clinic's week: one died at 11; +0.4/0.06) and S(12) = 0.8
+    (+(0.8 - 0.421)/0.06). The rows are named apart from the target's, and an unknown kind fails."""
     from immunotwin import natural_history as nh
 
     def frame(months: list[float]) -> pd.DataFrame:
@@ -303,7 +304,7 @@ def test_natural_history_ceiling_residuals_are_one_sided() -> None:
 
     assert nh.fit_residuals(frame([float(k) for k in range(1, 11)]), "ceiling") == pytest.approx([0.0, 0.0])
     assert nh.fit_residuals(frame([float(k) for k in range(11, 21)]), "ceiling") == pytest.approx(
-        [0.5 / 0.06, (0.8 - 0.421) / 0.06])
+        [0.4 / 0.06, (0.8 - 0.421) / 0.06])
     assert set(nh.fit_rows("ceiling")).isdisjoint(nh.fit_rows("target"))
     assert nh.fit_spec(20, 1, "ceiling").population.overrides["braf_v600_fraction"] == 0.0
     with pytest.raises(ValueError, match="natural-history"):
