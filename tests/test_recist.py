@@ -272,3 +272,42 @@ def test_lymphomas_enrol_measurable_nodes_and_read_their_cr_threshold() -> None:
     # a pinned baseline is kept as given, even below measurability
     pinned = sample_cohort("follicular", {}, 7, 0, range(3), 2, fixed={"sld0_mm": 12.0})
     assert np.all(pinned.covariates["sld0_mm"] == 12.0)
+
+
+def test_clinic_irecist_state_reads_as_the_timepoints() -> None:
+    """The clinic's scan-by-scan iRECIST (IrecistState, many patients at once) against irecist_timepoints read
+    patient by patient (the oracle): its iUPDs among the reading's, the same confirmations at the same scan, the same
+    progression day, on random
+    series of target sums (some unmeasured), growing new-lesion counts and scan days some under 28 days apart."""
+    from immunotwin.clinic.recist import IrecistState, progression_day
+
+    rng = np.random.default_rng(5)
+    n, k = 400, 12
+    baseline = rng.uniform(20.0, 120.0, n)
+    sld = baseline[:, None] * np.exp(np.cumsum(rng.normal(0.0, 0.15, (n, k)), axis=1))
+    sld[rng.random((n, k)) < 0.05] = np.nan
+    counts = np.cumsum(rng.random((n, k)) < 0.08, axis=1).astype(float)
+    days = np.cumsum(rng.choice([14.0, 21.0, 42.0], (n, k)), axis=1)
+    state = IrecistState(baseline)
+    done = np.zeros(n, dtype=bool)
+    got = np.full(n, np.nan)
+    labels = [[""] * k for _ in range(n)]
+    for j in range(k):
+        for i in range(n):  # one patient's scan day at a time, as the clinic meets them
+            scanned = np.zeros(n, dtype=bool)
+            scanned[i] = not done[i]
+            newly, confirm = state.scan(scanned, sld[:, j], counts[:, j], days[i, j])
+            labels[i][j] = "iUPD" if newly[i] else "iCPD" if confirm[i] else ""
+            got[confirm] = state.upd_day[confirm]
+            done |= confirm
+    confirmed = 0
+    for i in range(n):
+        cats = irecist_timepoints(sld[i], counts[i], baseline[i], days[i])
+        assert ("iCPD" in cats) == done[i], i
+        # every new iUPD of the clinic is an iUPD of the reading
+        assert all(cats[j] == "iUPD" for j in range(k) if labels[i][j] == "iUPD"), i
+        if "iCPD" in cats:
+            confirmed += 1
+            assert got[i] == progression_day(days[i], cats), i
+            assert labels[i].index("iCPD") == cats.index("iCPD"), i
+    assert confirmed >= 100

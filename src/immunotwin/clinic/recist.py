@@ -268,6 +268,59 @@ def irecist_timepoints(
     return out
 
 
+class IrecistState:
+    """The clinic's iRECIST reading, one scan at a time for many patients: :func:`irecist_timepoints` vectorised, rule
+    for rule, so the clinic stops treatment and starts the next line at the progression the scans are read with.
+
+    ``scan`` takes this step's scanned patients not yet progressed, their target sums (NaN unmeasured) and cumulative
+    new-lesion counts, and returns the masks of a new iUPD and of a confirmed iCPD (its progression day is
+    ``upd_day``)."""
+
+    def __init__(self, baseline: np.ndarray) -> None:
+        n = len(baseline)
+        self.nadir = np.asarray(baseline, dtype=float).copy()
+        self.valid = np.isfinite(self.nadir) & (self.nadir > 0.0)
+        self.nl_known = np.zeros(n)
+        self.pending = np.zeros(n, dtype=bool)
+        self.upd_day = np.full(n, np.nan)
+        self.upd_sld = np.full(n, np.nan)
+        self.upd_nl = np.zeros(n)
+        self.upd_target = np.zeros(n, dtype=bool)
+        self.upd_new = np.zeros(n, dtype=bool)
+
+    def scan(self, scanned: np.ndarray, sld: np.ndarray, count: np.ndarray, day: float,
+             confirm_min_days: float = 28.0) -> tuple[np.ndarray, np.ndarray]:
+        def ge(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+            return a >= b - _TOL * np.maximum(1.0, np.abs(b))
+
+        with np.errstate(invalid="ignore"):
+            measured = scanned & self.valid & np.isfinite(sld)
+            t_pd = measured & ge(sld, PD_FRACTION * self.nadir) & ge(sld - self.nadir, PD_ABS_MM)
+            cnt = np.where(np.isfinite(count), count, self.nl_known)
+            # no iUPD pending: RECIST 1.1 rules, a new lesion not yet accounted for gives iUPD
+            free = scanned & ~self.pending
+            new_nl = cnt > self.nl_known
+            newly = free & (t_pd | new_nl)
+            self.upd_day = np.where(newly, day, self.upd_day)
+            self.upd_nl = np.where(newly, np.maximum(cnt, self.nl_known), self.upd_nl)
+            self.upd_sld = np.where(newly, np.where(measured, sld, np.nan), self.upd_sld)
+            self.upd_target = np.where(newly, t_pd, self.upd_target)
+            self.upd_new = np.where(newly, new_nl, self.upd_new)
+            self.nl_known = np.where(free, np.maximum(self.nl_known, cnt), self.nl_known)
+            to_nadir = free & measured
+            # an iUPD pending: scans under confirm_min_days after it are disregarded
+            ready = scanned & self.pending & (day - self.upd_day >= confirm_min_days - _TOL)
+            target_conf = np.where(self.upd_target & measured, ge(sld - self.upd_sld, ICPD_ABS_MM), t_pd)
+            confirm = ready & ((cnt > self.upd_nl) | target_conf)
+            rest = ready & ~confirm & measured
+            shrank = np.isfinite(self.upd_sld) & (sld < self.upd_sld)
+            reset = rest & ~t_pd & (~self.upd_new | shrank)
+            self.nl_known = np.where(reset, np.maximum(self.nl_known, cnt), self.nl_known)
+            self.pending = (self.pending | newly) & ~reset & ~confirm
+            self.nadir = np.where(to_nadir | rest, np.fmin(self.nadir, sld), self.nadir)
+        return newly, confirm
+
+
 def _confirmed(
     days: np.ndarray, cats: Sequence[str], i: int, stop: int, accept: set[str], ne: str, confirm_days: float
 ) -> bool:

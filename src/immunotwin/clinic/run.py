@@ -35,10 +35,10 @@ from . import observe
 from .celltox import CellTox
 from .lifetable import weekly_death_probability
 from .policy import Management, manage
+from .recist import IrecistState
 from .schedule import Dosing
 
 STEP = engine.STEP_DAYS
-IRCP_CONFIRM_DAYS = 28.0
 # Weekly probability of death while an irAE is at grade 4 (assumed; ordered as the case
 # fatality of fatal irAEs in Wang DY et al., JAMA Oncol 2018: myocarditis highest).
 FATAL_WEEKLY = {"myocarditis": 0.25, "neurologic": 0.12, "pneumonitis": 0.12, "hepatitis": 0.08,
@@ -232,9 +232,6 @@ def run_clinic(cohort: Cohort, arm: Sequence[DrugSchedule], *, assessment: Asses
     progressed = np.zeros(n, dtype=bool)
     prog_day = np.full(n, np.nan)
     post_u = cohort.uniforms[:, 0, 2]  # the next-line draw ([post_progression] fraction), fixed per patient
-    iupd_sld = np.full(n, np.nan)
-    iupd_day = np.full(n, np.nan)
-    iupd_new = np.zeros(n)
     stop_reason = np.full(n, "", dtype=object)
     stop_day = np.full(n, np.nan)
     scans: list[list[tuple[float, float, int]]] = [[] for _ in range(n)]
@@ -377,6 +374,7 @@ def run_clinic(cohort: Cohort, arm: Sequence[DrugSchedule], *, assessment: Asses
             if day == 0:
                 baseline_sld = sld.copy()
                 nadir = sld.copy()
+                ir_state = IrecistState(baseline_sld)
             elif day > 0:
                 new_count = new_les
                 pd_now = scanned & ((sld >= 1.2 * nadir - 1e-9) & (sld - nadir >= 5.0 - 1e-9) | (new_count > 0))
@@ -384,17 +382,11 @@ def run_clinic(cohort: Cohort, arm: Sequence[DrugSchedule], *, assessment: Asses
                 response = np.where(pd_now, "PD", np.where(sld <= cr_sld, "CR", np.where(pr_now, "PR", "SD")))
                 response = np.where(scanned, response, "")
                 if irecist:
-                    confirm = scanned & ~np.isnan(iupd_day) & ~progressed & (day - iupd_day >= IRCP_CONFIRM_DAYS - 1e-6) \
-                        & ((sld - iupd_sld >= 5.0) | (new_count > iupd_new))
-                    # a scan under 28 days after the iUPD neither confirms nor resets it (as clinic/recist.py reads
-                    # iRECIST; with a visit window two scans can come that close)
-                    reset = scanned & ~np.isnan(iupd_day) & ~progressed & ~pd_now \
-                        & (day - iupd_day >= IRCP_CONFIRM_DAYS - 1e-6)
-                    newly = scanned & np.isnan(iupd_day) & pd_now & ~progressed
-                    iupd_day[newly], iupd_sld[newly], iupd_new[newly] = day, sld[newly], new_count[newly]
-                    prog_day[confirm] = iupd_day[confirm]
+                    # the scans read as clinic/recist.py reads them (IrecistState): a scan under 28 days after the
+                    # iUPD neither confirms nor resets it, and what confirms depends on what triggered the iUPD
+                    newly, confirm = ir_state.scan(scanned & ~progressed, sld, new_count.astype(float), day)
+                    prog_day[confirm] = ir_state.upd_day[confirm]
                     progressed |= confirm
-                    iupd_day[reset] = np.nan
                     response = np.where(newly, "iUPD", np.where(confirm, "iCPD", response))
                 else:
                     newly = pd_now & ~progressed
