@@ -51,9 +51,11 @@ import numpy as np
 import pandas as pd
 
 from . import weighted
+from .engine import STEP_DAYS
 from .model.core import PARAM_INDEX
 from .readouts import CHECKMATE067_RESPONSE_CUTOFF_MONTHS, irae_column, response_by
 from .spec import TrialSpec
+from .units import DAYS_PER_MONTH
 
 FITTED: tuple[str, ...] = (
     "immunogenicity", "net_growth_rate", "resistant_fraction", "resistant_kill", "ctla4_breadth", "lethal_burden",
@@ -72,7 +74,7 @@ SCALE = {"orr": 0.04, "cr_rate": 0.04, "grade3plus_trae": 0.04, "discontinued_fo
          "os_rate": 0.06, "hr_pfs": 0.1}  # issue 4 bands; median PFS: see median_residual; subgroups: below
 #: The clinic's step in months (clinic/run.STEP, 7 days): scans and deaths are dated to the week, so a simulated
 #: median is read to the week (median_residual).
-CLINIC_STEP_MONTHS = 7.0 / 30.4375
+CLINIC_STEP_MONTHS = STEP_DAYS / DAYS_PER_MONTH
 #: Survival-scale unit of the median-PFS residual (assumed): for a PFS curve falling 0.02-0.03 per month
 #: near its median (the simulated combination arm's, between 9 and 15 months), 0.04 is about the issue's
 #: +-20% of an 11.5-month median.

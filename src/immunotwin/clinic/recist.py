@@ -67,14 +67,14 @@ def _le(a: float, b: float) -> bool:
     return a <= b + _TOL * max(1.0, abs(b))
 
 
-def _ge(a: float, b: float) -> bool:
-    """``a >= b`` with a small relative/absolute tolerance."""
-    return a >= b - _TOL * max(1.0, abs(b))
+def _ge(a, b):  # type: ignore[no-untyped-def]
+    """``a >= b`` with a small relative/absolute tolerance (numbers or arrays)."""
+    return a >= b - _TOL * np.maximum(1.0, np.abs(b))
 
 
-def _target_pd(sld: float, nadir: float) -> bool:
-    """RECIST 1.1 target PD: >= 20% and >= 5 mm over the nadir (Eisenhauer 2009)."""
-    return _ge(sld, PD_FRACTION * nadir) and _ge(sld - nadir, PD_ABS_MM)
+def _target_pd(sld, nadir):  # type: ignore[no-untyped-def]
+    """RECIST 1.1 target PD: >= 20% and >= 5 mm over the nadir (Eisenhauer 2009); numbers or arrays."""
+    return _ge(sld, PD_FRACTION * nadir) & _ge(sld - nadir, PD_ABS_MM)
 
 
 def _target_category(sld: float, baseline: float, cr_threshold_mm: float) -> str:
@@ -290,12 +290,9 @@ class IrecistState:
 
     def scan(self, scanned: np.ndarray, sld: np.ndarray, count: np.ndarray, day: float,
              confirm_min_days: float = 28.0) -> tuple[np.ndarray, np.ndarray]:
-        def ge(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-            return a >= b - _TOL * np.maximum(1.0, np.abs(b))
-
         with np.errstate(invalid="ignore"):
             measured = scanned & self.valid & np.isfinite(sld)
-            t_pd = measured & ge(sld, PD_FRACTION * self.nadir) & ge(sld - self.nadir, PD_ABS_MM)
+            t_pd = measured & _target_pd(sld, self.nadir)
             cnt = np.where(np.isfinite(count), count, self.nl_known)
             # no iUPD pending: RECIST 1.1 rules, a new lesion not yet accounted for gives iUPD
             free = scanned & ~self.pending
@@ -310,7 +307,7 @@ class IrecistState:
             to_nadir = free & measured
             # an iUPD pending: scans under confirm_min_days after it are disregarded
             ready = scanned & self.pending & (day - self.upd_day >= confirm_min_days - _TOL)
-            target_conf = np.where(self.upd_target & measured, ge(sld - self.upd_sld, ICPD_ABS_MM), t_pd)
+            target_conf = np.where(self.upd_target & measured, _ge(sld - self.upd_sld, ICPD_ABS_MM), t_pd)
             confirm = ready & ((cnt > self.upd_nl) | target_conf)
             rest = ready & ~confirm & measured
             shrank = np.isfinite(self.upd_sld) & (sld < self.upd_sld)
