@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 from tests.test_spec import VALID, errors_of, has_error
 
-from immunotwin.clinic.run import STEP, scan_schedule
+from immunotwin.clinic.run import STEP, scan_schedule, scheduled_scan_days
 from immunotwin.spec import parse_spec
 
 
@@ -132,6 +132,37 @@ def test_scans_fall_within_the_window_per_patient(runs: dict) -> None:
     assert len(first_pd) >= 10
     np.testing.assert_allclose(p.loc[first_pd.index, "pfs_months"].to_numpy() * 30.4375, first_pd.to_numpy(),
                                atol=1e-6)
+
+
+def test_schedule_reaches_past_follow_up_by_the_largest_move() -> None:
+    """A scan scheduled past follow-up is kept when the window can pull it inside (by its largest move, rounded to the
+    week), as one pushed past follow-up is lost; without a window the schedule ends at follow-up."""
+    rules = '[assessment]\nimaging = [{first = "12 weeks"}, {every = "6 weeks"}]\n'
+    sched = [84.0 + 42.0 * k for k in range(8)]  # ..., 336, 378
+    for window, last in (("", 336.0), ('window = "7 days"\n', 336.0), ('window = "14 days"\n', 378.0)):
+        a = parse_spec(VALID + rules + window).assessment
+        np.testing.assert_array_equal(scheduled_scan_days(a, 365.25), [d for d in sched if d <= last])
+
+
+END = ('name = "scan window at the end"\nseed = 4\nfollow_up = "53 weeks"\n[population]\ncancer = "melanoma"\n'
+       'size_per_arm = 40\n[assessment]\nimaging = [{{first = "12 weeks"}}, {{every = "6 weeks"}}]\n{window}'
+       '[[arm]]\nname = "nivo"\n  [[arm.drug]]\n  name = "nivolumab"\n  dose = "3 mg/kg"\n  every = "2 weeks"\n')
+
+
+def test_window_pulls_the_scan_after_follow_up_inside() -> None:
+    """Follow-up ends on day 371, a week before the scan scheduled on day 378: with a 7-day window the patients whose
+    draw moves that scan a week earlier (a quarter) are scanned on day 371; without it nobody is scanned after 336."""
+    from immunotwin.trial import ChunkId, simulate_chunk
+
+    days = {}
+    for key, window in (("none", ""), ("week", 'window = "7 days"\n')):
+        _, v = simulate_chunk(parse_spec(END.format(window=window)), ChunkId(0, 0, 40))
+        days[key] = v.loc[v["scan"].astype(bool) & (v["day"] > 0), ["patient", "day"]]
+    assert days["none"]["day"].max() == 336.0
+    last = days["week"][days["week"]["day"] > 343.0]
+    assert set(last["day"]) == {371.0}  # the scan on 378 pulled a week earlier; none past follow-up
+    alive = days["week"].groupby("patient")["day"].max() >= 329.0  # scanned in the window of the 336 scan
+    assert 0 < len(last) < alive.sum()  # about a quarter of them (a binomial share of about 40)
 
 
 def test_window_result_does_not_depend_on_the_chunk(runs: dict) -> None:

@@ -209,8 +209,8 @@ def run_clinic(cohort: Cohort, arm: Sequence[DrugSchedule], *, assessment: Asses
     car_peak_day = np.full(n, np.nan)
     il6r, bcg = SLOTS.index("il6r"), SLOTS.index("bcg")
     fixed_scans = {t0, 0.0}  # the pre-treatment and baseline scans: every patient, on the day
-    weekly = np.unique(STEP * np.round(assessment.scan_days(follow_up_days) / STEP))
-    patient_scans = scan_schedule(weekly[weekly > 0], assessment.window_days, cohort.scan_uniforms)
+    patient_scans = scan_schedule(scheduled_scan_days(assessment, follow_up_days), assessment.window_days,
+                                  cohort.scan_uniforms)
     irecist = assessment.criteria == "irecist"
     # PET (Lugano) and cystoscopy with biopsy read viable tumour only: a complete response is none left. CT reads the
     # residue too, and a complete response is every target gone: 0 mm, or lymph nodes under 10 mm each (Cancer.nodal).
@@ -521,6 +521,15 @@ def run_clinic(cohort: Cohort, arm: Sequence[DrugSchedule], *, assessment: Asses
                         neut_worst, anc_nadir, tox, car_peak, car_peak_day, b_cells, exposure, nonimmune,
                         activity_days, systemic, hypo_worst, hypo_onset, vit_worst, vit_onset, cr_sld,
                         ae_window_end(line1_last, dosing.next_line_day), background)
+
+
+def scheduled_scan_days(assessment: Assessment, follow_up_days: float) -> np.ndarray:
+    """The on-treatment scan days of the protocol on the clinic's weekly grid (duplicates merged), up to the largest
+    move the visit window makes past the follow-up: a scan the window pulls inside follow-up is kept, as one it
+    pushes past is lost (the clinic's loop never reaches a day past follow-up)."""
+    reach = STEP * np.round(assessment.window_days / STEP)
+    weekly = np.unique(STEP * np.round(assessment.scan_days(follow_up_days + reach) / STEP))
+    return weekly[weekly > 0]
 
 
 def scan_schedule(scheduled: np.ndarray, window_days: float, u: np.ndarray) -> np.ndarray:
