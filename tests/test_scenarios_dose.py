@@ -78,7 +78,7 @@ _LEVEL = ("CheckMate 067's ipilimumab arm, a fitted row, reports 28% grade >= 3 
     f"{HIGH}: grade 3/4 treatment-related adverse events",  # 0.400 (0.36, band 0.310-0.410); 0.330 with 15
     # fitted (calibration iteration 16 read it, with the spread of CTLA-4 sensitivity free): 0.147 (0.16, band
     # 0.096-0.224); 0.063 with iteration 15 and 0.027 with 14, when that spread (log-SD 2.09) let a 1.5-fold rise in
-    # trough occupancy move few patients across their thresholds (docs/credibility.md, 'The dose slope of toxicity')
+    # trough occupancy move few patients across their thresholds (docs/credibility-history.md, 'The dose slope of toxicity')
     "grade 3/4 treatment-related adverse events, 10 minus 3",
     _miss(f"{LOW}: grade 3/4 treatment-related adverse events", "0.253 against 0.20 (exact CI 0.159-0.244) with "
           "iteration 16 (0.267 with 15, 0.220 with 14): " + _LEVEL),

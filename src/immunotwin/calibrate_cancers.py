@@ -167,7 +167,7 @@ PARAM_TARGETS: dict[str, tuple[str, str, tuple[str, ...], str, tuple[float, floa
 }
 #: The organs' checkpoint weights are fitted only when named in ``--params``. Stop 24 fitted them (Weber 2017, Osorio
 #: 2017, MDX010-20, Tarhini 2013), recalibrated and refitted everything on them, and did not install the result
-#: (docs/credibility.md, "Organ checkpoint weights fitted to incidence: tried, not installed"): each weight meets one
+#: (docs/credibility-history.md, "Organ checkpoint weights fitted to incidence: tried, not installed"): each weight meets one
 #: checkpoint, and in the combination the gut's two weights multiply, giving CheckMate 067's combination arm 72% gut
 #: irAEs (published 44%) and 3.6% fatal irAEs. The organ's tolerance margin, which sets how the two combine, needs a
 #: combination figure from another trial first.

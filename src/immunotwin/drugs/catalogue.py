@@ -169,7 +169,7 @@ CATALOGUE: dict[str, Drug] = {
                     "(19.4 µg/mL, label) near 80% and makes 10 mg/kg more active than 3 mg/kg, as "
                     "observed (Ascierto et al., Lancet Oncol 2017;18:611), though less so: the ipilimumab-dose scenario "
                     "reads an OS HR of 0.946 (published 0.84) and grade 3/4 TRAEs of 0.247 against 0.220 (36% against "
-                    "20%): near saturation at 3 mg/kg (docs/credibility.md, 'Ipilimumab's dose')"),
+                    "20%): near saturation at 3 mg/kg (docs/credibility-history.md, 'Ipilimumab's dose')"),
     "docetaxel": Drug(
         "docetaxel", "cyto", "microtubules (cytotoxic)", cl_l_day=32.6 * H_PER_DAY, vc_l=5.77,
         q_l_day=5.34 * H_PER_DAY, vp_l=11.0, ref_weight_kg=70.0, cl_weight_exp=0.0, vc_weight_exp=0.0,

@@ -100,12 +100,12 @@ PARAMS = (
             "argues for adding them; stop 43 tried 0 with the skin, gut and liver weights fitted to incidence under one "
             "antibody in other trials, refitted CheckMate 067 and did not install it: the fit's loss doubled; fitted with "
             "the calibration (calibrate --direct --free ...,p:checkpoint_synergy) s came to 0.31, with a held-out loss "
-            "that rose (docs/credibility.md, 'Checkpoint releases added: tried, not installed'). Stop 56 fitted the skin's, "
+            "that rose (docs/credibility-history.md, 'Checkpoint releases added: tried, not installed'). Stop 56 fitted the skin's, "
             "gut's, liver's and thyroid's margins and weights to CheckMate 067's own organ table by arm (immunotwin."
             "calibrate_organs): under the product the skin's fit stalled with the combination far above both "
             "monotherapies (and, bounded at 3, drove the skin's and gut's margins to 3.0 and 2.6), under the sum the table came much nearer, but "
             "CheckMate 067's calibration rows moved (held-out loss 15.0 to 21.5) and it waits for the calibration to be "
-            "refitted on it (docs/credibility.md, 'Organs fitted to CheckMate 067's safety table: tried, not installed')"),
+            "refitted on it (docs/credibility-history.md, 'Organs fitted to CheckMate 067's safety table: tried, not installed')"),
     assumed("susceptibility", "1", organ_vector(**{k: 1.0 for k in (
         "dermatitis", "colitis", "hepatitis", "pneumonitis", "thyroiditis", "hypophysitis", "nephritis",
         "myocarditis", "neurologic", "diabetes", "arthritis", "hematologic")}),
@@ -136,7 +136,7 @@ PARAMS = (
             "for self-antigen held back by tolerance. Without a "
             "ceiling the expansion rate grew with the gain: 13% of CheckMate 067's virtual ipilimumab patients (those "
             "whose tolerance rests most on CTLA-4) had irAEs in several organs within 7 days of the first dose, and grade 3 "
-            "colitis among them. With it they come in the second week (docs/credibility.md, irAE timing)"),
+            "colitis among them. With it they come in the second week (docs/credibility-history.md, irAE timing)"),
     sourced("auto_expansion_max_il2", "1/day", 3.0, "the ceiling with aldesleukin's receptors fully occupied: IL-2 is "
             "the T-cell growth factor whose supply limits clonal expansion, and high-dose aldesleukin lifts that limit "
             "to the cell cycle's own, taken as the fastest CD8 T-cell expansion measured, an average 3/day in mice with "
