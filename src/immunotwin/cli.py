@@ -70,8 +70,12 @@ def cmd_params(a: argparse.Namespace) -> int:
 
     rows = [p for p in PARAMS if p.assumed or not a.assumed]
     if a.json:
+        from .covariates import EFFECTS
+
+        effects = [{"name": e.name, "unit": e.unit, "default": e.value, "iiv": 0.0, "assumed": e.assumed,
+                    "source": e.source, "covariate_effect": e.applies} for e in EFFECTS if e.assumed or not a.assumed]
         print(json.dumps([{"name": p.name, "unit": p.unit, "default": p.value.tolist(), "iiv": p.iiv,
-                           "assumed": p.assumed, "source": p.source} for p in rows], indent=1))
+                           "assumed": p.assumed, "source": p.source} for p in rows] + effects, indent=1))
         return 0
     from .drugs.catalogue import CATALOGUE
 
@@ -79,6 +83,11 @@ def cmd_params(a: argparse.Namespace) -> int:
         val = p.value
         shown = f"{float(val):g}" if val.ndim == 0 else "[" + ", ".join(f"{v:g}" for v in val) + "]"
         print(f"{p.name} = {shown} {p.unit}  (IIV {p.iiv:g}){'  ASSUMED' if p.assumed else ''}\n    {p.source}")
+    from .covariates import EFFECTS
+
+    for e in (e for e in EFFECTS if e.assumed or not a.assumed):
+        print(f"covariate effect {e.name} = {e.value:g} {e.unit}{'  ASSUMED' if e.assumed else ''}: {e.applies}\n"
+              f"    {e.source}")
     if not a.assumed:
         for d in CATALOGUE.values():
             print(f"drug {d.name} ({d.target}): CL {d.cl_l_day:.4g} L/day, Vc {d.vc_l:g} L, Q {d.q_l_day:.4g} L/day, "

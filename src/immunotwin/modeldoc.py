@@ -10,6 +10,7 @@ import inspect
 import sys
 from pathlib import Path
 
+from . import covariates
 from .cancers import CANCERS, FC_MACROPHAGE_SOURCE
 from .clinic import observe, outcomes, policy, run
 from .drugs import catalogue
@@ -62,6 +63,12 @@ def render() -> str:
             ", ".join(f"{k} {v:g}" for k, v in run.FATAL_WEEKLY.items()), "",
             "### Outcomes", "", inspect.getdoc(outcomes) or "", "",
             "## Populations", "", inspect.getdoc(sys.modules["immunotwin.population"]) or "", "",
+            "### Covariate effects", "", inspect.getdoc(covariates) or "", "",
+            "| effect | unit | value | what it does | source |", "|---|---|---|---|---|",
+            *(f"| `{e.name}` | {e.unit} | {e.value:g} | {e.applies} | "
+              f"{'**assumed**' + e.source[len('assumed'):] if e.assumed else e.source} |" for e in covariates.EFFECTS),
+            "",
+            "### Cancers", "",
             "| cancer | growth (1/day) | immunogenicity | shared antigens | organ susceptibility (x) | Fc macrophages "
             "(x NSCLC) | source |",
             "|---|---|---|---|---|---|---|"]

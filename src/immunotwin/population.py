@@ -4,24 +4,18 @@ Every patient's random numbers come from a generator seeded by (seed, arm key, p
 index) alone (:func:`patient_streams`), so a patient is the same whatever the chunking or
 the number of workers. In a twin design every arm uses arm key 0: the same patients.
 
-Covariate effects on model parameters (all assumed, with the direction from the cited
-observation):
-- TMB raises immunogenicity as (TMB/TMB_ref)^0.5 (Samstein et al., Nat Genet 2019;51:202).
-- PD-L1 tumour proportion score sets constitutive tumour PD-L1: 0.05 + 0.6 TPS. The score is
-  drawn rank-correlated (0.6, assumed) with the patient's immunogenicity: PD-L1 is mostly
-  adaptive, IFN-γ-induced expression in T-cell-inflamed tumours (Taube et al., Sci Transl
-  Med 2012;4:127ra37; Tumeh et al., Nature 2014;515:568).
-- Liver metastases lower immunogenicity by 30% (Tumeh et al., Cancer Immunol Res 2017;5:417:
-  fewer CD8 cells and responses with liver metastases).
-- Age above 60 lowers priming by 1%/year (immunosenescence) and raises the PD-1+ Treg
-  expansion gain by 3%/year (hyperprogression more frequent at >= 65: Champiat et al.,
-  Clin Cancer Res 2017;23:1920).
-- Prior chemotherapy lowers priming by 20% and doubles the PD-1+ Treg gain (assumed:
-  lymphodepletion and Treg rebound).
-- LDH (x ULN) raises growth as LDH^0.5 (LDH tracks burden and glycolytic growth;
-  assumed magnitude); ECOG >= 1 lowers the lethal burden by 30% per point (assumed).
-- Sex: men 1.6x hypophysitis susceptibility (Min et al., Clin Cancer Res 2015;21:749:
-  16.1% vs 8.7%); women 1.15x for other organs (assumed, higher autoimmunity in women).
+Covariate effects on model parameters: the values, units and sources are declared in
+:mod:`immunotwin.covariates` (listed by ``immunotwin params`` and in the table below):
+- TMB raises immunogenicity as (TMB/TMB_ref)^tmb_exponent (Samstein et al., Nat Genet 2019;51:202).
+- PD-L1 tumour proportion score sets constitutive tumour PD-L1 (a base plus a share per unit of
+  score). The score is drawn rank-correlated with the patient's immunogenicity: PD-L1 is mostly
+  adaptive, IFN-γ-induced expression in T-cell-inflamed tumours.
+- Liver metastases lower immunogenicity.
+- Age above the onset age lowers priming (immunosenescence) and raises the PD-1+ Treg
+  expansion gain under PD-1 blockade.
+- Prior chemotherapy lowers priming and raises the PD-1+ Treg gain.
+- LDH (x ULN) raises growth as a power of it; each ECOG point lowers the lethal burden.
+- Sex: men have a higher hypophysitis susceptibility, women a higher one in the other organs.
 - Histological subtype (cancers with ``subtypes``, e.g. thymoma WHO type) scales the shared-antigen
   cross-reactivity (catalogue values and sources in :mod:`immunotwin.cancers`), and with it any organ
   susceptibility the cancer itself raises (thymoma: exported autoreactive T cells, neurologic).
@@ -29,8 +23,7 @@ observation):
   (:mod:`immunotwin.model.tumour`).
 - FCGR3A 158V/V patients have the full antibody-dependent cytotoxicity; F carriers a fraction
   of it (Cartron et al., Blood 2002;99:754: response to rituximab by genotype).
-- Pre-existing autoimmune disease multiplies that organ's susceptibility by 1.8 (assumed,
-  tuned later against Menzies et al., Ann Oncol 2017).
+- Pre-existing autoimmune disease multiplies that organ's susceptibility.
 """
 
 from __future__ import annotations
@@ -42,23 +35,23 @@ import numpy as np
 import pandas as pd
 
 from .cancers import CANCERS
+from .covariates import E
 from .model.core import PARAMS, all_params, default_params
 from .model.organs import INDEX, IRAES
 
 N_NORMAL = 64
 N_UNIFORM = 32
-TARGET_SHARE = 0.5  # assumed: target lesions hold half of the measurable burden
-ELLIPSOID = 0.36  # assumed: lesions are ellipsoids with short axes 0.6 x the longest diameter
-PREEXISTING_FACTOR = 1.8
+TARGET_SHARE = E["target_share"]
+ELLIPSOID = E["ellipsoid"]
+PREEXISTING_FACTOR = E["preexisting_factor"]
 FCGR3A_FREQ = (0.20, 0.45, 0.35)  # VV, VF, FF (Cartron et al., Blood 2002;99:754)
-#: Floor of each patient's lethal burden, as a multiple of the baseline burden (assumed: an enrolled patient, ECOG
-#: 0-1, carries at most a third of a lethal burden).
-LETHAL_FLOOR = 3.0
+#: Floor of each patient's lethal burden, as a multiple of the baseline burden (covariates.EFFECTS).
+LETHAL_FLOOR = E["lethal_floor"]
 # Lymph-node targets (Cancer.nodal), RECIST 1.1 (Eisenhauer et al., Eur J Cancer 2009;45:228, sections 3.1.1 and
 # 4.3.1): a node is a measurable target at >= 15 mm short axis, and normal (gone, for a complete response) under 10 mm.
 NODE_MEASURABLE_MM = 15.0
 NODE_NORMAL_MM = 10.0
-PDL1_IMMUNE_CORRELATION = 0.6  # assumed: strong association (Taube 2012; Tumeh et al., Nature 2014;515:568)
+PDL1_IMMUNE_CORRELATION = E["pdl1_immune_correlation"]
 #: Parameters given variability after the normal draws' 64 columns were all taken: their standard-normal
 #: draws come from spare uniform columns (17 on), then from the second stream (``_normals``), so every earlier draw of
 #: a patient is unchanged.
@@ -303,19 +296,20 @@ def _params(c, cov: pd.DataFrame, z: np.ndarray, iiv_scale: Mapping[str, float],
         factor[prm.name] = np.exp(effects[prm.name])
         p[prm.name] = p[prm.name] * factor[prm.name]
     age = cov["age"].to_numpy(float)
-    old = np.maximum(age - 60.0, 0.0)
+    old = np.maximum(age - E["age_onset_years"], 0.0)
     chemo = cov["prior_chemo"].to_numpy(bool)
     # Each cancer's growth rate is relative to the rate at which net_growth_rate is declared (melanoma's):
     # the calibrated mean then moves every cancer alike. (Dividing by the calibrated default, as before,
     # cancelled the calibration's shift of this mean in every simulation.)
-    p["net_growth_rate"] *= c.growth_rate / REFERENCE_GROWTH * np.sqrt(cov["ldh_uln"].to_numpy(float))
+    p["net_growth_rate"] *= c.growth_rate / REFERENCE_GROWTH * cov["ldh_uln"].to_numpy(float) ** E["ldh_growth_exponent"]
     imm = c.immunogenicity * (cov["tmb"].to_numpy(float) / base["tmb_ref"]) ** base["tmb_exponent"]
-    imm = imm * np.where(cov["liver_mets"].to_numpy(bool), 0.7, 1.0)
+    imm = imm * np.where(cov["liver_mets"].to_numpy(bool), E["liver_mets_immunogenicity"], 1.0)
     p["immunogenicity"] *= imm
     p["hpd_susceptibility"] *= c.fc_macrophages  # cancers.FC_MACROPHAGE_SOURCE
-    p["prime_rate"] *= np.clip(1.0 - 0.01 * old, 0.5, 1.0) * np.where(chemo, 0.8, 1.0)
-    p["treg_pd1_fraction"] *= np.exp(0.03 * old) * np.where(chemo, 2.0, 1.0)
-    p["pdl1_constitutive"] = 0.05 + 0.6 * cov["pdl1_tps"].to_numpy(float)
+    p["prime_rate"] *= np.clip(1.0 - E["age_priming_loss"] * old, E["age_priming_floor"], 1.0) \
+        * np.where(chemo, E["prior_chemo_priming"], 1.0)
+    p["treg_pd1_fraction"] *= np.exp(E["age_treg_pd1_gain"] * old) * np.where(chemo, E["prior_chemo_treg_pd1"], 1.0)
+    p["pdl1_constitutive"] = E["pdl1_constitutive_base"] + E["pdl1_constitutive_per_tps"] * cov["pdl1_tps"].to_numpy(float)
     cross = np.asarray(c.cross_vector())
     p["cross_reactivity"] = cross[None, :] * factor["cross_reactivity"]
     sub_scale = np.ones(n)
@@ -327,9 +321,9 @@ def _params(c, cov: pd.DataFrame, z: np.ndarray, iiv_scale: Mapping[str, float],
     for organ, k in c.susceptibility.items():  # the cancer's own effect on an organ's tolerance (thymoma)
         susc[:, INDEX[organ]] *= 1.0 + (k - 1.0) * sub_scale
     male = (cov["sex"] == "M").to_numpy()
-    susc[:, INDEX["hypophysitis"]] *= np.where(male, 1.6, 1.0)
+    susc[:, INDEX["hypophysitis"]] *= np.where(male, E["male_hypophysitis"], 1.0)
     others = [i for i, k in enumerate(IRAES) if k != "hypophysitis"]
-    susc[:, others] *= np.where(male, 1.0, 1.15)[:, None]
+    susc[:, others] *= np.where(male, 1.0, E["female_other_organs"])[:, None]
     pre = cov["preexisting_ai"].to_numpy(str)
     for organ in set(pre) - {""}:
         susc[pre == organ, INDEX[organ]] *= PREEXISTING_FACTOR
@@ -342,7 +336,7 @@ def _params(c, cov: pd.DataFrame, z: np.ndarray, iiv_scale: Mapping[str, float],
     n_les = target_lesions(cov["n_met_sites"].to_numpy(np.int64))
     d_cm = sld0 / n_les / 10.0
     tumour0 = n_les * np.pi / 6.0 * d_cm**3 * ELLIPSOID / TARGET_SHARE
-    lethal = p["lethal_burden"] * 0.7 ** cov["ecog"].to_numpy(float)
+    lethal = p["lethal_burden"] * E["ecog_lethal_factor"] ** cov["ecog"].to_numpy(float)
     lethal = np.maximum(lethal, LETHAL_FLOOR * tumour0)
     # CT reads a complete response when every target is gone: 0 mm, or for lymph nodes under 10 mm each
     ct_cr = NODE_NORMAL_MM * n_les if c.nodal else np.zeros(n)
