@@ -391,3 +391,27 @@ def test_fast_thyroid_destruction_is_thyrotoxic_first_and_slow_goes_straight_to_
         assert 2.0 / end**2 > 10.0
     # the hand integration agrees with the model's own rate at one point (D 0.4, F 0.7, T4 1.2)
     np.testing.assert_allclose(_thyroxine_rate(0.4, 0.7, 1.2), rate * (0.7 + s * k * 0.4 * 0.7 - 1.2), rtol=1e-12)
+
+
+def _systemic_treg_rate(drug: str, mg: float) -> tuple[float, float, float]:
+    """(dR_s/dt, R_s, the cytotoxic effect E) from the vector field with ``mg`` of ``drug`` in the cytotoxic slot."""
+    p = params(drugs=(drug,))
+    y = engine.burn_in(core.initial_state(p, np.full(1, 50.0)), p)
+    y[:, LAYOUT.slices["pk_central"].start + SLOTS.index("cyto")] = mg
+    one = lambda d: {k: np.asarray(v)[0] for k, v in d.items()}  # noqa: E731
+    dy = np.asarray(core.vector_field(0.0, y[0], (one(p), one(engine.zero_inputs(1)))))
+    j = LAYOUT.slices["treg_systemic"].start
+    conc = mg / p["pk_vc"][0, SLOTS.index("cyto")]
+    e = float(p["chemo_emax"][0] * conc / (conc + p["pk_ec50"][0, SLOTS.index("cyto")]))
+    return float(dy[j]), float(y[0, j]), e
+
+
+def test_a_lymphotoxic_drug_depletes_systemic_tregs_by_its_effect_and_docetaxel_does_not() -> None:
+    # Oracle: fludarabine adds -k_chemo E R_s to dR_s/dt (model.tregs); docetaxel's pk_lympho is 0, so at the same
+    # state its Treg rate is the drug-free rate, to the last bit.
+    k = float(core.PARAM_INDEX["treg_chemo_depletion"].value)
+    free, r_s, _ = _systemic_treg_rate("fludarabine", 0.0)
+    flu, _, e = _systemic_treg_rate("fludarabine", 45.0)
+    assert e > 0.5
+    np.testing.assert_allclose(flu - free, -k * e * r_s, rtol=1e-9)
+    assert _systemic_treg_rate("docetaxel", 135.0)[0] == _systemic_treg_rate("docetaxel", 0.0)[0]

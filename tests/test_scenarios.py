@@ -275,6 +275,20 @@ def test_example_specs_match_package_specs() -> None:
         parse_spec(text)
 
 
+def test_cll_after_fludarabine_draws_the_untreated_patients() -> None:
+    # The same patients by construction: one arm (arm key 0), the same cancer, population, seed, follow-up and scans
+    # (population.patient_streams draws a patient from the seed, the arm key and the index alone).
+    from immunotwin.scenarios.core import spec_text
+    from immunotwin.spec import parse_spec
+
+    a, b = parse_spec(spec_text("leukemia-evasion")), parse_spec(spec_text("leukemia-evasion-fludarabine"))
+    assert len(a.arms) == len(b.arms) == 1 and not a.arms[0].drugs
+    assert (a.seed, a.population, a.follow_up_days, a.assessment) == (b.seed, b.population, b.follow_up_days,
+                                                                       b.assessment)
+    courses = [d for d in b.arms[0].drugs if d.name == "fludarabine"]
+    assert [d.start_days for d in courses] == [28.0 * k for k in range(6)] and all(d.doses == 5 for d in courses)
+
+
 def test_thymoma_subtype_covariate_keeps_other_draws() -> None:
     import dataclasses
 
@@ -553,6 +567,34 @@ def test_leukemia_autoimmune_cytopenia_in_band(leukemia: dict) -> None:
     # seed and size (n=120): 7.5%, band 5-10% (Hodgson 2011).
     f = fig(leukemia, "CLL: autoimmune cytopenia")
     assert f["fitted"] and f["inside"], f
+
+
+@pytest.mark.slow
+def test_fludarabine_in_cll_responds_and_suppresses_the_marrow(leukemia: dict) -> None:
+    # Unfitted: fludarabine's PK (Knebel 1998) and its assumed marrow EC50, with docetaxel's fitted tumour kill per unit
+    # effect. ORR against first-line fludarabine, 72% (Eichhorst 2009) and 71% (Leporrier 2001), band ±10 points:
+    # 63.3% at n=120 (67.3% at 300, stop 64); untreated, none responds (above).
+    f = fig(leukemia, "CLL after fludarabine: ORR")
+    assert not f["fitted"] and f["inside"], f
+    # the same patients untreated have no neutropenia (the marrow model sees only the drug): 43% at n=120
+    assert obs(leukemia, "CLL after fludarabine: neutropenia grade >=3") > 0.2
+    # the Treg loss, at its assumed size, does not release other organs (fludarabine's label warns of autoimmune
+    # cytopenias, not of organ irAEs): 0.8% at n=120
+    assert obs(leukemia, "CLL after fludarabine: irAE of grade >=2 in another organ") < 0.05
+
+
+@pytest.mark.slow
+@pytest.mark.xfail(reason="autoimmune cytopenia after fludarabine 6.7% at n=120 (4.7% at 300), against LRF CLL4's 11% (band "
+                          "7-16%), and no more frequent than in the same patients untreated (difference 0.0 at 120, -0.010 "
+                          "at 300): the Treg loss (model.tregs, treg_chemo_depletion, assumed) is offset by the shared "
+                          "antigen that killing the CLL removes; at 14 times the assumed loss (stop 64 probe, n=300) it "
+                          "reads 6.3% against 5.7%, while irAEs of grade >= 2 in other organs reach 39% (thyroid and "
+                          "pituitary first), as the model's "
+                          "tolerance has no organ-specific dependence on Tregs. Leporrier 2001 saw under 2% during six "
+                          "courses, alike after fludarabine and anthracycline regimens", strict=False)
+def test_autoimmune_cytopenia_rises_after_fludarabine(leukemia: dict) -> None:
+    assert fig(leukemia, "CLL after fludarabine: autoimmune cytopenia")["inside"]
+    assert obs(leukemia, "CLL: autoimmune cytopenia after fludarabine minus untreated") > 0
 
 
 def test_fitted_shared_antigen_reaches_the_catalogue() -> None:

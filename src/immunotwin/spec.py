@@ -137,7 +137,7 @@ KNOWN_DRUGS: frozenset[str] = frozenset(
     {
         "nivolumab", "pembrolizumab", "ipilimumab", "atezolizumab", "durvalumab", "tremelimumab",
         "aldesleukin", "interferon_alfa", "tisagenlecleucel", "axicabtagene", "prednisone",
-        "carboplatin_paclitaxel", "docetaxel", "rituximab", "gp100_vaccine", "tocilizumab", "bcg", "dabrafenib",
+        "carboplatin_paclitaxel", "docetaxel", "fludarabine", "rituximab", "gp100_vaccine", "tocilizumab", "bcg", "dabrafenib",
         "trametinib",
     }
 )

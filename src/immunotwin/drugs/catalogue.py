@@ -1,5 +1,6 @@
 """Drugs: checkpoint-inhibitor antibodies (population PK and receptor occupancy), cytotoxic
-chemotherapy (population PK and the myelosuppression model's drug effect), a cytokine (aldesleukin),
+chemotherapy (population PK and the myelosuppression model's drug effect: docetaxel, and fludarabine, whose
+effect also depletes regulatory T cells), a cytokine (aldesleukin),
 a tumour-targeting antibody (rituximab), tocilizumab, oral BRAF and MEK inhibitors (dabrafenib,
 trametinib), and a CAR T-cell product, with sources.
 
@@ -65,6 +66,10 @@ class Drug:
     # antibodies included (rituximab's and ipilimumab's Fc act through their own mechanisms: model.innate, .tregs)
     fcgr: float = 0.0
     fcgr_source: str = ""
+    # 1 for a cytotoxic drug whose effect reaches lymphocytes as well as marrow progenitors and tumour cells (a purine
+    # analogue: model.tregs reads it on the cytotoxic slot as a loss of systemic regulatory T cells); 0 otherwise
+    lymphotoxic: float = 0.0
+    lymphotoxic_source: str = ""
 
     @property
     def state(self) -> str:
@@ -143,6 +148,23 @@ _MAPK_EC50 = ("assumed: a third of the mean steady-state plasma level at the lab
               "combination's added depth is the rationale of the pairing (Flaherty et al., N Engl J Med "
               "2012;367:1694); no exposure-response figure was read")
 
+_KNEBEL = ("Knebel et al., Pharmacotherapy 1998;18:1224 (fludarabine 20-30 mg/m2 over 30 minutes, two-compartment model: "
+           "total clearance 13.68 L/h, volume at steady state 170 L, the peripheral volume about twice the central, "
+           "beta half-life 10.9 h, distribution phase about 40 min): Vc 57 L and Vp 113 L from that split, Q 25 L/h "
+           "derived to give the 40-min distribution phase (about 50 min here); IIV of CL 30% (assumed; 'marked "
+           "variability', Swiss product information); no weight scaling (dosed by body surface area). Amounts and "
+           "levels are fludarabine phosphate equivalents. In CLL the product information gives a longer terminal "
+           "half-life (about 20 h, clearance 79 mL/min/m2, Vss 83 L/m2) and a higher end-of-infusion peak (3.5-3.7 "
+           "µM 2F-ara-A after 25 mg/m2, about 1.6 times this model's bolus into Vc)")
+_FLUDARABINE_EC50 = ("assumed: 23 mg/L, so that a 5-day course of 25 mg/m2 daily integrates about the same drug effect on "
+                     "marrow progenitors (the Friberg model's E = 83.9 C/(C + EC50), docetaxel's Emax) as one docetaxel "
+                     "75 mg/m2 dose: grade 3-4 neutropenia is common with both (no fludarabine myelosuppression model "
+                     "was read)")
+_FLUDARABINE_LYMPHO = ("Beyer et al., Blood 2005;106:2018 (abstract): in CLL, regulatory T-cell frequencies fell "
+                       "significantly after fludarabine-containing therapy and their suppressive function was decreased or "
+                       "abrogated in most patients; the size of the loss per unit of drug effect is assumed "
+                       "(model.tregs, treg_chemo_depletion)")
+
 _IGG4 = ("IgG4 with the S228P hinge mutation, which binds Fc-gamma RI (CD64) with high affinity and cross-links PD-1 "
          "to it (Zhang et al., Cancer Immunol Immunother 2018;67:1079, abstract)")
 
@@ -175,6 +197,11 @@ CATALOGUE: dict[str, Drug] = {
         q_l_day=5.34 * H_PER_DAY, vp_l=11.0, ref_weight_kg=70.0, cl_weight_exp=0.0, vc_weight_exp=0.0,
         q_weight_exp=0.0, vp_weight_exp=0.0, omega_cl=0.295, omega_vc=0.0, ec50_mg_l=7.17 * 0.808,
         source=_ONOUE, ec50_source=_FRIBERG_EC50, kind="cytotoxic"),
+    "fludarabine": Drug(
+        "fludarabine", "cyto", "purine analogue (cytotoxic, lymphotoxic)", cl_l_day=13.68 * H_PER_DAY, vc_l=57.0,
+        q_l_day=25.0 * H_PER_DAY, vp_l=113.0, ref_weight_kg=70.0, cl_weight_exp=0.0, vc_weight_exp=0.0,
+        q_weight_exp=0.0, vp_weight_exp=0.0, omega_cl=0.3, omega_vc=0.0, ec50_mg_l=23.0, source=_KNEBEL,
+        ec50_source=_FLUDARABINE_EC50, kind="cytotoxic", lymphotoxic=1.0, lymphotoxic_source=_FLUDARABINE_LYMPHO),
     "aldesleukin": Drug(
         "aldesleukin", "il2", "IL-2 receptor (agonist)", cl_l_day=0.120 * 1440.0, vc_l=5.0,
         q_l_day=139.4, vp_l=5.34, ref_weight_kg=70.0, cl_weight_exp=0.0, vc_weight_exp=0.0, q_weight_exp=0.0,
@@ -315,7 +342,7 @@ def slot_params(drugs: Sequence[str], weight_kg: np.ndarray, eta: np.ndarray,
     """
     weight_kg = np.asarray(weight_kg, dtype=np.float64)
     n = weight_kg.shape[0]
-    out = {k: np.zeros((n, N_SLOTS)) for k in ("pk_cl", "pk_q", "pk_emax", "pk_fcgr")}
+    out = {k: np.zeros((n, N_SLOTS)) for k in ("pk_cl", "pk_q", "pk_emax", "pk_fcgr", "pk_lympho")}
     out.update({k: np.ones((n, N_SLOTS)) for k in ("pk_vc", "pk_vp", "pk_t50", "pk_gamma", "pk_ec50")})
     out["pk_vc"] *= 3.0
     out["pk_vp"] *= 3.0
@@ -341,4 +368,5 @@ def slot_params(drugs: Sequence[str], weight_kg: np.ndarray, eta: np.ndarray,
         out["pk_gamma"][:, j] = drug.gamma_cl
         out["pk_ec50"][:, j] = drug.ec50_mg_l
         out["pk_fcgr"][:, j] = drug.fcgr
+        out["pk_lympho"][:, j] = drug.lymphotoxic
     return out

@@ -121,7 +121,7 @@ PARAMS = (
             "degrees (antigen loss or low antigen density against MHC or interferon-pathway loss): without it every "
             "patient's resistant clone fell back at the same pace and ZUMA-1's early failures were too few. The "
             "log-SD was chosen for the fitted ORR (1.0 left it at 73%, outside); disease control at month 3 and OS at "
-            "18 months read inside at 0.5, 0.7 and 1.0 alike (400 patients; docs/phenomena.md, stop 47)", iiv=0.7),
+            "18 months read inside at 0.5, 0.7 and 1.0 alike (400 patients; docs/phenomena-history.md, stop 47)", iiv=0.7),
     assumed("car_lysis_half", "1e9 cells/day", 5.0, "CD19+ cells lysed per day by CAR T cells for half-maximal cytokine "
             "release: macrophage activation and IL-6 production saturate (assumed: the order of a 1e11-cell burden "
             "cleared over three weeks)"),

@@ -62,6 +62,8 @@ PARAMS = (
     sourced("pk_fcgr", "1", (0.0,) * N_SLOTS, "1 where the slot's anti-PD-1 reprograms macrophages through their "
             "Fc-gamma receptors (IgG4 S228P binds Fc-gamma RI; read on the PD-1 slot only, model.macrophages), 0 "
             "otherwise; " + _CAT),
+    sourced("pk_lympho", "1", (0.0,) * N_SLOTS, "1 where the slot's cytotoxic drug reaches lymphocytes as well "
+            "(a purine analogue: model.tregs reads it on the cytotoxic slot), 0 otherwise; " + _CAT),
     sourced("chemo_emax", "1", 83.9, "Friberg et al., J Clin Oncol 2002;20:4713, Table 4 (docetaxel, "
             "Emax model of the drug effect on proliferating progenitors)"),
     assumed("steroid_ke", "1/day", 1.0,
@@ -128,7 +130,8 @@ def _signals(ctx: Ctx) -> dict:
     # Either antibody interrupts PD-1 signalling; occupancy of both acts independently.
     block_pd = 1.0 - (1.0 - ro_pd1) * (1.0 - ro_pdl1)
     return {"conc": conc, "ro": ro, "block_pd": block_pd, "block_pd1": ro_pd1,
-            "block_ctla4": ro_ctla4, "chemo": ctx.p["chemo_emax"] * ro[3], "steroid": ctx.s["steroid_effect"],
+            "block_ctla4": ro_ctla4, "chemo": ctx.p["chemo_emax"] * ro[3],
+            "chemo_lympho": ctx.p["pk_lympho"][3] * ctx.p["chemo_emax"] * ro[3], "steroid": ctx.s["steroid_effect"],
             "il2_exo": ro[4], "cd20_bound": ro[5], "il6r_block": ro[6], "ifn_exo": ro[7], "vaccine": ro[8],
             "bcg": ro[9], "mapk": 1.0 - (1.0 - ro_braf) * (1.0 - ro_mek)}
 

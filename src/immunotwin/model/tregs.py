@@ -12,7 +12,14 @@ anti-CTLA-4 depletes it by Fc-mediated cytotoxicity (Simpson et al., J Exp Med
 ``treg_systemic`` R_s (1 = healthy level) holds autoreactive pools down in every organ
 (:mod:`.tolerance`); IL-2 expands it:
 
-    dR_s/dt = d_s (1 - R_s) + r_s (IL2_s - 1) R_s/(1 + R_s) - k_dep,s b_CTLA4 R_s   (IL2_s: systemic IL-2, :mod:`.cytokines`)
+    dR_s/dt = d_s (1 - R_s) + r_s (IL2_s - 1) R_s/(1 + R_s) - k_dep,s b_CTLA4 R_s - k_chemo E_L R_s
+    (IL2_s: systemic IL-2, :mod:`.cytokines`)
+
+E_L is the effect of a lymphotoxic cytotoxic drug (the cytotoxic slot's E where the drug is a purine analogue,
+``pk_lympho``; zero for docetaxel): fludarabine lowers the frequency and the suppressive function of regulatory T
+cells in CLL (Beyer et al., Blood 2005;106:2018), which every organ's tolerance reads (:mod:`.tolerance`). Where a
+tumour already primes an organ's autoreactive pool through shared antigen (CLL and blood cells) that loss is what
+tips it into an autoimmune cytopenia after chemotherapy.
 """
 
 from __future__ import annotations
@@ -34,6 +41,10 @@ PARAMS = (
     assumed("treg_sys_return", "1/day", 0.05, "return of systemic Tregs to their set point"),
     assumed("treg_sys_expansion", "1/day", 0.03, "IL-2-driven systemic Treg expansion"),
     assumed("treg_sys_depletion", "1/day", 0.02, "systemic Treg loss under anti-CTLA-4"),
+    assumed("treg_chemo_depletion", "1/day", 0.07, "systemic Treg loss per unit of a lymphotoxic drug's effect "
+            "(E_L above); direction from Beyer et al., Blood 2005;106:2018 (Treg frequencies and function fall after "
+            "fludarabine in CLL); magnitude assumed: one 5-day course of fludarabine 25 mg/m2 daily (effect about 2 "
+            "while the drug is in) halves the systemic Tregs, which return at treg_sys_return between courses"),
 )
 
 
@@ -49,7 +60,7 @@ def _derivatives(ctx: Ctx) -> dict:
     grow = p["treg_expansion"] * il2f * (1.0 + p["treg_pd1_fraction"] * sig["block_pd1"]) / (1.0 + r / p["treg_cap"])
     dr = p["treg_influx"] * sig["antigen"] + r * (grow - p["treg_death"] - p["treg_depletion"] * sig["block_ctla4"])
     drs = (p["treg_sys_return"] * (1.0 - rs) + p["treg_sys_expansion"] * (sig["il2_systemic"] - 1.0) * rs / (1.0 + rs)
-           - p["treg_sys_depletion"] * sig["block_ctla4"] * rs)
+           - p["treg_sys_depletion"] * sig["block_ctla4"] * rs - p["treg_chemo_depletion"] * sig["chemo_lympho"] * rs)
     return {"treg_tumour": dr, "treg_systemic": drs}
 
 

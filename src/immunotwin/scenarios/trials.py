@@ -412,6 +412,37 @@ def thymoma_direction(p_and_v: tuple[pd.DataFrame, pd.DataFrame]) -> dict[str, f
 # leukemia-evasion
 
 
+def _after_fludarabine(ref: dict, untreated: pd.DataFrame, patients: int | None,
+                       seed: int | None) -> tuple[list[Figure], list[dict], pd.DataFrame]:
+    """The untreated CLL patients given fludarabine (the same patients: one arm, same cancer, seed and size): response
+    and autoimmune haemolytic anaemia against first-line fludarabine trials, and the same cytopenia untreated."""
+    _, p, v = simulate_spec("leukemia-evasion-fludarabine", patients, visits=True, seed=seed)
+    assert v is not None
+    p = visit_flags(p, v, "hematologic")
+    p["aic"] = p["hematologic_worst_any"] >= 2
+    ok = p[p["status"] == "ok"].copy()
+    ok["resp"] = ok["bor"].isin(["CR", "PR"])
+    r_orr, r_aha = ref["fludarabine_orr"], ref["aha_after_fludarabine"]
+    figs = [_prop("CLL after fludarabine: ORR (CR or PR)", ok, "resp", r_orr["value"], r_orr["range"],
+                  r_orr["source"], "±10 points (see the source)", seed=31),
+            _prop("CLL after fludarabine: autoimmune cytopenia (hematologic grade >=2 at any visit), 36 months", p,
+                  "aic", r_aha["value"], r_aha["range"], r_aha["source"],
+                  "exact 95% CI of about 21 of 194 (see the source)", seed=32)]
+    paired = p[["patient", "aic"]].merge(untreated[["patient", "aic"]], on="patient", suffixes=("", "_untreated"))
+    obs = [{"name": "CLL: autoimmune cytopenia after fludarabine minus untreated (the same patients)",
+            "value": rate(paired["aic"]) - rate(paired["aic_untreated"]), "note": f"{len(paired)} patients in both; "
+            "Treg loss against the shared antigen that tumour kill removes"},
+           {"name": "CLL after fludarabine: complete response", "value": rate(ok["bor"] == "CR"),
+            "note": "Eichhorst 2009: 7% (CLL5); read from the tumour burden, not iwCLL's marrow biopsy"},
+           {"name": "CLL after fludarabine: neutropenia grade >=3", "value": rate(ok["neutropenia_grade"] >= 3),
+            "note": "Friberg's model with fludarabine's assumed EC50"},
+           {"name": "CLL after fludarabine: irAE of grade >=2 in another organ",
+            "value": rate((ok[[c for c in ok.columns if c.startswith("irae_") and c.endswith("_grade")
+                               and c != "irae_hematologic_grade"]] >= 2).any(axis=1)),
+            "note": "the Treg loss reaches every organ's tolerance"}]
+    return figs, obs, p
+
+
 def leukemia_evasion(patients: int | None = None, seed: int | None = None) -> Result:
     ref = leukemia_reference()
     figs, obs = [], []
@@ -427,6 +458,7 @@ def leukemia_evasion(patients: int | None = None, seed: int | None = None) -> Re
         p["aic"] = p["hematologic_worst_any"] >= 2
         label = spec.population.cancer.upper()
         if spec.population.cancer == "cll":
+            p_cll = p
             r = ref["cll_autoimmune_cytopenia"]
             figs.append(_prop("CLL: autoimmune cytopenia (hematologic grade >=2 at any visit), 36 months untreated",
                               p, "aic", r["value"], r["range"], r["source"],
@@ -447,17 +479,24 @@ def leukemia_evasion(patients: int | None = None, seed: int | None = None) -> Re
              "value": float(__import__("immunotwin.cancers", fromlist=["CANCERS"]).CANCERS[
                  spec.population.cancer].immunogenicity), "note": "low antigenicity: the escape mechanism modelled"},
         ]
+    untreated_cll = p_cll
+    f_figs, f_obs, p_flu = _after_fludarabine(ref, untreated_cll, patients, seed)
+    figs += f_figs
+    obs += f_obs
+    n_all += len(p_flu)
+    specs.append(spec_text("leukemia-evasion-fludarabine"))
     obs.append({"name": "marrow crowding of normal haematopoiesis", "value": float("nan"),
-                "note": "not modelled (no marrow compartment); stated, not invented"})
-    obs.append({"name": "autoimmune cytopenia after chemotherapy (e.g. fludarabine)", "value": float("nan"),
-                "note": "not modelled: the catalogue's chemotherapy is docetaxel; the purine analogues that cause it "
-                        "are not in it"})
+                "note": "not modelled: the marrow model (Friberg's neutrophil progenitors) does not see the leukaemic "
+                        "burden; stated, not invented"})
     text = ("Untreated CLL (watch and wait) and AML followed 36 months. Leukaemia escapes because it is barely "
             "recognised: the catalogue gives both very low immunogenicity and mutational burden, so immune "
             "killing stays below growth. A secondary autoimmune cytopenia arises when antigen shared between "
             "CLL cells and blood cells (the CLL entry's cross-reactivity with the hematologic organ, fitted to "
             "Moreno 2010's 7%) primes autoreactive T cells and drives autoantibodies; it is counted from visits "
-            "(grade >=2 at any visit). Marrow crowding of normal "
-            "haematopoiesis and chemotherapy-induced dysregulation are not in the model. Leukaemic burden is "
-            "represented by the shared tumour compartment (a 'sum of diameters' stand-in), which is a weak proxy.")
+            "(grade >=2 at any visit). The same CLL patients are also given fludarabine (25 mg/m2 on days 1-5 every "
+            "28 days, 6 courses): a cytotoxic that, as a purine analogue, also lowers regulatory T cells (Beyer 2005; "
+            "model.tregs), which every organ's tolerance reads; their response and autoimmune haemolytic anaemia are "
+            "read against first-line fludarabine trials (Eichhorst 2009, Leporrier 2001, Dearden 2008). Marrow "
+            "crowding of normal haematopoiesis is not in the model. Leukaemic burden is represented by the shared "
+            "tumour compartment (a 'sum of diameters' stand-in), which is a weak proxy.")
     return Result("leukemia-evasion", "Leukaemia: immune escape and autoimmune cytopenia", text, figs, obs, specs, n_all)

@@ -1,7 +1,8 @@
 """What the page offers to start from: label schedules per drug, example patients and a small trial.
 
 Schedules are the approved label regimens (nivolumab, pembrolizumab, ipilimumab and docetaxel
-US prescribing information; docetaxel 75 mg/m2 every 3 weeks is its NSCLC regimen); the example patients are illustrative, not real people.
+US prescribing information; docetaxel 75 mg/m2 every 3 weeks is its NSCLC regimen; fludarabine 25 mg/m2 on days 1-5
+of each 28-day course, the label's CLL regimen: the page offers one course, a trial spec repeats it); the example patients are illustrative, not real people.
 """
 
 from __future__ import annotations
@@ -30,6 +31,9 @@ SCHEDULES: dict[str, list[tuple[str, str, str | None, int | None]]] = {
     ],
     "docetaxel": [
         ("75 mg/m2 every 3 weeks", "75 mg/m2", "3 weeks", None),
+    ],
+    "fludarabine": [
+        ("25 mg/m2 daily x5 (one 28-day course of CLL's regimen)", "25 mg/m2", "1 day", 5),
     ],
     "aldesleukin": [
         ("600,000 IU/kg every 8 hours, up to 14 doses (one cycle)", "600000 IU/kg", "8 hours", 14),
