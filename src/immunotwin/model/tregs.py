@@ -18,8 +18,9 @@ anti-CTLA-4 depletes it by Fc-mediated cytotoxicity (Simpson et al., J Exp Med
 E_L is the effect of a lymphotoxic cytotoxic drug (the cytotoxic slot's E where the drug is a purine analogue,
 ``pk_lympho``; zero for docetaxel): fludarabine lowers the frequency and the suppressive function of regulatory T
 cells in CLL (Beyer et al., Blood 2005;106:2018), which every organ's tolerance reads (:mod:`.tolerance`). Where a
-tumour already primes an organ's autoreactive pool through shared antigen (CLL and blood cells) that loss is what
-tips it into an autoimmune cytopenia after chemotherapy.
+tumour already primes an organ's autoreactive pool through shared antigen (CLL and blood cells) that loss could tip
+it into an autoimmune cytopenia after chemotherapy; in the leukemia-evasion scenario it does not outweigh the shared
+antigen that killing the CLL removes (docs/phenomena.md, item 5).
 """
 
 from __future__ import annotations
