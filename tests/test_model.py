@@ -415,3 +415,27 @@ def test_a_lymphotoxic_drug_depletes_systemic_tregs_by_its_effect_and_docetaxel_
     assert e > 0.5
     np.testing.assert_allclose(flu - free, -k * e * r_s, rtol=1e-9)
     assert _systemic_treg_rate("docetaxel", 135.0)[0] == _systemic_treg_rate("docetaxel", 0.0)[0]
+
+
+def test_a_leukaemia_crowds_the_marrow_in_proportion_to_its_burden_and_a_solid_tumour_does_not() -> None:
+    # Oracle (model.marrow): from the uncrowded steady state (every compartment at Circ0, no drug effect) the
+    # progenitors' net rate is -k_tr Prol C with C = s T/(T + K_M); priming's supply of new T cells falls with it.
+    # marrow_share 0: no change. (Relaxed with the burden held, the feedback settles Circ at Circ0 (1 - C)^(1/gamma).)
+    def rates(share: float, burden: float) -> tuple[float, float, float]:
+        p = params(marrow_share=share)
+        y = core.initial_state(p, np.full(1, burden))
+        one = lambda d: {k: np.asarray(v)[0] for k, v in d.items()}  # noqa: E731
+        dy = np.asarray(core.vector_field(0.0, y[0], (one(p), one(engine.zero_inputs(1)))))
+        sig = core.signals(0.0, y[0], one(p), one(engine.zero_inputs(1)))
+        return (float(dy[LAYOUT.slices["marrow_prol"]][0]), float(dy[LAYOUT.slices["effector"]][0]),
+                float(sig["tumour"]))
+
+    k = float(core.PARAM_INDEX["marrow_capacity"].value)
+    ktr = 4.0 / float(core.PARAM_INDEX["marrow_mtt"].value)
+    prol0 = float(core.PARAM_INDEX["anc_baseline"].value)
+    solid = rates(0.0, 500.0)
+    assert solid[0] == 0.0
+    crowded = rates(1.0, 500.0)
+    c = crowded[2] / (crowded[2] + k)
+    np.testing.assert_allclose(crowded[0], -ktr * prol0 * c, rtol=1e-9)
+    assert crowded[1] < solid[1]  # fewer new effector T cells primed

@@ -62,6 +62,9 @@ class Cancer:
     # of the patients' susceptibility to hyperprogression under an Fc-engaging anti-PD-1 (model.macrophages). 0: the
     # mechanism is not applied (no cancer-specific evidence). See FC_MACROPHAGE_SOURCE.
     fc_macrophages: float = 0.0
+    # Share of the tumour burden that lives in the marrow and displaces normal haematopoiesis and lymphopoiesis
+    # (model.marrow): 0 for solid tumours and lymphomas. See MARROW_SOURCE.
+    marrow_share: float = 0.0
 
     def cross_vector(self) -> tuple[float, ...]:
         return tuple(self.cross.get(k, 0.0) for k in IRAES)
@@ -78,6 +81,12 @@ FC_MACROPHAGE_SOURCE = (
     "with NSCLC's reach it called 9.8% and took 3-4 points of CheckMate 067's anti-PD-1 responses (stop 54). Checked "
     "by the hyperprogression scenario with Schuiveling's definition (hyperprogression-melanoma spec): 5.0% of 441 "
     "evaluable at 0, inside the exact CI of 1/75 (to 7.2%); 8.0% of 437 with NSCLC's reach (stop 55).")
+
+MARROW_SOURCE = (
+    "AML 1: an acute myeloid leukaemia grows in the marrow and fills it (assumed: its blood and extramedullary share "
+    "left out). CLL 0.5 (assumed): CLL cells fill the blood, nodes and spleen as well as the marrow, and marrow "
+    "failure comes late (Binet stage C by infiltration; Moreno et al., Blood 2010;116:4771, contrast it with "
+    "autoimmune cytopenia). Every other cancer 0.")
 
 _AUTO = ("assumed: growth and immunogenicity hand-set so that untreated disease progresses and "
          "checkpoint blockade response is in the published range for this cancer, pending calibration")
@@ -155,7 +164,7 @@ CANCERS: dict[str, Cancer] = {
         ldh_high=0.2, pdl1_positive=0.2, pdl1_cutoff=0.01, tmb_median=0.6, tmb_sigma=0.5,
         sld_median_mm=60.0, sld_sigma=0.6, sites_mean=2.0, brain=0.0, liver=0.05, prior_chemo=0.3,
         preexisting_ai=0.0, m_stage=(0.0, 0.3, 0.3, 0.4), growth_rate=0.0015, immunogenicity=0.1,
-        cross={"hematologic": 0.5},
+        cross={"hematologic": 0.5}, marrow_share=0.5,
         source="CLL: median age about 70 (recalled, verify); autoimmune cytopenia in 5-10% (Hodgson et al., "
                "Br J Haematol 2011;154:14; 7% of 960 in Moreno et al., Blood 2010;116:4771); CLL cells "
                "present red-cell antigens to T cells (Hall et al., Blood 2005;105:2007). " + _AUTO),
@@ -163,7 +172,7 @@ CANCERS: dict[str, Cancer] = {
         "aml", "acute myeloid leukaemia", age_mean=66.0, age_sd=12.0, female=0.45, ecog0=0.4,
         ldh_high=0.6, pdl1_positive=0.2, pdl1_cutoff=0.01, tmb_median=0.4, tmb_sigma=0.5,
         sld_median_mm=60.0, sld_sigma=0.5, sites_mean=1.0, brain=0.0, liver=0.05, prior_chemo=0.2,
-        preexisting_ai=0.0, m_stage=(0.0, 0.3, 0.3, 0.4), growth_rate=0.03, immunogenicity=0.05,
+        preexisting_ai=0.0, m_stage=(0.0, 0.3, 0.3, 0.4), growth_rate=0.03, immunogenicity=0.05, marrow_share=1.0,
         source="AML: among the lowest mutational burdens of any cancer (Alexandrov et al., Nature 2013); "
                "fast kinetics. " + _AUTO),
     "lbcl": Cancer(

@@ -306,6 +306,7 @@ def _params(c, cov: pd.DataFrame, z: np.ndarray, iiv_scale: Mapping[str, float],
     imm = imm * np.where(cov["liver_mets"].to_numpy(bool), E["liver_mets_immunogenicity"], 1.0)
     p["immunogenicity"] *= imm
     p["hpd_susceptibility"] *= c.fc_macrophages  # cancers.FC_MACROPHAGE_SOURCE
+    p["marrow_share"] = np.full(n, c.marrow_share)  # cancers.MARROW_SOURCE
     p["prime_rate"] *= np.clip(1.0 - E["age_priming_loss"] * old, E["age_priming_floor"], 1.0) \
         * np.where(chemo, E["prior_chemo_priming"], 1.0)
     p["treg_pd1_fraction"] *= np.exp(E["age_treg_pd1_gain"] * old) * np.where(chemo, E["prior_chemo_treg_pd1"], 1.0)

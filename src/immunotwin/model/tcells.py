@@ -6,7 +6,7 @@ presentation (:mod:`.tumour`), inh the PD-1/PD-L1 inhibition, S_R the Treg suppr
 occupancies (:mod:`.pk`):
 
     c     = 1 - h_ctla4 (1 - b_CTLA4)                           CTLA-4 outcompetes CD28 for B7
-    prime = k_p P c (1 - I)                                       priming
+    prime = k_p P c (1 - I)(1 - C)                                priming (C: marrow crowding, :mod:`.marrow`)
     stim  = P c (1 - inh)(1 - S_R)(1 - w_s I) IL2/(IL2 + 1) / (1 + E/(q_max T))
     dE/dt = prime + E (r_E stim - d_E - k_ex inh P - k_c E_c) + r_re b_PD X + k_rec P M (1 - I)
     dX/dt = k_ex inh P E - d_X X - r_re b_PD X                     exhaustion, reinvigoration
@@ -78,7 +78,7 @@ def _derivatives(ctx: Ctx) -> dict:
     e, x, m = s["effector"], s["exhausted"], s["memory"]
     ag, inh, isup = sig["antigen"], sig["pd1_inhibition"], sig["immsup"]
     costim = 1.0 - p["ctla4_brake"] * (1.0 - sig["block_ctla4"])
-    prime = p["prime_rate"] * ag * costim * (1.0 - isup)
+    prime = p["prime_rate"] * ag * costim * (1.0 - isup) * (1.0 - sig["marrow_crowding"])
     il2f = sig["il2"] / (sig["il2"] + 1.0)
     crowd = 1.0 / (1.0 + e / (p["effector_cap"] * sig["tumour"]))
     stim = ag * sig["effector_factor"] * il2f * crowd * costim

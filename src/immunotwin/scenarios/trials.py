@@ -475,6 +475,10 @@ def leukemia_evasion(patients: int | None = None, seed: int | None = None) -> Re
              "value": rate(ok["bor"].isin(["CR", "PR"])), "note": "immune escape: expected near 0"},
             {"name": f"{label}: died of tumour within follow-up", "value": rate(ok["death_cause"] == "tumour"),
              "note": ""},
+            {"name": f"{label}: neutropenia grade >=3 without treatment (marrow crowding)",
+             "value": rate(ok["neutropenia_grade"] >= 3),
+             "note": f"the leukaemia's marrow share {__import__('immunotwin.cancers', fromlist=['CANCERS']).CANCERS[spec.population.cancer].marrow_share:g} "
+                     "(cancers.MARROW_SOURCE) displaces normal progenitors and lymphopoiesis (model.marrow)"},
             {"name": f"{label}: catalogue immunogenicity scale (melanoma = 1)",
              "value": float(__import__("immunotwin.cancers", fromlist=["CANCERS"]).CANCERS[
                  spec.population.cancer].immunogenicity), "note": "low antigenicity: the escape mechanism modelled"},
@@ -485,9 +489,6 @@ def leukemia_evasion(patients: int | None = None, seed: int | None = None) -> Re
     obs += f_obs
     n_all += len(p_flu)
     specs.append(spec_text("leukemia-evasion-fludarabine"))
-    obs.append({"name": "marrow crowding of normal haematopoiesis", "value": float("nan"),
-                "note": "not modelled: the marrow model (Friberg's neutrophil progenitors) does not see the leukaemic "
-                        "burden; stated, not invented"})
     text = ("Untreated CLL (watch and wait) and AML followed 36 months. Leukaemia escapes because it is barely "
             "recognised: the catalogue gives both very low immunogenicity and mutational burden, so immune "
             "killing stays below growth. A secondary autoimmune cytopenia arises when antigen shared between "
@@ -496,7 +497,10 @@ def leukemia_evasion(patients: int | None = None, seed: int | None = None) -> Re
             "(grade >=2 at any visit). The same CLL patients are also given fludarabine (25 mg/m2 on days 1-5 every "
             "28 days, 6 courses): a cytotoxic that, as a purine analogue, also lowers regulatory T cells (Beyer 2005; "
             "model.tregs), which every organ's tolerance reads; their response and autoimmune haemolytic anaemia are "
-            "read against first-line fludarabine trials (Eichhorst 2009, Leporrier 2001, Dearden 2008). Marrow "
-            "crowding of normal haematopoiesis is not in the model. Leukaemic burden is represented by the shared "
-            "tumour compartment (a 'sum of diameters' stand-in), which is a weak proxy.")
+            "read against first-line fludarabine trials (Eichhorst 2009, Leporrier 2001, Dearden 2008). The share of a "
+            "leukaemia's burden that lives in the marrow (AML all of it, CLL half: assumed) crowds out normal "
+            "progenitors, so neutrophils fall as it grows, and the supply of new T cells that priming draws on "
+            "(model.marrow); the marrow capacity is an assumed order of magnitude and no published cytopenia rate is "
+            "compared. Leukaemic burden is represented by the shared tumour compartment (a 'sum of diameters' "
+            "stand-in), which is a weak proxy.")
     return Result("leukemia-evasion", "Leukaemia: immune escape and autoimmune cytopenia", text, figs, obs, specs, n_all)
