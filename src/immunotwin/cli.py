@@ -66,16 +66,16 @@ def cmd_simulate(a: argparse.Namespace) -> int:
 
 
 def cmd_params(a: argparse.Namespace) -> int:
+    from .covariates import EFFECTS
     from .model.core import PARAMS
 
     rows = [p for p in PARAMS if p.assumed or not a.assumed]
+    effects = [e for e in EFFECTS if e.assumed or not a.assumed]
     if a.json:
-        from .covariates import EFFECTS
-
-        effects = [{"name": e.name, "unit": e.unit, "default": e.value, "iiv": 0.0, "assumed": e.assumed,
-                    "source": e.source, "covariate_effect": e.applies} for e in EFFECTS if e.assumed or not a.assumed]
+        effect_rows = [{"name": e.name, "unit": e.unit, "default": e.value, "iiv": 0.0, "assumed": e.assumed,
+                        "source": e.source, "covariate_effect": e.applies} for e in effects]
         print(json.dumps([{"name": p.name, "unit": p.unit, "default": p.value.tolist(), "iiv": p.iiv,
-                           "assumed": p.assumed, "source": p.source} for p in rows] + effects, indent=1))
+                           "assumed": p.assumed, "source": p.source} for p in rows] + effect_rows, indent=1))
         return 0
     from .drugs.catalogue import CATALOGUE
 
@@ -83,9 +83,7 @@ def cmd_params(a: argparse.Namespace) -> int:
         val = p.value
         shown = f"{float(val):g}" if val.ndim == 0 else "[" + ", ".join(f"{v:g}" for v in val) + "]"
         print(f"{p.name} = {shown} {p.unit}  (IIV {p.iiv:g}){'  ASSUMED' if p.assumed else ''}\n    {p.source}")
-    from .covariates import EFFECTS
-
-    for e in (e for e in EFFECTS if e.assumed or not a.assumed):
+    for e in effects:
         print(f"covariate effect {e.name} = {e.value:g} {e.unit}{'  ASSUMED' if e.assumed else ''}: {e.applies}\n"
               f"    {e.source}")
     if not a.assumed:

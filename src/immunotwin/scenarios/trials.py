@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 from scipy.stats import beta
 
+from ..cancers import CANCERS
 from ..model.organs import IRAES
 from ..reference import load
 from ..survival import hazard_ratio, km_median
@@ -477,14 +478,13 @@ def leukemia_evasion(patients: int | None = None, seed: int | None = None) -> Re
              "note": ""},
             {"name": f"{label}: neutropenia grade >=3 without treatment (marrow crowding)",
              "value": rate(ok["neutropenia_grade"] >= 3),
-             "note": f"the leukaemia's marrow share {__import__('immunotwin.cancers', fromlist=['CANCERS']).CANCERS[spec.population.cancer].marrow_share:g} "
+             "note": f"the leukaemia's marrow share {CANCERS[spec.population.cancer].marrow_share:g} "
                      "(cancers.MARROW_SOURCE) displaces normal progenitors and lymphopoiesis (model.marrow)"},
             {"name": f"{label}: catalogue immunogenicity scale (melanoma = 1)",
-             "value": float(__import__("immunotwin.cancers", fromlist=["CANCERS"]).CANCERS[
-                 spec.population.cancer].immunogenicity), "note": "low antigenicity: the escape mechanism modelled"},
+             "value": float(CANCERS[spec.population.cancer].immunogenicity),
+             "note": "low antigenicity: the escape mechanism modelled"},
         ]
-    untreated_cll = p_cll
-    f_figs, f_obs, p_flu = _after_fludarabine(ref, untreated_cll, patients, seed)
+    f_figs, f_obs, p_flu = _after_fludarabine(ref, p_cll, patients, seed)
     figs += f_figs
     obs += f_obs
     n_all += len(p_flu)
