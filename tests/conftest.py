@@ -51,3 +51,35 @@ def integrate(p: dict[str, np.ndarray], weeks: int, *, tumour0: float = 50.0, do
 @pytest.fixture(scope="session")
 def layout():  # type: ignore[no-untyped-def]
     return LAYOUT
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Under ``--dist loadgroup`` (``make test-slow`` on two workers), keep the tests that share a module-scoped
+    fixture on one worker, so each shared trial or scenario is simulated once; tests sharing none go anywhere.
+
+    Within a module, tests are joined when they use a common module-scoped fixture (directly or through another
+    fixture): the groups are the connected components of that relation.
+    """
+    if config.getoption("dist", "no") != "loadgroup":
+        return
+    parent: dict[str, str] = {}
+
+    def find(a: str) -> str:
+        while parent.setdefault(a, a) != a:
+            a = parent[a]
+        return a
+
+    shared: dict[pytest.Item, list[str]] = {}
+    for item in items:
+        info = getattr(item, "_fixtureinfo", None)
+        if info is None:
+            continue
+        keys = [f"{item.module.__name__}::{name}" for name in info.names_closure
+                if any(d.scope == "module" for d in info.name2fixturedefs.get(name, ()))]
+        shared[item] = keys
+        for key in keys[1:]:
+            parent[find(key)] = find(keys[0])
+    for item, keys in shared.items():
+        if keys:
+            item.add_marker(pytest.mark.xdist_group(find(keys[0])))

@@ -125,6 +125,37 @@ def test_thyroid_hormone_follows_hypothyroidism_not_the_thyrotoxic_phase() -> No
     assert np.array_equal(np.isnan(res.hypothyroid_onset), hypo == 0)
 
 
+def test_a_first_severe_colitis_can_kill_and_only_through_its_draw(monkeypatch: pytest.MonkeyPatch) -> None:
+    # FATAL_SEVERE_ONSET: the week an organ's true grade first reaches 3 carries that organ's probability of death.
+    # Set to 1 for the gut, every ipilimumab patient whose colitis is seen at grade >= 3 dies of it (grade 5) that
+    # week; set to 0, the same patients' gut kills only from grade 4, at the weekly grade-4 probability.
+    import immunotwin.clinic.run as clinic_run
+
+    def trial() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        cohort = sample_cohort("melanoma", {}, 11, 1, range(96), 40)
+        res = run_clinic(cohort, parse_regimen("ipilimumab 3 mg/kg q3w x4"),
+                         assessment=Assessment(imaging=DEFAULT_IMAGING["melanoma"]), guideline="asco2021",
+                         treat_beyond_progression=True, post=None, follow_up_days=7.0 * 30, record_visits=False)
+        return res.grade_worst[:, INDEX["colitis"]], res.death_cause, res.onset3[:, INDEX["colitis"]]
+
+    j = INDEX["colitis"]
+    always = np.zeros(len(IRAES))
+    always[j] = 1.0
+    monkeypatch.setattr(clinic_run, "_FATAL_ONSET", always)
+    gut, cause, onset3 = trial()
+    monkeypatch.setattr(clinic_run, "_FATAL_ONSET", np.zeros(len(IRAES)))
+    gut0, cause0, onset0 = trial()
+    severe = gut0 >= 3
+    assert severe.sum() >= 3  # ipilimumab's gut reaches grade 3 in about a tenth of patients
+    # the same patients reach grade 3 (the draws are the patients' own); with the draw certain, each dies of it
+    assert np.array_equal(gut >= 3, severe)
+    assert np.all(gut[severe] == 5) and np.all(cause[severe] == "irae")
+    # ... in the week its grade 3 was first seen
+    assert np.array_equal(onset3[severe], onset0[severe])
+    # with no draw the gut kills only from grade 4: fewer of these patients die of it
+    assert (gut0 == 5).sum() < (gut == 5).sum() and np.all(cause0[gut0 == 5] == "irae")
+
+
 def test_preexisting_autoimmunity_raises_flare_risk() -> None:
     j = INDEX["arthritis"]
     with_ai = _cohort_grades("nivolumab 3 mg/kg q2w", fixed={"preexisting_ai": "arthritis"})

@@ -60,7 +60,10 @@ def render() -> str:
     out += ["", "### Management", "", inspect.getdoc(policy) or "", "",
             "### Fatal irAEs", "", "Weekly probability of death while an irAE is at grade 4 "
             "(**assumed**; ordered as the case fatality in Wang DY et al., JAMA Oncol 2018): " +
-            ", ".join(f"{k} {v:g}" for k, v in run.FATAL_WEEKLY.items()), "",
+            ", ".join(f"{k} {v:g}" for k, v in run.FATAL_WEEKLY.items()) + ". Probability that an organ's first "
+            "grade >= 3 event ends in death, drawn in the week it begins (Eggermont et al., N Engl J Med 2016;375:1845, "
+            "Table 3: 3 colitis deaths among 79 grade >= 3 gastrointestinal irAEs under adjuvant ipilimumab): " +
+            ", ".join(f"{k} {v:.3g}" for k, v in run.FATAL_SEVERE_ONSET.items() if v), "",
             "### Outcomes", "", inspect.getdoc(outcomes) or "", "",
             "## Populations", "", inspect.getdoc(sys.modules["immunotwin.population"]) or "", "",
             "### Covariate effects", "", inspect.getdoc(covariates) or "", "",

@@ -45,6 +45,14 @@ FATAL_WEEKLY = {"myocarditis": 0.25, "neurologic": 0.12, "pneumonitis": 0.12, "h
                 "colitis": 0.06, "hematologic": 0.08, "nephritis": 0.03, "hypophysitis": 0.05,
                 "diabetes": 0.03, "dermatitis": 0.02, "thyroiditis": 0.0, "arthritis": 0.0}
 _FATAL = np.array([FATAL_WEEKLY[k] for k in IRAES])
+# Probability that an organ's first severe (grade >= 3) irAE ends in death, drawn once, in the week the true grade first
+# reaches 3: the gut's severe events kill through perforation and its sepsis without passing through a long grade 4.
+# Colitis: 3 of the 79 patients whose gastrointestinal irAE reached grade 3 or worse died of colitis (2 of them with a
+# perforation; 7 perforations in all) under adjuvant ipilimumab (Eggermont et al., N Engl J Med 2016;375:1845, Table 3:
+# 70 at grade 3, 6 at grade 4, 3 at grade 5, of 471). Every other organ: 0 (their deaths come from grade 4 above;
+# the same table has no hepatic death among 51 grade >= 3 hepatic events).
+FATAL_SEVERE_ONSET = {k: 0.0 for k in IRAES} | {"colitis": 3 / 79}
+_FATAL_ONSET = np.array([FATAL_SEVERE_ONSET[k] for k in IRAES])
 # Cytotoxic drugs: blood counts weekly for three weeks after each dose (nadir monitoring, assumed
 # practice), and a dose waits while neutrophils are below 1.5e9/L (docetaxel label).
 CHEMO_MONITOR_DAYS = 21.0
@@ -263,6 +271,7 @@ def run_clinic(cohort: Cohort, arm: Sequence[DrugSchedule], *, assessment: Asses
     # ln of the viable burden when each potential new lesion surfaced (NaN: not yet; observe.new_lesions_visible)
     surfaced = np.full(cohort.lesion_thresholds.shape, np.nan)
     seen_new = np.zeros(cohort.lesion_thresholds.shape, dtype=bool)  # new lesions shown by a scan so far
+    severe_before = np.zeros((n, len(IRAES)), dtype=bool)  # an organ's true grade has reached 3 (FATAL_SEVERE_ONSET)
     activity0 = autoreactive_activity(y[:, None, :], params)[:, 0]  # the patient's own level before the first dose
     activity_days = np.zeros(n)
     b_cells = {d: np.full(n, np.nan) for d in B_CELL_DAYS}
@@ -293,7 +302,11 @@ def run_clinic(cohort: Cohort, arm: Sequence[DrugSchedule], *, assessment: Asses
         u = cohort.uniforms[:, min(k, cohort.uniforms.shape[1] - 1)]
         if boundary:
             tumour_death = alive & (tum >= cohort.lethal)
-            p_irae = 1.0 - np.prod(1.0 - np.where(grade >= 4, _FATAL[None, :], 0.0), axis=1)
+            first_severe = (grade >= 3) & ~severe_before & (day > 0)
+            severe_before |= (grade >= 3) & (day > 0)
+            p_organ = 1.0 - (1.0 - np.where(grade >= 4, _FATAL[None, :], 0.0)) \
+                * (1.0 - np.where(first_severe, _FATAL_ONSET[None, :], 0.0))
+            p_irae = 1.0 - np.prod(1.0 - p_organ, axis=1)
             p_synd = tox.fatal_probability()
             irae_death = alive & ~tumour_death & (u[:, 0] < 1.0 - (1.0 - p_irae) * (1.0 - p_synd))
             synd_death = irae_death & (u[:, 0] >= p_irae)
@@ -309,6 +322,7 @@ def run_clinic(cohort: Cohort, arm: Sequence[DrugSchedule], *, assessment: Asses
             irae_death = irae_death & ~synd_death  # grade 5 of an irAE below
         else:
             irae_death = np.zeros(n, dtype=bool)
+            p_organ = np.zeros(grade.shape)
 
         is_scan = (day in fixed_scans) | (patient_scans == day).any(axis=1)  # (n,) this patient's scan today
         on_treatment = dosing.remaining(day, progressed, treat_beyond_progression, n_arm) & ~m.stopped
@@ -331,9 +345,10 @@ def run_clinic(cohort: Cohort, arm: Sequence[DrugSchedule], *, assessment: Asses
             onset3[first3] = np.broadcast_to(day, onset3.shape)[first3]
             grade_worst = np.maximum(grade_worst, seen)
             last_grade = np.where(visit[:, None], seen, last_grade)
-            grade_worst = np.where((irae_death[:, None]) & (grade >= 4), 5, grade_worst).astype(np.int8)
+            # the organs that could have killed (grade 4, or a first severe event that can: FATAL_SEVERE_ONSET) are grade 5
+            fatal = irae_death[:, None] & (p_organ > 0)
+            grade_worst = np.where(fatal, 5, grade_worst).astype(np.int8)
             # a fatal irAE is seen at death even without a visit: its onsets are that day where none was seen before
-            fatal = irae_death[:, None] & (grade >= 4)
             for onset in (onset1, onset2, onset3):
                 onset[fatal & np.isnan(onset)] = day
             neut_worst = np.maximum(neut_worst, np.where(visit, observe.neutropenia_grade(anc), 0)).astype(np.int8)
