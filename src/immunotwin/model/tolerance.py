@@ -83,17 +83,16 @@ PARAMS = (
         hypophysitis=0.294, nephritis=0.267, myocarditis=0.248, neurologic=0.267, diabetes=0.258,
         arthritis=0.35, hematologic=0.276), "baseline activation gain of each organ's pool; " + _TUNED
         + "; the heart's is fitted to myocarditis on a single checkpoint inhibitor (Lindsay et al., J Am Heart Assoc "
-        "2025;14:e035689; data/cancer_fit.json), the value here is its start; the thyroid's margin and both its checkpoint weights are fitted together to CheckMate 067's any-grade hypothyroidism in its three arms (python -m immunotwin.calibrate_organs --organs thyroiditis; data/cancer_fit.json), the values here are their start"),
+        "2025;14:e035689; data/cancer_fit.json), the value here is its start"),
     assumed("weight_ctla4", "1", organ_vector(
         dermatitis=0.9, colitis=1.6, hepatitis=1.5, pneumonitis=0.3, thyroiditis=0.3,
         hypophysitis=1.2, nephritis=0.3, myocarditis=0.4, neurologic=0.5, diabetes=0.2,
         arthritis=0.3, hematologic=0.4), "dependence of each organ's tolerance on CTLA-4; " + _TUNED
-        + "; the heart's is fitted to myocarditis on nivolumab + ipilimumab in the same cohort (data/cancer_fit.json); the thyroid's margin and both its checkpoint weights are fitted together to CheckMate 067's any-grade hypothyroidism in its three arms (python -m immunotwin.calibrate_organs --organs thyroiditis; data/cancer_fit.json), the values here are their start"),
+        + "; the heart's is fitted to myocarditis on nivolumab + ipilimumab in the same cohort (data/cancer_fit.json)"),
     assumed("weight_pd", "1", organ_vector(
         dermatitis=0.765, colitis=0.51, hepatitis=0.51, pneumonitis=0.85, thyroiditis=1.02,
         hypophysitis=0.17, nephritis=0.595, myocarditis=0.935, neurologic=0.68, diabetes=0.935,
-        arthritis=0.68, hematologic=0.51), "dependence of each organ's tolerance on PD-1/PD-L1; " + _TUNED
-        + "; the thyroid's margin and both its checkpoint weights are fitted together to CheckMate 067's any-grade hypothyroidism in its three arms (python -m immunotwin.calibrate_organs --organs thyroiditis; data/cancer_fit.json), the values here are their start"),
+        arthritis=0.68, hematologic=0.51), "dependence of each organ's tolerance on PD-1/PD-L1; " + _TUNED),
     assumed("checkpoint_synergy", "1", 1.0, "how the two checkpoints' releases of an organ's autoreactive pool combine: "
             "1 multiplies them (G grows as (1 + c)(1 + p)), 0 adds them (1 + c + p). 1 (assumed) as in every calibration "
             "so far. The two act at different places on different cells (CTLA-4 blockade at priming in lymphoid tissue, "
