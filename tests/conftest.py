@@ -53,7 +53,6 @@ def layout():  # type: ignore[no-untyped-def]
     return LAYOUT
 
 
-
 #: The slow test files, longest first: `make test-slow` hands whole files to two workers (--dist loadfile) in this
 #: order, so the longest start first and the short ones fill in. Measured with --durations on the slow suite (stop 65,
 #: two workers): test_trial_slow about 13 minutes of its worker's time (CheckMate 067 at 1,000 per arm), test_scenarios

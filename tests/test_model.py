@@ -146,7 +146,7 @@ def test_a_first_severe_colitis_can_kill_and_only_through_its_draw(monkeypatch: 
     monkeypatch.setattr(clinic_run, "_FATAL_ONSET", np.zeros(len(IRAES)))
     gut0, cause0, onset0 = trial()
     severe = gut0 >= 3
-    assert severe.sum() >= 3  # ipilimumab's gut reaches grade 3 in about a tenth of patients
+    assert severe.sum() >= 3  # ipilimumab's gut reaches grade 3 in about one patient in twenty (docs/credibility.md)
     # the same patients reach grade 3 (the draws are the patients' own); with the draw certain, each dies of it
     assert np.array_equal(gut >= 3, severe)
     assert np.all(gut[severe] == 5) and np.all(cause[severe] == "irae")
