@@ -302,8 +302,9 @@ def run_clinic(cohort: Cohort, arm: Sequence[DrugSchedule], *, assessment: Asses
         u = cohort.uniforms[:, min(k, cohort.uniforms.shape[1] - 1)]
         if boundary:
             tumour_death = alive & (tum >= cohort.lethal)
-            first_severe = (grade >= 3) & ~severe_before & (day > 0)
-            severe_before |= (grade >= 3) & (day > 0)
+            severe = (grade >= 3) & (day > 0)
+            first_severe = severe & ~severe_before
+            severe_before |= severe
             p_organ = 1.0 - (1.0 - np.where(grade >= 4, _FATAL[None, :], 0.0)) \
                 * (1.0 - np.where(first_severe, _FATAL_ONSET[None, :], 0.0))
             p_irae = 1.0 - np.prod(1.0 - p_organ, axis=1)
