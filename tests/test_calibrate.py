@@ -727,6 +727,28 @@ def test_thyroid_test_rows_by_hand() -> None:
     assert not median_within_sampling(sim, 92.0, 76)[2]
 
 
+def test_pituitary_row_by_hand() -> None:
+    """Oracle by hand: an ipilimumab arm of 100 patients, 5 with hypophysitis first seen at week 8 and 20 with it
+    first seen at week 40, all of them dosed over 12 weeks (reporting window to week 16 or so): 5 reported, 0.05,
+    inside the meta-analysis's 0.039-0.081; all 25 counted without a window, outside."""
+    import pandas as pd
+
+    from immunotwin.validate import pituitary_rows
+
+    nan = np.nan
+    grade = np.array([2.0] * 25 + [0.0] * 75)
+    onset = np.array([8.0] * 5 + [40.0] * 20 + [nan] * 75)
+    base = {"arm": "ipilimumab", "status": "ok", "irae_hypophysitis_grade": grade,
+            "irae_hypophysitis_onset_weeks": onset, "irae_hypophysitis_onset2_weeks": nan,
+            "irae_hypophysitis_onset3_weeks": nan}
+    (row,) = pituitary_rows(pd.DataFrame({**base, "ae_window_end_weeks": 16.0}))
+    assert row.simulated == pytest.approx(0.05) and row.published == pytest.approx(0.056)
+    assert row.inside and not row.fitted and row.group == "ipilimumab"
+    (whole,) = pituitary_rows(pd.DataFrame(base))  # no reporting window: every grade counts
+    assert whole.simulated == pytest.approx(0.25) and not whole.inside
+    assert pituitary_rows(pd.DataFrame({**base, "arm": "nivolumab"})) == []  # no ipilimumab arm, no row
+
+
 def test_complete_response_rows_by_hand(monkeypatch: pytest.MonkeyPatch) -> None:
     """Oracle by hand: nivolumab 20 complete responses of 100 at months 1, 2, ..., 20 (median 10.5, upper quartile
     15.25); the combination 25 of 100 at month 6 each; ipilimumab's patients are not pooled. The pooled published

@@ -281,6 +281,7 @@ def irae_rows(p: pd.DataFrame) -> list[Row]:
     rows += organ_mix_rows(p)
     rows += other_trial_organ_rows(p)
     rows += thyroid_test_rows(p)
+    rows += pituitary_rows(p)
     # Severity apart from the events outside the modelled organs that treatment-related AE tables add (clinic/run.py).
     g3 = float((nivo[irae_column(nivo)] >= 3).mean())
     rows.append(Row("nivolumab: grade >=3 select immune AE", "nivolumab", inc["select_immune_grade3plus"], g3, np.nan,
@@ -482,6 +483,21 @@ def median_within_sampling(sim: np.ndarray, published: float, n: int, draws: int
     meds = np.median(rng.choice(sim, size=(draws, n), replace=True), axis=1)
     lo, hi = np.percentile(meds, [2.5, 97.5])
     return float(lo), float(hi), bool(lo <= published <= hi)
+
+
+def pituitary_rows(p: pd.DataFrame) -> list[Row]:
+    """Hypophysitis of any grade under ipilimumab (CheckMate 067's arm, first seen in the reporting window) against a
+    meta-analysis of ipilimumab trials (de Filette 2019: 5.6%, 95% CI 3.9-8.1%), inside when the simulated share lies
+    in the published interval. Unfitted: the pituitary's margin and weights are hand-set. The pooled trials include 10
+    mg/kg, so the interval's upper end is generous for CheckMate 067's 3 mg/kg."""
+    ref = load("scenario_refs")["hypophysitis_ipilimumab"]
+    g = p[(p["arm"] == ref["arm"]) & (p["status"] == "ok")]
+    if not len(g) or "irae_hypophysitis_grade" not in g:
+        return []
+    sim = float((reported_column(g, "irae_hypophysitis_grade") >= 1).mean())
+    lo, hi = ref["ci95"]
+    return [Row("hypophysitis, any grade (meta-analysis of ipilimumab trials)", ref["arm"], float(ref["value"]), sim,
+                np.nan, np.nan, f"published 95% CI {lo:.3f}-{hi:.3f}", lo <= sim <= hi, False, ref["source"])]
 
 
 def thyroid_test_rows(p: pd.DataFrame) -> list[Row]:

@@ -83,19 +83,16 @@ PARAMS = (
         hypophysitis=0.294, nephritis=0.267, myocarditis=0.248, neurologic=0.267, diabetes=0.258,
         arthritis=0.35, hematologic=0.276), "baseline activation gain of each organ's pool; " + _TUNED
         + "; the heart's is fitted to myocarditis on a single checkpoint inhibitor (Lindsay et al., J Am Heart Assoc "
-        "2025;14:e035689; data/cancer_fit.json), the value here is its start; the liver's, with both its weights, is fitted "
-        "to CheckMate 067's any-grade hepatitis by arm (immunotwin.calibrate_organs, stop 61; data/cancer_fit.json)"),
+        "2025;14:e035689; data/cancer_fit.json), the value here is its start"),
     assumed("weight_ctla4", "1", organ_vector(
         dermatitis=0.9, colitis=1.6, hepatitis=1.5, pneumonitis=0.3, thyroiditis=0.3,
         hypophysitis=1.2, nephritis=0.3, myocarditis=0.4, neurologic=0.5, diabetes=0.2,
         arthritis=0.3, hematologic=0.4), "dependence of each organ's tolerance on CTLA-4; " + _TUNED
-        + "; the heart's is fitted to myocarditis on nivolumab + ipilimumab in the same cohort, the liver's to CheckMate "
-        "067's hepatitis by arm (data/cancer_fit.json)"),
+        + "; the heart's is fitted to myocarditis on nivolumab + ipilimumab in the same cohort (data/cancer_fit.json)"),
     assumed("weight_pd", "1", organ_vector(
         dermatitis=0.765, colitis=0.51, hepatitis=0.51, pneumonitis=0.85, thyroiditis=1.02,
         hypophysitis=0.17, nephritis=0.595, myocarditis=0.935, neurologic=0.68, diabetes=0.935,
-        arthritis=0.68, hematologic=0.51), "dependence of each organ's tolerance on PD-1/PD-L1; " + _TUNED
-        + "; the liver's is fitted to CheckMate 067's hepatitis by arm (data/cancer_fit.json)"),
+        arthritis=0.68, hematologic=0.51), "dependence of each organ's tolerance on PD-1/PD-L1; " + _TUNED),
     assumed("checkpoint_synergy", "1", 1.0, "how the two checkpoints' releases of an organ's autoreactive pool combine: "
             "1 multiplies them (G grows as (1 + c)(1 + p)), 0 adds them (1 + c + p). 1 (assumed) as in every calibration "
             "so far. The two act at different places on different cells (CTLA-4 blockade at priming in lymphoid tissue, "
@@ -108,8 +105,7 @@ PARAMS = (
             "calibrate_organs): under the product the skin's fit stalled with the combination far above both "
             "monotherapies (and, bounded at 3, drove the skin's and gut's margins to 3.0 and 2.6), under the sum the table came much nearer, but "
             "CheckMate 067's calibration rows moved (held-out loss 15.0 to 21.5) and it waits for the calibration to be "
-            "refitted on it (docs/credibility-history.md, 'Organs fitted to CheckMate 067's safety table: tried, not installed'). "
-            "The liver alone fits under the product (stop 61), and calibration iteration 17 is refitted on it (stop 66)"),
+            "refitted on it (docs/credibility-history.md, 'Organs fitted to CheckMate 067's safety table: tried, not installed')"),
     assumed("susceptibility", "1", organ_vector(**{k: 1.0 for k in (
         "dermatitis", "colitis", "hepatitis", "pneumonitis", "thyroiditis", "hypophysitis", "nephritis",
         "myocarditis", "neurologic", "diabetes", "arthritis", "hematologic")}),
