@@ -741,11 +741,15 @@ def test_pituitary_row_by_hand() -> None:
     base = {"arm": "ipilimumab", "status": "ok", "irae_hypophysitis_grade": grade,
             "irae_hypophysitis_onset_weeks": onset, "irae_hypophysitis_onset2_weeks": nan,
             "irae_hypophysitis_onset3_weeks": nan}
-    (row,) = pituitary_rows(pd.DataFrame({**base, "ae_window_end_weeks": 16.0}))
+    (row,) = pituitary_rows(pd.DataFrame({**base, "ae_window_end_weeks": 16.0}))  # 5 onsets: too few for a median
     assert row.simulated == pytest.approx(0.05) and row.published == pytest.approx(0.056)
     assert row.inside and not row.fitted and row.group == "ipilimumab"
-    (whole,) = pituitary_rows(pd.DataFrame(base))  # no reporting window: every grade counts
+    whole, onset = pituitary_rows(pd.DataFrame(base))  # no reporting window: every grade counts
     assert whole.simulated == pytest.approx(0.25) and not whole.inside
+    # 25 onsets, 5 at week 8 and 20 at week 40: every median of 25 draws is 8 or 40, never the published 9
+    assert onset.simulated == pytest.approx(40.0) and onset.published == 9.0 and not onset.inside
+    later = pituitary_rows(pd.DataFrame({**base, "irae_hypophysitis_onset_weeks": np.where(grade > 0, 9.0, nan)}))
+    assert later[1].simulated == 9.0 and later[1].inside
     assert pituitary_rows(pd.DataFrame({**base, "arm": "nivolumab"})) == []  # no ipilimumab arm, no row
 
 
