@@ -729,8 +729,8 @@ def test_thyroid_test_rows_by_hand() -> None:
 
 def test_pituitary_row_by_hand() -> None:
     """Oracle by hand: an ipilimumab arm of 100 patients, 5 with hypophysitis first seen at week 8 and 20 with it
-    first seen at week 40, all of them dosed over 12 weeks (reporting window to week 16 or so): 5 reported, 0.05,
-    inside the meta-analysis's 0.039-0.081; all 25 counted without a window, outside."""
+    first seen at week 40, the reporting window ending at week 16: 5 reported, 0.05, inside the meta-analysis's
+    0.039-0.081; all 25 counted without a window, outside, and their median onset (40 weeks) against 9."""
     import pandas as pd
 
     from immunotwin.validate import pituitary_rows

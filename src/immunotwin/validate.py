@@ -497,10 +497,10 @@ def pituitary_rows(p: pd.DataFrame) -> list[Row]:
     if not len(g) or "irae_hypophysitis_grade" not in g:
         return []
     reported = reported_column(g, "irae_hypophysitis_grade") >= 1
+    share = float(reported.mean())
     lo, hi = ref["ci95"]
-    rows = [Row("hypophysitis, any grade (meta-analysis of ipilimumab trials)", ref["arm"], float(ref["value"]),
-                float(reported.mean()), np.nan, np.nan, f"published 95% CI {lo:.3f}-{hi:.3f}", lo <= reported.mean() <= hi,
-                False, ref["source"])]
+    rows = [Row("hypophysitis, any grade (meta-analysis of ipilimumab trials)", ref["arm"], float(ref["value"]), share,
+                np.nan, np.nan, f"published 95% CI {lo:.3f}-{hi:.3f}", lo <= share <= hi, False, ref["source"])]
     weeks = g["irae_hypophysitis_onset_weeks"].to_numpy(float)[reported] if "irae_hypophysitis_onset_weeks" in g \
         else np.array([])
     weeks = weeks[np.isfinite(weeks)]
