@@ -753,6 +753,29 @@ def test_pituitary_row_by_hand() -> None:
     assert pituitary_rows(pd.DataFrame({**base, "arm": "nivolumab"})) == []  # no ipilimumab arm, no row
 
 
+def test_diabetes_row_by_hand() -> None:
+    """Oracle by hand: a nivolumab arm of 1,000 patients, 2 with insulin-dependent diabetes (grade 3) in the reporting
+    window and 1 at grade 2: 0.002, inside 3x of 0.9% only from 0.003, so outside; 9 at grade 3: 0.009, inside; a grade
+    3 first seen after the window is not counted."""
+    import pandas as pd
+
+    from immunotwin.validate import diabetes_rows
+
+    def arm(grades: list[int], onset: float = 10.0) -> pd.DataFrame:
+        grade = np.array(grades + [0] * (1000 - len(grades)), float)
+        first = {k: np.where(grade >= k, onset, np.nan) for k in (1, 2, 3)}  # each grade first seen the same week
+        return pd.DataFrame({"arm": "nivolumab", "status": "ok", "irae_diabetes_grade": grade,
+                             "irae_diabetes_onset_weeks": first[1], "irae_diabetes_onset2_weeks": first[2],
+                             "irae_diabetes_onset3_weeks": first[3], "ae_window_end_weeks": 30.0})
+
+    (few,) = diabetes_rows(arm([3, 3, 2]))
+    assert few.simulated == pytest.approx(0.002) and few.published == pytest.approx(0.009) and not few.inside
+    (nine,) = diabetes_rows(arm([3] * 9))
+    assert nine.simulated == pytest.approx(0.009) and nine.inside and not nine.fitted and nine.criterion == "within 3x"
+    (late,) = diabetes_rows(arm([3] * 9, onset=40.0))  # first seen after the window closed
+    assert late.simulated == 0.0 and not late.inside
+
+
 def test_complete_response_rows_by_hand(monkeypatch: pytest.MonkeyPatch) -> None:
     """Oracle by hand: nivolumab 20 complete responses of 100 at months 1, 2, ..., 20 (median 10.5, upper quartile
     15.25); the combination 25 of 100 at month 6 each; ipilimumab's patients are not pooled. The pooled published

@@ -282,6 +282,7 @@ def irae_rows(p: pd.DataFrame) -> list[Row]:
     rows += other_trial_organ_rows(p)
     rows += thyroid_test_rows(p)
     rows += pituitary_rows(p)
+    rows += diabetes_rows(p)
     # Severity apart from the events outside the modelled organs that treatment-related AE tables add (clinic/run.py).
     g3 = float((nivo[irae_column(nivo)] >= 3).mean())
     rows.append(Row("nivolumab: grade >=3 select immune AE", "nivolumab", inc["select_immune_grade3plus"], g3, np.nan,
@@ -511,6 +512,21 @@ def pituitary_rows(p: pd.DataFrame) -> list[Row]:
                         np.nan, f"published within the 95% range of medians of {m} simulated patients: {lo:.1f}-{hi:.1f}",
                         ok, False, ref["onset_source"]))
     return rows
+
+
+def diabetes_rows(p: pd.DataFrame) -> list[Row]:
+    """Insulin-dependent diabetes under anti-PD-1 (CheckMate 067's nivolumab arm: the islets' grade >= 3, insulin
+    initiated, first seen in the reporting window) against two cohorts of patients given anti-PD-(L)1 antibodies
+    (Stamatouli 2018: 0.9%; a claims cohort: 0.86%), inside within 3x (the cohorts mix cancers and drugs).
+    Unfitted: the islets' margin and weights are hand-set."""
+    ref = load("scenario_refs")["insulin_dependent_diabetes_pd1"]
+    g = p[(p["arm"] == ref["arm"]) & (p["status"] == "ok")]
+    if not len(g) or "irae_diabetes_grade" not in g:
+        return []
+    share = float((reported_column(g, "irae_diabetes_grade") >= 3).mean())
+    pub = float(ref["value"])
+    return [Row("insulin-dependent diabetes (grade >= 3) under anti-PD-1", ref["arm"], pub, share, np.nan, np.nan,
+                "within 3x", pub / 3 <= share <= 3 * pub, False, ref["source"])]
 
 
 def thyroid_test_rows(p: pd.DataFrame) -> list[Row]:
