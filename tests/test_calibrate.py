@@ -776,6 +776,31 @@ def test_diabetes_row_by_hand() -> None:
     assert late.simulated == 0.0 and not late.inside
 
 
+def test_pneumonitis_rows_by_hand() -> None:
+    """Oracle by hand: a nivolumab arm of 1,000 patients, 20 with pneumonitis in the reporting window, 5 of them at
+    grade 3: any grade 0.020 (3x band of 2.7%: 0.009-0.081, inside), grade >= 3 0.005 (band of 0.8%: 0.00267-0.024,
+    inside); 30 at grade 3: 0.030 > 0.024, outside; onsets after the window are not counted."""
+    import pandas as pd
+
+    from immunotwin.validate import pneumonitis_rows
+
+    def arm(grades: list[int], onset: float = 10.0) -> pd.DataFrame:
+        grade = np.array(grades + [0] * (1000 - len(grades)), float)
+        first = {k: np.where(grade >= k, onset, np.nan) for k in (1, 2, 3)}
+        return pd.DataFrame({"arm": "nivolumab", "status": "ok", "irae_pneumonitis_grade": grade,
+                             "irae_pneumonitis_onset_weeks": first[1], "irae_pneumonitis_onset2_weeks": first[2],
+                             "irae_pneumonitis_onset3_weeks": first[3], "ae_window_end_weeks": 30.0})
+
+    anyg, severe = pneumonitis_rows(arm([3] * 5 + [1] * 15))
+    assert anyg.simulated == pytest.approx(0.020) and anyg.published == pytest.approx(0.027) and anyg.inside
+    assert severe.simulated == pytest.approx(0.005) and severe.published == pytest.approx(0.008) and severe.inside
+    assert not anyg.fitted and not severe.fitted and severe.criterion == "within 3x"
+    anyg, severe = pneumonitis_rows(arm([3] * 30))
+    assert anyg.inside and not severe.inside and severe.simulated == pytest.approx(0.030)
+    anyg, severe = pneumonitis_rows(arm([3] * 30, onset=40.0))  # first seen after the window closed
+    assert anyg.simulated == 0.0 and not anyg.inside and not severe.inside
+    assert pneumonitis_rows(arm([3] * 5).assign(arm="ipilimumab")) == []  # no nivolumab arm, no row
+
 def test_complete_response_rows_by_hand(monkeypatch: pytest.MonkeyPatch) -> None:
     """Oracle by hand: nivolumab 20 complete responses of 100 at months 1, 2, ..., 20 (median 10.5, upper quartile
     15.25); the combination 25 of 100 at month 6 each; ipilimumab's patients are not pooled. The pooled published

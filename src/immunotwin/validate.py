@@ -283,6 +283,7 @@ def irae_rows(p: pd.DataFrame) -> list[Row]:
     rows += thyroid_test_rows(p)
     rows += pituitary_rows(p)
     rows += diabetes_rows(p)
+    rows += pneumonitis_rows(p)
     # Severity apart from the events outside the modelled organs that treatment-related AE tables add (clinic/run.py).
     g3 = float((nivo[irae_column(nivo)] >= 3).mean())
     rows.append(Row("nivolumab: grade >=3 select immune AE", "nivolumab", inc["select_immune_grade3plus"], g3, np.nan,
@@ -528,6 +529,22 @@ def diabetes_rows(p: pd.DataFrame) -> list[Row]:
     return [Row("insulin-dependent diabetes (grade >= 3) under anti-PD-1", ref["arm"], pub, share, np.nan, np.nan,
                 "within 3x", pub / 3 <= share <= 3 * pub, False, ref["source"])]
 
+
+def pneumonitis_rows(p: pd.DataFrame) -> list[Row]:
+    """Pneumonitis under anti-PD-1 (CheckMate 067's nivolumab arm, first seen in the reporting window), any grade and
+    grade >= 3, against Nishino 2016's meta-analysis of PD-1 inhibitor trials (2.7% and 0.8%), inside within 3x (the
+    trials mix cancers and drugs). Unfitted: the lung's margin and weights are hand-set."""
+    ref = load("scenario_refs")["pneumonitis_pd1"]
+    g = p[(p["arm"] == ref["arm"]) & (p["status"] == "ok")]
+    if not len(g) or "irae_pneumonitis_grade" not in g:
+        return []
+    grade = reported_column(g, "irae_pneumonitis_grade")
+    rows = []
+    for label, k, key in (("any grade", 1, "any_grade"), ("grade >= 3", 3, "grade3plus")):
+        share, pub = float((grade >= k).mean()), float(ref[key])
+        rows.append(Row(f"pneumonitis, {label}, under anti-PD-1", ref["arm"], pub, share, np.nan, np.nan, "within 3x",
+                        pub / 3 <= share <= 3 * pub, False, ref["source"]))
+    return rows
 
 def thyroid_test_rows(p: pd.DataFrame) -> list[Row]:
     """New-onset thyroid function test abnormalities by arm against Patel 2018's tested cohort (unfitted; subclinical
