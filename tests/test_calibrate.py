@@ -743,8 +743,11 @@ def test_pituitary_row_by_hand() -> None:
             "irae_hypophysitis_onset3_weeks": nan}
     (row,) = pituitary_rows(pd.DataFrame({**base, "ae_window_end_weeks": 16.0}))  # 5 onsets: too few for a median
     assert row.simulated == pytest.approx(0.05) and row.published == pytest.approx(0.056)
-    assert row.inside and not row.fitted and row.group == "ipilimumab"
+    from immunotwin.calibrate_cancers import installed_fits
+
+    assert row.inside and row.fitted == ("weight_ctla4.hypophysitis" in installed_fits()) and row.group == "ipilimumab"
     whole, onset = pituitary_rows(pd.DataFrame(base))  # no reporting window: every grade counts
+    assert not onset.fitted  # the onset is never a fitted figure
     assert whole.simulated == pytest.approx(0.25) and not whole.inside
     # 25 onsets, 5 at week 8 and 20 at week 40: every median of 25 draws is 8 or 40, never the published 9
     assert onset.simulated == pytest.approx(40.0) and onset.published == 9.0 and not onset.inside
@@ -794,7 +797,10 @@ def test_pneumonitis_rows_by_hand() -> None:
     anyg, severe = pneumonitis_rows(arm([3] * 5 + [1] * 15))
     assert anyg.simulated == pytest.approx(0.020) and anyg.published == pytest.approx(0.027) and anyg.inside
     assert severe.simulated == pytest.approx(0.005) and severe.published == pytest.approx(0.008) and severe.inside
-    assert not anyg.fitted and not severe.fitted and severe.criterion == "within 3x"
+    from immunotwin.calibrate_cancers import installed_fits
+
+    assert not anyg.fitted and severe.fitted == ("damage_rate.pneumonitis" in installed_fits())
+    assert severe.criterion == "within 3x"
     anyg, severe = pneumonitis_rows(arm([3] * 30))
     assert anyg.inside and not severe.inside and severe.simulated == pytest.approx(0.030)
     anyg, severe = pneumonitis_rows(arm([3] * 30, onset=40.0))  # first seen after the window closed

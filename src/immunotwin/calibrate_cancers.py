@@ -25,9 +25,11 @@ liver: Tarhini 2013's pooled ipilimumab analysis) can be fitted to that organ's 
 trials other than CheckMate 067, when named (``WEIGHTS_OPT_IN``: not installed; :mod:`immunotwin.calibrate_organs` fits
 the skin's, gut's, liver's and thyroid's margins and weights to CheckMate 067's own safety table by arm instead, tried at
 stop 56 and not installed either, and a weight named here would overwrite that fit); how hard skin, gut and liver are
-injured is fitted to how often their events under ipilimumab reach grade >= 3. What stays unfitted: complete
-responses, CheckMate 067's organ rows (its grade >= 3 rows even where the organ fit is installed), onsets, survival,
-and the other cancers.
+injured is fitted to how often their events under ipilimumab reach grade >= 3. Two organ values can be fitted when
+named (``ORGAN_OPT_IN``, not installed): the pituitary's CTLA-4 weight to hypophysitis in a meta-analysis of ipilimumab
+trials (de Filette 2019, read on MDX010-20's arms) and how hard the lung is injured to the share of pneumonitis under
+PD-1 inhibitors reaching grade 3-4 (Nishino 2016). What stays unfitted: complete responses, CheckMate 067's organ rows (its grade >= 3 rows even where the
+organ fit is installed), onsets, survival, and the other cancers.
 
 Each fitted ORR is then a *fitted* figure (``cancers-compared`` says so); what stays unfitted is
 the rest: response by PD-L1 score within a cancer, irAE rates, the ordering of other trials.
@@ -144,12 +146,24 @@ PARAM_TARGETS: dict[str, tuple[str, str, tuple[str, ...], str, tuple[float, floa
     "weight_ctla4.hepatitis": ("cancer-vaccine", "scenario_refs",
                                ("checkpoint_organ_incidence", "ipilimumab_pooled_hepatic", "hepatitis"),
                                "incidence.hepatitis", (0.002, 20.0)),
+    # The pituitary's dependence on CTLA-4 (it expresses CTLA-4: Iwama et al., Sci Transl Med 2014;6:230ra45), fitted
+    # to hypophysitis in 5.6% of ipilimumab-treated patients (de Filette et al., Horm Metab Res 2019;51:145, a
+    # meta-analysis over doses and settings), read as a table counts it on MDX010-20's two 3 mg/kg ipilimumab arms.
+    # The hand-set 1.2 gives 18% of CheckMate 067's ipilimumab arm (stop 66). Fitted only when named (ORGAN_OPT_IN).
+    "weight_ctla4.hypophysitis": ("cancer-vaccine", "scenario_refs", ("hypophysitis_ipilimumab", "value"),
+                                  "reported.hypophysitis", (0.02, 20.0)),
     # One organ's element of an organ vector ("name.organ"): how hard an activated autoreactive pool injures the
     # tissue, fitted to how often that organ's immune-related events under ipilimumab reach grade >= 3 once they occur
     # (MDX010-20's two ipilimumab arms; Eggermont 2016 for the liver): scenario_refs "ipilimumab_organ_severity".
     **{f"damage_rate.{organ}": ("cancer-vaccine", "scenario_refs", ("ipilimumab_organ_severity", organ, "severity"),
                                 f"severity.{organ}", (0.002, 2.0))
        for organ in SEVERITY_ORGANS},
+    # How hard an activated pool injures the lung, fitted to the share of pneumonitis under PD-1 inhibitors that reaches
+    # grade 3-4 (0.8% of 2.7%: Nishino et al., JAMA Oncol 2016;2:1607, 20 trials), read on the nivolumab arm of the
+    # melanoma-vitiligo spec (2,000 patients: some 140 with pneumonitis). The hand-set 0.2/day put half of CheckMate
+    # 067's nivolumab pneumonitis at grade >= 3 (stop 67). Fitted only when named (ORGAN_OPT_IN).
+    "damage_rate.pneumonitis": ("melanoma-vitiligo", "scenario_refs", ("pneumonitis_pd1", "severity"),
+                                "severity.pneumonitis", (0.002, 2.0)),
     # The share of killed tumour left as a fibrotic scar CT keeps measuring (model.tumour), fitted to the share of
     # patients never reaching a complete response in five years of nivolumab-containing first-line therapy (pooled
     # CheckMate 066/067/069), read on CheckMate 067's own spec (examples/checkmate067.toml, 60 months) over its two
@@ -172,11 +186,17 @@ PARAM_TARGETS: dict[str, tuple[str, str, tuple[str, ...], str, tuple[float, floa
 #: irAEs (published 44%) and 3.6% fatal irAEs. The organ's tolerance margin, which sets how the two combine, needs a
 #: combination figure from another trial first.
 #: The heart's CTLA-4 weight is the exception: it is fitted to a combination figure itself (Lindsay 2025).
-WEIGHTS_OPT_IN = tuple(k for k in PARAM_TARGETS if k.startswith("weight_") and k != "weight_ctla4.myocarditis")
+WEIGHTS_OPT_IN = tuple(k for k in PARAM_TARGETS if k.startswith("weight_")
+                       and k not in ("weight_ctla4.myocarditis", "weight_ctla4.hypophysitis"))
+#: Two organ values fitted to published figures outside CheckMate 067 only when named: stop 67 fitted both, refitted
+#: the calibration and every scale on them (calibration iteration 17 candidate, docs/experiments/stop67-iteration17:
+#: held out 16.26 against 15.87) and did not install them: two slow tests failed (COMBI-d's median PFS, whose MAPK fit
+#: was not refitted, and CA184-169's 10 mg/kg median OS).
+ORGAN_OPT_IN = ("weight_ctla4.hypophysitis", "damage_rate.pneumonitis")
 #: Fitted together by ``immunotwin.calibrate_joint`` (they read one arm and pull on each other's metrics); fitted one at a
 #: time here only when named.
 JOINT = ("mapk_kill", "mapk_persistence", "mapk_resistant_fraction")
-DEFAULT_PARAMS = tuple(k for k in PARAM_TARGETS if k not in WEIGHTS_OPT_IN and k not in JOINT)
+DEFAULT_PARAMS = tuple(k for k in PARAM_TARGETS if k not in WEIGHTS_OPT_IN and k not in JOINT and k not in ORGAN_OPT_IN)
 #: cancer -> (scenario spec, organ, reference file, path to the published share, visit metric, bracket): how much
 #: of the cancer's antigen an organ shares (the catalogue's ``cross``), fitted to the share of untreated patients
 #: with that organ's autoimmune disease (CLL: autoimmune cytopenia, Moreno 2010). It must rise with the value.
@@ -202,6 +222,10 @@ CANCER_PATIENTS: dict[str, int] = {"nsclc": 2000}
 #: Fits of rare events, read on more virtual patients per arm than ``--patients`` (a few per thousand: at 10,000 per
 #: arm a target of 0.24% is about 24 patients, and one patient's share, the warm refit's tolerance, 0.01 points).
 PARAM_PATIENTS: dict[str, int] = {"tolerance_margin.myocarditis": 10000, "weight_ctla4.myocarditis": 10000,
+                                  # hypophysitis near 5.6%: sampling error 0.7 points at 1,000 per arm (two arms)
+                                  "weight_ctla4.hypophysitis": 1000,
+                                  # some 140 patients with pneumonitis at 2,000 (7%): the severity share's error 0.04
+                                  "damage_rate.pneumonitis": 2000,
                                   # the HPD rate near 14% has a sampling error of 1.4 points at 600 (the spec's
                                   # size), where the fit's trace was not monotone (stop 55: 13.4% at 0.0418, 13.2%
                                   # at 0.0449); 0.8 points at 2,000
@@ -576,9 +600,9 @@ def parser() -> argparse.ArgumentParser:
     ap.add_argument("--out", type=Path, default=Path(str(resources.files("immunotwin.data").joinpath("cancer_fit.json"))))
     ap.add_argument("--cancers", default=",".join(TARGETS))
     ap.add_argument("--params", default=",".join(DEFAULT_PARAMS),
-                    help="parameters to fit, in order (default: all but the organs' checkpoint weights, which are fitted "
-                         "only when named: see WEIGHTS_OPT_IN, and the MAPK parameters, fitted together by "
-                         "immunotwin.calibrate_joint: see JOINT)")
+                    help="parameters to fit, in order (default: all but the organs' checkpoint weights and the two "
+                         "organ values of ORGAN_OPT_IN, which are fitted only when named: see WEIGHTS_OPT_IN, and the "
+                         "MAPK parameters, fitted together by immunotwin.calibrate_joint: see JOINT)")
     ap.add_argument("--cross", default=",".join(CROSS_TARGETS), help="cancers whose shared antigen to fit")
     ap.add_argument("--warm", action="store_true",
                     help="a refit: start each fit at the value the output file holds and stop within --tol of the "

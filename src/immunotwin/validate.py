@@ -492,8 +492,11 @@ def pituitary_rows(p: pd.DataFrame) -> list[Row]:
     meta-analysis of ipilimumab trials (de Filette 2019: 5.6%, 95% CI 3.9-8.1%), inside when the simulated share lies
     in the published interval; and the weeks from the first dose to it (median of those reported) against Min 2015's
     single-centre median of 25 patients (9 weeks), inside when 9 lies in the 95% range of medians of 25 simulated
-    onsets. Unfitted: the pituitary's margin and weights are hand-set. The pooled trials include 10 mg/kg, so the
-    interval's upper end is generous for CheckMate 067's 3 mg/kg."""
+    onsets. The incidence row is fitted where the pituitary's CTLA-4 weight fitted to the same meta-analysis (read on
+    MDX010-20's arms: :mod:`immunotwin.calibrate_cancers`) is installed; the onset row is not. The pooled trials include
+    10 mg/kg, so the interval's upper end is generous for CheckMate 067's 3 mg/kg."""
+    from .calibrate_cancers import installed_fits
+
     ref = load("scenario_refs")["hypophysitis_ipilimumab"]
     g = p[(p["arm"] == ref["arm"]) & (p["status"] == "ok")]
     if not len(g) or "irae_hypophysitis_grade" not in g:
@@ -502,7 +505,8 @@ def pituitary_rows(p: pd.DataFrame) -> list[Row]:
     share = float(reported.mean())
     lo, hi = ref["ci95"]
     rows = [Row("hypophysitis, any grade (meta-analysis of ipilimumab trials)", ref["arm"], float(ref["value"]), share,
-                np.nan, np.nan, f"published 95% CI {lo:.3f}-{hi:.3f}", lo <= share <= hi, False, ref["source"])]
+                np.nan, np.nan, f"published 95% CI {lo:.3f}-{hi:.3f}", lo <= share <= hi,
+                "weight_ctla4.hypophysitis" in installed_fits(), ref["source"])]
     weeks = g["irae_hypophysitis_onset_weeks"].to_numpy(float)[reported] if "irae_hypophysitis_onset_weeks" in g \
         else np.array([])
     weeks = weeks[np.isfinite(weeks)]
@@ -533,7 +537,11 @@ def diabetes_rows(p: pd.DataFrame) -> list[Row]:
 def pneumonitis_rows(p: pd.DataFrame) -> list[Row]:
     """Pneumonitis under anti-PD-1 (CheckMate 067's nivolumab arm, first seen in the reporting window), any grade and
     grade >= 3, against Nishino 2016's meta-analysis of PD-1 inhibitor trials (2.7% and 0.8%), inside within 3x (the
-    trials mix cancers and drugs). Unfitted: the lung's margin and weights are hand-set."""
+    trials mix cancers and drugs). The any-grade row is unfitted (the lung's margin and weights are hand-set); the
+    grade >= 3 row is fitted where the lung's damage rate, fitted to the same meta-analysis's share of grade 3-4, is
+    installed (:mod:`immunotwin.calibrate_cancers`)."""
+    from .calibrate_cancers import installed_fits
+
     ref = load("scenario_refs")["pneumonitis_pd1"]
     g = p[(p["arm"] == ref["arm"]) & (p["status"] == "ok")]
     if not len(g) or "irae_pneumonitis_grade" not in g:
@@ -542,8 +550,9 @@ def pneumonitis_rows(p: pd.DataFrame) -> list[Row]:
     rows = []
     for label, k, key in (("any grade", 1, "any_grade"), ("grade >= 3", 3, "grade3plus")):
         share, pub = float((grade >= k).mean()), float(ref[key])
+        fitted = k >= 3 and "damage_rate.pneumonitis" in installed_fits()
         rows.append(Row(f"pneumonitis, {label}, under anti-PD-1", ref["arm"], pub, share, np.nan, np.nan, "within 3x",
-                        pub / 3 <= share <= 3 * pub, False, ref["source"]))
+                        pub / 3 <= share <= 3 * pub, fitted, ref["source"]))
     return rows
 
 def thyroid_test_rows(p: pd.DataFrame) -> list[Row]:
