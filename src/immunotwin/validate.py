@@ -555,6 +555,7 @@ def pneumonitis_rows(p: pd.DataFrame) -> list[Row]:
                         pub / 3 <= share <= 3 * pub, fitted, ref["source"]))
     return rows
 
+
 def thyroid_test_rows(p: pd.DataFrame) -> list[Row]:
     """New-onset thyroid function test abnormalities by arm against Patel 2018's tested cohort (unfitted; subclinical
     abnormalities included, unlike the trials' adverse-event tables), inside when the simulated share lies in the
