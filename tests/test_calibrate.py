@@ -756,20 +756,25 @@ def test_pituitary_row_by_hand() -> None:
     assert pituitary_rows(pd.DataFrame({**base, "arm": "nivolumab"})) == []  # no ipilimumab arm, no row
 
 
+def _nivolumab_arm(organ: str, grades: list[int], onset: float = 10.0):  # type: ignore[no-untyped-def]
+    """A nivolumab arm of 1,000 patients for the organ rows by hand: ``grades`` then zeros, each grade first seen in
+    week ``onset``, the reporting window closing at week 30."""
+    import pandas as pd
+
+    grade = np.array(grades + [0] * (1000 - len(grades)), float)
+    first = {k: np.where(grade >= k, onset, np.nan) for k in (1, 2, 3)}
+    return pd.DataFrame({"arm": "nivolumab", "status": "ok", f"irae_{organ}_grade": grade,
+                         f"irae_{organ}_onset_weeks": first[1], f"irae_{organ}_onset2_weeks": first[2],
+                         f"irae_{organ}_onset3_weeks": first[3], "ae_window_end_weeks": 30.0})
+
 def test_diabetes_row_by_hand() -> None:
     """Oracle by hand: a nivolumab arm of 1,000 patients, 2 with insulin-dependent diabetes (grade 3) in the reporting
     window and 1 at grade 2: 0.002, inside 3x of 0.9% only from 0.003, so outside; 9 at grade 3: 0.009, inside; a grade
     3 first seen after the window is not counted."""
-    import pandas as pd
-
     from immunotwin.validate import diabetes_rows
 
-    def arm(grades: list[int], onset: float = 10.0) -> pd.DataFrame:
-        grade = np.array(grades + [0] * (1000 - len(grades)), float)
-        first = {k: np.where(grade >= k, onset, np.nan) for k in (1, 2, 3)}  # each grade first seen the same week
-        return pd.DataFrame({"arm": "nivolumab", "status": "ok", "irae_diabetes_grade": grade,
-                             "irae_diabetes_onset_weeks": first[1], "irae_diabetes_onset2_weeks": first[2],
-                             "irae_diabetes_onset3_weeks": first[3], "ae_window_end_weeks": 30.0})
+    def arm(grades: list[int], onset: float = 10.0):  # type: ignore[no-untyped-def]
+        return _nivolumab_arm("diabetes", grades, onset)
 
     (few,) = diabetes_rows(arm([3, 3, 2]))
     assert few.simulated == pytest.approx(0.002) and few.published == pytest.approx(0.009) and not few.inside
@@ -783,16 +788,10 @@ def test_pneumonitis_rows_by_hand() -> None:
     """Oracle by hand: a nivolumab arm of 1,000 patients, 20 with pneumonitis in the reporting window, 5 of them at
     grade 3: any grade 0.020 (3x band of 2.7%: 0.009-0.081, inside), grade >= 3 0.005 (band of 0.8%: 0.00267-0.024,
     inside); 30 at grade 3: 0.030 > 0.024, outside; onsets after the window are not counted."""
-    import pandas as pd
-
     from immunotwin.validate import pneumonitis_rows
 
-    def arm(grades: list[int], onset: float = 10.0) -> pd.DataFrame:
-        grade = np.array(grades + [0] * (1000 - len(grades)), float)
-        first = {k: np.where(grade >= k, onset, np.nan) for k in (1, 2, 3)}
-        return pd.DataFrame({"arm": "nivolumab", "status": "ok", "irae_pneumonitis_grade": grade,
-                             "irae_pneumonitis_onset_weeks": first[1], "irae_pneumonitis_onset2_weeks": first[2],
-                             "irae_pneumonitis_onset3_weeks": first[3], "ae_window_end_weeks": 30.0})
+    def arm(grades: list[int], onset: float = 10.0):  # type: ignore[no-untyped-def]
+        return _nivolumab_arm("pneumonitis", grades, onset)
 
     anyg, severe = pneumonitis_rows(arm([3] * 5 + [1] * 15))
     assert anyg.simulated == pytest.approx(0.020) and anyg.published == pytest.approx(0.027) and anyg.inside

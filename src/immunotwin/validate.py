@@ -519,19 +519,32 @@ def pituitary_rows(p: pd.DataFrame) -> list[Row]:
     return rows
 
 
+def _within_3x(simulated: float, published: float) -> bool:
+    """The band of the rows whose published figure pools cancers, drugs or ascertainment: a third to three times it."""
+    return published / 3 <= simulated <= 3 * published
+
+
+def _reported_grades(p: pd.DataFrame, arm: str, organ: str) -> pd.Series | None:
+    """The worst grade of ``organ``'s irAE first seen in the reporting window, per patient who ran in ``arm``; None
+    when the arm or the organ's column is missing."""
+    g = p[(p["arm"] == arm) & (p["status"] == "ok")]
+    if not len(g) or f"irae_{organ}_grade" not in g:
+        return None
+    return reported_column(g, f"irae_{organ}_grade")
+
+
 def diabetes_rows(p: pd.DataFrame) -> list[Row]:
     """Insulin-dependent diabetes under anti-PD-1 (CheckMate 067's nivolumab arm: the islets' grade >= 3, insulin
     initiated, first seen in the reporting window) against two cohorts of patients given anti-PD-(L)1 antibodies
     (Stamatouli 2018: 0.9%; a claims cohort: 0.86%), inside within 3x (the cohorts mix cancers and drugs).
     Unfitted: the islets' margin and weights are hand-set."""
     ref = load("scenario_refs")["insulin_dependent_diabetes_pd1"]
-    g = p[(p["arm"] == ref["arm"]) & (p["status"] == "ok")]
-    if not len(g) or "irae_diabetes_grade" not in g:
+    grade = _reported_grades(p, ref["arm"], "diabetes")
+    if grade is None:
         return []
-    share = float((reported_column(g, "irae_diabetes_grade") >= 3).mean())
-    pub = float(ref["value"])
+    share, pub = float((grade >= 3).mean()), float(ref["value"])
     return [Row("insulin-dependent diabetes (grade >= 3) under anti-PD-1", ref["arm"], pub, share, np.nan, np.nan,
-                "within 3x", pub / 3 <= share <= 3 * pub, False, ref["source"])]
+                "within 3x", _within_3x(share, pub), False, ref["source"])]
 
 
 def pneumonitis_rows(p: pd.DataFrame) -> list[Row]:
@@ -543,16 +556,15 @@ def pneumonitis_rows(p: pd.DataFrame) -> list[Row]:
     from .calibrate_cancers import installed_fits
 
     ref = load("scenario_refs")["pneumonitis_pd1"]
-    g = p[(p["arm"] == ref["arm"]) & (p["status"] == "ok")]
-    if not len(g) or "irae_pneumonitis_grade" not in g:
+    grade = _reported_grades(p, ref["arm"], "pneumonitis")
+    if grade is None:
         return []
-    grade = reported_column(g, "irae_pneumonitis_grade")
+    lung_fitted = "damage_rate.pneumonitis" in installed_fits()
     rows = []
     for label, k, key in (("any grade", 1, "any_grade"), ("grade >= 3", 3, "grade3plus")):
         share, pub = float((grade >= k).mean()), float(ref[key])
-        fitted = k >= 3 and "damage_rate.pneumonitis" in installed_fits()
         rows.append(Row(f"pneumonitis, {label}, under anti-PD-1", ref["arm"], pub, share, np.nan, np.nan, "within 3x",
-                        pub / 3 <= share <= 3 * pub, fitted, ref["source"]))
+                        _within_3x(share, pub), k >= 3 and lung_fitted, ref["source"]))
     return rows
 
 
