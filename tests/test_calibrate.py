@@ -785,26 +785,48 @@ def test_diabetes_row_by_hand() -> None:
 
 
 def test_pneumonitis_rows_by_hand() -> None:
-    """Oracle by hand: a nivolumab arm of 1,000 patients, 20 with pneumonitis in the reporting window, 5 of them at
-    grade 3: any grade 0.020 (3x band of 2.7%: 0.009-0.081, inside), grade >= 3 0.005 (band of 0.8%: 0.00267-0.024,
-    inside); 30 at grade 3: 0.030 > 0.024, outside; onsets after the window are not counted."""
+    """Oracle by hand, against Nishino 2016's subgroups (PD-1 alone in melanoma 1.6% / 0.2%, with ipilimumab 6.6% /
+    1.5%, PD-1 alone in NSCLC 4.1% / 1.8%; each inside within 3x). Arms of 1,000: nivolumab 20 with pneumonitis in the
+    reporting window, 1 of them at grade 3: 0.020 (band 0.0053-0.048) and 0.001 (band 0.00067-0.006), both inside;
+    the combination 60, 10 at grade 3: 0.060 and 0.010, inside, and more than nivolumab alone; NSCLC (pembrolizumab) 10,
+    none at grade 3: 0.010, below 0.041/3, outside, and fewer than melanoma's 0.020 (the sign row fails). 30 at grade
+    3 under nivolumab: 0.030 > 0.006, outside. Onsets after the window are not counted; without the NSCLC table its
+    rows and its sign row are left out; without a nivolumab or combination arm, no row."""
+    import pandas as pd
+
+    from immunotwin.calibrate_cancers import installed_fits
     from immunotwin.validate import pneumonitis_rows
 
-    def arm(grades: list[int], onset: float = 10.0):  # type: ignore[no-untyped-def]
-        return _nivolumab_arm("pneumonitis", grades, onset)
+    def arm(grades: list[int], name: str = "nivolumab", onset: float = 10.0):  # type: ignore[no-untyped-def]
+        return _nivolumab_arm("pneumonitis", grades, onset).assign(arm=name)
 
-    anyg, severe = pneumonitis_rows(arm([3] * 5 + [1] * 15))
-    assert anyg.simulated == pytest.approx(0.020) and anyg.published == pytest.approx(0.027) and anyg.inside
-    assert severe.simulated == pytest.approx(0.005) and severe.published == pytest.approx(0.008) and severe.inside
-    from immunotwin.calibrate_cancers import installed_fits
+    melanoma = pd.concat([arm([3] + [1] * 19), arm([3] * 10 + [2] * 50, "nivolumab + ipilimumab")])
+    nsclc = arm([1] * 10, "pembrolizumab")
+    rows = {r.check: r for r in pneumonitis_rows(melanoma, nsclc)}
+    assert len(rows) == 8
+    nivo_any, nivo_g3 = rows["pneumonitis, any grade: PD-1 inhibitor alone, melanoma"], \
+        rows["pneumonitis, grade >= 3: PD-1 inhibitor alone, melanoma"]
+    assert nivo_any.simulated == pytest.approx(0.020) and nivo_any.published == pytest.approx(0.016) and nivo_any.inside
+    assert nivo_g3.simulated == pytest.approx(0.001) and nivo_g3.published == pytest.approx(0.002) and nivo_g3.inside
+    assert not nivo_any.fitted and nivo_g3.fitted == ("damage_rate.pneumonitis" in installed_fits())
+    combo_any, combo_g3 = rows["pneumonitis, any grade: PD-1 inhibitor with ipilimumab, melanoma"], \
+        rows["pneumonitis, grade >= 3: PD-1 inhibitor with ipilimumab, melanoma"]
+    assert combo_any.simulated == pytest.approx(0.060) and combo_any.inside and combo_any.group == "nivolumab + ipilimumab"
+    assert combo_g3.simulated == pytest.approx(0.010) and combo_g3.published == pytest.approx(0.015) and combo_g3.inside
+    lung_any = rows["pneumonitis, any grade: PD-1 inhibitor alone, NSCLC"]
+    assert lung_any.simulated == pytest.approx(0.010) and lung_any.published == pytest.approx(0.041)
+    assert not lung_any.inside and lung_any.criterion == "within 3x"
+    combo_sign = rows["pneumonitis (any grade) more frequent with ipilimumab added (melanoma)"]
+    assert combo_sign.simulated == pytest.approx(0.040) and combo_sign.inside
+    lung_sign = rows["pneumonitis (any grade) more frequent in NSCLC than in melanoma (PD-1 alone)"]
+    assert lung_sign.simulated == pytest.approx(-0.010) and not lung_sign.inside
 
-    assert not anyg.fitted and severe.fitted == ("damage_rate.pneumonitis" in installed_fits())
-    assert severe.criterion == "within 3x"
-    anyg, severe = pneumonitis_rows(arm([3] * 30))
-    assert anyg.inside and not severe.inside and severe.simulated == pytest.approx(0.030)
-    anyg, severe = pneumonitis_rows(arm([3] * 30, onset=40.0))  # first seen after the window closed
-    assert anyg.simulated == 0.0 and not anyg.inside and not severe.inside
-    assert pneumonitis_rows(arm([3] * 5).assign(arm="ipilimumab")) == []  # no nivolumab arm, no row
+    severe = {r.check: r for r in pneumonitis_rows(arm([3] * 30))}
+    assert len(severe) == 2 and not severe["pneumonitis, grade >= 3: PD-1 inhibitor alone, melanoma"].inside
+    late = pneumonitis_rows(arm([3] * 30, onset=40.0))  # first seen after the window closed
+    assert [r.simulated for r in late] == [0.0, 0.0] and not any(r.inside for r in late)
+    assert pneumonitis_rows(arm([3] * 5, "ipilimumab")) == []  # neither a nivolumab nor a combination arm, no row
+
 
 def test_complete_response_rows_by_hand(monkeypatch: pytest.MonkeyPatch) -> None:
     """Oracle by hand: nivolumab 20 complete responses of 100 at months 1, 2, ..., 20 (median 10.5, upper quartile

@@ -283,7 +283,6 @@ def irae_rows(p: pd.DataFrame) -> list[Row]:
     rows += thyroid_test_rows(p)
     rows += pituitary_rows(p)
     rows += diabetes_rows(p)
-    rows += pneumonitis_rows(p)
     # Severity apart from the events outside the modelled organs that treatment-related AE tables add (clinic/run.py).
     g3 = float((nivo[irae_column(nivo)] >= 3).mean())
     rows.append(Row("nivolumab: grade >=3 select immune AE", "nivolumab", inc["select_immune_grade3plus"], g3, np.nan,
@@ -547,24 +546,39 @@ def diabetes_rows(p: pd.DataFrame) -> list[Row]:
                 "within 3x", _within_3x(share, pub), False, ref["source"])]
 
 
-def pneumonitis_rows(p: pd.DataFrame) -> list[Row]:
-    """Pneumonitis under anti-PD-1 (CheckMate 067's nivolumab arm, first seen in the reporting window), any grade and
-    grade >= 3, against Nishino 2016's meta-analysis of PD-1 inhibitor trials (2.7% and 0.8%), inside within 3x (the
-    trials mix cancers and drugs). The any-grade row is unfitted (the lung's margin and weights are hand-set); the
-    grade >= 3 row is fitted where the lung's damage rate, fitted to the same meta-analysis's share of grade 3-4, is
-    installed (:mod:`immunotwin.calibrate_cancers`)."""
+def pneumonitis_rows(p: pd.DataFrame, nsclc: pd.DataFrame | None = None) -> list[Row]:
+    """Pneumonitis under PD-1 blockade by cancer and regimen, any grade and grade >= 3, against Nishino 2016's
+    meta-analysis by subgroup (``pneumonitis_pd1.by_group``): PD-1 alone in melanoma (CheckMate 067's nivolumab arm,
+    1.6% and 0.2%), with ipilimumab in melanoma (its combination arm, 6.6% and 1.5%) and PD-1 alone in NSCLC
+    (``nsclc``: validate's pembrolizumab trial, 4.1% and 1.8%), each first seen in the reporting window and inside within
+    3x (the subgroups still pool drugs and trials); then the two differences the meta-analysis found significant, as
+    signs: more with the combination than with nivolumab alone, more in NSCLC than in melanoma. The any-grade rows are
+    unfitted (the lung's margin and weights are hand-set, and lung cancer's shared antigen with the lung is set by
+    hand in the catalogue); the grade >= 3 rows are fitted where the lung's damage rate, fitted to the meta-analysis's
+    pooled share of grade 3-4, is installed (:mod:`immunotwin.calibrate_cancers`)."""
     from .calibrate_cancers import installed_fits
 
     ref = load("scenario_refs")["pneumonitis_pd1"]
-    grade = _reported_grades(p, ref["arm"], "pneumonitis")
-    if grade is None:
-        return []
     lung_fitted = "damage_rate.pneumonitis" in installed_fits()
-    rows = []
-    for label, k, key in (("any grade", 1, "any_grade"), ("grade >= 3", 3, "grade3plus")):
-        share, pub = float((grade >= k).mean()), float(ref[key])
-        rows.append(Row(f"pneumonitis, {label}, under anti-PD-1", ref["arm"], pub, share, np.nan, np.nan, "within 3x",
-                        _within_3x(share, pub), k >= 3 and lung_fitted, ref["source"]))
+    rows: list[Row] = []
+    any_grade: dict[str, float] = {}
+    for key, group in ref["by_group"].items():
+        table = nsclc if key.startswith("nsclc") else p
+        grade = None if table is None else _reported_grades(table, group["arm"], "pneumonitis")
+        if grade is None:
+            continue
+        any_grade[key] = float((grade >= 1).mean())
+        for label, k, figure in (("any grade", 1, "any_grade"), ("grade >= 3", 3, "grade3plus")):
+            share, pub = float((grade >= k).mean()), float(group[figure])
+            rows.append(Row(f"pneumonitis, {label}: {group['label']}", group["arm"], pub, share, np.nan, np.nan,
+                            "within 3x", _within_3x(share, pub), k >= 3 and lung_fitted, ref["source_by_group"]))
+    for more, less, what in (("melanoma_combination", "melanoma_pd1", "with ipilimumab added (melanoma)"),
+                             ("nsclc_pd1", "melanoma_pd1", "in NSCLC than in melanoma (PD-1 alone)")):
+        if more in any_grade and less in any_grade:
+            arms = f"{ref['by_group'][more]['arm']} vs {ref['by_group'][less]['arm']}"
+            diff = any_grade[more] - any_grade[less]
+            rows.append(Row(f"pneumonitis (any grade) more frequent {what}", arms, 1.0, diff, np.nan, np.nan,
+                            "sign: first higher", diff > 0, False, ref["source_by_group"]))
     return rows
 
 
@@ -780,7 +794,9 @@ def one_year_imaging_rows(seed: int, patients: int) -> list[Row]:
     return rows
 
 
-def hpd_rows(seed: int, patients: int, progress: Callable | None) -> list[Row]:
+def nsclc_pd1_patients(seed: int, patients: int) -> pd.DataFrame:
+    """validate's NSCLC trial: pembrolizumab 200 mg every 3 weeks, scans every 6 weeks, 6 months of follow-up (read by
+    :func:`hpd_rows` and :func:`pneumonitis_rows`)."""
     from .spec import parse_spec
     from .trial import ChunkId, simulate_chunk
 
@@ -800,8 +816,13 @@ name = "pembrolizumab"
   dose = "200 mg"
   every = "3 weeks"
 """
-    spec = parse_spec(text)
-    p, _ = simulate_chunk(spec, ChunkId(0, 0, patients), visits=False)
+    p, _ = simulate_chunk(parse_spec(text), ChunkId(0, 0, patients), visits=False)
+    return p
+
+
+def hpd_rows(seed: int, patients: int, progress: Callable | None, p: pd.DataFrame | None = None) -> list[Row]:
+    """Hyperprogression on validate's NSCLC trial (``p``, simulated here when not given)."""
+    p = nsclc_pd1_patients(seed, patients) if p is None else p
     from .calibrate_cancers import installed_fits
     from .scenarios.trials import hpd_rate
 
@@ -836,9 +857,11 @@ def run_validation(out: Path, *, patients: int = 1000, reps: int = 200, seed: in
     run_dir = out / "checkmate067"
     run_trial(spec, run_dir, visits=False, progress=progress)
     p = pd.read_parquet(run_dir / "patients.parquet")
+    nsclc = nsclc_pd1_patients(seed, min(patients, 400))
     rows = checkmate_rows(p, spec, reps, seed) + irae_rows(p) + complete_response_rows(p) + acquired_resistance_rows(p) \
         + response_timing_rows(p) + next_line_rows(p) \
-        + one_year_imaging_rows(seed, min(patients, 400)) + hpd_rows(seed, min(patients, 400), progress) \
+        + one_year_imaging_rows(seed, min(patients, 400)) + hpd_rows(seed, min(patients, 400), progress, nsclc) \
+        + pneumonitis_rows(p, nsclc) \
         + natural_history.rows(seed, min(patients, 400))
     df = pd.DataFrame([dataclasses.asdict(r) for r in rows])
     df.to_csv(out / "validation.csv", index=False)
