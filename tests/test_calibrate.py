@@ -790,7 +790,8 @@ def test_pneumonitis_rows_by_hand() -> None:
     reporting window, 1 of them at grade 3: 0.020 (band 0.0053-0.048) and 0.001 (band 0.00067-0.006), both inside;
     the combination 60, 10 at grade 3: 0.060 and 0.010, inside, and more than nivolumab alone; NSCLC (pembrolizumab) 10,
     none at grade 3: 0.010, below 0.041/3, outside, and fewer than melanoma's 0.020 (the sign row fails). 30 at grade
-    3 under nivolumab: 0.030 > 0.006, outside. Onsets after the window are not counted; without the NSCLC table its
+    3 under nivolumab: 0.030 > 0.006, outside. Onsets after the window are not counted (nor, in the NSCLC sign row, a
+    melanoma onset after the NSCLC trial's 6 months); without the NSCLC table its
     rows and its sign row are left out; without a nivolumab or combination arm, no row."""
     import pandas as pd
 
@@ -818,8 +819,16 @@ def test_pneumonitis_rows_by_hand() -> None:
     assert not lung_any.inside and lung_any.criterion == "within 3x"
     combo_sign = rows["pneumonitis (any grade) more frequent with ipilimumab added (melanoma)"]
     assert combo_sign.simulated == pytest.approx(0.040) and combo_sign.inside
-    lung_sign = rows["pneumonitis (any grade) more frequent in NSCLC than in melanoma (PD-1 alone)"]
+    lung_sign = rows["pneumonitis (any grade) more frequent in NSCLC than in melanoma (PD-1 alone, the first 6 months)"]
     assert lung_sign.simulated == pytest.approx(-0.010) and not lung_sign.inside
+    # melanoma's events counted to the NSCLC trial's 6 months (26.1 weeks) in the sign row only: 15 of the 20 first
+    # seen in week 28, inside the reporting window (to week 30), leave 0.005 there, and NSCLC's 0.010 is higher
+    late_melanoma = melanoma.copy()
+    late_melanoma.iloc[1:16, late_melanoma.columns.get_loc("irae_pneumonitis_onset_weeks")] = 28.0
+    rows = {r.check: r for r in pneumonitis_rows(late_melanoma, nsclc)}
+    assert rows["pneumonitis, any grade: PD-1 inhibitor alone, melanoma"].simulated == pytest.approx(0.020)
+    lung_sign = rows["pneumonitis (any grade) more frequent in NSCLC than in melanoma (PD-1 alone, the first 6 months)"]
+    assert lung_sign.simulated == pytest.approx(0.005) and lung_sign.inside
 
     severe = {r.check: r for r in pneumonitis_rows(arm([3] * 30))}
     assert len(severe) == 2 and not severe["pneumonitis, grade >= 3: PD-1 inhibitor alone, melanoma"].inside
