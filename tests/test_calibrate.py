@@ -837,6 +837,33 @@ def test_pneumonitis_rows_by_hand() -> None:
     assert pneumonitis_rows(arm([3] * 5, "ipilimumab")) == []  # neither a nivolumab nor a combination arm, no row
 
 
+def test_pneumonitis_onset_rows_by_hand() -> None:
+    """Oracle by hand: the combination's 20 pneumonitis onsets all in week 5 and nivolumab's 20 in week 20: every
+    mix of 15 + 5 has median 5 (Nishino's 2.6 months, 11.3 weeks, outside) and the simulated median of the mix is 5; the
+    combination is earlier (sign inside, -15 weeks). Half the combination's in week 8 and half in week 14, nivolumab's
+    in week 14: the medians of such mixes run from 8 to 14, and 11.3 lies inside; the combination's median (11) is
+    still earlier than nivolumab's. Onsets after the reporting window
+    (week 30) are not counted, and an arm with fewer than 5 onsets gives no row."""
+    import pandas as pd
+
+    from immunotwin.units import DAYS_PER_MONTH
+    from immunotwin.validate import pneumonitis_onset_rows
+
+    def arm(name: str, onset: float, n: int = 20):  # type: ignore[no-untyped-def]
+        return _nivolumab_arm("pneumonitis", [1] * n, onset).assign(arm=name)
+
+    combo = "nivolumab + ipilimumab"
+    median, sign = pneumonitis_onset_rows(pd.concat([arm(combo, 5.0), arm("nivolumab", 20.0)]))
+    assert median.published == pytest.approx(2.6 * DAYS_PER_MONTH / 7) and median.simulated == pytest.approx(5.0)
+    assert not median.inside and median.criterion.endswith("5.0-5.0")
+    assert sign.simulated == pytest.approx(-15.0) and sign.inside and sign.published == pytest.approx(10.3 - 27.5)
+    median, sign = pneumonitis_onset_rows(pd.concat([arm(combo, 8.0), arm(combo, 14.0), arm("nivolumab", 14.0)]))
+    assert median.inside and median.criterion.endswith("8.0-14.0")
+    assert sign.simulated == pytest.approx(11.0 - 14.0) and sign.inside  # the combination's median, 11, is earlier
+    assert pneumonitis_onset_rows(pd.concat([arm(combo, 5.0), arm("nivolumab", 40.0)])) == []  # after the window
+    assert pneumonitis_onset_rows(pd.concat([arm(combo, 5.0), arm("nivolumab", 20.0, n=4)])) == []
+
+
 def test_complete_response_rows_by_hand(monkeypatch: pytest.MonkeyPatch) -> None:
     """Oracle by hand: nivolumab 20 complete responses of 100 at months 1, 2, ..., 20 (median 10.5, upper quartile
     15.25); the combination 25 of 100 at month 6 each; ipilimumab's patients are not pooled. The pooled published
