@@ -814,6 +814,7 @@ def test_pneumonitis_rows_by_hand() -> None:
         rows["pneumonitis, grade >= 3: PD-1 inhibitor with ipilimumab, melanoma"]
     assert combo_any.simulated == pytest.approx(0.060) and combo_any.inside and combo_any.group == "nivolumab + ipilimumab"
     assert combo_g3.simulated == pytest.approx(0.010) and combo_g3.published == pytest.approx(0.015) and combo_g3.inside
+    assert not combo_g3.fitted  # the lung fit reads melanoma's share under PD-1 alone: the other grade >= 3 rows stay unfitted
     lung_any = rows["pneumonitis, any grade: PD-1 inhibitor alone, NSCLC"]
     assert lung_any.simulated == pytest.approx(0.010) and lung_any.published == pytest.approx(0.041)
     assert not lung_any.inside and lung_any.criterion == "within 3x"

@@ -153,12 +153,15 @@ def test_pituitary_and_lung_are_fitted_outside_checkmate067() -> None:
     assert PARAM_TARGETS[weight][:4] == ("cancer-vaccine", "scenario_refs", ("hypophysitis_ipilimumab", "value"),
                                          "reported.hypophysitis")
     assert set(PARAM_ARMS[weight]) == {"ipilimumab", "ipilimumab + gp100"}
-    assert PARAM_TARGETS[lung][:4] == ("melanoma-vitiligo", "scenario_refs", ("pneumonitis_pd1", "severity"),
+    # the lung reads melanoma's own share of grade 3-4 on a melanoma arm, not the pooled trials' (which mix NSCLC's)
+    assert PARAM_TARGETS[lung][:4] == ("melanoma-vitiligo", "scenario_refs",
+                                       ("pneumonitis_pd1", "by_group", "melanoma_pd1", "severity"),
                                        "severity.pneumonitis") and lung not in PARAM_ARMS
     refs = load("scenario_refs")
     assert param_target(weight)[0] == pytest.approx(0.056)
-    pn = refs["pneumonitis_pd1"]
-    assert param_target(lung)[0] == pytest.approx(pn["grade3plus"] / pn["any_grade"], abs=1e-4)
+    melanoma = refs["pneumonitis_pd1"]["by_group"]["melanoma_pd1"]
+    assert param_target(lung)[0] == pytest.approx(melanoma["grade3plus"] / melanoma["any_grade"])
+    assert param_target(lung)[1] == melanoma["source"]
     for key in (weight, lung):
         source = refs[PARAM_TARGETS[key][2][0]]["source"]
         assert "067" not in source and "Larkin" not in source

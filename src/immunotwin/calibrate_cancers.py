@@ -28,7 +28,7 @@ stop 56 and not installed either, and a weight named here would overwrite that f
 injured is fitted to how often their events under ipilimumab reach grade >= 3. Two organ values can be fitted when
 named (``ORGAN_OPT_IN``, not installed): the pituitary's CTLA-4 weight to hypophysitis in a meta-analysis of ipilimumab
 trials (de Filette 2019, read on MDX010-20's arms) and how hard the lung is injured to the share of pneumonitis under
-PD-1 inhibitors reaching grade 3-4 (Nishino 2016). What stays unfitted: complete responses, CheckMate 067's organ
+a PD-1 inhibitor alone reaching grade 3-4 in melanoma (Nishino 2016's melanoma subgroup). What stays unfitted: complete responses, CheckMate 067's organ
 rows (its grade >= 3 rows even where the organ fit is installed), onsets, survival, and the other cancers.
 
 Each fitted ORR is then a *fitted* figure (``cancers-compared`` says so); what stays unfitted is
@@ -158,12 +158,14 @@ PARAM_TARGETS: dict[str, tuple[str, str, tuple[str, ...], str, tuple[float, floa
     **{f"damage_rate.{organ}": ("cancer-vaccine", "scenario_refs", ("ipilimumab_organ_severity", organ, "severity"),
                                 f"severity.{organ}", (0.002, 2.0))
        for organ in SEVERITY_ORGANS},
-    # How hard an activated pool injures the lung, fitted to the share of pneumonitis under PD-1 inhibitors that reaches
-    # grade 3-4 (0.8% of 2.7%: Nishino et al., JAMA Oncol 2016;2:1607, 20 trials), read on the nivolumab arm of the
-    # melanoma-vitiligo spec (2,000 patients: some 140 with pneumonitis). The hand-set 0.2/day put half of CheckMate
-    # 067's nivolumab pneumonitis at grade >= 3 (stop 67). Fitted only when named (ORGAN_OPT_IN).
-    "damage_rate.pneumonitis": ("melanoma-vitiligo", "scenario_refs", ("pneumonitis_pd1", "severity"),
-                                "severity.pneumonitis", (0.002, 2.0)),
+    # How hard an activated pool injures the lung, fitted to the share of pneumonitis under a PD-1 inhibitor alone that
+    # reaches grade 3-4 in melanoma (0.2% of 1.6%: Nishino et al., JAMA Oncol 2016;2:1607, its melanoma subgroup), read
+    # on the nivolumab arm of the melanoma-vitiligo spec (2,000 patients: some 140 with pneumonitis). The hand-set
+    # 0.2/day puts half of CheckMate 067's nivolumab pneumonitis at grade >= 3 (stop 67). Until stop 68 it read the
+    # pooled trials' share (0.8 of 2.7), which mixes NSCLC's (1.8 of 4.1). Fitted only when named (ORGAN_OPT_IN).
+    "damage_rate.pneumonitis": ("melanoma-vitiligo", "scenario_refs",
+                                ("pneumonitis_pd1", "by_group", "melanoma_pd1", "severity"), "severity.pneumonitis",
+                                (0.002, 2.0)),
     # The share of killed tumour left as a fibrotic scar CT keeps measuring (model.tumour), fitted to the share of
     # patients never reaching a complete response in five years of nivolumab-containing first-line therapy (pooled
     # CheckMate 066/067/069), read on CheckMate 067's own spec (examples/checkmate067.toml, 60 months) over its two

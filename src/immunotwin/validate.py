@@ -600,8 +600,8 @@ def pneumonitis_rows(p: pd.DataFrame, nsclc: pd.DataFrame | None = None) -> list
     counted to the end of the NSCLC trial's follow-up, :data:`NSCLC_FOLLOW_UP_WEEKS`, so that the two windows are the
     same length). The any-grade rows are
     unfitted (the lung's margin and weights are hand-set, and lung cancer's shared antigen with the lung is set by
-    hand in the catalogue); the grade >= 3 rows are fitted where the lung's damage rate, fitted to the meta-analysis's
-    pooled share of grade 3-4, is installed (:mod:`immunotwin.calibrate_cancers`)."""
+    hand in the catalogue); melanoma's grade >= 3 row under PD-1 alone is fitted where the lung's damage rate, fitted
+    to that subgroup's share of grade 3-4, is installed (:mod:`immunotwin.calibrate_cancers`)."""
     from .calibrate_cancers import installed_fits
 
     ref = load("scenario_refs")["pneumonitis_pd1"]
@@ -617,7 +617,8 @@ def pneumonitis_rows(p: pd.DataFrame, nsclc: pd.DataFrame | None = None) -> list
         for label, k, figure in (("any grade", 1, "any_grade"), ("grade >= 3", 3, "grade3plus")):
             share, pub = float((grade >= k).mean()), float(group[figure])
             rows.append(Row(f"pneumonitis, {label}: {group['label']}", group["arm"], pub, share, np.nan, np.nan,
-                            "within 3x", _within_3x(share, pub), k >= 3 and lung_fitted, ref["source_by_group"]))
+                            "within 3x", _within_3x(share, pub), k >= 3 and lung_fitted and key == "melanoma_pd1",
+                            ref["source_by_group"]))
     if "nsclc_pd1" in any_grade and "melanoma_pd1" in any_grade:
         melanoma = _reported_grades(p, ref["by_group"]["melanoma_pd1"]["arm"], "pneumonitis", NSCLC_FOLLOW_UP_WEEKS)
         any_grade["melanoma_pd1_same_window"] = float((melanoma >= 1).mean())
