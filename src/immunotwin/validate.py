@@ -598,10 +598,9 @@ def pneumonitis_rows(p: pd.DataFrame, nsclc: pd.DataFrame | None = None) -> list
     3x (the subgroups still pool drugs and trials); then the two differences the meta-analysis found significant, as
     signs: more with the combination than with nivolumab alone, more in NSCLC than in melanoma (melanoma's events
     counted to the end of the NSCLC trial's follow-up, :data:`NSCLC_FOLLOW_UP_WEEKS`, so that the two windows are the
-    same length). The any-grade rows are
-    unfitted (the lung's margin and weights are hand-set, and lung cancer's shared antigen with the lung is set by
-    hand in the catalogue); melanoma's grade >= 3 row under PD-1 alone is fitted where the lung's damage rate, fitted
-    to that subgroup's share of grade 3-4, is installed (:mod:`immunotwin.calibrate_cancers`)."""
+    same length). The rows are unfitted (the lung's margin and weights are hand-set, and lung cancer's shared antigen
+    with the lung is set by hand in the catalogue), but for melanoma's grade >= 3 row under PD-1 alone where the
+    lung's damage rate, fitted to that subgroup's share of grade 3-4, is installed (:mod:`immunotwin.calibrate_cancers`)."""
     from .calibrate_cancers import installed_fits
 
     ref = load("scenario_refs")["pneumonitis_pd1"]
