@@ -1,11 +1,12 @@
 """The lung's tolerance margin lowered toward melanoma's pneumonitis rate: what CheckMate 067 and the pneumonitis rows
 do at the shipped calibration (stop 68 probe; not installed).
 
-    IMMUNOTWIN_ENGINE=fused python docs/experiments/stop68-pneumonitis/probe_margin.py OUT_DIR MARGIN [MARGIN ...]
+    IMMUNOTWIN_ENGINE=fused python docs/experiments/stop68-pneumonitis/probe_margin.py OUT_DIR SETTING [SETTING ...]
 
-For each margin: CheckMate 067 as `validate` runs it (example spec, 1,000 per arm, its seed) and validate's NSCLC
-trial (400, seed 2024), with `tolerance_margin.pneumonitis` set (shipped 0.35, hand-set). Prints the calibration
-rows' point values by arm and the pneumonitis rows."""
+For each setting: CheckMate 067 as `validate` runs it (example spec, 1,000 per arm, its seed) and validate's NSCLC
+trial (400, seed 2024), with the model's values changed. A setting is a number, the lung's tolerance margin
+`tolerance_margin.pneumonitis` (shipped 0.35, hand-set), or comma-separated `name=value` pairs
+(`damage_rate.pneumonitis=0.034`). Prints the calibration rows' point values by arm and the pneumonitis rows."""
 
 import sys
 from pathlib import Path
@@ -20,17 +21,19 @@ from immunotwin.trial import run_trial
 
 def main() -> None:
     out = Path(sys.argv[1])
-    for margin in map(float, sys.argv[2:]):
-        with model_values({"tolerance_margin.pneumonitis": margin}):
+    for setting in sys.argv[2:]:
+        values = ({"tolerance_margin.pneumonitis": float(setting)} if "=" not in setting else
+                  {k: float(v) for k, v in (kv.split("=") for kv in setting.split(","))})
+        with model_values(values):
             spec = with_overrides(load_spec(validate.EXAMPLE), size_per_arm=1000)
-            run_dir = out / f"margin_{margin:g}"
+            run_dir = out / setting.replace("=", "_").replace(",", "+")
             run_trial(spec, run_dir, visits=False)
             nsclc = validate.nsclc_pd1_patients(2024, 400)
         p = pd.read_parquet(run_dir / "patients.parquet")
         import json
 
         summary = json.loads((run_dir / "summary.json").read_text())
-        print(f"## lung margin {margin:g}")
+        print(f"## {setting}")
         for arm, a in summary["arms"].items():
             cut = a["response_at_data_cutoff"]
             print(f"  {arm:24s} ORR {cut['orr']:.3f} CR {cut['cr_rate']:.3f} mPFS {a['median_pfs_months']:.2f} "
