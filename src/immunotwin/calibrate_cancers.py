@@ -28,8 +28,9 @@ stop 56 and not installed either, and a weight named here would overwrite that f
 injured is fitted to how often their events under ipilimumab reach grade >= 3. Two organ values can be fitted when
 named (``ORGAN_OPT_IN``, not installed): the pituitary's CTLA-4 weight to hypophysitis in a meta-analysis of ipilimumab
 trials (de Filette 2019, read on MDX010-20's arms) and how hard the lung is injured to the share of pneumonitis under
-a PD-1 inhibitor alone reaching grade 3-4 in melanoma (Nishino 2016's melanoma subgroup). What stays unfitted: complete responses, CheckMate 067's organ
-rows (its grade >= 3 rows even where the organ fit is installed), onsets, survival, and the other cancers.
+a PD-1 inhibitor alone reaching grade 3-4 in melanoma (Nishino 2016's melanoma subgroup). What stays unfitted: complete
+responses, CheckMate 067's organ rows (its grade >= 3 rows even where the organ fit is installed), onsets, survival,
+and the other cancers.
 
 Each fitted ORR is then a *fitted* figure (``cancers-compared`` says so); what stays unfitted is
 the rest: response by PD-L1 score within a cancer, irAE rates, the ordering of other trials.
