@@ -809,7 +809,8 @@ def test_pneumonitis_rows_by_hand() -> None:
         rows["pneumonitis, grade >= 3: PD-1 inhibitor alone, melanoma"]
     assert nivo_any.simulated == pytest.approx(0.020) and nivo_any.published == pytest.approx(0.016) and nivo_any.inside
     assert nivo_g3.simulated == pytest.approx(0.001) and nivo_g3.published == pytest.approx(0.002) and nivo_g3.inside
-    assert not nivo_any.fitted and nivo_g3.fitted == ("damage_rate.pneumonitis" in installed_fits())
+    assert nivo_any.fitted == ("tolerance_margin.pneumonitis" in installed_fits())
+    assert nivo_g3.fitted == ("damage_rate.pneumonitis" in installed_fits())
     combo_any, combo_g3 = rows["pneumonitis, any grade: PD-1 inhibitor with ipilimumab, melanoma"], \
         rows["pneumonitis, grade >= 3: PD-1 inhibitor with ipilimumab, melanoma"]
     assert combo_any.simulated == pytest.approx(0.060) and combo_any.inside and combo_any.group == "nivolumab + ipilimumab"
@@ -818,6 +819,7 @@ def test_pneumonitis_rows_by_hand() -> None:
     lung_any = rows["pneumonitis, any grade: PD-1 inhibitor alone, NSCLC"]
     assert lung_any.simulated == pytest.approx(0.010) and lung_any.published == pytest.approx(0.041)
     assert not lung_any.inside and lung_any.criterion == "within 3x"
+    assert not combo_any.fitted and not lung_any.fitted  # the lung fits read melanoma under PD-1 alone only
     combo_sign = rows["pneumonitis (any grade) more frequent with ipilimumab added (melanoma)"]
     assert combo_sign.simulated == pytest.approx(0.040) and combo_sign.inside
     lung_sign = rows["pneumonitis (any grade) more frequent in NSCLC than in melanoma (PD-1 alone, the first 6 months)"]

@@ -149,7 +149,15 @@ def test_pituitary_and_lung_are_fitted_outside_checkmate067() -> None:
     order = list(PARAM_TARGETS)
     weight, lung = "weight_ctla4.hypophysitis", "damage_rate.pneumonitis"
     assert order.index(weight) < min(order.index(k) for k in order if k.startswith("damage_rate.")) and lung in order
-    assert set(ORGAN_OPT_IN) == {weight, lung} and not set(ORGAN_OPT_IN) & set(parser().parse_args([]).params.split(","))
+    margin = "tolerance_margin.pneumonitis"
+    assert set(ORGAN_OPT_IN) == {weight, margin, lung}
+    assert not set(ORGAN_OPT_IN) & set(parser().parse_args([]).params.split(","))
+    # the lung's margin, before its damage rate, to melanoma's own rate under PD-1 alone (Nishino's subgroup)
+    assert order.index(margin) < order.index(lung) and margin not in PARAM_ARMS
+    assert PARAM_TARGETS[margin][:4] == ("melanoma-vitiligo", "scenario_refs",
+                                         ("pneumonitis_pd1", "by_group", "melanoma_pd1", "any_grade"),
+                                         "reported.pneumonitis")
+    assert param_target(margin)[0] == pytest.approx(0.016) and PARAM_PATIENTS[margin] * 0.016 >= 50
     assert PARAM_TARGETS[weight][:4] == ("cancer-vaccine", "scenario_refs", ("hypophysitis_ipilimumab", "value"),
                                          "reported.hypophysitis")
     assert set(PARAM_ARMS[weight]) == {"ipilimumab", "ipilimumab + gp100"}

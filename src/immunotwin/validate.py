@@ -599,12 +599,15 @@ def pneumonitis_rows(p: pd.DataFrame, nsclc: pd.DataFrame | None = None) -> list
     signs: more with the combination than with nivolumab alone, more in NSCLC than in melanoma (melanoma's events
     counted to the end of the NSCLC trial's follow-up, :data:`NSCLC_FOLLOW_UP_WEEKS`, so that the two windows are the
     same length). The rows are unfitted (the lung's margin and weights are hand-set, and lung cancer's shared antigen
-    with the lung is set by hand in the catalogue), but for melanoma's grade >= 3 row under PD-1 alone where the
-    lung's damage rate, fitted to that subgroup's share of grade 3-4, is installed (:mod:`immunotwin.calibrate_cancers`)."""
+    with the lung is set by hand in the catalogue), but for melanoma's two rows under PD-1 alone where the opt-in fits
+    of the lung's margin (to that subgroup's rate) and damage rate (to its share of grade 3-4) are installed
+    (:mod:`immunotwin.calibrate_cancers`)."""
     from .calibrate_cancers import installed_fits
 
     ref = load("scenario_refs")["pneumonitis_pd1"]
-    lung_fitted = "damage_rate.pneumonitis" in installed_fits()
+    installed = installed_fits()
+    # melanoma's rows under PD-1 alone are the targets of the opt-in lung fits (calibrate_cancers.ORGAN_OPT_IN)
+    fitted_by = {1: "tolerance_margin.pneumonitis" in installed, 3: "damage_rate.pneumonitis" in installed}
     rows: list[Row] = []
     any_grade: dict[str, float] = {}
     for key, group in ref["by_group"].items():
@@ -616,7 +619,7 @@ def pneumonitis_rows(p: pd.DataFrame, nsclc: pd.DataFrame | None = None) -> list
         for label, k, figure in (("any grade", 1, "any_grade"), ("grade >= 3", 3, "grade3plus")):
             share, pub = float((grade >= k).mean()), float(group[figure])
             rows.append(Row(f"pneumonitis, {label}: {group['label']}", group["arm"], pub, share, np.nan, np.nan,
-                            "within 3x", _within_3x(share, pub), k >= 3 and lung_fitted and key == "melanoma_pd1",
+                            "within 3x", _within_3x(share, pub), fitted_by[k] and key == "melanoma_pd1",
                             ref["source_by_group"]))
     if "nsclc_pd1" in any_grade and "melanoma_pd1" in any_grade:
         melanoma = _reported_grades(p, ref["by_group"]["melanoma_pd1"]["arm"], "pneumonitis", NSCLC_FOLLOW_UP_WEEKS)
