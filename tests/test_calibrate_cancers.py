@@ -139,9 +139,9 @@ def test_heart_is_fitted_to_one_claims_cohort_monotherapy_first() -> None:
 
 def test_pituitary_and_lung_are_fitted_outside_checkmate067() -> None:
     # The pituitary's CTLA-4 weight is fitted to a meta-analysis of ipilimumab trials (de Filette 2019: 5.6%) read as a
-    # table counts it on MDX010-20's two ipilimumab arms, and the lung's damage rate to the share of pneumonitis under
-    # PD-1 inhibitors reaching grade 3-4 (Nishino 2016: 0.8% of 2.7%) on the anti-PD-1 melanoma spec; both fitted only
-    # when named (stop 67's install failed two slow tests: ORGAN_OPT_IN), the weight before the damage rates in
+    # table counts it on MDX010-20's two ipilimumab arms; the lung's margin and damage rate to pneumonitis under PD-1
+    # alone in melanoma and its share reaching grade 3-4 (Nishino 2016's melanoma subgroup: 1.6%, 0.2 of 1.6) on the
+    # anti-PD-1 melanoma spec; all fitted only when named (ORGAN_OPT_IN), the weight before the damage rates in
     # PARAM_TARGETS' order (they read how severe events run once they occur).
     from immunotwin.calibrate_cancers import ORGAN_OPT_IN, PARAM_PATIENTS, param_target, parser
     from immunotwin.reference import load
@@ -170,9 +170,9 @@ def test_pituitary_and_lung_are_fitted_outside_checkmate067() -> None:
     melanoma = refs["pneumonitis_pd1"]["by_group"]["melanoma_pd1"]
     assert param_target(lung)[0] == pytest.approx(melanoma["grade3plus"] / melanoma["any_grade"])
     assert param_target(lung)[1] == melanoma["source"]
-    for key in (weight, lung):
-        source = refs[PARAM_TARGETS[key][2][0]]["source"]
-        assert "067" not in source and "Larkin" not in source
+    for key in (weight, margin, lung):  # the source each fit records: none from CheckMate 067
+        source = param_target(key)[1]
+        assert source and "067" not in source and "Larkin" not in source
     # enough patients that some 100 events are read: hypophysitis at its target over two arms, and pneumonitis at 5% or
     # more of a nivolumab arm (7% in CheckMate 067's)
     assert 2 * PARAM_PATIENTS[weight] * param_target(weight)[0] >= 100 and PARAM_PATIENTS[lung] * 0.05 >= 100

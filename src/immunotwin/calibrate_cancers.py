@@ -25,7 +25,7 @@ liver: Tarhini 2013's pooled ipilimumab analysis) can be fitted to that organ's 
 trials other than CheckMate 067, when named (``WEIGHTS_OPT_IN``: not installed; :mod:`immunotwin.calibrate_organs` fits
 the skin's, gut's, liver's and thyroid's margins and weights to CheckMate 067's own safety table by arm instead, tried at
 stop 56 and not installed either, and a weight named here would overwrite that fit); how hard skin, gut and liver are
-injured is fitted to how often their events under ipilimumab reach grade >= 3. Two organ values can be fitted when
+injured is fitted to how often their events under ipilimumab reach grade >= 3. Three organ values can be fitted when
 named (``ORGAN_OPT_IN``, not installed): the pituitary's CTLA-4 weight to hypophysitis in a meta-analysis of ipilimumab
 trials (de Filette 2019, read on MDX010-20's arms), the lung's tolerance margin to pneumonitis under a PD-1 inhibitor
 alone in melanoma and how hard the lung is injured to the share of those events reaching grade 3-4 (Nishino 2016's
@@ -615,7 +615,7 @@ def parser() -> argparse.ArgumentParser:
     ap.add_argument("--out", type=Path, default=Path(str(resources.files("immunotwin.data").joinpath("cancer_fit.json"))))
     ap.add_argument("--cancers", default=",".join(TARGETS))
     ap.add_argument("--params", default=",".join(DEFAULT_PARAMS),
-                    help="parameters to fit, in order (default: all but the organs' checkpoint weights and the two "
+                    help="parameters to fit, in order (default: all but the organs' checkpoint weights and the three "
                          "organ values of ORGAN_OPT_IN, which are fitted only when named: see WEIGHTS_OPT_IN, and the "
                          "MAPK parameters, fitted together by immunotwin.calibrate_joint: see JOINT)")
     ap.add_argument("--cross", default=",".join(CROSS_TARGETS), help="cancers whose shared antigen to fit")

@@ -512,16 +512,16 @@ def pneumonitis_onset_rows(p: pd.DataFrame) -> list[Row]:
     rows: list[Row] = []
     series = ref["nivolumab_trials"]
     pub = float(series["median_months"]) * DAYS_PER_MONTH / 7.0
-    groups = [(combo, int(series["combination"])), (nivo, int(series["monotherapy"]))]
-    lo, hi, ok = median_within_mixed_sampling(groups, pub, seed=1)
-    # the simulated median of that mix: each arm's onsets weighted to its share of the 20
+    k_combo, k_nivo = int(series["combination"]), int(series["monotherapy"])
+    lo, hi, ok = median_within_mixed_sampling([(combo, k_combo), (nivo, k_nivo)], pub, seed=1)
+    # the simulated median of that mix: each arm's onsets weighted to its share of the series
     mixed = weighted.quantile(np.concatenate([combo, nivo]),
-                              np.concatenate([np.full(len(combo), series["combination"] / len(combo)),
-                                              np.full(len(nivo), series["monotherapy"] / len(nivo))]), 0.5)
+                              np.concatenate([np.full(len(combo), k_combo / len(combo)),
+                                              np.full(len(nivo), k_nivo / len(nivo))]), 0.5)
     rows.append(Row("median onset of pneumonitis (weeks), nivolumab with or without ipilimumab",
-                    "15 combination + 5 nivolumab", pub, mixed, np.nan, np.nan,
-                    f"published within the 95% range of medians of 20 simulated patients (15 + 5): {lo:.1f}-{hi:.1f}",
-                    ok, False, series["source"]))
+                    f"{k_combo} combination + {k_nivo} nivolumab", pub, mixed, np.nan, np.nan,
+                    f"published within the 95% range of medians of {k_combo + k_nivo} simulated patients "
+                    f"({k_combo} + {k_nivo}): {lo:.1f}-{hi:.1f}", ok, False, series["source"]))
     by = ref["melanoma_by_regimen"]
     diff = float(np.median(combo) - np.median(nivo))
     rows.append(Row("pneumonitis earlier with ipilimumab added (median onset, weeks: combination minus nivolumab)",
