@@ -12,6 +12,10 @@ from dataclasses import dataclass, field
 from .model.organs import IRAES
 
 
+#: Ever-smokers among treated patients of a cancer without its own figure: melanoma's (LUNG_RISK_SOURCE).
+EVER_SMOKER_DEFAULT = 0.46
+
+
 @dataclass(frozen=True)
 class Cancer:
     key: str
@@ -65,6 +69,11 @@ class Cancer:
     # Share of the tumour burden that lives in the marrow and displaces normal haematopoiesis and lymphopoiesis
     # (model.marrow): 0 for solid tumours and lymphomas. See MARROW_SOURCE.
     marrow_share: float = 0.0
+    # Lung predisposition to checkpoint-inhibitor pneumonitis (covariates ``ever_smoker`` and ``thoracic_rt``, each
+    # multiplying the lung's susceptibility by its covariates.EFFECTS factor): fractions of the cancer's treated
+    # population with a smoking history and with prior thoracic radiotherapy. See LUNG_RISK_SOURCE.
+    ever_smoker: float = EVER_SMOKER_DEFAULT
+    thoracic_rt: float = 0.0
 
     def cross_vector(self) -> tuple[float, ...]:
         return tuple(self.cross.get(k, 0.0) for k in IRAES)
@@ -88,6 +97,19 @@ MARROW_SOURCE = (
     "failure comes late (Binet stage C by infiltration; Moreno et al., Blood 2010;116:4771, contrast it with "
     "autoimmune cytopenia). Every other cancer 0.")
 
+LUNG_RISK_SOURCE = (
+    "NSCLC: ever-smokers 0.86, 5,569 of 6,497 (85.7%) patients of 12 randomised trials of PD-(L)1 inhibitors (Chen, "
+    "Li & Tan, J Thorac Dis, PMC7867843, abstract; 79% in CheckMate 057, 83.7% of 644 patients at DFCI/BWH, Wang et "
+    "al., J Natl Cancer Inst 2021;113:1761). Prior thoracic radiotherapy 0.2, between 6.8% in KEYNOTE-189's "
+    "pembrolizumab arm (its Table 1 as reproduced in JAMA Netw Open 2024;7:e2436535, PMC11443351), 25% in KEYNOTE-001 "
+    "at UCLA (Shaverdian et al., Lancet Oncol 2017;18:895, conference abstract) and 28.6% in a US real-world cohort "
+    "(the same JAMA Netw Open table). Melanoma: ever-smokers 0.46 (former 32.9%, current 13.3% of 143 patients on "
+    "anti-PD-1, a J Immunother Cancer cohort's Table 1 read through a search excerpt; title not seen), thoracic "
+    "radiotherapy 0 (assumed: chest radiotherapy is not a treatment of melanoma). Every other cancer: melanoma's "
+    "smoking share and no thoracic radiotherapy (assumed: no figure read; a general adult population's ever-smoking "
+    "share is of that order). Chronic lung disease (COPD, interstitial lung disease), a stronger risk factor, is left "
+    "out: its prevalence among melanoma patients was not found and in lung cancer it overlaps with smoking.")
+
 _AUTO = ("assumed: growth and immunogenicity hand-set so that untreated disease progresses and "
          "checkpoint blockade response is in the published range for this cancer, pending calibration")
 
@@ -97,7 +119,7 @@ CANCERS: dict[str, Cancer] = {
         ldh_high=0.36, pdl1_positive=0.24, pdl1_cutoff=0.05, tmb_median=12.0, tmb_sigma=1.0,
         sld_median_mm=80.5, sld_sigma=0.7, sites_mean=2.5, brain=0.05, liver=0.19, prior_chemo=0.0,
         preexisting_ai=0.0, m_stage=(0.05, 0.10, 0.20, 0.65), growth_rate=0.006, immunogenicity=1.0,
-        cross={"dermatitis": 0.6}, braf_v600=0.5,
+        cross={"dermatitis": 0.6}, braf_v600=0.5, ever_smoker=0.46, thoracic_rt=0.0,
         source="pooled KEYNOTE-001/002/006 non-mucosal melanoma (Br J Cancer 2018, Table 1): median age 61, "
                "women 38%, ECOG 1 35%, LDH raised 36%, liver metastases 19%, M1c 74%, median baseline "
                "tumour size 80.5 mm; PD-L1 >=5% in about a quarter (CheckMate 067, Larkin 2015; recalled, "
@@ -111,7 +133,7 @@ CANCERS: dict[str, Cancer] = {
         ldh_high=0.35, pdl1_positive=0.30, pdl1_cutoff=0.5, tmb_median=9.0, tmb_sigma=0.9,
         sld_median_mm=75.0, sld_sigma=0.6, sites_mean=2.5, brain=0.15, liver=0.18, prior_chemo=0.3,
         preexisting_ai=0.0, m_stage=(0.0, 0.3, 0.2, 0.5), growth_rate=0.008, immunogenicity=0.7,
-        cross={"pneumonitis": 0.4}, pdl1_lt1=0.33, fc_macrophages=1.0,
+        cross={"pneumonitis": 0.4}, pdl1_lt1=0.33, fc_macrophages=1.0, ever_smoker=0.86, thoracic_rt=0.2,
         source="pooled pembrolizumab NSCLC trials (Cancer 2020, PMC7692929, Table 1): median age 64, male "
                "66-71%, ECOG 1 62%, brain metastases 14-17%, liver metastases 15-23%; PD-L1 TPS >=50% in "
                "about 30% and < 1% in about a third (assumed, KEYNOTE-042 and KEYNOTE-001 screening); shared lung antigens (Berner 2019). " + _AUTO),

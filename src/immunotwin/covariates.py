@@ -3,8 +3,9 @@
 The model's parameters (:mod:`immunotwin.model`) are population values with between-patient variability; these are the
 fixed effects of the covariates on them and the geometry that turns a baseline diameter sum into a burden, applied by
 :func:`immunotwin.population.sample_cohort`. They are declared here, not written inline, so that ``immunotwin params``
-and ``docs/model.md`` list them beside the model's parameters. None is fitted: a value marked assumed is hand-set with
-the direction taken from the cited observation.
+and ``docs/model.md`` list them beside the model's parameters. Most are hand-set: a value marked assumed takes its
+direction from the cited observation. The lung's two risk factors are fitted, each to a published odds ratio, by
+:mod:`immunotwin.calibrate_lung`, leaving the rates of pneumonitis by cancer to validation.
 """
 
 from __future__ import annotations
@@ -66,6 +67,13 @@ EFFECTS: tuple[Effect, ...] = (
     Effect("preexisting_factor", "1", 1.8, "susceptibility of the organ of a pre-existing autoimmune disease x this",
            "assumed: set before the preexisting-autoimmunity scenario, which reads it against Menzies et al., Ann "
            "Oncol 2017;28:368"),
+    Effect("smoker_lung", "1", 1.261, "pneumonitis susceptibility x this in ever-smokers",
+           "fitted (python -m immunotwin.calibrate_lung): the factor at which the model's odds ratio of pneumonitis "
+           "under PD-1 blockade, the same NSCLC patients with and without it, equals the published smoking odds ratio "
+           "(calibrate_lung.ODDS_RATIOS)"),
+    Effect("thoracic_rt_lung", "1", 1.308, "pneumonitis susceptibility x this after prior thoracic radiotherapy",
+           "fitted (python -m immunotwin.calibrate_lung): as smoker_lung, for the published odds ratio of prior "
+           "thoracic radiotherapy (calibrate_lung.ODDS_RATIOS)"),
     Effect("target_share", "1", 0.5, "share of the measurable burden held by the target lesions",
            "assumed: RECIST targets (at most 5, 2 per organ) hold about half of the disease"),
     Effect("ellipsoid", "1", 0.36, "lesion volume / volume of the sphere of its longest diameter",

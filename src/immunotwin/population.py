@@ -24,6 +24,8 @@ Covariate effects on model parameters: the values, units and sources are declare
 - FCGR3A 158V/V patients have the full antibody-dependent cytotoxicity; F carriers a fraction
   of it (Cartron et al., Blood 2002;99:754: response to rituximab by genotype).
 - Pre-existing autoimmune disease multiplies that organ's susceptibility.
+- A smoking history and prior thoracic radiotherapy, drawn at the cancer's prevalences, each multiply the lung's
+  (pneumonitis) susceptibility by a factor fitted to its published odds ratio (:mod:`immunotwin.calibrate_lung`).
 """
 
 from __future__ import annotations
@@ -158,6 +160,17 @@ def scan_streams(seed: int, arm_key: int, indices: Sequence[int]) -> list[np.ran
     return [np.random.default_rng(np.random.SeedSequence([int(seed), int(arm_key), int(i), 3])) for i in indices]
 
 
+#: Uniform draws of a patient's fifth stream (:func:`lung_streams`): column 0 a smoking history, column 1 prior
+#: thoracic radiotherapy.
+N_LUNG = 2
+
+
+def lung_streams(seed: int, arm_key: int, indices: Sequence[int]) -> list[np.random.Generator]:
+    """A fifth generator per patient from (seed, arm key, patient index, 4), for the lung's risk factors: the other
+    streams' draws are unchanged."""
+    return [np.random.default_rng(np.random.SeedSequence([int(seed), int(arm_key), int(i), 4])) for i in indices]
+
+
 @dataclass(frozen=True)
 class Cohort:
     """A chunk of virtual patients: covariates, model parameters and clinic randomness."""
@@ -220,6 +233,8 @@ def sample_cohort(cancer: str, overrides: Mapping[str, object], seed: int, arm_k
         else np.zeros((0, N_REPORT))
     scan_u = np.stack([g.random(n_steps) for g in scan_streams(seed, arm_key, idx)]) if len(gens) \
         else np.zeros((0, n_steps))
+    lung = np.stack([g.random(N_LUNG) for g in lung_streams(seed, arm_key, idx)]) if len(gens) \
+        else np.zeros((0, N_LUNG))
     ov = dict(overrides)
     frac = lambda key, default: float(ov.get(key, default))  # noqa: E731
     cov: dict[str, np.ndarray] = {}
@@ -262,6 +277,9 @@ def sample_cohort(cancer: str, overrides: Mapping[str, object], seed: int, arm_k
     cov["fcgr3a"] = np.array(["VV", "VF", "FF"])[np.searchsorted(np.cumsum(FCGR3A_FREQ), u[:, 16] * sum(FCGR3A_FREQ))]
     # BRAF V600 mutation (the second stream's first column: existing draws are unchanged).
     cov["braf_v600"] = late[:, 0] < frac("braf_v600_fraction", c.braf_v600)
+    # The lung's risk factors (the fifth stream: every other draw is unchanged).
+    cov["ever_smoker"] = lung[:, 0] < frac("ever_smoker_fraction", c.ever_smoker)
+    cov["thoracic_rt"] = lung[:, 1] < frac("thoracic_rt_fraction", c.thoracic_rt)
     if fixed:
         n = len(idx)
         for key, val in fixed.items():
@@ -328,6 +346,9 @@ def _params(c, cov: pd.DataFrame, z: np.ndarray, iiv_scale: Mapping[str, float],
     pre = cov["preexisting_ai"].to_numpy(str)
     for organ in set(pre) - {""}:
         susc[pre == organ, INDEX[organ]] *= PREEXISTING_FACTOR
+    lung = INDEX["pneumonitis"]
+    susc[:, lung] *= np.where(cov["ever_smoker"].to_numpy(bool), E["smoker_lung"], 1.0) \
+        * np.where(cov["thoracic_rt"].to_numpy(bool), E["thoracic_rt_lung"], 1.0)
     p["braf_v600"] = cov["braf_v600"].to_numpy(bool).astype(np.float64)
     p["tumour_cd19"] = np.full(n, c.cd19)
     p["tumour_cd20"] = np.full(n, c.cd20)

@@ -182,6 +182,8 @@ _COVARIATES: dict[str, _Covariate] = {
     ),
     "fcgr3a": _Covariate("choice", 'FCGR3A codon 158 genotype, "VV", "VF" or "FF"', choices=("VV", "VF", "FF")),
     "braf_v600": _Covariate("bool", "tumour carries a BRAF V600 mutation"),
+    "ever_smoker": _Covariate("bool", "a smoking history, current or former"),
+    "thoracic_rt": _Covariate("bool", "prior thoracic radiotherapy"),
 }
 
 #: Keys accepted by :func:`parse_patient` -> description.
@@ -197,6 +199,8 @@ _FRACTION_OVERRIDES: dict[str, str] = {
     "prior_chemotherapy_fraction": "fraction with prior chemotherapy",
     "preexisting_autoimmune_fraction": "fraction with a pre-existing autoimmune disease",
     "braf_v600_fraction": "fraction whose tumour carries a BRAF V600 mutation",
+    "ever_smoker_fraction": "fraction with a smoking history, current or former",
+    "thoracic_rt_fraction": "fraction with prior thoracic radiotherapy",
 }
 
 _CONTINUOUS_OVERRIDES: tuple[str, ...] = (
