@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 from . import covariates
-from .cancers import CANCERS, FC_MACROPHAGE_SOURCE, MARROW_SOURCE
+from .cancers import CANCERS, FC_MACROPHAGE_SOURCE, LUNG_RISK_SOURCE, MARROW_SOURCE
 from .clinic import observe, outcomes, policy, run
 from .drugs import catalogue
 from .model import core
@@ -73,14 +73,15 @@ def render() -> str:
             "",
             "### Cancers", "",
             "| cancer | growth (1/day) | immunogenicity | shared antigens | organ susceptibility (x) | Fc macrophages "
-            "(x NSCLC) | marrow share | source |",
-            "|---|---|---|---|---|---|---|---|"]
+            "(x NSCLC) | marrow share | ever-smokers | prior thoracic radiotherapy | source |",
+            "|---|---|---|---|---|---|---|---|---|---|"]
     for c in CANCERS.values():
         out.append(f"| {c.key} | {c.growth_rate:g} | {c.immunogenicity:g} | "
                    f"{', '.join(f'{k} {v:g}' for k, v in c.cross.items()) or '-'} | "
                    f"{', '.join(f'{k} {v:g}' for k, v in c.susceptibility.items()) or '-'} | {c.fc_macrophages:g} | "
-                   f"{c.marrow_share:g} | {c.source} |")
-    out += ["", "Fc macrophages: " + FC_MACROPHAGE_SOURCE, "", "Marrow share: " + MARROW_SOURCE]
+                   f"{c.marrow_share:g} | {c.ever_smoker:g} | {c.thoracic_rt:g} | {c.source} |")
+    out += ["", "Fc macrophages: " + FC_MACROPHAGE_SOURCE, "", "Marrow share: " + MARROW_SOURCE, "",
+            "Lung risk factors (ever-smokers, prior thoracic radiotherapy): " + LUNG_RISK_SOURCE]
     out += ["", "## Deliberately simple", "",
             "- Infusions are boluses; receptor occupancy is at quasi-steady state (serum, not tumour).",
             "- Cytokines are algebraic (quasi-steady state); there is no explicit lymph node or tumour spatial "
