@@ -162,9 +162,10 @@ PARAM_TARGETS: dict[str, tuple[str, str, tuple[str, ...], str, tuple[float, floa
        for organ in SEVERITY_ORGANS},
     # The lung's tolerance margin, fitted to how often pneumonitis comes under a PD-1 inhibitor alone in melanoma (1.6%:
     # Nishino et al., JAMA Oncol 2016;2:1607, its melanoma subgroup), read as a table counts it on the nivolumab arm of
-    # the melanoma-vitiligo spec (4,000 patients: some 64 events). The hand-set 0.35 gives 6.9% in CheckMate 067's
-    # nivolumab arm, and the same rate in NSCLC, where the meta-analysis's is 4.1% (stop 68). The margin before the
-    # damage rate, which reads how severe those events run. Fitted only when named (ORGAN_OPT_IN).
+    # the melanoma-vitiligo spec (4,000 patients: some 64 events). The hand-set 0.35 gave 6.9% in CheckMate 067's
+    # nivolumab arm, and the same rate in NSCLC, where the meta-analysis's is 4.1% (stop 68). Fitted with the lung's
+    # risk factors in place (calibrate_lung) and installed at stop 69. The margin before the damage rate, which reads
+    # how severe those events run. Fitted only when named (ORGAN_OPT_IN).
     "tolerance_margin.pneumonitis": ("melanoma-vitiligo", "scenario_refs",
                                      ("pneumonitis_pd1", "by_group", "melanoma_pd1", "any_grade"),
                                      "reported.pneumonitis", (0.05, 1.0)),
@@ -203,8 +204,10 @@ WEIGHTS_OPT_IN = tuple(k for k in PARAM_TARGETS if k.startswith("weight_")
 #: Organ values fitted to published figures outside CheckMate 067 only when named: stop 67 fitted the pituitary's
 #: weight and the lung's damage rate, refitted the calibration and every scale on them (calibration iteration 17
 #: candidate, docs/experiments/stop67-iteration17: held out 16.26 against 15.87) and did not install them (two slow
-#: tests failed; withdrawn at stop 68). The lung's margin (stop 68) sets melanoma's rate and, with one lung for every
-#: cancer, NSCLC's too (docs/experiments/stop68-pneumonitis).
+#: tests failed; withdrawn at stop 68). The lung's margin (stop 68) sets melanoma's rate; fitted alone it moved NSCLC's
+#: rate with it (docs/experiments/stop68-pneumonitis). Stop 69 gave the lung its patients' risk factors (smoking,
+#: thoracic radiotherapy: calibrate_lung), refitted the margin with them and installed it (data/cancer_fit.json;
+#: docs/experiments/stop69-lung-risk); after a change to the lung's factors it is refitted by naming it.
 ORGAN_OPT_IN = ("weight_ctla4.hypophysitis", "tolerance_margin.pneumonitis", "damage_rate.pneumonitis")
 #: Fitted together by ``immunotwin.calibrate_joint`` (they read one arm and pull on each other's metrics); fitted one at a
 #: time here only when named.

@@ -18,7 +18,6 @@ ratios within the fit's sampling error.
 from __future__ import annotations
 
 import argparse
-import math
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 

@@ -11,7 +11,6 @@ from dataclasses import dataclass, field
 
 from .model.organs import IRAES
 
-
 #: Ever-smokers among treated patients of a cancer without its own figure: melanoma's (LUNG_RISK_SOURCE).
 EVER_SMOKER_DEFAULT = 0.46
 

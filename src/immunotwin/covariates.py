@@ -67,11 +67,11 @@ EFFECTS: tuple[Effect, ...] = (
     Effect("preexisting_factor", "1", 1.8, "susceptibility of the organ of a pre-existing autoimmune disease x this",
            "assumed: set before the preexisting-autoimmunity scenario, which reads it against Menzies et al., Ann "
            "Oncol 2017;28:368"),
-    Effect("smoker_lung", "1", 1.157, "pneumonitis susceptibility x this in ever-smokers",
+    Effect("smoker_lung", "1", 1.14, "pneumonitis susceptibility x this in ever-smokers",
            "fitted (python -m immunotwin.calibrate_lung): the factor at which the model's odds ratio of pneumonitis "
            "under PD-1 blockade, the same NSCLC patients with and without it, equals the published smoking odds ratio "
            "(calibrate_lung.ODDS_RATIOS)"),
-    Effect("thoracic_rt_lung", "1", 1.166, "pneumonitis susceptibility x this after prior thoracic radiotherapy",
+    Effect("thoracic_rt_lung", "1", 1.169, "pneumonitis susceptibility x this after prior thoracic radiotherapy",
            "fitted (python -m immunotwin.calibrate_lung): as smoker_lung, for the published odds ratio of prior "
            "thoracic radiotherapy (calibrate_lung.ODDS_RATIOS)"),
     Effect("target_share", "1", 0.5, "share of the measurable burden held by the target lesions",
