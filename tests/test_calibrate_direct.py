@@ -142,7 +142,7 @@ def test_coordinates_name_means_and_spreads() -> None:
 
 
 def test_cli_refuses_bad_direct_input_and_writes_a_one_step_fit(tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
-    """Bad names, seeds or options exit 2 naming the field, with nothing written; one trust-region step on 100 patients
+    """Bad names, seeds or options exit 2 naming the field, with nothing written; one trust-region step on 200 patients
     per arm (three fresh trials) writes the calibration with the method and the free coordinate in its provenance,
     leaves every other parameter at the installed values, and writes fit.html and the trials' history; the held-out
     seed's check (two more trials) goes into the provenance, fit.html and the last line printed."""
@@ -171,14 +171,15 @@ def test_cli_refuses_bad_direct_input_and_writes_a_one_step_fit(tmp_path, capsys
         main([*common, "--out", str(tmp_path / "bad"), "--direct", "--natural-history", "korn"])
     assert bad_kind.value.code == 2 and "--natural-history" in capsys.readouterr().err
     assert not (tmp_path / "bad").exists()
-    # 100 per arm: at 50, calibration iteration 14's patients gave the same responses at the start and a tenth higher,
-    # a zero Jacobian, and the optimiser stopped without a step
-    assert main([*common, "--out", str(tmp_path / "d"), "--direct", "--free", "immunogenicity", "--patients", "100",
+    # 200 per arm: at 50, calibration iteration 14's patients gave the same responses at the start and a tenth higher,
+    # a zero Jacobian, and the optimiser stopped without a step; at 100 the same after stop 69's lung (one response
+    # in 150 moves, four in 200)
+    assert main([*common, "--out", str(tmp_path / "d"), "--direct", "--free", "immunogenicity", "--patients", "200",
                  "--iterations", "1", "--check-seeds", "5"]) == 0
     doc = json.loads((tmp_path / "d" / "calibration.json").read_text())
     prov, params = doc["provenance"], doc["params"]
     assert "common random numbers" in prov["method"] and prov["free"] == ["immunogenicity"]
-    assert prov["seeds"] == [cd.DIRECT_SEED] and prov["patients_per_arm"] == 100
+    assert prov["seeds"] == [cd.DIRECT_SEED] and prov["patients_per_arm"] == 200
     installed = installed_calibration()["params"]
     for name in FITTED:
         if name != "immunogenicity":
@@ -190,7 +191,7 @@ def test_cli_refuses_bad_direct_input_and_writes_a_one_step_fit(tmp_path, capsys
     report = (tmp_path / "d" / "fit.html").read_text()
     assert "fresh trial" in report and "Held-out check" in report
     held = prov["held_out"]
-    assert held["seeds"] == [5] and held["patients_per_arm"] == 100 and len(held["start"]) == len(held["fit"]) == 1
+    assert held["seeds"] == [5] and held["patients_per_arm"] == 200 and len(held["start"]) == len(held["fit"]) == 1
     assert held["improved"] == (held["mean_loss_fit"] < held["mean_loss_start"])
     assert "held-out seeds 5: mean loss" in capsys.readouterr().out
     assert held["verdict"] == "no detectable difference" and held["difference_se"] is None

@@ -187,6 +187,7 @@ const COVARIATE_LABELS = {
   ldh_uln: "LDH (× ULN)", pdl1_tps: "PD-L1 TPS (0–1)", tmb: "TMB (mut/Mb)", sld0_mm: "Tumour burden, SLD (mm)",
   n_met_sites: "Metastatic sites", brain_mets: "Brain metastases", liver_mets: "Liver metastases",
   prior_chemo: "Prior chemotherapy", preexisting_ai: "Pre-existing autoimmune disease",
+  ever_smoker: "Smoking history", thoracic_rt: "Prior thoracic radiotherapy",
 };
 const DRAWN = "";
 const NONE = "__none__";
@@ -496,7 +497,7 @@ function showPatient(run) {
   det.hidden = false;
   const kv = document.getElementById("patient-covariates");
   const keys = ["age", "sex", "weight_kg", "height_cm", "ecog", "ldh_uln", "pdl1_tps", "tmb", "sld0_mm", "n_met_sites",
-    "m_stage", "brain_mets", "liver_mets", "prior_chemo", "preexisting_ai"];
+    "m_stage", "brain_mets", "liver_mets", "prior_chemo", "preexisting_ai", "ever_smoker", "thoracic_rt"];
   kv.replaceChildren(...keys.filter((k) => k in run.patient).map((k) => {
     const v = run.patient[k];
     const shown = typeof v === "number" && !Number.isInteger(v) ? v.toFixed(2) : String(v === "" ? "none" : v);
