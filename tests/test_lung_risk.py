@@ -49,9 +49,24 @@ def test_risk_factors_move_only_the_lungs_susceptibility_and_draw_nothing_else()
 
 
 def test_a_patient_can_be_given_the_risk_factors() -> None:
-    fixed = {"ever_smoker": True, "thoracic_rt": False}
+    from immunotwin.spec import parse_patient
+
+    fixed = parse_patient("ever_smoker=true, thoracic_rt=false")
+    assert fixed == {"ever_smoker": True, "thoracic_rt": False}
     c = sample_cohort("melanoma", {}, 1, 0, [0, 1, 2], 2, fixed=fixed)
     assert c.covariates["ever_smoker"].all() and not c.covariates["thoracic_rt"].any()
+    with pytest.raises(SpecError, match="ever_smoker"):
+        parse_patient("ever_smoker=maybe")
+
+
+def test_cli_refuses_a_bad_risk_factor_fraction_with_exit_2(tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
+    from immunotwin.cli import main
+
+    spec = tmp_path / "bad.toml"
+    spec.write_text('name = "x"\n[population]\ncancer = "nsclc"\nsize_per_arm = 5\never_smoker_fraction = -0.1\n'
+                    '[[arm]]\nname = "a"\n')
+    assert main(["trial", str(spec), "--out", str(tmp_path / "out")]) == 2
+    assert "ever_smoker_fraction" in capsys.readouterr().err and not (tmp_path / "out").exists()
 
 
 def test_spec_rejects_a_fraction_outside_unit_interval_naming_the_field() -> None:
