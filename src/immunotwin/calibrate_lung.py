@@ -40,7 +40,7 @@ ODDS_RATIOS: dict[str, tuple[float, str, str, str]] = {
                          "Respiration 2022, doi 10.1159/000526141; in one NSCLC centre 2.75: Chen et al., Front Med "
                          "2026)"),
 }
-#: The fit's trial (:func:`trial_text`) is NSCLC's, the cancer in which both odds ratios were measured.
+#: The fit's trial (:func:`pneumonitis`) is NSCLC's, the cancer in which both odds ratios were measured.
 SEED = 2024
 PATIENTS = 4000
 FOLLOW_UP = "12 months"
@@ -48,33 +48,13 @@ FOLLOW_UP = "12 months"
 LO, HI = 1.0, 6.0
 
 
-def trial_text(patients: int, seed: int, overrides: Mapping[str, float]) -> str:
-    """validate's NSCLC trial (pembrolizumab 200 mg every 3 weeks, scans every 6 weeks) over ``FOLLOW_UP``, with
-    population ``overrides``."""
-    pop = "".join(f"{k} = {v}\n" for k, v in overrides.items())
-    return f"""name = "NSCLC anti-PD-1 (lung risk factors)"
-seed = {seed}
-follow_up = "{FOLLOW_UP}"
-[population]
-cancer = "nsclc"
-size_per_arm = {patients}
-{pop}[assessment]
-imaging = [{{every = "6 weeks"}}]
-[[arm]]
-name = "pembrolizumab"
-  [[arm.drug]]
-  name = "pembrolizumab"
-  dose = "200 mg"
-  every = "3 weeks"
-"""
-
-
 def pneumonitis(patients: int, seed: int, overrides: Mapping[str, float]) -> np.ndarray:
-    """Whether each patient of the trial (``status`` ok or not, in index order) had pneumonitis of any grade."""
-    from .spec import parse_spec
-    from .trial import ChunkId, simulate_chunk
+    """Whether each patient (``status`` ok or not, in index order) of validate's NSCLC trial
+    (:func:`immunotwin.validate.nsclc_pd1_patients`: pembrolizumab 200 mg every 3 weeks) had pneumonitis of any grade
+    over ``FOLLOW_UP``, with population ``overrides``."""
+    from .validate import nsclc_pd1_patients
 
-    p, _ = simulate_chunk(parse_spec(trial_text(patients, seed, overrides)), ChunkId(0, 0, patients), visits=False)
+    p = nsclc_pd1_patients(seed, patients, FOLLOW_UP, overrides)
     return np.nan_to_num(p["irae_pneumonitis_grade"].to_numpy(float)) >= 1
 
 

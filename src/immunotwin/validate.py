@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -851,19 +851,22 @@ def one_year_imaging_rows(seed: int, patients: int) -> list[Row]:
 NSCLC_FOLLOW_UP_WEEKS = 6 * DAYS_PER_MONTH / 7
 
 
-def nsclc_pd1_patients(seed: int, patients: int) -> pd.DataFrame:
+def nsclc_pd1_patients(seed: int, patients: int, follow_up: str = "6 months",
+                       overrides: Mapping[str, float] | None = None) -> pd.DataFrame:
     """validate's NSCLC trial: pembrolizumab 200 mg every 3 weeks, scans every 6 weeks, 6 months of follow-up (read by
-    :func:`hpd_rows` and :func:`pneumonitis_rows`)."""
+    :func:`hpd_rows` and :func:`pneumonitis_rows`); ``follow_up`` and population ``overrides`` (spec keys) for other
+    readers (:mod:`immunotwin.calibrate_lung`)."""
     from .spec import parse_spec
     from .trial import ChunkId, simulate_chunk
 
+    pop = "".join(f"{k} = {v}\n" for k, v in (overrides or {}).items())
     text = f"""name = "NSCLC anti-PD-1 (validation)"
 seed = {seed}
-follow_up = "6 months"
+follow_up = "{follow_up}"
 [population]
 cancer = "nsclc"
 size_per_arm = {patients}
-[assessment]
+{pop}[assessment]
 imaging = [{{every = "6 weeks"}}]
 hpd_definition = "ferrara"
 [[arm]]
